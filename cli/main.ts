@@ -1,0 +1,53 @@
+/**
+ * The composition root: the one place that sees shared/, agent/ and aggregator/ together. It builds the
+ * commander program, mounts every command group, and turns errors into messages and exit codes.
+ * Command modules export `register(program)`; they stay thin and call the components' own APIs.
+ */
+import { Command, CommanderError } from 'commander';
+import { BaksaError, ExitCode } from '../shared/errors.ts';
+import { VERSION, registerVersion } from './commands/version.ts';
+
+type Register = (program: Command) => void;
+
+/** Every command group, in the order `--help` lists them. */
+const groups: Register[] = [registerVersion];
+
+export function buildProgram(): Command {
+  const program = new Command('2baksa')
+    .description('fault-tolerant backup from the edge to the data center')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of groups) register(program);
+  return program;
+}
+
+function wantsJson(argv: readonly string[]): boolean {
+  return argv.includes('--json');
+}
+
+export function reportError(error: unknown, json: boolean): number {
+  if (error instanceof BaksaError) {
+    if (json) process.stdout.write(JSON.stringify({ ok: false, error: error.toJSON() }) + '\n');
+    process.stderr.write(`2baksa: ${error.message} [${error.code}]\n`);
+    if (error.hint) process.stderr.write(`  what to do: ${error.hint}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  if (json) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'INTERNAL', message: String(error) } }) + '\n');
+  process.stderr.write(`2baksa: internal error (a bug; please report it with this output):\n${message}\n`);
+  return ExitCode.failure;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : ExitCode.usage;
+      return;
+    }
+    process.exitCode = reportError(error, wantsJson(argv));
+  }
+}
