@@ -1,0 +1,252 @@
+/**
+ * TLS 1.3 mesh between replicas (DESIGN §5, cloud). Every node listens, and dials every peer; the
+ * outbound link carries what this node sends, inbound links carry what peers send. Both ends present
+ * certificates from the cluster CA: the listener learns who dialed from the client certificate's
+ * common name, the dialer checks that the server is the peer it meant. No broker sits in this path.
+ *
+ * Frames are length-prefixed (framing.ts) and bounded by `frameBytesMax`; an oversize frame closes
+ * that link. Each peer has a bounded send queue that keeps the newest frames while the link is down,
+ * and a dropped link is re-dialed with exponential backoff and jitter.
+ */
+import { createServer, connect, type TLSSocket, type Server, type PeerCertificate } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { BoundedFrameQueue, emptyStats, type FrameHandler, type Transport, type TransportStats } from './transport.ts';
+import { FrameDecoder, encodeFrameHeader } from './framing.ts';
+import { silentLogger, type Logger } from '../log.ts';
+
+export interface TlsPeer {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface TlsMaterial {
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+export interface TlsTransportOptions {
+  self: string;
+  listenHost: string;
+  /** 0 picks a free port; read it back from `port` after `start()`. */
+  listenPort: number;
+  peers: TlsPeer[];
+  tls: TlsMaterial;
+  frameBytesMax: number;
+  sendQueueFramesMax: number;
+  sendQueueBytesMax: number;
+  reconnectDelayMsMin: number;
+  reconnectDelayMsMax: number;
+  /** Maps a verified peer certificate to a node id; the default takes the subject CN. */
+  identify: (cert: PeerCertificate) => string | undefined;
+  logger: Logger;
+}
+
+export const defaultTlsTransportOptions = {
+  listenHost: '127.0.0.1',
+  listenPort: 0,
+  frameBytesMax: 16 * 1024 * 1024,
+  sendQueueFramesMax: 10_000,
+  sendQueueBytesMax: 64 * 1024 * 1024,
+  reconnectDelayMsMin: 50,
+  reconnectDelayMsMax: 5_000,
+  identify: (cert: PeerCertificate) => (typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined),
+  logger: silentLogger,
+} satisfies Partial<TlsTransportOptions>;
+
+interface Link {
+  peer: TlsPeer;
+  socket: TLSSocket | undefined;
+  connected: boolean;
+  queue: BoundedFrameQueue;
+  backoffMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class TlsTransport implements Transport {
+  readonly self: string;
+  private readonly options: TlsTransportOptions;
+  private readonly links = new Map<string, Link>();
+  private readonly inbound = new Set<TLSSocket>();
+  private server: Server | undefined;
+  private handler: FrameHandler = () => {};
+  private closed = false;
+  private readonly counters = emptyStats();
+  private boundPort = 0;
+
+  constructor(options: Partial<TlsTransportOptions> & Pick<TlsTransportOptions, 'self' | 'peers' | 'tls'>) {
+    this.options = { ...defaultTlsTransportOptions, ...options };
+    this.self = options.self;
+    for (const peer of this.options.peers) {
+      if (peer.id === this.self) continue;
+      this.links.set(peer.id, {
+        peer,
+        socket: undefined,
+        connected: false,
+        queue: new BoundedFrameQueue(this.options.sendQueueFramesMax, this.options.sendQueueBytesMax),
+        backoffMs: this.options.reconnectDelayMsMin,
+        timer: undefined,
+      });
+    }
+  }
+
+  /** The port the listener is bound to (after `start`). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const { tls } = this.options;
+    const server = createServer({
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    server.on('secureConnection', (socket) => this.accept(socket));
+    server.on('tlsClientError', (error) => this.options.logger.debug({ err: error.message }, 'tls client refused'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.listenPort, this.options.listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.boundPort = (server.address() as AddressInfo).port;
+    for (const link of this.links.values()) this.dial(link);
+  }
+
+  /** Points a peer at a new address (a restarted node on another port) and re-dials it. */
+  updatePeer(peer: TlsPeer): void {
+    const link = this.links.get(peer.id);
+    if (!link) return;
+    link.peer = peer;
+    link.socket?.destroy();
+  }
+
+  send(to: string, frame: Uint8Array): boolean {
+    const link = this.links.get(to);
+    if (!link || this.closed || frame.length > this.options.frameBytesMax) {
+      this.counters.framesDropped++;
+      return false;
+    }
+    const droppedBefore = link.queue.dropped;
+    link.queue.push(frame);
+    this.counters.framesDropped += link.queue.dropped - droppedBefore;
+    this.flush(link);
+    return link.queue.dropped === droppedBefore;
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.handler = handler;
+  }
+
+  peers(): readonly string[] {
+    return [...this.links.keys()];
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const link of this.links.values()) {
+      clearTimeout(link.timer);
+      link.socket?.destroy();
+      link.queue.clear();
+    }
+    for (const socket of this.inbound) socket.destroy();
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: TLSSocket): void {
+    const from = this.options.identify(socket.getPeerCertificate());
+    if (!from || !this.links.has(from)) {
+      this.options.logger.warn({ from }, 'refusing a link from a certificate that is not a cluster peer');
+      socket.destroy();
+      return;
+    }
+    this.inbound.add(socket);
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(this.options.frameBytesMax);
+    socket.on('data', (data: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(data);
+      } catch (error) {
+        this.options.logger.warn({ from, err: (error as Error).message }, 'closing a link that sent an oversize frame');
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        this.counters.framesReceived++;
+        this.counters.bytesReceived += frame.length;
+        try {
+          this.handler(from, frame);
+        } catch (error) {
+          this.options.logger.error({ from, err: (error as Error).message }, 'frame handler threw');
+        }
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => this.inbound.delete(socket));
+  }
+
+  private dial(link: Link): void {
+    if (this.closed) return;
+    const { tls } = this.options;
+    const expected = link.peer.id;
+    const socket = connect({
+      host: link.peer.host,
+      port: link.peer.port,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      checkServerIdentity: (_host, cert) =>
+        this.options.identify(cert) === expected ? undefined : new Error(`server is not peer ${expected}`),
+    });
+    link.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('secureConnect', () => {
+      link.connected = true;
+      link.backoffMs = this.options.reconnectDelayMsMin;
+      this.flush(link);
+    });
+    socket.on('drain', () => this.flush(link));
+    // Inbound data on an outbound link is not part of the protocol; ignore it without buffering.
+    socket.on('data', () => {});
+    socket.on('error', (error) => this.options.logger.debug({ peer: expected, err: error.message }, 'link error'));
+    socket.on('close', () => {
+      if (link.socket !== socket) return;
+      link.connected = false;
+      link.socket = undefined;
+      if (this.closed) return;
+      const jitter = 0.5 + Math.random() / 2;
+      const delay = Math.round(link.backoffMs * jitter);
+      link.backoffMs = Math.min(link.backoffMs * 2, this.options.reconnectDelayMsMax);
+      link.timer = setTimeout(() => this.dial(link), delay);
+      link.timer.unref?.();
+    });
+  }
+
+  private flush(link: Link): void {
+    const socket = link.socket;
+    if (!link.connected || !socket || socket.writableNeedDrain) return;
+    for (;;) {
+      const frame = link.queue.shift();
+      if (!frame) return;
+      this.counters.framesSent++;
+      this.counters.bytesSent += frame.length;
+      socket.write(encodeFrameHeader(frame.length));
+      if (!socket.write(frame)) return;
+    }
+  }
+}
