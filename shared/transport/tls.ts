@@ -4,6 +4,11 @@
  * certificates from the cluster CA: the listener learns who dialed from the client certificate's
  * common name, the dialer checks that the server is the peer it meant. No broker sits in this path.
  *
+ * Clients (agents, tools submitting consensus requests) are not mesh peers: with `acceptClient` set, a
+ * listener also takes links from certificates it maps to a client id, and frames to that id go back over
+ * the client's own link. A client runs this transport with `listen: false`: it only dials, and reads
+ * the replies that come back on its outbound links.
+ *
  * Frames are length-prefixed (framing.ts) and bounded by `frameBytesMax`; an oversize frame closes
  * that link. Each peer has a bounded send queue that keeps the newest frames while the link is down,
  * and a dropped link is re-dialed with exponential backoff and jitter.
@@ -28,6 +33,8 @@ export interface TlsMaterial {
 
 export interface TlsTransportOptions {
   self: string;
+  /** false for a client that only dials. */
+  listen: boolean;
   listenHost: string;
   /** 0 picks a free port; read it back from `port` after `start()`. */
   listenPort: number;
@@ -40,10 +47,17 @@ export interface TlsTransportOptions {
   reconnectDelayMsMax: number;
   /** Maps a verified peer certificate to a node id; the default takes the subject CN. */
   identify: (cert: PeerCertificate) => string | undefined;
+  /** Maps the certificate of a non-peer to a client id (its role checked by the caller); undefined refuses. */
+  acceptClient: ((cert: PeerCertificate) => string | undefined) | undefined;
+  /** Bytes buffered on one client link before further frames to it are dropped. */
+  clientBufferBytesMax: number;
   logger: Logger;
 }
 
 export const defaultTlsTransportOptions = {
+  listen: true,
+  acceptClient: undefined,
+  clientBufferBytesMax: 16 * 1024 * 1024,
   listenHost: '127.0.0.1',
   listenPort: 0,
   frameBytesMax: 16 * 1024 * 1024,
@@ -69,6 +83,7 @@ export class TlsTransport implements Transport {
   private readonly options: TlsTransportOptions;
   private readonly links = new Map<string, Link>();
   private readonly inbound = new Set<TLSSocket>();
+  private readonly clients = new Map<string, TLSSocket>();
   private server: Server | undefined;
   private handler: FrameHandler = () => {};
   private closed = false;
@@ -98,6 +113,10 @@ export class TlsTransport implements Transport {
 
   async start(): Promise<void> {
     const { tls } = this.options;
+    if (!this.options.listen) {
+      for (const link of this.links.values()) this.dial(link);
+      return;
+    }
     const server = createServer({
       ca: tls.ca,
       cert: tls.cert,
@@ -129,6 +148,8 @@ export class TlsTransport implements Transport {
   }
 
   send(to: string, frame: Uint8Array): boolean {
+    const client = this.clients.get(to);
+    if (client && !this.links.has(to)) return this.sendToClient(client, frame);
     const link = this.links.get(to);
     if (!link || this.closed || frame.length > this.options.frameBytesMax) {
       this.counters.framesDropped++;
@@ -149,6 +170,23 @@ export class TlsTransport implements Transport {
     return [...this.links.keys()];
   }
 
+  /** Client ids with a live link to this node. */
+  connectedClients(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  private sendToClient(socket: TLSSocket, frame: Uint8Array): boolean {
+    if (this.closed || frame.length > this.options.frameBytesMax || socket.writableLength > this.options.clientBufferBytesMax) {
+      this.counters.framesDropped++;
+      return false;
+    }
+    this.counters.framesSent++;
+    this.counters.bytesSent += frame.length;
+    socket.write(encodeFrameHeader(frame.length));
+    socket.write(frame);
+    return true;
+  }
+
   stats(): TransportStats {
     return { ...this.counters };
   }
@@ -166,14 +204,30 @@ export class TlsTransport implements Transport {
   }
 
   private accept(socket: TLSSocket): void {
-    const from = this.options.identify(socket.getPeerCertificate());
+    const cert = socket.getPeerCertificate();
+    let from = this.options.identify(cert);
     if (!from || !this.links.has(from)) {
-      this.options.logger.warn({ from }, 'refusing a link from a certificate that is not a cluster peer');
-      socket.destroy();
-      return;
+      from = this.options.acceptClient?.(cert);
+      if (!from || this.links.has(from) || from === this.self) {
+        this.options.logger.warn({ from }, 'refusing a link from a certificate that is neither a peer nor a client');
+        socket.destroy();
+        return;
+      }
+      const client = from;
+      this.clients.get(client)?.destroy();
+      this.clients.set(client, socket);
+      socket.on('close', () => {
+        if (this.clients.get(client) === socket) this.clients.delete(client);
+      });
     }
     this.inbound.add(socket);
     socket.setNoDelay(true);
+    this.receiveFrames(socket, from);
+    socket.on('error', () => {});
+    socket.on('close', () => this.inbound.delete(socket));
+  }
+
+  private receiveFrames(socket: TLSSocket, from: string): void {
     const decoder = new FrameDecoder(this.options.frameBytesMax);
     socket.on('data', (data: Buffer) => {
       let frames: Uint8Array[];
@@ -194,8 +248,6 @@ export class TlsTransport implements Transport {
         }
       }
     });
-    socket.on('error', () => {});
-    socket.on('close', () => this.inbound.delete(socket));
   }
 
   private dial(link: Link): void {
@@ -221,8 +273,8 @@ export class TlsTransport implements Transport {
       this.flush(link);
     });
     socket.on('drain', () => this.flush(link));
-    // Inbound data on an outbound link is not part of the protocol; ignore it without buffering.
-    socket.on('data', () => {});
+    // Frames may come back on an outbound link (replies to a client).
+    this.receiveFrames(socket, expected);
     socket.on('error', (error) => this.options.logger.debug({ peer: expected, err: error.message }, 'link error'));
     socket.on('close', () => {
       if (link.socket !== socket) return;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
-import { initCa, issueCertificate, loadTlsMaterial } from '../../../shared/crypto/pki.ts';
+import { identityOf, initCa, issueCertificate, loadTlsMaterial, roleOf } from '../../../shared/crypto/pki.ts';
 import { TlsTransport, encodeFrameHeader } from '../../../shared/transport/index.ts';
 import { transportContract, until } from './contract.ts';
 
@@ -13,6 +13,7 @@ const otherDir = mkdtempSync(join(tmpdir(), 'baksa-tls-other-'));
 const names = ['a', 'b', 'c', 'mallory'];
 await initCa(dir, { name: 'test-cluster' });
 for (const name of names.slice(0, 3)) await issueCertificate(dir, { name, role: 'replica' });
+await issueCertificate(dir, { name: 'client-1', role: 'operator' });
 await initCa(otherDir, { name: 'other-cluster' });
 await issueCertificate(otherDir, { name: 'a', role: 'replica' });
 
@@ -99,6 +100,51 @@ test('frames queued while a peer is down arrive when it comes back', async () =>
     assert.equal(got, Array.from({ length: 10 }, (_, i) => `q${i}`));
   } finally {
     await Promise.all([a!.close(), again.close()]);
+  }
+});
+
+test('a client dials a replica, sends a request and gets the reply on its own link', async () => {
+  const server = new TlsTransport({
+    self: 'a',
+    peers: [],
+    tls: loadTlsMaterial(dir, 'a'),
+    acceptClient: (cert) => (roleOf(cert) === 'operator' ? identityOf(cert) : undefined),
+  });
+  await server.start();
+  server.onFrame((from, frame) => server.send(from, new Uint8Array(Buffer.from(`reply to ${from}: ${Buffer.from(frame)}`))));
+  const client = new TlsTransport({
+    self: 'client-1',
+    listen: false,
+    peers: [{ id: 'a', host: '127.0.0.1', port: server.port }],
+    tls: loadTlsMaterial(dir, 'client-1'),
+  });
+  const got: string[] = [];
+  client.onFrame((from, frame) => got.push(`${from}|${Buffer.from(frame)}`));
+  await client.start();
+  try {
+    client.send('a', new Uint8Array(Buffer.from('hello')));
+    await until(() => got.length === 1, 'the reply');
+    assert.equal(got, ['a|reply to client-1: hello']);
+    assert.equal(server.connectedClients(), ['client-1']);
+  } finally {
+    await Promise.all([client.close(), server.close()]);
+  }
+});
+
+test('a client certificate of a role the node does not accept is refused', async () => {
+  const server = new TlsTransport({ self: 'a', peers: [], tls: loadTlsMaterial(dir, 'a'), acceptClient: (cert) => (roleOf(cert) === 'admin' ? identityOf(cert) : undefined) });
+  await server.start();
+  const got: string[] = [];
+  server.onFrame((from) => got.push(from));
+  const client = new TlsTransport({ self: 'client-1', listen: false, peers: [{ id: 'a', host: '127.0.0.1', port: server.port }], tls: loadTlsMaterial(dir, 'client-1') });
+  await client.start();
+  try {
+    client.send('a', new Uint8Array([1]));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(got, []);
+    assert.equal(server.connectedClients(), []);
+  } finally {
+    await Promise.all([client.close(), server.close()]);
   }
 });
 
