@@ -1,0 +1,96 @@
+/**
+ * `2baksa pki init | issue | show`: the cluster CA and the certificates every TLS link uses (DESIGN §8).
+ * A thin layer over shared/crypto/pki.ts: flags map onto its options, results print as a record.
+ */
+import { Command } from 'commander';
+import { configError } from '../../shared/errors.ts';
+import { formatOf, printRecord } from '../../shared/output.ts';
+import { ROLES, initCa, issueCertificate, showCertificate, validateRole, type CertificateInfo } from '../../shared/crypto/pki.ts';
+
+function parseDays(text: string): number {
+  if (!/^\d+$/.test(text)) throw configError('days', `"${text}" is not a whole number of days`);
+  return Number(text);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((v) => v.trim()).filter((v) => v.length > 0)];
+}
+
+interface InitFlags { dir: string; name?: string; days?: string; force?: boolean; json?: boolean }
+interface IssueFlags extends InitFlags { name: string; role: string; dns?: string[]; ip?: string[] }
+interface ShowFlags { dir: string; name: string; json?: boolean }
+
+const list = (values: string[], json: boolean): unknown => (json ? values : values.join(', '));
+
+function infoRecord(info: CertificateInfo, json: boolean): Record<string, unknown> {
+  return {
+    subject: info.subject,
+    identity: info.identity,
+    role: info.role ?? (info.isCa ? 'ca' : undefined),
+    issuer: info.issuer,
+    notBefore: info.notBefore,
+    notAfter: info.notAfter,
+    expired: info.notAfter.getTime() <= Date.now(),
+    serialNumber: info.serialNumber,
+    fingerprint256: info.fingerprint256,
+    dnsNames: list(info.dnsNames, json),
+    ipAddresses: list(info.ipAddresses, json),
+  };
+}
+
+export function registerPki(program: Command): void {
+  const pki = program.command('pki').description('the cluster CA and the TLS certificates of agents, replicas and people');
+
+  pki
+    .command('init')
+    .description('create the cluster CA (DIR/ca.crt and DIR/ca.key)')
+    .requiredOption('--dir <dir>', 'PKI directory (created 0700)')
+    .option('--name <name>', 'CA name (subject CN)', '2baksa-ca')
+    .option('--days <n>', 'validity in days', '3650')
+    .option('--force', 'replace an existing CA (every certificate it issued stops working)')
+    .option('--json', 'print JSON')
+    .action(async (opts: InitFlags) => {
+      const ca = await initCa(opts.dir, { name: opts.name, days: parseDays(opts.days ?? '3650'), force: opts.force === true });
+      printRecord({
+        ca: ca.name, cert: ca.certPath, key: ca.keyPath,
+        notBefore: ca.notBefore, notAfter: ca.notAfter, fingerprint256: ca.fingerprint256,
+      }, formatOf(opts));
+    });
+
+  pki
+    .command('issue')
+    .description('issue a certificate for a node or account (DIR/NAME.crt and DIR/NAME.key)')
+    .requiredOption('--dir <dir>', 'PKI directory holding the CA')
+    .requiredOption('--name <fqdn>', 'host or account name (certificate CN and DNS name)')
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+    .option('--days <n>', 'validity in days', '397')
+    .option('--dns <name...>', 'extra DNS names (repeatable, or comma-separated)', collect)
+    .option('--ip <addr...>', 'extra IP addresses (repeatable, or comma-separated)', collect)
+    .option('--force', 'replace an existing certificate of that name (renewal)')
+    .option('--json', 'print JSON')
+    .action(async (opts: IssueFlags) => {
+      const issued = await issueCertificate(opts.dir, {
+        name: opts.name,
+        role: validateRole('role', opts.role),
+        days: parseDays(opts.days ?? '397'),
+        dnsNames: opts.dns ?? [],
+        ipAddresses: opts.ip ?? [],
+        force: opts.force === true,
+      });
+      printRecord({
+        name: issued.name, role: issued.role, cert: issued.certPath, key: issued.keyPath, ca: issued.caPath,
+        notBefore: issued.notBefore, notAfter: issued.notAfter, fingerprint256: issued.fingerprint256,
+        dnsNames: list(issued.dnsNames, opts.json === true), ipAddresses: list(issued.ipAddresses, opts.json === true),
+      }, formatOf(opts));
+    });
+
+  pki
+    .command('show')
+    .description('show a certificate: subject, role, validity, fingerprint (use --name ca for the CA)')
+    .requiredOption('--dir <dir>', 'PKI directory')
+    .requiredOption('--name <name>', 'certificate name')
+    .option('--json', 'print JSON')
+    .action((opts: ShowFlags) => {
+      printRecord(infoRecord(showCertificate(opts.dir, opts.name), opts.json === true), formatOf(opts));
+    });
+}

@@ -1,0 +1,110 @@
+/**
+ * AES-256-GCM sealing with Node's own crypto.
+ *
+ * Sealed bytes (format 1):
+ *
+ *     offset 0   1 byte    format version (0x01)
+ *     offset 1   12 bytes  random nonce
+ *     offset 13  n bytes   ciphertext (same length as the plaintext)
+ *     offset 13+n 16 bytes GCM tag
+ *
+ * The format byte is authenticated too (it is prepended to the caller's AAD), so no byte of the output can
+ * change without `open` failing. `open` throws BaksaError DECRYPT_FAILED on a wrong key, wrong AAD, any
+ * tampering, truncation or an unknown format; it never returns unauthenticated bytes.
+ *
+ * Nonces are random, so one key should seal well under 2^32 messages (NIST SP 800-38D); with 1 MiB
+ * chunks that is petabytes per key version, and keys rotate (keys.ts). Which key version sealed the
+ * bytes is the caller's to carry: `sealVersioned` / `openVersioned` put it in a 4-byte header that is
+ * also bound into the AAD.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { BaksaError, ExitCode, assert } from '../errors.ts';
+import type { DataKeys, KeyRing } from './keys.ts';
+
+export const SEAL_FORMAT = 0x01;
+export const AEAD_KEY_BYTES = 32;
+export const NONCE_BYTES = 12;
+export const TAG_BYTES = 16;
+export const SEAL_HEADER_BYTES = 1 + NONCE_BYTES;
+export const SEAL_OVERHEAD_BYTES = SEAL_HEADER_BYTES + TAG_BYTES;
+export const KEY_VERSION_HEADER_BYTES = 4;
+
+const EMPTY = new Uint8Array(0);
+
+export function decryptFailed(what = 'sealed data'): BaksaError {
+  return new BaksaError('DECRYPT_FAILED', `${what} failed authentication: wrong key, or the bytes were altered`, {
+    hint: 'check that the right tenant key is loaded; if it is, the copy is corrupt: restore from another replica or run check --read-data',
+    exitCode: ExitCode.data,
+  });
+}
+
+function checkKey(key: Uint8Array): void {
+  assert(key.length === AEAD_KEY_BYTES, `an AES-256-GCM key is ${AEAD_KEY_BYTES} bytes, got ${key.length}`);
+}
+
+/** Encrypts and authenticates `plaintext`; `aad` is authenticated but not stored. */
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  checkKey(key);
+  const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + plaintext.length);
+  out[0] = SEAL_FORMAT;
+  const nonce = randomBytes(NONCE_BYTES);
+  nonce.copy(out, 1);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad.length > 0 ? Buffer.concat([out.subarray(0, 1), aad]) : out.subarray(0, 1));
+  let at = SEAL_HEADER_BYTES;
+  at += cipher.update(plaintext).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Checks and decrypts bytes from `seal`. Throws DECRYPT_FAILED; never returns garbage. */
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  checkKey(key);
+  if (sealed.length < SEAL_OVERHEAD_BYTES || sealed[0] !== SEAL_FORMAT) throw decryptFailed();
+  const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+  const nonce = bytes.subarray(1, SEAL_HEADER_BYTES);
+  const tag = bytes.subarray(bytes.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad.length > 0 ? Buffer.concat([bytes.subarray(0, 1), aad]) : bytes.subarray(0, 1));
+    decipher.setAuthTag(tag);
+    const head = decipher.update(bytes.subarray(SEAL_HEADER_BYTES, bytes.length - TAG_BYTES));
+    const tail = decipher.final();
+    const plain = tail.length === 0 ? head : Buffer.concat([head, tail]);
+    return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
+  } catch {
+    throw decryptFailed();
+  }
+}
+
+function versionHeader(version: number): Buffer {
+  const header = Buffer.allocUnsafe(KEY_VERSION_HEADER_BYTES);
+  header.writeUInt32BE(version, 0);
+  return header;
+}
+
+/** `u32be keyVersion | seal(dataKey of that version, plaintext, u32be keyVersion | aad)`. */
+export function sealVersioned(keys: DataKeys, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  const header = versionHeader(keys.version);
+  const sealed = seal(keys.dataKey, plaintext, aad.length > 0 ? Buffer.concat([header, aad]) : header);
+  const out = new Uint8Array(KEY_VERSION_HEADER_BYTES + sealed.length);
+  out.set(header, 0);
+  out.set(sealed, KEY_VERSION_HEADER_BYTES);
+  return out;
+}
+
+/** The key version a `sealVersioned` output names, or undefined when it is too short to name one. */
+export function keyVersionOf(sealed: Uint8Array): number | undefined {
+  if (sealed.length < KEY_VERSION_HEADER_BYTES) return undefined;
+  return Buffer.from(sealed.buffer, sealed.byteOffset, KEY_VERSION_HEADER_BYTES).readUInt32BE(0);
+}
+
+/** Opens `sealVersioned` output with the ring's key of the version it names (KEY_VERSION_UNKNOWN if absent). */
+export function openVersioned(ring: KeyRing, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  const version = keyVersionOf(sealed);
+  if (version === undefined) throw decryptFailed();
+  const keys = ring.byVersion(version);
+  const header = sealed.subarray(0, KEY_VERSION_HEADER_BYTES);
+  return open(keys.dataKey, sealed.subarray(KEY_VERSION_HEADER_BYTES), aad.length > 0 ? Buffer.concat([header, aad]) : header);
+}
