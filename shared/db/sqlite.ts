@@ -1,0 +1,232 @@
+/**
+ * The one sqlite3 wrapper every module uses: promises over the `sqlite3` callback API.
+ *
+ * Durability: a durable database (the default) runs journal_mode=WAL with synchronous=FULL, so a
+ * COMMIT that returned survives power loss. `durable: false` keeps WAL with synchronous=NORMAL (never
+ * corrupt, may lose the last commits on power loss), for caches and tests.
+ *
+ * Concurrency: one connection per Database. `transaction(fn)` runs BEGIN IMMEDIATE … COMMIT (ROLLBACK
+ * when fn throws) holding an exclusive lock, so two transactions never interleave and a plain statement
+ * from elsewhere waits instead of landing inside someone's transaction. Inside `fn`, the Database itself
+ * (the `db` argument, or the same object) runs statements directly: the transaction is tracked with
+ * AsyncLocalStorage. A `transaction` inside a transaction becomes a SAVEPOINT.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import sqlite3 from 'sqlite3';
+import { mapSqliteError } from './errors.ts';
+import { SharedExclusiveLock } from './lock.ts';
+
+export { migrate, type MigrateResult } from './migrate.ts';
+
+export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+export interface RunResult {
+  /** Rows changed by an INSERT/UPDATE/DELETE. */
+  changes: number;
+  /** Rowid of the last inserted row. */
+  lastID: number;
+}
+
+export interface DatabaseOptions {
+  /** WAL + synchronous=FULL when true (default); WAL + synchronous=NORMAL when false. */
+  durable?: boolean;
+  /** Open read-only; no pragma that writes is issued. */
+  readonly?: boolean;
+  /** How long a statement waits for a lock held by another connection or process. */
+  busyTimeoutMs?: number;
+}
+
+export const defaultDatabaseOptions: Required<DatabaseOptions> = {
+  durable: true,
+  readonly: false,
+  busyTimeoutMs: 5000,
+};
+
+interface TxContext {
+  db: Database;
+  depth: number;
+  done: boolean;
+}
+
+let savepointCounter = 0;
+
+export class Database {
+  readonly path: string;
+  readonly options: Required<DatabaseOptions>;
+  private readonly raw: sqlite3.Database;
+  private readonly lock = new SharedExclusiveLock();
+  private readonly txContext = new AsyncLocalStorage<TxContext>();
+  private closed = false;
+
+  private constructor(path: string, raw: sqlite3.Database, options: Required<DatabaseOptions>) {
+    this.path = path;
+    this.raw = raw;
+    this.options = options;
+  }
+
+  /** Opens (creating unless readonly) the database at `path` (":memory:" works) and sets the pragmas. */
+  static async open(path: string, options: DatabaseOptions = {}): Promise<Database> {
+    const opts: Required<DatabaseOptions> = { ...defaultDatabaseOptions, ...options };
+    const mode = opts.readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+    const raw = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const handle: sqlite3.Database = new sqlite3.Database(path, mode, (err) =>
+        err ? reject(mapSqliteError(err, path)) : resolve(handle),
+      );
+    });
+    const db = new Database(path, raw, opts);
+    try {
+      raw.configure('busyTimeout', opts.busyTimeoutMs);
+      if (!opts.readonly) {
+        await db.get('PRAGMA journal_mode = WAL');
+        await db.exec(`PRAGMA synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);
+      }
+      await db.exec('PRAGMA foreign_keys = ON');
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+    return db;
+  }
+
+  /** Runs one statement; returns the rows changed and the last inserted rowid. */
+  run(sql: string, params: SqlParams = []): Promise<RunResult> {
+    return this.statement(sql, () =>
+      new Promise<RunResult>((resolve, reject) => {
+        this.raw.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+          if (err) reject(err);
+          else resolve({ changes: this.changes, lastID: this.lastID });
+        });
+      }),
+    );
+  }
+
+  /** The first row of a query, or undefined. */
+  get<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T | undefined> {
+    return this.statement(sql, () =>
+      new Promise<T | undefined>((resolve, reject) => {
+        this.raw.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(err) : resolve(row)));
+      }),
+    );
+  }
+
+  /** Every row of a query. */
+  all<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T[]> {
+    return this.statement(sql, () =>
+      new Promise<T[]>((resolve, reject) => {
+        this.raw.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
+      }),
+    );
+  }
+
+  /** Runs one or more statements separated by semicolons, without parameters. */
+  exec(sql: string): Promise<void> {
+    return this.statement(sql, () =>
+      new Promise<void>((resolve, reject) => {
+        this.raw.exec(sql, (err: Error | null) => (err ? reject(err) : resolve()));
+      }),
+    );
+  }
+
+  /**
+   * Runs `fn` in a transaction (BEGIN IMMEDIATE … COMMIT; ROLLBACK and rethrow when fn throws).
+   * Transactions are serialized. Do not start statements of one transaction in parallel with
+   * statements of a nested transaction (Promise.all over two nested transactions): they share the connection.
+   */
+  async transaction<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+    const outer = this.currentContext();
+    if (outer !== undefined) return this.savepoint(outer, fn);
+    this.checkOpen();
+    return this.lock.with(true, async () => {
+      const ctx: TxContext = { db: this, depth: 0, done: false };
+      return this.txContext.run(ctx, async () => {
+        try {
+          await this.direct('BEGIN IMMEDIATE', () => this.execRaw('BEGIN IMMEDIATE'));
+          let result: T;
+          try {
+            result = await fn(this);
+          } catch (err) {
+            await this.execRaw('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+          try {
+            await this.direct('COMMIT', () => this.execRaw('COMMIT'));
+          } catch (err) {
+            // A failed COMMIT (disk full, I/O) may leave the transaction open: end it.
+            await this.execRaw('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+          return result;
+        } finally {
+          ctx.done = true;
+        }
+      });
+    });
+  }
+
+  /** True while the calling async context is inside a transaction of this database. */
+  get inTransaction(): boolean {
+    return this.currentContext() !== undefined;
+  }
+
+  /** Waits for running work, then closes the connection. Later calls fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.lock.with(true, async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await new Promise<void>((resolve, reject) =>
+        this.raw.close((err) => (err ? reject(mapSqliteError(err, this.path)) : resolve())),
+      );
+    });
+  }
+
+  private async savepoint<T>(outer: TxContext, fn: (db: Database) => Promise<T>): Promise<T> {
+    const name = `sp_${++savepointCounter}`;
+    const ctx: TxContext = { db: this, depth: outer.depth + 1, done: false };
+    return this.txContext.run(ctx, async () => {
+      try {
+        await this.direct(`SAVEPOINT ${name}`, () => this.execRaw(`SAVEPOINT ${name}`));
+        let result: T;
+        try {
+          result = await fn(this);
+        } catch (err) {
+          await this.execRaw(`ROLLBACK TO ${name}`).catch(() => undefined);
+          await this.execRaw(`RELEASE ${name}`).catch(() => undefined);
+          throw err;
+        }
+        await this.direct(`RELEASE ${name}`, () => this.execRaw(`RELEASE ${name}`));
+        return result;
+      } finally {
+        ctx.done = true;
+      }
+    });
+  }
+
+  private currentContext(): TxContext | undefined {
+    const ctx = this.txContext.getStore();
+    return ctx !== undefined && ctx.db === this && !ctx.done ? ctx : undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error(`invariant violated: database ${this.path} used after close()`);
+  }
+
+  /** Inside a transaction: run now. Outside: wait for any transaction to finish first. */
+  private statement<T>(sql: string, op: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    if (this.currentContext() !== undefined) return this.direct(sql, op);
+    return this.lock.with(false, () => this.direct(sql, op));
+  }
+
+  private async direct<T>(sql: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw mapSqliteError(err, this.path, sql);
+    }
+  }
+
+  private execRaw(sql: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.raw.exec(sql, (err) => (err ? reject(err) : resolve())));
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * One volume: a directory the shard store owns.
+ *
+ *   <volume>/volume.json             {"format":1,"id":"vol-…"}  (versions the layout; names the volume)
+ *   <volume>/committed/ab/<id>       committed shards, fanned out over 256 directories by the first byte
+ *   <volume>/staging/<txId>/<id>     shards staged by a transaction
+ *   <volume>/staging/<txId>/COMMITTING  marker: commit has started, the tx only goes forward
+ *   <volume>/tmp/                    temp files of `put` (removed on open)
+ *
+ * A shard file holds exactly the shard bytes, no header: the file name is the SHA-256 of the content,
+ * so a torn or rotted file is detected by hashing it, and `sha256sum` can check a volume by hand.
+ * Files only appear under their final name by rename after fsync, so a crash leaves temp files (which
+ * end in `.tmp` and are removed on open), never a short shard under a real name.
+ *
+ * One level of 256 fan-out directories, all made when the volume is created: a first write into a new
+ * directory would cost two more fsyncs (the new directory and its parent), which two levels (65,536
+ * directories) would pay for most writes of a young store. ext4/XFS index large directories, so even
+ * 20 M shards (80 k per directory) stay fast.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BaksaError, ExitCode } from '../errors.ts';
+import { StorageErrorCode, volumeError } from './errors.ts';
+import { fsyncDir, writeFileDurable } from './fsutil.ts';
+
+export const VOLUME_FORMAT = 1;
+export const VOLUME_META_FILE = 'volume.json';
+export const COMMIT_MARKER = 'COMMITTING';
+export const TEMP_SUFFIX = '.tmp';
+
+interface VolumeMeta {
+  format: number;
+  id: string;
+}
+
+export class Volume {
+  readonly path: string;
+  readonly id: string;
+  readonly committedDir: string;
+  readonly stagingDir: string;
+  readonly tmpDir: string;
+  /** Size of the file system at open: the volume's weight for placement. */
+  readonly totalBytesAtOpen: number;
+  private readonly knownDirs = new Set<string>();
+
+  private constructor(path: string, id: string, totalBytes: number) {
+    this.path = path;
+    this.id = id;
+    this.committedDir = join(path, 'committed');
+    this.stagingDir = join(path, 'staging');
+    this.tmpDir = join(path, 'tmp');
+    this.totalBytesAtOpen = totalBytes;
+  }
+
+  /** Opens the volume at `path`, creating its directories and metadata when `create` allows. */
+  static async open(pathIn: string, create: boolean): Promise<Volume> {
+    const path = resolve(pathIn);
+    try {
+      if (create) await mkdir(path, { recursive: true });
+      const meta = await readMeta(path, create);
+      const { blocks, bsize } = await statfs(path);
+      const volume = new Volume(path, meta.id, blocks * bsize);
+      for (const dir of [volume.committedDir, volume.stagingDir, volume.tmpDir]) await volume.ensureDir(dir, path);
+      await volume.ensureFanout();
+      return volume;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new BaksaError(StorageErrorCode.volumeFormat, `volume ${path} does not exist`, {
+          hint: 'create the directory, or fix the volume path in the config', exitCode: ExitCode.config, details: { volume: path }, cause: err,
+        });
+      }
+      throw volumeError(err, path, 'open');
+    }
+  }
+
+  shardDir(id: string): string {
+    return join(this.committedDir, id.slice(0, 2));
+  }
+
+  shardPath(id: string): string {
+    return join(this.shardDir(id), id);
+  }
+
+  txDir(txId: string): string {
+    return join(this.stagingDir, txId);
+  }
+
+  tempName(base: string): string {
+    return `${base}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
+  }
+
+  /** Makes sure committed/ab exists, durably (normally it was made with the volume). */
+  async ensureShardDir(id: string): Promise<string> {
+    const dir = this.shardDir(id);
+    if (!this.knownDirs.has(dir)) await this.ensureDir(dir, this.committedDir);
+    return dir;
+  }
+
+  /** Makes the 256 fan-out directories (one fsync of committed/ if any was missing). */
+  async ensureFanout(): Promise<void> {
+    let created = 0;
+    for (let b = 0; b < 256; b++) {
+      const dir = join(this.committedDir, b.toString(16).padStart(2, '0'));
+      try {
+        await mkdir(dir);
+        created++;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      }
+      this.knownDirs.add(dir);
+    }
+    if (created > 0) await fsyncDir(this.committedDir);
+  }
+
+  /** Creates `dir` (one level, inside `parent`) if missing and fsyncs `parent` when it did. True if created. */
+  async ensureDir(dir: string, parent: string): Promise<boolean> {
+    if (this.knownDirs.has(dir)) return false;
+    let created = false;
+    try {
+      await mkdir(dir);
+      created = true;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+    }
+    if (created) await fsyncDir(parent);
+    if (dir.startsWith(this.committedDir) || dir === this.stagingDir || dir === this.tmpDir) this.knownDirs.add(dir);
+    return created;
+  }
+
+  async space(): Promise<{ freeBytes: number; totalBytes: number }> {
+    const s = await statfs(this.path);
+    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+  }
+}
+
+async function readMeta(path: string, create: boolean): Promise<VolumeMeta> {
+  const file = join(path, VOLUME_META_FILE);
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ENOENT' || !create) throw err;
+  }
+  if (text === undefined) {
+    const meta: VolumeMeta = { format: VOLUME_FORMAT, id: `vol-${randomBytes(8).toString('hex')}` };
+    const temp = join(path, `${VOLUME_META_FILE}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    await writeFileDurable(file, temp, Buffer.from(JSON.stringify(meta) + '\n'), path);
+    return meta;
+  }
+  let meta: Partial<VolumeMeta> | undefined;
+  try {
+    meta = JSON.parse(text) as Partial<VolumeMeta>;
+  } catch {
+    meta = undefined;
+  }
+  if (meta?.format !== VOLUME_FORMAT || typeof meta.id !== 'string' || !/^vol-[0-9a-f]{16}$/.test(meta.id)) {
+    throw new BaksaError(StorageErrorCode.volumeFormat, `volume ${path} has an unknown or damaged ${VOLUME_META_FILE}`, {
+      hint: meta?.format !== undefined && meta.format !== VOLUME_FORMAT
+        ? `it was written by another 2baksa version (format ${String(meta.format)}): use that version`
+        : `restore ${file} (it names the volume) or move the directory away`,
+      exitCode: ExitCode.data,
+      details: { volume: path, format: meta?.format },
+    });
+  }
+  return { format: meta.format, id: meta.id };
+}
