@@ -1,0 +1,126 @@
+/**
+ * The envelope: every payload on the wire is one MessagePack map `{p, s}`. `p` is the canonical MessagePack
+ * of the message `{v, type, from, to?, id, ts, body}` and `s` is the sender's Ed25519 signature over exactly
+ * those bytes, so a receiver verifies the bytes it got and nothing is ever re-encoded to check a signature.
+ *
+ * Opening runs the cheap checks first and remembers an id only once everything else passed:
+ *   1. outer bytes: size, MessagePack structure, limits, depth     OVERSIZE MALFORMED TRAILING_BYTES TOO_DEEP
+ *   2. outer map `{p: bin, s: 64-byte bin}`, then `p` the same way  SCHEMA (+ the codes of 1)
+ *   3. header fields, then the type                                 SCHEMA UNKNOWN_TYPE
+ *   4. body against the type's schema                               SCHEMA
+ *   5. sender key, signature over `p`                               UNKNOWN_SENDER BAD_SIGNATURE
+ *   6. freshness (only in openEnvelope)                             STALE REPLAY
+ * Only ProtocolError escapes (a throwing `keyOf` callback is the caller's own bug and propagates).
+ */
+import type { KeyObject } from 'node:crypto';
+import { sign, verify } from '../crypto/sign.ts';
+import { decodeUntrusted, defaultDecodeLimits, encodeCanonical, type DecodeLimits } from './codec.ts';
+import { MESSAGE_ID_BYTES, newMessageId } from './digest.ts';
+import { ProtocolError } from './errors.ts';
+import { nodeIdSchema, signature64 } from './messages.ts';
+import { PROTOCOL_VERSION, defaultRegistry, type Message, type MessageRegistry, type MessageType } from './registry.ts';
+import { bytes, literal, object, optional, parseWith, str, uint } from './schema.ts';
+import type { ReplayGuard } from './replay.ts';
+
+export interface Signer {
+  readonly privateKey: KeyObject;
+}
+
+/** What a sender fills in; `v` is added and `id` drawn at random when absent. */
+export type OutgoingMessage<K extends MessageType = MessageType> = {
+  [T in K]: Omit<Message<T>, 'v' | 'id'> & { id?: Uint8Array };
+}[K];
+
+export interface VerifyOptions {
+  /** The sender's raw 32-byte Ed25519 public key, or undefined when the sender is unknown. */
+  keyOf(from: string): Uint8Array | undefined;
+  limits?: DecodeLimits;
+  registry?: MessageRegistry;
+}
+
+export interface OpenOptions extends VerifyOptions {
+  /** Our clock, ms since the epoch. */
+  now: number;
+  /** Remembers ids; its window replaces `skewMsMax`. Without one, only the timestamp is checked. */
+  replay?: ReplayGuard;
+  /** Accepted clock distance when no replay guard is given. */
+  skewMsMax?: number;
+}
+
+export const defaultSkewMsMax = 5 * 60_000;
+
+export interface OpenedEnvelope<K extends MessageType = MessageType> {
+  message: Message<K>;
+  /** The signed payload bytes (a view into the input), kept for certificates and forwarding. */
+  payload: Uint8Array;
+  signature: Uint8Array;
+}
+
+const outerSchema = object({ p: bytes({ min: 1 }), s: signature64 });
+const headerSchema = object({
+  v: literal(PROTOCOL_VERSION),
+  type: str({ min: 1, max: 64 }),
+  from: nodeIdSchema,
+  to: optional(nodeIdSchema),
+  id: bytes({ len: MESSAGE_ID_BYTES }),
+  ts: uint(),
+});
+
+/** Signs a message and returns the envelope bytes. Throws ProtocolError if the message breaks its schema. */
+export function sealEnvelope<K extends MessageType>(
+  message: OutgoingMessage<K>,
+  signer: Signer,
+  registry: MessageRegistry = defaultRegistry,
+): Uint8Array {
+  const header = parseWith(headerSchema, {
+    v: PROTOCOL_VERSION,
+    type: message.type,
+    from: message.from,
+    to: message.to,
+    id: message.id ?? newMessageId(),
+    ts: message.ts,
+  });
+  const schema = registry.schemaOf(header.type);
+  if (!schema) throw new ProtocolError('UNKNOWN_TYPE', `message type ${header.type} is not registered`);
+  const body = parseWith(schema, message.body, 'body');
+  const payload = encodeCanonical({ ...header, body });
+  return encodeCanonical({ p: payload, s: sign(signer.privateKey, payload) });
+}
+
+/** Decodes and authenticates an envelope without freshness checks (for stored certificates). */
+export function verifyEnvelope(bytesIn: Uint8Array, options: VerifyOptions): OpenedEnvelope {
+  const limits = options.limits ?? defaultDecodeLimits;
+  const registry = options.registry ?? defaultRegistry;
+  const outer = parseWith(outerSchema, decodeUntrusted(bytesIn, limits), 'envelope');
+  const raw = decodeUntrusted(outer.p, limits);
+  const header = parseWith(headerSchema, raw);
+  const schema = registry.schemaOf(header.type);
+  if (!schema) throw new ProtocolError('UNKNOWN_TYPE', `message type ${JSON.stringify(header.type)} is not registered`);
+  const body = parseWith(schema, (raw as { body?: unknown }).body, 'body');
+  const key = options.keyOf(header.from);
+  if (!key) throw new ProtocolError('UNKNOWN_SENDER', `no public key is known for sender ${JSON.stringify(header.from)}`);
+  if (!verify(key, outer.p, outer.s)) {
+    throw new ProtocolError('BAD_SIGNATURE', `the signature of ${JSON.stringify(header.from)} does not verify`);
+  }
+  return { message: { ...header, body } as Message, payload: outer.p, signature: outer.s };
+}
+
+/** Decodes, authenticates and checks freshness of one envelope. Throws only ProtocolError. */
+export function openEnvelope(bytesIn: Uint8Array, options: OpenOptions): OpenedEnvelope {
+  const opened = verifyEnvelope(bytesIn, options);
+  const { from, id, ts } = opened.message;
+  if (options.replay) {
+    options.replay.admit(from, id, ts, options.now);
+  } else {
+    const skew = options.skewMsMax ?? defaultSkewMsMax;
+    if (!(Math.abs(options.now - ts) <= skew)) {
+      throw new ProtocolError('STALE', `timestamp ${ts} is ${options.now - ts} ms from our clock (window ±${skew} ms)`);
+    }
+  }
+  return opened;
+}
+
+/** Narrows an opened message to one type. */
+export function isMessage<K extends MessageType>(message: Message, type: K): message is Extract<Message, { type: K }> {
+  return message.type === type;
+}
