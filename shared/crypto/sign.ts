@@ -43,7 +43,8 @@ export function sign(privateKey: KeyObject, data: Uint8Array): Uint8Array {
 }
 
 const publicKeyCache = new Map<string, KeyObject>();
-const PUBLIC_KEY_CACHE_MAX = 4096;
+// Building a KeyObject costs about as much as a verify, so keep one per peer: 10,000 gateways fit.
+const PUBLIC_KEY_CACHE_MAX = 65_536;
 
 export function publicKeyObject(raw: Uint8Array): KeyObject | undefined {
   if (raw.length !== PUBLIC_KEY_BYTES) return undefined;

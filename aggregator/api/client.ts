@@ -1,0 +1,115 @@
+/**
+ * A small https client for the aggregator API, used by the CLI's `--server URL` mode: mutual TLS 1.3 with
+ * the caller's certificate, JSON in and out, and API errors turned back into BaksaErrors (same code,
+ * message and hint), so a command fails the same way whether it ran on a database or through the API.
+ */
+import { request as httpsRequest, Agent } from 'node:https';
+import type { Readable } from 'node:stream';
+import { tlsClientOptions, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { statusOf } from './errors.ts';
+
+export interface ApiClientOptions {
+  timeoutMs?: number;
+  responseBytesMax?: number;
+}
+
+export class ApiClient {
+  private readonly base: URL;
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+  private readonly responseBytesMax: number;
+
+  constructor(url: string, tls: TlsMaterial, options: ApiClientOptions = {}) {
+    try {
+      this.base = new URL(url);
+    } catch {
+      throw new BaksaError('CONFIG_INVALID', `--server: "${url}" is not a URL`, { exitCode: ExitCode.config, hint: 'give https://HOST:PORT' });
+    }
+    if (this.base.protocol !== 'https:') {
+      throw new BaksaError('CONFIG_INVALID', `--server: "${url}" is not an https URL`, { exitCode: ExitCode.config, hint: 'the API only speaks https with client certificates' });
+    }
+    this.agent = new Agent({ ...tlsClientOptions(tls, { servername: this.base.hostname }), keepAlive: true });
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.responseBytesMax = options.responseBytesMax ?? 64 * 1024 * 1024;
+  }
+
+  /**
+   * Sends one request. `body` is JSON; bytes (Uint8Array) or a stream (Readable) go as
+   * application/octet-stream, with a Content-Length for bytes.
+   */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const url = new URL(path, this.base);
+    const raw = body !== undefined && typeof (body as Readable)?.pipe === 'function';
+    const bin = body instanceof Uint8Array;
+    const data = body === undefined || raw ? undefined : bin ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          method,
+          agent: this.agent,
+          timeout: this.timeoutMs,
+          headers: {
+            accept: 'application/json',
+            ...(data ? { 'content-type': bin ? 'application/octet-stream' : 'application/json', 'content-length': String(data.length) } : {}),
+            ...(raw ? { 'content-type': 'application/octet-stream' } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > this.responseBytesMax) req.destroy(new Error(`response larger than ${this.responseBytesMax} bytes`));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if ((res.headers['content-type'] ?? '').includes('json')) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = text;
+              }
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              const e = (parsed as { error?: { code?: string; message?: string; hint?: string; details?: Record<string, unknown> } })?.error;
+              const code = e?.code ?? `HTTP_${status}`;
+              reject(
+                new BaksaError(code, e?.message ?? `${method} ${url.pathname}: HTTP ${status}`, {
+                  ...(e?.hint ? { hint: e.hint } : {}),
+                  ...(e?.details ? { details: e.details } : {}),
+                  exitCode: statusOf(code) === 400 ? ExitCode.usage : status === 403 || status === 401 ? ExitCode.config : ExitCode.data,
+                }),
+              );
+              return;
+            }
+            resolve({ status, body: parsed as T });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} within ${this.timeoutMs} ms`)));
+      req.on('error', (err) =>
+        reject(
+          err instanceof BaksaError
+            ? err
+            : new BaksaError('API_UNREACHABLE', `${method} ${url.href}: ${err.message}`, {
+                exitCode: ExitCode.unavailable,
+                hint: 'check --server, that the node runs, and that your certificate is from the cluster CA',
+                cause: err,
+              }),
+        ),
+      );
+      if (raw) (body as Readable).pipe(req);
+      else req.end(data);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * `2baksa check-nagios heartbeat|space|ledger`: Nagios plugins (Box Backup 6). Each prints one status
+ * line with perfdata and exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN — also when the check itself
+ * cannot run (no database, unreachable node): that is UNKNOWN, never a crash or another exit code.
+ *
+ *   2baksa check-nagios heartbeat --db accounts.db [-w 0] [-c 4]        late or silent accounts
+ *   2baksa check-nagios space --db accounts.db [-w 80] [-c 90]          volume fill %, accounts/groups over limits
+ *   2baksa check-nagios ledger --dir LEDGER_DIR [--validators FILE]     offline chain verification
+ *
+ * Thresholds are Nagios ranges (`10`, `10:`, `~:10`, `10:20`, `@10:20`).
+ */
+import type { Command } from 'commander';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { NagiosRange, NagiosResult } from '../reports/nagios.ts';
+import { targetOptions, withTarget, type CommonFlags } from './common.ts';
+
+interface ThresholdFlags {
+  warning: string;
+  critical: string;
+}
+
+async function emit(service: string, compute: () => Promise<NagiosResult>): Promise<void> {
+  const { exitCodeOf, statusLine } = await import('../reports/nagios.ts');
+  let result: NagiosResult;
+  try {
+    result = await compute();
+  } catch (e) {
+    const why = e instanceof BaksaError ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e);
+    result = { service, state: 'UNKNOWN', text: why, perf: [] };
+  }
+  process.stdout.write(statusLine(result) + '\n');
+  process.exitCode = exitCodeOf(result);
+}
+
+async function ranges(flags: ThresholdFlags): Promise<{ warning: NagiosRange; critical: NagiosRange }> {
+  const { parseRange } = await import('../reports/nagios.ts');
+  const parse = (flag: string, text: string) => {
+    const r = parseRange(text);
+    if (!r) throw new BaksaError('INVALID_ARGUMENT', `${flag}: "${text}" is not a Nagios range`, { exitCode: ExitCode.usage, hint: 'use e.g. 5, 10:, ~:10, 10:20 or @10:20' });
+    return r;
+  };
+  return { warning: parse('--warning', flags.warning), critical: parse('--critical', flags.critical) };
+}
+
+export function registerCheckNagios(program: Command): void {
+  const check = program.command('check-nagios').description('Nagios plugin checks: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, with perfdata');
+
+  targetOptions(check.command('heartbeat'))
+    .description('accounts whose heartbeats are late or silent')
+    .option('-w, --warning <range>', 'warning range for the number of late accounts', '0')
+    .option('-c, --critical <range>', 'critical range for the number of late accounts', '4')
+    .action(async (o: CommonFlags & ThresholdFlags) =>
+      emit('HEARTBEAT', async () => {
+        const { heartbeatCheck } = await import('../reports/checks.ts');
+        const t = await ranges(o);
+        return heartbeatCheck(await withTarget(o, (b) => b.heartbeats()), t);
+      }),
+    );
+
+  targetOptions(check.command('space'))
+    .description('volume fill (percent) and accounts or groups over their soft (WARNING) or hard (CRITICAL) limits')
+    .option('-w, --warning <range>', 'warning range for the fill of each volume, in percent', '80')
+    .option('-c, --critical <range>', 'critical range for the fill of each volume, in percent', '90')
+    .option('--no-quotas', 'ignore account and group limits')
+    .action(async (o: CommonFlags & ThresholdFlags & { quotas: boolean }) =>
+      emit('SPACE', async () => {
+        const { spaceCheck } = await import('../reports/checks.ts');
+        const t = await ranges(o);
+        const input = await withTarget(o, async (b) => {
+          const [volumes, accounts, groups] = [await b.space('volume'), await b.space('account'), await b.space('group')];
+          return {
+            volumes: volumes.by === 'volume' ? volumes.rows : [],
+            accounts: accounts.by === 'account' ? accounts.rows : [],
+            groups: groups.by === 'group' ? groups.rows : [],
+          };
+        });
+        return spaceCheck(input, t, o.quotas);
+      }),
+    );
+
+  check
+    .command('ledger')
+    .description('verify a ledger directory offline: every hash, link and quorum signature')
+    .requiredOption('--dir <dir>', 'ledger directory (or its blocks.log)')
+    .option('--validators <file>', "trust this validator set instead of the ledger's own validators.json")
+    .option('--strict', 'a torn tail is CRITICAL instead of WARNING')
+    .action(async (o: { dir: string; validators?: string; strict?: boolean }) =>
+      emit('LEDGER', async () => {
+        const { auditLedger } = await import('../../shared/ledger/index.ts');
+        const { ledgerCheck } = await import('../reports/checks.ts');
+        const audit = await auditLedger(o.dir, o.validators ? { validatorsFile: o.validators } : {});
+        const v = audit.verdict;
+        const result = ledgerCheck({
+          ok: v.ok && !(o.strict && audit.tornTail),
+          height: v.height,
+          blocks: v.blocks,
+          tornTail: audit.tornTail !== undefined,
+          ...(v.ok ? (o.strict && audit.tornTail ? { problem: 'torn tail (--strict)' } : {}) : { problem: `height ${v.height}: ${v.message} [${v.reason}]` }),
+        });
+        return result;
+      }),
+    );
+}

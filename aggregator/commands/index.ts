@@ -1,0 +1,19 @@
+/**
+ * The aggregator's operator commands, mounted by cli/main.ts with one entry: accounts, groups, report,
+ * check-nagios. Command modules hold only commander definitions; sqlite, https and the reports load
+ * inside the actions.
+ */
+import type { Command } from 'commander';
+import { registerAccounts } from './accounts.ts';
+import { registerCheckNagios } from './check-nagios.ts';
+import { registerGroups } from './groups.ts';
+import { registerReport } from './report.ts';
+
+export { registerAccounts, registerCheckNagios, registerGroups, registerReport };
+
+export function registerOperatorCommands(program: Command): void {
+  registerAccounts(program);
+  registerGroups(program);
+  registerReport(program);
+  registerCheckNagios(program);
+}

@@ -1,0 +1,319 @@
+/**
+ * The monitor's ingestion path, without MQTT or timers: (topic, payload bytes, receive time) →
+ * decode and verify the envelope → refuse replays → resolve the account → step the tracker → merge
+ * into the batched store → return what the shell must do (publish a reply, raise an alert).
+ *
+ * A heartbeat from an account this node saw no Register for (it restarted, or missed it) starts tracking
+ * the account too: every node then watches every gateway that heartbeats.
+ *
+ * Keys: an agent's Register carries its Ed25519 public key; the first registration of an account pins
+ * it (trust on first use, on top of the broker's mTLS authorization), later ones must match, and every
+ * other message must verify under the pinned key of its sender. Deadlines use the heartbeat's signed
+ * timestamp (the replay guard keeps it within ±window of our clock), so every node derives the same
+ * deadline and the same alert id.
+ */
+import type { Database } from '../../shared/db/index.ts';
+import { ProtocolError, ReplayGuard, bytesEqual, parseTopic, topics, type DecodeLimits, type ParsedTopic } from '../../shared/protocol/index.ts';
+import { formatAccountNumber, parseAccountNumber } from '../accounts/names.ts';
+import type { Account } from '../accounts/types.ts';
+import { listAccounts } from '../accounts/queries.ts';
+import type { AlertRequest } from './notify.ts';
+import { claimedRegisterKey, openTelemetry, type MonitorConfigBody, type TelemetryMessage } from './messages.ts';
+import type { MonitorMetrics } from './metrics.ts';
+import { HeartbeatStore, loadPinnedKeys, pinKey } from './store.ts';
+import { HeartbeatTracker, type TrackerAction } from './tracker.ts';
+
+export interface IngestOptions {
+  cluster: string;
+  /** Aggregator endpoints per cluster, handed to agents in MonitorConfig. */
+  servers: Record<string, string[]>;
+  silenceFactor: number;
+  /** Largest telemetry payload accepted, checked before decoding. */
+  payloadBytesMax: number;
+  replayWindowMs: number;
+  replayIdsMax: number;
+  /** Site used for alerts of accounts whose site is unknown. */
+  defaultSite: string;
+}
+
+export const defaultIngestOptions: Omit<IngestOptions, 'cluster'> = {
+  servers: {},
+  silenceFactor: 2,
+  payloadBytesMax: 64 * 1024,
+  replayWindowMs: 5 * 60_000,
+  replayIdsMax: 200_000,
+  defaultSite: 'aggregator',
+};
+
+/** Decode bounds for telemetry: a heartbeat with 32 errors of 1024 characters still fits. */
+const LIMITS: DecodeLimits = {
+  inputBytesMax: 64 * 1024,
+  maxStrLength: 4096,
+  maxBinLength: 64 * 1024,
+  maxArrayLength: 256,
+  maxMapLength: 64,
+  maxExtLength: 0,
+  depthMax: 6,
+};
+
+export type IngestAction =
+  | { type: 'publish'; topic: string; body: MonitorConfigBody }
+  | { type: 'alert'; request: AlertRequest }
+  | { type: 'refreshAccounts' };
+
+interface KnownKey {
+  account: number;
+  pubkey: Uint8Array;
+}
+
+export function monitorConfigOf(account: Account, servers: Record<string, string[]>, cluster: string): MonitorConfigBody {
+  const primary = account.primaryCluster ?? cluster;
+  const list = [...(servers[primary] ?? []), ...(account.secondaryCluster ? (servers[account.secondaryCluster] ?? []) : [])];
+  return {
+    account: account.name,
+    accountNumber: account.number,
+    monitoring: account.monitoring && account.enabled,
+    heartbeatIntervalS: account.heartbeatIntervalS,
+    servers: [...new Set(list)].slice(0, 64),
+    primaryCluster: primary,
+    ...(account.secondaryCluster ? { secondaryCluster: account.secondaryCluster } : {}),
+  };
+}
+
+export class HeartbeatIngest {
+  readonly options: IngestOptions;
+  readonly tracker: HeartbeatTracker;
+  readonly store: HeartbeatStore;
+  private readonly replay: ReplayGuard;
+  private accountsByRef = new Map<string, Account>();
+  private accountsByNumber = new Map<number, Account>();
+  private readonly keys = new Map<string, KnownKey>();
+  /** account number → the node id whose key is pinned for it. */
+  private readonly keyOwner = new Map<number, string>();
+  private readonly siteOf = new Map<number, string>();
+  private pinnedDuringRefresh: Map<string, { account: number; nodeId: string; pubkey: Uint8Array }> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    options: Partial<IngestOptions> & { cluster: string },
+    private readonly metrics: MonitorMetrics | undefined,
+  ) {
+    this.options = { ...defaultIngestOptions, ...options };
+    this.tracker = new HeartbeatTracker({ silenceFactor: this.options.silenceFactor });
+    this.store = new HeartbeatStore(db);
+    this.replay = new ReplayGuard({ windowMs: this.options.replayWindowMs, idsMax: this.options.replayIdsMax });
+  }
+
+  /** Loads accounts and pinned keys, and re-arms the tracker from the stored state (after a restart). */
+  async start(): Promise<void> {
+    await this.refreshAccounts();
+    const rows = await this.db.all<{ account: number; registered: number | null; last_heartbeat_ms: number | null; registered_ms: number | null; site: string | null }>(
+      'SELECT account, registered, last_heartbeat_ms, registered_ms, site FROM hb_state',
+    );
+    for (const r of rows) {
+      const a = this.accountsByNumber.get(r.account);
+      if (r.site) this.siteOf.set(r.account, r.site);
+      const seen = Math.max(r.last_heartbeat_ms ?? 0, r.registered_ms ?? 0);
+      if (!a || r.registered === 0 || seen === 0) continue;
+      // The same deadline as before the restart, so a re-raised alert has the same id (and is ignored).
+      this.tracker.step({ type: 'register', key: String(a.number), now: seen, intervalS: a.heartbeatIntervalS, monitored: a.monitoring && a.enabled });
+    }
+  }
+
+  /** Re-reads the pinned agent keys (an administrator may have reset one: `accounts reset-key`). */
+  async refreshKeys(): Promise<void> {
+    this.pinnedDuringRefresh = new Map();
+    const pinned = await loadPinnedKeys(this.db);
+    const during = this.pinnedDuringRefresh;
+    this.pinnedDuringRefresh = undefined;
+    this.keys.clear();
+    this.keyOwner.clear();
+    // Keys pinned while the database was being read may be missing from what was read: keep them.
+    for (const k of [...pinned, ...during.values()]) {
+      this.keys.set(k.nodeId, { account: k.account, pubkey: k.pubkey });
+      this.keyOwner.set(k.account, k.nodeId);
+    }
+  }
+
+  /**
+   * Re-reads the accounts (telling the tracker about changed intervals, monitoring switches and
+   * deletions) and the pinned keys.
+   */
+  async refreshAccounts(): Promise<void> {
+    await this.refreshKeys();
+    const accounts = await listAccounts(this.db);
+    const byRef = new Map<string, Account>();
+    const byNumber = new Map<number, Account>();
+    for (const a of accounts) {
+      byRef.set(a.name, a);
+      byRef.set(formatAccountNumber(a.number), a);
+      byNumber.set(a.number, a);
+      const old = this.accountsByNumber.get(a.number);
+      if (old && (old.heartbeatIntervalS !== a.heartbeatIntervalS || old.monitoring !== a.monitoring || old.enabled !== a.enabled)) {
+        this.tracker.step({ type: 'configure', key: String(a.number), intervalS: a.heartbeatIntervalS, monitored: a.monitoring && a.enabled });
+      }
+    }
+    for (const n of this.accountsByNumber.keys()) if (!byNumber.has(n)) this.tracker.step({ type: 'forget', key: String(n) });
+    this.accountsByRef = byRef;
+    this.accountsByNumber = byNumber;
+    this.metrics?.accountsTracked.set(this.tracker.size);
+  }
+
+  account(ref: string): Account | undefined {
+    const direct = this.accountsByRef.get(ref.toLowerCase());
+    if (direct) return direct;
+    const n = parseAccountNumber(ref);
+    return n === undefined ? undefined : this.accountsByNumber.get(n);
+  }
+
+  private reject(reason: string): IngestAction[] {
+    this.metrics?.messagesRejected.inc({ reason });
+    return reason === 'UNKNOWN_ACCOUNT' ? [{ type: 'refreshAccounts' }] : [];
+  }
+
+  /** Handles one MQTT message. Never throws for bad input: it is counted and dropped. */
+  async handle(topic: string, payload: Uint8Array, receivedMs: number): Promise<IngestAction[]> {
+    const opened = this.open(topic, payload, receivedMs);
+    if ('rejected' in opened) return this.reject(opened.rejected);
+    return this.accept(opened.topic, opened.message);
+  }
+
+  /** Step 1: size, topic, envelope (decode, schema, signature), freshness. Pure CPU, no database. */
+  open(topic: string, payload: Uint8Array, receivedMs: number): { topic: ParsedTopic; message: TelemetryMessage } | { rejected: string } {
+    if (payload.length > this.options.payloadBytesMax) return { rejected: 'OVERSIZE' };
+    const parsed = parseTopic(topic);
+    if (!parsed) return { rejected: 'TOPIC' };
+    try {
+      const claimed = parsed.kind === 'dc' && parsed.channel === 'register' ? claimedRegisterKey(payload, LIMITS) : undefined;
+      const message = openTelemetry(payload, {
+        limits: LIMITS,
+        keyOf: (from) => this.keys.get(from)?.pubkey ?? (claimed && claimed.from === from ? claimed.pubkey : undefined),
+      });
+      this.replay.admit(message.from, message.id, message.ts, receivedMs);
+      return { topic: parsed, message };
+    } catch (e) {
+      if (e instanceof ProtocolError) return { rejected: e.code };
+      throw e;
+    }
+  }
+
+  /** Step 2: an authenticated message → account, tracker, batched store, actions. */
+  async accept(parsed: ParsedTopic, message: TelemetryMessage): Promise<IngestAction[]> {
+    const account = this.account(message.body.account as string);
+    if (!account) return this.reject('UNKNOWN_ACCOUNT');
+    const pinned = this.keys.get(message.from);
+    if (message.type !== 'Register' && pinned?.account !== account.number) return this.reject('WRONG_ACCOUNT');
+    const key = String(account.number);
+    const monitored = account.monitoring && account.enabled;
+    switch (message.type) {
+      case 'Register': {
+        if (parsed.kind !== 'dc' || parsed.channel !== 'register') return this.reject('TOPIC');
+        if (pinned && (pinned.account !== account.number || !bytesEqual(pinned.pubkey, message.body.pubkey))) return this.reject('KEY_MISMATCH');
+        const owner = this.keyOwner.get(account.number);
+        if (owner !== undefined && owner !== message.from) return this.reject('KEY_MISMATCH');
+        if (!pinned) {
+          const k = { account: account.number, nodeId: message.from, pubkey: message.body.pubkey };
+          await pinKey(this.db, k);
+          this.pinnedDuringRefresh?.set(k.nodeId, k);
+          this.keys.set(message.from, k);
+          this.keyOwner.set(account.number, message.from);
+        }
+        const site = message.body.site;
+        if (site) this.siteOf.set(account.number, site);
+        this.store.recordRegistration(account.number, message.ts, message.body.host, message.body.agentVersion, site);
+        const actions = this.fromTracker(this.tracker.step({ type: 'register', key, now: message.ts, intervalS: account.heartbeatIntervalS, monitored }));
+        actions.push({ type: 'publish', topic: topics.dc(this.options.cluster, 'config', account.name), body: monitorConfigOf(account, this.options.servers, this.options.cluster) });
+        return actions;
+      }
+      case 'Deregister':
+        if (parsed.kind !== 'dc' || parsed.channel !== 'deregister') return this.reject('TOPIC');
+        this.store.recordDeregistration(account.number, message.ts);
+        return this.fromTracker(this.tracker.step({ type: 'deregister', key, now: message.ts }));
+      case 'Heartbeat': {
+        if (parsed.kind !== 'heartbeat' || this.account(parsed.account)?.number !== account.number) return this.reject('TOPIC');
+        this.siteOf.set(account.number, parsed.site);
+        this.metrics?.heartbeatsReceived.inc();
+        this.store.recordHeartbeat(account.number, message.ts, message.body, parsed.site);
+        const actions = this.fromTracker(this.tracker.step({ type: 'heartbeat', key, now: message.ts, intervalS: account.heartbeatIntervalS, monitored }));
+        const significant = message.body.errors.filter((e) => e.significant);
+        if (significant.length > 0) {
+          actions.push({
+            type: 'alert',
+            request: {
+              event: 'error',
+              account: account.number,
+              accountName: account.name,
+              atMs: message.ts,
+              site: parsed.site,
+              detail: significant.map((e) => e.message).join('; ').slice(0, 1000),
+            },
+          });
+        }
+        return actions;
+      }
+      case 'TelemetryEvent': {
+        if (parsed.kind !== 'event' || this.account(parsed.account)?.number !== account.number) return this.reject('TOPIC');
+        const { event, detail, significant } = message.body;
+        if (event === 'backup-error' || event === 'read-error' || event === 'store-full') {
+          this.store.recordError(account.number, message.ts, `${event}${detail ? `: ${detail}` : ''}`, significant);
+        }
+        if (!significant) return [];
+        return [
+          {
+            type: 'alert',
+            request: { event: 'error', account: account.number, accountName: account.name, atMs: message.ts, site: parsed.site, detail: `${event}${detail ? `: ${detail}` : ''}` },
+          },
+        ];
+      }
+      case 'MonitorConfig':
+      case 'Alert':
+        return this.reject('UNEXPECTED_TYPE');
+      default: {
+        const never: never = message;
+        return never;
+      }
+    }
+  }
+
+  /** Advances the tracker to `now`: silent accounts become alerts. */
+  tick(now: number): IngestAction[] {
+    return this.fromTracker(this.tracker.step({ type: 'tick', now }));
+  }
+
+  private fromTracker(actions: TrackerAction[]): IngestAction[] {
+    const out: IngestAction[] = [];
+    for (const a of actions) {
+      const account = this.accountsByNumber.get(Number(a.key));
+      if (!account) continue;
+      const site = this.siteOf.get(account.number) ?? this.options.defaultSite;
+      if (a.type === 'alert') {
+        this.store.setAlertState(account.number, 'silent');
+        out.push({
+          type: 'alert',
+          request: {
+            event: 'silent',
+            account: account.number,
+            accountName: account.name,
+            atMs: a.deadlineMs,
+            site,
+            detail: `no heartbeat since ${new Date(a.lastSeenMs).toISOString()} (interval ${a.intervalS} s, alert after ${this.options.silenceFactor} × interval)`,
+          },
+        });
+      } else {
+        this.store.setAlertState(account.number, 'ok');
+        out.push({
+          type: 'alert',
+          request: {
+            event: 'recovered',
+            account: account.number,
+            accountName: account.name,
+            atMs: a.atMs,
+            site,
+            detail: `heartbeats again since ${new Date(a.atMs).toISOString()} (silent since ${new Date(a.silentSinceMs).toISOString()})`,
+          },
+        });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The monitor's thin shell: an mqtt.js client on the aggregator's broker feeds `HeartbeatIngest`, one
+ * timer drives the tracker (set to the next deadline, at most `tickIntervalMsMax` away), another flushes
+ * the batched heartbeat store, and the actions come out as MQTT publishes (MonitorConfig replies, alerts)
+ * and `AlertDispatcher.raise` calls (hook, alert topic, log).
+ *
+ * Subscriptions: every site's heartbeats and events, and this cluster's register/deregister channels.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Registry } from 'prom-client';
+import type { SigningKeyPair } from '../../shared/crypto/sign.ts';
+import type { Database } from '../../shared/db/index.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
+import { filters, topics } from '../../shared/protocol/index.ts';
+import { HeartbeatIngest, type IngestAction, type IngestOptions } from './ingest.ts';
+import { sealTelemetry } from './messages.ts';
+import { monitorMetrics, type MonitorMetrics } from './metrics.ts';
+import { AlertDispatcher, defaultNotifyOptions, type Alert, type AlertRequest } from './notify.ts';
+
+export interface MonitorServiceOptions {
+  db: Database;
+  mqttUrl: string;
+  mqttOptions?: IClientOptions;
+  cluster: string;
+  nodeId: string;
+  /** Signs MonitorConfig replies and alerts. */
+  signer: SigningKeyPair;
+  adminContact: string;
+  hookPath?: string;
+  hookTimeoutMs?: number;
+  liveNodes?: () => readonly string[];
+  servers?: Record<string, string[]>;
+  silenceFactor?: number;
+  defaultSite?: string;
+  flushIntervalMs?: number;
+  tickIntervalMsMax?: number;
+  accountRefreshMs?: number;
+  registry?: Registry;
+  logger?: Logger;
+  now?: () => number;
+  onAlert?: (alert: Alert) => void;
+}
+
+export const defaultMonitorServiceOptions = {
+  flushIntervalMs: 250,
+  tickIntervalMsMax: 1_000,
+  accountRefreshMs: 5_000,
+} as const;
+
+export class MonitorService {
+  readonly ingest: HeartbeatIngest;
+  readonly dispatcher: AlertDispatcher;
+  readonly client: MqttClient;
+  private readonly metrics: MonitorMetrics | undefined;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private timerDueMs = Infinity;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<unknown> = Promise.resolve();
+  private lastRefreshMs = 0;
+  private stopped = false;
+  private work = new Set<Promise<unknown>>();
+  private readonly alertQueue: AlertRequest[] = [];
+  private alertPump: Promise<void> | undefined;
+
+  private constructor(
+    private readonly options: MonitorServiceOptions,
+    client: MqttClient,
+  ) {
+    this.client = client;
+    this.logger = options.logger ?? createLogger('monitor');
+    this.now = options.now ?? Date.now;
+    this.metrics = options.registry ? monitorMetrics(options.registry) : undefined;
+    const ingestOptions: Partial<IngestOptions> & { cluster: string } = { cluster: options.cluster };
+    if (options.servers) ingestOptions.servers = options.servers;
+    if (options.silenceFactor !== undefined) ingestOptions.silenceFactor = options.silenceFactor;
+    if (options.defaultSite) ingestOptions.defaultSite = options.defaultSite;
+    this.ingest = new HeartbeatIngest(options.db, ingestOptions, this.metrics);
+    this.dispatcher = new AlertDispatcher(options.db, {
+      nodeId: options.nodeId,
+      liveNodes: options.liveNodes ?? (() => [options.nodeId]),
+      adminContact: options.adminContact,
+      hookPath: options.hookPath,
+      hookTimeoutMs: options.hookTimeoutMs ?? defaultNotifyOptions.hookTimeoutMs,
+      hookConcurrencyMax: defaultNotifyOptions.hookConcurrencyMax,
+      hookQueueMax: defaultNotifyOptions.hookQueueMax,
+      publish: (alert) => this.publishAlert(alert),
+      logger: this.logger,
+      onAlert: (alert) => {
+        this.metrics?.alertsRaised.inc({ event: alert.event });
+        options.onAlert?.(alert);
+      },
+    });
+  }
+
+  /** Connects, subscribes, restores the tracker from the database and starts the timers. */
+  static async start(options: MonitorServiceOptions): Promise<MonitorService> {
+    const client = await mqtt.connectAsync(options.mqttUrl, {
+      clientId: `2baksa-monitor-${options.nodeId}-${process.pid}`,
+      reconnectPeriod: 1000,
+      ...options.mqttOptions,
+    });
+    const service = new MonitorService(options, client);
+    try {
+      await service.ingest.start();
+      client.on('message', (topic, payload) => service.onMessage(topic, payload));
+      await client.subscribeAsync(
+        [filters.heartbeats(), filters.events(), topics.dc(options.cluster, 'register'), topics.dc(options.cluster, 'deregister')],
+        { qos: 1 },
+      );
+      service.flushTimer = setInterval(() => service.flush(), options.flushIntervalMs ?? defaultMonitorServiceOptions.flushIntervalMs);
+      service.refreshTimer = setInterval(() => service.track(service.refresh()), options.accountRefreshMs ?? defaultMonitorServiceOptions.accountRefreshMs);
+      service.schedule();
+    } catch (err) {
+      await client.endAsync(true).catch(() => undefined);
+      throw err;
+    }
+    return service;
+  }
+
+  private track<T>(p: Promise<T>): void {
+    this.work.add(p);
+    void p
+      .catch((err: unknown) => this.logger.error({ err }, 'monitor: background work failed'))
+      .finally(() => this.work.delete(p));
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (this.stopped) return;
+    this.track(
+      this.ingest.handle(topic, payload, this.now()).then(async (actions) => {
+        // A new account (or a shorter interval) may bring a deadline before the timer: re-aim it.
+        const next = this.ingest.tracker.nextDeadlineMs();
+        if (next !== undefined && next < this.timerDueMs) this.schedule();
+        await this.run(actions);
+      }),
+    );
+  }
+
+  /**
+   * Alerts go through one pump: while a batch is being recorded, new alerts queue up and go together in
+   * the next batch, so a burst (many gateways silent at once) costs a few transactions, not one each.
+   */
+  private enqueueAlerts(requests: readonly AlertRequest[]): Promise<void> {
+    this.alertQueue.push(...requests);
+    return this.pumpAlerts();
+  }
+
+  private pumpAlerts(): Promise<void> {
+    if (this.alertPump) return this.alertPump;
+    const loop = async () => {
+      while (this.alertQueue.length > 0) {
+        const batch = this.alertQueue.splice(0, this.alertQueue.length);
+        await this.dispatcher.raiseMany(batch).catch((err: unknown) => this.logger.error({ err }, 'monitor: recording alerts failed'));
+      }
+    };
+    this.alertPump = loop().finally(() => {
+      this.alertPump = undefined;
+      // Alerts queued between the loop's last check and here start the next round.
+      if (this.alertQueue.length > 0) void this.pumpAlerts();
+    });
+    return this.alertPump;
+  }
+
+  private async run(actions: readonly IngestAction[]): Promise<void> {
+    const alerts = actions.flatMap((a) => (a.type === 'alert' ? [a.request] : []));
+    if (alerts.length > 0) await this.enqueueAlerts(alerts);
+    for (const a of actions) {
+      if (a.type === 'alert') continue;
+      if (a.type === 'publish') {
+        const payload = sealTelemetry('MonitorConfig', a.body, this.options.nodeId, this.now(), this.options.signer.privateKey);
+        await this.client.publishAsync(a.topic, Buffer.from(payload), { qos: 1 });
+      } else await this.refresh();
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastRefreshMs < 1000) return;
+    this.lastRefreshMs = now;
+    await this.ingest.refreshAccounts();
+    this.schedule();
+  }
+
+  /** One timer: the next deadline, or `tickIntervalMsMax` from now, whichever is sooner. */
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    const now = this.now();
+    const next = this.ingest.tracker.nextDeadlineMs();
+    const max = this.options.tickIntervalMsMax ?? defaultMonitorServiceOptions.tickIntervalMsMax;
+    const delay = next === undefined ? max : Math.max(0, Math.min(max, next - now));
+    this.timerDueMs = now + delay;
+    this.tickTimer = setTimeout(() => {
+      this.timerDueMs = Infinity;
+      this.track(this.run(this.ingest.tick(this.now())));
+      this.schedule();
+    }, delay);
+  }
+
+  private flush(): void {
+    this.flushing = this.flushing.then(() => this.ingest.store.flush()).catch((err: unknown) => this.logger.error({ err }, 'monitor: flush failed'));
+    this.track(this.flushing);
+  }
+
+  private async publishAlert(alert: Alert): Promise<void> {
+    let topic: string;
+    try {
+      topic = topics.alert(alert.site ?? this.ingest.options.defaultSite);
+    } catch {
+      topic = topics.alert(this.ingest.options.defaultSite);
+    }
+    const body = {
+      alertId: alert.alertId,
+      event: alert.event,
+      account: alert.accountName,
+      accountNumber: alert.account,
+      atMs: alert.atMs,
+      recipients: alert.recipients.slice(0, 64),
+      detail: alert.detail.slice(0, 1024),
+    };
+    const payload = sealTelemetry('Alert', body, this.options.nodeId, this.now(), this.options.signer.privateKey);
+    await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
+  }
+
+  /** Waits for in-flight messages, writes pending state, waits for hooks. */
+  async drain(): Promise<void> {
+    while (this.work.size > 0 || this.alertPump) {
+      await Promise.allSettled([...this.work]);
+      if (this.alertPump) await this.alertPump;
+    }
+    await this.ingest.store.flush();
+    await this.dispatcher.idle();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of [this.tickTimer, this.flushTimer, this.refreshTimer]) if (t) clearTimeout(t);
+    await this.drain();
+    await this.client.endAsync();
+  }
+}

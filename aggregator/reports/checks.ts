@@ -1,0 +1,93 @@
+/**
+ * The checks behind `2baksa check-nagios`: heartbeat (late and silent accounts), space (volume fill and
+ * accounts or groups over their limits) and ledger (an offline verification of a ledger directory).
+ * Each returns a NagiosResult; the command prints `statusLine` and exits with `exitCodeOf`.
+ */
+import type { BoardRow } from './heartbeats.ts';
+import { NagiosState, stateOf, worst, type NagiosRange, type NagiosResult, type NagiosStateName, type PerfItem } from './nagios.ts';
+import type { AccountSpaceRow, GroupSpaceRow, VolumeSpaceRow } from './space.ts';
+
+export interface Thresholds {
+  warning: NagiosRange | undefined;
+  critical: NagiosRange | undefined;
+}
+
+const LIST_MAX = 5;
+
+function names(list: readonly string[]): string {
+  return list.length <= LIST_MAX ? list.join(', ') : `${list.slice(0, LIST_MAX).join(', ')}, … ${list.length - LIST_MAX} more`;
+}
+
+export function heartbeatCheck(board: readonly BoardRow[], t: Thresholds): NagiosResult {
+  const count = (s: BoardRow['state']) => board.filter((r) => r.state === s).length;
+  const lateRows = board.filter((r) => r.state === 'late' || r.state === 'silent');
+  const late = lateRows.length;
+  const silent = count('silent');
+  const state = stateOf(late, t.warning, t.critical);
+  const text =
+    `${board.length} accounts, ${late} late` +
+    (late > 0 ? ` (${names(lateRows.map((r) => `${r.account}${r.state === 'silent' ? ' silent' : ''}`))})` : '');
+  const perf: PerfItem[] = [
+    { label: 'accounts', value: board.length },
+    { label: 'late', value: late, warning: t.warning, critical: t.critical },
+    { label: 'silent', value: silent },
+    { label: 'ok', value: count('ok') },
+    { label: 'deregistered', value: count('deregistered') },
+    { label: 'disabled', value: count('disabled') },
+  ];
+  return { service: 'HEARTBEAT', state, text, perf };
+}
+
+export interface SpaceCheckInput {
+  volumes: readonly VolumeSpaceRow[];
+  accounts: readonly AccountSpaceRow[];
+  groups: readonly GroupSpaceRow[];
+}
+
+/** Volumes by fill percentage against the thresholds; any account or group over hard is CRITICAL, over soft WARNING. */
+export function spaceCheck(input: SpaceCheckInput, t: Thresholds, quotas = true): NagiosResult {
+  const states: NagiosStateName[] = [];
+  const perf: PerfItem[] = [];
+  let fullest: VolumeSpaceRow | undefined;
+  for (const v of input.volumes) {
+    if (v.usedPct === null) continue;
+    states.push(stateOf(v.usedPct, t.warning, t.critical));
+    perf.push({ label: `${v.node}:${v.volume}`, value: v.usedPct, uom: '%', warning: t.warning, critical: t.critical, min: 0, max: 100 });
+    if (!fullest || v.usedPct > (fullest.usedPct ?? 0)) fullest = v;
+  }
+  const overHard = [...input.accounts.filter((a) => a.state === 'over-hard').map((a) => a.account), ...input.groups.filter((g) => g.state === 'over-hard').map((g) => `group ${g.group}`)];
+  const overSoft = [...input.accounts.filter((a) => a.state === 'over-soft').map((a) => a.account), ...input.groups.filter((g) => g.state === 'over-soft').map((g) => `group ${g.group}`)];
+  if (quotas) {
+    if (overHard.length > 0) states.push('CRITICAL');
+    if (overSoft.length > 0) states.push('WARNING');
+  }
+  const used = input.volumes.reduce((s, v) => s + v.usedBytes, 0);
+  perf.push({ label: 'used', value: used, uom: 'B' });
+  perf.push({ label: 'over_soft', value: overSoft.length }, { label: 'over_hard', value: overHard.length });
+  const parts = [`${input.volumes.length} volumes`];
+  if (fullest) parts.push(`fullest ${fullest.node}:${fullest.volume} ${fullest.usedPct}%`);
+  if (quotas && overHard.length > 0) parts.push(`over hard limit: ${names(overHard)}`);
+  if (quotas && overSoft.length > 0) parts.push(`over soft limit: ${names(overSoft)}`);
+  return { service: 'SPACE', state: worst(...states), text: parts.join(', '), perf };
+}
+
+export interface LedgerCheckInput {
+  ok: boolean;
+  height: number;
+  blocks: number;
+  problem?: string;
+  tornTail?: boolean;
+}
+
+export function ledgerCheck(input: LedgerCheckInput): NagiosResult {
+  const perf: PerfItem[] = [{ label: 'blocks', value: input.blocks }];
+  if (!input.ok) return { service: 'LEDGER', state: 'CRITICAL', text: `verification failed: ${input.problem ?? 'unknown reason'}`, perf };
+  if (input.tornTail) return { service: 'LEDGER', state: 'WARNING', text: `${input.blocks} blocks verified, torn last frame (a crash mid-append)`, perf };
+  return { service: 'LEDGER', state: 'OK', text: `${input.blocks} blocks verified, height ${input.height}`, perf };
+}
+
+export function unknownResult(service: string, why: string): NagiosResult {
+  return { service, state: 'UNKNOWN', text: why, perf: [] };
+}
+
+export { NagiosState };

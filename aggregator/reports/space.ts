@@ -1,0 +1,268 @@
+/**
+ * Space reports (Box Backup 4): the whole cluster, each node, each volume (storage directory), each
+ * group and each account.
+ *
+ * Accounts and groups are logical usage from the account database (the bytes of the stored objects).
+ * Nodes, volumes and clusters are physical usage reported by the storage side as a `VolumeUsage` list:
+ * the storage node records it in the `volumes` table (`recordVolumes`), or a caller hands a list in.
+ * The computations are pure functions over those lists.
+ */
+import type { Database } from '../../shared/db/index.ts';
+import { formatAccountNumber } from '../accounts/names.ts';
+import { listAccounts, listGroupStats, type GroupStats } from '../accounts/queries.ts';
+import type { Account } from '../accounts/types.ts';
+
+export interface VolumeUsage {
+  cluster: string;
+  node: string;
+  /** The storage directory (a mount point or path). */
+  volume: string;
+  bytesUsed: number;
+  /** Capacity of the file system holding the volume; null when unknown. */
+  bytesTotal: number | null;
+  objects?: number | null;
+}
+
+/** What the storage node implements to feed space reports. */
+export interface VolumeSource {
+  volumes(): Promise<VolumeUsage[]>;
+}
+
+export const SPACE_DIMENSIONS = ['cluster', 'node', 'volume', 'group', 'account'] as const;
+export type SpaceDimension = (typeof SPACE_DIMENSIONS)[number];
+
+export type QuotaState = 'ok' | 'over-soft' | 'over-hard';
+
+export function quotaState(used: number, soft: number | null, hard: number | null): QuotaState {
+  if (hard !== null && used > hard) return 'over-hard';
+  if (soft !== null && used > soft) return 'over-soft';
+  return 'ok';
+}
+
+const pct = (used: number, total: number | null): number | null => (total && total > 0 ? Math.round((used / total) * 1000) / 10 : null);
+
+export interface AccountSpaceRow {
+  account: string;
+  number: string;
+  enabled: boolean;
+  usedBytes: number;
+  objects: number;
+  softBytes: number | null;
+  hardBytes: number | null;
+  usedPctOfHard: number | null;
+  state: QuotaState;
+  primaryCluster: string | null;
+}
+
+export function accountSpace(accounts: readonly Account[]): AccountSpaceRow[] {
+  return accounts.map((a) => ({
+    account: a.name,
+    number: formatAccountNumber(a.number),
+    enabled: a.enabled,
+    usedBytes: a.usedBytes,
+    objects: a.objectCount,
+    softBytes: a.softBytes,
+    hardBytes: a.hardBytes,
+    usedPctOfHard: pct(a.usedBytes, a.hardBytes),
+    state: quotaState(a.usedBytes, a.softBytes, a.hardBytes),
+    primaryCluster: a.primaryCluster,
+  }));
+}
+
+export interface GroupSpaceRow {
+  group: string;
+  admin: string;
+  members: number;
+  usedBytes: number;
+  objects: number;
+  softBytes: number | null;
+  hardBytes: number | null;
+  usedPctOfHard: number | null;
+  state: QuotaState;
+  memberNames: string[];
+}
+
+export function groupSpace(groups: readonly GroupStats[]): GroupSpaceRow[] {
+  return groups.map((g) => ({
+    group: g.name,
+    admin: g.admin,
+    members: g.memberCount,
+    usedBytes: g.usedBytes,
+    objects: g.objectCount,
+    softBytes: g.softBytes,
+    hardBytes: g.hardBytes,
+    usedPctOfHard: pct(g.usedBytes, g.hardBytes),
+    state: quotaState(g.usedBytes, g.softBytes, g.hardBytes),
+    memberNames: g.members.map((m) => m.name),
+  }));
+}
+
+export interface VolumeSpaceRow {
+  cluster: string;
+  node: string;
+  volume: string;
+  usedBytes: number;
+  totalBytes: number | null;
+  freeBytes: number | null;
+  usedPct: number | null;
+  objects: number | null;
+}
+
+export function volumeSpace(volumes: readonly VolumeUsage[]): VolumeSpaceRow[] {
+  return [...volumes]
+    .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node) || a.volume.localeCompare(b.volume))
+    .map((v) => ({
+      cluster: v.cluster,
+      node: v.node,
+      volume: v.volume,
+      usedBytes: v.bytesUsed,
+      totalBytes: v.bytesTotal,
+      freeBytes: v.bytesTotal === null ? null : Math.max(0, v.bytesTotal - v.bytesUsed),
+      usedPct: pct(v.bytesUsed, v.bytesTotal),
+      objects: v.objects ?? null,
+    }));
+}
+
+export interface NodeSpaceRow {
+  cluster: string;
+  node: string;
+  volumes: number;
+  usedBytes: number;
+  totalBytes: number | null;
+  freeBytes: number | null;
+  usedPct: number | null;
+}
+
+interface Sum {
+  volumes: number;
+  used: number;
+  total: number | null;
+}
+
+function add(into: Sum, v: VolumeUsage): void {
+  into.volumes++;
+  into.used += v.bytesUsed;
+  into.total = into.total === null || v.bytesTotal === null ? null : into.total + v.bytesTotal;
+}
+
+export function nodeSpace(volumes: readonly VolumeUsage[]): NodeSpaceRow[] {
+  const by = new Map<string, Sum & { cluster: string; node: string }>();
+  for (const v of volumes) {
+    const key = `${v.cluster}\u0000${v.node}`;
+    let s = by.get(key);
+    if (!s) by.set(key, (s = { cluster: v.cluster, node: v.node, volumes: 0, used: 0, total: 0 }));
+    add(s, v);
+  }
+  return [...by.values()]
+    .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node))
+    .map((s) => ({
+      cluster: s.cluster,
+      node: s.node,
+      volumes: s.volumes,
+      usedBytes: s.used,
+      totalBytes: s.total,
+      freeBytes: s.total === null ? null : Math.max(0, s.total - s.used),
+      usedPct: pct(s.used, s.total),
+    }));
+}
+
+export interface ClusterSpaceRow {
+  cluster: string;
+  nodes: number;
+  volumes: number;
+  /** Physical bytes on the cluster's volumes (shards, parity included). */
+  usedBytes: number;
+  totalBytes: number | null;
+  usedPct: number | null;
+  /** Accounts whose primary cluster this is, and the logical bytes they store. */
+  accounts: number;
+  accountBytes: number;
+}
+
+export function clusterSpace(volumes: readonly VolumeUsage[], accounts: readonly Account[], defaultCluster?: string): ClusterSpaceRow[] {
+  const by = new Map<string, Sum & { nodes: Set<string>; accounts: number; accountBytes: number }>();
+  const get = (cluster: string) => {
+    let s = by.get(cluster);
+    if (!s) by.set(cluster, (s = { volumes: 0, used: 0, total: 0, nodes: new Set(), accounts: 0, accountBytes: 0 }));
+    return s;
+  };
+  for (const v of volumes) {
+    const s = get(v.cluster);
+    s.nodes.add(v.node);
+    add(s, v);
+  }
+  for (const a of accounts) {
+    const cluster = a.primaryCluster ?? defaultCluster;
+    if (cluster === undefined) continue;
+    const s = get(cluster);
+    s.accounts++;
+    s.accountBytes += a.usedBytes;
+  }
+  return [...by.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([cluster, s]) => ({
+      cluster,
+      nodes: s.nodes.size,
+      volumes: s.volumes,
+      usedBytes: s.used,
+      totalBytes: s.volumes === 0 ? null : s.total,
+      usedPct: s.volumes === 0 ? null : pct(s.used, s.total),
+      accounts: s.accounts,
+      accountBytes: s.accountBytes,
+    }));
+}
+
+/** Stores the storage side's latest volume figures (node-local; replaces the node's previous rows). */
+export async function recordVolumes(db: Database, volumes: readonly VolumeUsage[], atMs: number): Promise<void> {
+  await db.transaction(async () => {
+    for (const v of volumes) {
+      await db.run(
+        `INSERT INTO volumes(cluster, node, volume, bytes_used, bytes_total, objects, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(cluster, node, volume) DO UPDATE SET bytes_used = excluded.bytes_used, bytes_total = excluded.bytes_total,
+           objects = excluded.objects, updated_ms = excluded.updated_ms`,
+        [v.cluster, v.node, v.volume, v.bytesUsed, v.bytesTotal, v.objects ?? null, atMs],
+      );
+    }
+  });
+}
+
+export async function volumesFromDb(db: Database): Promise<VolumeUsage[]> {
+  const rows = await db.all<{ cluster: string; node: string; volume: string; bytes_used: number; bytes_total: number | null; objects: number | null }>(
+    'SELECT * FROM volumes ORDER BY cluster, node, volume',
+  );
+  return rows.map((r) => ({ cluster: r.cluster, node: r.node, volume: r.volume, bytesUsed: r.bytes_used, bytesTotal: r.bytes_total, objects: r.objects }));
+}
+
+export type SpaceRows =
+  | { by: 'account'; rows: AccountSpaceRow[] }
+  | { by: 'group'; rows: GroupSpaceRow[] }
+  | { by: 'volume'; rows: VolumeSpaceRow[] }
+  | { by: 'node'; rows: NodeSpaceRow[] }
+  | { by: 'cluster'; rows: ClusterSpaceRow[] };
+
+export interface SpaceReportOptions {
+  /** Volume figures to use instead of the database's `volumes` table. */
+  volumes?: readonly VolumeUsage[];
+  /** The cluster of accounts that name no primary cluster. */
+  defaultCluster?: string;
+}
+
+export async function spaceReport(db: Database, by: SpaceDimension, options: SpaceReportOptions = {}): Promise<SpaceRows> {
+  const volumes = async () => options.volumes ?? (await volumesFromDb(db));
+  switch (by) {
+    case 'account':
+      return { by, rows: accountSpace(await listAccounts(db)) };
+    case 'group':
+      return { by, rows: groupSpace(await listGroupStats(db)) };
+    case 'volume':
+      return { by, rows: volumeSpace(await volumes()) };
+    case 'node':
+      return { by, rows: nodeSpace(await volumes()) };
+    case 'cluster':
+      return { by, rows: clusterSpace(await volumes(), await listAccounts(db), options.defaultCluster) };
+    default: {
+      const never: never = by;
+      return never;
+    }
+  }
+}

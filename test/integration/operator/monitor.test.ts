@@ -1,0 +1,133 @@
+// Box Backup 3 end to end: real agent-like processes heartbeat over a real broker (aedes) into the real
+// monitor service. SIGTERM de-registers and raises nothing; kill -9 raises exactly one alert after
+// 2 × interval, through the notify hook (with the group administrator), the MQTT alert topic and the log.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { Registry } from 'prom-client';
+import { generateSigningKey } from '../../../shared/crypto/sign.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import { decodeUntrusted, filters } from '../../../shared/protocol/index.ts';
+import { startAedes, type TestBroker } from '../../helpers/brokers.ts';
+import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.ts';
+import { MonitorService } from '../../../aggregator/monitoring/index.ts';
+import { heartbeatBoard } from '../../../aggregator/reports/index.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const agentScript = fileURLToPath(new URL('./fake-agent.ts', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function spawnAgent(broker: TestBroker, account: string, nodeId: string): { child: ChildProcess; ready: Promise<void> } {
+  const opts = { brokerUrl: broker.url, cluster: 'c1', site: 'site-a', account, nodeId, seedHex: randomBytes(32).toString('hex'), bytesPerHeartbeat: 500 };
+  const child = spawn(process.execPath, ['--import', 'tsx', agentScript, JSON.stringify(opts)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`agent ${account} exited early with ${code}`)));
+  });
+  return { child, ready };
+}
+
+test('SIGTERM deregisters silently; kill -9 gives exactly one alert to the admin and the group administrator', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
+  const broker = await startAedes();
+  const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
+  const children: ChildProcess[] = [];
+  let monitor: MonitorService | undefined;
+  const watcher = await mqtt.connectAsync(broker.url, { clientId: 'alert-watcher' });
+  try {
+    const T = Date.now();
+    for (const name of ['gw1.example', 'gw2.example']) {
+      await applyOrThrow(db, { type: 'CreateAccount', atMs: T, name, number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 1 });
+    }
+    await applyOrThrow(db, { type: 'CreateGroup', name: 'site-a', admin: 'ops-a@example.org', softBytes: null, hardBytes: null, atMs: T });
+    for (const n of [1, 2]) await applyOrThrow(db, { type: 'AddMember', group: 'site-a', account: n, atMs: T });
+
+    const calls = join(dir, 'hook-calls.txt');
+    const hook = join(dir, 'notify.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$@" >> '${calls}'\n`);
+    chmodSync(hook, 0o755);
+
+    const alertMessages: { type: string; body: { account: string; event: string } }[] = [];
+    watcher.on('message', (_t, payload) => {
+      const outer = decodeUntrusted(payload) as { p: Uint8Array };
+      alertMessages.push(decodeUntrusted(outer.p) as (typeof alertMessages)[number]);
+    });
+    await watcher.subscribeAsync(filters.alerts(), { qos: 1 });
+
+    const alertsLogged: string[] = [];
+    monitor = await MonitorService.start({
+      db,
+      mqttUrl: broker.url,
+      cluster: 'c1',
+      nodeId: 'n1',
+      signer: generateSigningKey(),
+      adminContact: 'root@dc.example',
+      hookPath: hook,
+      hookTimeoutMs: 5000,
+      flushIntervalMs: 100,
+      tickIntervalMsMax: 200,
+      registry: new Registry(),
+      logger: silentLogger,
+      onAlert: (a) => alertsLogged.push(`${a.event} ${a.accountName}`),
+    });
+
+    const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
+    const a2 = spawnAgent(broker, 'gw2.example', 'gw2');
+    children.push(a1.child, a2.child);
+    await Promise.all([a1.ready, a2.ready]);
+    const beats = async (n: number) => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = ?', [n]))?.heartbeats ?? 0;
+    await until('two heartbeats from each agent', async () => (await beats(1)) >= 2 && (await beats(2)) >= 2);
+
+    a1.child.kill('SIGTERM');
+    await new Promise((r) => a1.child.once('exit', r));
+    assert.is(a1.child.exitCode, 0);
+    a2.child.kill('SIGKILL');
+    await until('the hook to be called', () => existsSync(calls) && readFileSync(calls, 'utf8').trim().length > 0);
+    // well past another 2 × interval: nothing more may arrive
+    await sleep(3000);
+    await monitor.drain();
+
+    const lines = readFileSync(calls, 'utf8').trim().split('\n');
+    assert.is(lines.length, 1, `exactly one hook call, got ${JSON.stringify(lines)}`);
+    assert.match(lines[0]!, /^silent gw2\.example 0x00000002 [0-9a-f]{32} root@dc\.example ops-a@example\.org$/);
+    assert.equal(alertsLogged, ['silent gw2.example']);
+    await until('the alert on the MQTT alert topic', () => alertMessages.length >= 1, 5000);
+    assert.equal(alertMessages.map((m) => [m.type, m.body.event, m.body.account]), [['Alert', 'silent', 'gw2.example']]);
+    const stored = await db.all<{ event: string; account: number; sent: number; at_ms: number }>('SELECT event, account, sent, at_ms FROM alerts');
+    assert.equal(stored.map(({ event, account, sent }) => ({ event, account, sent })), [{ event: 'silent', account: 2, sent: 1 }]);
+    // the alert's deadline is the last heartbeat + 2 × interval (1 s)
+    const last = await db.get<{ last_heartbeat_ms: number }>('SELECT last_heartbeat_ms FROM hb_state WHERE account = 2');
+    assert.is(stored[0]!.at_ms, last!.last_heartbeat_ms + 2000);
+
+    const board = await heartbeatBoard(db, Date.now());
+    assert.equal(board.map((r) => [r.account, r.state]), [['gw1.example', 'deregistered'], ['gw2.example', 'silent']]);
+    assert.ok(board.every((r) => r.heartbeats >= 2 && r.bytesSynced === r.heartbeats * 500));
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await monitor?.stop();
+    await watcher.endAsync();
+    await db.close();
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
