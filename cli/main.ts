@@ -6,11 +6,14 @@
 import { Command, CommanderError } from 'commander';
 import { BaksaError, ExitCode } from '../shared/errors.ts';
 import { VERSION, registerVersion } from './commands/version.ts';
+import { registerPki } from './commands/pki.ts';
+import { registerLedger } from './commands/ledger.ts';
+import { registerOperatorCommands } from '../aggregator/commands/index.ts';
 
 type Register = (program: Command) => void;
 
 /** Every command group, in the order `--help` lists them. */
-const groups: Register[] = [registerVersion];
+const groups: Register[] = [registerVersion, registerPki, registerLedger, registerOperatorCommands];
 
 export function buildProgram(): Command {
   const program = new Command('2baksa')
