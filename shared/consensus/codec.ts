@@ -1,0 +1,262 @@
+/**
+ * MessagePack codec for consensus messages and persist records, for transports and disks.
+ *
+ * A message travels as an array `[tag, field, field, ...]` in a fixed field order (schemas below), so
+ * the bytes are compact and decoding checks every position. Decoding untrusted bytes sets every
+ * MessagePack length limit, checks the schema (types, integer ranges, byte lengths, array bounds) and
+ * never throws: it returns `{ ok: false, error }` with a stable code. Signatures are not checked here
+ * (the replica does that); shape is.
+ */
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { DIGEST_BYTES } from './crypto.ts';
+import type { Message, MessageType } from './messages.ts';
+import type { PersistRecord } from './persistence.ts';
+
+export interface CodecOptions {
+  messageBytesMax: number;
+  opBytesMax: number;
+  resultBytesMax: number;
+  snapshotBytesMax: number;
+  clientIdBytesMax: number;
+  signatureBytesMax: number;
+  batchRequestsMax: number;
+  /** Certificates in a P set, pre-prepares in an O set, commit certificates in a transfer. */
+  certificatesMax: number;
+  /** Votes in one certificate, view-changes in a new-view (bounded by the replica count). */
+  votesMax: number;
+}
+
+export const defaultCodecOptions: CodecOptions = {
+  messageBytesMax: 64 * 1024 * 1024,
+  opBytesMax: 1024 * 1024,
+  resultBytesMax: 1024 * 1024,
+  snapshotBytesMax: 64 * 1024 * 1024,
+  clientIdBytesMax: 255,
+  signatureBytesMax: 128,
+  batchRequestsMax: 1024,
+  certificatesMax: 4096,
+  votesMax: 256,
+};
+
+export type CodecErrorCode = 'MESSAGE_TOO_LARGE' | 'MESSAGE_MALFORMED' | 'MESSAGE_SCHEMA';
+export interface CodecError {
+  readonly code: CodecErrorCode;
+  readonly message: string;
+}
+export type DecodeResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CodecError };
+
+type Limit = Exclude<keyof CodecOptions, 'messageBytesMax'>;
+type Kind =
+  | { readonly k: 'uint' }
+  | { readonly k: 'bool' }
+  | { readonly k: 'digest' }
+  | { readonly k: 'bytes'; readonly max: Limit }
+  | { readonly k: 'str'; readonly max: Limit }
+  | { readonly k: 'msg'; readonly type: MessageType }
+  | { readonly k: 'array'; readonly of: Kind; readonly max: Limit }
+  | { readonly k: 'struct'; readonly fields: Fields }
+  | { readonly k: 'opt'; readonly of: Kind };
+type Fields = readonly (readonly [string, Kind])[];
+
+const uint: Kind = { k: 'uint' };
+const bool: Kind = { k: 'bool' };
+const digest: Kind = { k: 'digest' };
+const sig: Kind = { k: 'bytes', max: 'signatureBytesMax' };
+const bytes = (max: Limit): Kind => ({ k: 'bytes', max });
+const msg = (type: MessageType): Kind => ({ k: 'msg', type });
+const array = (of: Kind, max: Limit): Kind => ({ k: 'array', of, max });
+const struct = (fields: Fields): Kind => ({ k: 'struct', fields });
+const opt = (of: Kind): Kind => ({ k: 'opt', of });
+
+const preparedCert = struct([['prePrepare', msg('pre-prepare')], ['prepares', array(msg('prepare'), 'votesMax')]]);
+const commitCert = struct([['prePrepare', msg('pre-prepare')], ['commits', array(msg('commit'), 'votesMax')]]);
+const vote: Fields = [['view', uint], ['seq', uint], ['digest', digest], ['replica', uint], ['sig', sig]];
+
+const SCHEMAS: Record<MessageType, { tag: number; fields: Fields }> = {
+  request: { tag: 1, fields: [['client', { k: 'str', max: 'clientIdBytesMax' }], ['requestId', uint], ['op', bytes('opBytesMax')], ['sig', sig]] },
+  'pre-prepare': {
+    tag: 2,
+    fields: [['view', uint], ['seq', uint], ['digest', digest], ['timeMs', uint], ['replica', uint], ['sig', sig],
+      ['batch', array(msg('request'), 'batchRequestsMax')]],
+  },
+  prepare: { tag: 3, fields: vote },
+  commit: { tag: 4, fields: vote },
+  checkpoint: { tag: 5, fields: [['seq', uint], ['stateDigest', digest], ['replica', uint], ['sig', sig]] },
+  'view-change': {
+    tag: 6,
+    fields: [['view', uint], ['stableSeq', uint], ['checkpointProof', array(msg('checkpoint'), 'votesMax')],
+      ['prepared', array(preparedCert, 'certificatesMax')], ['replica', uint], ['sig', sig]],
+  },
+  'new-view': {
+    tag: 7,
+    fields: [['view', uint], ['viewChanges', array(msg('view-change'), 'votesMax')],
+      ['prePrepares', array(msg('pre-prepare'), 'certificatesMax')], ['replica', uint], ['sig', sig]],
+  },
+  status: {
+    tag: 8,
+    fields: [['view', uint], ['viewChanging', bool], ['stableSeq', uint], ['lastExecuted', uint], ['replica', uint], ['sig', sig]],
+  },
+  'fetch-state': { tag: 9, fields: [['seq', uint], ['replica', uint], ['sig', sig]] },
+  state: {
+    tag: 10,
+    fields: [['seq', uint], ['stateDigest', digest], ['checkpointProof', array(msg('checkpoint'), 'votesMax')],
+      ['snapshot', bytes('snapshotBytesMax')], ['clientTable', bytes('snapshotBytesMax')],
+      ['committed', array(commitCert, 'certificatesMax')], ['replica', uint], ['sig', sig]],
+  },
+  committed: {
+    tag: 11,
+    fields: [['checkpointProof', array(msg('checkpoint'), 'votesMax')], ['certs', array(commitCert, 'certificatesMax')],
+      ['replica', uint], ['sig', sig]],
+  },
+  reply: {
+    tag: 12,
+    fields: [['view', uint], ['client', { k: 'str', max: 'clientIdBytesMax' }], ['requestId', uint],
+      ['result', bytes('resultBytesMax')], ['replica', uint], ['sig', sig]],
+  },
+};
+
+const TYPE_OF_TAG = new Map<number, MessageType>(Object.entries(SCHEMAS).map(([t, s]) => [s.tag, t as MessageType]));
+
+const RECORD_SCHEMAS: Record<PersistRecord['kind'], Fields> = {
+  view: [['view', uint], ['viewChanging', bool], ['newView', opt(msg('new-view'))]],
+  entry: [['entry', struct([['seq', uint], ['prePrepare', opt(msg('pre-prepare'))], ['preparedCert', opt(preparedCert)],
+    ['commitCert', opt(commitCert)]])]],
+  snapshot: [['seq', uint], ['stateDigest', digest], ['snapshot', bytes('snapshotBytesMax')], ['clientTable', bytes('snapshotBytesMax')]],
+  stable: [['seq', uint], ['stateDigest', digest], ['proof', array(msg('checkpoint'), 'votesMax')]],
+};
+
+class SchemaError extends Error {}
+
+function toWire(kind: Kind, value: unknown): unknown {
+  switch (kind.k) {
+    case 'uint': case 'bool': case 'digest': case 'bytes': case 'str':
+      return value;
+    case 'msg':
+      return messageToWire(value as Message);
+    case 'array':
+      return (value as unknown[]).map((v) => toWire(kind.of, v));
+    case 'struct':
+      return kind.fields.map(([name, k]) => toWire(k, (value as Record<string, unknown>)[name]));
+    case 'opt':
+      return value === undefined ? null : toWire(kind.of, value);
+  }
+}
+
+function messageToWire(m: Message): unknown[] {
+  const schema = SCHEMAS[m.type];
+  return [schema.tag, ...schema.fields.map(([name, k]) => toWire(k, (m as unknown as Record<string, unknown>)[name]))];
+}
+
+function fromWire(kind: Kind, v: unknown, o: CodecOptions, path: string): unknown {
+  const fail = (what: string): never => {
+    throw new SchemaError(`${path}: ${what}`);
+  };
+  switch (kind.k) {
+    case 'uint':
+      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail('expected a non-negative integer');
+    case 'bool':
+      return typeof v === 'boolean' ? v : fail('expected a boolean');
+    case 'digest':
+      return v instanceof Uint8Array && v.length === DIGEST_BYTES ? v : fail(`expected ${DIGEST_BYTES} bytes`);
+    case 'bytes':
+      return v instanceof Uint8Array && v.length <= o[kind.max] ? v : fail(`expected at most ${o[kind.max]} bytes`);
+    case 'str':
+      return typeof v === 'string' && Buffer.byteLength(v) <= o[kind.max] ? v : fail(`expected a string of at most ${o[kind.max]} bytes`);
+    case 'msg': {
+      const m = messageFromWire(v, o, path);
+      return m.type === kind.type ? m : fail(`expected a ${kind.type} message`);
+    }
+    case 'array':
+      if (!Array.isArray(v) || v.length > o[kind.max]) return fail(`expected an array of at most ${o[kind.max]} items`);
+      return v.map((x, i) => fromWire(kind.of, x, o, `${path}[${i}]`));
+    case 'struct':
+      return fieldsFromWire(kind.fields, v, 0, o, path);
+    case 'opt':
+      return v === null ? undefined : fromWire(kind.of, v, o, path);
+  }
+}
+
+function fieldsFromWire(fields: Fields, v: unknown, skip: number, o: CodecOptions, path: string): Record<string, unknown> {
+  if (!Array.isArray(v) || v.length !== fields.length + skip) throw new SchemaError(`${path}: expected ${fields.length} fields`);
+  const out: Record<string, unknown> = {};
+  fields.forEach(([name, k], i) => {
+    out[name] = fromWire(k, v[i + skip], o, `${path}.${name}`);
+  });
+  return out;
+}
+
+function messageFromWire(v: unknown, o: CodecOptions, path = 'message'): Message {
+  if (!Array.isArray(v) || typeof v[0] !== 'number') throw new SchemaError(`${path}: expected [tag, ...fields]`);
+  const type = TYPE_OF_TAG.get(v[0]);
+  if (!type) throw new SchemaError(`${path}: unknown message tag ${v[0]}`);
+  const out = fieldsFromWire(SCHEMAS[type].fields, v, 1, o, `${path}<${type}>`);
+  return { type, ...out } as unknown as Message;
+}
+
+function msgpackLimits(o: CodecOptions) {
+  return {
+    maxStrLength: o.clientIdBytesMax,
+    maxBinLength: Math.max(o.opBytesMax, o.resultBytesMax, o.snapshotBytesMax),
+    maxArrayLength: Math.max(o.batchRequestsMax, o.certificatesMax, o.votesMax, 16),
+    maxMapLength: 0,
+    maxExtLength: 0,
+  };
+}
+
+const encoder = new Encoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(value);
+/** Decoders are reusable (and re-entrancy safe); one per distinct set of limits. */
+const decoders = new Map<string, Decoder>();
+function decoderFor(o: CodecOptions): Decoder {
+  const limits = msgpackLimits(o);
+  const key = JSON.stringify(limits);
+  let d = decoders.get(key);
+  if (!d) {
+    if (decoders.size > 16) decoders.clear();
+    decoders.set(key, (d = new Decoder(limits)));
+  }
+  return d;
+}
+
+function decodeWith<T>(bytes: Uint8Array, options: Partial<CodecOptions>, read: (v: unknown, o: CodecOptions) => T): DecodeResult<T> {
+  const o = { ...defaultCodecOptions, ...options };
+  if (!(bytes instanceof Uint8Array)) return { ok: false, error: { code: 'MESSAGE_MALFORMED', message: 'not bytes' } };
+  if (bytes.length > o.messageBytesMax) {
+    return { ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `${bytes.length} bytes exceeds ${o.messageBytesMax}` } };
+  }
+  let raw: unknown;
+  try {
+    raw = decoderFor(o).decode(bytes);
+  } catch (e) {
+    return { ok: false, error: { code: 'MESSAGE_MALFORMED', message: `not MessagePack within limits: ${(e as Error).message}` } };
+  }
+  try {
+    return { ok: true, value: read(raw, o) };
+  } catch (e) {
+    if (e instanceof SchemaError || e instanceof RangeError) return { ok: false, error: { code: 'MESSAGE_SCHEMA', message: e.message } };
+    return { ok: false, error: { code: 'MESSAGE_SCHEMA', message: String(e) } };
+  }
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  return encode(messageToWire(m));
+}
+
+export function decodeMessage(bytes: Uint8Array, options: Partial<CodecOptions> = {}): DecodeResult<Message> {
+  return decodeWith(bytes, options, (v, o) => messageFromWire(v, o));
+}
+
+export function encodePersistRecord(record: PersistRecord): Uint8Array {
+  const fields = RECORD_SCHEMAS[record.kind];
+  return encode([record.kind, ...fields.map(([name, k]) => toWire(k, (record as unknown as Record<string, unknown>)[name]))]);
+}
+
+export function decodePersistRecord(bytes: Uint8Array, options: Partial<CodecOptions> = {}): DecodeResult<PersistRecord> {
+  return decodeWith(bytes, options, (v, o) => {
+    if (!Array.isArray(v) || typeof v[0] !== 'string' || !Object.hasOwn(RECORD_SCHEMAS, v[0])) {
+      throw new SchemaError('record: expected [kind, ...fields]');
+    }
+    const kind = v[0] as PersistRecord['kind'];
+    return { kind, ...fieldsFromWire(RECORD_SCHEMAS[kind], v, 1, o, `record<${kind}>`) } as unknown as PersistRecord;
+  });
+}

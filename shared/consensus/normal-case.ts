@@ -1,0 +1,213 @@
+/**
+ * Normal-case operation (PBFT §4.2-4.3): request, pre-prepare, prepare, commit, execute.
+ *
+ * - The primary batches pending requests (up to `batchRequestsMax`) into a pre-prepare when the batch
+ *   is full or on the next tick, for sequence numbers inside the window h < seq <= h + L.
+ * - A backup accepts one pre-prepare per (view, seq), persists it, then broadcasts its prepare.
+ * - prepared = the pre-prepare plus quorum-1 matching prepares from distinct backups; the replica
+ *   persists the certificate, then broadcasts its commit.
+ * - committed-local = prepared plus a quorum of matching commits; the entry is persisted with its
+ *   commit certificate, then executed in sequence order.
+ * - Execution is exactly-once per (client, requestId): the client table (part of the checkpointed
+ *   state) remembers each client's last executed request and its reply (bft-smart#63).
+ */
+import { digestKey, type Core, type Entry } from './core.ts';
+import { validPrePrepare } from './certificates.ts';
+import { takeCheckpoint } from './checkpoint.ts';
+import { batchDigest, requestKey, type Commit, type Prepare, type PrePrepare, type Reply, type Request } from './messages.ts';
+import type { ExecutedRequest } from './types.ts';
+
+export function onRequest(c: Core, r: Request): void {
+  if (!c.verifyRequest(r)) return c.reject('request-signature');
+  const last = c.clientTable.get(r.client);
+  if (last && r.requestId <= last.requestId) {
+    // A retransmission of the last executed request gets its cached reply; older ones are dropped.
+    if (r.requestId === last.requestId) sendReply(c, r.client, r.requestId, last.result);
+    return;
+  }
+  const held = c.pending.get(r.client);
+  if (held && held.requestId > r.requestId) return;
+  if (!held && c.pending.size >= c.options.pendingRequestsMax) return c.reject('pending-full');
+  if (!held || held.requestId < r.requestId) c.pending.set(r.client, r);
+  if (c.viewChanging) return;
+  if (c.isPrimary()) {
+    if (proposable(c, c.options.batchRequestsMax).length >= c.options.batchRequestsMax) propose(c);
+  } else {
+    // PBFT: a backup relays the request to the primary and starts suspecting it (the view timer).
+    c.send(c.primaryOf(c.view), c.pending.get(r.client) ?? r);
+  }
+}
+
+/** Pending requests not yet in a pre-prepare of this view, in arrival order. */
+function proposable(c: Core, max: number): Request[] {
+  const batch: Request[] = [];
+  for (const r of c.pending.values()) {
+    if (batch.length >= max) break;
+    if (!c.inLog.has(requestKey(r.client, r.requestId))) batch.push(r);
+  }
+  return batch;
+}
+
+/** The primary assigns sequence numbers to pending requests while the window allows. */
+export function propose(c: Core): void {
+  if (c.viewChanging || !c.isPrimary()) return;
+  while (c.nextSeq <= c.stable.seq + c.options.logWindow) {
+    const batch = proposable(c, c.options.batchRequestsMax);
+    if (batch.length === 0) return;
+    const seq = Math.max(c.nextSeq, c.stable.seq + 1);
+    c.nextSeq = seq + 1;
+    const pp = c.sign<PrePrepare>({
+      type: 'pre-prepare',
+      view: c.view,
+      seq,
+      digest: batchDigest(batch),
+      timeMs: c.clockMs,
+      replica: c.id,
+      batch,
+    });
+    const e = c.entry(seq);
+    acceptPrePrepare(c, e, pp);
+    c.broadcast(pp);
+    checkPrepared(c, e);
+  }
+}
+
+export function onPrePrepare(c: Core, pp: PrePrepare): void {
+  if (pp.view !== c.view || c.viewChanging) return c.reject('pre-prepare-view');
+  if (pp.replica === c.id) return; // a twin's message, or an echo
+  if (!c.inWindow(pp.seq)) return c.reject('pre-prepare-window');
+  const accepted = c.log.get(pp.seq);
+  if (accepted?.prePrepare && accepted.view === c.view) {
+    // Already have one for this view and seq: a retransmission, or an equivocating primary.
+    if (digestKey(accepted.prePrepare.digest) !== digestKey(pp.digest)) c.reject('pre-prepare-conflict');
+    return;
+  }
+  if (!validPrePrepare(c, pp)) return c.reject('pre-prepare-invalid');
+  for (const r of pp.batch) if (!c.verifyRequest(r)) return c.reject('pre-prepare-request');
+  const e = c.entry(pp.seq);
+  acceptPrePrepare(c, e, pp);
+  checkPrepared(c, e);
+}
+
+/**
+ * Accepts a pre-prepare into the entry of the current view: persisted before the backup's prepare
+ * goes out (a restarted replica never accepts a different one for the same view and seq).
+ */
+export function acceptPrePrepare(c: Core, e: Entry, pp: PrePrepare): void {
+  e.prePrepare = pp;
+  if (e.seq > c.lastExecuted) for (const r of pp.batch) c.inLog.add(requestKey(r.client, r.requestId));
+  c.persistEntry(e);
+  if (pp.replica !== c.id) {
+    const p = c.sign<Prepare>({ type: 'prepare', view: c.view, seq: e.seq, digest: pp.digest, replica: c.id });
+    e.prepares.add(digestKey(pp.digest), c.id, p);
+    c.broadcast(p);
+  }
+}
+
+export function onPrepare(c: Core, p: Prepare): void {
+  if (p.view !== c.view || c.viewChanging) return c.reject('prepare-view');
+  if (p.replica === c.primaryOf(p.view)) return c.reject('prepare-from-primary');
+  if (!c.inWindow(p.seq)) return c.reject('prepare-window');
+  const e = c.entry(p.seq);
+  if (e.prepares.hasVoted(p.replica)) return; // duplicates are free: no signature check
+  if (!c.verify(p)) return c.reject('prepare-signature');
+  if (e.prepares.add(digestKey(p.digest), p.replica, p)) checkPrepared(c, e);
+}
+
+export function onCommit(c: Core, m: Commit): void {
+  if (m.view !== c.view || c.viewChanging) return c.reject('commit-view');
+  if (!c.inWindow(m.seq)) return c.reject('commit-window');
+  const e = c.entry(m.seq);
+  if (e.commits.hasVoted(m.replica) || e.commitCert) return;
+  if (!c.verify(m)) return c.reject('commit-signature');
+  if (e.commits.add(digestKey(m.digest), m.replica, m)) checkCommitted(c, e);
+}
+
+/** prepared(m, v, n, i): pre-prepare plus quorum-1 matching prepares from distinct backups. */
+export function checkPrepared(c: Core, e: Entry): void {
+  const pp = e.prePrepare;
+  if (!pp || e.sentCommit || pp.view !== c.view) return;
+  const key = digestKey(pp.digest);
+  if (e.prepares.count(key) < c.quorum - 1) return;
+  const prepares = e.prepares
+    .votes(key)
+    .sort((a, b) => a.replica - b.replica)
+    .slice(0, c.quorum - 1);
+  e.preparedCert = { prePrepare: pp, prepares };
+  e.sentCommit = true;
+  c.persistEntry(e);
+  const m = c.sign<Commit>({ type: 'commit', view: c.view, seq: e.seq, digest: pp.digest, replica: c.id });
+  e.commits.add(key, c.id, m);
+  c.broadcast(m);
+  checkCommitted(c, e);
+}
+
+/** committed-local(m, v, n, i): prepared plus a quorum of matching commits. */
+export function checkCommitted(c: Core, e: Entry): void {
+  const pp = e.prePrepare;
+  if (!pp || !e.sentCommit || e.commitCert) return;
+  const key = digestKey(pp.digest);
+  if (e.commits.count(key) < c.quorum) return;
+  const commits = e.commits
+    .votes(key)
+    .sort((a, b) => a.replica - b.replica)
+    .slice(0, c.quorum);
+  e.commitCert = { prePrepare: pp, commits };
+  c.persistEntry(e);
+  executeReady(c, false);
+}
+
+/** Executes committed entries in sequence order, as far as the log allows. */
+export function executeReady(c: Core, replay: boolean): void {
+  while (c.lastExecuted >= c.stable.seq) {
+    const e = c.log.get(c.lastExecuted + 1);
+    if (!e?.commitCert) return;
+    executeEntry(c, e, replay);
+  }
+}
+
+function executeEntry(c: Core, e: Entry, replay: boolean): void {
+  const pp = e.commitCert!.prePrepare;
+  const executed: ExecutedRequest[] = [];
+  for (const r of pp.batch) {
+    const key = requestKey(r.client, r.requestId);
+    c.inLog.delete(key);
+    const last = c.clientTable.get(r.client);
+    if (last && r.requestId <= last.requestId) continue; // already executed: exactly-once
+    const result = c.app.execute(r.op, { seq: e.seq, client: r.client, requestId: r.requestId, timeMs: pp.timeMs });
+    c.clientTable.set(r.client, { requestId: r.requestId, result });
+    executed.push({ client: r.client, requestId: r.requestId, op: r.op, result });
+    const held = c.pending.get(r.client);
+    if (held && held.requestId <= r.requestId) c.pending.delete(r.client);
+  }
+  c.lastExecuted = e.seq;
+  c.out.push({ type: 'execute', seq: e.seq, view: pp.view, digest: pp.digest, timeMs: pp.timeMs, requests: executed, replay });
+  for (const x of executed) sendReply(c, x.client, x.requestId, x.result);
+  if (!c.viewChanging) {
+    // Progress: the primary is doing its job, so forget earlier suspicion and restart the timer.
+    c.viewChangeAttempts = 0;
+    c.timeouts.view.stop();
+  }
+  if (e.seq % c.options.checkpointInterval === 0) takeCheckpoint(c, e.seq);
+}
+
+export function sendReply(c: Core, client: string, requestId: number, result: Uint8Array): void {
+  const reply = c.sign<Reply>({ type: 'reply', view: c.view, client, requestId, result, replica: c.id });
+  c.reply(client, reply);
+}
+
+/** Drops pending requests the client table shows as executed (after a state transfer). */
+export function prunePending(c: Core): void {
+  for (const [client, r] of c.pending) {
+    const last = c.clientTable.get(client);
+    if (last && r.requestId <= last.requestId) c.pending.delete(client);
+  }
+}
+
+/** True while this replica waits for something to execute (the view timer then runs). */
+export function waitingForExecution(c: Core): boolean {
+  if (c.lastExecuted < c.stable.seq) return false; // lagging: state transfer, not the primary, is late
+  if (c.pending.size > 0) return true;
+  for (const e of c.log.values()) if (e.seq > c.lastExecuted && e.prePrepare && e.view === c.view) return true;
+  return false;
+}

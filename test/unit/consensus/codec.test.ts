@@ -1,0 +1,131 @@
+// MessagePack codec of consensus messages: property round trips (fast-check), limits, and a fuzzer
+// that lets nothing escape (bad bytes from a peer never crash a node).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { encode } from '@msgpack/msgpack';
+import {
+  decodeMessage,
+  decodePersistRecord,
+  encodeMessage,
+  encodePersistRecord,
+  type Message,
+  type PersistRecord,
+} from '../../../shared/consensus/index.ts';
+
+const uint = fc.nat({ max: 2 ** 40 });
+const small = fc.nat({ max: 30 });
+const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const sig = fc.uint8Array({ minLength: 8, maxLength: 64 });
+const bytes = fc.uint8Array({ maxLength: 64 });
+
+const request = fc.record({ type: fc.constant('request' as const), client: fc.string({ maxLength: 20 }), requestId: uint, op: bytes, sig });
+const prePrepare = fc.record({
+  type: fc.constant('pre-prepare' as const), view: uint, seq: uint, digest, timeMs: uint, replica: small, sig,
+  batch: fc.array(request, { maxLength: 3 }),
+});
+const vote = <T extends 'prepare' | 'commit'>(type: T) => fc.record({ type: fc.constant(type), view: uint, seq: uint, digest, replica: small, sig });
+const checkpoint = fc.record({ type: fc.constant('checkpoint' as const), seq: uint, stateDigest: digest, replica: small, sig });
+const preparedCert = fc.record({ prePrepare, prepares: fc.array(vote('prepare'), { maxLength: 3 }) });
+const commitCert = fc.record({ prePrepare, commits: fc.array(vote('commit'), { maxLength: 3 }) });
+const viewChange = fc.record({
+  type: fc.constant('view-change' as const), view: uint, stableSeq: uint, checkpointProof: fc.array(checkpoint, { maxLength: 3 }),
+  prepared: fc.array(preparedCert, { maxLength: 2 }), replica: small, sig,
+});
+const message: fc.Arbitrary<Message> = fc.oneof(
+  request,
+  prePrepare,
+  vote('prepare'),
+  vote('commit'),
+  checkpoint,
+  viewChange,
+  fc.record({ type: fc.constant('new-view' as const), view: uint, viewChanges: fc.array(viewChange, { maxLength: 2 }), prePrepares: fc.array(prePrepare, { maxLength: 2 }), replica: small, sig }),
+  fc.record({ type: fc.constant('status' as const), view: uint, viewChanging: fc.boolean(), stableSeq: uint, lastExecuted: uint, replica: small, sig }),
+  fc.record({ type: fc.constant('fetch-state' as const), seq: uint, replica: small, sig }),
+  fc.record({
+    type: fc.constant('state' as const), seq: uint, stateDigest: digest, checkpointProof: fc.array(checkpoint, { maxLength: 2 }),
+    snapshot: bytes, clientTable: bytes, committed: fc.array(commitCert, { maxLength: 2 }), replica: small, sig,
+  }),
+  fc.record({ type: fc.constant('committed' as const), checkpointProof: fc.array(checkpoint, { maxLength: 2 }), certs: fc.array(commitCert, { maxLength: 2 }), replica: small, sig }),
+  fc.record({ type: fc.constant('reply' as const), view: uint, client: fc.string({ maxLength: 20 }), requestId: uint, result: bytes, replica: small, sig }),
+);
+
+test('every message survives encode/decode unchanged', () => {
+  fc.assert(
+    fc.property(message, (m) => {
+      const decoded = decodeMessage(encodeMessage(m));
+      assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
+      if (decoded.ok) assert.equal(decoded.value, structuredClone(m)); // fast-check records have no prototype
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('persist records survive encode/decode unchanged', () => {
+  const record: fc.Arbitrary<PersistRecord> = fc.oneof(
+    fc.record({ kind: fc.constant('view' as const), view: uint, viewChanging: fc.boolean(), newView: fc.constant(undefined) }),
+    fc.record({
+      kind: fc.constant('entry' as const),
+      entry: fc.record({
+        seq: uint,
+        prePrepare: fc.option(prePrepare, { nil: undefined }),
+        preparedCert: fc.option(preparedCert, { nil: undefined }),
+        commitCert: fc.option(commitCert, { nil: undefined }),
+      }),
+    }),
+    fc.record({ kind: fc.constant('snapshot' as const), seq: uint, stateDigest: digest, snapshot: bytes, clientTable: bytes }),
+    fc.record({ kind: fc.constant('stable' as const), seq: uint, stateDigest: digest, proof: fc.array(checkpoint, { maxLength: 3 }) }),
+  );
+  fc.assert(
+    fc.property(record, (r) => {
+      const decoded = decodePersistRecord(encodePersistRecord(r));
+      assert.ok(decoded.ok);
+      if (decoded.ok) assert.equal(decoded.value, structuredClone(r));
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('garbage never throws: random bytes and mutated messages give a typed error or a valid shape', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+      const r = decodeMessage(b);
+      if (!r.ok) assert.ok(['MESSAGE_MALFORMED', 'MESSAGE_SCHEMA', 'MESSAGE_TOO_LARGE'].includes(r.error.code));
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(message, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 }), (m, flips) => {
+      const b = new Uint8Array(encodeMessage(m));
+      for (const [at, v] of flips) b[at % b.length] = v;
+      decodeMessage(b);
+      decodeMessage(b.subarray(0, flips[0]![0] % b.length));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('limits: oversized input, oversized fields, wrong types, maps and unknown tags are refused', () => {
+  const big = decodeMessage(new Uint8Array(100), { messageBytesMax: 50 });
+  assert.is(big.ok ? '' : big.error.code, 'MESSAGE_TOO_LARGE');
+  const req: Message = { type: 'request', client: 'c', requestId: 1, op: new Uint8Array(100), sig: new Uint8Array(8) };
+  const tooBigOp = decodeMessage(encodeMessage(req), { opBytesMax: 10 });
+  assert.not.ok(tooBigOp.ok);
+  const badDigest = encode([3, 1, 1, new Uint8Array(31), 0, new Uint8Array(8)]);
+  assert.is((r => r.ok ? '' : r.error.code)(decodeMessage(badDigest)), 'MESSAGE_SCHEMA');
+  const negative = encode([3, -1, 1, new Uint8Array(32), 0, new Uint8Array(8)]);
+  assert.not.ok(decodeMessage(negative).ok);
+  const float = encode([3, 1.5, 1, new Uint8Array(32), 0, new Uint8Array(8)]);
+  assert.not.ok(decodeMessage(float).ok);
+  const unknown = encode([99, 1]);
+  assert.match((r => r.ok ? '' : r.error.message)(decodeMessage(unknown)), /unknown message tag/);
+  const map = encode({ __proto__: { polluted: true }, type: 'prepare' });
+  assert.not.ok(decodeMessage(map).ok);
+  assert.is(({} as Record<string, unknown>).polluted, undefined);
+  const extraField = encode([8, 1, false, 0, 0, 1, new Uint8Array(8), 'extra']);
+  assert.not.ok(decodeMessage(extraField).ok);
+  const nested = encode([[[[[[[[[[[]]]]]]]]]]]);
+  assert.not.ok(decodeMessage(nested).ok);
+});
+
+test.run();
