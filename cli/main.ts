@@ -8,12 +8,13 @@ import { BaksaError, ExitCode } from '../shared/errors.ts';
 import { VERSION, registerVersion } from './commands/version.ts';
 import { registerPki } from './commands/pki.ts';
 import { registerLedger } from './commands/ledger.ts';
+import { registerAgent } from '../agent/commands/index.ts';
 import { registerOperatorCommands } from '../aggregator/commands/index.ts';
 
 type Register = (program: Command) => void;
 
 /** Every command group, in the order `--help` lists them. */
-const groups: Register[] = [registerVersion, registerPki, registerLedger, registerOperatorCommands];
+const groups: Register[] = [registerVersion, registerPki, registerLedger, registerAgent, registerOperatorCommands];
 
 export function buildProgram(): Command {
   const program = new Command('2baksa')

@@ -1,0 +1,198 @@
+/**
+ * Backs up one regular file: read → chunk → writer, never storing a torn version.
+ *
+ * Incremental (the caller already skipped files whose size, mtime and inode are unchanged):
+ *  - A file that only grew (same inode, larger) is checked at its old end: the last old chunk's byte range
+ *    is re-read and its chunk id compared with the catalog's. When it matches, the old chunks but the last
+ *    are kept and chunking restarts at the last chunk's start (so a short tail is re-chunked with the new
+ *    data), which gives the same boundaries as chunking the whole file.
+ *  - Anything else re-chunks the whole file.
+ *
+ * Consistency (Box Backup's torn-file bug): the file is fstat'ed before and after reading, and only
+ * `size` bytes of the first stat are read. If size, mtime, ctime or inode moved, or the mtime is so recent
+ * that a write in the same timestamp tick could hide, the file is read again after a pause, up to
+ * `retriesMax` times; then it is skipped as FILE_CHANGING and its previous version stays in the catalog.
+ */
+import { open, appendFile, type FileHandle } from 'node:fs/promises';
+import { constants, type BigIntStats } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Chunker, type ChunkerOptions } from '../../shared/chunking/index.ts';
+import type { ChunkRef, FileState } from '../catalog/index.ts';
+import type { ChunkWriter } from '../chunks/index.ts';
+import type { BackupCounters } from './events.ts';
+import type { Faults } from './faults.ts';
+
+export interface FileReadOptions {
+  chunker: ChunkerOptions;
+  /** Bytes per read(2). */
+  readPieceBytes: number;
+  /** Re-reads of a file that changed while it was read. */
+  retriesMax: number;
+  /** A file modified this close to the start of its read is read again after this pause. */
+  racyWindowMs: number;
+  faults: Faults;
+  /** Stops reading (daemon shutdown). */
+  signal?: AbortSignal;
+}
+
+export const defaultFileReadOptions: Omit<FileReadOptions, 'chunker'> = {
+  readPieceBytes: 1024 * 1024,
+  retriesMax: 3,
+  racyWindowMs: 20,
+  faults: {},
+};
+
+export type FileResult =
+  | { kind: 'stored'; state: FileState; stat: BigIntStats; appended: boolean }
+  | { kind: 'skipped'; code: string; message: string };
+
+/** A read(2)/open(2) failure of the source file (not of the store). */
+class SourceError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export function inodeOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+export function unchanged(prev: FileState | undefined, st: BigIntStats): boolean {
+  return prev !== undefined && prev.size === Number(st.size) && prev.mtimeNs === st.mtimeNs.toString() && prev.inode === inodeOf(st);
+}
+
+function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+async function* readRange(
+  fh: FileHandle,
+  path: string,
+  start: number,
+  end: number,
+  opts: FileReadOptions,
+  counters: BackupCounters,
+): AsyncGenerator<Uint8Array> {
+  let pos = start;
+  while (pos < end) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    if (opts.faults.readError?.test(path)) throw new SourceError('EIO', `injected read error on ${path}`);
+    const n = Math.min(opts.readPieceBytes, end - pos);
+    const buf = Buffer.allocUnsafe(n);
+    let got: number;
+    try {
+      got = (await fh.read(buf, 0, n, pos)).bytesRead;
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      throw new SourceError(e.code ?? 'EIO', e.message);
+    }
+    if (got === 0) return; // shrank: the stat check after the read notices
+    counters.bytesRead += got;
+    pos += got;
+    yield got === n ? buf : buf.subarray(0, got);
+  }
+}
+
+async function* concat(first: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (first.length > 0) yield first;
+  yield* rest;
+}
+
+interface Attempt {
+  refs: ChunkRef[];
+  appended: boolean;
+}
+
+async function readAttempt(
+  fh: FileHandle,
+  path: string,
+  size: number,
+  prev: FileState | undefined,
+  sameInode: boolean,
+  writer: ChunkWriter,
+  opts: FileReadOptions,
+  counters: BackupCounters,
+  mutate: boolean,
+): Promise<Attempt> {
+  let refs: ChunkRef[] = [];
+  let startAt = 0;
+  let source: AsyncIterable<Uint8Array> | undefined;
+  let appended = false;
+  const last = prev?.chunks[prev.chunks.length - 1];
+  if (prev && last && sameInode && size > prev.size) {
+    const lastStart = prev.size - last.length;
+    const old = new Uint8Array(last.length);
+    let at = 0;
+    for await (const piece of readRange(fh, path, lastStart, prev.size, opts, counters)) {
+      old.set(piece, at);
+      at += piece.length;
+    }
+    if (at === last.length && writer.idOf(old) === last.id) {
+      refs = prev.chunks.slice(0, -1);
+      startAt = lastStart;
+      source = concat(old, readRange(fh, path, prev.size, size, opts, counters));
+      appended = true;
+    }
+  }
+  source ??= readRange(fh, path, startAt, size, opts, counters);
+  const chunker = new Chunker(opts.chunker);
+  let first = true;
+  for await (const piece of source) {
+    for (const c of chunker.push(piece)) refs.push(await writer.add(c.data));
+    if (first && mutate) await appendFile(path, 'concurrent write\n');
+    first = false;
+  }
+  for (const c of chunker.finish()) refs.push(await writer.add(c.data));
+  return { refs: refs.map((r) => ({ id: r.id, length: r.length })), appended };
+}
+
+export async function backupFile(
+  path: string,
+  prev: FileState | undefined,
+  writer: ChunkWriter,
+  counters: BackupCounters,
+  opts: FileReadOptions,
+): Promise<FileResult> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    return { kind: 'skipped', code: e.code ?? 'EIO', message: e.message };
+  }
+  try {
+    const mutate = opts.faults.mutate?.match.test(path) ? opts.faults.mutate.times : 0;
+    for (let attempt = 0; attempt <= opts.retriesMax; attempt++) {
+      if (attempt > 0) await sleep(opts.racyWindowMs);
+      const startNs = BigInt(Date.now()) * 1_000_000n;
+      const s1 = await fh.stat({ bigint: true });
+      if (!s1.isFile()) return { kind: 'skipped', code: 'ESPECIAL', message: `${path} is not a regular file` };
+      const size = Number(s1.size);
+      const sameInode = prev !== undefined && prev.inode === inodeOf(s1);
+      let result: Attempt;
+      try {
+        result = await readAttempt(fh, path, size, prev, sameInode, writer, opts, counters, attempt < mutate);
+      } catch (error) {
+        if (error instanceof SourceError) return { kind: 'skipped', code: error.code, message: `cannot read ${path}: ${error.message}` };
+        throw error;
+      }
+      const s2 = await fh.stat({ bigint: true });
+      const total = result.refs.reduce((a, r) => a + r.length, 0);
+      const racy = s2.mtimeNs + BigInt(opts.racyWindowMs) * 1_000_000n > startNs;
+      if (!sameStat(s1, s2) || total !== size || racy) continue;
+      return {
+        kind: 'stored',
+        appended: result.appended,
+        stat: s2,
+        state: { path, size, mtimeNs: s2.mtimeNs.toString(), inode: inodeOf(s2), chunks: result.refs },
+      };
+    }
+    return {
+      kind: 'skipped',
+      code: 'FILE_CHANGING',
+      message: `${path} kept changing while it was read (${opts.retriesMax + 1} attempts); its previous version is kept`,
+    };
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * One backup run: scan → (unchanged? reuse : read, chunk, store) → manifest → checkpoint → snapshot.
+ *
+ * Commit order makes a crash at any moment safe: shards are committed in batches, their chunk rows are
+ * written after each batch, and the snapshot row (with the file states it saw) last, in one transaction.
+ * The next run rolls back uncommitted staging and finds the committed chunks known (it resumes without
+ * storing them again). Lazy runs (Box Backup's lazy mode) leave files that changed within the settle time
+ * at their previous version, or out of the snapshot when they have none yet.
+ */
+import { randomBytes } from 'node:crypto';
+import { readlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { prepareChunker } from '../../shared/chunking/index.ts';
+import type { FileState, SnapshotRecord, SnapshotType } from '../catalog/index.ts';
+import { ChunkWriter, defaultChunkWriterOptions } from '../chunks/index.ts';
+import type { AgentState } from '../config/index.ts';
+import { ManifestWriter, MANIFEST_VERSION, type ManifestEntry } from '../manifest/index.ts';
+import { scanSources, type ScanEntry } from '../sources/scan.ts';
+import { emptyCounters, type BackupCounters, type BackupListener } from './events.ts';
+import { faultsFromEnv, type Faults } from './faults.ts';
+import { backupFile, defaultFileReadOptions, unchanged } from './file-reader.ts';
+import { acquireLock } from './lock.ts';
+import { openRepo, rollBackStaged } from './open.ts';
+
+export interface BackupOptions {
+  type: SnapshotType;
+  /** Lazy mode: a changed file is taken only once its mtime is this old. */
+  settleS?: number;
+  listener?: BackupListener;
+  faults?: Faults;
+  progressIntervalMs?: number;
+  /** Commit staged shards every this many new bytes (default: checkpointBytesFor the budget). */
+  checkpointBytes?: number;
+  /** Source list override (default: the config's sources plus the MQTT capture directory). */
+  sources?: string[];
+  /** Commit no snapshot when the tree equals the last snapshot's (lazy runs every scan interval). */
+  skipUnchanged?: boolean;
+  /** Stops the run (daemon shutdown): staged work is rolled back, BACKUP_CANCELLED is thrown. */
+  signal?: AbortSignal;
+}
+
+export interface BackupSummary {
+  /** The new snapshot; with `unchanged`, the previous one (nothing was committed). */
+  snapshot: SnapshotRecord;
+  unchanged: boolean;
+  counters: BackupCounters;
+  durationMs: number;
+  problems: Array<{ path: string; code: string; message: string }>;
+}
+
+/** Commit staged shards every 4 memory budgets (at least 8 MiB): a crash loses at most that much work. */
+export function checkpointBytesFor(memoryBudgetBytes: number): number {
+  return Math.max(8 * 1024 * 1024, 4 * memoryBudgetBytes);
+}
+
+const TREE_DIGEST_KEY = 'treeDigest';
+/** New bytes a run stores inline before it hands sealing and staging to the store worker. */
+const WORKER_AFTER_BYTES = 48 * 1024 * 1024;
+
+function cancelled(): BaksaError {
+  return new BaksaError('BACKUP_CANCELLED', 'the backup was stopped before it finished; nothing of it was committed', {
+    hint: 'run the backup again (it resumes from its last checkpoint)',
+    exitCode: ExitCode.failure,
+  });
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw cancelled();
+}
+
+export function sourcesOf(state: AgentState): string[] {
+  const list = [...state.config.sources];
+  if (state.config.mqtt) list.push(resolve(state.paths.root, state.config.mqtt.captureDir));
+  return list;
+}
+
+function modeOf(e: ScanEntry): number {
+  return Number(e.stat.mode) & 0o7777;
+}
+
+function baseEntry(e: ScanEntry): ManifestEntry {
+  return {
+    path: e.path,
+    kind: e.kind,
+    mode: modeOf(e),
+    uid: Number(e.stat.uid),
+    gid: Number(e.stat.gid),
+    mtimeNs: e.stat.mtimeNs.toString(),
+    size: 0,
+  };
+}
+
+export async function runBackup(state: AgentState, options: BackupOptions): Promise<BackupSummary> {
+  const started = Date.now();
+  const emit: BackupListener = options.listener ?? (() => undefined);
+  const faults = options.faults ?? faultsFromEnv();
+  const counters = emptyCounters();
+  const problems: BackupSummary['problems'] = [];
+  const snapshotId = randomBytes(16).toString('hex');
+  const sources = options.sources ?? sourcesOf(state);
+  const lock = await acquireLock(state.paths.lock, `backup ${snapshotId.slice(0, 8)}`);
+  let repo: Awaited<ReturnType<typeof openRepo>> | undefined;
+  let writer: ChunkWriter | undefined;
+  try {
+    repo = await openRepo(state);
+    await rollBackStaged(repo.store);
+    await prepareChunker();
+    const { profile } = state;
+    writer = await ChunkWriter.create(repo.store, repo.catalog, repo.ring, {
+      ...defaultChunkWriterOptions,
+      k: profile.erasure.k,
+      m: profile.erasure.m,
+      compression: profile.compression,
+      memoryBudgetBytes: profile.memoryBudgetBytes,
+      checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
+      ...(profile.storeWorker
+        ? { worker: { volumes: [state.paths.shards], afterBytes: WORKER_AFTER_BYTES, ...(state.config.storage ? { reserveBytes: state.config.storage.reserveBytes } : {}) } }
+        : {}),
+    });
+    emit({ type: 'backup-start', snapshotId, mode: options.type, sources, timeMs: started });
+    const fileOpts = {
+      ...defaultFileReadOptions,
+      ...(options.signal ? { signal: options.signal } : {}),
+      chunker: profile.chunking,
+      readPieceBytes: profile.chunking.maxBytes,
+      faults,
+    };
+    const manifest = new ManifestWriter(writer, profile.chunking, {
+      v: MANIFEST_VERSION,
+      snapshotId,
+      timeMs: started,
+      host: state.config.name,
+      type: options.type,
+      paths: sources,
+    });
+    const changed: FileState[] = [];
+    const seen = new Set<string>();
+    const settleNs = BigInt(Math.round((options.settleS ?? 0) * 1000)) * 1_000_000n;
+    const nowNs = BigInt(started) * 1_000_000n;
+    let lastProgress = 0;
+    const progress = (currentPath?: string) => {
+      const now = Date.now();
+      if (now - lastProgress < (options.progressIntervalMs ?? 250)) return;
+      lastProgress = now;
+      syncStats();
+      emit({ type: 'progress', counters: { ...counters }, ...(currentPath ? { currentPath } : {}) });
+    };
+    const syncStats = () => {
+      counters.chunks = writer!.stats.chunks;
+      counters.chunksNew = writer!.stats.chunksNew;
+      counters.bytesNew = writer!.stats.bytesNew;
+      counters.storedNew = writer!.stats.dataShardBytesNew;
+      counters.storedWithParityNew = writer!.stats.shardBytesNew;
+      if (faults.killAfterChunks !== undefined && counters.chunksNew >= faults.killAfterChunks) process.kill(process.pid, 'SIGKILL');
+    };
+    const skip = (path: string, code: string, message: string) => {
+      counters.filesSkipped++;
+      problems.push({ path, code, message });
+      emit({ type: 'read-error', path, code, message });
+    };
+    let fileCount = 0;
+    let bytes = 0;
+
+    for await (const item of scanSources(sources, { excludes: state.config.excludes })) {
+      throwIfCancelled(options.signal);
+      if (item.kind === 'problem') {
+        skip(item.path, item.code, item.reason);
+        continue;
+      }
+      seen.add(item.path);
+      const entry = baseEntry(item);
+      if (item.kind === 'dir') {
+        await manifest.add(entry);
+        continue;
+      }
+      if (item.kind === 'symlink') {
+        try {
+          entry.target = await readlink(item.path);
+        } catch (error) {
+          skip(item.path, (error as NodeJS.ErrnoException).code ?? 'EIO', (error as Error).message);
+          continue;
+        }
+        await manifest.add(entry);
+        continue;
+      }
+      counters.filesScanned++;
+      counters.bytesScanned += Number(item.stat.size);
+      const prev = await repo.catalog.getFile(item.path);
+      let state_: FileState | undefined;
+      if (unchanged(prev, item.stat)) {
+        counters.filesUnchanged++;
+        state_ = prev;
+      } else if (options.type === 'lazy' && item.stat.mtimeNs + settleNs > nowNs) {
+        counters.filesPending++;
+        state_ = prev; // not still yet: keep the previous version, if any
+        if (prev) {
+          entry.mtimeNs = prev.mtimeNs;
+        }
+      } else {
+        progress(item.path);
+        const result = await backupFile(item.path, prev, writer, counters, fileOpts);
+        if (result.kind === 'skipped') {
+          skip(item.path, result.code, result.message);
+          state_ = undefined;
+        } else {
+          counters.filesRead++;
+          if (result.appended) counters.filesAppended++;
+          state_ = result.state;
+          changed.push(result.state);
+          entry.mode = Number(result.stat.mode) & 0o7777;
+          entry.mtimeNs = result.state.mtimeNs;
+        }
+      }
+      if (state_ === undefined) continue;
+      entry.size = state_.size;
+      entry.chunks = state_.chunks;
+      fileCount++;
+      bytes += state_.size;
+      await manifest.add(entry);
+      progress();
+    }
+
+    const rootChunks = await manifest.finish();
+    await writer.checkpoint();
+    syncStats();
+    const removed = (await repo.catalog.filePaths()).filter((p) => !seen.has(p));
+    const treeDigest = manifest.treeDigest();
+    if (options.skipUnchanged && changed.length === 0 && removed.length === 0 && (await repo.catalog.getMeta(TREE_DIGEST_KEY)) === treeDigest) {
+      const last = await repo.catalog.findSnapshot('latest').catch(() => undefined);
+      if (last) {
+        await writer.abort();
+        const durationMs = Date.now() - started;
+        emit({ type: 'backup-finish', snapshotId: last.id, counters: { ...counters }, durationMs });
+        return { snapshot: last, unchanged: true, counters, durationMs, problems };
+      }
+    }
+    const durationMs = Date.now() - started;
+    const snapshot: SnapshotRecord = {
+      id: snapshotId,
+      timeMs: started,
+      type: options.type,
+      host: state.config.name,
+      paths: sources,
+      rootChunks,
+      fileCount,
+      bytes,
+      bytesNew: counters.bytesNew,
+      storedNew: counters.storedNew,
+      durationMs,
+      skipped: counters.filesSkipped,
+    };
+    await repo.catalog.commitSnapshot(snapshot, changed, removed, { [TREE_DIGEST_KEY]: treeDigest });
+    emit({ type: 'backup-finish', snapshotId, counters: { ...counters }, durationMs });
+    emit({ type: 'backup-ok', snapshotId, counters: { ...counters }, durationMs });
+    return { snapshot, unchanged: false, counters, durationMs, problems };
+  } catch (error) {
+    await writer?.abort().catch(() => undefined);
+    const e = options.signal?.aborted ? cancelled() : toBackupError(error);
+    emit({ type: 'backup-error', code: e.code, message: e.message, counters: { ...counters } });
+    throw e;
+  } finally {
+    await writer?.close().catch(() => undefined);
+    await repo?.close();
+    await lock.release();
+  }
+}
+
+function toBackupError(error: unknown): BaksaError {
+  if (error instanceof BaksaError) return error;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new BaksaError('DISK_FULL', `the disk of the state directory is full: ${(error as Error).message}`, {
+      hint: 'free space on that disk (or forget and prune old snapshots), then run the backup again; nothing half-done was committed',
+      exitCode: ExitCode.unavailable,
+      cause: error,
+    });
+  }
+  if (error instanceof Error && !(error.message.startsWith('invariant'))) {
+    return new BaksaError('BACKUP_FAILED', `backup failed: ${error.message}`, {
+      hint: 'see the message; run the backup again once the cause is fixed (the next run resumes)',
+      exitCode: ExitCode.failure,
+      cause: error,
+    });
+  }
+  throw error;
+}

@@ -1,0 +1,58 @@
+/**
+ * The catalog schema (STATE/catalog.db). Append migrations; never edit a shipped one.
+ *
+ * - snapshots: one row per committed snapshot; `root_chunks` are the chunk ids of its encrypted manifest.
+ * - chunks: every chunk stored (plaintext length, sealed length, RS geometry). A chunk row is written only
+ *   after its shards are committed in the shard store, so a row always means "restorable".
+ * - shards: where each shard of a chunk is (`location` is 'local' on a lone gateway; peers later).
+ * - files: the source state seen by the last backup (size, mtime, inode, chunk list) for incremental runs.
+ *   Its chunks are live for prune, like those of every snapshot manifest (reachability, no refcounts).
+ * - meta: small key/value state (last backup, counters for the heartbeat).
+ */
+export const catalogMigrations: readonly string[] = [
+  `
+  CREATE TABLE snapshots (
+    id TEXT PRIMARY KEY,
+    time_ms INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    host TEXT NOT NULL,
+    paths TEXT NOT NULL,
+    root_chunks TEXT NOT NULL,
+    file_count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    bytes_new INTEGER NOT NULL,
+    stored_new INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    skipped INTEGER NOT NULL
+  );
+  CREATE INDEX snapshots_by_time ON snapshots(time_ms);
+  CREATE TABLE chunks (
+    id TEXT PRIMARY KEY,
+    length INTEGER NOT NULL,
+    sealed_length INTEGER NOT NULL,
+    k INTEGER NOT NULL,
+    m INTEGER NOT NULL,
+    shard_bytes INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE shards (
+    chunk_id TEXT NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    shard_id TEXT NOT NULL,
+    location TEXT NOT NULL,
+    PRIMARY KEY (chunk_id, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX shards_by_shard ON shards(shard_id);
+  CREATE TABLE files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns TEXT NOT NULL,
+    inode TEXT NOT NULL,
+    chunks BLOB NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];

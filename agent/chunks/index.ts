@@ -1,0 +1,12 @@
+// Chunks in the local shard store: the sealed-object codec, the writer (dedup, compress, encrypt, RS,
+// stage, checkpoint) and the reader (fetch, verify, rebuild, decrypt).
+export { sealChunk, openChunk, compress, chunkIdHex, chunkCorrupt, CHUNK_FORMAT, CHUNK_HEADER_BYTES } from './codec.ts';
+export type { CompressionOptions } from './codec.ts';
+export { ChunkWriter, defaultChunkWriterOptions } from './writer.ts';
+export type { ChunkWriterOptions, ChunkWriterStats, AddedChunk } from './writer.ts';
+export { ChunkReader, reedSolomon, chunkUnrecoverable } from './reader.ts';
+export { sealAndStage, shardsOf } from './seal-store.ts';
+export type { StoredChunk } from './seal-store.ts';
+export { RemoteStore } from './remote-store.ts';
+export type { WorkerInit } from './remote-store.ts';
+export type { ShardProblem, FetchedShards } from './reader.ts';

@@ -1,0 +1,112 @@
+/**
+ * ChunkReader: fetch a chunk's shards, verify each (the store hash-checks on read), rebuild from parity
+ * when data shards are missing or corrupt, decrypt, decompress and check the chunk id.
+ * The data shards are read first; parity only when needed (a healthy restore never decodes).
+ */
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { KeyRing } from '../../shared/crypto/keys.ts';
+import { ReedSolomon, joinShards } from '../../shared/erasure/index.ts';
+import type { ShardStore } from '../../shared/storage/index.ts';
+import type { Catalog, ChunkRecord, ShardRecord } from '../catalog/index.ts';
+import { openChunk } from './codec.ts';
+
+export interface ShardProblem {
+  chunkId: string;
+  idx: number;
+  shardId: string;
+  /** SHARD_MISSING, SHARD_CORRUPT or another store error code. */
+  code: string;
+}
+
+export interface FetchedShards {
+  /** One entry per shard index; null where the shard is missing or bad. */
+  shards: Array<Uint8Array | null>;
+  problems: ShardProblem[];
+}
+
+const codecs = new Map<string, ReedSolomon>();
+
+export function reedSolomon(k: number, m: number): ReedSolomon {
+  const key = `${k}+${m}`;
+  let rs = codecs.get(key);
+  if (!rs) codecs.set(key, (rs = new ReedSolomon(k, m)));
+  return rs;
+}
+
+export function chunkUnrecoverable(record: ChunkRecord, good: number): BaksaError {
+  return new BaksaError('CHUNK_UNRECOVERABLE', `chunk ${record.id} has ${good} good shards of the ${record.k} needed`, {
+    hint: 'the data of this chunk is lost here: restore it from another copy (the aggregator) if there is one',
+    exitCode: ExitCode.data,
+    details: { id: record.id, good, needed: record.k },
+  });
+}
+
+export class ChunkReader {
+  constructor(
+    private readonly store: ShardStore,
+    private readonly catalog: Catalog,
+    private readonly ring: KeyRing,
+  ) {}
+
+  async record(id: string): Promise<ChunkRecord> {
+    const record = await this.catalog.getChunk(id);
+    if (!record) {
+      throw new BaksaError('CHUNK_UNKNOWN', `chunk ${id} is not in the catalog`, {
+        hint: 'the catalog lost track of this chunk: run `2baksa check` to see the extent of the damage',
+        exitCode: ExitCode.data,
+        details: { id },
+      });
+    }
+    return record;
+  }
+
+  /** Reads shards: `all` reads every shard (check), otherwise data shards first and parity as needed. */
+  async fetchShards(record: ChunkRecord, all = false): Promise<FetchedShards> {
+    const n = record.k + record.m;
+    const shards: Array<Uint8Array | null> = new Array(n).fill(null);
+    const problems: ShardProblem[] = [];
+    const byIdx = new Map<number, ShardRecord>(record.shards.map((s) => [s.idx, s]));
+    const readOne = async (idx: number): Promise<boolean> => {
+      const s = byIdx.get(idx);
+      if (!s) {
+        problems.push({ chunkId: record.id, idx, shardId: '', code: 'SHARD_UNRECORDED' });
+        return false;
+      }
+      try {
+        const data = await this.store.get(s.shardId);
+        if (data.length !== record.shardBytes) {
+          problems.push({ chunkId: record.id, idx, shardId: s.shardId, code: 'SHARD_SIZE' });
+          return false;
+        }
+        shards[idx] = data;
+        return true;
+      } catch (error) {
+        const code = error instanceof BaksaError ? error.code : 'SHARD_READ_ERROR';
+        problems.push({ chunkId: record.id, idx, shardId: s.shardId, code });
+        return false;
+      }
+    };
+    const first = all ? n : record.k;
+    let good = (await Promise.all(Array.from({ length: first }, (_, i) => readOne(i)))).filter(Boolean).length;
+    for (let idx = first; idx < n && good < record.k; idx++) if (await readOne(idx)) good++;
+    return { shards, problems };
+  }
+
+  /** The sealed object of a chunk from its shards (rebuilding missing data shards). */
+  sealedFrom(record: ChunkRecord, shards: Array<Uint8Array | null>): Uint8Array {
+    const good = shards.filter((s) => s !== null).length;
+    if (good < record.k) throw chunkUnrecoverable(record, good);
+    const dataComplete = shards.slice(0, record.k).every((s) => s !== null);
+    const data = dataComplete
+      ? (shards.slice(0, record.k) as Uint8Array[])
+      : reedSolomon(record.k, record.m).reconstruct(shards, { dataOnly: true });
+    return joinShards(data, record.k, record.sealedLength);
+  }
+
+  /** The plaintext of chunk `id`, verified. */
+  async read(id: string, known?: ChunkRecord): Promise<Uint8Array> {
+    const record = known ?? (await this.record(id));
+    const { shards } = await this.fetchShards(record);
+    return openChunk(this.ring, id, this.sealedFrom(record, shards), record.length);
+  }
+}

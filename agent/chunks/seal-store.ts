@@ -1,0 +1,43 @@
+/**
+ * Seal-and-store: compress → encrypt → erasure-code → stage the shards. The same function runs inline
+ * (small gateways: one thread, least memory) or inside the store worker (bigger ones: this work, the
+ * shard hashing and the file system calls of the store leave the main thread, which keeps reading,
+ * chunking and hashing: both cores busy).
+ */
+import type { DataKeys } from '../../shared/crypto/keys.ts';
+import { shardBytesFor, type ReedSolomon } from '../../shared/erasure/index.ts';
+import type { ShardStore } from '../../shared/storage/index.ts';
+import { sealChunkParts, type CompressionOptions, type SealedParts } from './codec.ts';
+
+export interface StoredChunk {
+  shardIds: string[];
+  shardBytes: number;
+  sealedLength: number;
+}
+
+/** k data shards (the sealed object, zero-padded) and m zeroed parity shards, views of one buffer. */
+export function shardsOf(parts: SealedParts, k: number, m: number): Uint8Array[] {
+  const size = shardBytesFor(parts.length, k);
+  const buffer = new Uint8Array(size * (k + m));
+  buffer.set(parts.header, 0);
+  buffer.set(parts.sealed, parts.header.length);
+  return Array.from({ length: k + m }, (_, i) => buffer.subarray(i * size, (i + 1) * size));
+}
+
+export async function sealAndStage(
+  store: ShardStore,
+  rs: ReedSolomon,
+  keys: DataKeys,
+  compression: CompressionOptions,
+  txId: string,
+  id: string,
+  plain: Uint8Array,
+): Promise<StoredChunk> {
+  const sealed = await sealChunkParts(keys, id, plain, compression);
+  const k = rs.dataShards;
+  const m = rs.parityShards;
+  const shards = shardsOf(sealed, k, m);
+  if (m > 0) rs.encode(shards);
+  const shardIds = await Promise.all(shards.map((s) => store.putStaged(txId, s)));
+  return { shardIds, shardBytes: shards[0]!.length, sealedLength: sealed.length };
+}

@@ -1,0 +1,237 @@
+/**
+ * ChunkWriter: identify → dedup → (compress → encrypt → erasure-code → stage shards), with bounded bytes
+ * in flight, and checkpoints that make the staged work durable.
+ *
+ * `add(plain)` computes the chunk id at once (the caller needs it for the file's chunk list) and returns
+ * after the chunk is accepted; sealing and staging run in the background, up to the memory budget, so
+ * reading, hashing, compressing (libuv pool) and disk writes overlap. That part runs inline or in the
+ * store worker (`worker: true`, a second thread). A known id (in the catalog or in flight) is not stored again.
+ *
+ * Durability. Shards are staged under a transaction id; `checkpoint()` waits for the in-flight work,
+ * commits the transaction in the shard store, and only then records the chunks in the catalog. So a
+ * catalog row always means committed shards; a crash loses at most the uncommitted batch (its staging is
+ * rolled back when the next run opens the store), and the next run finds the checkpointed chunks known.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KeyRing } from '../../shared/crypto/keys.ts';
+import { ReedSolomon } from '../../shared/erasure/index.ts';
+import type { ShardStore } from '../../shared/storage/index.ts';
+import type { Catalog, ChunkRecord } from '../catalog/index.ts';
+import { ByteBudget } from '../util/budget.ts';
+import { chunkIdHex, type CompressionOptions } from './codec.ts';
+import { RemoteStore } from './remote-store.ts';
+import { sealAndStage, type StoredChunk } from './seal-store.ts';
+import { KnownChunkFilter } from './known-filter.ts';
+
+export interface ChunkWriterOptions {
+  k: number;
+  m: number;
+  compression: CompressionOptions;
+  /** Max bytes in flight (profile memoryBudgetBytes). */
+  memoryBudgetBytes: number;
+  /** Commit a batch once this many new bytes are staged. */
+  checkpointBytes: number;
+  /** Where shards live ("local" on a lone gateway). */
+  location: string;
+  /**
+   * Seal and stage in a worker thread, with its own store on these volumes, once a run has stored
+   * `afterBytes` new bytes inline (a small incremental run never pays the worker's start-up).
+   */
+  worker?: { volumes: string[]; reserveBytes?: number; afterBytes: number };
+}
+
+export const defaultChunkWriterOptions: Omit<ChunkWriterOptions, 'k' | 'm' | 'compression' | 'memoryBudgetBytes'> = {
+  checkpointBytes: 64 * 1024 * 1024,
+  location: 'local',
+};
+
+export interface ChunkWriterStats {
+  chunks: number;
+  chunksNew: number;
+  /** Plaintext bytes of new chunks. */
+  bytesNew: number;
+  /** Bytes of the sealed objects of new chunks (after compression and encryption). */
+  sealedNew: number;
+  /** Data shard bytes written (without parity) and all shard bytes written. */
+  dataShardBytesNew: number;
+  shardBytesNew: number;
+}
+
+export interface AddedChunk {
+  id: string;
+  length: number;
+  isNew: boolean;
+}
+
+/** Where sealing and staging happen: this thread, or the store worker. */
+interface Backend {
+  put(txId: string, id: string, plain: Uint8Array): Promise<StoredChunk>;
+  commit(txId: string): Promise<void>;
+  abort(txId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, compression: CompressionOptions): Backend {
+  // Chunks compressed at once: about the thread pool's width, so encoders do not pile up in memory.
+  const slots = new ByteBudget(4);
+  return {
+    async put(txId, id, plain) {
+      await slots.acquire(1);
+      try {
+        return await sealAndStage(store, rs, ring.current, compression, txId, id, plain);
+      } finally {
+        slots.release(1);
+      }
+    },
+    commit: (txId) => store.commit(txId),
+    abort: (txId) => store.abort(txId),
+    close: async () => undefined,
+  };
+}
+
+export class ChunkWriter {
+  readonly stats: ChunkWriterStats = { chunks: 0, chunksNew: 0, bytesNew: 0, sealedNew: 0, dataShardBytesNew: 0, shardBytesNew: 0 };
+  readonly budget: ByteBudget;
+  private readonly txPrefix = `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  private batchNo = 0;
+  private txId: string;
+  private batchBytes = 0;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Chunks staged, recorded in the catalog at the checkpoint of their transaction. */
+  private readonly staged = new Map<string, { txId: string; record: ChunkRecord }>();
+  private failure: unknown;
+
+  private constructor(
+    private backend: Backend,
+    private readonly catalog: Catalog,
+    private readonly ring: KeyRing,
+    private readonly options: ChunkWriterOptions,
+    private readonly known: KnownChunkFilter,
+  ) {
+    this.budget = new ByteBudget(options.memoryBudgetBytes);
+    this.txId = this.nextTxId();
+  }
+
+  private switched = false;
+
+  static async create(store: ShardStore, catalog: Catalog, ring: KeyRing, options: ChunkWriterOptions): Promise<ChunkWriter> {
+    const backend = inlineBackend(store, await ReedSolomon.create(options.k, options.m), ring, options.compression);
+    const known = new KnownChunkFilter(await catalog.chunkCount());
+    await catalog.forEachChunkId((ids) => ids.forEach((id) => known.add(id)));
+    return new ChunkWriter(backend, catalog, ring, options, known);
+  }
+
+  /** The chunk id of `plain` under the current dedup key (nothing stored). */
+  idOf(plain: Uint8Array): string {
+    return chunkIdHex(this.ring.current, plain);
+  }
+
+  /** The id of `plain`; stores it unless known. Resolves once accepted (not yet durable). */
+  async add(plain: Uint8Array): Promise<AddedChunk> {
+    this.throwIfFailed();
+    const id = this.idOf(plain);
+    this.stats.chunks++;
+    if (this.inFlight.has(id) || this.staged.has(id) || (this.known.mayHave(id) && (await this.catalog.hasChunk(id)))) {
+      return { id, length: plain.length, isNew: false };
+    }
+    const cost = this.costOf(plain.length);
+    await this.budget.acquire(cost);
+    this.throwIfFailed();
+    if (this.batchBytes >= this.options.checkpointBytes) await this.checkpoint();
+    await this.maybeSwitchToWorker();
+    this.batchBytes += plain.length;
+    const txId = this.txId;
+    const job = this.backend
+      .put(txId, id, plain)
+      .then((stored) => this.record(txId, id, plain.length, stored))
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.inFlight.delete(id);
+        this.budget.release(cost);
+      });
+    this.inFlight.set(id, job);
+    return { id, length: plain.length, isNew: true };
+  }
+
+  /** Waits for every chunk in flight, commits their shards, then records them in the catalog. */
+  async checkpoint(): Promise<void> {
+    await Promise.all([...this.inFlight.values()]);
+    this.throwIfFailed();
+    const txId = this.txId;
+    const records = [...this.staged.values()].filter((s) => s.txId === txId).map((s) => s.record);
+    for (const r of records) {
+      this.staged.delete(r.id);
+      this.known.add(r.id);
+    }
+    this.batchBytes = 0;
+    this.txId = this.nextTxId();
+    if (records.length === 0) return;
+    await this.backend.commit(txId);
+    await this.catalog.addChunks(records);
+  }
+
+  /** Drops the staged shards not yet checkpointed (after a failure). Checkpointed chunks stay. */
+  async abort(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()]);
+    const txIds = new Set([this.txId, ...[...this.staged.values()].map((s) => s.txId)]);
+    this.staged.clear();
+    for (const txId of txIds) await this.backend.abort(txId).catch(() => undefined);
+  }
+
+  /** Ends the writer (stops the store worker). Call after checkpoint or abort. */
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+
+  /**
+   * Moves sealing and staging to the store worker once enough new data went by. Done right after a
+   * checkpoint, when nothing is in flight: the worker's store open (which clears leftovers of interrupted
+   * writes) then cannot race an inline write.
+   */
+  private async maybeSwitchToWorker(): Promise<void> {
+    const w = this.options.worker;
+    if (!w || this.switched || this.stats.bytesNew + this.batchBytes < w.afterBytes) return;
+    this.switched = true;
+    await this.checkpoint();
+    const { afterBytes: _afterBytes, ...where } = w;
+    this.backend = new RemoteStore({ ...where, k: this.options.k, m: this.options.m, compression: this.options.compression, keys: this.ring.current });
+  }
+
+  private record(txId: string, id: string, length: number, stored: StoredChunk): void {
+    const { k, m, location } = this.options;
+    this.staged.set(id, {
+      txId,
+      record: {
+        id,
+        length,
+        sealedLength: stored.sealedLength,
+        k,
+        m,
+        shardBytes: stored.shardBytes,
+        createdMs: Date.now(),
+        shards: stored.shardIds.map((shardId, idx) => ({ idx, shardId, location })),
+      },
+    });
+    this.stats.chunksNew++;
+    this.stats.bytesNew += length;
+    this.stats.sealedNew += stored.sealedLength;
+    this.stats.dataShardBytesNew += stored.shardBytes * k;
+    this.stats.shardBytesNew += stored.shardBytes * (k + m);
+  }
+
+  /** Memory a chunk holds at its peak: plaintext, compressed body and n shards. */
+  private costOf(length: number): number {
+    const { k, m } = this.options;
+    return length + Math.ceil((length * (k + m)) / k);
+  }
+
+  private nextTxId(): string {
+    return `${this.txPrefix}-${this.batchNo++}`;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * `2baksa agent init --state DIR [--name FQDN] --profile NAME|auto --source PATH… [--exclude GLOB…]
+ *                    [--broker URL] [--mqtt-topic TOPIC…]`
+ * `2baksa agent run --state DIR` (the daemon: schedules, lazy mode, heartbeat, MQTT capture)
+ */
+import type { Command } from 'commander';
+import { printRecord, formatOf } from '../../shared/output.ts';
+import { collect, stateDirOf } from './common.ts';
+
+interface InitFlags {
+  state?: string;
+  name?: string;
+  account?: string;
+  site?: string;
+  profile: string;
+  source?: string[];
+  exclude?: string[];
+  broker?: string;
+  mqttTopic?: string[];
+  cluster?: string;
+  json?: boolean;
+}
+
+export function registerAgentGroup(program: Command): void {
+  const agent = program.command('agent').description('the gateway agent: set up and run');
+  agent
+    .command('init')
+    .description('write the agent config (STATE/agent.json) and keys')
+    .option('--state <dir>', 'agent state directory (created)')
+    .option('--name <fqdn>', "this host's symbolic name (default: the host's FQDN)")
+    .option('--account <name>', 'account name or number the keys are derived for (default: --name)')
+    .option('--site <name>', 'site name for MQTT topics', 'default')
+    .option('--profile <name>', 'firmware profile: small-arm, mid-arm, x86-edge, auto, or a JSON file', 'auto')
+    .option('--source <path...>', 'a directory, file or glob to back up (repeatable)', (v: string, p: string[]) => collect(v, p))
+    .option('--exclude <glob...>', 'leave out matching paths (repeatable)', (v: string, p: string[]) => collect(v, p))
+    .option('--broker <url>', 'MQTT broker for telemetry and sensor capture (mqtt://host:port)')
+    .option('--cluster <name>', 'data-center cluster whose monitor the agent registers with', 'default')
+    .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
+    .option('--json', 'print JSON')
+    .action(async (opts: InitFlags) => {
+      const { initAgent, statePaths } = await import('../config/index.ts');
+      const stateDir = stateDirOf(opts);
+      const config = await initAgent({
+        stateDir,
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.account !== undefined ? { account: opts.account } : {}),
+        ...(opts.site !== undefined ? { site: opts.site } : {}),
+        profile: opts.profile,
+        sources: opts.source ?? [],
+        excludes: opts.exclude ?? [],
+        ...(opts.broker !== undefined ? { broker: opts.broker } : {}),
+        mqttTopics: opts.mqttTopic ?? [],
+        ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
+      });
+      const paths = statePaths(stateDir);
+      printRecord(
+        {
+          config: paths.config,
+          name: config.name,
+          profile: config.profile,
+          sources: config.sources.join(' '),
+          root_key: `${paths.rootKey} (keep a copy somewhere safe: restores need it)`,
+          node_public_key: config.nodePublicKey,
+        },
+        formatOf(opts),
+      );
+    });
+  agent
+    .command('run')
+    .description('run the agent daemon (schedules, lazy mode, heartbeat); SIGTERM/SIGINT stop it cleanly')
+    .option('--state <dir>', 'agent state directory')
+    .action(async (opts: { state?: string }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { runtimeEnv, rerunWith } = await import('../daemon/runtime.ts');
+      const stateDir = stateDirOf(opts);
+      const env = runtimeEnv((await loadState(stateDir)).profile);
+      if (env) {
+        process.exitCode = await rerunWith(env);
+        return;
+      }
+      const { runDaemon } = await import('../daemon/index.ts');
+      await runDaemon(stateDir);
+    });
+}

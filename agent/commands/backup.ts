@@ -1,0 +1,81 @@
+/** `2baksa backup --state DIR [--json]`: one snapshot-mode backup now. */
+import type { Command } from 'commander';
+import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
+import { stateDirOf } from './common.ts';
+
+export function registerBackupCommand(program: Command): void {
+  program
+    .command('backup')
+    .description('back up the configured sources now (a snapshot)')
+    .option('--state <dir>', 'agent state directory')
+    .option('--lazy', 'take only files that have been still for the settle time (lazy mode)')
+    .option('--json', 'print JSON lines (status lines, then a summary)')
+    .action(async (opts: { state?: string; json?: boolean; lazy?: boolean }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { runBackup } = await import('../backup/run.ts');
+      const { Catalog } = await import('../catalog/index.ts');
+      const state = await loadState(stateDirOf(opts));
+      let expected = 0;
+      try {
+        const catalog = await Catalog.open(state.paths.catalog);
+        expected = (await catalog.listSnapshots()).at(-1)?.bytes ?? 0;
+        await catalog.close();
+      } catch {
+        expected = 0;
+      }
+      const { backupReporter } = await import('./progress.ts');
+      const reporter = await backupReporter(opts.json === true, expected);
+      const { recordRun } = await import('../status/record.ts');
+      try {
+        const summary = await runBackup(state, {
+          type: opts.lazy ? 'lazy' : 'snapshot',
+          settleS: state.profile.schedule.settleS,
+          listener: reporter.listener,
+        });
+        reporter.stop();
+        await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters });
+        const s = summary.snapshot;
+        const c = summary.counters;
+        if (opts.json) {
+          printJsonLine({
+            message_type: 'summary',
+            snapshot_id: s.id,
+            files_new_or_changed: c.filesRead,
+            files_unchanged: c.filesUnchanged,
+            files_appended: c.filesAppended,
+            files_skipped: c.filesSkipped,
+            files_pending: c.filesPending,
+            total_files_processed: s.fileCount,
+            total_bytes_processed: s.bytes,
+            bytes_read: c.bytesRead,
+            chunks_new: c.chunksNew,
+            data_added: c.bytesNew,
+            data_stored: c.storedNew,
+            data_stored_with_parity: c.storedWithParityNew,
+            total_duration: summary.durationMs / 1000,
+          });
+        } else {
+          printRecord(
+            {
+              snapshot: s.id,
+              files: `${s.fileCount} (${c.filesRead} read, ${c.filesAppended} appended, ${c.filesUnchanged} unchanged, ${c.filesSkipped} skipped)`,
+              processed: formatBytes(s.bytes),
+              read: formatBytes(c.bytesRead),
+              added: `${formatBytes(c.bytesNew)} (${formatBytes(c.storedNew)} stored, ${formatBytes(c.storedWithParityNew)} with parity)`,
+              duration: `${(summary.durationMs / 1000).toFixed(2)} s`,
+            },
+            'table',
+          );
+        }
+      } catch (error) {
+        reporter.stop();
+        const { BaksaError } = await import('../../shared/errors.ts');
+        await recordRun(state.paths, {
+          type: opts.lazy ? 'lazy' : 'snapshot',
+          ok: false,
+          error: error instanceof BaksaError ? error.code : 'INTERNAL',
+        }).catch(() => undefined);
+        throw error;
+      }
+    });
+}

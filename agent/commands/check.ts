@@ -1,0 +1,61 @@
+/** `2baksa check --state DIR [--read-data] [--repair] [--json]` — exit 0 clean/repaired, 1 damage left, 2 data lost. */
+import type { Command } from 'commander';
+import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
+import { stateDirOf } from './common.ts';
+
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('check the catalog and shards; --read-data reads and hash-checks every shard; --repair rebuilds bad ones')
+    .option('--state <dir>', 'agent state directory')
+    .option('--read-data', 'read every shard and decrypt every chunk')
+    .option('--repair', 'rebuild missing or corrupt shards from the others (Reed-Solomon)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { state?: string; readData?: boolean; repair?: boolean; json?: boolean }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { openRepo } = await import('../backup/open.ts');
+      const { acquireLock } = await import('../backup/lock.ts');
+      const { runCheck, checkExitCode } = await import('../check/index.ts');
+      const state = await loadState(stateDirOf(opts));
+      const lock = opts.repair ? await acquireLock(state.paths.lock, 'check --repair') : undefined;
+      try {
+        const repo = await openRepo(state);
+        try {
+          const report = await runCheck(repo.catalog, repo.store, repo.ring, {
+            readData: opts.readData === true,
+            repair: opts.repair === true,
+          });
+          const code = checkExitCode(report);
+          const summary = {
+            status: code === 0 ? 'OK' : code === 1 ? 'WARNING' : 'CRITICAL',
+            snapshots: report.snapshots,
+            chunks: report.chunks,
+            shards: report.shards,
+            read: report.bytesRead,
+            errors: report.issues.filter((i) => i.severity === 'error').length,
+            repaired: report.repaired,
+            unrecoverable: report.unrecoverable,
+            orphan_shards: report.orphanShards,
+          };
+          if (opts.json) {
+            printJsonLine({ ...summary, issues: report.issues });
+          } else {
+            for (const i of report.issues) process.stdout.write(`${i.severity}: ${i.message}\n`);
+            printRecord({ ...summary, read: formatBytes(report.bytesRead) }, 'table');
+            process.stdout.write(
+              code === 0
+                ? 'no errors were found\n'
+                : code === 1
+                  ? 'damaged shards were found: run `2baksa check --read-data --repair` to rebuild them\n'
+                  : 'data is lost or the catalog is inconsistent (see the errors above)\n',
+            );
+          }
+          process.exitCode = code;
+        } finally {
+          await repo.close();
+        }
+      } finally {
+        await lock?.release();
+      }
+    });
+}

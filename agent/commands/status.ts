@@ -1,0 +1,39 @@
+/** `2baksa status --state DIR [--json]`: who this agent is, its last backup, what is stored, whether the daemon runs. */
+import type { Command } from 'commander';
+import { formatBytes, formatOf, printRecord } from '../../shared/output.ts';
+import { stateDirOf } from './common.ts';
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('show the agent state: last backup, snapshots, stored bytes, daemon')
+    .option('--state <dir>', 'agent state directory')
+    .option('--json', 'print JSON')
+    .option('--tsv', 'print tab-separated values')
+    .action(async (opts: { state?: string; json?: boolean; tsv?: boolean }) => {
+      const { collectStatus } = await import('../status/collect.ts');
+      const s = await collectStatus(stateDirOf(opts));
+      if (opts.json) {
+        printRecord(s as unknown as Record<string, unknown>, 'json');
+        return;
+      }
+      const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : 'never');
+      printRecord(
+        {
+          name: s.name,
+          profile: s.profile,
+          sources: s.sources.join(' '),
+          daemon: s.daemon.running ? `running (pid ${s.daemon.pid})` : 'not running',
+          backup_running: s.backupRunning ? `yes (pid ${s.backupRunning.pid})` : 'no',
+          last_backup: s.lastRun ? `${s.lastRun.type} ${s.lastRun.ok ? 'ok' : `failed (${s.lastRun.error})`} at ${iso(s.lastRun.timeMs)}` : 'never',
+          last_snapshot: s.lastSnapshot ? `${s.lastSnapshot.id.slice(0, 8)} at ${iso(s.lastSnapshot.timeMs)}` : 'none',
+          snapshots: s.snapshots,
+          chunks: s.chunks,
+          data: formatBytes(s.dataBytes),
+          stored: `${formatBytes(s.storedBytes)} (${formatBytes(s.storedWithParityBytes)} with parity)`,
+          volume_free: formatBytes(s.volumeFreeBytes),
+        },
+        formatOf(opts),
+      );
+    });
+}

@@ -1,0 +1,88 @@
+/**
+ * `agent init`: creates the state directory, the keys (root key 0600, Ed25519 node key 0600) and a
+ * validated STATE/agent.json. An existing config is never overwritten; an existing root key is reused
+ * (data may already be sealed under it).
+ */
+import { access, mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
+import { createRootKeyFile, readKeyFile, writeKeyFile } from '../../shared/crypto/key-file.ts';
+import { generateSigningKey, seedOf, signingKeyFromSeed } from '../../shared/crypto/sign.ts';
+import { detectProfileName, loadProfile } from '../profile/index.ts';
+import { checkConfig, CONFIG_FORMAT, hostNamePattern, type AgentConfig } from './schema.ts';
+import { proposeFqdn, normalizeHostName } from './fqdn.ts';
+import { statePaths } from './state-dir.ts';
+import { writeConfig } from './load.ts';
+
+export interface InitOptions {
+  stateDir: string;
+  name?: string;
+  account?: string;
+  site?: string;
+  profile: string;
+  sources: string[];
+  excludes?: string[];
+  broker?: string;
+  mqttTopics?: string[];
+  /** The data-center cluster to register with (Register/Deregister); default "default" when a broker is given. */
+  cluster?: string;
+}
+
+export const defaultCapture = { captureDir: 'sensors', rotateBytes: 8 * 1024 * 1024, rotateS: 3600 } as const;
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function initAgent(options: InitOptions): Promise<AgentConfig> {
+  const paths = statePaths(options.stateDir);
+  if (await exists(paths.config)) {
+    throw new BaksaError('AGENT_EXISTS', `${paths.config} already exists`, {
+      hint: 'this state directory is initialised already; edit agent.json, or use another --state',
+      exitCode: ExitCode.usage,
+    });
+  }
+  const profileName = options.profile === 'auto' ? await detectProfileName() : options.profile;
+  loadProfile(profileName, 'profile');
+  const name = options.name !== undefined ? normalizeHostName(options.name) : await proposeFqdn();
+  if (!hostNamePattern.test(name)) throw configError('name', `"${options.name}" is not an RFC 1034 host name`);
+  if ((options.mqttTopics?.length ?? 0) > 0 && !options.broker) {
+    throw configError('mqtt-topic', 'capturing MQTT topics needs a broker', 'add --broker mqtt://HOST:PORT');
+  }
+  const signing = (await exists(paths.nodeKey))
+    ? signingKeyFromSeed(await readKeyFile(paths.nodeKey, 'node-ed25519', 32))
+    : undefined;
+  const config: AgentConfig = {
+    format: CONFIG_FORMAT,
+    name,
+    site: options.site ?? 'default',
+    profile: profileName,
+    sources: options.sources.map((s) => resolve(s)),
+    excludes: options.excludes ?? [],
+    keyVersion: 1,
+    nodePublicKey: '',
+    createdMs: Date.now(),
+    telemetry: {
+      enabled: options.broker !== undefined,
+      ...(options.broker ? { broker: options.broker, cluster: options.cluster ?? 'default' } : {}),
+    },
+  };
+  if (options.account !== undefined) config.account = options.account;
+  if (options.broker && (options.mqttTopics?.length ?? 0) > 0) {
+    config.mqtt = { broker: options.broker, topics: options.mqttTopics!, ...defaultCapture };
+  }
+  // Validate before anything is written (the public key is filled in below).
+  checkConfig({ ...config, nodePublicKey: '0'.repeat(64) }, '');
+
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  await mkdir(paths.keysDir, { recursive: true, mode: 0o700 });
+  if (!(await exists(paths.rootKey))) await createRootKeyFile(paths.rootKey);
+  const node = signing ?? generateSigningKey();
+  if (!signing) await writeKeyFile(paths.nodeKey, 'node-ed25519', seedOf(node));
+  config.nodePublicKey = Buffer.from(node.publicKey).toString('hex');
+  await writeConfig(paths.root, config);
+  return config;
+}

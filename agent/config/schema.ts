@@ -1,0 +1,68 @@
+/**
+ * The agent configuration (STATE/agent.json), checked against one typed schema at load; a wrong field is
+ * refused with its name. Profile values (chunking, geometry, schedule…) come from the firmware profile;
+ * the config may override the schedule and the heartbeat interval.
+ */
+import { array, bool, int, object, oneOf, optional, refine, str, type Infer } from '../profile/validate.ts';
+import { backupModes } from '../profile/schema.ts';
+
+export const CONFIG_FORMAT = 1;
+
+/** An RFC 1034 host name: dot-separated labels of letters, digits and dashes, up to 255 characters. */
+export const hostNamePattern = /^(?=.{1,255}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const brokerPattern = /^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/;
+const topicPattern = /^[^\u0000]{1,1024}$/;
+
+export const checkConfig = refine(
+  object({
+    format: int(CONFIG_FORMAT, CONFIG_FORMAT),
+    /** The host's symbolic name (FQDN); also the tenant id the keys are derived for, unless `account` is set. */
+    name: str(hostNamePattern, 'an RFC 1034 host name (lower case, up to 255 characters)'),
+    account: optional(str(/^[^\s]{1,255}$/, 'an account name or hex number')),
+    site: str(/^[A-Za-z0-9_-]{1,64}$/, 'a site name (letters, digits, "_" and "-")'),
+    profile: str(/^.{1,4096}$/, 'a profile name or path'),
+    sources: array(str(/^\/.{0,4095}$/, 'an absolute path or glob'), 1000),
+    excludes: array(str(/^.{1,4096}$/, 'a glob'), 1000),
+    keyVersion: int(1, 0xffff_ffff),
+    nodePublicKey: str(/^[0-9a-f]{64}$/, '32 bytes of hex'),
+    createdMs: int(0),
+    mqtt: optional(
+      object({
+        broker: str(brokerPattern, 'a broker URL (mqtt://host:port)'),
+        topics: array(str(topicPattern, 'an MQTT topic filter'), 1000),
+        /** Where captured topics are written (absolute, or relative to the state directory). */
+        captureDir: str(/^.{1,4096}$/, 'a directory'),
+        rotateBytes: int(4096),
+        rotateS: int(1),
+      }),
+    ),
+    telemetry: object({
+      enabled: bool(),
+      /** Broker for heartbeats and events; defaults to mqtt.broker. */
+      broker: optional(str(brokerPattern, 'a broker URL (mqtt://host:port)')),
+      /** The data-center cluster whose monitor the agent registers with (dc/<cluster>/register). */
+      cluster: optional(str(/^[A-Za-z0-9_.-]{1,64}$/, 'a cluster name')),
+      /** The monitor's Ed25519 public key (hex): MonitorConfig replies signed by it are applied. */
+      monitorPublicKey: optional(str(/^[0-9a-f]{64}$/, '32 bytes of hex')),
+    }),
+    schedule: optional(
+      object({
+        mode: optional(oneOf(backupModes)),
+        cron: optional(str(/^\s*(\S+\s+){4,5}\S+\s*$/, 'a cron expression (5 or 6 fields)')),
+        settleS: optional(int(0, 7 * 86_400)),
+        scanIntervalS: optional(int(1, 86_400)),
+      }),
+    ),
+    heartbeatIntervalS: optional(int(5, 86_400)),
+    storage: optional(
+      object({
+        /** Free space the shard volume keeps; a backup that would eat into it stops with DISK_FULL. */
+        reserveBytes: int(0),
+      }),
+    ),
+  }),
+  (c) => (c.sources.length === 0 && !c.mqtt ? ['sources', 'at least one source (or an MQTT capture) is needed'] : undefined),
+);
+
+export type AgentConfig = Infer<typeof checkConfig>;
+export type MqttCaptureConfig = NonNullable<AgentConfig['mqtt']>;

@@ -1,0 +1,210 @@
+/**
+ * `agent run`: the long-running agent. It writes STATE/daemon.pid, starts the MQTT sensor capture and the
+ * telemetry (heartbeat + events), and triggers backups: on the profile's cron schedule (snapshot mode,
+ * node-cron) or every scan interval for settled files (lazy mode, like Box Backup's). SIGTERM/SIGINT stop
+ * it cleanly: the running backup is cancelled (rolled back), capture files closed, Deregister published.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { writeFileDurable } from '../../shared/crypto/durable-file.ts';
+import { readKeyFile } from '../../shared/crypto/key-file.ts';
+import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
+import { processAlive, processStartTicks } from '../backup/lock.ts';
+import { loadState, tenantOf, type AgentState } from '../config/index.ts';
+import { resolve } from 'node:path';
+import { SensorCapture } from '../sources/capture.ts';
+import { TelemetryPublisher, type TelemetryEventName } from '../telemetry/index.ts';
+import { BackupJob } from './jobs.ts';
+import { HeartbeatCounters } from './counters.ts';
+import { Housekeeping } from './housekeeping.ts';
+import { readStatus } from '../status/record.ts';
+
+export interface DaemonOptions {
+  /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
+  stopSignal?: Promise<void>;
+  logger?: Logger;
+}
+
+export interface RunningDaemon {
+  state: AgentState;
+  job: BackupJob;
+  telemetry: TelemetryPublisher | undefined;
+  capture: SensorCapture | undefined;
+  stop(): Promise<void>;
+}
+
+const agentVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+async function claimPidFile(path: string): Promise<void> {
+  try {
+    const held = JSON.parse(await readFile(path, 'utf8')) as { pid: number; startTicks?: string };
+    if (held.pid !== process.pid && processAlive(held.pid, held.startTicks)) {
+      throw new BaksaError('DAEMON_RUNNING', `an agent daemon (pid ${held.pid}) already runs on this state directory`, {
+        hint: `stop it first (kill ${held.pid}) or use another --state`,
+        exitCode: ExitCode.unavailable,
+      });
+    }
+  } catch (error) {
+    if (error instanceof BaksaError) throw error;
+  }
+  await writeFileDurable(path, JSON.stringify({ pid: process.pid, startTicks: processStartTicks(process.pid) }) + '\n');
+}
+
+/** Starts every part of the daemon and returns a handle (tests drive it directly). */
+export async function startDaemon(stateDir: string, logger: Logger = createLogger('agent')): Promise<RunningDaemon> {
+  const state = await loadState(stateDir);
+  const { config, profile, paths } = state;
+  await claimPidFile(paths.daemonPid);
+  const startedMs = Date.now();
+  const signing = signingKeyFromSeed(await readKeyFile(paths.nodeKey, 'node-ed25519', 32));
+  const account = tenantOf(config);
+
+  const lastRun = (await readStatus(paths)).lastRun;
+  let lastBackupType: 'lazy' | 'snapshot' | undefined = lastRun?.type === 'lazy' || lastRun?.type === 'snapshot' ? lastRun.type : undefined;
+  let lastSyncDurationMs: number | undefined;
+  const counters = new HeartbeatCounters(paths);
+
+  const capture = config.mqtt
+    ? new SensorCapture({
+        broker: config.mqtt.broker,
+        topics: config.mqtt.topics,
+        dir: resolve(paths.root, config.mqtt.captureDir),
+        rotateBytes: config.mqtt.rotateBytes,
+        rotateS: config.mqtt.rotateS,
+        clientId: `2baksa-capture-${config.name}`,
+        logger,
+      })
+    : undefined;
+
+  const broker = config.telemetry.broker ?? config.mqtt?.broker;
+  const telemetry =
+    config.telemetry.enabled && broker
+      ? new TelemetryPublisher({
+          broker,
+          site: config.site,
+          account,
+          nodeId: config.name,
+          agentVersion,
+          ...(config.telemetry.cluster ? { cluster: config.telemetry.cluster } : {}),
+          ...(config.telemetry.monitorPublicKey ? { monitorPublicKey: Buffer.from(config.telemetry.monitorPublicKey, 'hex') } : {}),
+          signing,
+          heartbeatIntervalS: profile.heartbeatIntervalS,
+          diskPath: paths.root,
+          logger,
+          source: async () => {
+            const { counters: c, commit } = await counters.take();
+            return {
+              input: {
+                lastBackupType,
+                startedMs,
+                bytesSynced: c.bytesSynced,
+                bytesRestored: c.bytesRestored,
+                errors: c.errors,
+                ...(c.lastSyncMs !== undefined ? { lastSyncMs: c.lastSyncMs } : {}),
+                ...(lastSyncDurationMs !== undefined ? { lastSyncDurationMs } : {}),
+              },
+              commit,
+            };
+          },
+        })
+      : undefined;
+
+  const housekeeping = new Housekeeping(state, logger);
+  let housekeepingRun: Promise<void> = Promise.resolve();
+  const sendEvent = (name: TelemetryEventName, detail: string | undefined, significant: boolean) => telemetry?.event(name, detail, significant);
+  const job = new BackupJob(
+    state,
+    {
+      ...(capture ? { beforeSnapshot: () => capture.rotateAll() } : {}),
+      onEvent: (e) => {
+        switch (e.type) {
+          case 'backup-start':
+            sendEvent('backup-start', `${e.mode} ${e.snapshotId.slice(0, 8)}`, false);
+            break;
+          case 'backup-finish':
+            sendEvent('backup-finish', `${e.snapshotId.slice(0, 8)}: ${e.counters.filesRead} files read, ${e.counters.storedNew} bytes stored`, false);
+            break;
+          case 'backup-ok':
+            sendEvent('backup-ok', e.snapshotId.slice(0, 8), false);
+            break;
+          case 'backup-error': {
+            const full = e.code === 'DISK_FULL';
+            sendEvent(full ? 'store-full' : 'backup-error', `${e.code}: ${e.message}`, true);
+            break;
+          }
+          case 'read-error':
+            sendEvent('read-error', `${e.path}: ${e.code}`, false);
+            break;
+          case 'progress':
+            break;
+        }
+      },
+      onDone: (type, result, error) => {
+        if (result && !result.unchanged) {
+          lastBackupType = type;
+          lastSyncDurationMs = result.durationMs;
+          housekeepingRun = housekeepingRun.then(() => housekeeping.maybeRun());
+        }
+        // Failed runs are in status.json already (recordRun), which the heartbeat reports.
+        if (error && error.code === 'INTERNAL') counters.addError({ atMs: Date.now(), message: error.message });
+      },
+    },
+    logger,
+  );
+
+  capture?.start();
+  telemetry?.start();
+
+  // Schedule: cron snapshots, or lazy runs every scan interval.
+  const { schedule } = profile;
+  let cronTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
+  let lazyTimer: NodeJS.Timeout | undefined;
+  if (schedule.mode === 'snapshot') {
+    const cron = (await import('node-cron')).default;
+    if (!cron.validate(schedule.cron)) throw new BaksaError('CONFIG_INVALID', `schedule.cron: "${schedule.cron}" is not a valid cron expression`, { exitCode: ExitCode.config, hint: 'fix schedule.cron in the profile or agent.json' });
+    cronTask = cron.schedule(schedule.cron, () => job.trigger('snapshot'), { name: 'backup', noOverlap: true });
+  } else {
+    lazyTimer = setInterval(() => void job.trigger('lazy'), schedule.scanIntervalS * 1000);
+  }
+  // The first heartbeat goes out at once (the monitor learns the agent is up), then every interval.
+  void telemetry?.heartbeat();
+  logger.info({ mode: schedule.mode, cron: schedule.cron, scanIntervalS: schedule.scanIntervalS, telemetry: Boolean(telemetry), capture: Boolean(capture) }, 'agent running');
+
+  let stopped = false;
+  return {
+    state,
+    job,
+    telemetry,
+    capture,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      logger.info('agent stopping');
+      await cronTask?.stop();
+      await cronTask?.destroy();
+      if (lazyTimer) clearInterval(lazyTimer);
+      await job.cancel();
+      await housekeepingRun;
+      await capture?.stop();
+      await telemetry?.stop();
+      await rm(paths.daemonPid, { force: true });
+      logger.info('agent stopped');
+    },
+  };
+}
+
+/** Runs until SIGTERM/SIGINT (or `stopSignal`), then shuts down cleanly. */
+export async function runDaemon(stateDir: string, options: DaemonOptions = {}): Promise<void> {
+  const logger = options.logger ?? createLogger('agent');
+  const daemon = await startDaemon(stateDir, logger);
+  const stop =
+    options.stopSignal ??
+    new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    });
+  await stop;
+  await daemon.stop();
+}

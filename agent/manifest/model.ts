@@ -1,0 +1,112 @@
+/**
+ * The snapshot manifest: a header, then one entry per file, directory or symlink, in scan order.
+ *
+ * On the wire it is JSON lines (one header line, then one line per entry) — compact after compression,
+ * streamable in both directions, and parsed natively. The bytes are cut by the same content-defined
+ * chunker as data, so an unchanged part of the tree dedups against the previous snapshot's manifest.
+ * The chunks are compressed, encrypted and erasure-coded like any other; their ids are the snapshot's
+ * root chunks.
+ */
+import type { ChunkRef } from '../catalog/chunk-list.ts';
+
+export const MANIFEST_VERSION = 1;
+
+export interface ManifestHeader {
+  v: number;
+  snapshotId: string;
+  timeMs: number;
+  host: string;
+  type: string;
+  paths: string[];
+}
+
+export interface ManifestEntry {
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Modification time in nanoseconds since the epoch, as a decimal string (exceeds 2^53). */
+  mtimeNs: string;
+  /** File size in bytes (0 for others). */
+  size: number;
+  /** The file's chunks in order; their lengths add up to `size`. */
+  chunks?: ChunkRef[];
+  /** Symlink target. */
+  target?: string;
+}
+
+/** Compact line form: short keys, chunks as [id, length] pairs. */
+interface EntryLine {
+  p: string;
+  k: 'f' | 'd' | 'l';
+  m: number;
+  u: number;
+  g: number;
+  t: string;
+  s: number;
+  c?: Array<[string, number]>;
+  l?: string;
+}
+
+const kinds = { file: 'f', dir: 'd', symlink: 'l' } as const;
+const kindsBack = { f: 'file', d: 'dir', l: 'symlink' } as const;
+
+export function encodeHeader(h: ManifestHeader): string {
+  return `${JSON.stringify(h)}\n`;
+}
+
+export function encodeEntry(e: ManifestEntry): string {
+  const line: EntryLine = { p: e.path, k: kinds[e.kind], m: e.mode, u: e.uid, g: e.gid, t: e.mtimeNs, s: e.size };
+  if (e.chunks) line.c = e.chunks.map((c) => [c.id, c.length]);
+  if (e.target !== undefined) line.l = e.target;
+  return `${JSON.stringify(line)}\n`;
+}
+
+function fail(what: string): never {
+  throw new Error(`manifest: ${what}`);
+}
+
+export function decodeHeader(line: string): ManifestHeader {
+  const h = JSON.parse(line) as ManifestHeader;
+  if (typeof h !== 'object' || h === null || h.v !== MANIFEST_VERSION) fail(`unknown manifest version ${JSON.stringify((h as { v?: unknown })?.v)}`);
+  if (typeof h.snapshotId !== 'string' || !Array.isArray(h.paths)) fail('bad header');
+  return h;
+}
+
+export function decodeEntry(line: string): ManifestEntry {
+  const l = JSON.parse(line) as EntryLine;
+  if (typeof l !== 'object' || l === null || typeof l.p !== 'string' || !(l.k in kindsBack)) fail('bad entry');
+  if (typeof l.m !== 'number' || typeof l.s !== 'number' || typeof l.t !== 'string') fail(`bad entry for ${l.p}`);
+  const e: ManifestEntry = { path: l.p, kind: kindsBack[l.k], mode: l.m, uid: l.u, gid: l.g, mtimeNs: l.t, size: l.s };
+  if (l.c) {
+    if (!Array.isArray(l.c)) fail(`bad chunk list for ${l.p}`);
+    e.chunks = l.c.map(([id, length]) => {
+      if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || typeof length !== 'number') fail(`bad chunk in ${l.p}`);
+      return { id, length };
+    });
+    if (e.chunks.reduce((a, c) => a + c.length, 0) !== e.size) fail(`chunk lengths of ${l.p} do not add up to its size`);
+  }
+  if (l.l !== undefined) e.target = l.l;
+  return e;
+}
+
+/** Splits a byte stream into lines; the manifest's lines never contain a raw newline (JSON escapes it). */
+export class LineSplitter {
+  private rest = '';
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+
+  push(bytes: Uint8Array): string[] {
+    const text = this.rest + this.decoder.decode(bytes, { stream: true });
+    const lines = text.split('\n');
+    this.rest = lines.pop()!;
+    return lines;
+  }
+
+  finish(): string[] {
+    const tail = this.rest + this.decoder.decode();
+    this.rest = '';
+    return tail === '' ? [] : [tail];
+  }
+}

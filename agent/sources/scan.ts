@@ -1,0 +1,97 @@
+/**
+ * Walks the sources (directories, files and globs) and yields every entry to back up, in a stable
+ * order (depth first, names in byte order), with its lstat (bigint, for nanosecond mtimes and 64-bit
+ * inodes). Symlinks are entries of their own (not followed). Entries that cannot be backed up (FIFOs,
+ * sockets, devices, unreadable directories) come out as `problem`s so the backup can report a read-error
+ * and carry on.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { resolve } from 'node:path';
+import { Excluder, globBase, globToRegExp, hasGlob } from './glob.ts';
+
+export type EntryKind = 'file' | 'dir' | 'symlink';
+
+export interface ScanEntry {
+  kind: EntryKind;
+  path: string;
+  stat: BigIntStats;
+}
+
+export interface ScanProblem {
+  kind: 'problem';
+  path: string;
+  reason: string;
+  code: string;
+}
+
+export type ScanItem = ScanEntry | ScanProblem;
+
+export interface ScanOptions {
+  excludes?: readonly string[];
+}
+
+function kindOf(st: BigIntStats): EntryKind | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return undefined;
+}
+
+function specialName(st: BigIntStats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function problemOf(path: string, error: unknown): ScanProblem {
+  const e = error as NodeJS.ErrnoException;
+  return { kind: 'problem', path, reason: e.message ?? String(error), code: e.code ?? 'EIO' };
+}
+
+async function* walk(path: string, excluder: Excluder, match: RegExp | undefined): AsyncGenerator<ScanItem> {
+  if (excluder.excludes(path)) return;
+  let st: BigIntStats;
+  try {
+    st = await lstat(path, { bigint: true });
+  } catch (error) {
+    yield problemOf(path, error);
+    return;
+  }
+  const kind = kindOf(st);
+  const matched = match === undefined || match.test(path);
+  if (kind === undefined) {
+    if (matched) yield { kind: 'problem', path, reason: `${specialName(st)} cannot be backed up`, code: 'ESPECIAL' };
+    return;
+  }
+  if (matched) yield { kind, path, stat: st };
+  if (kind !== 'dir') return;
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (error) {
+    yield problemOf(path, error);
+    return;
+  }
+  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Once a glob matched a directory, its whole subtree is in.
+  const below = matched ? undefined : match;
+  for (const name of names) yield* walk(path === '/' ? `/${name}` : `${path}/${name}`, excluder, below);
+}
+
+/** Every entry of every source, each path once, sources in the order given. */
+export async function* scanSources(sources: readonly string[], options: ScanOptions = {}): AsyncGenerator<ScanItem> {
+  const excluder = new Excluder(options.excludes ?? []);
+  const seen = new Set<string>();
+  for (const source of sources) {
+    const abs = resolve(source);
+    const start = hasGlob(abs) ? globBase(abs) : abs;
+    const match = hasGlob(abs) ? globToRegExp(abs) : undefined;
+    for await (const item of walk(start, excluder, match)) {
+      if (seen.has(item.path)) continue;
+      seen.add(item.path);
+      yield item;
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The telemetry shell: one mqtt.js client on the configured broker. On every (re)connect it registers
+ * (Register on dc/<cluster>/register) and subscribes to its MonitorConfig; a timer publishes the heartbeat
+ * every `heartbeatIntervalS`, independent of backups (so a long backup never delays it); `event` publishes
+ * backup-start/finish/ok/error and read-error; `stop` publishes Deregister (an orderly shutdown raises no
+ * silence alert) and disconnects. Every payload is a signed MessagePack envelope.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { SigningKeyPair } from '../../shared/crypto/index.ts';
+import type { Logger } from '../../shared/log.ts';
+import { topics } from '../../shared/protocol/index.ts';
+import { collectHostMetrics } from './metrics.ts';
+import { buildHeartbeat, type HeartbeatInput } from './heartbeat.ts';
+import { openMonitorConfig, sealAgentTelemetry, type AgentTelemetryBodies, type AgentTelemetryType, type TelemetryEventName } from './messages.ts';
+
+export interface TelemetryOptions {
+  broker: string;
+  site: string;
+  account: string;
+  /** Envelope sender id (the host name). */
+  nodeId: string;
+  agentVersion: string;
+  cluster?: string;
+  signing: SigningKeyPair;
+  monitorPublicKey?: Uint8Array;
+  heartbeatIntervalS: number;
+  /** Path whose file system the disk metrics describe (the state directory). */
+  diskPath: string;
+  /** What the heartbeat reports; `commit` is called once it was handed to the broker (counters reset). */
+  source: () => Promise<{ input: Omit<HeartbeatInput, 'account' | 'host' | 'agentVersion' | 'nowMs' | 'lastConnectionMs' | 'metrics'>; commit: () => Promise<void> }>;
+  logger: Logger;
+  now?: () => number;
+  connectTimeoutMs?: number;
+}
+
+export class TelemetryPublisher {
+  private client: MqttClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastConnectionMs: number | undefined;
+  private intervalS: number;
+  private monitoring = true;
+  private sending: Promise<unknown> = Promise.resolve();
+  heartbeatsSent = 0;
+
+  constructor(private readonly options: TelemetryOptions) {
+    this.intervalS = options.heartbeatIntervalS;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  start(): void {
+    const o = this.options;
+    const client = mqtt.connect(o.broker, {
+      clientId: `2baksa-agent-${o.nodeId}`.slice(0, 200),
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      reconnectPeriod: 5_000,
+      clean: true,
+    });
+    this.client = client;
+    client.on('connect', () => {
+      this.lastConnectionMs = this.now();
+      o.logger.info({ broker: o.broker }, 'telemetry connected');
+      if (o.cluster) {
+        void this.publish(topics.dc(o.cluster, 'register'), 'Register', {
+          account: o.account,
+          host: o.nodeId,
+          agentVersion: o.agentVersion,
+          pubkey: o.signing.publicKey,
+          site: o.site,
+        });
+        if (o.monitorPublicKey) client.subscribe(topics.dc(o.cluster, 'config', o.account), { qos: 1 });
+      }
+    });
+    client.on('message', (_topic, payload) => this.onConfig(payload));
+    client.on('error', (error) => o.logger.warn({ err: error.message }, 'telemetry connection error'));
+    this.schedule();
+  }
+
+  private onConfig(payload: Buffer): void {
+    const key = this.options.monitorPublicKey;
+    if (!key) return;
+    const config = openMonitorConfig(payload, () => key);
+    if (!config || config.account !== this.options.account) return;
+    this.monitoring = config.monitoring;
+    if (config.heartbeatIntervalS !== this.intervalS) {
+      this.intervalS = config.heartbeatIntervalS;
+      this.schedule();
+    }
+    this.options.logger.info({ intervalS: this.intervalS, monitoring: this.monitoring }, 'monitor config applied');
+  }
+
+  private schedule(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => void this.heartbeat(), this.intervalS * 1000);
+    this.timer.unref();
+  }
+
+  /** Publishes one heartbeat now (also called by the timer). */
+  async heartbeat(): Promise<void> {
+    if (!this.monitoring) return;
+    const o = this.options;
+    const { input, commit } = await o.source();
+    const metrics = await collectHostMetrics(o.diskPath);
+    const body = buildHeartbeat({
+      ...input,
+      account: o.account,
+      host: o.nodeId,
+      agentVersion: o.agentVersion,
+      nowMs: this.now(),
+      ...(this.lastConnectionMs !== undefined ? { lastConnectionMs: this.lastConnectionMs } : {}),
+      metrics,
+    });
+    if (await this.publish(topics.heartbeat(o.site, o.account), 'Heartbeat', body)) {
+      this.heartbeatsSent++;
+      await commit().catch((error: Error) => o.logger.warn({ err: error.message }, 'heartbeat counters not reset'));
+    }
+  }
+
+  event(event: TelemetryEventName, detail: string | undefined, significant: boolean): void {
+    const o = this.options;
+    void this.publish(topics.event(o.site, o.account), 'TelemetryEvent', {
+      account: o.account,
+      event,
+      significant,
+      ...(detail ? { detail: detail.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').slice(0, 1024) } : {}),
+    });
+  }
+
+  /** Deregisters (orderly shutdown) and disconnects. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const o = this.options;
+    const client = this.client;
+    if (!client) return;
+    await this.sending.catch(() => undefined);
+    if (o.cluster && client.connected) {
+      await this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' });
+    }
+    await client.endAsync().catch(() => undefined);
+  }
+
+  private async publish<K extends AgentTelemetryType>(topic: string, type: K, body: AgentTelemetryBodies[K]): Promise<boolean> {
+    const client = this.client;
+    if (!client) return false;
+    const o = this.options;
+    let payload: Uint8Array;
+    try {
+      payload = sealAgentTelemetry(type, body, o.nodeId, this.now(), o.signing.privateKey);
+    } catch (error) {
+      o.logger.error({ err: (error as Error).message, type }, 'telemetry message refused by its schema');
+      return false;
+    }
+    const sent = client
+      .publishAsync(topic, Buffer.from(payload), { qos: 1 })
+      .then(() => true)
+      .catch((error: Error) => {
+        o.logger.warn({ err: error.message, topic }, 'telemetry publish failed');
+        return false;
+      });
+    this.sending = sent;
+    return sent;
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * Backup benchmark: 2baksa against Borg and restic on the same data in one run.
+ *
+ * Data: gen-sensor-logs.py DIR 256 (256 MB of sensor CSV, JSON-lines events and random blobs), then the same
+ * with --append 5. Measured (wall time of the whole command, as a user runs it): first backup, incremental
+ * backup, full restore; stored bytes (2baksa without parity); and the agent's peak RSS during the 256 MB
+ * backup on the small-arm profile (/usr/bin/time, the child's max RSS).
+ * Targets: first ≤ 1.25× Borg, incremental ≤ 0.5× Borg, restore ≤ 1.0× Borg extract,
+ * stored ≤ 1.1× restic, small-arm RSS ≤ 120 MB.
+ *
+ * Borg and restic come from Debian (apt-get install -y borgbackup restic, tried once when missing); a tool
+ * that cannot be installed is skipped with a note. Run: node --import tsx test/bench/backup.ts [MB]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const gen = '/work/shared/tools/gen-sensor-logs.py';
+
+interface Timed {
+  seconds: number;
+  maxRssKb: number;
+  stdout: string;
+}
+
+/** Runs a command under /usr/bin/time: wall seconds and the child's peak RSS. */
+function timed(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Timed {
+  const useTime = existsSync('/usr/bin/time');
+  const started = process.hrtime.bigint();
+  const r = useTime
+    ? spawnSync('/usr/bin/time', ['-f', '__RSS__ %M', cmd, ...args], { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, encoding: 'utf8', maxBuffer: 1 << 28 })
+    : spawnSync(cmd, args, { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const rss = /__RSS__ (\d+)/.exec(r.stderr ?? '');
+  return { seconds, maxRssKb: rss ? Number(rss[1]) : 0, stdout: r.stdout };
+}
+
+function duBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += duBytes(p);
+    else if (e.isFile()) total += statSync(p).size;
+  }
+  return total;
+}
+
+function have(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+function ensureTools(): { borg: boolean; restic: boolean; note: string } {
+  const missing = ['borg', 'restic'].filter((t) => !have(t));
+  let note = '';
+  if (missing.length > 0) {
+    const pkgs = missing.map((t) => (t === 'borg' ? 'borgbackup' : t));
+    const r = spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) {
+      note = `apt-get install ${pkgs.join(' ')} failed: those tools are skipped`;
+      process.stdout.write(`  ${note}\n`);
+    }
+  }
+  return { borg: have('borg'), restic: have('restic'), note };
+}
+
+/** A way to run the agent: the repository's launcher (TypeScript through tsx) or a compiled build. */
+interface Launcher {
+  label: string;
+  argv: (...args: string[]) => string[];
+  env: NodeJS.ProcessEnv;
+}
+
+function tsxLauncher(): Launcher {
+  return { label: 'tsx', argv: (...a) => [join(root, 'cli/2baksa.mjs'), ...a], env: {} };
+}
+
+/**
+ * Builds the project with tsc (tsconfig.build.json, as `npm run build` does) into `dir`: how a gateway
+ * would run the agent (no TypeScript loader: faster start, less memory). Undefined when the build fails.
+ */
+function compiledLauncher(dir: string): Launcher | undefined {
+  const tsc = join(root, 'node_modules/.bin/tsc');
+  spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json'), '--outDir', dir, '--sourceMap', 'false'], { cwd: root, encoding: 'utf8' });
+  if (!existsSync(join(dir, 'cli/main.js'))) return undefined;
+  for (const name of ['node_modules', 'package.json', 'firmware-profiles']) symlinkSync(join(root, name), join(dir, name));
+  copyFileSync(join(root, 'shared/chunking/gear.wat'), join(dir, 'shared/chunking/gear.wat'));
+  writeFileSync(join(dir, 'cli/run.mjs'), "const { main } = await import('./main.js');\nawait main(process.argv);\n");
+  const wasm = join(root, 'shared/erasure/wasm/rs.wasm');
+  return { label: 'compiled', argv: (...a) => [join(dir, 'cli/run.mjs'), ...a], env: existsSync(wasm) ? { BAKSA_ERASURE_WASM_PATH: wasm } : {} };
+}
+
+/** The environment the small-arm profile's `runtime` section asks for (the daemon applies it itself). */
+function smallArmRuntimeEnv(): NodeJS.ProcessEnv {
+  const p = JSON.parse(readFileSync(join(root, 'firmware-profiles/small-arm.json'), 'utf8')) as { runtime?: { maxSemiSpaceMiB?: number; mallocArenaMax?: number } };
+  const env: NodeJS.ProcessEnv = {};
+  if (p.runtime?.maxSemiSpaceMiB) env.NODE_OPTIONS = `--max-semi-space-size=${p.runtime.maxSemiSpaceMiB}`;
+  if (p.runtime?.mallocArenaMax) env.MALLOC_ARENA_MAX = String(p.runtime.mallocArenaMax);
+  return env;
+}
+
+interface Agent {
+  name: string;
+  launcher: Launcher;
+  profile: string;
+  env: NodeJS.ProcessEnv;
+  state: string;
+  first?: Timed;
+  incremental?: Timed;
+  restore?: Timed;
+}
+
+export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256)): Promise<BenchResult[]> {
+  const tools = ensureTools();
+  const work = mkdtempSync(join(tmpdir(), 'baksa-bench-backup-'));
+  const results: BenchResult[] = [];
+  const say = (s: string) => process.stdout.write(`  ${s}\n`);
+  try {
+    const data = join(work, 'data');
+    execFileSync('python3', [gen, data, String(totalMb)]);
+    const dataBytes = duBytes(data);
+    say(`data: ${(dataBytes / 1e6).toFixed(0)} MB`);
+    const env = { BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', RESTIC_PASSWORD: 'bench', BAKSA_LOG_LEVEL: 'warn' };
+    const borgRepo = join(work, 'borg');
+    const resticRepo = join(work, 'restic');
+    const tsx = tsxLauncher();
+    const compiled = compiledLauncher(join(work, 'dist'));
+    if (!compiled) say('the compiled build failed: only the tsx launcher is measured');
+    const tuned = smallArmRuntimeEnv();
+    const agents: Agent[] = [
+      { name: '2baksa', launcher: tsx, profile: 'auto', env: {}, state: join(work, 'st-main') },
+      { name: '2baksa small-arm', launcher: tsx, profile: 'small-arm', env: {}, state: join(work, 'st-small') },
+      { name: '2baksa small-arm (profile runtime env)', launcher: tsx, profile: 'small-arm', env: tuned, state: join(work, 'st-small-tuned') },
+    ];
+    if (compiled) {
+      agents.push(
+        { name: '2baksa compiled', launcher: compiled, profile: 'auto', env: {}, state: join(work, 'st-c-main') },
+        { name: '2baksa compiled small-arm (profile runtime env)', launcher: compiled, profile: 'small-arm', env: tuned, state: join(work, 'st-c-small') },
+      );
+    }
+    const node = (a: Agent, ...args: string[]) => timed('node', a.launcher.argv(...args), { env: { ...env, ...a.launcher.env, ...a.env } });
+
+    // --- first backup ---
+    for (const a of agents) {
+      node(a, 'agent', 'init', '--state', a.state, '--name', 'bench.example', '--profile', a.profile, '--source', data);
+      a.first = node(a, 'backup', '--state', a.state);
+      say(`${a.name} first backup: ${a.first.seconds.toFixed(2)} s, peak RSS ${(a.first.maxRssKb / 1024).toFixed(0)} MiB`);
+    }
+    const profile = JSON.parse(node(agents[0]!, 'status', '--state', agents[0]!.state, '--json').stdout).profile as string;
+    let borg1: Timed | undefined;
+    let restic1: Timed | undefined;
+    if (tools.borg) {
+      execFileSync('borg', ['init', '-e', 'repokey', borgRepo], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      borg1 = timed('borg', ['create', `${borgRepo}::first`, data], { env });
+      say(`borg first backup: ${borg1.seconds.toFixed(2)} s, peak RSS ${(borg1.maxRssKb / 1024).toFixed(0)} MiB`);
+    }
+    if (tools.restic) {
+      execFileSync('restic', ['init', '-q', '-r', resticRepo], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      restic1 = timed('restic', ['-q', '-r', resticRepo, 'backup', data], { env });
+      say(`restic first backup: ${restic1.seconds.toFixed(2)} s`);
+    }
+
+    // --- incremental (logs grow 5 %, one blob rewritten) ---
+    execFileSync('python3', [gen, data, String(totalMb), '--append', '5']);
+    let bytesRead = 0;
+    for (const a of agents) {
+      a.incremental = node(a, 'backup', '--state', a.state, '--json');
+      const sum = a.incremental.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).find((l) => 'bytes_read' in l)!;
+      if (a === agents[0]) bytesRead = sum.bytes_read!;
+      say(`${a.name} incremental: ${a.incremental.seconds.toFixed(2)} s, read ${(sum.bytes_read! / 1e6).toFixed(1)} MB of ${(sum.total_bytes_processed! / 1e6).toFixed(0)} MB`);
+    }
+    const borg2 = tools.borg ? timed('borg', ['create', `${borgRepo}::second`, data], { env }) : undefined;
+    if (borg2) say(`borg incremental: ${borg2.seconds.toFixed(2)} s`);
+    const restic2 = tools.restic ? timed('restic', ['-q', '-r', resticRepo, 'backup', data], { env }) : undefined;
+    if (restic2) say(`restic incremental: ${restic2.seconds.toFixed(2)} s`);
+
+    // --- full restore of the latest ---
+    for (const a of agents.filter((x) => x.profile === 'auto')) {
+      const out = join(work, `out-${a.launcher.label}`);
+      a.restore = node(a, 'restore', 'latest', '--state', a.state, '--target', out);
+      say(`${a.name} restore: ${a.restore.seconds.toFixed(2)} s`);
+      if (spawnSync('diff', ['-r', data, join(out, data)]).status !== 0) throw new Error(`${a.name} restore is not byte-identical`);
+      rmSync(out, { recursive: true, force: true });
+    }
+    let borgX: Timed | undefined;
+    if (tools.borg) {
+      const out = join(work, 'out-borg');
+      execFileSync('mkdir', ['-p', out]);
+      borgX = timed('borg', ['extract', `${borgRepo}::second`], { env, cwd: out });
+      say(`borg extract: ${borgX.seconds.toFixed(2)} s`);
+      rmSync(out, { recursive: true, force: true });
+    }
+    let resticX: Timed | undefined;
+    if (tools.restic) {
+      resticX = timed('restic', ['-q', '-r', resticRepo, 'restore', 'latest', '--target', join(work, 'out-restic')], { env });
+      say(`restic restore: ${resticX.seconds.toFixed(2)} s`);
+    }
+
+    // --- stored bytes ---
+    const main = agents[0]!;
+    const st = JSON.parse(node(main, 'status', '--state', main.state, '--json').stdout) as { storedBytes: number; storedWithParityBytes: number };
+    const stSmall = JSON.parse(node(agents[1]!, 'status', '--state', agents[1]!.state, '--json').stdout) as { storedBytes: number };
+    const borgBytes = tools.borg ? duBytes(borgRepo) : 0;
+    const resticBytes = tools.restic ? duBytes(resticRepo) : 0;
+    say(`stored: 2baksa ${(st.storedBytes / 1e6).toFixed(1)} MB without parity (${(st.storedWithParityBytes / 1e6).toFixed(1)} MB with), small-arm ${(stSmall.storedBytes / 1e6).toFixed(1)} MB, borg ${(borgBytes / 1e6).toFixed(1)} MB, restic ${(resticBytes / 1e6).toFixed(1)} MB`);
+
+    results.push(
+      { name: `2baksa first backup (${profile})`, value: dataBytes / 1e6 / main.first!.seconds, unit: 'MB/s', note: `${main.first!.seconds.toFixed(2)} s` },
+      { name: '2baksa incremental backup', value: main.incremental!.seconds, unit: 's', note: `read ${(bytesRead / 1e6).toFixed(1)} MB` },
+      { name: '2baksa full restore', value: dataBytes / 1e6 / main.restore!.seconds, unit: 'MB/s', note: `${main.restore!.seconds.toFixed(2)} s` },
+      { name: '2baksa stored bytes (no parity)', value: st.storedBytes / 1e6, unit: 'MB' },
+    );
+    for (const a of agents.slice(1)) {
+      results.push({ name: `${a.name}: first backup peak RSS`, value: a.first!.maxRssKb / 1024, unit: 'MiB', note: a.profile === 'small-arm' ? 'target ≤ 120 MB' : undefined });
+    }
+    const ratios = (label: string, first: Timed, incr: Timed, rest: Timed | undefined) => {
+      for (const a of agents.filter((x) => x.profile === 'auto')) {
+        const tag = a === main ? '' : ` [${a.launcher.label}]`;
+        results.push(
+          { name: `first backup / ${label}${tag}`, value: a.first!.seconds / first.seconds, unit: 'x', note: label === 'borg' ? `target ≤ 1.25 (${first.seconds.toFixed(2)} s)` : undefined },
+          { name: `incremental / ${label}${tag}`, value: a.incremental!.seconds / incr.seconds, unit: 'x', note: label === 'borg' ? `target ≤ 0.5 (${incr.seconds.toFixed(2)} s)` : undefined },
+        );
+        if (rest) results.push({ name: `restore / ${label}${tag}`, value: a.restore!.seconds / rest.seconds, unit: 'x', note: label === 'borg' ? `target ≤ 1.0 (${rest.seconds.toFixed(2)} s)` : undefined });
+      }
+    };
+    if (borg1 && borg2 && borgX) {
+      ratios('borg', borg1, borg2, borgX);
+      results.push({ name: 'stored bytes (no parity) / borg repo', value: st.storedBytes / borgBytes, unit: 'x' });
+    } else results.push({ name: 'borg comparison', value: Number.NaN, unit: '', note: tools.note || 'borg missing' });
+    if (restic1 && restic2 && resticX) {
+      ratios('restic', restic1, restic2, resticX);
+      results.push({ name: 'stored bytes (no parity) / restic repo', value: st.storedBytes / resticBytes, unit: 'x', note: 'target ≤ 1.1' });
+    } else results.push({ name: 'restic comparison', value: Number.NaN, unit: '', note: tools.note || 'restic missing' });
+    return results;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mb = process.argv[2] ? Number(process.argv[2]) : undefined;
+  for (const r of await run(mb)) {
+    process.stdout.write(`${r.name.padEnd(56)} ${Number.isFinite(r.value) ? r.value.toFixed(2) : '-'} ${r.unit}${r.note ? `  (${r.note})` : ''}\n`);
+  }
+}

@@ -1,0 +1,69 @@
+// The agent CLI with real processes: compare exit codes (bbackupquery style), bad input refused with a
+// hint, and the one-backup-at-a-time lock.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli } from './_cli.ts';
+import { tempDir } from '../../unit/agent/_helpers.ts';
+
+test('compare exits 1 on a difference and 2 on an error; bad input is refused with a hint', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'hello\n');
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw2', '--profile', 'small-arm', '--source', src])).code, 0);
+    assert.is((await cli(['backup', '--state', state])).code, 0);
+    assert.is((await cli(['compare', 'latest', '--state', state])).code, 0);
+    writeFileSync(join(src, 'a.txt'), 'hellO\n');
+    const diff = await cli(['compare', 'latest', '--state', state]);
+    assert.is(diff.code, 1);
+    assert.match(diff.stdout, /content\s+.*a\.txt/);
+    assert.is((await cli(['compare', 'nosuch', '--state', state])).code, 2);
+
+    const badProfile = await cli(['agent', 'init', '--state', join(t.path, 's2'), '--name', 'gw3', '--profile', 'tiny', '--source', src]);
+    assert.is(badProfile.code, 3);
+    assert.match(badProfile.stderr, 'CONFIG_INVALID');
+    assert.match(badProfile.stderr, 'what to do');
+    const badName = await cli(['agent', 'init', '--state', join(t.path, 's3'), '--name', 'not a name!', '--profile', 'small-arm', '--source', src]);
+    assert.is(badName.code, 3);
+    assert.match(badName.stderr, 'name');
+    const noState = await cli(['backup', '--state', join(t.path, 'nothing')]);
+    assert.is(noState.code, 3);
+    assert.match(noState.stderr, 'agent init');
+    const again = await cli(['agent', 'init', '--state', state, '--name', 'gw2', '--profile', 'small-arm', '--source', src]);
+    assert.is(again.code, 2);
+    assert.match(again.stderr, 'AGENT_EXISTS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('one backup at a time: a live lock refuses, a dead one is taken over', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'x');
+    const state = join(t.path, 'state');
+    await cli(['agent', 'init', '--state', state, '--name', 'gw4', '--profile', 'small-arm', '--source', src]);
+    const { processStartTicks } = await import('../../../agent/backup/lock.ts');
+    const { hostname } = await import('node:os');
+    // Held by this (live) test process.
+    writeFileSync(join(state, 'backup.lock'), JSON.stringify({ pid: process.pid, startTicks: processStartTicks(process.pid), host: hostname(), purpose: 'test', sinceMs: 0 }));
+    const busy = await cli(['backup', '--state', state]);
+    assert.is(busy.code, 5);
+    assert.match(busy.stderr, 'LOCKED');
+    // Held by a process that is gone (the same pid with another start time counts as gone too).
+    writeFileSync(join(state, 'backup.lock'), JSON.stringify({ pid: process.pid, startTicks: '1', host: hostname(), purpose: 'test', sinceMs: 0 }));
+    const ok = await cli(['backup', '--state', state]);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.throws(() => statSync(join(state, 'backup.lock')), 'the lock is released after the run');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();

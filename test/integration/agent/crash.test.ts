@@ -1,0 +1,71 @@
+// SIGKILL at random moments of a backup, with real processes: the next run resumes (checkpointed chunks
+// are not stored again), nothing committed is lost, and `check --read-data` passes after every crash.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, finished, repoRoot, startCli } from './_cli.ts';
+import { snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
+
+test('SIGKILL at random moments: the next run resumes, nothing committed is lost, check --read-data passes', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    execFileSync('python3', ['/work/shared/tools/gen-sensor-logs.py', src, '12']);
+    // A small budget so checkpoints (every 4 budgets, at least 8 MiB) happen several times per run.
+    const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles', 'small-arm.json'), 'utf8'));
+    profile.name = 'small-arm-kill';
+    profile.memoryBudgetBytes = 2 * 1024 * 1024;
+    const profilePath = join(t.path, 'kill.json');
+    writeFileSync(profilePath, JSON.stringify(profile));
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw.crash.test', '--profile', profilePath, '--source', src])).code, 0);
+    let seed = 12345;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let committed = 0;
+    let kills = 0;
+    for (let round = 0; round < 3; round++) {
+      if (round > 0) execFileSync('python3', ['/work/shared/tools/gen-sensor-logs.py', src, '12', '--append', String(3 + round), '--seed', String(round)]);
+      let killed: Awaited<ReturnType<typeof finished>>;
+      if (round % 2 === 0) {
+        // Round 0 dies after its first checkpoint (8 MiB), later rounds anywhere.
+        const after = round === 0 ? 36 + rand(8) : 2 + rand(20);
+        killed = await cli(['backup', '--state', state], { BAKSA_FAULTS: JSON.stringify({ killAfterChunks: after }) });
+      } else {
+        const child = startCli(['backup', '--state', state]);
+        const done = finished(child);
+        await new Promise((r) => setTimeout(r, 700 + rand(1500)));
+        child.kill('SIGKILL');
+        killed = await done;
+      }
+      const check = await cli(['check', '--state', state, '--read-data', '--json']);
+      assert.is(check.code, 0, `round ${round}: ${check.stdout}`);
+      const before = JSON.parse((await cli(['status', '--state', state, '--json'])).stdout) as { chunks: number; snapshots: number };
+      assert.ok(before.snapshots >= committed, 'no committed snapshot was lost');
+      if (killed.signal === 'SIGKILL') assert.is(before.snapshots, committed, 'a killed run commits no snapshot');
+      committed = before.snapshots;
+      if (killed.signal === 'SIGKILL') kills++;
+      const next = await cli(['backup', '--state', state, '--json']);
+      assert.is(next.code, 0, next.stderr);
+      committed++;
+      if (round === 0) {
+        // Resumed: the chunks the killed run checkpointed are known, so this run stores only the rest.
+        const summary = next.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).find((l) => 'chunks_new' in l)!;
+        const after = JSON.parse((await cli(['status', '--state', state, '--json'])).stdout) as { chunks: number };
+        assert.ok(before.chunks > 0, 'the killed run had committed a checkpoint');
+        assert.is(after.chunks, before.chunks + (summary.chunks_new ?? -1));
+      }
+    }
+    const r = await cli(['restore', 'latest', '--state', state, '--target', join(t.path, 'r'), '--verify']);
+    assert.is(r.code, 0, r.stdout);
+    assert.equal(snapshotTree(join(t.path, 'r', src)), snapshotTree(src));
+    assert.ok(kills >= 2, `at least two runs died mid-backup (${kills})`);
+    const final = await cli(['check', '--state', state, '--read-data']);
+    assert.is(final.code, 0, final.stdout);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();

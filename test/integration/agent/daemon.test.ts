@@ -1,0 +1,153 @@
+// The daemon with a real broker (embedded aedes): MQTT sensor capture into rolling logs, lazy-mode
+// backups of settled files, the heartbeat and events of DESIGN §7 as signed MessagePack envelopes (decoded
+// with the aggregator monitor's own decoder, a contract test), and a clean SIGTERM shutdown (Deregister).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { startAedes } from '../../helpers/brokers.ts';
+import { openTelemetry, claimedRegisterKey } from '../../../aggregator/monitoring/messages.ts';
+import { cli, finished, startCli } from './_cli.ts';
+import { sensorLines, tempDir } from '../../unit/agent/_helpers.ts';
+
+function editConfig(state: string, edit: (c: Record<string, any>) => void): void {
+  const path = join(state, 'agent.json');
+  const c = JSON.parse(readFileSync(path, 'utf8')) as Record<string, any>;
+  edit(c);
+  writeFileSync(path, JSON.stringify(c, null, 2));
+}
+
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('agent run: capture, lazy backups, heartbeat and events, clean shutdown', async () => {
+  const t = tempDir();
+  const broker = await startAedes();
+  const watcher = mqtt.connect(broker.url);
+  try {
+    const received: Array<{ topic: string; payload: Buffer }> = [];
+    await new Promise<void>((resolve) => watcher.on('connect', () => resolve()));
+    await watcher.subscribeAsync(['2baksa/v1/#']);
+    watcher.on('message', (topic, payload) => received.push({ topic, payload }));
+
+    const src = join(t.path, 'logs');
+    mkdirSync(src);
+    writeFileSync(join(src, 'plc.csv'), sensorLines(2000));
+    const state = join(t.path, 'state');
+    const init = await cli(['agent', 'init', '--state', state, '--name', 'gw-d.example', '--profile', 'small-arm', '--source', src, '--broker', broker.url, '--mqtt-topic', 'sensors/#']);
+    assert.is(init.code, 0, init.stderr);
+    editConfig(state, (c) => {
+      c.telemetry.cluster = 'dc1';
+      c.schedule = { mode: 'lazy', settleS: 1, scanIntervalS: 1 };
+      c.heartbeatIntervalS = 5;
+    });
+
+    const daemon = startCli(['agent', 'run', '--state', state], { BAKSA_LOG_LEVEL: 'info' });
+    const done = finished(daemon);
+    // Register, then a heartbeat at once.
+    const register = await until('Register', () => received.find((m) => m.topic === '2baksa/v1/dc/dc1/register'));
+    const claimed = claimedRegisterKey(register.payload)!;
+    assert.is(claimed.from, 'gw-d.example');
+    const keyOf = (from: string) => (from === claimed.from ? claimed.pubkey : undefined);
+    const hbMsg = await until('heartbeat', () => received.find((m) => m.topic === '2baksa/v1/default/telemetry/gw-d.example/heartbeat'));
+    const hb = openTelemetry(hbMsg.payload, { keyOf });
+    assert.is(hb.type, 'Heartbeat');
+    if (hb.type !== 'Heartbeat') throw new Error('unreachable');
+    assert.is(hb.body.account, 'gw-d.example');
+    assert.is(hb.body.agentVersion.length > 0, true);
+    assert.ok(hb.body.uptimeS >= 0);
+    assert.ok(hb.body.metrics?.memTotalBytes! > 0, 'systeminformation metrics are in');
+    assert.ok(hb.body.lastConnectionMs! > 0);
+
+    // Sensor messages are captured into rolling logs.
+    const publisher = mqtt.connect(broker.url);
+    await new Promise<void>((resolve) => publisher.on('connect', () => resolve()));
+    for (let i = 0; i < 20; i++) await publisher.publishAsync(`sensors/line1/temp`, `{"v":${20 + i / 10}}`, { qos: 1 });
+    await publisher.publishAsync('sensors/raw', Buffer.from([0xff, 0x00, 0x10]), { qos: 1 });
+    await publisher.endAsync();
+    const captureDir = join(state, 'sensors', 'sensors_all');
+    const lines = await until('captured lines', () => {
+      if (!existsSync(captureDir)) return undefined;
+      const text = readdirSync(captureDir).map((f) => readFileSync(join(captureDir, f), 'utf8')).join('');
+      const ls = text.split('\n').filter(Boolean);
+      return ls.length >= 21 ? ls : undefined;
+    });
+    const parsed = lines.map((l) => JSON.parse(l) as { topic: string; payload?: string; payload_b64?: string });
+    assert.is(parsed.filter((p) => p.topic === 'sensors/line1/temp').length, 20);
+    assert.is(parsed.find((p) => p.topic === 'sensors/raw')!.payload_b64, Buffer.from([0xff, 0x00, 0x10]).toString('base64'));
+
+    // A lazy backup takes the settled files: the capture log once it has been still for 1 s.
+    const capturedAt = Date.now();
+    await until('a lazy backup with the settled capture log', () => {
+      const ok = received.filter((m) => m.topic.endsWith('/event')).map((m) => openTelemetry(m.payload, { keyOf }));
+      return ok.some((e) => e.type === 'TelemetryEvent' && e.body.event === 'backup-ok' && e.ts > capturedAt + 1000) ? true : undefined;
+    }, 40_000);
+    const events = received.filter((m) => m.topic.endsWith('/event')).map((m) => openTelemetry(m.payload, { keyOf }));
+    const names = events.map((e) => (e.type === 'TelemetryEvent' ? e.body.event : e.type));
+    assert.ok(names.includes('backup-start') && names.includes('backup-finish'), names.join(','));
+
+    daemon.kill('SIGTERM');
+    const exit = await done;
+    assert.is(exit.code, 0, exit.stderr);
+    await until('Deregister', () => received.find((m) => m.topic === '2baksa/v1/dc/dc1/deregister'));
+    const dereg = openTelemetry(received.find((m) => m.topic === '2baksa/v1/dc/dc1/deregister')!.payload, { keyOf });
+    assert.is(dereg.type, 'Deregister');
+    assert.not.ok(existsSync(join(state, 'daemon.pid')), 'the pid file is removed');
+
+    // The captured sensor log is in a snapshot and restores.
+    const snaps = JSON.parse((await cli(['snapshots', '--state', state, '--json'])).stdout) as Array<{ type: string }>;
+    assert.ok(snaps.length >= 1);
+    assert.is(snaps.at(-1)!.type, 'lazy');
+    const target = join(t.path, 'r');
+    assert.is((await cli(['restore', 'latest', '--state', state, '--target', target])).code, 0);
+    const restored = readdirSync(join(target, captureDir)).map((f) => readFileSync(join(target, captureDir, f), 'utf8')).join('');
+    assert.is(restored.split('\n').filter(Boolean).length, 21, 'every captured message is in the snapshot');
+  } finally {
+    await watcher.endAsync().catch(() => undefined);
+    await broker.stop();
+    t.cleanup();
+  }
+});
+
+test('agent run in snapshot mode follows its cron schedule', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'logs');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.csv'), sensorLines(500));
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw-c', '--profile', 'small-arm', '--source', src])).code, 0);
+    editConfig(state, (c) => (c.schedule = { mode: 'snapshot', cron: '*/2 * * * * *' }));
+    const daemon = startCli(['agent', 'run', '--state', state]);
+    const done = finished(daemon);
+    await until('two scheduled snapshots', () => {
+      try {
+        const status = JSON.parse(readFileSync(join(state, 'status.json'), 'utf8')) as { lastRun?: { type: string } };
+        return status.lastRun?.type === 'snapshot' ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    // A second daemon on the same state directory is refused.
+    const twin = await cli(['agent', 'run', '--state', state]);
+    assert.is(twin.code, 5);
+    assert.match(twin.stderr, 'DAEMON_RUNNING');
+    daemon.kill('SIGINT');
+    assert.is((await done).code, 0);
+    const snaps = JSON.parse((await cli(['snapshots', '--state', state, '--json'])).stdout) as Array<{ type: string }>;
+    assert.ok(snaps.length >= 1);
+    assert.is(snaps[0]!.type, 'snapshot');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();

@@ -1,0 +1,66 @@
+// Shared helpers for the agent tests: temp dirs, a fresh agent state, tree comparison.
+import { mkdtempSync, rmSync, readdirSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initAgent, loadState, type AgentState } from '../../../agent/config/index.ts';
+
+export function tempDir(prefix = 'baksa-agent-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export async function freshState(root: string, sources: string[], profile = 'small-arm', extra: Partial<Parameters<typeof initAgent>[0]> = {}): Promise<AgentState> {
+  const stateDir = join(root, 'state');
+  await initAgent({ stateDir, name: 'gw1.test.example', profile, sources, ...extra });
+  return loadState(stateDir);
+}
+
+/** Deterministic pseudo-random bytes (xorshift), so tests are reproducible. */
+export function pseudoRandom(length: number, seed = 1): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Text lines like a sensor log. */
+export function sensorLines(count: number, start = 0, id = 's1'): string {
+  let s = '';
+  for (let i = start; i < start + count; i++) s += `${1_790_000_000 + i},${id},${(20 + Math.sin(i / 50)).toFixed(3)},ok\n`;
+  return s;
+}
+
+export interface TreeEntry {
+  kind: string;
+  mode: number;
+  mtimeMs: number;
+  content?: string;
+  target?: string;
+}
+
+/** A map path → {kind, mode, mtime, content hash} of a tree, for byte/mode/mtime comparisons. */
+export function snapshotTree(root: string): Map<string, TreeEntry> {
+  const out = new Map<string, TreeEntry>();
+  const walk = (dir: string, rel: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(p);
+      if (st.isDirectory()) {
+        out.set(r, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) });
+        walk(p, r);
+      } else if (st.isSymbolicLink()) {
+        out.set(r, { kind: 'symlink', mode: 0, mtimeMs: 0, target: readlinkSync(p) });
+      } else {
+        out.set(r, { kind: 'file', mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), content: readFileSync(p).toString('base64') });
+      }
+    }
+  };
+  walk(root, '');
+  return out;
+}

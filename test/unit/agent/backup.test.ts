@@ -1,0 +1,208 @@
+// Backup → restore byte-identical (content, modes, mtimes), dedup across files, incremental reads
+// (unchanged files not read, grown logs read from their last chunk), subtree restore and compare.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runBackup } from '../../../agent/backup/run.ts';
+import { runRestore, compareTree } from '../../../agent/restore/index.ts';
+import { openRepo } from '../../../agent/backup/open.ts';
+import { ChunkReader } from '../../../agent/chunks/index.ts';
+import { openManifest } from '../../../agent/manifest/index.ts';
+import type { AgentState } from '../../../agent/config/index.ts';
+import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
+
+function buildSource(src: string): void {
+  mkdirSync(join(src, 'logs', 'line1'), { recursive: true });
+  mkdirSync(join(src, 'blobs'));
+  writeFileSync(join(src, 'logs', 'line1', 'sensor-a.csv'), sensorLines(40_000, 0, 'a'));
+  writeFileSync(join(src, 'logs', 'line1', 'sensor-b.csv'), sensorLines(25_000, 0, 'b'));
+  writeFileSync(join(src, 'blobs', 'image.bin'), pseudoRandom(700_000, 5));
+  writeFileSync(join(src, 'blobs', 'image-copy.bin'), pseudoRandom(700_000, 5));
+  writeFileSync(join(src, 'empty.txt'), '');
+  writeFileSync(join(src, 'secret.key'), 'k');
+  chmodSync(join(src, 'secret.key'), 0o600);
+  chmodSync(join(src, 'blobs'), 0o750);
+  symlinkSync('logs/line1/sensor-a.csv', join(src, 'latest.csv'));
+  const t = new Date('2026-01-02T03:04:05.678Z');
+  for (const p of ['logs/line1/sensor-a.csv', 'logs/line1/sensor-b.csv', 'blobs/image.bin', 'empty.txt']) utimesSync(join(src, p), t, t);
+  utimesSync(join(src, 'logs', 'line1'), t, t);
+}
+
+/** Gives a just-written file an mtime in the past, as a log would have by backup time (no racy re-read). */
+function settle(path: string, n = 1): void {
+  const t = new Date(Date.parse('2026-02-01T00:00:00Z') + n * 1000);
+  utimesSync(path, t, t);
+}
+
+async function restoredTree(state: AgentState, target: string, src: string, ref = 'latest', path?: string) {
+  await runRestore(state, ref, { target, ...(path ? { path } : {}) });
+  return snapshotTree(join(target, src));
+}
+
+async function compare(state: AgentState, root: string) {
+  const repo = await openRepo(state);
+  try {
+    const snap = await repo.catalog.findSnapshot('latest');
+    const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
+    const m = await openManifest(reader, snap.rootChunks);
+    return await compareTree(m.entries, repo.ring, reader, { root });
+  } finally {
+    await repo.close();
+  }
+}
+
+test('backup then restore gives a byte-identical tree with modes and mtimes; dedup across files', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    const s1 = await runBackup(state, { type: 'snapshot' });
+    assert.is(s1.snapshot.fileCount, 6);
+    assert.is(s1.counters.filesRead, 6);
+    // The copy of image.bin added no new chunk bytes.
+    const total = 700_000 * 2 + Buffer.byteLength(sensorLines(40_000, 0, 'a')) + Buffer.byteLength(sensorLines(25_000, 0, 'b')) + 1;
+    assert.is(s1.snapshot.bytes, total);
+    assert.ok(s1.counters.bytesNew <= total - 700_000 + 4096, `dedup: ${s1.counters.bytesNew} new of ${total}`);
+    const restored = await restoredTree(state, join(t.path, 'restore'), src);
+    assert.equal(restored, snapshotTree(src));
+    assert.is((await compare(state, join(t.path, 'restore'))).differences.length, 0);
+    assert.is((await compare(state, '/')).differences.length, 0, 'the live source matches too');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('incremental: unchanged files are not read, a grown log is read from its last chunk only', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.is(again.counters.bytesRead, 0);
+    assert.is(again.counters.filesUnchanged, 6);
+
+    const log = join(src, 'logs', 'line1', 'sensor-a.csv');
+    const oldSize = readFileSync(log).length;
+    const tail = sensorLines(3000, 40_000, 'a');
+    appendFileSync(log, tail);
+    settle(log);
+    const repo = await openRepo(state);
+    const before = (await repo.catalog.getFile(log))!;
+    await repo.close();
+    const lastChunk = before.chunks.at(-1)!.length;
+    const inc = await runBackup(state, { type: 'snapshot' });
+    assert.is(inc.counters.filesAppended, 1);
+    assert.is(inc.counters.filesRead, 1);
+    assert.is(inc.counters.bytesRead, lastChunk + Buffer.byteLength(tail), 'only the last old chunk and the new tail are read');
+    assert.ok(inc.counters.bytesRead < oldSize / 2);
+    // The grown file's chunks: all old ones but the last are reused.
+    const repo2 = await openRepo(state);
+    const after = (await repo2.catalog.getFile(log))!;
+    await repo2.close();
+    assert.equal(after.chunks.slice(0, before.chunks.length - 1), before.chunks.slice(0, -1));
+    assert.equal(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
+
+    // A change in the middle (same size) re-reads the whole file.
+    const bytes = readFileSync(log);
+    bytes[100] = bytes[100] === 0x31 ? 0x32 : 0x31;
+    writeFileSync(log, bytes);
+    settle(log, 2);
+    const full = await runBackup(state, { type: 'snapshot' });
+    assert.is(full.counters.filesAppended, 0);
+    assert.is(full.counters.bytesRead, bytes.length);
+    assert.equal(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('lazy mode: a file changed within the settle time keeps its previous version; an unchanged tree commits nothing', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const stillFile = join(src, 'still.csv');
+    const hot = join(src, 'hot.csv');
+    writeFileSync(stillFile, sensorLines(100));
+    writeFileSync(hot, sensorLines(100, 0, 'h'));
+    settle(stillFile);
+    settle(hot);
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'lazy', settleS: 60, skipUnchanged: true });
+    assert.is(first.snapshot.fileCount, 2);
+    const v1 = readFileSync(hot);
+    appendFileSync(hot, sensorLines(10, 100, 'h')); // mtime now: not settled
+    const second = await runBackup(state, { type: 'lazy', settleS: 60, skipUnchanged: true });
+    assert.is(second.counters.filesPending, 1);
+    assert.is(second.counters.bytesRead, 0);
+    assert.ok(second.unchanged, 'the tree is the same as before: nothing committed');
+    assert.is(second.snapshot.id, first.snapshot.id);
+    settle(hot, 3); // now it has been still long enough
+    const third = await runBackup(state, { type: 'lazy', settleS: 60, skipUnchanged: true });
+    assert.not.ok(third.unchanged);
+    assert.is(third.counters.filesAppended, 1);
+    assert.is(third.snapshot.type, 'lazy');
+    await runRestore(state, first.snapshot.id, { target: join(t.path, 'r1') });
+    assert.equal(readFileSync(join(t.path, 'r1', hot)), v1);
+    await runRestore(state, 'latest', { target: join(t.path, 'r3') });
+    assert.equal(readFileSync(join(t.path, 'r3', hot)), readFileSync(hot));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('restore --path: one file or one subtree; older snapshots stay restorable', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    const firstContent = readFileSync(join(src, 'logs', 'line1', 'sensor-b.csv'));
+    appendFileSync(join(src, 'logs', 'line1', 'sensor-b.csv'), sensorLines(10, 99_000, 'b'));
+    await runBackup(state, { type: 'snapshot' });
+    const one = join(t.path, 'one');
+    await runRestore(state, first.snapshot.id.slice(0, 8), { target: one, path: join(src, 'logs', 'line1', 'sensor-b.csv') });
+    assert.equal(readFileSync(join(one, src, 'logs', 'line1', 'sensor-b.csv')), firstContent);
+    const sub = join(t.path, 'sub');
+    const tree = await restoredTree(state, sub, join(src, 'blobs'), 'latest', join(src, 'blobs'));
+    assert.equal([...tree.keys()].sort(), ['image-copy.bin', 'image.bin']);
+    await runRestore(state, 'latest', { target: sub, path: join(src, 'nope') }).then(
+      () => assert.unreachable('restored a path that is not there'),
+      (e: { code?: string }) => assert.is(e.code, 'PATH_NOT_IN_SNAPSHOT'),
+    );
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('compare lists differences: content, mode, missing and extra files', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const target = join(t.path, 'r');
+    await runRestore(state, 'latest', { target });
+    const base = join(target, src);
+    const b = readFileSync(join(base, 'blobs', 'image.bin'));
+    b[1234] = b[1234]! ^ 0xff;
+    writeFileSync(join(base, 'blobs', 'image.bin'), b);
+    utimesSync(join(base, 'blobs', 'image.bin'), new Date('2026-01-02T03:04:05.678Z'), new Date('2026-01-02T03:04:05.678Z'));
+    chmodSync(join(base, 'secret.key'), 0o644);
+    writeFileSync(join(base, 'logs', 'new.txt'), 'x');
+    const { rmSync } = await import('node:fs');
+    rmSync(join(base, 'empty.txt'));
+    const diff = (await compare(state, target)).differences.map((d) => `${d.what}:${d.path.slice(src.length)}`).sort();
+    assert.equal(diff, ['content:/blobs/image.bin', 'extra:/logs/new.txt', 'missing:/empty.txt', 'mode:/secret.key']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();

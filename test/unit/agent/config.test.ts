@@ -1,0 +1,68 @@
+// The agent config: one typed schema; a wrong field is refused by name; overrides apply over the profile.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkConfig, effectiveProfile, hostNamePattern, type AgentConfig } from '../../../agent/config/index.ts';
+import { loadProfile } from '../../../agent/profile/index.ts';
+import { RUNTIME_MARK, runtimeEnv } from '../../../agent/daemon/runtime.ts';
+
+const good: AgentConfig = {
+  format: 1,
+  name: 'gw1.plant.example',
+  site: 'plant-a',
+  profile: 'small-arm',
+  sources: ['/var/log/sensors'],
+  excludes: ['*.tmp'],
+  keyVersion: 1,
+  nodePublicKey: 'ab'.repeat(32),
+  createdMs: 1,
+  telemetry: { enabled: false },
+};
+
+function field(c: unknown): string | undefined {
+  try {
+    checkConfig(c, '');
+    return undefined;
+  } catch (e) {
+    return (e as { details?: { field?: string } }).details?.field;
+  }
+}
+
+test('a valid config passes; each wrong field is named', () => {
+  assert.equal(checkConfig(good, ''), good);
+  assert.is(field({ ...good, name: 'Bad Name' }), 'name');
+  assert.is(field({ ...good, sources: ['relative/path'] }), 'sources[0]');
+  assert.is(field({ ...good, mqtt: { broker: 'http://x', topics: [], captureDir: 's', rotateBytes: 1 << 20, rotateS: 60 } }), 'mqtt.broker');
+  assert.is(field({ ...good, schedule: { mode: 'sometimes' } }), 'schedule.mode');
+  assert.is(field({ ...good, telemetry: { enabled: true, cluster: 'a/b' } }), 'telemetry.cluster');
+  assert.is(field({ ...good, surprise: 1 }), 'surprise');
+  assert.is(field({ ...good, sources: [] }), 'sources');
+});
+
+test('RFC 1034 host names up to 255 characters', () => {
+  assert.ok(hostNamePattern.test('a'));
+  assert.ok(hostNamePattern.test('gw-1.site-2.example.org'));
+  assert.not.ok(hostNamePattern.test('-gw.example'));
+  assert.not.ok(hostNamePattern.test('gw_1.example'));
+  assert.not.ok(hostNamePattern.test(`${'a'.repeat(64)}.example`));
+  assert.ok(hostNamePattern.test(Array.from({ length: 64 }, () => 'abc').join('.')), '255 characters');
+  assert.not.ok(hostNamePattern.test(Array.from({ length: 65 }, () => 'abc').join('.')), '259 characters');
+});
+
+test('config overrides the profile schedule and heartbeat interval', () => {
+  const p = effectiveProfile({ ...good, schedule: { mode: 'lazy', settleS: 5 }, heartbeatIntervalS: 60 });
+  assert.is(p.schedule.mode, 'lazy');
+  assert.is(p.schedule.settleS, 5);
+  assert.is(p.schedule.cron, '15 * * * *', 'unset fields keep the profile value');
+  assert.is(p.heartbeatIntervalS, 60);
+});
+
+test('a profile runtime section becomes the environment the daemon restarts with, once', () => {
+  const env = runtimeEnv(loadProfile('small-arm'), { NODE_OPTIONS: '--trace-warnings' })!;
+  assert.is(env.NODE_OPTIONS, '--trace-warnings --max-semi-space-size=1');
+  assert.is(env.MALLOC_ARENA_MAX, '2');
+  assert.is(env[RUNTIME_MARK], '1');
+  assert.is(runtimeEnv(loadProfile('small-arm'), env), undefined, 'already applied');
+  assert.is(runtimeEnv(loadProfile('x86-edge'), {}), undefined, 'nothing to apply');
+});
+
+test.run();

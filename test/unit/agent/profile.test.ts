@@ -1,0 +1,82 @@
+// Firmware profiles: one typed schema, built-ins valid, a wrong field refused by name; --profile auto.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BaksaError } from '../../../shared/errors.ts';
+import { builtinProfileNames, loadProfile, parseProfile, pickProfileName, profilesDir } from '../../../agent/profile/index.ts';
+
+const base = () => JSON.parse(readFileSync(join(profilesDir, 'small-arm.json'), 'utf8')) as Record<string, any>;
+
+function refusedField(value: unknown): string {
+  try {
+    parseProfile(value);
+  } catch (error) {
+    assert.instance(error, BaksaError);
+    assert.is((error as BaksaError).code, 'CONFIG_INVALID');
+    return String((error as BaksaError).details?.field);
+  }
+  assert.unreachable('the profile was accepted');
+  return '';
+}
+
+test('the three built-in profiles load and validate', () => {
+  assert.equal(builtinProfileNames(), ['mid-arm', 'small-arm', 'x86-edge']);
+  for (const name of builtinProfileNames()) {
+    const p = loadProfile(name);
+    assert.is(p.name, name);
+    assert.ok(p.chunking.minBytes < p.chunking.avgBytes && p.chunking.avgBytes < p.chunking.maxBytes);
+    assert.ok(p.memoryBudgetBytes >= 2 * p.chunking.maxBytes);
+  }
+  assert.is(loadProfile('small-arm').erasure.k, 2);
+});
+
+test('a wrong field is refused with its name', () => {
+  const p1 = base();
+  p1.erasure.k = 0;
+  assert.is(refusedField(p1), 'erasure.k');
+  const p2 = base();
+  p2.compression.algorithm = 'zstd';
+  assert.is(refusedField(p2), 'compression.algorithm');
+  const p3 = base();
+  p3.chunking.minBytes = p3.chunking.avgBytes * 2;
+  assert.is(refusedField(p3), 'chunking.minBytes');
+  const p4 = base();
+  p4.schedule.cron = 'every hour';
+  assert.is(refusedField(p4), 'schedule.cron');
+  const p5 = base();
+  p5.migration.window.start = '25:00';
+  assert.is(refusedField(p5), 'migration.window.start');
+  const p6 = base();
+  delete p6.heartbeatIntervalS;
+  assert.is(refusedField(p6), 'heartbeatIntervalS');
+  const p7 = base();
+  p7.memoryBudgetBytes = p7.chunking.maxBytes;
+  assert.is(refusedField(p7), 'memoryBudgetBytes');
+});
+
+test('an unknown field (a typo) is refused, not ignored', () => {
+  const p = base();
+  p.retention.keepDayly = 3;
+  assert.is(refusedField(p), 'retention.keepDayly');
+});
+
+test('unknown profile names are a config error', () => {
+  try {
+    loadProfile('tiny-arm');
+    assert.unreachable();
+  } catch (error) {
+    assert.is((error as BaksaError).code, 'CONFIG_INVALID');
+    assert.match((error as BaksaError).hint ?? '', 'small-arm');
+  }
+});
+
+test('auto picks by architecture and memory', () => {
+  const MiB = 1024 * 1024;
+  assert.is(pickProfileName({ arch: 'arm', memoryBytes: 512 * MiB }), 'small-arm');
+  assert.is(pickProfileName({ arch: 'arm64', memoryBytes: 4096 * MiB }), 'mid-arm');
+  assert.is(pickProfileName({ arch: 'x64', memoryBytes: 8192 * MiB }), 'x86-edge');
+  assert.is(pickProfileName({ arch: 'x64', memoryBytes: 768 * MiB }), 'small-arm');
+});
+
+test.run();

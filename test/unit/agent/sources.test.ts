@@ -1,0 +1,60 @@
+// Sources: globs, excludes and the scan (stable order, symlinks not followed, specials reported).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Excluder, globBase, globToRegExp } from '../../../agent/sources/glob.ts';
+import { scanSources } from '../../../agent/sources/scan.ts';
+import { tempDir } from './_helpers.ts';
+
+test('glob syntax: *, **, ?, classes and braces', () => {
+  assert.ok(globToRegExp('/a/*.csv').test('/a/x.csv'));
+  assert.not.ok(globToRegExp('/a/*.csv').test('/a/b/x.csv'));
+  assert.ok(globToRegExp('/a/**/x.csv').test('/a/x.csv'));
+  assert.ok(globToRegExp('/a/**/x.csv').test('/a/b/c/x.csv'));
+  assert.ok(globToRegExp('/a/**').test('/a/b/c'));
+  assert.ok(globToRegExp('/a/file?.log').test('/a/file1.log'));
+  assert.ok(globToRegExp('/a/[ab]*.log').test('/a/b1.log'));
+  assert.not.ok(globToRegExp('/a/[!ab]*.log').test('/a/b1.log'));
+  assert.ok(globToRegExp('/a/*.{csv,jsonl}').test('/a/e.jsonl'));
+  assert.not.ok(globToRegExp('/a/*.{csv,jsonl}').test('/a/e.json'));
+  assert.ok(globToRegExp('/a/x+y(1).txt').test('/a/x+y(1).txt'));
+  assert.is(globBase('/var/log/*/x.log'), '/var/log');
+  assert.is(globBase('/*.log'), '/');
+});
+
+test('excludes: names at any depth, paths anchored', () => {
+  const ex = new Excluder(['*.tmp', '/data/cache', '/data/**/skip-*']);
+  assert.ok(ex.excludes('/data/a/b.tmp'));
+  assert.ok(ex.excludes('/data/cache'));
+  assert.not.ok(ex.excludes('/data/cache2'));
+  assert.ok(ex.excludes('/data/x/y/skip-me'));
+  assert.not.ok(ex.excludes('/data/a/b.txt'));
+});
+
+test('scan walks depth first in byte order, applies excludes and globs, reports specials', async () => {
+  const t = tempDir();
+  try {
+    const root = join(t.path, 'src');
+    mkdirSync(join(root, 'b', 'deep'), { recursive: true });
+    mkdirSync(join(root, 'a'));
+    writeFileSync(join(root, 'a', '2.csv'), 'x');
+    writeFileSync(join(root, 'a', '1.csv'), 'x');
+    writeFileSync(join(root, 'b', 'deep', 'x.log'), 'x');
+    writeFileSync(join(root, 'b', 'junk.tmp'), 'x');
+    symlinkSync('/nonexistent/target', join(root, 'dangling'));
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    const items = [];
+    for await (const i of scanSources([root], { excludes: ['*.tmp'] })) items.push(i);
+    const rel = items.map((i) => `${i.kind}:${i.path.slice(root.length) || '/'}`);
+    assert.equal(rel, ['dir:/', 'dir:/a', 'file:/a/1.csv', 'file:/a/2.csv', 'dir:/b', 'dir:/b/deep', 'file:/b/deep/x.log', 'symlink:/dangling', 'problem:/pipe']);
+    const globbed = [];
+    for await (const i of scanSources([`${root}/**/*.csv`])) globbed.push(i.path.slice(root.length));
+    assert.equal(globbed, ['/a/1.csv', '/a/2.csv']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();
