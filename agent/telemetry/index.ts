@@ -6,7 +6,7 @@ export type { HeartbeatInput, RawMetrics, SignificantError } from './heartbeat.t
 export { collectHostMetrics } from './metrics.ts';
 export {
   TELEMETRY_EVENTS,
-  agentTelemetryRegistry,
+  telemetryRegistry,
   heartbeatSchema,
   openMonitorConfig,
   sealAgentTelemetry,

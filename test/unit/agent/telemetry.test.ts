@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSigningKey } from '../../../shared/crypto/index.ts';
 import { verifyEnvelope } from '../../../shared/protocol/index.ts';
-import { agentTelemetryRegistry, buildHeartbeat, hostMetricsOf, sealAgentTelemetry } from '../../../agent/telemetry/index.ts';
+import { telemetryRegistry, buildHeartbeat, hostMetricsOf, sealAgentTelemetry } from '../../../agent/telemetry/index.ts';
 import { HeartbeatCounters } from '../../../agent/daemon/counters.ts';
 import { recordRun, recordRestore, readStatus } from '../../../agent/status/record.ts';
 import { statePaths } from '../../../agent/config/index.ts';
@@ -59,11 +59,11 @@ test('telemetry envelopes are signed and pass the wire schema; bad bodies are re
   const key = generateSigningKey();
   const body = buildHeartbeat({ account: 'gw1', host: 'gw1', agentVersion: '0.1.0', lastBackupType: 'snapshot', startedMs: 0, nowMs: 5000, bytesSynced: 1, bytesRestored: 0, errors: [] });
   const bytes = sealAgentTelemetry('Heartbeat', body, 'gw1', 5000, key.privateKey);
-  const opened = verifyEnvelope(bytes, { keyOf: () => key.publicKey, registry: agentTelemetryRegistry });
+  const opened = verifyEnvelope(bytes, { keyOf: () => key.publicKey, registry: telemetryRegistry });
   assert.is(opened.message.type as string, 'Heartbeat');
   assert.equal((opened.message as unknown as { body: unknown }).body, body);
   const other = generateSigningKey();
-  assert.throws(() => verifyEnvelope(bytes, { keyOf: () => other.publicKey, registry: agentTelemetryRegistry }));
+  assert.throws(() => verifyEnvelope(bytes, { keyOf: () => other.publicKey, registry: telemetryRegistry }));
   assert.throws(() => sealAgentTelemetry('TelemetryEvent', { account: 'gw1', event: 'exploded' as never, significant: true }, 'gw1', 1, key.privateKey));
 });
 
