@@ -2,7 +2,7 @@
  * The simulated network: every message gets a random delay (which reorders), may be lost or duplicated,
  * and is dropped when its receiver is down at delivery time. Deterministic under the world's Prng.
  */
-import type { Prng } from './prng.ts';
+import type { Prng } from '../prng.ts';
 
 export interface NetworkFaults {
   lossP: number;

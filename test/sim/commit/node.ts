@@ -27,7 +27,7 @@ import { violation, type CommitChecker } from './checker.ts';
 import { SimDisk } from './disk.ts';
 import type { SimNetwork } from './network.ts';
 import type { SimOrdering } from './ordering.ts';
-import type { Prng } from './prng.ts';
+import type { Prng } from '../prng.ts';
 
 export type Payload =
   | { kind: 'commit'; message: CommitMessage }

@@ -9,7 +9,7 @@
 import { admitRecord } from '../../../shared/commit/index.ts';
 import { sha256 } from '../../../shared/protocol/digest.ts';
 import type { BlockRecord, CommitRequest } from '../../../shared/protocol/messages.ts';
-import type { Prng } from './prng.ts';
+import type { Prng } from '../prng.ts';
 
 export interface SimBlock {
   height: number;

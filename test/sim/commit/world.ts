@@ -19,7 +19,7 @@ import { CommitChecker, SimViolation, violation } from './checker.ts';
 import { SimNetwork } from './network.ts';
 import { SimNode, type Payload, type Services } from './node.ts';
 import { SimOrdering } from './ordering.ts';
-import { Prng } from './prng.ts';
+import { Prng } from '../prng.ts';
 
 export const MS_PER_TICK = 10;
 /** Simulated wall clock at tick 0. */
