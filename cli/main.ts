@@ -10,11 +10,19 @@ import { registerPki } from './commands/pki.ts';
 import { registerLedger } from './commands/ledger.ts';
 import { registerAgent } from '../agent/commands/index.ts';
 import { registerOperatorCommands } from '../aggregator/commands/index.ts';
+import { registerDemo } from './demo.ts';
 
 type Register = (program: Command) => void;
 
 /** Every command group, in the order `--help` lists them. */
-const groups: Register[] = [registerVersion, registerPki, registerLedger, registerAgent, registerOperatorCommands];
+const groups: Register[] = [
+  registerVersion,
+  registerPki,
+  registerLedger,
+  registerAgent,
+  registerOperatorCommands,
+  (program) => registerDemo(program, runInProcess),
+];
 
 export function buildProgram(): Command {
   const program = new Command('2baksa')
@@ -41,6 +49,16 @@ export function reportError(error: unknown, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'INTERNAL', message: String(error) } }) + '\n');
   process.stderr.write(`2baksa: internal error (a bug; please report it with this output):\n${message}\n`);
   return ExitCode.failure;
+}
+
+/** Runs one command line in this process and returns its exit code (the demo drives the CLI so). */
+async function runInProcess(args: string[]): Promise<number> {
+  const before = process.exitCode;
+  process.exitCode = 0;
+  await main(['node', '2baksa', ...args]);
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = before;
+  return code;
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
