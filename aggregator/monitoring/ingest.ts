@@ -1,7 +1,15 @@
 /**
  * The monitor's ingestion path, without MQTT or timers: (topic, payload bytes, receive time) →
- * decode and verify the envelope → refuse replays → resolve the account → step the tracker → merge
- * into the batched store → return what the shell must do (publish a reply, raise an alert).
+ * decode the envelope → verify its signature → refuse replays → resolve the account → step the tracker
+ * → merge into the batched store → return what the shell must do (publish a reply, raise an alert).
+ *
+ * Batches: `handleBatch` decodes and checks schemas of all its messages here (cheap), hands every
+ * signature to the BatchVerifier at once (a worker pool: Ed25519 is the ceiling of this path), then
+ * admits the messages strictly in arrival order, batch after batch: key, verdict, replay/freshness,
+ * account, tracker, store. A message is judged against the key its sender has when its turn comes; if an
+ * earlier message changed that key (a Register pinned it), it is verified again here, synchronously.
+ * So the outcome is the one of handling the messages one by one, and each tracker action (alert) comes
+ * out exactly once.
  *
  * A heartbeat from an account this node saw no Register for (it restarted, or missed it) starts tracking
  * the account too: every node then watches every gateway that heartbeats.
@@ -12,13 +20,17 @@
  * timestamp (the replay guard keeps it within ±window of our clock), so every node derives the same
  * deadline and the same alert id.
  */
+import { verify } from '../../shared/crypto/sign.ts';
+import { syncVerifier, type BatchVerifier, type VerifyItem } from '../../shared/crypto/verify-pool.ts';
 import type { Database } from '../../shared/db/index.ts';
-import { ProtocolError, ReplayGuard, bytesEqual, parseTopic, topics, type DecodeLimits, type ParsedTopic } from '../../shared/protocol/index.ts';
+import {
+  ProtocolError, ReplayGuard, bytesEqual, decodeEnvelope, parseTopic, topics, type DecodeLimits, type ParsedTopic,
+} from '../../shared/protocol/index.ts';
 import { formatAccountNumber, parseAccountNumber } from '../accounts/names.ts';
 import type { Account } from '../accounts/types.ts';
 import { listAccounts } from '../accounts/queries.ts';
 import type { AlertRequest } from './notify.ts';
-import { claimedRegisterKey, openTelemetry, type MonitorConfigBody, type TelemetryMessage } from './messages.ts';
+import { telemetryRegistry, type MonitorConfigBody, type TelemetryMessage } from './messages.ts';
 import type { MonitorMetrics } from './metrics.ts';
 import { HeartbeatStore, loadPinnedKeys, pinKey } from './store.ts';
 import { HeartbeatTracker, type TrackerAction } from './tracker.ts';
@@ -46,7 +58,7 @@ export const defaultIngestOptions: Omit<IngestOptions, 'cluster'> = {
 };
 
 /** Decode bounds for telemetry: a heartbeat with 32 errors of 1024 characters still fits. */
-const LIMITS: DecodeLimits = {
+export const TELEMETRY_LIMITS: DecodeLimits = {
   inputBytesMax: 64 * 1024,
   maxStrLength: 4096,
   maxBinLength: 64 * 1024,
@@ -60,6 +72,35 @@ export type IngestAction =
   | { type: 'publish'; topic: string; body: MonitorConfigBody }
   | { type: 'alert'; request: AlertRequest }
   | { type: 'refreshAccounts' };
+
+export interface IncomingMessage {
+  topic: string;
+  payload: Uint8Array;
+  receivedMs: number;
+}
+
+/** A batch's outcome: the actions of all its messages in order, and what failed inside (database errors). */
+export interface BatchOutcome {
+  actions: IngestAction[];
+  errors: unknown[];
+}
+
+/** An envelope whose bytes and schemas passed; its signature is not checked yet. */
+interface Decoded {
+  topic: ParsedTopic;
+  message: TelemetryMessage;
+  /** The signed bytes and their signature. */
+  signed: Uint8Array;
+  signature: Uint8Array;
+  /** The key a Register claims for its sender (only on the register channel). */
+  claimed: Uint8Array | undefined;
+}
+
+/** Decode and schema checks (shared/protocol decodeEnvelope); the signature is the BatchVerifier's. */
+function decodeTelemetry(bytesIn: Uint8Array): { message: TelemetryMessage; signed: Uint8Array; signature: Uint8Array } {
+  const opened = decodeEnvelope(bytesIn, { limits: TELEMETRY_LIMITS, registry: telemetryRegistry });
+  return { message: opened.message as unknown as TelemetryMessage, signed: opened.payload, signature: opened.signature };
+}
 
 interface KnownKey {
   account: number;
@@ -93,10 +134,15 @@ export class HeartbeatIngest {
   private readonly siteOf = new Map<number, string>();
   private pinnedDuringRefresh: Map<string, { account: number; nodeId: string; pubkey: Uint8Array }> | undefined;
 
+  /** Batches wait here for the ones before them: messages are admitted strictly in arrival order. */
+  private turn: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly db: Database,
     options: Partial<IngestOptions> & { cluster: string },
     private readonly metrics: MonitorMetrics | undefined,
+    /** Checks the signatures of a batch: a VerifyPool, or the calling thread by default. */
+    private readonly verifier: BatchVerifier = syncVerifier,
   ) {
     this.options = { ...defaultIngestOptions, ...options };
     this.tracker = new HeartbeatTracker({ silenceFactor: this.options.silenceFactor });
@@ -173,28 +219,91 @@ export class HeartbeatIngest {
 
   /** Handles one MQTT message. Never throws for bad input: it is counted and dropped. */
   async handle(topic: string, payload: Uint8Array, receivedMs: number): Promise<IngestAction[]> {
-    const opened = this.open(topic, payload, receivedMs);
-    if ('rejected' in opened) return this.reject(opened.rejected);
-    return this.accept(opened.topic, opened.message);
+    const { actions, errors } = await this.handleBatch([{ topic, payload, receivedMs }]);
+    if (errors.length > 0) throw errors[0];
+    return actions;
   }
 
-  /** Step 1: size, topic, envelope (decode, schema, signature), freshness. Pure CPU, no database. */
+  /**
+   * Handles messages in arrival order: decodes them now, verifies their signatures together, then
+   * admits them after every earlier batch. Never rejects: bad input is counted and dropped, and a
+   * failure inside (the database) is returned in `errors` while the other messages go on.
+   */
+  handleBatch(messages: readonly IncomingMessage[]): Promise<BatchOutcome> {
+    const decoded = messages.map((m) => this.decode(m.topic, m.payload));
+    const items: VerifyItem[] = [];
+    const asked = decoded.map((d) => {
+      if ('rejected' in d) return undefined;
+      const publicKey = this.keyFor(d);
+      if (!publicKey) return undefined;
+      items.push({ publicKey, data: d.signed, signature: d.signature });
+      return { publicKey, index: items.length - 1 };
+    });
+    const verdicts = items.length === 0 ? Promise.resolve([]) : this.verifier.verifyBatch(items).catch(() => undefined);
+    const outcome = this.turn.then(async () => {
+      const got = await verdicts;
+      const out: BatchOutcome = { actions: [], errors: [] };
+      for (let i = 0; i < messages.length; i++) {
+        try {
+          const d = decoded[i]!;
+          const a = asked[i];
+          const admitted = 'rejected' in d ? d : this.admit(d, a ? { publicKey: a.publicKey, ok: got?.[a.index] } : undefined, messages[i]!.receivedMs);
+          out.actions.push(...('rejected' in admitted ? this.reject(admitted.rejected) : await this.accept(admitted.topic, admitted.message)));
+        } catch (err) {
+          out.errors.push(err);
+        }
+      }
+      return out;
+    });
+    this.turn = outcome;
+    return outcome;
+  }
+
+  /**
+   * Step 1 for one message on the calling thread (decode, signature, freshness), outside the batch
+   * order; pure CPU, no database. `handleBatch` does this in order with the signatures batched.
+   */
   open(topic: string, payload: Uint8Array, receivedMs: number): { topic: ParsedTopic; message: TelemetryMessage } | { rejected: string } {
+    const d = this.decode(topic, payload);
+    return 'rejected' in d ? d : this.admit(d, undefined, receivedMs);
+  }
+
+  /** Step 1a: size, topic, envelope bytes and schemas. Cheap; no signature, no state change. */
+  private decode(topic: string, payload: Uint8Array): Decoded | { rejected: string } {
     if (payload.length > this.options.payloadBytesMax) return { rejected: 'OVERSIZE' };
     const parsed = parseTopic(topic);
     if (!parsed) return { rejected: 'TOPIC' };
     try {
-      const claimed = parsed.kind === 'dc' && parsed.channel === 'register' ? claimedRegisterKey(payload, LIMITS) : undefined;
-      const message = openTelemetry(payload, {
-        limits: LIMITS,
-        keyOf: (from) => this.keys.get(from)?.pubkey ?? (claimed && claimed.from === from ? claimed.pubkey : undefined),
-      });
-      this.replay.admit(message.from, message.id, message.ts, receivedMs);
-      return { topic: parsed, message };
+      const { message, signed, signature } = decodeTelemetry(payload);
+      const claimed = parsed.kind === 'dc' && parsed.channel === 'register' && message.type === 'Register' ? message.body.pubkey : undefined;
+      return { topic: parsed, message, signed, signature, claimed };
     } catch (e) {
       if (e instanceof ProtocolError) return { rejected: e.code };
       throw e;
     }
+  }
+
+  /** The key a message must verify under now: its sender's pinned key, or the one its Register claims. */
+  private keyFor(d: Decoded): Uint8Array | undefined {
+    return this.keys.get(d.message.from)?.pubkey ?? d.claimed;
+  }
+
+  /**
+   * Step 1b, in arrival order: the sender's key as it is now, the signature (the verdict computed
+   * ahead under the same key, or a verify here), then freshness and replay.
+   */
+  private admit(d: Decoded, ahead: { publicKey: Uint8Array; ok: boolean | undefined } | undefined, receivedMs: number): { topic: ParsedTopic; message: TelemetryMessage } | { rejected: string } {
+    const key = this.keyFor(d);
+    if (!key) return { rejected: 'UNKNOWN_SENDER' };
+    const ok = ahead?.ok !== undefined && bytesEqual(ahead.publicKey, key) ? ahead.ok : verify(key, d.signed, d.signature);
+    if (!ok) return { rejected: 'BAD_SIGNATURE' };
+    try {
+      this.replay.admit(d.message.from, d.message.id, d.message.ts, receivedMs);
+    } catch (e) {
+      if (e instanceof ProtocolError) return { rejected: e.code };
+      throw e;
+    }
+    return { topic: d.topic, message: d.message };
   }
 
   /** Step 2: an authenticated message → account, tracker, batched store, actions. */

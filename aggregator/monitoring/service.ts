@@ -4,15 +4,21 @@
  * the batched heartbeat store, and the actions come out as MQTT publishes (MonitorConfig replies, alerts)
  * and `AlertDispatcher.raise` calls (hook, alert topic, log).
  *
+ * Messages are collected as they arrive, up to `inboxItemsMax` or until the event loop's next check
+ * phase (setImmediate), and handed to the ingest as one batch: their signatures are verified together
+ * on the VerifyPool's worker threads while the main thread decodes the next batch, and they are admitted
+ * in arrival order.
+ *
  * Subscriptions: every site's heartbeats and events, and this cluster's register/deregister channels.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { SigningKeyPair } from '../../shared/crypto/sign.ts';
+import { VerifyPool, defaultVerifyPoolSize, type BatchVerifier } from '../../shared/crypto/verify-pool.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { filters, topics } from '../../shared/protocol/index.ts';
-import { HeartbeatIngest, type IngestAction, type IngestOptions } from './ingest.ts';
+import { HeartbeatIngest, type IncomingMessage, type IngestAction, type IngestOptions } from './ingest.ts';
 import { sealTelemetry } from './messages.ts';
 import { monitorMetrics, type MonitorMetrics } from './metrics.ts';
 import { AlertDispatcher, defaultNotifyOptions, type Alert, type AlertRequest } from './notify.ts';
@@ -35,6 +41,12 @@ export interface MonitorServiceOptions {
   flushIntervalMs?: number;
   tickIntervalMsMax?: number;
   accountRefreshMs?: number;
+  /** Messages handed to the ingest as one batch at most. */
+  inboxItemsMax?: number;
+  /** Signature checks: a shared verifier (not closed by the service), else a VerifyPool of `verifyWorkers`. */
+  verifier?: BatchVerifier;
+  /** Worker threads of the service's own VerifyPool; 0 verifies on the main thread. */
+  verifyWorkers?: number;
   registry?: Registry;
   logger?: Logger;
   now?: () => number;
@@ -45,6 +57,7 @@ export const defaultMonitorServiceOptions = {
   flushIntervalMs: 250,
   tickIntervalMsMax: 1_000,
   accountRefreshMs: 5_000,
+  inboxItemsMax: 512,
 } as const;
 
 export class MonitorService {
@@ -64,6 +77,10 @@ export class MonitorService {
   private work = new Set<Promise<unknown>>();
   private readonly alertQueue: AlertRequest[] = [];
   private alertPump: Promise<void> | undefined;
+  private inbox: IncomingMessage[] = [];
+  private inboxScheduled = false;
+  /** The pool this service started (and stops); undefined when given a verifier. */
+  private readonly ownPool: VerifyPool | undefined;
 
   private constructor(
     private readonly options: MonitorServiceOptions,
@@ -77,7 +94,8 @@ export class MonitorService {
     if (options.servers) ingestOptions.servers = options.servers;
     if (options.silenceFactor !== undefined) ingestOptions.silenceFactor = options.silenceFactor;
     if (options.defaultSite) ingestOptions.defaultSite = options.defaultSite;
-    this.ingest = new HeartbeatIngest(options.db, ingestOptions, this.metrics);
+    this.ownPool = options.verifier ? undefined : new VerifyPool({ size: options.verifyWorkers ?? defaultVerifyPoolSize() });
+    this.ingest = new HeartbeatIngest(options.db, ingestOptions, this.metrics, options.verifier ?? this.ownPool);
     this.dispatcher = new AlertDispatcher(options.db, {
       nodeId: options.nodeId,
       liveNodes: options.liveNodes ?? (() => [options.nodeId]),
@@ -115,6 +133,7 @@ export class MonitorService {
       service.schedule();
     } catch (err) {
       await client.endAsync(true).catch(() => undefined);
+      await service.ownPool?.close();
       throw err;
     }
     return service;
@@ -129,8 +148,22 @@ export class MonitorService {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (this.stopped) return;
+    this.inbox.push({ topic, payload, receivedMs: this.now() });
+    if (this.inbox.length >= (this.options.inboxItemsMax ?? defaultMonitorServiceOptions.inboxItemsMax)) this.dispatchInbox();
+    else if (!this.inboxScheduled) {
+      this.inboxScheduled = true;
+      setImmediate(() => this.dispatchInbox());
+    }
+  }
+
+  private dispatchInbox(): void {
+    this.inboxScheduled = false;
+    if (this.inbox.length === 0) return;
+    const batch = this.inbox;
+    this.inbox = [];
     this.track(
-      this.ingest.handle(topic, payload, this.now()).then(async (actions) => {
+      this.ingest.handleBatch(batch).then(async ({ actions, errors }) => {
+        for (const err of errors) this.logger.error({ err }, 'monitor: handling a message failed');
         // A new account (or a shorter interval) may bring a deadline before the timer: re-aim it.
         const next = this.ingest.tracker.nextDeadlineMs();
         if (next !== undefined && next < this.timerDueMs) this.schedule();
@@ -227,6 +260,7 @@ export class MonitorService {
 
   /** Waits for in-flight messages, writes pending state, waits for hooks. */
   async drain(): Promise<void> {
+    this.dispatchInbox();
     while (this.work.size > 0 || this.alertPump) {
       await Promise.allSettled([...this.work]);
       if (this.alertPump) await this.alertPump;
@@ -240,6 +274,7 @@ export class MonitorService {
     this.stopped = true;
     for (const t of [this.tickTimer, this.flushTimer, this.refreshTimer]) if (t) clearTimeout(t);
     await this.drain();
+    await this.ownPool?.close();
     await this.client.endAsync();
   }
 }

@@ -6,6 +6,7 @@
  * - wrap.ts      X25519 key wrapping for write-only gateways
  * - key-file.ts  secret key files (0600, crash-safe, checked)
  * - sign.ts      Ed25519 signatures (raw 32-byte public keys)
+ * - verify-pool.ts  Ed25519 verification in batches on worker threads (falls back to the calling thread)
  * - pki.ts       cluster CA, certificates with roles, mutual TLS 1.3 options, peer identity and role
  */
 export {
@@ -26,6 +27,10 @@ export {
   PUBLIC_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES, generateSigningKey, seedOf, sign, signingKeyFromSeed, verify,
   type SigningKeyPair,
 } from './sign.ts';
+export {
+  VerifyPool, defaultVerifyPoolOptions, defaultVerifyPoolSize, syncVerifier, type BatchVerifier, type VerifyItem, type VerifyPoolOptions,
+  type VerifyPoolStats,
+} from './verify-pool.ts';
 export {
   ROLES, authenticatedPeer, certificateInfo, defaultPkiOptions, identityOf, initCa, issueCertificate, loadTlsMaterial,
   pkiPaths, roleOf, showCertificate, tlsClientOptions, tlsServerOptions, validateHostName, validateRole,

@@ -87,8 +87,16 @@ export function sealEnvelope<K extends MessageType>(
   return encodeCanonical({ p: payload, s: sign(signer.privateKey, payload) });
 }
 
-/** Decodes and authenticates an envelope without freshness checks (for stored certificates). */
-export function verifyEnvelope(bytesIn: Uint8Array, options: VerifyOptions): OpenedEnvelope {
+export interface DecodeEnvelopeOptions {
+  limits?: DecodeLimits;
+  registry?: MessageRegistry;
+}
+
+/**
+ * Steps 1–4 only: bytes, header, type and body, with their codes, and no signature check. For callers
+ * that verify signatures elsewhere in batches (heartbeat ingestion); everyone else uses verifyEnvelope.
+ */
+export function decodeEnvelope(bytesIn: Uint8Array, options: DecodeEnvelopeOptions = {}): OpenedEnvelope {
   const limits = options.limits ?? defaultDecodeLimits;
   const registry = options.registry ?? defaultRegistry;
   const outer = parseWith(outerSchema, decodeUntrusted(bytesIn, limits), 'envelope');
@@ -97,12 +105,19 @@ export function verifyEnvelope(bytesIn: Uint8Array, options: VerifyOptions): Ope
   const schema = registry.schemaOf(header.type);
   if (!schema) throw new ProtocolError('UNKNOWN_TYPE', `message type ${JSON.stringify(header.type)} is not registered`);
   const body = parseWith(schema, (raw as { body?: unknown }).body, 'body');
-  const key = options.keyOf(header.from);
-  if (!key) throw new ProtocolError('UNKNOWN_SENDER', `no public key is known for sender ${JSON.stringify(header.from)}`);
-  if (!verify(key, outer.p, outer.s)) {
-    throw new ProtocolError('BAD_SIGNATURE', `the signature of ${JSON.stringify(header.from)} does not verify`);
-  }
   return { message: { ...header, body } as Message, payload: outer.p, signature: outer.s };
+}
+
+/** Decodes and authenticates an envelope without freshness checks (for stored certificates). */
+export function verifyEnvelope(bytesIn: Uint8Array, options: VerifyOptions): OpenedEnvelope {
+  const opened = decodeEnvelope(bytesIn, options);
+  const { from } = opened.message;
+  const key = options.keyOf(from);
+  if (!key) throw new ProtocolError('UNKNOWN_SENDER', `no public key is known for sender ${JSON.stringify(from)}`);
+  if (!verify(key, opened.payload, opened.signature)) {
+    throw new ProtocolError('BAD_SIGNATURE', `the signature of ${JSON.stringify(from)} does not verify`);
+  }
+  return opened;
 }
 
 /** Decodes, authenticates and checks freshness of one envelope. Throws only ProtocolError. */

@@ -69,11 +69,13 @@ export {
   type ProtocolVersion,
 } from './registry.ts';
 export {
+  decodeEnvelope,
   defaultSkewMsMax,
   isMessage,
   openEnvelope,
   sealEnvelope,
   verifyEnvelope,
+  type DecodeEnvelopeOptions,
   type OpenOptions,
   type OpenedEnvelope,
   type OutgoingMessage,
