@@ -18,6 +18,7 @@ interface InitFlags {
   broker?: string;
   mqttTopic?: string[];
   cluster?: string;
+  monitorKey?: string;
   json?: boolean;
 }
 
@@ -36,6 +37,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--broker <url>', 'MQTT broker for telemetry and sensor capture (mqtt://host:port)')
     .option('--cluster <name>', 'data-center cluster whose monitor the agent registers with', 'default')
     .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
+    .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")
     .option('--json', 'print JSON')
     .action(async (opts: InitFlags) => {
       const { initAgent, statePaths } = await import('../config/index.ts');
@@ -51,6 +53,7 @@ export function registerAgentGroup(program: Command): void {
         ...(opts.broker !== undefined ? { broker: opts.broker } : {}),
         mqttTopics: opts.mqttTopic ?? [],
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
+        ...(opts.monitorKey !== undefined ? { monitorKey: opts.monitorKey } : {}),
       });
       const paths = statePaths(stateDir);
       printRecord(

@@ -26,6 +26,8 @@ export interface InitOptions {
   mqttTopics?: string[];
   /** The data-center cluster to register with (Register/Deregister); default "default" when a broker is given. */
   cluster?: string;
+  /** The monitor's Ed25519 public key (64 hex): its MonitorConfig replies (interval, on/off) are applied. */
+  monitorKey?: string;
 }
 
 export const defaultCapture = { captureDir: 'sensors', rotateBytes: 8 * 1024 * 1024, rotateS: 3600 } as const;
@@ -68,6 +70,7 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
     telemetry: {
       enabled: options.broker !== undefined,
       ...(options.broker ? { broker: options.broker, cluster: options.cluster ?? 'default' } : {}),
+      ...(options.monitorKey !== undefined ? { monitorPublicKey: options.monitorKey.toLowerCase() } : {}),
     },
   };
   if (options.account !== undefined) config.account = options.account;

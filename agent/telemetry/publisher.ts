@@ -36,6 +36,8 @@ export interface TelemetryOptions {
 export class TelemetryPublisher {
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private beating: Promise<void> | undefined;
   private lastConnectionMs: number | undefined;
   private intervalS: number;
   private monitoring = true;
@@ -93,16 +95,20 @@ export class TelemetryPublisher {
 
   private schedule(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => void this.heartbeat(), this.intervalS * 1000);
+    this.timer = setInterval(() => {
+      this.beating = this.heartbeat();
+    }, this.intervalS * 1000);
     this.timer.unref();
   }
 
   /** Publishes one heartbeat now (also called by the timer). */
   async heartbeat(): Promise<void> {
-    if (!this.monitoring) return;
+    if (!this.monitoring || this.stopped) return;
     const o = this.options;
     const { input, commit } = await o.source();
     const metrics = await collectHostMetrics(o.diskPath);
+    // A heartbeat after the Deregister would make the monitor expect more, and alert on the silence.
+    if (this.stopped) return;
     const body = buildHeartbeat({
       ...input,
       account: o.account,
@@ -130,7 +136,9 @@ export class TelemetryPublisher {
 
   /** Deregisters (orderly shutdown) and disconnects. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.beating?.catch(() => undefined);
     const o = this.options;
     const client = this.client;
     if (!client) return;

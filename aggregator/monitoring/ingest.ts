@@ -331,7 +331,13 @@ export class HeartbeatIngest {
         if (site) this.siteOf.set(account.number, site);
         this.store.recordRegistration(account.number, message.ts, message.body.host, message.body.agentVersion, site);
         const actions = this.fromTracker(this.tracker.step({ type: 'register', key, now: message.ts, intervalS: account.heartbeatIntervalS, monitored }));
-        actions.push({ type: 'publish', topic: topics.dc(this.options.cluster, 'config', account.name), body: monitorConfigOf(account, this.options.servers, this.options.cluster) });
+        // Answer on the topic, and under the account string, the agent registered with (its name or its hex number).
+        const registeredAs = message.body.account;
+        actions.push({
+          type: 'publish',
+          topic: topics.dc(this.options.cluster, 'config', registeredAs),
+          body: { ...monitorConfigOf(account, this.options.servers, this.options.cluster), account: registeredAs },
+        });
         return actions;
       }
       case 'Deregister':

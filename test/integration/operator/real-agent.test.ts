@@ -123,28 +123,22 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
     const profilePath = join(dir, 'hb-test.json');
     writeFileSync(profilePath, JSON.stringify(profile));
 
-    // gw1: the account is the host name (the default); gw2: a host name of its own and --account.
+    // gw1: the account is the host name (the default); gw2: a host name of its own and its account by
+    // hex number (the monitor must answer it under that number).
     const agents = [
       { account: 'gw1.example', args: ['--name', 'gw1.example'] },
-      { account: 'gw2.example', args: ['--name', 'host-b.site-a.example', '--account', 'gw2.example'] },
+      { account: 'gw2.example', args: ['--name', 'host-b.site-a.example', '--account', '0x00000002'] },
     ];
     const states = agents.map((_, i) => join(dir, `state${i + 1}`));
     const inits = agents.map((a, i) => {
       const src = join(dir, `src${i + 1}`);
       mkdirSync(src);
       writeFileSync(join(src, 'plc.csv'), `t,v\n${Array.from({ length: 200 }, (_, k) => `${k},${k * 7}`).join('\n')}\n`);
-      return cli(['agent', 'init', '--state', states[i]!, ...a.args, '--profile', profilePath, '--source', src, '--broker', broker.url, '--cluster', 'c1', '--site', 'site-a', '--json']);
+      return cli(['agent', 'init', '--state', states[i]!, ...a.args, '--profile', profilePath, '--source', src, '--broker', broker.url, '--cluster', 'c1', '--site', 'site-a', '--monitor-key', Buffer.from(signer.publicKey).toString('hex'), '--json']);
     });
     for (const p of inits) {
       const { code } = await p.exited;
       assert.is(code, 0, p.out());
-    }
-    // The monitor's key, so the agents apply its MonitorConfig (there is no init flag for it).
-    for (const state of states) {
-      const path = join(state, 'agent.json');
-      const c = JSON.parse(readFileSync(path, 'utf8')) as { telemetry: Record<string, unknown> };
-      c.telemetry.monitorPublicKey = Buffer.from(signer.publicKey).toString('hex');
-      writeFileSync(path, JSON.stringify(c, null, 2));
     }
 
     const [a1, a2] = states.map((state) => cli(['agent', 'run', '--state', state])) as [Proc, Proc];
