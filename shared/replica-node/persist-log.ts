@@ -1,0 +1,269 @@
+/**
+ * The durable persist log of one replica: the core's `persist` records (consensus/persistence.ts),
+ * append-only, in one file under the replica's data directory.
+ *
+ *   file  = MAGIC frame*                     MAGIC = "2BKSPBF" 0x01 (8 bytes; last byte = format version)
+ *   frame = length:u32be crc:u32be payload   (shared/ledger/frame.ts), payload = encodePersistRecord(record),
+ *           where a batch already in the file is written as a reference (persist-codec.ts)
+ *
+ * - `append(records)` writes every frame of one batch with one positional write, then one fdatasync
+ *   (group commit). A crash can keep a prefix of a batch; that is safe because the shell sends nothing
+ *   of a batch before the whole batch is durable.
+ * - `open()` reads every frame and folds the records with `applyPersistRecord` into `state`, which
+ *   `Replica.restore` takes. A torn tail (a crash mid-append) is cut off; a bad frame followed by more
+ *   data, or a frame whose checksum holds but whose record does not decode, is corruption: the log
+ *   refuses to open (PERSIST_LOG_CORRUPT) rather than forget votes the replica already sent.
+ * - `compact()` rewrites the file as the folded state (stable checkpoint, snapshots, entries, view):
+ *   temp file, fsync, rename, fsync of the directory. `compactIfDue()` does it after a stable record
+ *   once the file passed `compactBytesMin` and `compactGrowthFactor` times its last compacted size, so
+ *   the file stays bounded by about twice the state of one log window.
+ *
+ * Calls are serialized internally; the folded `state` is kept in memory and always matches the file.
+ */
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BaksaError, ExitCode } from '../errors.ts';
+import { fsyncDir } from '../crypto/durable-file.ts';
+import { encodeFrame, readFrames } from '../ledger/frame.ts';
+import { applyPersistRecord, emptyPersistedState, type CodecOptions, type PersistedState, type PersistRecord } from '../consensus/index.ts';
+import { PersistRecordCodec } from './persist-codec.ts';
+
+export const PERSIST_LOG_MAGIC: Uint8Array = new Uint8Array([0x32, 0x42, 0x4b, 0x53, 0x50, 0x42, 0x46, 0x01]); // "2BKSPBF" v1
+export const PERSIST_LOG_FILE = 'pbft.log';
+const COMPACT_TEMP_FILE = `${PERSIST_LOG_FILE}.compact.tmp`;
+
+export interface PersistLogOptions {
+  fsync: boolean;
+  recordBytesMax: number;
+  compactBytesMin: number;
+  compactGrowthFactor: number;
+  codec: Partial<CodecOptions>;
+}
+
+export const defaultPersistLogOptions: PersistLogOptions = {
+  fsync: true,
+  recordBytesMax: 256 * 1024 * 1024,
+  compactBytesMin: 8 * 1024 * 1024,
+  compactGrowthFactor: 2,
+  codec: {},
+};
+
+/** What `open` found. */
+export interface PersistLogOpenReport {
+  readonly records: number;
+  /** Bytes of a torn last write that were cut off (0 after a clean shutdown). */
+  readonly tornBytes: number;
+  readonly bytes: number;
+}
+
+export interface PersistLogStats {
+  bytes: number;
+  records: number;
+  batches: number;
+  compactions: number;
+}
+
+/** The records that rebuild `state` when folded into an empty state, in that order. */
+export function foldedRecords(state: PersistedState): PersistRecord[] {
+  const records: PersistRecord[] = [];
+  if (state.stable.seq > 0) records.push({ kind: 'stable', ...state.stable });
+  for (const s of [...state.snapshots.values()].sort((a, b) => a.seq - b.seq)) records.push({ kind: 'snapshot', ...s });
+  for (const entry of [...state.entries.values()].sort((a, b) => a.seq - b.seq)) records.push({ kind: 'entry', entry });
+  records.push({ kind: 'view', view: state.view, viewChanging: state.viewChanging, newView: state.newView });
+  return records;
+}
+
+function concatFrames(codec: PersistRecordCodec, records: readonly PersistRecord[], withMagic: boolean): Buffer {
+  const frames = records.map((r) => encodeFrame(codec.encode(r)));
+  if (withMagic) frames.unshift(PERSIST_LOG_MAGIC);
+  return Buffer.concat(frames);
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+function codecOptions(o: PersistLogOptions): Partial<CodecOptions> {
+  return { ...o.codec, messageBytesMax: o.recordBytesMax };
+}
+
+function corrupt(path: string, why: string, offset: number): BaksaError {
+  return new BaksaError('PERSIST_LOG_CORRUPT', `${path}: ${why} at byte ${offset}`, {
+    hint:
+      'the replica\'s persist log is damaged; move its data directory aside and start the replica again: it rejoins ' +
+      'by state transfer, and counts as the cluster\'s one faulty replica until it has caught up',
+    exitCode: ExitCode.data,
+    details: { path, offset },
+  });
+}
+
+export class PersistLog {
+  readonly state: PersistedState;
+  readonly opened: PersistLogOpenReport;
+  private readonly counters: PersistLogStats;
+  private compactedBytes: number;
+  private stableSinceCompaction = false;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly path: string,
+    private fh: FileHandle,
+    private size: number,
+    state: PersistedState,
+    opened: PersistLogOpenReport,
+    private readonly options: PersistLogOptions,
+    private recordCodec: PersistRecordCodec,
+  ) {
+    this.state = state;
+    this.opened = opened;
+    this.compactedBytes = size;
+    this.counters = { bytes: size, records: 0, batches: 0, compactions: 0 };
+  }
+
+  /** Opens (or creates) the log in `dir` and folds what it holds. */
+  static async open(dir: string, options: Partial<PersistLogOptions> = {}): Promise<PersistLog> {
+    const o: PersistLogOptions = { ...defaultPersistLogOptions, ...options };
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await rm(join(dir, COMPACT_TEMP_FILE), { force: true });
+    const path = join(dir, PERSIST_LOG_FILE);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r+');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      fh = await open(path, 'wx+', 0o600);
+      await writeAll(fh, PERSIST_LOG_MAGIC, 0);
+      await fh.sync();
+      await fsyncDir(dir);
+    }
+    try {
+      return await PersistLog.load(dir, path, fh, o);
+    } catch (error) {
+      await fh.close();
+      throw error;
+    }
+  }
+
+  private static async load(dir: string, path: string, fh: FileHandle, o: PersistLogOptions): Promise<PersistLog> {
+    let size = (await fh.stat()).size;
+    const head = new Uint8Array(Math.min(size, PERSIST_LOG_MAGIC.length));
+    if (head.length > 0) await fh.read(head, 0, head.length, 0);
+    const magicMatches = head.every((b, i) => b === PERSIST_LOG_MAGIC[i]);
+    if (!magicMatches) {
+      throw new BaksaError('PERSIST_LOG_FOREIGN', `${path} is not a 2baksa persist log`, {
+        hint: 'point the replica at its own data directory', exitCode: ExitCode.data, details: { path },
+      });
+    }
+    let tornBytes = 0;
+    if (size < PERSIST_LOG_MAGIC.length) {
+      // A torn creation: start the file again.
+      tornBytes = size;
+      await writeAll(fh, PERSIST_LOG_MAGIC, 0);
+      await fh.truncate(PERSIST_LOG_MAGIC.length);
+      await fh.sync();
+      size = PERSIST_LOG_MAGIC.length;
+    }
+    const state = emptyPersistedState();
+    const recordCodec = new PersistRecordCodec(codecOptions(o));
+    let records = 0;
+    for await (const event of readFrames(fh, PERSIST_LOG_MAGIC.length, size, o.recordBytesMax)) {
+      if (event.kind === 'corrupt') throw corrupt(path, event.why, event.offset);
+      if (event.kind === 'torn') {
+        tornBytes += event.bytes;
+        await fh.truncate(event.offset);
+        await fh.sync();
+        size = event.offset;
+        break;
+      }
+      const decoded = recordCodec.decode(event.payload);
+      if (!decoded.ok) throw corrupt(path, `record does not decode (${decoded.error.message})`, event.offset);
+      applyPersistRecord(state, decoded.value);
+      records += 1;
+    }
+    return new PersistLog(dir, path, fh, size, state, { records, tornBytes, bytes: size }, o, recordCodec);
+  }
+
+  get stats(): PersistLogStats {
+    return { ...this.counters, bytes: this.size };
+  }
+
+  /** Appends one batch: one write, one fdatasync; then folds the records into `state`. */
+  append(records: readonly PersistRecord[]): Promise<void> {
+    return this.serialized(async () => {
+      if (records.length === 0) return;
+      const data = concatFrames(this.recordCodec, records, false);
+      await writeAll(this.fh, data, this.size);
+      if (this.options.fsync) await this.fh.datasync();
+      this.size += data.length;
+      this.counters.records += records.length;
+      this.counters.batches += 1;
+      for (const r of records) {
+        applyPersistRecord(this.state, r);
+        if (r.kind === 'stable') this.stableSinceCompaction = true;
+      }
+    });
+  }
+
+  /** Compacts when a stable checkpoint came since the last compaction and the file has grown enough. */
+  compactIfDue(): Promise<boolean> {
+    return this.serialized(async () => {
+      const due = Math.max(this.options.compactBytesMin, this.compactedBytes * this.options.compactGrowthFactor);
+      if (!this.stableSinceCompaction || this.size < due) return false;
+      await this.rewrite();
+      return true;
+    });
+  }
+
+  /** Rewrites the file as the folded state (write-temp, fsync, rename, fsync-dir). */
+  compact(): Promise<void> {
+    return this.serialized(() => this.rewrite());
+  }
+
+  /** Closes the file after the calls already made; idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = this.serialized(async () => {
+      await this.fh.close();
+      this.closed = true;
+    });
+    return this.closing;
+  }
+
+  private async rewrite(): Promise<void> {
+    const recordCodec = new PersistRecordCodec(codecOptions(this.options));
+    const data = concatFrames(recordCodec, foldedRecords(this.state), true);
+    const tmp = join(this.dir, COMPACT_TEMP_FILE);
+    const out = await open(tmp, 'w', 0o600);
+    try {
+      await writeAll(out, data, 0);
+      if (this.options.fsync) await out.sync();
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, this.path);
+    if (this.options.fsync) await fsyncDir(this.dir);
+    await this.fh.close();
+    this.fh = await open(this.path, 'r+');
+    this.recordCodec = recordCodec;
+    this.size = data.length;
+    this.compactedBytes = data.length;
+    this.stableSinceCompaction = false;
+    this.counters.compactions += 1;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => {
+      if (this.closed) throw new Error('invariant violated: persist log used after close');
+      return fn();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
