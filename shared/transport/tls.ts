@@ -182,8 +182,10 @@ export class TlsTransport implements Transport {
     }
     this.counters.framesSent++;
     this.counters.bytesSent += frame.length;
+    socket.cork();
     socket.write(encodeFrameHeader(frame.length));
     socket.write(frame);
+    process.nextTick(() => socket.uncork());
     return true;
   }
 
@@ -292,13 +294,19 @@ export class TlsTransport implements Transport {
   private flush(link: Link): void {
     const socket = link.socket;
     if (!link.connected || !socket || socket.writableNeedDrain) return;
-    for (;;) {
-      const frame = link.queue.shift();
-      if (!frame) return;
-      this.counters.framesSent++;
-      this.counters.bytesSent += frame.length;
-      socket.write(encodeFrameHeader(frame.length));
-      if (!socket.write(frame)) return;
+    // Corked, so a header and its frame (and a burst of frames) go out as one TLS record write.
+    socket.cork();
+    try {
+      for (;;) {
+        const frame = link.queue.shift();
+        if (!frame) return;
+        this.counters.framesSent++;
+        this.counters.bytesSent += frame.length;
+        socket.write(encodeFrameHeader(frame.length));
+        if (!socket.write(frame)) return;
+      }
+    } finally {
+      socket.uncork();
     }
   }
 }
