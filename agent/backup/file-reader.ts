@@ -93,6 +93,26 @@ async function* readRange(
   }
 }
 
+/** Reads target.length bytes at `start` into target (fewer if the file is shorter); the count read. */
+async function readInto(fh: FileHandle, path: string, target: Uint8Array, start: number, opts: FileReadOptions, counters: BackupCounters): Promise<number> {
+  let at = 0;
+  while (at < target.length) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    if (opts.faults.readError?.test(path)) throw new SourceError('EIO', `injected read error on ${path}`);
+    let got: number;
+    try {
+      got = (await fh.read(target, at, target.length - at, start + at)).bytesRead;
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      throw new SourceError(e.code ?? 'EIO', e.message);
+    }
+    if (got === 0) break; // shrank: the stat check after the read notices
+    counters.bytesRead += got;
+    at += got;
+  }
+  return at;
+}
+
 async function* concat(first: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   if (first.length > 0) yield first;
   yield* rest;
@@ -121,12 +141,8 @@ async function readAttempt(
   const last = prev?.chunks[prev.chunks.length - 1];
   if (prev && last && sameInode && size > prev.size) {
     const lastStart = prev.size - last.length;
-    const old = new Uint8Array(last.length);
-    let at = 0;
-    for await (const piece of readRange(fh, path, lastStart, prev.size, opts, counters)) {
-      old.set(piece, at);
-      at += piece.length;
-    }
+    const old = Buffer.allocUnsafe(last.length);
+    const at = await readInto(fh, path, old, lastStart, opts, counters); // straight in: no piece copies
     if (at === last.length && writer.idOf(old) === last.id) {
       refs = prev.chunks.slice(0, -1);
       startAt = lastStart;

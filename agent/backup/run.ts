@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readlink } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { prepareChunker } from '../../shared/chunking/index.ts';
@@ -57,6 +58,13 @@ export function checkpointBytesFor(memoryBudgetBytes: number): number {
 const TREE_DIGEST_KEY = 'treeDigest';
 /** New bytes a run stores inline before it hands sealing and staging to the store worker. */
 const WORKER_AFTER_BYTES = 48 * 1024 * 1024;
+/**
+ * Cores below which the store worker does not pay: on 2 cores the main thread (read, chunk, ids, seal,
+ * erasure code) and the libuv pool (compression, file system calls) already keep both busy, and the
+ * worker only adds its start-up (about 0.6 s and 30 MB under the TypeScript loader), a copy of every
+ * chunk and a second heap (measured with test/bench/backup.ts: same CPU time, twice the peak RSS).
+ */
+export const STORE_WORKER_CORES_MIN = 3;
 
 function cancelled(): BaksaError {
   return new BaksaError('BACKUP_CANCELLED', 'the backup was stopped before it finished; nothing of it was committed', {
@@ -114,7 +122,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       compression: profile.compression,
       memoryBudgetBytes: profile.memoryBudgetBytes,
       checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
-      ...(profile.storeWorker
+      ...(profile.storeWorker && availableParallelism() >= STORE_WORKER_CORES_MIN
         ? { worker: { volumes: [state.paths.shards], afterBytes: WORKER_AFTER_BYTES, ...(state.config.storage ? { reserveBytes: state.config.storage.reserveBytes } : {}) } }
         : {}),
     });

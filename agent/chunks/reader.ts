@@ -60,25 +60,29 @@ export class ChunkReader {
     return record;
   }
 
-  /** Reads shards: `all` reads every shard (check), otherwise data shards first and parity as needed. */
+  /**
+   * Reads shards: `all` reads every shard (check), otherwise data shards first and parity as needed.
+   * The data shards land side by side in one buffer (ShardStore.getInto), which is the sealed object
+   * itself when all of them are good: no join, no copy (sealedFrom).
+   */
   async fetchShards(record: ChunkRecord, all = false): Promise<FetchedShards> {
     const n = record.k + record.m;
+    const size = record.shardBytes;
     const shards: Array<Uint8Array | null> = new Array(n).fill(null);
     const problems: ShardProblem[] = [];
     const byIdx = new Map<number, ShardRecord>(record.shards.map((s) => [s.idx, s]));
+    const first = all ? n : record.k;
+    const buffer = Buffer.allocUnsafe(size * first); // every byte is read into: no zero-fill
     const readOne = async (idx: number): Promise<boolean> => {
       const s = byIdx.get(idx);
       if (!s) {
         problems.push({ chunkId: record.id, idx, shardId: '', code: 'SHARD_UNRECORDED' });
         return false;
       }
+      const target = idx < first ? buffer.subarray(idx * size, (idx + 1) * size) : new Uint8Array(size);
       try {
-        const data = await this.store.get(s.shardId);
-        if (data.length !== record.shardBytes) {
-          problems.push({ chunkId: record.id, idx, shardId: s.shardId, code: 'SHARD_SIZE' });
-          return false;
-        }
-        shards[idx] = data;
+        await this.store.getInto(s.shardId, target); // a shard of another size is SHARD_CORRUPT
+        shards[idx] = target;
         return true;
       } catch (error) {
         const code = error instanceof BaksaError ? error.code : 'SHARD_READ_ERROR';
@@ -86,7 +90,6 @@ export class ChunkReader {
         return false;
       }
     };
-    const first = all ? n : record.k;
     let good = (await Promise.all(Array.from({ length: first }, (_, i) => readOne(i)))).filter(Boolean).length;
     for (let idx = first; idx < n && good < record.k; idx++) if (await readOne(idx)) good++;
     return { shards, problems };
@@ -96,11 +99,15 @@ export class ChunkReader {
   sealedFrom(record: ChunkRecord, shards: Array<Uint8Array | null>): Uint8Array {
     const good = shards.filter((s) => s !== null).length;
     if (good < record.k) throw chunkUnrecoverable(record, good);
-    const dataComplete = shards.slice(0, record.k).every((s) => s !== null);
-    const data = dataComplete
-      ? (shards.slice(0, record.k) as Uint8Array[])
+    const data = shards.slice(0, record.k);
+    if (data.every((s) => s !== null)) {
+      const contiguous = contiguousView(data as Uint8Array[], record.sealedLength);
+      if (contiguous) return contiguous;
+    }
+    const rebuilt = data.every((s) => s !== null)
+      ? (data as Uint8Array[])
       : reedSolomon(record.k, record.m).reconstruct(shards, { dataOnly: true });
-    return joinShards(data, record.k, record.sealedLength);
+    return joinShards(rebuilt, record.k, record.sealedLength);
   }
 
   /** The plaintext of chunk `id`, verified. */
@@ -109,4 +116,16 @@ export class ChunkReader {
     const { shards } = await this.fetchShards(record);
     return openChunk(this.ring, id, this.sealedFrom(record, shards), record.length);
   }
+}
+
+/** The first `length` bytes of `shards` as one view when they lie end to end in one buffer (fetchShards). */
+function contiguousView(shards: readonly Uint8Array[], length: number): Uint8Array | undefined {
+  const first = shards[0]!;
+  const size = first.length;
+  if (length > size * shards.length) return undefined; // joinShards reports it
+  for (let i = 1; i < shards.length; i++) {
+    const s = shards[i]!;
+    if (s.buffer !== first.buffer || s.byteOffset !== first.byteOffset + i * size || s.length !== size) return undefined;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, length);
 }

@@ -2,6 +2,7 @@
  * Commit and recovery of staged transactions on the filesystem store.
  *
  * Commit of a transaction (its shards may sit in the staging of several volumes):
+ *   0. fsync every staged file not synced yet (staging.ts: all at once), so no marker can precede data;
  *   1. write the COMMITTING marker into the tx's staging dir on every volume, fsync those dirs:
  *      from here on the transaction only goes forward;
  *   2. move each staged shard to committed/ab/<id> (link then unlink, or rename over an older copy);
@@ -11,10 +12,14 @@
  * A crash anywhere leaves either no marker (the tx is still merely staged: the caller commits or aborts
  * it) or a marker on at least one volume, and `recover` (run on open) repeats steps 2–4 for that tx on
  * every volume. Steps 2–4 are idempotent.
+ *
+ * Staged files are written without fsync, so after a power loss an unsynced one may hold torn bytes
+ * under its real name. Recovery hash-checks the shards of every transaction without a marker and
+ * removes the bad ones (a marked transaction was fully synced before its marker was written).
  */
-import { link, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isShardId, isTxId } from './ids.ts';
+import { isShardId, isTxId, shardIdOf } from './ids.ts';
 import { forEachLimited, fsyncDir } from './fsutil.ts';
 import { COMMIT_MARKER, TEMP_SUFFIX, type Volume } from './volume.ts';
 
@@ -28,6 +33,8 @@ export interface RecoveryReport {
   commitsFinished: string[];
   /** Staging directories with no shard in them that were removed. */
   emptyStagingRemoved: number;
+  /** Staged shard files whose bytes did not match their name (torn by a power loss), removed. */
+  tornStagedRemoved: number;
 }
 
 const isMissing = (err: unknown) => (err as { code?: unknown }).code === 'ENOENT';
@@ -81,7 +88,16 @@ export async function hasCommitMarker(volume: Volume, txId: string): Promise<boo
 export async function moveIntoCommitted(volume: Volume, src: string, id: string, count: CountHook | undefined): Promise<string> {
   const dir = await volume.ensureShardDir(id);
   const dest = join(dir, id);
-  const bytes = count === undefined ? 0 : (await stat(src)).size;
+  if (count === undefined) {
+    // Nobody counts: one rename, over an older copy if there is one. ENOENT: a previous run moved it.
+    try {
+      await rename(src, dest);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+    return dir;
+  }
+  const bytes = (await stat(src)).size;
   try {
     await link(src, dest); // fails with EEXIST when the shard is already there: exactly one winner counts
     count?.(volume, 1, bytes);
@@ -115,13 +131,15 @@ export async function moveIntoCommitted(volume: Volume, src: string, id: string,
 /** Steps 2–4 for `txId` on `volumes`. */
 export async function finishCommit(volumes: readonly Volume[], txId: string, count: CountHook | undefined, fsyncParallelMax: number): Promise<void> {
   const dirty = new Set<string>();
-  for (const v of volumes) {
-    const dir = v.txDir(txId);
-    for (const name of await listOrEmpty(dir)) {
-      if (!isShardId(name)) continue;
-      dirty.add(await moveIntoCommitted(v, join(dir, name), name, count));
-    }
+  const moves: Array<{ volume: Volume; dir: string; name: string }> = [];
+  for (const volume of volumes) {
+    const dir = volume.txDir(txId);
+    for (const name of await listOrEmpty(dir)) if (isShardId(name)) moves.push({ volume, dir, name });
   }
+  // The moves are independent (distinct names per volume; the marker already fixed the outcome).
+  await forEachLimited(moves, fsyncParallelMax, async (m) => {
+    dirty.add(await moveIntoCommitted(m.volume, join(m.dir, m.name), m.name, count));
+  });
   await forEachLimited([...dirty], fsyncParallelMax, fsyncDir);
   for (const v of volumes) await rm(v.txDir(txId), { recursive: true, force: true });
 }
@@ -139,7 +157,7 @@ export async function removeStaging(volumes: readonly Volume[], txId: string): P
  * commit that had started (a marker on any volume rolls the tx forward on all volumes).
  */
 export async function recover(volumes: readonly Volume[], fsyncParallelMax: number): Promise<RecoveryReport> {
-  const report: RecoveryReport = { tempFilesRemoved: 0, commitsFinished: [], emptyStagingRemoved: 0 };
+  const report: RecoveryReport = { tempFilesRemoved: 0, commitsFinished: [], emptyStagingRemoved: 0, tornStagedRemoved: 0 };
   const committing = new Set<string>();
   for (const v of volumes) {
     for (const name of await listOrEmpty(v.tmpDir)) {
@@ -149,16 +167,19 @@ export async function recover(volumes: readonly Volume[], fsyncParallelMax: numb
     for (const txId of await listOrEmpty(v.stagingDir)) {
       if (!isTxId(txId)) continue; // not ours: leave it alone
       const dir = v.txDir(txId);
+      const names = await listOrEmpty(dir);
+      const marker = names.includes(COMMIT_MARKER);
       let shards = 0;
-      let marker = false;
-      for (const name of await listOrEmpty(dir)) {
+      for (const name of names) {
         if (name.endsWith(TEMP_SUFFIX)) {
-          await unlink(join(dir, name)).catch((err: unknown) => {
-            if (!isMissing(err)) throw err;
-          });
+          await removeIfThere(join(dir, name));
           report.tempFilesRemoved++;
-        } else if (name === COMMIT_MARKER) marker = true;
-        else if (isShardId(name)) shards++;
+        } else if (isShardId(name)) {
+          if (!marker && !(await holdsShard(join(dir, name), name))) {
+            await removeIfThere(join(dir, name));
+            report.tornStagedRemoved++;
+          } else shards++;
+        }
       }
       if (marker) committing.add(txId);
       else if (shards === 0) {
@@ -166,7 +187,7 @@ export async function recover(volumes: readonly Volume[], fsyncParallelMax: numb
         report.emptyStagingRemoved++;
       }
     }
-    if (report.tempFilesRemoved + report.emptyStagingRemoved > 0) {
+    if (report.tempFilesRemoved + report.emptyStagingRemoved + report.tornStagedRemoved > 0) {
       await fsyncDir(v.stagingDir);
       await fsyncDir(v.tmpDir);
     }
@@ -176,4 +197,20 @@ export async function recover(volumes: readonly Volume[], fsyncParallelMax: numb
     report.commitsFinished.push(txId);
   }
   return report;
+}
+
+async function removeIfThere(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if (!isMissing(err)) throw err;
+  });
+}
+
+/** Whether the file at `path` holds exactly the shard `id` (a missing file does not). */
+async function holdsShard(path: string, id: string): Promise<boolean> {
+  try {
+    return shardIdOf(await readFile(path)) === id;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
 }

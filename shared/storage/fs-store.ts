@@ -6,20 +6,27 @@
  * file system sizes), that keeps `volumeReserveBytes` free after the write. `get`/`has` look in the same
  * order, so the first look usually hits, and still find shards on any volume.
  *
- * Concurrency: a per-transaction lock (putStaged shared; commit/abort exclusive) and a store lock
- * (every operation shared; the one-time space count and close exclusive). One process per volume.
+ * Durability (store.ts has the contract): `putStaged` writes without waiting for any fsync;
+ * `syncStaged` and `commit` fsync what the write-behind has not yet, all at once (staging.ts); `put` is
+ * durable on its own. No write pays a statfs: the free space check uses the volume's cached figure
+ * (volume.ts), refreshed every `spaceCheckMs` or `spaceCheckBytes` written, and always before a write
+ * is refused.
+ *
+ * Concurrency: a per-transaction lock (putStaged shared; syncStaged/commit/abort exclusive) and a store
+ * lock (every operation shared; the one-time space count and close exclusive). One process per volume.
  */
-import { access, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configError } from '../errors.ts';
 import { SharedExclusiveLock } from '../db/lock.ts';
 import { shardCorrupt, shardMissing, shardTooLarge, storageFull, storeClosed, txCommitting, volumeError } from './errors.ts';
 import { finishCommit, hasCommitMarker, markCommitting, moveIntoCommitted, recover, removeStaging, volumesStaging, type RecoveryReport } from './fs-commit.ts';
-import { fsyncDir, writeFileDurable, writeSynced } from './fsutil.ts';
+import { exists, fsyncDir, readExactly, writeSynced, writeUnsynced } from './fsutil.ts';
 import { checkShardId, checkTxId, isShardId, isTxId, shardIdOf } from './ids.ts';
 import { rankVolumes } from './placement.ts';
+import { StagingSync } from './staging.ts';
 import { SHARD_BYTES_MAX_DEFAULT, type ShardStore, type StagedTransaction, type VolumeSpace } from './store.ts';
-import { COMMIT_MARKER, Volume } from './volume.ts';
+import { COMMIT_MARKER, Volume, walkCommitted } from './volume.ts';
 
 export interface FsShardStoreOptions {
   /** Volume directories (at least one). */
@@ -30,8 +37,18 @@ export interface FsShardStoreOptions {
   shardBytesMax?: number;
   /** Free space each volume keeps; a write that would eat into it goes to another volume or fails DISK_FULL. */
   volumeReserveBytes?: number;
-  /** Directory fsyncs issued at once during a commit. */
+  /** fsyncs (and the renames of a commit) issued at once during a sync or commit. */
   fsyncParallelMax?: number;
+  /**
+   * fsyncs of staged files run in the background between syncs (write-behind; 0 turns it off). They
+   * queue on the libuv pool behind compression, so each takes ~20 ms to come round: 8 at once kept
+   * up with a 256 MB backup on 2 cores (2 left ~85 % of the files to the commit).
+   */
+  backgroundFsyncMax?: number;
+  /** The cached free space of a volume is refreshed (statfs) when older than this. */
+  spaceCheckMs?: number;
+  /** … or when this many bytes were written to the volume since. */
+  spaceCheckBytes?: number;
 }
 
 export const defaultFsShardStoreOptions = {
@@ -39,6 +56,9 @@ export const defaultFsShardStoreOptions = {
   shardBytesMax: SHARD_BYTES_MAX_DEFAULT,
   volumeReserveBytes: 64 * 1024 * 1024,
   fsyncParallelMax: 16,
+  backgroundFsyncMax: 8,
+  spaceCheckMs: 1000,
+  spaceCheckBytes: 64 * 1024 * 1024,
 } as const satisfies Omit<Required<FsShardStoreOptions>, 'volumes'>;
 
 type Counts = Map<Volume, { shards: number; bytes: number }>;
@@ -52,6 +72,9 @@ export class FsShardStore implements ShardStore {
   private readonly options: Required<Omit<FsShardStoreOptions, 'volumes'>>;
   private readonly storeLock = new SharedExclusiveLock();
   private readonly txLocks = new Map<string, { lock: SharedExclusiveLock; users: number }>();
+  private readonly staging: StagingSync;
+  /** Transactions whose commit has started in this process (a marker may be on disk). */
+  private readonly committing = new Set<string>();
   private counts: Counts | undefined;
   private closed = false;
 
@@ -59,6 +82,7 @@ export class FsShardStore implements ShardStore {
     this.volumes = volumes;
     this.options = options;
     this.recovery = recovery;
+    this.staging = new StagingSync(options.fsyncParallelMax, options.backgroundFsyncMax);
   }
 
   /** Opens the volumes, removes leftovers of interrupted writes and finishes interrupted commits. */
@@ -78,6 +102,11 @@ export class FsShardStore implements ShardStore {
     return new FsShardStore(volumes, rest, recovery);
   }
 
+  /** fsyncs of staged files and staging directories so far (group commit at work: tests, benchmarks). */
+  get stagingSyncCounts(): { files: number; dirs: number; filesInBackground: number } {
+    return { ...this.staging.counts };
+  }
+
   async putStaged(txId: string, data: Uint8Array): Promise<string> {
     checkTxId(txId);
     this.checkSize(data);
@@ -85,16 +114,36 @@ export class FsShardStore implements ShardStore {
       this.withTxLock(txId, false, async () => {
         const id = shardIdOf(data);
         const volume = await this.chooseVolume(id, data.length);
-        const dir = volume.txDir(txId);
         try {
-          // A marker exists only if a commit of this tx failed midway (I/O error): it only goes forward now.
-          for (const v of this.volumes) if (await hasCommitMarker(v, txId)) throw txCommitting(txId);
-          await volume.ensureDir(dir, volume.stagingDir);
-          await writeFileDurable(join(dir, id), join(dir, volume.tempName(id)), data, dir);
+          // A commit that failed midway (I/O error) left a marker: the tx only goes forward now. (Markers
+          // of earlier processes were finished by recovery at open: no stat per shard is needed.)
+          if (this.committing.has(txId)) throw txCommitting(txId);
+          const dir = await this.staging.ensureTxDir(volume, txId);
+          const temp = join(dir, volume.tempName(id));
+          await writeUnsynced(temp, data);
+          await rename(temp, join(dir, id)).catch(async (err: unknown) => {
+            await unlink(temp).catch(() => undefined);
+            throw err;
+          });
+          volume.noteWritten(data.length);
+          this.staging.noteStaged(volume, txId, id);
         } catch (err) {
           throw volumeError(err, volume.path, `staging shard ${id}`);
         }
         return id;
+      }),
+    );
+  }
+
+  async syncStaged(txId: string): Promise<void> {
+    checkTxId(txId);
+    await this.shared(() =>
+      this.withTxLock(txId, true, async () => {
+        try {
+          await this.staging.syncStaged(await volumesStaging(this.volumes, txId), txId);
+        } catch (err) {
+          throw this.fsError(err, `syncing transaction ${txId}`);
+        }
       }),
     );
   }
@@ -106,8 +155,12 @@ export class FsShardStore implements ShardStore {
         try {
           const volumes = await volumesStaging(this.volumes, txId);
           if (volumes.length === 0) return;
+          await this.staging.syncFiles(volumes, txId); // step 0 (nothing left to sync on a retry)
+          this.committing.add(txId);
           await markCommitting(volumes, txId);
           await finishCommit(volumes, txId, this.countHook(), this.options.fsyncParallelMax);
+          this.committing.delete(txId);
+          await this.staging.forget(txId);
         } catch (err) {
           throw this.fsError(err, `committing transaction ${txId}`);
         }
@@ -120,7 +173,9 @@ export class FsShardStore implements ShardStore {
     await this.shared(() =>
       this.withTxLock(txId, true, async () => {
         const volumes = await volumesStaging(this.volumes, txId);
+        if (this.committing.has(txId)) throw txCommitting(txId);
         for (const v of volumes) if (await hasCommitMarker(v, txId)) throw txCommitting(txId);
+        await this.staging.forget(txId); // no write-behind fsync left on the files about to go
         await removeStaging(volumes, txId).catch((err: unknown) => {
           throw this.fsError(err, `aborting transaction ${txId}`);
         });
@@ -137,6 +192,7 @@ export class FsShardStore implements ShardStore {
         // The temp name needs no fsync of tmp/: a crash leaves at worst a temp file, removed on open.
         const temp = join(volume.tmpDir, volume.tempName(id));
         await writeSynced(temp, data);
+        volume.noteWritten(data.length);
         await fsyncDir(await moveIntoCommitted(volume, temp, id, this.countHook()));
       } catch (err) {
         throw volumeError(err, volume.path, `storing shard ${id}`);
@@ -159,6 +215,28 @@ export class FsShardStore implements ShardStore {
         }
         const actual = shardIdOf(data);
         if (actual === id) return data;
+        corrupt ??= { volume: volume.path, actual };
+      }
+      if (corrupt !== undefined) throw shardCorrupt(id, corrupt.volume, corrupt.actual);
+      throw shardMissing(id);
+    });
+  }
+
+  async getInto(id: string, target: Uint8Array): Promise<void> {
+    checkShardId(id);
+    return this.shared(async () => {
+      let corrupt: { volume: string; actual: string } | undefined;
+      for (const volume of this.ranked(id)) {
+        let got: number;
+        try {
+          got = await readExactly(volume.shardPath(id), target);
+        } catch (err) {
+          if (isMissing(err)) continue;
+          throw volumeError(err, volume.path, `reading shard ${id}`);
+        }
+        // A file of another size hashes differently over target.length bytes: one check covers both.
+        const actual = got === target.length ? shardIdOf(target) : `a shard of ${got} bytes, not ${target.length}`;
+        if (actual === id) return;
         corrupt ??= { volume: volume.path, actual };
       }
       if (corrupt !== undefined) throw shardCorrupt(id, corrupt.volume, corrupt.actual);
@@ -326,43 +404,15 @@ export class FsShardStore implements ShardStore {
   }
 
   private async chooseVolume(id: string, bytes: number): Promise<Volume> {
-    for (const volume of this.ranked(id)) {
-      const { freeBytes } = await volume.space();
-      if (freeBytes - bytes >= this.options.volumeReserveBytes) return volume;
+    const { spaceCheckMs, spaceCheckBytes, volumeReserveBytes } = this.options;
+    const ranked = this.ranked(id);
+    // Cached figures first; a fresh statfs of every volume before giving up (the cache errs low).
+    for (const fresh of [false, true]) {
+      for (const volume of ranked) {
+        const freeBytes = await volume.freeBytesEstimate(spaceCheckMs, spaceCheckBytes, fresh);
+        if (freeBytes - bytes >= volumeReserveBytes) return volume;
+      }
     }
     throw storageFull(this.volumes.map((v) => v.path), bytes);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const HEX2 = /^[0-9a-f]{2}$/;
-
-/** Every committed shard file of a volume (names that are not shard ids are skipped). */
-async function* walkCommitted(volume: Volume, withSize: boolean): AsyncGenerator<{ id: string; bytes: number }> {
-  const list = async (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(err)));
-  for (const a of (await list(volume.committedDir)).sort()) {
-    if (!HEX2.test(a)) continue;
-    const dir = join(volume.committedDir, a);
-    for (const name of await list(dir)) {
-      if (!isShardId(name) || !name.startsWith(a)) continue;
-      let bytes = 0;
-      if (withSize) {
-        try {
-          bytes = (await stat(join(dir, name))).size;
-        } catch (err) {
-          if (isMissing(err)) continue;
-          throw err;
-        }
-      }
-      yield { id: name, bytes };
-    }
   }
 }

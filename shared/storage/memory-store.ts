@@ -50,6 +50,12 @@ export class MemoryShardStore implements ShardStore {
     return id;
   }
 
+  /** Nothing to do in memory (there is no power loss to survive); checks its argument like the others. */
+  async syncStaged(txId: string): Promise<void> {
+    this.checkOpen();
+    checkTxId(txId);
+  }
+
   async commit(txId: string): Promise<void> {
     this.checkOpen();
     checkTxId(txId);
@@ -81,6 +87,12 @@ export class MemoryShardStore implements ShardStore {
     const actual = shardIdOf(data);
     if (actual !== id) throw shardCorrupt(id, this.options.volumeId, actual);
     return Uint8Array.from(data);
+  }
+
+  async getInto(id: string, target: Uint8Array): Promise<void> {
+    const data = await this.get(id);
+    if (data.length !== target.length) throw shardCorrupt(id, this.options.volumeId, `a shard of ${data.length} bytes, not ${target.length}`);
+    target.set(data);
   }
 
   async has(id: string): Promise<boolean> {

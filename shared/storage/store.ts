@@ -4,10 +4,22 @@
  * test/unit/storage/contract.ts.
  *
  * A shard is immutable bytes named by their SHA-256. Two-phase use (DESIGN §5): `putStaged` writes a
- * shard durably into a transaction's staging area (Prepare); `commit` makes every staged shard of the
- * transaction visible (Commit, after the ledger block); `abort` drops staged data no block committed.
- * Once `commit` has started, the transaction can only go forward: a crash midway is finished when the
- * store opens again, and `abort` refuses it.
+ * shard into a transaction's staging area, `syncStaged` makes what a transaction staged durable
+ * (Prepare: the participant answers PrepareResponse only after it), `commit` makes every staged shard
+ * of the transaction durable and visible (Commit, after the ledger block), `abort` drops staged data
+ * no block committed. Once `commit` has started, the transaction can only go forward: a crash midway
+ * is finished when the store opens again, and `abort` refuses it.
+ *
+ * Durability contract (group commit: one transaction pays its fsyncs together, not one per shard):
+ *  - `putStaged` resolving means the shard is staged and survives a crash of this process (SIGKILL),
+ *    but NOT yet a power loss or kernel crash: after one, an unsynced staged shard may be missing, and
+ *    one whose bytes were torn is dropped when the store opens (staged files are hash-checked then).
+ *  - `syncStaged(txId)` resolving means every shard whose `putStaged(txId, …)` resolved before
+ *    `syncStaged` was called survives power loss (staged, still invisible). Answer a PrepareResponse,
+ *    or any other promise to a peer that the shards are held, only after it.
+ *  - `commit(txId)` resolving means every shard of the transaction is committed and survives power loss
+ *    (it syncs what was not synced yet, so a caller that never promised staging need not sync first).
+ *  - `put` resolving means the shard is committed and survives power loss.
  */
 
 export interface StagedTransaction {
@@ -32,9 +44,14 @@ export interface VolumeSpace {
 }
 
 export interface ShardStore {
-  /** Stages `data` in transaction `txId` durably and returns its id. Staging the same bytes twice is fine. */
+  /**
+   * Stages `data` in transaction `txId` and returns its id; durable only after `syncStaged` or `commit`
+   * (see the durability contract above). Staging the same bytes twice is fine.
+   */
   putStaged(txId: string, data: Uint8Array): Promise<string>;
-  /** Makes every staged shard of `txId` committed. Idempotent; a commit of an unknown tx does nothing. */
+  /** Makes every shard staged in `txId` so far durable (power loss). A tx with nothing staged: no-op. */
+  syncStaged(txId: string): Promise<void>;
+  /** Makes every staged shard of `txId` committed, durably. Idempotent; a commit of an unknown tx does nothing. */
   commit(txId: string): Promise<void>;
   /** Drops the staged shards of `txId`. Idempotent. Refuses (TX_COMMITTING) once commit has started. */
   abort(txId: string): Promise<void>;
@@ -42,6 +59,12 @@ export interface ShardStore {
   put(data: Uint8Array): Promise<string>;
   /** The committed shard, hash-verified. SHARD_MISSING / SHARD_CORRUPT / SHARD_ID_INVALID otherwise. */
   get(id: string): Promise<Uint8Array>;
+  /**
+   * Reads the committed shard `id` into `target`, which must be exactly the shard's size, and
+   * hash-verifies it there (a reader that knows the size gathers shards into one buffer without copies).
+   * A shard of another size is SHARD_CORRUPT; otherwise as `get`. `target` holds garbage after an error.
+   */
+  getInto(id: string, target: Uint8Array): Promise<void>;
   /** Whether a committed shard with this id is stored (its bytes are not read). */
   has(id: string): Promise<boolean>;
   /** Removes a committed shard; true when something was removed. */

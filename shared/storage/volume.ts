@@ -9,20 +9,30 @@
  *
  * A shard file holds exactly the shard bytes, no header: the file name is the SHA-256 of the content,
  * so a torn or rotted file is detected by hashing it, and `sha256sum` can check a volume by hand.
- * Files only appear under their final name by rename after fsync, so a crash leaves temp files (which
- * end in `.tmp` and are removed on open), never a short shard under a real name.
+ * Files only appear under their final name by rename once all their bytes are written, so a process
+ * crash leaves temp files (which end in `.tmp` and are removed on open), never a short shard under a
+ * real name. Committed files are fsynced before they get their name; staged files only when their
+ * transaction is synced (staging.ts), so a power loss can tear an unsynced staged file, and recovery
+ * drops such a file by its hash (fs-commit.ts).
  *
  * One level of 256 fan-out directories, all made when the volume is created: a first write into a new
  * directory would cost two more fsyncs (the new directory and its parent), which two levels (65,536
  * directories) would pay for most writes of a young store. ext4/XFS index large directories, so even
  * 20 M shards (80 k per directory) stay fast.
+ *
+ * Free space: writes check it against a cached statfs minus the bytes written since (a write never
+ * pays a statfs of its own); the store refreshes the cache by age and by bytes written, and always
+ * before it refuses a write for want of room.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, statfs } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BaksaError, ExitCode } from '../errors.ts';
 import { StorageErrorCode, volumeError } from './errors.ts';
 import { fsyncDir, writeFileDurable } from './fsutil.ts';
+import { isShardId } from './ids.ts';
+
+const isMissing = (err: unknown) => (err as { code?: unknown }).code === 'ENOENT';
 
 export const VOLUME_FORMAT = 1;
 export const VOLUME_META_FILE = 'volume.json';
@@ -43,6 +53,8 @@ export class Volume {
   /** Size of the file system at open: the volume's weight for placement. */
   readonly totalBytesAtOpen: number;
   private readonly knownDirs = new Set<string>();
+  private spaceCache: { freeBytes: number; atMs: number } | undefined;
+  private writtenSinceStatfsBytes = 0;
 
   private constructor(path: string, id: string, totalBytes: number) {
     this.path = path;
@@ -98,16 +110,23 @@ export class Volume {
     return dir;
   }
 
-  /** Makes the 256 fan-out directories (one fsync of committed/ if any was missing). */
+  /**
+   * Makes the 256 fan-out directories (one fsync of committed/ if any was missing). One readdir finds
+   * the ones there already, so opening an existing volume costs no mkdir at all.
+   */
   async ensureFanout(): Promise<void> {
+    const present = new Set(await readdir(this.committedDir));
     let created = 0;
     for (let b = 0; b < 256; b++) {
-      const dir = join(this.committedDir, b.toString(16).padStart(2, '0'));
-      try {
-        await mkdir(dir);
-        created++;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      const name = b.toString(16).padStart(2, '0');
+      const dir = join(this.committedDir, name);
+      if (!present.has(name)) {
+        try {
+          await mkdir(dir);
+          created++;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+        }
       }
       this.knownDirs.add(dir);
     }
@@ -129,9 +148,34 @@ export class Volume {
     return created;
   }
 
+  /** statfs now (and refreshes the cached free space). */
   async space(): Promise<{ freeBytes: number; totalBytes: number }> {
+    const atMs = Date.now();
+    const writtenBefore = this.writtenSinceStatfsBytes;
     const s = await statfs(this.path);
-    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+    const freeBytes = s.bavail * s.bsize;
+    this.spaceCache = { freeBytes, atMs };
+    // Writes noted while statfs ran stay counted (they may be in its figure too: the estimate errs low).
+    this.writtenSinceStatfsBytes -= writtenBefore;
+    return { freeBytes, totalBytes: s.blocks * s.bsize };
+  }
+
+  /**
+   * Free bytes, estimated from the last statfs minus the bytes written since (deletes are not credited,
+   * so the estimate errs low). A statfs is made when the last one is older than `maxAgeMs`, more than
+   * `maxWrittenBytes` were written since, or `fresh` asks for one.
+   */
+  async freeBytesEstimate(maxAgeMs: number, maxWrittenBytes: number, fresh = false): Promise<number> {
+    const c = this.spaceCache;
+    if (fresh || c === undefined || Date.now() - c.atMs > maxAgeMs || this.writtenSinceStatfsBytes > maxWrittenBytes) {
+      return (await this.space()).freeBytes;
+    }
+    return c.freeBytes - this.writtenSinceStatfsBytes;
+  }
+
+  /** Counts bytes written to the volume against the cached free space. */
+  noteWritten(bytes: number): void {
+    this.writtenSinceStatfsBytes += bytes;
   }
 }
 
@@ -165,4 +209,28 @@ async function readMeta(path: string, create: boolean): Promise<VolumeMeta> {
     });
   }
   return { format: meta.format, id: meta.id };
+}
+
+const HEX2 = /^[0-9a-f]{2}$/;
+
+/** Every committed shard file of a volume (names that are not shard ids are skipped). */
+export async function* walkCommitted(volume: Volume, withSize: boolean): AsyncGenerator<{ id: string; bytes: number }> {
+  const list = async (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(err)));
+  for (const a of (await list(volume.committedDir)).sort()) {
+    if (!HEX2.test(a)) continue;
+    const dir = join(volume.committedDir, a);
+    for (const name of await list(dir)) {
+      if (!isShardId(name) || !name.startsWith(a)) continue;
+      let bytes = 0;
+      if (withSize) {
+        try {
+          bytes = (await stat(join(dir, name))).size;
+        } catch (err) {
+          if (isMissing(err)) continue;
+          throw err;
+        }
+      }
+      yield { id: name, bytes };
+    }
+  }
 }

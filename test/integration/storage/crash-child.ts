@@ -1,8 +1,10 @@
 /**
  * Child process for the storage crash test: opens a FsShardStore over the given volumes and writes
- * forever: transactions of 1–8 shards that it commits (most), aborts, or leaves staged, and some
- * direct puts. It prints `ready` once open and `C <id>` for every shard only after the commit (or put)
- * that made it durable has returned. The parent kills it with SIGKILL at a random moment.
+ * forever: transactions of 1–8 shards that it commits (most; half of them after a syncStaged, as a 2PC
+ * participant does before it answers), aborts, or syncs and leaves staged, and some direct puts. It
+ * prints `ready` once open, `C <id>` for every shard only after the commit (or put) that made it durable
+ * has returned, and `S <txId> <id>` for every shard of a tx left staged only after its syncStaged
+ * returned. The parent kills it with SIGKILL at a random moment.
  *
  * Usage: node --import tsx crash-child.ts <seed> <volume>...
  */
@@ -39,8 +41,11 @@ for (let tx = 0; ; tx++) {
   if (action === 1) {
     await store.abort(txId);
   } else if (action === 2) {
-    // left staged: the caller would roll it back after a timeout
+    // synced and left staged (a participant that answered Prepare): the caller rolls it back after a timeout
+    await store.syncStaged(txId);
+    for (const id of ids) out(`S ${txId} ${id}`);
   } else {
+    if (action % 2 === 0) await store.syncStaged(txId);
     await store.commit(txId);
     for (const id of ids) out(`C ${id}`);
   }

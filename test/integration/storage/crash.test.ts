@@ -2,8 +2,10 @@
  * Crash safety of the filesystem shard store (DESIGN §5: a committed transaction is never rolled back).
  * A child process writes and commits shards in a loop and is killed with SIGKILL at random moments,
  * again and again on the same volumes. After every kill the store is opened (which runs recovery) and
- * every shard the child reported as committed must be there, byte-identical (hash verified); no
- * committed file may be torn; no temp file may survive; no half-committed transaction may remain.
+ * every shard the child reported as committed must be there, byte-identical (hash verified); every
+ * shard it reported synced in a tx left staged must still be staged in that tx; no committed file may
+ * be torn; no staged file may be torn (staging writes skip fsync: a process crash still must never
+ * leave a short file under a shard's name); no temp file may survive; no half-committed tx may remain.
  * SIGKILL tests process crashes (the page cache survives), not power loss.
  * Seed: STORAGE_CRASH_SEED (printed on failure to replay the same kill schedule).
  */
@@ -31,6 +33,8 @@ const rand = (n: number) => {
 
 interface RunResult {
   committed: string[];
+  /** [txId, shard id] pairs the child synced and left staged. */
+  synced: Array<[string, string]>;
   readyLine: string;
 }
 
@@ -62,7 +66,8 @@ function runAndKill(iteration: number, delayMs: number): Promise<RunResult> {
       }
       // Only complete lines: a line cut by the kill is not a report.
       const lines = stdout.split('\n').slice(0, -1);
-      resolve({ committed: lines.filter((l) => l.startsWith('C ')).map((l) => l.slice(2)), readyLine });
+      const synced = lines.filter((l) => l.startsWith('S ')).map((l) => l.slice(2).split(' ') as [string, string]);
+      resolve({ committed: lines.filter((l) => l.startsWith('C ')).map((l) => l.slice(2)), synced, readyLine });
     });
   });
 }
@@ -80,16 +85,23 @@ function walk(dir: string): string[] {
 test(`committed shards survive SIGKILL at random moments (seed ${seed})`, async () => {
   const reported = new Set<string>();
   let commitsFinishedByRecovery = 0;
+  let syncedChecked = 0;
   let totalKills = 0;
   try {
     for (let i = 0; i < ITERATIONS; i++) {
       const delayMs = 20 + rand(400);
-      const { committed } = await runAndKill(i, delayMs);
+      const { committed, synced } = await runAndKill(i, delayMs);
       totalKills++;
       for (const id of committed) reported.add(id);
 
       const store = await FsShardStore.open({ volumes, volumeReserveBytes: 0 });
       commitsFinishedByRecovery += store.recovery.commitsFinished.length;
+      assert.is(store.recovery.tornStagedRemoved, 0, 'a process crash leaves no torn staged shard');
+      const staged = new Map((await store.stagedTransactions()).map((t) => [t.txId, new Set(t.shardIds)]));
+      for (const [txId, id] of synced) {
+        assert.ok(staged.get(txId)?.has(id), `synced shard ${id} is still staged in ${txId}`);
+        syncedChecked++;
+      }
       for (const id of reported) {
         const data = await store.get(id); // throws SHARD_MISSING / SHARD_CORRUPT
         assert.is(createHash('sha256').update(data).digest('hex'), id);
@@ -119,7 +131,7 @@ test(`committed shards survive SIGKILL at random moments (seed ${seed})`, async 
   }
   assert.is(totalKills, ITERATIONS);
   assert.ok(reported.size > 0, 'the child committed something');
-  console.log(`  ${ITERATIONS} kills, ${reported.size} committed shards verified, ${commitsFinishedByRecovery} interrupted commits finished by recovery`);
+  console.log(`  ${ITERATIONS} kills, ${reported.size} committed shards verified, ${syncedChecked} synced staged shards found, ${commitsFinishedByRecovery} interrupted commits finished by recovery`);
 });
 
 test.after(() => rmSync(root, { recursive: true, force: true }));

@@ -58,6 +58,22 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     }
   });
 
+  s('getInto fills a buffer of the shard size, hash-verified; another size is SHARD_CORRUPT', async (ctx) => {
+    const store = storeOf(ctx);
+    const data = bytes(5000);
+    const id = await store.put(data);
+    const whole = new Uint8Array(7000);
+    await store.getInto(id, whole.subarray(1000, 6000));
+    assert.equal(Buffer.from(whole.subarray(1000, 6000)), Buffer.from(data));
+    assert.ok(whole.subarray(0, 1000).every((b) => b === 0) && whole.subarray(6000).every((b) => b === 0), 'nothing outside the target');
+    await expectCode(store.getInto(id, new Uint8Array(4999)), 'SHARD_CORRUPT');
+    await expectCode(store.getInto(id, new Uint8Array(5001)), 'SHARD_CORRUPT');
+    await expectCode(store.getInto(shardIdOf(bytes(10)), new Uint8Array(10)), 'SHARD_MISSING');
+    await expectCode(store.getInto('nope', new Uint8Array(10)), 'SHARD_ID_INVALID');
+    const empty = await store.put(new Uint8Array(0));
+    await store.getInto(empty, new Uint8Array(0));
+  });
+
   s('stored bytes do not change when the caller changes its buffer', async (ctx) => {
     const store = storeOf(ctx);
     const data = bytes(100);
@@ -86,6 +102,38 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     assert.ok(await store.has(ida));
     assert.equal(Buffer.from(await store.get(idb)), Buffer.from(b));
     assert.equal(await store.stagedTransactions(), []);
+  });
+
+  s('syncStaged keeps shards staged and invisible, is idempotent, and allows more staging', async (ctx) => {
+    const store = storeOf(ctx);
+    const a = bytes(1500);
+    const b = bytes(700);
+    const ida = await store.putStaged('tx-sync', a);
+    await store.syncStaged('tx-sync');
+    await store.syncStaged('tx-sync');
+    await store.syncStaged('never-staged');
+    assert.not.ok(await store.has(ida));
+    assert.equal((await store.stagedTransactions()).map((t) => [t.txId, t.shardIds]), [['tx-sync', [ida]]]);
+    const idb = await store.putStaged('tx-sync', b);
+    await store.syncStaged('tx-sync');
+    assert.equal((await store.stagedTransactions())[0]!.shardIds, [ida, idb].sort());
+    await store.commit('tx-sync');
+    assert.equal(Buffer.from(await store.get(ida)), Buffer.from(a));
+    assert.equal(Buffer.from(await store.get(idb)), Buffer.from(b));
+    assert.equal(await store.stagedTransactions(), []);
+    await expectCode(store.syncStaged('a/b'), 'TX_ID_INVALID');
+  });
+
+  s('a synced tx can still be aborted; the same tx id can stage again afterwards', async (ctx) => {
+    const store = storeOf(ctx);
+    const id = await store.putStaged('tx-again', bytes(900));
+    await store.syncStaged('tx-again');
+    await store.abort('tx-again');
+    assert.equal(await store.stagedTransactions(), []);
+    const id2 = await store.putStaged('tx-again', bytes(901));
+    await store.commit('tx-again');
+    assert.not.ok(await store.has(id));
+    assert.ok(await store.has(id2));
   });
 
   s('commit is idempotent and a commit of an unknown tx does nothing', async (ctx) => {

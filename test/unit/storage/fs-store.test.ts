@@ -148,16 +148,95 @@ test('recovery on open: a crash between link and unlink (shard in staging and co
   await store.close();
 });
 
+test('recovery on open: a staged shard torn by a power loss (bytes not matching its name) is removed', async () => {
+  const dir = freshDir();
+  let store = await open([dir]);
+  const good = bytes(800);
+  const goodId = await store.putStaged('tx-torn', good);
+  const lostId = await store.putStaged('tx-torn', bytes(900));
+  await store.close();
+  // Unsynced staging written just before a power loss: the name made it to disk, the bytes did not.
+  writeFileSync(join(dir, 'staging', 'tx-torn', lostId), Buffer.alloc(0));
+  store = await open([dir]);
+  assert.is(store.recovery.tornStagedRemoved, 1);
+  assert.equal((await store.stagedTransactions()).map((t) => t.shardIds), [[goodId]]);
+  await store.commit('tx-torn');
+  assert.equal(Buffer.from(await store.get(goodId)), Buffer.from(good));
+  assert.not.ok(await store.has(lostId));
+  await store.close();
+});
+
+test('group commit: staging fsyncs nothing; syncStaged fsyncs each file once; commit only what is left', async () => {
+  const dir = freshDir();
+  const store = await open([dir], { backgroundFsyncMax: 0 });
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => store.putStaged('tx-group', bytes(100 + i))));
+  assert.equal(store.stagingSyncCounts, { files: 0, dirs: 0, filesInBackground: 0 });
+  await store.syncStaged('tx-group');
+  assert.equal(store.stagingSyncCounts, { files: 20, dirs: 2, filesInBackground: 0 }); // the tx dir and staging/, once each
+  await store.syncStaged('tx-group');
+  assert.equal(store.stagingSyncCounts, { files: 20, dirs: 2, filesInBackground: 0 }); // nothing new: nothing to do
+  const late = await store.putStaged('tx-group', bytes(5));
+  await store.commit('tx-group');
+  assert.equal(store.stagingSyncCounts, { files: 21, dirs: 2, filesInBackground: 0 }); // only the late shard (the marker fsyncs the dir)
+  for (const id of [...ids, late]) assert.ok(await store.has(id));
+  await store.close();
+});
+
+test('write-behind: background fsyncs and the sync together fsync every staged file exactly once', async () => {
+  const dir = freshDir();
+  const store = await open([dir], { backgroundFsyncMax: 2 });
+  const datas = Array.from({ length: 40 }, (_, i) => bytes(2000 + i));
+  for (const d of datas.slice(0, 30)) await store.putStaged('tx-wb', d);
+  await Promise.all(datas.slice(30).map((d) => store.putStaged('tx-wb', d)));
+  await store.putStaged('tx-wb', datas[0]!); // the same bytes again: a new file, fsynced again
+  await store.syncStaged('tx-wb');
+  const after = store.stagingSyncCounts;
+  assert.ok(after.files === 40 || after.files === 41, `each file once (${after.files})`);
+  assert.ok(after.filesInBackground <= after.files);
+  await store.commit('tx-wb');
+  assert.is(store.stagingSyncCounts.files, after.files, 'commit had nothing left to fsync');
+  for (const d of datas) assert.equal(Buffer.from(await store.get(shardIdOf(d))), Buffer.from(d));
+  // Abort with write-behind still busy: no fsync error escapes, nothing stays staged.
+  await Promise.all(datas.map((d) => store.putStaged('tx-wb2', d)));
+  await store.abort('tx-wb2');
+  assert.equal(await store.stagedTransactions(), []);
+  await store.close();
+});
+
 test('abort refuses a transaction whose commit has started', async () => {
   const dir = freshDir();
   const store = await open([dir]);
-  await store.putStaged('tx-m', bytes(10));
-  writeFileSync(join(dir, 'staging', 'tx-m', 'COMMITTING'), ''); // as if a commit failed midway (e.g. EIO)
+  const data = bytes(10);
+  const id = shardIdOf(data);
+  await store.putStaged('tx-m', data);
+  // A commit that fails midway (as on EIO): the fan-out directory of the shard is not a directory.
+  const fanout = join(dir, 'committed', id.slice(0, 2));
+  rmSync(fanout, { recursive: true });
+  writeFileSync(fanout, 'in the way');
+  const failed = await store.commit('tx-m').then(() => false, () => true);
+  assert.ok(failed, 'the commit failed midway');
+  assert.ok(existsSync(join(dir, 'staging', 'tx-m', 'COMMITTING')), 'the marker was written before the failure');
   assert.is(await code(store.abort('tx-m')), 'TX_COMMITTING');
   assert.is(await code(store.putStaged('tx-m', bytes(10))), 'TX_COMMITTING');
   assert.equal(await store.stagedTransactions(), []); // not offered for rollback
-  await store.commit('tx-m');
+  rmSync(fanout);
+  mkdirSync(fanout);
+  await store.commit('tx-m'); // only forward
   assert.is((await store.space())[0]!.shards, 1);
+  assert.ok(await store.has(id));
+  await store.close();
+});
+
+test('a marker left by an earlier process makes abort refuse the tx until recovery finishes it', async () => {
+  const dir = freshDir();
+  let store = await open([dir]);
+  const id = await store.putStaged('tx-n', bytes(10));
+  writeFileSync(join(dir, 'staging', 'tx-n', 'COMMITTING'), ''); // as a crash mid-commit leaves it
+  assert.is(await code(store.abort('tx-n')), 'TX_COMMITTING');
+  await store.close();
+  store = await open([dir]);
+  assert.equal(store.recovery.commitsFinished, ['tx-n']);
+  assert.ok(await store.has(id));
   await store.close();
 });
 
