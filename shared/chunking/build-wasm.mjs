@@ -9,10 +9,10 @@
 // was built from; the loader (wasm.ts) ignores a gear.wasm whose hash does not match the gear.wat
 // beside it, so an edited .wat is never shadowed by a stale build.
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { outDirArg, runInstallStep, writeWasm } from '../wasm-install.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -56,36 +56,11 @@ export async function compileGearWat(watText, wabtModule) {
 }
 
 async function main() {
-  const outIndex = process.argv.indexOf('--out');
-  const outDir = outIndex > 0 ? process.argv[outIndex + 1] : here;
   const started = Date.now();
   const wat = await readFile(join(here, 'gear.wat'), 'utf8');
   const binary = await compileGearWat(wat);
-  await mkdir(outDir, { recursive: true });
-  const target = join(outDir, 'gear.wasm');
-  const temp = `${target}.${process.pid}.tmp`;
-  await writeFile(temp, binary);
-  await rename(temp, target);
+  const target = await writeWasm(outDirArg(here), 'gear.wasm', binary);
   console.log(`chunking: built ${target} (${binary.length} bytes) in ${Date.now() - started} ms`);
 }
 
-function isMain() {
-  try {
-    return process.argv[1] !== undefined && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  const giveUp = (why) => {
-    console.warn(`chunking: could not prebuild gear.wasm (${why}); the chunker will compile gear.wat when it runs`);
-    process.exit(0);
-  };
-  const timer = setTimeout(() => giveUp('timed out after 60 s'), 60_000);
-  timer.unref();
-  main().then(
-    () => clearTimeout(timer),
-    (err) => giveUp(err?.message ?? String(err)),
-  );
-}
+runInstallStep(import.meta.url, (why) => `chunking: could not prebuild gear.wasm (${why}); the chunker will compile gear.wat when it runs`, main);
