@@ -12,6 +12,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { ROLES, tlsServerOptions, type TlsMaterial } from '../../shared/crypto/pki.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { AccountOps, type AccountOpsOptions } from '../accounts/ops.ts';
 import { volumesFromDb, type VolumeUsage } from '../reports/space.ts';
 import type { ApiContext } from './context.ts';
@@ -41,6 +42,8 @@ export interface ApiServerOptions {
   /** JSON bodies larger than this are refused. */
   jsonBodyBytesMax?: number;
   defaultCluster?: string;
+  /** The node's consensus and database state for GET /v1/node (absent outside an aggregator node). */
+  nodeStatus?: () => Promise<Record<string, unknown>>;
 }
 
 export const defaultApiServerOptions = {
@@ -56,8 +59,16 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-function metaRoutes(registry: Registry, openapi: () => Record<string, unknown>): RouteSpec[] {
+function metaRoutes(registry: Registry, openapi: () => Record<string, unknown>, nodeStatus: (() => Promise<Record<string, unknown>>) | undefined): RouteSpec[] {
   return [
+    {
+      method: 'GET', url: '/v1/node', tag: 'meta', roles: ['admin', 'auditor', 'operator'],
+      summary: "this node's consensus view, executed sequence, account commands ordered and applied, connected peers",
+      handler: async () => {
+        if (!nodeStatus) throw new BaksaError('NOT_A_CLUSTER_NODE', 'this API does not run inside an aggregator node', { exitCode: ExitCode.data });
+        return nodeStatus();
+      },
+    },
     {
       method: 'GET', url: '/openapi.json', tag: 'meta', roles: ROLES, summary: 'this API as an OpenAPI 3.1 document',
       handler: async () => openapi(),
@@ -113,7 +124,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   });
 
   let openapi: Record<string, unknown> = {};
-  const routes = [...adminRoutes(ctx), ...dataRoutes(ctx), ...auditRoutes(ctx), ...metaRoutes(registry, () => openapi)];
+  const routes = [...adminRoutes(ctx), ...dataRoutes(ctx), ...auditRoutes(ctx), ...metaRoutes(registry, () => openapi, options.nodeStatus)];
   openapi = openApiOf(routes, { title: '2baksa aggregator API', version: pkg.version });
   mount(app, routes);
   await app.ready();

@@ -4,14 +4,16 @@
  * inside the actions.
  */
 import type { Command } from 'commander';
+import { registerAggregator } from './aggregator.ts';
 import { registerAccounts } from './accounts.ts';
 import { registerCheckNagios } from './check-nagios.ts';
 import { registerGroups } from './groups.ts';
 import { registerReport } from './report.ts';
 
-export { registerAccounts, registerCheckNagios, registerGroups, registerReport };
+export { registerAggregator, registerAccounts, registerCheckNagios, registerGroups, registerReport };
 
 export function registerOperatorCommands(program: Command): void {
+  registerAggregator(program);
   registerAccounts(program);
   registerGroups(program);
   registerReport(program);

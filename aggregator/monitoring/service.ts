@@ -51,6 +51,8 @@ export interface MonitorServiceOptions {
   logger?: Logger;
   now?: () => number;
   onAlert?: (alert: Alert) => void;
+  /** Resolve `start` only once subscribed (default); false: start at once and connect in the background. */
+  waitForBroker?: boolean;
 }
 
 export const defaultMonitorServiceOptions = {
@@ -115,7 +117,7 @@ export class MonitorService {
 
   /** Connects, subscribes, restores the tracker from the database and starts the timers. */
   static async start(options: MonitorServiceOptions): Promise<MonitorService> {
-    const client = await mqtt.connectAsync(options.mqttUrl, {
+    const client = mqtt.connect(options.mqttUrl, {
       clientId: `2baksa-monitor-${options.nodeId}-${process.pid}`,
       reconnectPeriod: 1000,
       ...options.mqttOptions,
@@ -124,10 +126,27 @@ export class MonitorService {
     try {
       await service.ingest.start();
       client.on('message', (topic, payload) => service.onMessage(topic, payload));
-      await client.subscribeAsync(
-        [filters.heartbeats(), filters.events(), topics.dc(options.cluster, 'register'), topics.dc(options.cluster, 'deregister')],
-        { qos: 1 },
-      );
+      // Subscribed again on every connection (a clean session forgets them); the broker may come up
+      // after us, or restart, so a refused connection is retried, never fatal.
+      const subscribed = new Promise<void>((resolve) => {
+        const subscribe = () => {
+          client
+            .subscribeAsync(
+              [filters.heartbeats(), filters.events(), topics.dc(options.cluster, 'register'), topics.dc(options.cluster, 'deregister')],
+              { qos: 1 },
+            )
+            .then(() => {
+              service.logger.info({ broker: options.mqttUrl }, 'monitor subscribed');
+              resolve();
+            })
+            .catch((err: Error) => service.logger.warn({ err: err.message }, 'monitor: subscribe failed'));
+        };
+        client.on('connect', subscribe);
+        // The connection may have come up while the ingest was starting.
+        if (client.connected) subscribe();
+      });
+      client.on('error', (err) => service.logger.warn({ err: err.message, broker: options.mqttUrl }, 'monitor: broker connection error'));
+      if (options.waitForBroker !== false) await subscribed;
       service.flushTimer = setInterval(() => service.flush(), options.flushIntervalMs ?? defaultMonitorServiceOptions.flushIntervalMs);
       service.refreshTimer = setInterval(() => service.track(service.refresh()), options.accountRefreshMs ?? defaultMonitorServiceOptions.accountRefreshMs);
       service.schedule();

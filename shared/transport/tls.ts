@@ -170,6 +170,11 @@ export class TlsTransport implements Transport {
     return [...this.links.keys()];
   }
 
+  /** Peers whose link from this node is up now (a liveness hint: alert ownership, status). */
+  connectedPeers(): string[] {
+    return [...this.links.values()].filter((l) => l.connected).map((l) => l.peer.id);
+  }
+
   /** Client ids with a live link to this node. */
   connectedClients(): string[] {
     return [...this.clients.keys()];

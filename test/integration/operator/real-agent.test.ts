@@ -29,10 +29,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The accounts' heartbeat interval (account database → MonitorConfig → agent). */
 const INTERVAL_S = 2;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string = () => ''): Promise<void> {
   const start = Date.now();
   while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
     await sleep(50);
   }
 }
@@ -156,7 +156,8 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
         board = await heartbeatBoard(db, Date.now());
         return board.length === 2 && board.every((r) => r.state === 'ok' && r.heartbeats >= 3 && r.lastSync !== null && r.bytesSynced > 0);
       },
-      40_000,
+      60_000,
+      () => `board: ${JSON.stringify(board)}\n--- gw1:\n${a1.out().slice(-4000)}\n--- gw2:\n${a2.out().slice(-4000)}`,
     );
     assert.equal(board.map((r) => [r.account, r.number, r.state, r.intervalS, r.site, r.agentVersion]), [
       ['gw1.example', '0x00000001', 'ok', INTERVAL_S, 'site-a', version],

@@ -1,0 +1,99 @@
+/**
+ * `2baksa aggregator init|run|status`: write a local cluster's configs and certificates, run one node,
+ * and ask a running node how it is. Heavy modules (PBFT, fastify, sqlite) load inside the actions.
+ */
+import type { Command } from 'commander';
+import { configError } from '../../shared/errors.ts';
+import { formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
+import { intFlag, outputOptions, targetOptions, type CommonFlags } from './common.ts';
+
+interface InitFlags extends CommonFlags {
+  dir: string;
+  nodes: string;
+  cluster?: string;
+  domain?: string;
+  host?: string;
+  basePort?: string;
+  racks?: string;
+  adminContact?: string;
+}
+
+export function registerAggregator(program: Command): void {
+  const aggregator = program.command('aggregator').description('the data-center cluster: write a local cluster, run a node');
+
+  outputOptions(aggregator.command('init'))
+    .description('write configs, keys and certificates for a local cluster of N nodes (one directory per node)')
+    .requiredOption('--dir <dir>', 'an empty directory for the cluster')
+    .option('--nodes <n>', 'number of nodes (3f+1: 4 tolerate one faulty node)', '4')
+    .option('--cluster <name>', 'cluster name')
+    .option('--domain <domain>', 'domain of the node names (node i is agg<i>.<domain>)')
+    .option('--host <host>', 'address every node listens on and is reached at')
+    .option('--base-port <port>', 'replicas listen on base..base+N-1, the API on base+100.., MQTT on base+200')
+    .option('--racks <n>', 'racks to spread the nodes over (round-robin)')
+    .option('--admin-contact <contact>', 'the backup administrator alerts go to')
+    .action(async (flags: InitFlags) => {
+      const { initCluster } = await import('../node/init.ts');
+      const format = formatOf(flags);
+      const result = await initCluster({
+        dir: flags.dir,
+        nodes: intFlag('nodes', flags.nodes, 1, 64),
+        ...(flags.cluster ? { cluster: flags.cluster } : {}),
+        ...(flags.domain ? { domain: flags.domain } : {}),
+        ...(flags.host ? { host: flags.host } : {}),
+        ...(flags.basePort ? { basePort: intFlag('base-port', flags.basePort, 1024, 65335) } : {}),
+        ...(flags.racks ? { racks: intFlag('racks', flags.racks, 1, 64) } : {}),
+        ...(flags.adminContact ? { adminContact: flags.adminContact } : {}),
+        onProgress: (what) => {
+          if (format !== 'json') process.stderr.write(`  ${what}\n`);
+        },
+      });
+      if (format === 'json') return printRecord(result as unknown as Record<string, unknown>, format);
+      printRows(result.nodes, [
+        { header: 'NODE', value: (n) => n.name },
+        { header: 'RACK', value: (n) => n.rack },
+        { header: 'REPLICA PORT', value: (n) => n.replicaPort, align: 'right' },
+        { header: 'API', value: (n) => n.apiUrl },
+        { header: 'CONFIG', value: (n) => n.config },
+      ], format);
+      process.stdout.write(
+        `\nMQTT for agents: ${result.mqttUrl} (run by ${result.nodes[0]!.name})\n` +
+          `monitor key for agents: --monitor-key ${result.monitorPublicKey}\n` +
+          `admin commands: --server ${result.nodes[0]!.apiUrl} --tls-dir ${result.pkiDir} --cert-name ${result.certificates.admin}\n` +
+          `start each node: 2baksa aggregator run --config ${result.nodes[0]!.config}\n`,
+      );
+    });
+
+  outputOptions(aggregator.command('run'))
+    .description('run one aggregator node until SIGTERM/SIGINT (PBFT replica, account database, monitor, REST API)')
+    .requiredOption('--config <file>', 'the node config (DIR/<node>/node.json from `aggregator init`)')
+    .action(async (flags: CommonFlags & { config: string }) => {
+      const { loadNodeConfig } = await import('../node/config.ts');
+      const { AggregatorNode } = await import('../node/node.ts');
+      const config = await loadNodeConfig(flags.config);
+      const node = await AggregatorNode.start(config);
+      if (formatOf(flags) === 'json') printJsonLine({ event: 'ready', pid: process.pid, ...(await node.status()) });
+      else process.stdout.write(`aggregator node ${config.node} running: API ${node.apiUrl}, MQTT ${node.mqttUrl}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await node.stop();
+      if (formatOf(flags) === 'json') printJsonLine({ event: 'stopped', node: config.node });
+    });
+
+  outputOptions(targetOptions(aggregator.command('status')))
+    .description("a node's consensus and account-database state, through its API")
+    .action(async (flags: CommonFlags) => {
+      if (!flags.server || !flags.tlsDir || !flags.certName) {
+        throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
+      }
+      const { ApiClient } = await import('../api/client.ts');
+      const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
+      const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName));
+      try {
+        printRecord((await client.request<Record<string, unknown>>('GET', '/v1/node')).body, formatOf(flags));
+      } finally {
+        client.close();
+      }
+    });
+}

@@ -1,0 +1,264 @@
+/**
+ * One aggregator node (`2baksa aggregator run --config FILE`), the composition of parts built elsewhere:
+ *
+ *   PBFT replica over mutual TLS 1.3 (shared/replica-node) ── AccountsApp: the ordered account command log
+ *        │ execute                                                │
+ *        ▼                                                        ▼
+ *   AccountsMaterializer ── applies it, in order, to accounts.db (sqlite, WAL, synchronous=FULL)
+ *        ▲ waitFor(position)
+ *   submit(command) ── ClientNode over this node's own client link (a certificate and Ed25519 key of
+ *        ▲              its own, listed in every node's `submitters`) ── replies from f+1 replicas
+ *        │
+ *   REST API (fastify, mTLS, RBAC) and the CLI's `--server`: every account, group and quota change
+ *   becomes a consensus request, so every replica's database is identical (`accounts check`
+ *   digests match); reads are local.
+ *
+ *   MonitorService (heartbeats, registrations, alerts) on the cluster's MQTT broker, `mqtt.url`, which
+ *   this node may run itself (`mqtt.embedded`). Every node's monitor sees every heartbeat; an alert is
+ *   sent by one owner among the live nodes (rendezvous on the alert id over this node and the replicas
+ *   its links reach), so one event gives one alert, not one per replica.
+ *
+ * Registrations pin an agent's key in each node's own database on first use (every node sees the same
+ * Register), not through consensus: a key reset is an admin command on each node's API for now.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry, Gauge } from 'prom-client';
+import { loadTlsMaterial, roleOf, identityOf } from '../../shared/crypto/pki.ts';
+import { readKeyFile } from '../../shared/crypto/key-file.ts';
+import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
+import type { Database } from '../../shared/db/index.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/log.ts';
+import { ClientNode, ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } from '../../shared/replica-node/index.ts';
+import { TlsTransport } from '../../shared/transport/index.ts';
+import { stateDigest } from '../accounts/digest.ts';
+import { openAccountDb } from '../accounts/schema.ts';
+import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
+import { createApiServer, type ApiServer } from '../api/server.ts';
+import { LocalCasSink } from '../api/object-sink.ts';
+import { MonitorService } from '../monitoring/service.ts';
+import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import { KEY_KINDS, type LoadedNodeConfig } from './config.ts';
+import { AccountsMaterializer } from './materializer.ts';
+
+export interface AggregatorNodeOptions {
+  logger?: Logger;
+  /** Called when the node must stop (a broken invariant, a database that fails); default: log and exit 70. */
+  onFatal?: (error: Error) => void;
+}
+
+export interface AggregatorNodeStatus {
+  cluster: string;
+  node: string;
+  id: number;
+  view: number;
+  primary: number;
+  viewChanging: boolean;
+  lastExecuted: number;
+  stableSeq: number;
+  accountCommands: number;
+  accountCommandsApplied: number;
+  /** SHA-256 of the replicated account tables: equal on every node that applied the same commands. */
+  accountsDigest: string;
+  peersConnected: string[];
+  apiUrl: string;
+  mqttUrl: string;
+}
+
+export class AggregatorNode {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: LoadedNodeConfig,
+    readonly db: Database,
+    readonly app: AccountsApp,
+    readonly materializer: AccountsMaterializer,
+    readonly replica: ReplicaNode,
+    private readonly replicaTransport: TlsTransport,
+    private readonly client: ClientNode,
+    private readonly clientTransport: TlsTransport,
+    readonly api: ApiServer,
+    readonly apiUrl: string,
+    readonly monitor: MonitorService,
+    private readonly broker: EmbeddedBroker | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(config: LoadedNodeConfig, options: AggregatorNodeOptions = {}): Promise<AggregatorNode> {
+    const logger = options.logger ?? createLogger(`aggregator-${config.id}`);
+    const onFatal =
+      options.onFatal ??
+      ((error: Error) => {
+        logger.fatal({ err: error.message }, 'aggregator node stopped');
+        process.exit(70);
+      });
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const replicaKey = signingKeyFromSeed(await readKeyFile(config.keys.replica, KEY_KINDS.replica, 32));
+    const submitterKey = signingKeyFromSeed(await readKeyFile(config.keys.submitter, KEY_KINDS.submitter, 32));
+    const monitorKey = signingKeyFromSeed(await readKeyFile(config.keys.monitor, KEY_KINDS.monitor, 32));
+    const replicaNames = config.replicas.map((r) => r.name);
+    const replicaKeys = config.replicas.map((r) => new Uint8Array(Buffer.from(r.publicKey, 'hex')));
+    if (Buffer.compare(Buffer.from(replicaKeys[config.id]!), Buffer.from(replicaKey.publicKey)) !== 0) {
+      throw new BaksaError('CONFIG_INVALID', `keys.replica: the key in ${config.keys.replica} is not replicas[${config.id}].publicKey`, {
+        hint: 'the key file and the cluster list come from the same `aggregator init`; copy the right key file',
+        exitCode: ExitCode.config,
+        details: { field: 'keys.replica' },
+      });
+    }
+    const submitters = new Map(config.submitters.map((s) => [s.name, new Uint8Array(Buffer.from(s.publicKey, 'hex'))]));
+
+    const db = await openAccountDb(join(config.dataDir, 'accounts.db'), { durable: true });
+    const app = new AccountsApp();
+    const materializer = new AccountsMaterializer(db, app, { resultsKept: 4096, logger, onFatal });
+    await materializer.start();
+
+    const broker = config.mqtt.embedded ? await startEmbeddedBroker(config.mqtt.embedded.host, config.mqtt.embedded.port, logger) : undefined;
+
+    const replicaTransport = new TlsTransport({
+      self: config.node,
+      listenHost: '0.0.0.0',
+      listenPort: config.replicas[config.id]!.port,
+      peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
+      tls: loadTlsMaterial(config.pkiDir, config.node),
+      reconnectDelayMsMax: 1000,
+      acceptClient: (cert) => {
+        const name = identityOf(cert);
+        return roleOf(cert) !== 'replica' && name !== undefined && submitters.has(name) ? name : undefined;
+      },
+      logger,
+    });
+    const replica = await ReplicaNode.start({
+      n: config.replicas.length,
+      id: config.id,
+      replicaNames,
+      transport: replicaTransport,
+      app,
+      dataDir: join(config.dataDir, 'pbft'),
+      options: config.replicaNode as Partial<ReplicaNodeOptions>,
+      logger,
+      keys: { self: replicaKey, replicas: replicaKeys, clients: linkKeyResolver(submitters) },
+      observe: (action) => {
+        if (action.type === 'new-view') logger.info({ view: action.view, primary: action.primary }, 'new view');
+        if (action.type === 'state-transferred') logger.info({ seq: action.seq }, 'state transferred');
+      },
+      onFatal,
+    });
+    await replicaTransport.start();
+
+    const clientTransport = new TlsTransport({
+      self: config.submitter,
+      listen: false,
+      peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
+      tls: loadTlsMaterial(config.pkiDir, config.submitter),
+      reconnectDelayMsMax: 1000,
+      logger,
+    });
+    const client = new ClientNode({
+      id: config.submitter,
+      n: config.replicas.length,
+      replicaNames,
+      transport: clientTransport,
+      keys: { self: submitterKey, replicas: replicaKeys },
+      options: { logicalClients: 4, replyAuth: 'channel' },
+    });
+    client.start();
+    await clientTransport.start();
+
+    const submit = async (command: AccountCommand): Promise<ApplyResult> => {
+      const { position } = decodeAccountsResult(await client.submit(encodeAccountOp(command)));
+      return materializer.waitFor(position);
+    };
+
+    const registry = new Registry();
+    const mqttUrl = config.mqtt.url;
+    const liveNodes = () => [config.node, ...replicaTransport.connectedPeers()].sort();
+    const monitor = await MonitorService.start({
+      db,
+      mqttUrl,
+      cluster: config.cluster,
+      nodeId: config.node,
+      signer: monitorKey,
+      adminContact: config.monitor.adminContact,
+      ...(config.monitor.hookPath ? { hookPath: config.monitor.hookPath } : {}),
+      silenceFactor: config.monitor.silenceFactor,
+      verifyWorkers: config.monitor.verifyWorkers,
+      liveNodes,
+      waitForBroker: false,
+      registry,
+      logger,
+    });
+
+    let nodeRef: AggregatorNode | undefined;
+    const getNode = () => nodeRef;
+    const sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
+    const api = await createApiServer({
+      db,
+      tls: loadTlsMaterial(config.pkiDir, config.node),
+      sink,
+      submit,
+      registry,
+      logger,
+      defaultCluster: config.cluster,
+      nodeStatus: async () => ({ ...(await getNode()?.status()) }),
+    });
+    const apiUrl = await api.listen(config.api.port, config.api.host);
+
+    const node = new AggregatorNode(config, db, app, materializer, replica, replicaTransport, client, clientTransport, api, apiUrl, monitor, broker, logger);
+    nodeRef = node;
+    const gauge = (name: string, help: string, value: () => number) =>
+      new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
+    gauge('baksa_pbft_view', 'current PBFT view', () => replica.status.view);
+    gauge('baksa_pbft_last_executed', 'last executed sequence number', () => replica.status.lastExecuted);
+    gauge('baksa_account_commands', 'account commands ordered', () => app.position);
+    gauge('baksa_account_commands_applied', 'account commands applied to this node\'s database', () => materializer.position);
+    gauge('baksa_replica_peers_connected', 'replicas this node\'s links reach', () => replicaTransport.connectedPeers().length);
+    logger.info({ node: config.node, id: config.id, api: apiUrl, mqtt: mqttUrl, replicas: replicaNames.length }, 'aggregator node running');
+    return node;
+  }
+
+  get mqttUrl(): string {
+    return this.broker?.url ?? this.config.mqtt.url;
+  }
+
+  async status(): Promise<AggregatorNodeStatus> {
+    const s = this.replica.status;
+    const accountsDigest = await stateDigest(this.db);
+    return {
+      cluster: this.config.cluster,
+      node: this.config.node,
+      id: this.config.id,
+      view: s.view,
+      primary: s.primary,
+      viewChanging: s.viewChanging,
+      lastExecuted: s.lastExecuted,
+      stableSeq: s.stableSeq,
+      accountCommands: this.app.position,
+      accountCommandsApplied: this.materializer.position,
+      accountsDigest,
+      peersConnected: this.replicaTransport.connectedPeers(),
+      apiUrl: this.apiUrl,
+      mqttUrl: this.mqttUrl,
+    };
+  }
+
+  /** Stops taking work, finishes what is in flight, and closes everything (SIGTERM). */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info('aggregator node stopping');
+      await this.api.close().catch(() => undefined);
+      this.client.close();
+      await this.clientTransport.close();
+      await this.monitor.stop().catch(() => undefined);
+      await this.replica.close();
+      await this.replicaTransport.close();
+      await this.materializer.stop();
+      await this.broker?.stop();
+      await this.db.close();
+      this.logger.info('aggregator node stopped');
+    })();
+    return this.stopping;
+  }
+}

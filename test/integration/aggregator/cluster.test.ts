@@ -1,0 +1,203 @@
+// A real aggregator cluster (DESIGN §5, §7): `2baksa aggregator init` writes 4 nodes, each runs as its
+// own `2baksa aggregator run` process (PBFT over mutual TLS, sqlite account database, monitor, REST
+// API; node 1 runs the cluster's MQTT broker). Checked here:
+// - account and group commands given to any node through `--server` reach every node's database
+//   (the state digests agree), and a refusal comes back with its reason;
+// - a real `2baksa agent run` registers and heartbeats into the cluster; the board is the same on
+//   every node; kill -9 of the agent gives exactly one hook call across the four nodes (one owner per
+//   alert), naming the group administrator;
+// - kill -9 of a replica: commands still commit through the other three, and the node, brought back,
+//   catches up to the same digest.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const INTERVAL_S = 2;
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string = () => ''): Promise<void> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
+    await sleep(100);
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function cli(args: string[]): Proc {
+  const child = spawn(process.execPath, ['cli/2baksa.mjs', ...args], { cwd: root, env: { ...process.env, BAKSA_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, out: () => out, err: () => err, exited };
+}
+
+/** Runs a CLI command to its end; returns its parsed JSON output (stdout), or throws with its output. */
+async function run<T = Record<string, unknown>>(args: string[], expectCode = 0): Promise<T> {
+  const p = cli([...args, '--json']);
+  const { code } = await p.exited;
+  if (code !== expectCode) throw new Error(`2baksa ${args.join(' ')} exited ${code}, expected ${expectCode}\n${p.out()}\n${p.err()}`);
+  return JSON.parse(p.out().trim().split('\n').pop()!) as T;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose replica, API and MQTT ports (base + 0..3, 100..103, 200) are all free. */
+async function freeBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+  }
+  throw new Error('no free port range');
+}
+
+interface Status {
+  node: string;
+  view: number;
+  accountCommands: number;
+  accountCommandsApplied: number;
+  accountsDigest: string;
+}
+
+test('4 aggregator processes: replicated accounts, a real agent heartbeating in, one alert per event, kill -9 and catch-up', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-cluster-'));
+  const nodes: Array<Proc | undefined> = [];
+  const agents: Proc[] = [];
+  try {
+    const basePort = await freeBasePort();
+    const init = await run<{ nodes: Array<{ name: string; config: string; apiUrl: string }>; mqttUrl: string; pkiDir: string; monitorPublicKey: string; certificates: { admin: string; auditor: string } }>(
+      ['aggregator', 'init', '--dir', join(dir, 'cluster'), '--nodes', '4', '--base-port', String(basePort), '--admin-contact', 'root@dc.example'],
+    );
+    assert.is(init.nodes.length, 4);
+
+    // Every node runs the same notify hook; all of them append to one file.
+    const calls = join(dir, 'hook-calls.txt');
+    const hook = join(dir, 'notify.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$@" >> '${calls}'\n`);
+    chmodSync(hook, 0o755);
+    const hookLines = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : []);
+    for (const n of init.nodes) {
+      const config = JSON.parse(readFileSync(n.config, 'utf8')) as { monitor: { hookPath: string | null } };
+      config.monitor.hookPath = hook;
+      writeFileSync(n.config, JSON.stringify(config, null, 2));
+    }
+
+    const start = async (i: number) => {
+      const p = cli(['aggregator', 'run', '--config', init.nodes[i]!.config, '--json']);
+      nodes[i] = p;
+      await until(`node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000);
+      assert.ok(p.out().includes('"event":"ready"'), `node ${i + 1} did not start:\n${p.err().slice(-3000)}`);
+    };
+    await Promise.all([0, 1, 2, 3].map(start));
+
+    const admin = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.admin];
+    const auditor = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.auditor];
+    const status = (i: number) => run<Status>(['aggregator', 'status', ...auditor(i)]);
+    const allStatus = async (which = [0, 1, 2, 3]) => Promise.all(which.map(status));
+
+    // Commands through different nodes, in consensus order everywhere.
+    const created = await run<{ number: number; name: string }>(['accounts', 'create', '--name', 'gw1.site-a.example', '--interval', String(INTERVAL_S), ...admin(0)]);
+    assert.is(created.number, 1);
+    await run(['groups', 'create', 'site-a', '--admin', 'ops-a@example.org', ...admin(1)]);
+    await run(['groups', 'add', 'site-a', 'gw1.site-a.example', ...admin(2)]);
+    await run(['accounts', 'setlimit', 'gw1.site-a.example', '1G', '2G', ...admin(3)]);
+    // A refusal is the same deterministic answer from the cluster, with its reason.
+    const taken = cli(['accounts', 'create', '--name', 'gw1.site-a.example', ...admin(3), '--json']);
+    const takenExit = await taken.exited;
+    assert.is.not(takenExit.code, 0);
+    assert.match(taken.out() + taken.err(), /ACCOUNT_EXISTS/);
+
+    await until('every node applied the 5 commands', async () => (await allStatus()).every((s) => s.accountCommandsApplied === 5), 30_000);
+    const digests = (await allStatus()).map((s) => s.accountsDigest);
+    assert.is(new Set(digests).size, 1, `digests differ: ${digests.join(' ')}`);
+    const info = await run<{ hardBytes: number; groups: string[] }>(['accounts', 'info', 'gw1.site-a.example', ...admin(2)]);
+    assert.is(info.hardBytes, 2 * 1024 ** 3);
+    assert.equal(info.groups, ['site-a']);
+
+    // A real agent heartbeats into the cluster's broker; every node's monitor tracks it.
+    const state = join(dir, 'agent-state');
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'plc.csv'), `t,v\n${Array.from({ length: 200 }, (_, k) => `${k},${k * 7}`).join('\n')}\n`);
+    const profile = JSON.parse(readFileSync(join(root, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
+    Object.assign(profile, {
+      name: 'cluster-test',
+      erasure: { k: 1, m: 0 },
+      compression: { algorithm: 'none', level: 0 },
+      schedule: { mode: 'lazy', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 2 },
+      heartbeatIntervalS: 5,
+      storeWorker: false,
+    });
+    const profilePath = join(dir, 'profile.json');
+    writeFileSync(profilePath, JSON.stringify(profile));
+    await run(['agent', 'init', '--state', state, '--name', 'gw1.site-a.example', '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
+    const agent = cli(['agent', 'run', '--state', state]);
+    agents.push(agent);
+
+    type Row = { account: string; state: string; heartbeats: number; lastSync: string | null };
+    let boards: Row[][] = [];
+    await until(
+      'the agent ok on every node\'s board, with a synced backup',
+      async () => {
+        boards = await Promise.all([0, 1, 2, 3].map((i) => run<Row[]>(['report', 'heartbeats', ...admin(i)])));
+        return boards.every((b) => b.length === 1 && b[0]!.state === 'ok' && b[0]!.heartbeats >= 2 && b[0]!.lastSync !== null);
+      },
+      90_000,
+      () => `boards: ${JSON.stringify(boards)}\n--- agent:\n${(agent.out() + agent.err()).slice(-3000)}`,
+    );
+
+    // kill -9 of the agent: exactly one alert from the four monitors.
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    await until('the hook to be called', () => hookLines().length > 0, 30_000);
+    await sleep(2 * INTERVAL_S * 1000 + 2000);
+    const lines = hookLines();
+    assert.is(lines.length, 1, `exactly one hook call across the cluster, got ${JSON.stringify(lines)}`);
+    assert.match(lines[0]!, /^silent gw1\.site-a\.example 0x00000001 [0-9a-f]{32} root@dc\.example ops-a@example\.org$/);
+
+    // kill -9 of replica 3: the other three still commit; brought back, it catches up.
+    nodes[2]!.child.kill('SIGKILL');
+    await nodes[2]!.exited;
+    await run(['accounts', 'create', '--name', 'gw2.site-a.example', ...admin(3)]);
+    await run(['groups', 'add', 'site-a', 'gw2.site-a.example', ...admin(0)]);
+    await until('the three live nodes applied 7 commands', async () => (await allStatus([0, 1, 3])).every((s) => s.accountCommandsApplied === 7), 30_000);
+    await start(2);
+    let after: Status[] = [];
+    await until('node 3 caught up', async () => (after = await allStatus()).every((s) => s.accountCommandsApplied === 7), 60_000, () => JSON.stringify(after));
+    assert.is(new Set(after.map((s) => s.accountsDigest)).size, 1, `digests differ after catch-up: ${JSON.stringify(after)}`);
+    const group = await run<{ members: Array<{ name: string }> }>(['groups', 'info', 'site-a', ...admin(2)]);
+    assert.equal(group.members.map((m) => m.name), ['gw1.site-a.example', 'gw2.site-a.example']);
+
+    // SIGTERM stops a node cleanly.
+    nodes[1]!.child.kill('SIGTERM');
+    const stopped = await nodes[1]!.exited;
+    assert.is(stopped.code, 0, nodes[1]!.err().slice(-2000));
+  } finally {
+    for (const p of [...agents, ...nodes]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all([...agents, ...nodes].map((p) => p?.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
