@@ -16,6 +16,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../../aggregator/api/client.ts';
+import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
+import type { BaksaError } from '../../../shared/errors.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,7 +89,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
   const agents: Proc[] = [];
   try {
     const basePort = await freeBasePort();
-    const init = await run<{ nodes: Array<{ name: string; config: string; apiUrl: string }>; mqttUrl: string; pkiDir: string; monitorPublicKey: string; certificates: { admin: string; auditor: string } }>(
+    const init = await run<{ nodes: Array<{ name: string; config: string; apiUrl: string }>; mqttUrl: string; pkiDir: string; monitorPublicKey: string; certificates: { admin: string; auditor: string; operator: string } }>(
       ['aggregator', 'init', '--dir', join(dir, 'cluster'), '--nodes', '4', '--base-port', String(basePort), '--admin-contact', 'root@dc.example'],
     );
     assert.is(init.nodes.length, 4);
@@ -135,6 +138,30 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     assert.is(info.hardBytes, 2 * 1024 ** 3);
     assert.equal(info.groups, ['site-a']);
 
+    // An object backup through node 2 is recorded by consensus: node 4's space report counts its bytes;
+    // a hard limit then refuses the next backup, naming the limit.
+    const operator = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.operator));
+    try {
+      const payload = new Uint8Array(100_000).map((_, i) => (i * 31) & 0xff);
+      const stored = await operator.request<{ state: string; bytes: number }>('POST', '/v1/accounts/gw1.site-a.example/backups', payload);
+      assert.is(stored.body.state, 'stored');
+      await until('the backup recorded everywhere', async () => (await allStatus()).every((s) => s.accountCommandsApplied === 6), 30_000);
+      const space = await run<{ rows: Array<{ account: string; usedBytes: number; objects: number }> } | Array<{ account: string; usedBytes: number; objects: number }>>(['report', 'space', '--by', 'account', ...admin(3)]);
+      const rows = Array.isArray(space) ? space : space.rows;
+      assert.equal(rows.map((r) => [r.account, r.usedBytes, r.objects]), [['gw1.site-a.example', 100_000, 1]]);
+      await run(['accounts', 'setlimit', 'gw1.site-a.example', '100000', '150000', ...admin(0)]);
+      try {
+        await operator.request('POST', '/v1/accounts/gw1.site-a.example/backups', new Uint8Array(60_000).fill(7));
+        assert.unreachable('a backup over the hard limit was accepted');
+      } catch (e) {
+        assert.is((e as BaksaError).code, 'QUOTA_EXCEEDED', String(e));
+        assert.match((e as Error).message, /gw1\.site-a\.example|hard limit/);
+      }
+    } finally {
+      operator.close();
+    }
+    const commandsBeforeAgent = 7;
+
     // A real agent heartbeats into the cluster's broker; every node's monitor tracks it.
     const state = join(dir, 'agent-state');
     const src = join(dir, 'src');
@@ -181,10 +208,11 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     await nodes[2]!.exited;
     await run(['accounts', 'create', '--name', 'gw2.site-a.example', ...admin(3)]);
     await run(['groups', 'add', 'site-a', 'gw2.site-a.example', ...admin(0)]);
-    await until('the three live nodes applied 7 commands', async () => (await allStatus([0, 1, 3])).every((s) => s.accountCommandsApplied === 7), 30_000);
+    const total = commandsBeforeAgent + 2;
+    await until(`the three live nodes applied ${total} commands`, async () => (await allStatus([0, 1, 3])).every((s) => s.accountCommandsApplied === total), 30_000);
     await start(2);
     let after: Status[] = [];
-    await until('node 3 caught up', async () => (after = await allStatus()).every((s) => s.accountCommandsApplied === 7), 60_000, () => JSON.stringify(after));
+    await until('node 3 caught up', async () => (after = await allStatus()).every((s) => s.accountCommandsApplied === total), 60_000, () => JSON.stringify(after));
     assert.is(new Set(after.map((s) => s.accountsDigest)).size, 1, `digests differ after catch-up: ${JSON.stringify(after)}`);
     const group = await run<{ members: Array<{ name: string }> }>(['groups', 'info', 'site-a', ...admin(2)]);
     assert.equal(group.members.map((m) => m.name), ['gw1.site-a.example', 'gw2.site-a.example']);
