@@ -3,9 +3,11 @@
 // API; node 1 runs the cluster's MQTT broker). Checked here:
 // - account and group commands given to any node through `--server` reach every node's database
 //   (the state digests agree), and a refusal comes back with its reason;
-// - a real `2baksa agent run` registers and heartbeats into the cluster; the board is the same on
-//   every node; kill -9 of the agent gives exactly one hook call across the four nodes (one owner per
-//   alert), naming the group administrator;
+// - an object backup through one node is recorded by consensus and counted in another node's space
+//   report; a hard limit then refuses the next backup;
+// - two real `2baksa agent run` processes register and heartbeat into the cluster; every node's board
+//   shows them ok; SIGTERM on one raises nothing; kill -9 on the other gives exactly one hook call
+//   across the four nodes (one owner per alert), naming the group administrator;
 // - kill -9 of a replica: commands still commit through the other three, and the node, brought back,
 //   catches up to the same digest.
 import { test } from 'uvu';
@@ -160,10 +162,11 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     } finally {
       operator.close();
     }
-    const commandsBeforeAgent = 7;
+    // A second monitored account for an agent that stops cleanly.
+    await run(['accounts', 'create', '--name', 'gw9.site-a.example', '--interval', String(INTERVAL_S), ...admin(1)]);
+    const commandsBeforeAgent = 8;
 
     // A real agent heartbeats into the cluster's broker; every node's monitor tracks it.
-    const state = join(dir, 'agent-state');
     const src = join(dir, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'plc.csv'), `t,v\n${Array.from({ length: 200 }, (_, k) => `${k},${k * 7}`).join('\n')}\n`);
@@ -178,30 +181,39 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     });
     const profilePath = join(dir, 'profile.json');
     writeFileSync(profilePath, JSON.stringify(profile));
-    await run(['agent', 'init', '--state', state, '--name', 'gw1.site-a.example', '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
-    const agent = cli(['agent', 'run', '--state', state]);
-    agents.push(agent);
+    const agentFor = async (name: string, i: number) => {
+      const state = join(dir, `agent-state-${i}`);
+      await run(['agent', 'init', '--state', state, '--name', name, '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
+      const p = cli(['agent', 'run', '--state', state]);
+      agents.push(p);
+      return p;
+    };
+    const [agent, polite] = await Promise.all([agentFor('gw1.site-a.example', 1), agentFor('gw9.site-a.example', 9)]);
 
     type Row = { account: string; state: string; heartbeats: number; lastSync: string | null };
     let boards: Row[][] = [];
     await until(
-      'the agent ok on every node\'s board, with a synced backup',
+      "both agents ok on every node's board, with a synced backup",
       async () => {
         boards = await Promise.all([0, 1, 2, 3].map((i) => run<Row[]>(['report', 'heartbeats', ...admin(i)])));
-        return boards.every((b) => b.length === 1 && b[0]!.state === 'ok' && b[0]!.heartbeats >= 2 && b[0]!.lastSync !== null);
+        return boards.every((b) => b.length === 2 && b.every((r) => r.state === 'ok' && r.heartbeats >= 2 && r.lastSync !== null));
       },
       90_000,
       () => `boards: ${JSON.stringify(boards)}\n--- agent:\n${(agent.out() + agent.err()).slice(-3000)}`,
     );
 
-    // kill -9 of the agent: exactly one alert from the four monitors.
+    // SIGTERM on gw9 (a Deregister: nothing follows), kill -9 on gw1: exactly one alert from the four monitors.
+    polite.child.kill('SIGTERM');
+    assert.is((await polite.exited).code, 0, polite.err().slice(-2000));
     agent.child.kill('SIGKILL');
     await agent.exited;
     await until('the hook to be called', () => hookLines().length > 0, 30_000);
-    await sleep(2 * INTERVAL_S * 1000 + 2000);
+    await sleep(3 * INTERVAL_S * 1000 + 2000);
     const lines = hookLines();
     assert.is(lines.length, 1, `exactly one hook call across the cluster, got ${JSON.stringify(lines)}`);
     assert.match(lines[0]!, /^silent gw1\.site-a\.example 0x00000001 [0-9a-f]{32} root@dc\.example ops-a@example\.org$/);
+    const finalBoard = await run<Row[]>(['report', 'heartbeats', ...admin(3)]);
+    assert.equal(finalBoard.map((r) => [r.account, r.state]), [['gw1.site-a.example', 'silent'], ['gw9.site-a.example', 'deregistered']]);
 
     // kill -9 of replica 3: the other three still commit; brought back, it catches up.
     nodes[2]!.child.kill('SIGKILL');
