@@ -17,7 +17,8 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { chunkId, type DataKeys, type KeyRing } from '../../shared/crypto/keys.ts';
-import { keyVersionOf, openVersioned, sealVersioned } from '../../shared/crypto/aead.ts';
+import { keyVersionOf, openVersioned, sealVersioned, sealVersionedInto, sealedVersionedBytes } from '../../shared/crypto/aead.ts';
+import { allocShards, type ShardLayout } from '../../shared/erasure/index.ts';
 import type { CompressionAlgorithm } from '../profile/index.ts';
 
 export const CHUNK_FORMAT = 0x01;
@@ -126,6 +127,28 @@ export async function sealChunkParts(keys: DataKeys, idHex: string, plain: Uint8
   const header = Uint8Array.of(CHUNK_FORMAT, code);
   const sealed = sealVersioned(keys, body, aadOf(idHex, header));
   return { header, sealed, length: CHUNK_HEADER_BYTES + sealed.length };
+}
+
+/**
+ * Compresses and seals a chunk straight into its k data shards (zero-padded) and m parity shards, views
+ * of one buffer, ready for `ReedSolomon.encode`: no chunk-sized intermediate buffer and no copy.
+ */
+export async function sealChunkShards(
+  keys: DataKeys,
+  idHex: string,
+  plain: Uint8Array,
+  opts: CompressionOptions,
+  k: number,
+  m: number,
+): Promise<ShardLayout & { sealedLength: number }> {
+  const { code, body } = await compress(plain, opts);
+  const header = Uint8Array.of(CHUNK_FORMAT, code);
+  const sealedLength = CHUNK_HEADER_BYTES + sealedVersionedBytes(body.length);
+  const layout = allocShards(sealedLength, k, m);
+  layout.buffer.set(header, 0);
+  const end = sealVersionedInto(keys, body, aadOf(idHex, header), layout.buffer, CHUNK_HEADER_BYTES);
+  if (end !== sealedLength) throw new Error(`invariant violated: sealed ${end - CHUNK_HEADER_BYTES} bytes, expected ${sealedLength - CHUNK_HEADER_BYTES}`);
+  return { ...layout, sealedLength };
 }
 
 /** Compresses and seals a chunk; returns the sealed object to erasure-code. */

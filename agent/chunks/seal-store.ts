@@ -7,7 +7,7 @@
 import type { DataKeys } from '../../shared/crypto/keys.ts';
 import { shardBytesFor, type ReedSolomon } from '../../shared/erasure/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
-import { sealChunkParts, type CompressionOptions, type SealedParts } from './codec.ts';
+import { sealChunkShards, type CompressionOptions, type SealedParts } from './codec.ts';
 
 export interface StoredChunk {
   shardIds: string[];
@@ -33,11 +33,10 @@ export async function sealAndStage(
   id: string,
   plain: Uint8Array,
 ): Promise<StoredChunk> {
-  const sealed = await sealChunkParts(keys, id, plain, compression);
   const k = rs.dataShards;
   const m = rs.parityShards;
-  const shards = shardsOf(sealed, k, m);
+  const { shards, shardBytes, sealedLength } = await sealChunkShards(keys, id, plain, compression, k, m);
   if (m > 0) rs.encode(shards);
   const shardIds = await Promise.all(shards.map((s) => store.putStaged(txId, s)));
-  return { shardIds, shardBytes: shards[0]!.length, sealedLength: sealed.length };
+  return { shardIds, shardBytes, sealedLength };
 }

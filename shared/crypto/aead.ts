@@ -58,6 +58,48 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = E
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
+/** Plaintext bytes encrypted per cipher call in `sealInto`: the output is copied while it is still in cache. */
+export const SEAL_SLICE_BYTES = 64 * 1024;
+
+/**
+ * `seal`, written straight into `out` at `offset` (which must have `SEAL_OVERHEAD_BYTES +
+ * plaintext.length` bytes there), e.g. into the data shards of an erasure-coded chunk, with no
+ * intermediate buffer of the chunk's size. The plaintext goes through the cipher in slices of
+ * `SEAL_SLICE_BYTES`, so each slice of ciphertext is copied into place while it is in cache, and
+ * `written(from, to)` is told about every region as it is filled, in order (a caller can hash the
+ * output on the way). Same format as `seal`; `open` reads it. Returns the offset after the tag.
+ */
+export function sealInto(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+  written?: (from: number, to: number) => void,
+): number {
+  checkKey(key);
+  assert(offset >= 0 && offset + SEAL_OVERHEAD_BYTES + plaintext.length <= out.length, 'sealInto: the output has no room for the sealed bytes');
+  const header = Buffer.allocUnsafe(SEAL_HEADER_BYTES);
+  header[0] = SEAL_FORMAT;
+  randomBytes(NONCE_BYTES).copy(header, 1);
+  const cipher = createCipheriv('aes-256-gcm', key, header.subarray(1), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad.length > 0 ? Buffer.concat([header.subarray(0, 1), aad]) : header.subarray(0, 1));
+  let at = offset;
+  const put = (bytes: Uint8Array) => {
+    if (bytes.length === 0) return;
+    out.set(bytes, at);
+    written?.(at, at + bytes.length);
+    at += bytes.length;
+  };
+  put(header);
+  for (let from = 0; from < plaintext.length; from += SEAL_SLICE_BYTES) {
+    put(cipher.update(plaintext.subarray(from, Math.min(plaintext.length, from + SEAL_SLICE_BYTES))));
+  }
+  put(cipher.final());
+  put(cipher.getAuthTag());
+  return at;
+}
+
 /** Checks and decrypts bytes from `seal`. Throws DECRYPT_FAILED; never returns garbage. */
 export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
   checkKey(key);
@@ -92,6 +134,27 @@ export function sealVersioned(keys: DataKeys, plaintext: Uint8Array, aad: Uint8A
   out.set(header, 0);
   out.set(sealed, KEY_VERSION_HEADER_BYTES);
   return out;
+}
+
+/** `sealVersioned` written into `out` at `offset` (see `sealInto`); returns the offset after it. */
+export function sealVersionedInto(
+  keys: DataKeys,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+  written?: (from: number, to: number) => void,
+): number {
+  const header = versionHeader(keys.version);
+  assert(offset + KEY_VERSION_HEADER_BYTES <= out.length, 'sealVersionedInto: the output has no room for the header');
+  out.set(header, offset);
+  written?.(offset, offset + KEY_VERSION_HEADER_BYTES);
+  return sealInto(keys.dataKey, plaintext, aad.length > 0 ? Buffer.concat([header, aad]) : header, out, offset + KEY_VERSION_HEADER_BYTES, written);
+}
+
+/** Bytes `sealVersioned` produces for a plaintext of `length` bytes. */
+export function sealedVersionedBytes(length: number): number {
+  return KEY_VERSION_HEADER_BYTES + SEAL_OVERHEAD_BYTES + length;
 }
 
 /** The key version a `sealVersioned` output names, or undefined when it is too short to name one. */

@@ -16,7 +16,7 @@ export {
   type ReconstructOptions,
   type ReedSolomonOptions,
 } from './reed-solomon.ts';
-export { joinShards, shardBytesFor, splitIntoShards } from './shards.ts';
+export { allocShards, joinShards, shardBytesFor, splitIntoShards, type ShardLayout } from './shards.ts';
 export { ErasureErrorCode } from './errors.ts';
 export type { KernelName } from './coding-matrix.ts';
 export { loadSimdKernel, simdSupported } from './kernel-simd.ts';

@@ -14,6 +14,33 @@ export function shardBytesFor(length: number, dataShards: number): number {
   return (Math.ceil(length / dataShards) + 3) & ~3;
 }
 
+/** k + m shards of equal size as views of one buffer, for `length` bytes of data (see `allocShards`). */
+export interface ShardLayout {
+  buffer: Uint8Array;
+  shards: Uint8Array[];
+  shardBytes: number;
+}
+
+/**
+ * The shard buffer for `length` bytes of data, to be written in place (e.g. by `sealInto`) instead of
+ * copied in by `splitIntoShards`. Its first `length` bytes are NOT initialised: the caller fills all of
+ * them; the padding after them is zeroed, and so are the parity shards.
+ */
+export function allocShards(length: number, dataShards: number, parityShards = 0): ShardLayout {
+  if (!Number.isInteger(dataShards) || dataShards < 1 || !Number.isInteger(parityShards) || parityShards < 0 ||
+    dataShards + parityShards > totalShardsMax) {
+    throw geometryInvalid(dataShards, parityShards, 'not a valid geometry');
+  }
+  const size = shardBytesFor(length, dataShards);
+  const total = dataShards + parityShards;
+  const raw = Buffer.allocUnsafeSlow(size * total);
+  const buffer = new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
+  buffer.fill(0, length);
+  const shards: Uint8Array[] = [];
+  for (let i = 0; i < total; i++) shards.push(buffer.subarray(i * size, (i + 1) * size));
+  return { buffer, shards, shardBytes: size };
+}
+
 /**
  * Copies `data` into k data shards followed by `parityShards` zeroed parity shards, all views of one
  * new buffer, ready for `ReedSolomon.encode`.

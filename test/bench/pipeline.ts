@@ -1,11 +1,16 @@
 // The whole in-memory backup pipeline on one thread: FastCDC chunk → chunk id (HMAC-SHA-256) →
 // AES-256-GCM seal → Reed–Solomon 4+2 encode → shard hashes (SHA-256), over 256 MiB of generated
-// gateway data (half sensor-log text, half random blobs). MB/s counts input bytes. Each stage is
-// also timed alone in the same run, so the ratio shows what the composition costs.
+// gateway data (half sensor-log text, half random blobs). MB/s counts input bytes.
+//
+// The pipeline seals each chunk straight into its shard buffer (`sealInto` + `allocShards`) and hashes
+// each data shard as its ciphertext is written, while it is in cache; the baseline in the same run
+// is the plain composition (seal into a new buffer, copy it into zeroed shards, hash them after).
+// Each stage is also timed alone, so the ratio shows what the composition costs.
 import { createHash, randomBytes } from 'node:crypto';
 import { chunkBuffer, prepareChunker, defaultChunkerOptions } from '../../shared/chunking/index.ts';
 import { chunkId, deriveDataKeys, deriveTenantKey, generateRootKey, seal } from '../../shared/crypto/index.ts';
-import { ReedSolomon, splitIntoShards } from '../../shared/erasure/index.ts';
+import { SEAL_OVERHEAD_BYTES, sealInto } from '../../shared/crypto/aead.ts';
+import { ReedSolomon, allocShards, splitIntoShards } from '../../shared/erasure/index.ts';
 
 interface BenchResult {
   name: string;
@@ -45,13 +50,38 @@ export async function run(): Promise<BenchResult[]> {
   const mb = totalBytes / 1e6;
 
   const chunks = chunkBuffer(data, defaultChunkerOptions);
-  let best = { pipeline: Infinity, chunk: Infinity, id: Infinity, seal: Infinity, encode: Infinity, hash: Infinity };
+  let best = { pipeline: Infinity, plain: Infinity, chunk: Infinity, id: Infinity, seal: Infinity, encode: Infinity, hash: Infinity };
+  const k = 4;
+  const m = 2;
   for (let round = 0; round < 3; round++) {
     const pipeline = time(() => {
       for (const chunk of chunkBuffer(data, defaultChunkerOptions)) {
         const id = chunkId(keys.dedupKey, chunk.data);
+        const sealedLength = SEAL_OVERHEAD_BYTES + chunk.data.length;
+        const { buffer, shards, shardBytes } = allocShards(sealedLength, k, m);
+        const hashers = shards.map(() => createHash('sha256'));
+        sealInto(keys.dataKey, chunk.data, id, buffer, 0, (from, to) => {
+          for (let at = from; at < to; ) {
+            const s = Math.floor(at / shardBytes);
+            const end = Math.min(to, (s + 1) * shardBytes);
+            hashers[s]!.update(buffer.subarray(at, end));
+            at = end;
+          }
+        });
+        // The zero padding of the last data shard, then the parity shards once encoded.
+        const last = Math.floor((sealedLength - 1) / shardBytes);
+        if (sealedLength < (last + 1) * shardBytes) hashers[last]!.update(buffer.subarray(sealedLength, (last + 1) * shardBytes));
+        for (let s = last + 1; s < k; s++) hashers[s]!.update(shards[s]!);
+        rs.encode(shards);
+        for (let s = k; s < k + m; s++) hashers[s]!.update(shards[s]!);
+        for (const h of hashers) h.digest();
+      }
+    });
+    const plain = time(() => {
+      for (const chunk of chunkBuffer(data, defaultChunkerOptions)) {
+        const id = chunkId(keys.dedupKey, chunk.data);
         const sealed = seal(keys.dataKey, chunk.data, id);
-        const shards = splitIntoShards(sealed, 4, 2);
+        const shards = splitIntoShards(sealed, k, m);
         rs.encode(shards);
         for (const s of shards) createHash('sha256').update(s).digest();
       }
@@ -65,6 +95,7 @@ export async function run(): Promise<BenchResult[]> {
     const hash = time(() => shardSets.forEach((set) => set.forEach((s) => createHash('sha256').update(s).digest())));
     best = {
       pipeline: Math.min(best.pipeline, pipeline),
+      plain: Math.min(best.plain, plain),
       chunk: Math.min(best.chunk, chunk),
       id: Math.min(best.id, id),
       seal: Math.min(best.seal, sealTime),
@@ -74,7 +105,8 @@ export async function run(): Promise<BenchResult[]> {
   }
   const stages = best.chunk + best.id + best.seal + best.encode + best.hash;
   return [
-    { name: 'pipeline chunk+id+seal+encode 4+2+hash', value: mb / best.pipeline, unit: 'MB/s', note: `${chunks.length} chunks, kernel ${rs.kernel}` },
+    { name: 'pipeline chunk+id+seal+encode 4+2+hash', value: mb / best.pipeline, unit: 'MB/s', note: `${chunks.length} chunks, kernel ${rs.kernel}, sealed into the shards, target ≥ 250; ${(best.plain / best.pipeline).toFixed(2)}× the baseline` },
+    { name: 'baseline: seal, copy into shards, hash after', value: mb / best.plain, unit: 'MB/s' },
     { name: 'stage: chunk (FastCDC)', value: mb / best.chunk, unit: 'MB/s' },
     { name: 'stage: chunk id (HMAC-SHA-256)', value: mb / best.id, unit: 'MB/s' },
     { name: 'stage: seal (AES-256-GCM)', value: mb / best.seal, unit: 'MB/s' },

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { BaksaError } from '../../../shared/errors.ts';
 import {
-  KEY_VERSION_HEADER_BYTES, SEAL_OVERHEAD_BYTES, keyVersionOf, open, openVersioned, seal, sealVersioned,
+  KEY_VERSION_HEADER_BYTES, SEAL_OVERHEAD_BYTES, SEAL_SLICE_BYTES, keyVersionOf, open, openVersioned, seal, sealInto, sealVersioned,
+  sealVersionedInto, sealedVersionedBytes,
 } from '../../../shared/crypto/aead.ts';
 import { KeyRing } from '../../../shared/crypto/keys.ts';
 
@@ -87,6 +88,31 @@ test('versioned sealing carries the key version in an authenticated header', () 
   failsDecrypt(() => openVersioned(ring, sealed, text('other')));
   failsDecrypt(() => openVersioned(ring, sealed.subarray(0, 3)));
   assert.is(keyVersionOf(new Uint8Array(2)), undefined);
+});
+
+test('sealInto writes the seal format in place, reports every region in order, and opens like seal', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 3 * SEAL_SLICE_BYTES + 17 }), fc.integer({ min: 0, max: 40 }), (length, offset) => {
+      const plain = new Uint8Array(length).map((_, i) => (i * 13 + length) & 0xff);
+      const out = new Uint8Array(offset + SEAL_OVERHEAD_BYTES + length + 5).fill(0xee);
+      const regions: Array<[number, number]> = [];
+      const end = sealInto(KEY, plain, text('ctx'), out, offset, (from, to) => regions.push([from, to]));
+      assert.is(end, offset + SEAL_OVERHEAD_BYTES + length);
+      // Regions are contiguous and cover exactly the sealed bytes; nothing outside is touched.
+      assert.is(regions[0]![0], offset);
+      for (let i = 1; i < regions.length; i++) assert.is(regions[i]![0], regions[i - 1]![1]);
+      assert.is(regions.at(-1)![1], end);
+      assert.ok(out.subarray(0, offset).every((b) => b === 0xee) && out.subarray(end).every((b) => b === 0xee));
+      assert.equal(Buffer.from(open(KEY, out.subarray(offset, end), text('ctx'))), Buffer.from(plain));
+    }),
+    { numRuns: 40 },
+  );
+  const ring = KeyRing.fromRoot(new Uint8Array(32).fill(3), 'gw.example', 1);
+  const plain = text('versioned in place');
+  const out = new Uint8Array(sealedVersionedBytes(plain.length));
+  assert.is(sealVersionedInto(ring.current, plain, text('a'), out, 0), out.length);
+  assert.equal(Buffer.from(openVersioned(ring, out, text('a'))), Buffer.from(plain));
+  assert.throws(() => sealInto(KEY, plain, text(''), new Uint8Array(10), 0), /no room/);
 });
 
 test.run();
