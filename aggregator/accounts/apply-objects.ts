@@ -89,12 +89,13 @@ export async function applyObjectCommand(ctx: ApplyContext, cmd: ObjectCmd): Pro
       }
       const seq = await nextId(db, 'next_object_seq');
       await watchingLimits(ctx, [a.number], cmd.atMs, async () => {
-        await db.run("INSERT INTO objects(account, object_id, seq, bytes, state, stored_ms) VALUES (?, ?, ?, ?, 'current', ?)", [
+        await db.run("INSERT INTO objects(account, object_id, seq, bytes, state, stored_ms, layout) VALUES (?, ?, ?, ?, 'current', ?, ?)", [
           a.number,
           cmd.objectId,
           seq,
           cmd.bytes,
           cmd.atMs,
+          cmd.layout ?? null,
         ]);
         await db.run('UPDATE accounts SET used_bytes = used_bytes + ?, object_count = object_count + 1, store_marker = store_marker + 1 WHERE number = ?', [
           cmd.bytes,

@@ -9,6 +9,8 @@ import { ACCOUNT_NUMBER_MAX } from './names.ts';
 import type { AccountCommand } from './types.ts';
 
 export const OBJECT_ID_CHARS_MAX = 128;
+/** An object's cluster layout (JSON) recorded with it: a manifest reference, well under this. */
+export const OBJECT_LAYOUT_CHARS_MAX = 4096;
 export const HEARTBEAT_INTERVAL_S_MIN = 1;
 export const HEARTBEAT_INTERVAL_S_MAX = 7 * 24 * 3600;
 
@@ -44,7 +46,7 @@ export const accountCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('DeleteAccount'), account: accountNumber, atMs: time }),
   z.strictObject({ type: z.literal('Housekeep'), account: accountNumber, atMs: time, aggressive: z.boolean(), reason: text(200) }),
   z.strictObject({ type: z.literal('RecomputeUsage'), account: accountNumber }),
-  z.strictObject({ type: z.literal('RecordObject'), account: accountNumber, objectId, bytes, atMs: time }),
+  z.strictObject({ type: z.literal('RecordObject'), account: accountNumber, objectId, bytes, atMs: time, layout: z.string().min(2).max(OBJECT_LAYOUT_CHARS_MAX).optional() }),
   z.strictObject({
     type: z.literal('MarkObject'),
     account: accountNumber,

@@ -147,6 +147,10 @@ export const ACCOUNT_DB_MIGRATIONS: readonly string[] = [
     updated_ms INTEGER NOT NULL
   );
   `,
+  // Where an object's bytes live in the cluster (its erasure-coded layout, JSON), replicated with its record.
+  `
+  ALTER TABLE objects ADD COLUMN layout TEXT;
+  `,
 ];
 
 export interface AccountDbOptions {

@@ -73,7 +73,7 @@ export type AccountCommand =
   | { type: 'DeleteAccount'; account: number; atMs: number }
   | { type: 'Housekeep'; account: number; atMs: number; aggressive: boolean; reason: string }
   | { type: 'RecomputeUsage'; account: number }
-  | { type: 'RecordObject'; account: number; objectId: string; bytes: number; atMs: number }
+  | { type: 'RecordObject'; account: number; objectId: string; bytes: number; atMs: number; layout?: string }
   | { type: 'MarkObject'; account: number; objectId: string; state: 'old' | 'deleted'; atMs: number }
   | { type: 'CreateGroup'; name: string; admin: string; softBytes: number | null; hardBytes: number | null; atMs: number }
   | { type: 'SetGroup'; group: string; admin?: string; softBytes?: number | null; hardBytes?: number | null; atMs: number }

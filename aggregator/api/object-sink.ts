@@ -1,7 +1,7 @@
 /**
- * Where a backup submitted through the API goes: a pluggable object sink. The storage node will
- * implement `ObjectSink` over the erasure-coded cluster store; until then `LocalCasSink` keeps each
- * object as one content-addressed file (SHA-256) under a directory:
+ * Where a backup submitted through the API goes: a pluggable object sink. An aggregator node uses the
+ * erasure-coded cluster store (aggregator/node/cluster-sink.ts); `LocalCasSink` keeps each object as
+ * one content-addressed file (SHA-256) under a directory (a single node, tests):
  *
  *   DIR/objects/<account hex>/<sha256[0..2]>/<sha256>      DIR/tmp/ (uploads in progress)
  *
@@ -24,6 +24,8 @@ export interface StoredObjectInfo {
   bytes: number;
   /** True when the sink already held this content for the account. */
   existed: boolean;
+  /** Where the bytes are, for sinks that need it back to read them (recorded with the object, replicated). */
+  layout?: string;
 }
 
 export interface PutOptions {
@@ -36,6 +38,8 @@ export interface ObjectSink {
   /** A stream of the object, or undefined when it is not stored. */
   get(account: number, objectId: string): Promise<{ bytes: number; stream: Readable } | undefined>;
   delete(account: number, objectId: string): Promise<boolean>;
+  /** Drops what `put` wrote for an upload that will not be recorded (refused, or a duplicate). */
+  discard(account: number, stored: StoredObjectInfo): Promise<void>;
   /** Physical usage, for space reports. */
   volumes(): Promise<VolumeUsage[]>;
 }
@@ -111,6 +115,10 @@ export class LocalCasSink implements ObjectSink {
     const s = await stat(path).catch(() => undefined);
     if (!s) return undefined;
     return { bytes: s.size, stream: createReadStream(path) };
+  }
+
+  async discard(account: number, stored: StoredObjectInfo): Promise<void> {
+    if (!stored.existed) await this.delete(account, stored.objectId);
   }
 
   async delete(account: number, objectId: string): Promise<boolean> {

@@ -86,14 +86,17 @@ export function dataRoutes(ctx: ApiContext): RouteSpec[] {
           job.objectId = stored.objectId;
           job.bytes = stored.bytes;
           const known = await db.get('SELECT 1 FROM objects WHERE account = ? AND object_id = ?', [account.number, stored.objectId]);
-          if (!known) {
+          if (known) {
+            // The same content is recorded already: what this upload wrote is not needed.
+            await sink.discard(account.number, stored);
+          } else {
             try {
               await admitBackup(db, account.number, stored.bytes);
             } catch (e) {
-              if (!stored.existed) await sink.delete(account.number, stored.objectId);
+              await sink.discard(account.number, stored);
               throw e;
             }
-            await ops.submit({ type: 'RecordObject', account: account.number, objectId: stored.objectId, bytes: stored.bytes, atMs: ctx.now() });
+            await ops.submit({ type: 'RecordObject', account: account.number, objectId: stored.objectId, bytes: stored.bytes, atMs: ctx.now(), ...(stored.layout ? { layout: stored.layout } : {}) });
           }
           job.state = 'stored';
           job.updatedMs = ctx.now();

@@ -13,7 +13,10 @@
  *   mqtt.url                     the broker agents heartbeat into (shared by the cluster's monitors)
  *   mqtt.embedded                run that broker in this node (plain MQTT on a trusted network: the
  *                                telemetry is signed end to end, not encrypted)
- *   api.host, api.port           the REST API (mutual TLS 1.3)
+ *   api.host, api.port           the REST API (mutual TLS 1.3); replicas[].apiPort is how other nodes
+ *                                reach it for shards, replicas[].rack the failure domain of placement
+ *   storage.*                    shard volumes, the cluster's erasure geometry (k + m over the nodes),
+ *                                object segment size, scrub schedule and share
  *   monitor.*                    alert contacts and hook, silence factor
  */
 import { readFile } from 'node:fs/promises';
@@ -42,7 +45,7 @@ export const nodeConfigSchema = z.strictObject({
   pkiDir: path,
   keys: z.strictObject({ replica: path, submitter: path, monitor: path }),
   replicas: z
-    .array(z.strictObject({ name: hostName, host: z.string().min(1).max(255), port, publicKey: hexKey }))
+    .array(z.strictObject({ name: hostName, host: z.string().min(1).max(255), port, publicKey: hexKey, apiPort: port.optional(), rack: label.optional() }))
     .min(1)
     .max(64),
   submitters: z.array(z.strictObject({ name: hostName, publicKey: hexKey })).min(1).max(256),
@@ -52,6 +55,18 @@ export const nodeConfigSchema = z.strictObject({
     embedded: z.strictObject({ host: z.string().min(1).max(255), port }).nullable().default(null),
   }),
   api: z.strictObject({ host: z.string().min(1).max(255), port }),
+  storage: z
+    .strictObject({
+      volumes: z.array(path).min(1).max(64),
+      dataShards: z.number().int().min(1).max(64),
+      parityShards: z.number().int().min(0).max(64),
+      segmentBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      /** Cron expression (node-cron) of the scrub; null: no scheduled scrub. */
+      scrubCron: z.string().min(1).max(100).nullable().default('*/10 * * * *'),
+      /** Share of the stored objects each scrub run reads in full (0 < share ≤ 1). */
+      scrubShare: z.number().gt(0).max(1).default(0.1),
+    })
+    .optional(),
   monitor: z
     .strictObject({
       adminContact: z.string().min(1).max(255),
@@ -94,8 +109,14 @@ export function parseNodeConfig(value: unknown, file: string): LoadedNodeConfig 
   for (const [i, s] of c.submitters.entries()) {
     if (names.has(s.name)) throw configError(`submitters.${i}.name`, `"${s.name}" is also a replica name (in ${file})`, 'a client link needs a name of its own');
   }
-  if (c.replicas.length < 4) {
-    // PBFT with n < 4 tolerates no fault; allowed (a lab), but said.
+  if (c.storage) {
+    const n = c.replicas.length;
+    if (c.storage.dataShards + c.storage.parityShards > n) {
+      throw configError('storage.dataShards', `${c.storage.dataShards} + ${c.storage.parityShards} shards need that many nodes, the cluster has ${n} (in ${file})`, 'every shard of a chunk goes to a different node: lower dataShards or parityShards');
+    }
+    for (const [i, r] of c.replicas.entries()) {
+      if (r.apiPort === undefined) throw configError(`replicas.${i}.apiPort`, `is needed with storage (other nodes fetch shards through it) (in ${file})`);
+    }
   }
   return {
     ...c,
@@ -105,6 +126,7 @@ export function parseNodeConfig(value: unknown, file: string): LoadedNodeConfig 
     pkiDir: abs(c.pkiDir),
     keys: { replica: abs(c.keys.replica), submitter: abs(c.keys.submitter), monitor: abs(c.keys.monitor) },
     monitor: { ...c.monitor, hookPath: c.monitor.hookPath === null ? null : abs(c.monitor.hookPath) },
+    ...(c.storage ? { storage: { ...c.storage, volumes: c.storage.volumes.map(abs) } } : {}),
   };
 }
 

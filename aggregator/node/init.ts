@@ -100,7 +100,11 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
 
   const mqttPort = o.basePort + 200;
   const mqttUrl = `mqtt://${o.host}:${mqttPort}`;
-  const replicas = names.map((name, i) => ({ name, host: o.host, port: o.basePort + i, publicKey: hex(replicaKeys[i]!.publicKey) }));
+  const rackOf = (i: number) => `rack${(i % o.racks) + 1}`;
+  const replicas = names.map((name, i) => ({ name, host: o.host, port: o.basePort + i, apiPort: o.basePort + 100 + i, rack: rackOf(i), publicKey: hex(replicaKeys[i]!.publicKey) }));
+  // The cloud geometry: m = 2 parity shards from 4 nodes on (a rack of two nodes may be lost), k = the rest.
+  const parityShards = o.nodes >= 4 ? 2 : o.nodes >= 2 ? 1 : 0;
+  const dataShards = o.nodes - parityShards;
   const submitters = submitterNames.map((name, i) => ({ name, publicKey: hex(submitterKeys[i]!.publicKey) }));
   const nodes: InitClusterResult['nodes'] = [];
   for (const [i, name] of names.entries()) {
@@ -108,7 +112,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
     await mkdir(nodeDir, { recursive: true, mode: 0o700 });
     await writeKeyFile(join(nodeDir, 'replica.key'), KEY_KINDS.replica, seedOf(replicaKeys[i]!));
     await writeKeyFile(join(nodeDir, 'submitter.key'), KEY_KINDS.submitter, seedOf(submitterKeys[i]!));
-    const rack = `rack${(i % o.racks) + 1}`;
+    const rack = rackOf(i);
     const config: NodeConfig = {
       cluster: o.cluster,
       node: name,
@@ -121,6 +125,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
       submitter: submitterNames[i]!,
       mqtt: { url: mqttUrl, embedded: i === 0 ? { host: o.host, port: mqttPort } : null },
       api: { host: o.host, port: o.basePort + 100 + i },
+      storage: { volumes: ['data/volume1'], dataShards, parityShards, segmentBytes: 4 * 1024 * 1024, scrubCron: '*/10 * * * *', scrubShare: 0.1 },
       monitor: { adminContact: o.adminContact, hookPath: null, silenceFactor: 2, verifyWorkers: 1 },
       replicaNode: o.persistFsync ? {} : { persistFsync: false },
     };
