@@ -14,6 +14,11 @@ export interface ApiClientOptions {
   responseBytesMax?: number;
 }
 
+export interface RequestOptions {
+  /** Return a successful response body as raw bytes (binary downloads). */
+  responseBytes?: boolean;
+}
+
 export class ApiClient {
   private readonly base: URL;
   private readonly agent: Agent;
@@ -36,9 +41,10 @@ export class ApiClient {
 
   /**
    * Sends one request. `body` is JSON; bytes (Uint8Array) or a stream (Readable) go as
-   * application/octet-stream, with a Content-Length for bytes.
+   * application/octet-stream, with a Content-Length for bytes. With `responseBytes` a successful
+   * response body comes back as the bytes received (a Buffer), not as text or JSON.
    */
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<{ status: number; body: T }> {
     const url = new URL(path, this.base);
     const raw = body !== undefined && typeof (body as Readable)?.pipe === 'function';
     const bin = body instanceof Uint8Array;
@@ -65,6 +71,11 @@ export class ApiClient {
             else chunks.push(c);
           });
           res.on('end', () => {
+            const status0 = res.statusCode ?? 0;
+            if (options.responseBytes === true && status0 < 400) {
+              resolve({ status: status0, body: Buffer.concat(chunks) as T });
+              return;
+            }
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
             if ((res.headers['content-type'] ?? '').includes('json')) {

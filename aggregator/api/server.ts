@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   defaultCluster?: string;
   /** The node's consensus and database state for GET /v1/node (absent outside an aggregator node). */
   nodeStatus?: () => Promise<Record<string, unknown>>;
+  /** More routes (e.g. the node-to-node shard routes), mounted after the built-in ones and in the OpenAPI document. */
+  extraRoutes?: RouteSpec[];
 }
 
 export const defaultApiServerOptions = {
@@ -124,7 +126,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   });
 
   let openapi: Record<string, unknown> = {};
-  const routes = [...adminRoutes(ctx), ...dataRoutes(ctx), ...auditRoutes(ctx), ...metaRoutes(registry, () => openapi, options.nodeStatus)];
+  const routes = [...adminRoutes(ctx), ...dataRoutes(ctx), ...auditRoutes(ctx), ...metaRoutes(registry, () => openapi, options.nodeStatus), ...(options.extraRoutes ?? [])];
   openapi = openApiOf(routes, { title: '2baksa aggregator API', version: pkg.version });
   mount(app, routes);
   await app.ready();

@@ -81,19 +81,32 @@ export function registerAggregator(program: Command): void {
       if (formatOf(flags) === 'json') printJsonLine({ event: 'stopped', node: config.node });
     });
 
+  outputOptions(targetOptions(aggregator.command('scrub')))
+    .description("scrub the node's share of objects now: read every shard, verify, heal (admin certificate)")
+    .action(async (flags: CommonFlags) => {
+      const report = await nodeRequest(flags, 'POST', '/v1/node/scrub');
+      printRecord(report, formatOf(flags));
+      if (Array.isArray(report.failed) && report.failed.length > 0) process.exitCode = 1;
+    });
+
   outputOptions(targetOptions(aggregator.command('status')))
     .description("a node's consensus and account-database state, through its API")
     .action(async (flags: CommonFlags) => {
-      if (!flags.server || !flags.tlsDir || !flags.certName) {
-        throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
-      }
-      const { ApiClient } = await import('../api/client.ts');
-      const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
-      const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName));
-      try {
-        printRecord((await client.request<Record<string, unknown>>('GET', '/v1/node')).body, formatOf(flags));
-      } finally {
-        client.close();
-      }
+      printRecord(await nodeRequest(flags, 'GET', '/v1/node'), formatOf(flags));
     });
+}
+
+/** One call to a node's API with the certificate named on the command line. */
+async function nodeRequest(flags: CommonFlags, method: string, path: string): Promise<Record<string, unknown>> {
+  if (!flags.server || !flags.tlsDir || !flags.certName) {
+    throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
+  }
+  const { ApiClient } = await import('../api/client.ts');
+  const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
+  const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs: 600_000 });
+  try {
+    return (await client.request<Record<string, unknown>>(method, path)).body;
+  } finally {
+    client.close();
+  }
 }

@@ -37,7 +37,15 @@ import { stateDigest } from '../accounts/digest.ts';
 import { openAccountDb } from '../accounts/schema.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
-import { LocalCasSink } from '../api/object-sink.ts';
+import { ApiClient } from '../api/client.ts';
+import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
+import type { RouteSpec } from '../api/route.ts';
+import { internalRoutes } from '../api/routes-internal.ts';
+import { ClusterStore, HttpShardPeer, LocalShardPeer, type ShardPeer } from '../storage/index.ts';
+import { ReedSolomon } from '../../shared/erasure/index.ts';
+import { FsShardStore } from '../../shared/storage/index.ts';
+import { ClusterObjectSink } from './cluster-sink.ts';
+import { Scrubber } from './scrub.ts';
 import { MonitorService } from '../monitoring/service.ts';
 import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
@@ -63,6 +71,7 @@ export interface AggregatorNodeStatus {
   accountCommandsApplied: number;
   /** SHA-256 of the replicated account tables: equal on every node that applied the same commands. */
   accountsDigest: string;
+  lastScrub: { startedMs: number; objects: number; shardsChecked: number; shardsHealed: number; failed: number } | null;
   peersConnected: string[];
   apiUrl: string;
   mqttUrl: string;
@@ -84,8 +93,11 @@ export class AggregatorNode {
     readonly apiUrl: string,
     readonly monitor: MonitorService,
     private readonly broker: EmbeddedBroker | undefined,
+    readonly storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined,
     private readonly logger: Logger,
   ) {}
+
+  scrubTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
 
   static async start(config: LoadedNodeConfig, options: AggregatorNodeOptions = {}): Promise<AggregatorNode> {
     const logger = options.logger ?? createLogger(`aggregator-${config.id}`);
@@ -193,7 +205,38 @@ export class AggregatorNode {
 
     let nodeRef: AggregatorNode | undefined;
     const getNode = () => nodeRef;
-    const sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
+    // Storage: objects erasure-coded over the nodes (rack-aware), shards exchanged through the API's
+    // internal routes with the nodes' own certificates; without a storage section, one local directory.
+    let sink: ObjectSink;
+    let extraRoutes: RouteSpec[] = [];
+    let storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined;
+    if (config.storage) {
+      const local = await FsShardStore.open({ volumes: config.storage.volumes });
+      const nodeTls = loadTlsMaterial(config.pkiDir, config.node);
+      const peers = new Map<string, ShardPeer>();
+      for (const r of config.replicas) {
+        peers.set(
+          r.name,
+          r.name === config.node
+            ? new LocalShardPeer(r.name, local, { logger })
+            : new HttpShardPeer(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }), { logger }),
+        );
+      }
+      const rs = await ReedSolomon.create(config.storage.dataShards, config.storage.parityShards);
+      const members = config.replicas.map((r) => ({ id: r.name, rack: r.rack ?? r.name }));
+      const store = new ClusterStore({ self: config.node, members, peers, rs, segmentBytes: config.storage.segmentBytes, logger });
+      sink = new ClusterObjectSink(db, store, local, { cluster: config.cluster, node: config.node, logger });
+      extraRoutes = internalRoutes(local);
+      const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
+      storage = { local, store, scrubber };
+      extraRoutes.push({
+        method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
+        summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",
+        handler: async () => ({ ...(await scrubber.run()) }),
+      });
+    } else {
+      sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
+    }
     const api = await createApiServer({
       db,
       tls: loadTlsMaterial(config.pkiDir, config.node),
@@ -203,10 +246,19 @@ export class AggregatorNode {
       logger,
       defaultCluster: config.cluster,
       nodeStatus: async () => ({ ...(await getNode()?.status()) }),
+      extraRoutes,
     });
     const apiUrl = await api.listen(config.api.port, config.api.host);
 
-    const node = new AggregatorNode(config, db, app, materializer, replica, replicaTransport, client, clientTransport, api, apiUrl, monitor, broker, logger);
+    const node = new AggregatorNode(config, db, app, materializer, replica, replicaTransport, client, clientTransport, api, apiUrl, monitor, broker, storage, logger);
+    if (storage && config.storage?.scrubCron) {
+      const cron = (await import('node-cron')).default;
+      if (!cron.validate(config.storage.scrubCron)) {
+        await node.stop();
+        throw new BaksaError('CONFIG_INVALID', `storage.scrubCron: "${config.storage.scrubCron}" is not a cron expression`, { exitCode: ExitCode.config, hint: 'use five fields, e.g. "*/10 * * * *", or null for no scheduled scrub', details: { field: 'storage.scrubCron' } });
+      }
+      node.scrubTask = cron.schedule(config.storage.scrubCron, () => void storage.scrubber.run().catch((err: Error) => logger.error({ err: err.message }, 'scrub failed')), { name: 'scrub', noOverlap: true });
+    }
     nodeRef = node;
     const gauge = (name: string, help: string, value: () => number) =>
       new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
@@ -238,6 +290,10 @@ export class AggregatorNode {
       accountCommands: this.app.position,
       accountCommandsApplied: this.materializer.position,
       accountsDigest,
+      lastScrub: (() => {
+        const r = this.storage?.scrubber.last;
+        return r ? { startedMs: r.startedMs, objects: r.objects, shardsChecked: r.shardsChecked, shardsHealed: r.shardsHealed, failed: r.failed.length } : null;
+      })(),
       peersConnected: this.replicaTransport.connectedPeers(),
       apiUrl: this.apiUrl,
       mqttUrl: this.mqttUrl,
@@ -248,6 +304,8 @@ export class AggregatorNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('aggregator node stopping');
+      await this.scrubTask?.stop();
+      await this.scrubTask?.destroy();
       await this.api.close().catch(() => undefined);
       this.client.close();
       await this.clientTransport.close();
@@ -256,6 +314,8 @@ export class AggregatorNode {
       await this.replicaTransport.close();
       await this.materializer.stop();
       await this.broker?.stop();
+      await this.storage?.scrubber.idle();
+      await this.storage?.local.close();
       await this.db.close();
       this.logger.info('aggregator node stopped');
     })();

@@ -1,0 +1,140 @@
+/**
+ * Node-to-node shard routes (role `replica` only): the cluster store on one node puts and gets the
+ * erasure-coded shards of a blob on the others (aggregator/storage). People's certificates (admin,
+ * auditor, operator, agent) are refused by RBAC before the body is read.
+ *
+ *   PUT /v1/internal/shards/:id   raw body = the shard; stored committed once SHA-256(body) = id
+ *   GET /v1/internal/shards/:id   the shard, hash-verified by the store; 404 when missing or corrupt
+ *                                 (a corrupt copy is removed, so the caller's heal can store a good one)
+ *   DELETE /v1/internal/shards/:id {removed: boolean}: the cluster store deleting an object's shards
+ *
+ * The server never trusts the id it is given: it hashes the body and refuses a mismatch (400), so a
+ * damaged transfer is never stored under the wrong name. A body past `shardBytesMax` is refused by its
+ * Content-Length before reading, or as soon as the stream passes the bound (413), so a peer cannot make
+ * this node buffer more than one shard.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply } from 'fastify';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { formatBytes } from '../../shared/output.ts';
+import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, type ShardStore } from '../../shared/storage/index.ts';
+import { shardIdMismatch } from '../storage/errors.ts';
+import { apiError } from './errors.ts';
+import type { RouteSpec } from './route.ts';
+
+export interface InternalRoutesOptions {
+  /** Largest shard body accepted (413 past it). */
+  shardBytesMax: number;
+}
+
+export const defaultInternalRoutesOptions: InternalRoutesOptions = { shardBytesMax: SHARD_BYTES_MAX_DEFAULT };
+
+const internalRoles = ['replica'] as const;
+
+const shardParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the shard, 64 lowercase hex' } },
+  required: ['id'],
+  additionalProperties: false,
+};
+
+function shardTooLarge(bytes: number | undefined, max: number): BaksaError {
+  return new BaksaError('PAYLOAD_TOO_LARGE', `the shard is larger than the limit of ${formatBytes(max)}${bytes === undefined ? '' : ` (${bytes} bytes)`}`, {
+    hint: 'use smaller segments or more data shards on the sending node, or raise shardBytesMax on this one',
+    exitCode: ExitCode.data,
+    details: { shardBytesMax: max },
+  });
+}
+
+/** Replies with the API's error shape and an explicit status (codes the shared table does not know). */
+function replyError(reply: FastifyReply, status: number, error: BaksaError): FastifyReply {
+  return reply.status(status).send({
+    error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}), ...(error.details ? { details: error.details } : {}) },
+  });
+}
+
+/** Reads a raw body into one buffer, refusing it as soon as it passes `bytesMax`. */
+async function readBounded(body: unknown, bytesMax: number): Promise<Buffer> {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
+    throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the shard as application/octet-stream', 'set Content-Type: application/octet-stream');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > bytesMax) throw shardTooLarge(undefined, bytesMax);
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+  }
+  return Buffer.concat(chunks, size);
+}
+
+export function internalRoutes(store: ShardStore, options: Partial<InternalRoutesOptions> = {}): RouteSpec[] {
+  const { shardBytesMax } = { ...defaultInternalRoutesOptions, ...options };
+  return [
+    {
+      method: 'PUT', url: '/v1/internal/shards/:id', tag: 'internal', roles: internalRoles, rawBody: true,
+      summary: 'store one shard (node to node): the body must hash (SHA-256) to the id',
+      schema: {
+        params: shardParams,
+        response: {
+          204: { description: 'stored (or already held)' },
+          400: { description: 'SHARD_ID_MISMATCH: the body does not hash to the id' },
+          413: { description: 'PAYLOAD_TOO_LARGE: the shard is larger than shardBytesMax' },
+        },
+      },
+      handler: async ({ request, reply }) => {
+        const { id } = request.params as { id: string };
+        const declared = Number(request.headers['content-length']);
+        if (Number.isFinite(declared) && declared > shardBytesMax) return replyError(reply, 413, shardTooLarge(declared, shardBytesMax));
+        let bytes: Buffer;
+        try {
+          bytes = await readBounded(request.body, shardBytesMax);
+        } catch (e) {
+          if (e instanceof BaksaError && e.code === 'PAYLOAD_TOO_LARGE') return replyError(reply, 413, e);
+          throw e;
+        }
+        const actual = createHash('sha256').update(bytes).digest('hex');
+        if (actual !== id) return replyError(reply, 400, shardIdMismatch(id, actual));
+        await store.put(bytes);
+        return reply.status(204).send();
+      },
+    },
+    {
+      method: 'GET', url: '/v1/internal/shards/:id', tag: 'internal', roles: internalRoles, rawResponse: true,
+      summary: 'read one shard (node to node), verified against its id',
+      schema: {
+        params: shardParams,
+        response: { 200: { description: 'the shard bytes' }, 404: { description: 'SHARD_MISSING: not held here, or held corrupt' } },
+      },
+      handler: async ({ request, reply }) => {
+        const { id } = request.params as { id: string };
+        let bytes: Uint8Array;
+        try {
+          bytes = await store.get(id);
+        } catch (e) {
+          if (e instanceof BaksaError && e.code === StorageErrorCode.shardMissing) return replyError(reply, 404, e);
+          if (e instanceof BaksaError && e.code === StorageErrorCode.shardCorrupt) {
+            // A corrupt copy answers like a missing one, and goes, so the sender's heal can write a good one.
+            await store.delete(id).catch(() => false);
+            return replyError(reply, 404, e);
+          }
+          throw e;
+        }
+        return reply
+          .header('content-type', 'application/octet-stream')
+          .header('content-length', String(bytes.length))
+          .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      },
+    },
+    {
+      method: 'DELETE', url: '/v1/internal/shards/:id', tag: 'internal', roles: internalRoles,
+      summary: 'remove one shard (node to node, when an object is deleted)',
+      schema: {
+        params: shardParams,
+        response: { 200: { type: 'object', properties: { removed: { type: 'boolean' } }, description: 'removed is false when the shard was not held' } },
+      },
+      handler: async ({ request }) => ({ removed: await store.delete((request.params as { id: string }).id) }),
+    },
+  ];
+}

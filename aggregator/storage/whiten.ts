@@ -1,0 +1,26 @@
+/**
+ * Per-blob whitening: before a blob is cut into shards its bytes are XORed with a keystream derived
+ * from the blob's key (AES-256-CTR, key = SHA-256(tag ‖ blob key), zero IV), and XORed again after
+ * a read joins them. Not for secrecy (the key is public; agents encrypt before they send): it makes
+ * shard ids unique per blob key.
+ *
+ * Why. Shards are content-addressed, so without it two blobs with equal content (an object uploaded
+ * twice under two keys, two zero-filled segments) have equal shard ids, and where placement puts them
+ * on the same member they are one file. Deleting one blob would then delete a shard of the other.
+ * With whitening a shard belongs to exactly one blob key (a collision needs a SHA-256 collision), so
+ * deleting a blob's shards is safe as long as each key names one blob.
+ */
+import { createCipheriv, createHash } from 'node:crypto';
+
+const TAG = '2baksa/v1/cluster-blob-whitening';
+const IV = Buffer.alloc(16);
+
+/** XORs `bytes` in place with the key's keystream from offset 0 (the same call undoes it). */
+export function whiten(key: string, bytes: Uint8Array): void {
+  if (bytes.length === 0) return;
+  const aesKey = createHash('sha256').update(TAG).update('\0').update(key, 'utf8').digest();
+  const cipher = createCipheriv('aes-256-ctr', aesKey, IV);
+  const out = cipher.update(bytes);
+  bytes.set(out);
+  cipher.final();
+}
