@@ -5,6 +5,7 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 
 class Rng {
   constructor(private state: number) {}
@@ -69,4 +70,22 @@ export async function appendLogs(dir: string, totalBytes: number, share: number,
     await appendFile(join(dir, 'sensors', `line${Math.floor(i / 10)}-sensor${String(i).padStart(3, '0')}.csv`), sensorLines(rng, i, t0, (totalBytes * 0.6 * share) / SENSORS));
   }
   for (let i = 0; i < EVENT_LOGS; i++) await appendFile(join(dir, 'events', `gateway-${i}.jsonl`), eventLines(rng, i, t0, (totalBytes * 0.25 * share) / EVENT_LOGS));
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose cluster ports (base + 0..3 replicas, + 100..103 API, + 200 MQTT) are all free. */
+export async function freeBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+  }
+  throw new Error('no free range of loopback ports for the demo cluster');
 }

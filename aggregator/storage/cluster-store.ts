@@ -97,11 +97,16 @@ export interface PutObjectOptions {
 }
 
 /** The shards of one stripe as gathered by a read. */
+/** A member that did not answer (as opposed to one that answered "not here" or sent bad bytes). */
+const UNREACHABLE = Symbol('unreachable');
+
 interface Gathered {
   /** Verified shard bytes by index (undefined: not obtained). */
   shards: (Uint8Array | undefined)[];
   /** Indexes missing or corrupt at their recorded member. */
   bad: Set<number>;
+  /** Indexes whose recorded member did not answer (down, unreachable): not known to be bad. */
+  unreachable: Set<number>;
   /** Where a bad shard was found intact on another member. */
   foundAt: Map<number, string>;
   /** Shards fetched (for scrub's count). */
@@ -189,7 +194,7 @@ export class ClusterStore {
     checkBlobRef(key, ref);
     if (ref.length === 0) return { bytes: new Uint8Array(0), healed: [], ref: { ...ref, shards: [], nodes: [] } };
     const got = await this.#gather(key, ref, false);
-    const { data, healed, nodes } = await this.#rebuildAndHeal(key, ref, got);
+    const { data, healed, nodes } = await this.#rebuildAndHeal(key, ref, got, false);
     const bytes = joinShards(data, ref.k, ref.length);
     whiten(key, bytes);
     return { bytes, healed, ref: { ...ref, shards: [...ref.shards], nodes } };
@@ -200,7 +205,7 @@ export class ClusterStore {
     checkBlobRef(key, ref);
     if (ref.length === 0) return { checked: 0, healed: [], ref: { ...ref, shards: [], nodes: [] } };
     const got = await this.#gather(key, ref, true);
-    const { healed, nodes } = await this.#rebuildAndHeal(key, ref, got);
+    const { healed, nodes } = await this.#rebuildAndHeal(key, ref, got, true);
     return { checked: got.fetched, healed, ref: { ...ref, shards: [...ref.shards], nodes } };
   }
 
@@ -325,16 +330,16 @@ export class ClusterStore {
     return rs;
   }
 
-  /** The shard `id` from `node`, verified; undefined when absent, unreachable or wrong. */
-  async #fetch(key: string, node: string, id: string, shardBytes: number): Promise<Uint8Array | undefined> {
+  /** The shard `id` from `node`, verified; undefined when absent or wrong, UNREACHABLE when the member did not answer. */
+  async #fetch(key: string, node: string, id: string, shardBytes: number): Promise<Uint8Array | undefined | typeof UNREACHABLE> {
     const peer = this.#peers.get(node);
-    if (peer === undefined) return undefined;
+    if (peer === undefined) return UNREACHABLE;
     let bytes: Uint8Array | undefined;
     try {
       bytes = await peer.get(id);
     } catch (e) {
-      this.#logger.warn({ key, node, shard: id, err: String(e) }, 'cluster store: shard read failed');
-      return undefined;
+      this.#logger.debug({ key, node, shard: id, err: String(e) }, 'cluster store: member did not answer for a shard');
+      return UNREACHABLE;
     }
     if (bytes === undefined) return undefined;
     if (bytes.length !== shardBytes || shardIdOf(bytes) !== id) {
@@ -347,7 +352,7 @@ export class ClusterStore {
   /** Gathers at least k verified shards (all of them when `all`), recording the bad ones. */
   async #gather(key: string, ref: BlobRef, all: boolean): Promise<Gathered> {
     const n = ref.k + ref.m;
-    const got: Gathered = { shards: new Array<Uint8Array | undefined>(n).fill(undefined), bad: new Set(), foundAt: new Map(), fetched: 0 };
+    const got: Gathered = { shards: new Array<Uint8Array | undefined>(n).fill(undefined), bad: new Set(), unreachable: new Set(), foundAt: new Map(), fetched: 0 };
     const good = () => got.shards.filter((s) => s !== undefined).length;
     const tried = new Set<number>();
     let next = all ? range(0, n) : range(0, ref.k);
@@ -356,19 +361,20 @@ export class ClusterStore {
         tried.add(i);
         got.fetched++;
         const bytes = await this.#fetch(key, ref.nodes[i]!, ref.shards[i]!, ref.shardBytes);
-        if (bytes === undefined) got.bad.add(i);
+        if (bytes === UNREACHABLE) got.unreachable.add(i);
+        else if (bytes === undefined) got.bad.add(i);
         else got.shards[i] = bytes;
       }));
       const lacking = ref.k - good();
       next = lacking > 0 ? range(0, n).filter((i) => !tried.has(i)).slice(0, lacking) : [];
     }
     // Still short: a shard may sit on another member (re-placed by an earlier heal).
-    for (const i of [...got.bad].sort((a, b) => a - b)) {
+    for (const i of [...got.bad, ...got.unreachable].sort((a, b) => a - b)) {
       if (good() >= ref.k) break;
       if (got.shards[i] !== undefined) continue;
       const others = this.#members.map((mb) => mb.id).filter((id) => id !== ref.nodes[i]);
       const found = await Promise.all(others.map(async (node) => ({ node, bytes: await this.#fetch(key, node, ref.shards[i]!, ref.shardBytes) })));
-      const hit = found.find((f) => f.bytes !== undefined);
+      const hit = found.find((f): f is { node: string; bytes: Uint8Array } => f.bytes instanceof Uint8Array);
       if (hit !== undefined) {
         got.shards[i] = hit.bytes;
         got.foundAt.set(i, hit.node);
@@ -382,7 +388,7 @@ export class ClusterStore {
    * Rebuilds the stripe from the gathered shards, checks every rebuilt shard against its id, puts the
    * bad ones back and returns the data shards, the healed indexes and where every shard is now.
    */
-  async #rebuildAndHeal(key: string, ref: BlobRef, got: Gathered): Promise<{ data: Uint8Array[]; healed: number[]; nodes: string[] }> {
+  async #rebuildAndHeal(key: string, ref: BlobRef, got: Gathered, healUnreachable: boolean): Promise<{ data: Uint8Array[]; healed: number[]; nodes: string[] }> {
     const n = ref.k + ref.m;
     const nodes = [...ref.nodes];
     const needRebuild = got.shards.some((s) => s === undefined);
@@ -394,7 +400,9 @@ export class ClusterStore {
         throw blobRefInvalid(key, `shard ${i} rebuilt from the others does not match its id (the reference's ids do not belong together)`);
       }
     }
-    const bad = [...got.bad].sort((a, b) => a - b);
+    // A read heals what it found missing or corrupt; a member that did not answer may be back in a
+    // minute, so only a scrub (healUnreachable) re-places its shards.
+    const bad = [...got.bad, ...(healUnreachable ? [...got.unreachable].filter((i) => !got.foundAt.has(i)) : [])].sort((a, b) => a - b);
     if (bad.length === 0) return { data: full.slice(0, ref.k), healed: [], nodes };
     const failures = await this.#storeShards(key, bad, ref.shards, full, nodes, got.foundAt);
     const failed = new Set(failures.map((f) => f.index));

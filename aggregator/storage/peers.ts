@@ -21,7 +21,7 @@ export interface ShardPeer {
   readonly node: string;
   /** Stores `bytes` as shard `id` (committed, durable); throws a BaksaError when it could not. */
   put(id: string, bytes: Uint8Array): Promise<void>;
-  /** The shard's bytes as stored, or undefined when the peer does not have it or cannot be reached. */
+  /** The shard's bytes as stored; undefined when the peer answered that it has no good copy; throws when it did not answer. */
   get(id: string): Promise<Uint8Array | undefined>;
   /** Removes the shard; true when something was removed. Throws a BaksaError when it could not ask. */
   delete(id: string): Promise<boolean>;
@@ -133,10 +133,9 @@ export class HttpShardPeer implements ShardPeer {
       return new Uint8Array(r.body.buffer, r.body.byteOffset, r.body.length);
     } catch (e) {
       const code = e instanceof BaksaError ? e.code : 'ERROR';
-      if (code !== StorageErrorCode.shardMissing && code !== StorageErrorCode.shardCorrupt) {
-        this.#logger.warn({ node: this.node, shard: id, code, err: (e as Error).message }, 'cluster store: peer did not answer for a shard');
-      }
-      return undefined;
+      if (code === StorageErrorCode.shardMissing || code === StorageErrorCode.shardCorrupt || code === 'NOT_FOUND') return undefined;
+      // Not an answer about the shard: the member is down or unreachable (the caller must not heal onto it).
+      throw new BaksaError('API_UNREACHABLE', `GET shard ${id} on ${this.node}: ${(e as Error).message}`, { exitCode: ExitCode.unavailable, cause: e });
     }
   }
 

@@ -162,7 +162,11 @@ test('admin and operator certificates get 403 on every shard route; their peer s
       assert.is(r.code, 'FORBIDDEN');
     }
     const p = peer(b, who);
-    assert.is(await p.get(id), undefined, `${who} reads nothing`);
+    // A refusal is not an answer about the shard: the read fails (so nothing is healed onto that node).
+    await p.get(id).then(
+      () => assert.unreachable(`${who} read a shard`),
+      (e: BaksaError) => assert.is(e.code, 'API_UNREACHABLE'),
+    );
     try {
       await p.put(id, data);
       assert.unreachable(`${who} may not put`);

@@ -26,7 +26,7 @@ class SwitchablePeer implements ShardPeer {
     await this.inner.put(id, bytes);
   }
   async get(id: string): Promise<Uint8Array | undefined> {
-    if (this.down) return undefined;
+    if (this.down) throw new BaksaError('API_UNREACHABLE', `${this.node} is down`);
     const bytes = await this.inner.get(id);
     if (bytes !== undefined && this.lies && bytes.length > 0) bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x80;
     return bytes;
@@ -238,15 +238,15 @@ test('too few reachable members for the stripe: BLOB_STORE_FAILED names the shar
   assert.match(e.message, /is down/);
 });
 
-test('a member down at read time: the shard is healed onto another member, the new ref reads without healing, and an old ref finds it there', async () => {
+test('a member down at scrub time: the shard is re-placed on another member, the new ref reads without healing, and an old ref finds it there', async () => {
   const c = cluster();
   const key = 'down-at-read';
   const data = bytes(1234);
   const ref = await c.store.putBlob(key, data);
   const down = ref.nodes[0]!;
   c.peers.get(down)!.down = true;
-  const r = await c.store.getBlob(key, ref);
-  assert.equal(Buffer.from(r.bytes), Buffer.from(data));
+  assert.equal(Buffer.from((await c.store.getBlob(key, ref)).bytes), Buffer.from(data));
+  const r = await c.store.scrubBlob(key, ref);
   assert.equal(r.healed, [0]);
   const moved = r.ref.nodes[0]!;
   assert.is.not(moved, down);
@@ -295,6 +295,26 @@ test('a BlobRef that does not fit its own geometry is refused before any read', 
   const bad: BlobRef = { ...ref, shards: ref.shards.slice(1) };
   await expectCode(c.store.getBlob('checked', bad), 'BLOB_REF_INVALID');
   await expectCode(c.store.getBlob('checked', { ...ref, nodes: [ref.nodes[0]!, ref.nodes[0]!, ref.nodes[2]!, ref.nodes[3]!] }), 'BLOB_REF_INVALID');
+});
+
+test('a member that does not answer: a read rebuilds without healing onto anyone; a scrub re-places its shard', async () => {
+  const c = cluster({ nodes: 6, k: 2, m: 2 });
+  const data = bytes(1500);
+  const ref = await c.store.putBlob('blob-down', data);
+  const downNode = ref.nodes[0]!;
+  c.peers.get(downNode)!.down = true;
+  const putsBefore = [...c.peers.values()].reduce((n, p) => n + p.puts, 0);
+  const read = await c.store.getBlob('blob-down', ref);
+  assert.ok(Buffer.from(read.bytes).equals(Buffer.from(data)));
+  assert.equal(read.healed, [], 'a read does not heal shards of a member that is only unreachable');
+  assert.is([...c.peers.values()].reduce((n, p) => n + p.puts, 0), putsBefore, 'no shard written by the read');
+  const scrub = await c.store.scrubBlob('blob-down', ref);
+  assert.equal(scrub.healed, [0], 'the scrub re-places the unreachable shard');
+  assert.is.not(scrub.ref.nodes[0], downNode);
+  assert.ok(!scrub.ref.nodes.slice(1).includes(scrub.ref.nodes[0]!), 'on a member that holds no other shard of the stripe');
+  // With the member still down, the new ref reads without any rebuild work left to do.
+  const again = await c.store.scrubBlob('blob-down', scrub.ref);
+  assert.equal(again.healed, []);
 });
 
 test.run();
