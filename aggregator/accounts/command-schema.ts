@@ -10,7 +10,7 @@ import type { AccountCommand } from './types.ts';
 
 export const OBJECT_ID_CHARS_MAX = 128;
 /** An object's cluster layout (JSON) recorded with it: a manifest reference, well under this. */
-export const OBJECT_LAYOUT_CHARS_MAX = 4096;
+export const OBJECT_LAYOUT_CHARS_MAX = 8192;
 export const HEARTBEAT_INTERVAL_S_MIN = 1;
 export const HEARTBEAT_INTERVAL_S_MAX = 7 * 24 * 3600;
 

@@ -29,6 +29,8 @@ export interface RouteSpec {
   rawBody?: boolean;
   /** The response is a byte stream. */
   rawResponse?: boolean;
+  /** Largest JSON body of this route, when it needs more than the server's default. */
+  bodyLimit?: number;
   handler: (ctx: { request: FastifyRequest; reply: FastifyReply; principal: Principal }) => Promise<unknown>;
 }
 
@@ -42,6 +44,7 @@ export function mount(app: FastifyInstance, routes: readonly RouteSpec[]): void 
       method: r.method,
       url: r.url,
       schema,
+      ...(r.bodyLimit !== undefined ? { bodyLimit: r.bodyLimit } : {}),
       // RBAC runs before the body is parsed or validated: a refused caller learns nothing about the body.
       onRequest: async (request) => {
         const principal = principalOf(request);

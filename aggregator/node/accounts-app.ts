@@ -45,7 +45,8 @@ export const defaultAccountsAppOptions: AccountsAppOptions = {
 /** Limits for one command's bytes: a flat map of short fields. */
 export const ACCOUNT_OP_LIMITS: DecodeLimits = Object.freeze({
   inputBytesMax: defaultAccountsAppOptions.opBytesMax,
-  maxStrLength: 1024,
+  /** An object's layout (aggregator/accounts command-schema OBJECT_LAYOUT_CHARS_MAX) is the longest string. */
+  maxStrLength: 8192,
   maxBinLength: 0,
   maxArrayLength: 64,
   maxMapLength: 32,

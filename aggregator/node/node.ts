@@ -41,6 +41,7 @@ import { ApiClient } from '../api/client.ts';
 import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
 import type { RouteSpec } from '../api/route.ts';
 import { internalRoutes } from '../api/routes-internal.ts';
+import { defaultMigrationOptions, migrationRoutes, type OrderedResult } from '../api/routes-migration.ts';
 import { ClusterStore, HttpShardPeer, LocalShardPeer, type ShardPeer } from '../storage/index.ts';
 import { ReedSolomon } from '../../shared/erasure/index.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
@@ -179,10 +180,11 @@ export class AggregatorNode {
     client.start();
     await clientTransport.start();
 
-    const submit = async (command: AccountCommand): Promise<ApplyResult> => {
-      const { position } = decodeAccountsResult(await client.submit(encodeAccountOp(command)));
-      return materializer.waitFor(position);
+    const submitOrdered = async (command: AccountCommand): Promise<OrderedResult> => {
+      const { position, chain } = decodeAccountsResult(await client.submit(encodeAccountOp(command)));
+      return { result: await materializer.waitFor(position), position, chain: Buffer.from(chain).toString('hex') };
     };
+    const submit = async (command: AccountCommand): Promise<ApplyResult> => (await submitOrdered(command)).result;
 
     const registry = new Registry();
     const mqttUrl = config.mqtt.url;
@@ -229,6 +231,7 @@ export class AggregatorNode {
       extraRoutes = internalRoutes(local);
       const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
       storage = { local, store, scrubber };
+      extraRoutes.push(...migrationRoutes({ db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions }));
       extraRoutes.push({
         method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
         summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",

@@ -1,0 +1,331 @@
+/**
+ * Migration routes (DESIGN §6): a gateway agent (role `agent`, its own account) or an operator moves
+ * snapshots from the edge into the cluster. Offer/need, then only the missing chunks travel, then
+ * the snapshot record:
+ *
+ *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256}]} → {need:[id]}
+ *   PUT  /v1/accounts/:account/chunks/:id?length&sha256   the sealed chunk object (raw)
+ *   PUT  /v1/accounts/:account/snapshots/:snapshotId   {createdMs, rootChunks, chunks} (raw JSON) → receipt
+ *   GET  /v1/accounts/:account/snapshots              the migrated snapshots, oldest first
+ *   POST /v1/accounts/:account/chunks/info            {ids} → [{id,length,sealedLength,sha256}]
+ *   GET  /v1/accounts/:account/chunks/:id             the sealed chunk object (raw)
+ *
+ * Verification before anything is stored: the SHA-256 of every uploaded chunk object must be the one
+ * offered (the chunks are sealed with the tenant's key, which the cloud never holds: it verifies the
+ * ciphertext's hash; the agent re-checks the chunk id when it opens a chunk on restore), and a
+ * snapshot is recorded only when every chunk it names is stored. What fails is refused with a reason
+ * and stored nowhere.
+ *
+ * Storage and records: a chunk is one erasure-coded blob over the nodes (ClusterStore, rack-aware),
+ * recorded through consensus as an object `chunk:<id>` of the account (so quotas, space reports and
+ * `accounts check` count it), its layout holding the blob reference, plaintext length and hash; a
+ * snapshot is the object `snapshot:<id>` whose layout holds its root chunks. Dedup is per account
+ * (the tenant: chunk ids are keyed with the tenant's dedup key, so they only match within it).
+ * The receipt carries the PBFT position and chain of the snapshot's record, which f + 1 replicas
+ * agreed on before this node answered.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Database } from '../../shared/db/index.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
+import { resolveAccount } from '../accounts/queries.ts';
+import { admitBackup } from '../accounts/quota.ts';
+import { payloadTooLarge } from './object-sink.ts';
+import { apiError } from './errors.ts';
+import { requireOwnAccount, type Principal } from './rbac.ts';
+import type { RouteSpec } from './route.ts';
+import { accountParams, accountRef } from './schemas.ts';
+import type { BlobRef, ClusterStore } from '../storage/index.ts';
+
+const roles = ['operator', 'agent'] as const;
+const HEX64 = /^[0-9a-f]{64}$/;
+const SNAPSHOT_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+export interface OrderedResult {
+  result: ApplyResult;
+  position: number;
+  chain: string;
+}
+
+export interface MigrationDeps {
+  db: Database;
+  store: ClusterStore;
+  /** Submits a command through consensus; resolves with this node's result and its place in the order. */
+  submitOrdered: (command: AccountCommand) => Promise<OrderedResult>;
+  cluster: string;
+  now: () => number;
+  /** Largest sealed chunk object accepted (a 4 MiB chunk that did not compress, plus overhead). */
+  chunkBytesMax: number;
+  /** Largest snapshot record (its chunk list). */
+  snapshotRecordBytesMax: number;
+  /** Entries per need/info call. */
+  batchMax: number;
+}
+
+export const defaultMigrationOptions = {
+  chunkBytesMax: 32 * 1024 * 1024,
+  snapshotRecordBytesMax: 64 * 1024 * 1024,
+  batchMax: 2048,
+} as const;
+
+interface ChunkLayout {
+  v: 1;
+  kind: 'chunk';
+  key: string;
+  blob: BlobRef;
+  length: number;
+  sha256: string;
+}
+
+interface SnapshotLayout {
+  v: 1;
+  kind: 'snapshot';
+  createdMs: number;
+  rootChunks: string[];
+  chunkCount: number;
+}
+
+const chunkObject = (id: string) => `chunk:${id}`;
+const snapshotObject = (id: string) => `snapshot:${id}`;
+
+async function readBody(body: unknown, bytesMax: number): Promise<Buffer> {
+  if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
+    throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/octet-stream', 'set Content-Type: application/octet-stream');
+  }
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const part of body as AsyncIterable<Uint8Array>) {
+    total += part.length;
+    if (total > bytesMax) throw payloadTooLarge(bytesMax);
+    parts.push(Buffer.from(part.buffer, part.byteOffset, part.length));
+  }
+  return Buffer.concat(parts, total);
+}
+
+function badRequest(field: string, why: string): BaksaError {
+  return apiError('BAD_REQUEST', `${field}: ${why}`, `fix "${field}"`, { field });
+}
+
+async function layoutsOf(db: Database, account: number, objectIds: readonly string[]): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (let i = 0; i < objectIds.length; i += 500) {
+    const slice = objectIds.slice(i, i + 500);
+    const rows = await db.all<{ object_id: string; layout: string | null }>(
+      `SELECT object_id, layout FROM objects WHERE account = ? AND object_id IN (${slice.map(() => '?').join(',')})`,
+      [account, ...slice],
+    );
+    for (const r of rows) out.set(r.object_id, r.layout);
+  }
+  return out;
+}
+
+function chunkLayout(text: string | null | undefined): ChunkLayout | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<ChunkLayout>;
+    return v.v === 1 && v.kind === 'chunk' ? (v as ChunkLayout) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function refusal(result: ApplyResult): BaksaError | undefined {
+  if (result.ok) return undefined;
+  return new BaksaError(result.error.code, result.error.message, { exitCode: ExitCode.data, ...(result.error.hint ? { hint: result.error.hint } : {}), ...(result.error.details ? { details: result.error.details } : {}) });
+}
+
+export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
+  const { db, store } = deps;
+  const account = async (request: { params: unknown }, principal: Principal) => {
+    const a = await resolveAccount(db, (request.params as { account: string }).account);
+    requireOwnAccount(principal, a);
+    return a;
+  };
+  const idParams = {
+    type: 'object',
+    properties: { account: accountRef, id: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+    required: ['account', 'id'],
+    additionalProperties: false,
+  };
+
+  return [
+    {
+      method: 'POST', url: '/v1/accounts/:account/migration/need', tag: 'migration', roles, bodyLimit: deps.batchMax * 256 + 1024,
+      summary: 'offer chunks: the answer lists the ids the cluster does not hold for this account (only those need to travel)',
+      schema: {
+        params: accountParams,
+        body: {
+          type: 'object', additionalProperties: false, required: ['chunks'],
+          properties: {
+            chunks: {
+              type: 'array', minItems: 1, maxItems: deps.batchMax,
+              items: {
+                type: 'object', additionalProperties: false, required: ['id', 'length', 'sealedLength', 'sha256'],
+                properties: {
+                  id: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+                  length: { type: 'integer', minimum: 0 },
+                  sealedLength: { type: 'integer', minimum: 1 },
+                  sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+                },
+              },
+            },
+          },
+        },
+      },
+      handler: async ({ request, principal }) => {
+        const a = await account(request, principal);
+        const { chunks } = request.body as { chunks: Array<{ id: string }> };
+        const have = await layoutsOf(db, a.number, chunks.map((c) => chunkObject(c.id)));
+        return { need: [...new Set(chunks.map((c) => c.id))].filter((id) => !have.has(chunkObject(id))) };
+      },
+    },
+    {
+      method: 'PUT', url: '/v1/accounts/:account/chunks/:id', tag: 'migration', roles, rawBody: true,
+      summary: 'upload one sealed chunk object; it is stored only when its SHA-256 is the one offered',
+      schema: {
+        params: idParams,
+        querystring: {
+          type: 'object', additionalProperties: false, required: ['length', 'sha256'],
+          properties: { length: { type: 'string', pattern: '^[0-9]{1,12}$' }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+        },
+      },
+      handler: async ({ request, reply, principal }) => {
+        const a = await account(request, principal);
+        const { id } = request.params as { id: string };
+        const { length, sha256 } = request.query as { length: string; sha256: string };
+        const declared = Number(request.headers['content-length'] ?? 0);
+        if (declared > deps.chunkBytesMax) throw payloadTooLarge(deps.chunkBytesMax);
+        const body = await readBody(request.body, deps.chunkBytesMax);
+        if (body.length === 0) throw badRequest('body', 'a sealed chunk object is never empty');
+        const actual = createHash('sha256').update(body).digest('hex');
+        if (actual !== sha256) {
+          throw apiError('CHUNK_HASH_MISMATCH', `chunk ${id}: the body's SHA-256 is ${actual}, the offer said ${sha256}; nothing was stored`, 'read the chunk again from its shards and resend it', { id, expected: sha256, actual });
+        }
+        if ((await layoutsOf(db, a.number, [chunkObject(id)])).has(chunkObject(id))) {
+          void reply.status(200);
+          return { id, stored: false };
+        }
+        await admitBackup(db, a.number, body.length);
+        const key = `chunk/${a.number.toString(16).padStart(8, '0')}/${id}/${randomBytes(8).toString('hex')}`;
+        const blob = await store.putBlob(key, body);
+        const layout: ChunkLayout = { v: 1, kind: 'chunk', key, blob, length: Number(length), sha256 };
+        const { result } = await deps.submitOrdered({ type: 'RecordObject', account: a.number, objectId: chunkObject(id), bytes: body.length, atMs: deps.now(), layout: JSON.stringify(layout) });
+        const refused = refusal(result);
+        if (refused) {
+          await store.deleteBlob(key, blob).catch(() => undefined);
+          if (refused.code === 'OBJECT_EXISTS') {
+            void reply.status(200);
+            return { id, stored: false };
+          }
+          throw refused;
+        }
+        void reply.status(201);
+        return { id, stored: true };
+      },
+    },
+    {
+      method: 'PUT', url: '/v1/accounts/:account/snapshots/:snapshotId', tag: 'migration', roles, rawBody: true,
+      summary: 'record a migrated snapshot once every chunk it names is stored; answers with the receipt',
+      schema: {
+        params: { type: 'object', properties: { account: accountRef, snapshotId: { type: 'string', pattern: SNAPSHOT_ID.source } }, required: ['account', 'snapshotId'], additionalProperties: false },
+      },
+      handler: async ({ request, reply, principal }) => {
+        const a = await account(request, principal);
+        const { snapshotId } = request.params as { snapshotId: string };
+        let record: { createdMs?: unknown; rootChunks?: unknown; chunks?: unknown };
+        try {
+          record = JSON.parse((await readBody(request.body, deps.snapshotRecordBytesMax)).toString('utf8')) as typeof record;
+        } catch (e) {
+          if (e instanceof BaksaError) throw e;
+          throw badRequest('body', `not JSON: ${(e as Error).message}`);
+        }
+        if (typeof record !== 'object' || record === null) throw badRequest('body', 'must be a JSON object');
+        if (!Number.isSafeInteger(record.createdMs) || (record.createdMs as number) < 0) throw badRequest('createdMs', 'must be a time in ms');
+        const isIds = (v: unknown, max: number): v is string[] => Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && HEX64.test(x));
+        if (!isIds(record.rootChunks, 64) || record.rootChunks.length === 0) throw badRequest('rootChunks', 'must be 1 to 64 chunk ids (64 hex digits)');
+        if (!isIds(record.chunks, 10_000_000)) throw badRequest('chunks', 'must be a list of chunk ids (64 hex digits)');
+        const chunks = [...new Set([...record.chunks, ...record.rootChunks])];
+        const receiptOf = (position: number | null, chain: string | null, recordedMs: number) => ({
+          snapshotId, account: a.name, cluster: deps.cluster, position, chain, chunks: chunks.length, recordedMs,
+        });
+        const existing = await db.get<{ stored_ms: number }>('SELECT stored_ms FROM objects WHERE account = ? AND object_id = ?', [a.number, snapshotObject(snapshotId)]);
+        if (existing) {
+          void reply.status(200);
+          return receiptOf(null, null, existing.stored_ms);
+        }
+        const have = await layoutsOf(db, a.number, chunks.map(chunkObject));
+        const missing = chunks.filter((c) => !have.has(chunkObject(c)));
+        if (missing.length > 0) {
+          throw new BaksaError('CHUNKS_MISSING', `${missing.length} of the ${chunks.length} chunks of snapshot ${snapshotId} are not stored; nothing was recorded`, {
+            exitCode: ExitCode.data,
+            hint: 'offer them again (migration/need) and upload what is needed, then record the snapshot',
+            details: { missing: missing.slice(0, 20), count: missing.length },
+          });
+        }
+        const layout: SnapshotLayout = { v: 1, kind: 'snapshot', createdMs: record.createdMs as number, rootChunks: record.rootChunks, chunkCount: chunks.length };
+        const at = deps.now();
+        const ordered = await deps.submitOrdered({ type: 'RecordObject', account: a.number, objectId: snapshotObject(snapshotId), bytes: 0, atMs: at, layout: JSON.stringify(layout) });
+        const refused = refusal(ordered.result);
+        if (refused && refused.code !== 'OBJECT_EXISTS') throw refused;
+        void reply.status(refused ? 200 : 201);
+        return receiptOf(refused ? null : ordered.position, refused ? null : ordered.chain, at);
+      },
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account/snapshots', tag: 'migration', roles,
+      summary: 'the snapshots migrated into the cluster, oldest first',
+      schema: { params: accountParams },
+      handler: async ({ request, principal }) => {
+        const a = await account(request, principal);
+        const rows = await db.all<{ object_id: string; layout: string | null; stored_ms: number }>(
+          "SELECT object_id, layout, stored_ms FROM objects WHERE account = ? AND object_id LIKE 'snapshot:%' ORDER BY seq",
+          [a.number],
+        );
+        return rows.flatMap((r) => {
+          try {
+            const l = JSON.parse(r.layout ?? '') as SnapshotLayout;
+            return [{ snapshotId: r.object_id.slice('snapshot:'.length), createdMs: l.createdMs, rootChunks: l.rootChunks, chunkCount: l.chunkCount, recordedMs: r.stored_ms }];
+          } catch {
+            return [];
+          }
+        });
+      },
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/chunks/info', tag: 'migration', roles, bodyLimit: deps.batchMax * 80 + 1024,
+      summary: 'plaintext length, sealed length and SHA-256 of stored chunks',
+      schema: {
+        params: accountParams,
+        body: {
+          type: 'object', additionalProperties: false, required: ['ids'],
+          properties: { ids: { type: 'array', minItems: 1, maxItems: deps.batchMax, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+        },
+      },
+      handler: async ({ request, principal }) => {
+        const a = await account(request, principal);
+        const { ids } = request.body as { ids: string[] };
+        const have = await layoutsOf(db, a.number, ids.map(chunkObject));
+        return ids.flatMap((id) => {
+          const l = chunkLayout(have.get(chunkObject(id)));
+          return l ? [{ id, length: l.length, sealedLength: l.blob.length, sha256: l.sha256 }] : [];
+        });
+      },
+    },
+    {
+      method: 'GET', url: '/v1/accounts/:account/chunks/:id', tag: 'migration', roles, rawResponse: true,
+      summary: 'one sealed chunk object, read from any k shards (verified, healed)',
+      schema: { params: idParams },
+      handler: async ({ request, reply, principal }) => {
+        const a = await account(request, principal);
+        const { id } = request.params as { id: string };
+        const l = chunkLayout((await layoutsOf(db, a.number, [chunkObject(id)])).get(chunkObject(id)));
+        if (!l) throw new BaksaError('CHUNK_NOT_FOUND', `chunk ${id} of ${a.name} is not stored`, { exitCode: ExitCode.data, hint: 'migrate the snapshot first' });
+        const { bytes } = await store.getBlob(l.key, l.blob);
+        if (createHash('sha256').update(bytes).digest('hex') !== l.sha256) {
+          throw new BaksaError('CHUNK_CORRUPT', `chunk ${id} read back with another SHA-256 than it was stored with`, { exitCode: ExitCode.data, hint: 'run `2baksa aggregator scrub`' });
+        }
+        return reply.header('content-type', 'application/octet-stream').header('content-length', String(bytes.length)).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      },
+    },
+  ];
+}

@@ -1,0 +1,103 @@
+// The cloud side of migration (DESIGN §6) on a 4-node aggregator cluster in this process: offer/need,
+// chunk uploads verified by their SHA-256 before anything is stored, a snapshot recorded only when all
+// its chunks are, a receipt with the consensus position, reads through another node, and an agent
+// certificate that may act only for its own account.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../../shared/log.ts';
+import { issueCertificate, loadTlsMaterial } from '../../../shared/crypto/pki.ts';
+import type { BaksaError } from '../../../shared/errors.ts';
+import { ApiClient } from '../../../aggregator/api/client.ts';
+import { initCluster } from '../../../aggregator/node/init.ts';
+import { loadNodeConfig } from '../../../aggregator/node/config.ts';
+import { AggregatorNode } from '../../../aggregator/node/node.ts';
+import { freeBasePort } from '../../../cli/demo-data.ts';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function refused(p: Promise<unknown>, code: string): Promise<BaksaError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.is((e as BaksaError).code, code, String(e));
+    return e as BaksaError;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+test('offer/need, verified chunk uploads, snapshot records with a receipt, reads through another node, own account only', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-migration-api-'));
+  const nodes: AggregatorNode[] = [];
+  try {
+    const init = await initCluster({ dir: join(dir, 'c'), nodes: 4, basePort: await freeBasePort(), persistFsync: false });
+    for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger, onFatal: (e) => { throw e; } }));
+    const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
+    await admin.request('POST', '/v1/accounts', { name: 'gw1.example' });
+    await admin.request('POST', '/v1/accounts', { name: 'gw2.example' });
+    admin.close();
+    await issueCertificate(init.pkiDir, { name: 'gw1.example', role: 'agent' });
+    const agent = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw1.example'));
+    const reader = new ApiClient(init.nodes[3]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw1.example'));
+    const base = '/v1/accounts/gw1.example';
+    try {
+      const chunks = [randomBytes(300_000), randomBytes(5), randomBytes(70_000)].map((bytes) => ({ id: sha(Buffer.concat([bytes, Buffer.from('id')])), bytes, sha256: sha(bytes) }));
+      const offer = chunks.map((c) => ({ id: c.id, length: c.bytes.length - 1, sealedLength: c.bytes.length, sha256: c.sha256 }));
+      assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, { chunks: offer })).body.need, chunks.map((c) => c.id));
+
+      // A body that is not what was offered is refused, and nothing is stored or counted.
+      const e = await refused(agent.request('PUT', `${base}/chunks/${chunks[0]!.id}?length=1&sha256=${chunks[0]!.sha256}`, randomBytes(300_000)), 'CHUNK_HASH_MISMATCH');
+      assert.match(e.message, /nothing was stored/);
+      assert.is((await agent.request<{ objects: unknown[] }>('GET', `${base}/backups`)).body.objects.length, 0);
+
+      // A snapshot naming chunks that are not stored is refused.
+      const snap = { createdMs: 1_700_000_000_000, rootChunks: [chunks[0]!.id], chunks: chunks.map((c) => c.id) };
+      const missing = await refused(agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap))), 'CHUNKS_MISSING');
+      assert.is(missing.details?.count, 3);
+
+      for (const c of chunks) {
+        const r = await agent.request<{ stored: boolean }>('PUT', `${base}/chunks/${c.id}?length=${c.bytes.length - 1}&sha256=${c.sha256}`, c.bytes);
+        assert.is(r.status, 201);
+        assert.ok(r.body.stored);
+      }
+      const again = await agent.request<{ stored: boolean }>('PUT', `${base}/chunks/${chunks[1]!.id}?length=4&sha256=${chunks[1]!.sha256}`, chunks[1]!.bytes);
+      assert.equal([again.status, again.body.stored], [200, false]);
+      assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, { chunks: offer })).body.need, [], 'nothing travels twice');
+
+      const receipt = await agent.request<{ snapshotId: string; position: number; chain: string; chunks: number; cluster: string }>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
+      assert.is(receipt.status, 201);
+      assert.is(receipt.body.chunks, 3);
+      assert.ok(Number.isInteger(receipt.body.position) && receipt.body.position > 0);
+      assert.match(receipt.body.chain, /^[0-9a-f]{64}$/);
+      assert.is((await agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)))).status, 200, 'recording it again is a no-op');
+
+      // Another node serves the snapshot list and the chunks, byte-identical.
+      await new Promise((r) => setTimeout(r, 300));
+      const snaps = (await reader.request<Array<{ snapshotId: string; rootChunks: string[]; chunkCount: number }>>('GET', `${base}/snapshots`)).body;
+      assert.equal(snaps.map((s) => [s.snapshotId, s.rootChunks, s.chunkCount]), [['s1', [chunks[0]!.id], 3]]);
+      const info = (await reader.request<Array<{ id: string; length: number; sealedLength: number; sha256: string }>>('POST', `${base}/chunks/info`, { ids: chunks.map((c) => c.id) })).body;
+      assert.equal(info.map((i) => [i.id, i.length, i.sealedLength, i.sha256]), chunks.map((c) => [c.id, c.bytes.length - 1, c.bytes.length, c.sha256]));
+      for (const c of chunks) {
+        const back = await reader.request<Buffer>('GET', `${base}/chunks/${c.id}`, undefined, { responseBytes: true });
+        assert.ok(Buffer.from(back.body).equals(c.bytes));
+      }
+      // Chunks count in the account's usage like any stored object.
+      const statuses = await Promise.all(nodes.map((n) => n.status()));
+      assert.is(new Set(statuses.map((s) => s.accountsDigest)).size, 1);
+
+      // An agent acts only for its own account.
+      await refused(agent.request('POST', '/v1/accounts/gw2.example/migration/need', { chunks: offer }), 'FORBIDDEN');
+    } finally {
+      agent.close();
+      reader.close();
+    }
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
