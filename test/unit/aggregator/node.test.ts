@@ -143,6 +143,22 @@ test('a database with a history the cluster does not have stops the node with th
   }
 });
 
+test('an object record with a layout of several KiB (a snapshot with many root chunks) goes through the log and applies', async () => {
+  const app = new AccountsApp();
+  const db = await openAccountDb(':memory:', { durable: false });
+  const m = materializer(db, app);
+  await m.start();
+  app.execute(encodeAccountOp(create('gw1.example')), ctx(1));
+  const layout = JSON.stringify({ v: 1, kind: 'snapshot', rootChunks: Array.from({ length: 64 }, (_, i) => i.toString(16).padStart(64, '0')) });
+  assert.ok(layout.length > 4096);
+  app.execute(encodeAccountOp({ type: 'RecordObject', account: 1, objectId: 'snapshot:s1', bytes: 0, atMs: T, layout }), ctx(2));
+  const r = await m.waitFor(2);
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.is((await db.get<{ layout: string }>('SELECT layout FROM objects WHERE object_id = ?', ['snapshot:s1']))?.layout, layout);
+  await m.stop();
+  await db.close();
+});
+
 const validConfig = () => ({
   cluster: 'dc1',
   node: 'agg1.dc1.internal',
