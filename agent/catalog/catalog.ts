@@ -362,6 +362,46 @@ export class Catalog {
     );
   }
 
+  // ---- sealed-object hashes (migration) ----
+
+  /** Plaintext and sealed lengths of the chunks of `ids` the catalog holds. */
+  async chunkLengths(ids: readonly string[]): Promise<Map<string, { length: number; sealedLength: number }>> {
+    const out = new Map<string, { length: number; sealedLength: number }>();
+    for (let i = 0; i < ids.length; i += ROWS_PER_INSERT) {
+      const part = ids.slice(i, i + ROWS_PER_INSERT);
+      const rows = await this.db.all<{ id: string; length: number; sealed_length: number }>(
+        `SELECT id, length, sealed_length FROM chunks WHERE id IN (${part.map(() => '?').join(',')})`,
+        part,
+      );
+      for (const r of rows) out.set(r.id, { length: r.length, sealedLength: r.sealed_length });
+    }
+    return out;
+  }
+
+  /** The recorded SHA-256 (hex) of the sealed objects of `ids` that have one. */
+  async sealedHashes(ids: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += ROWS_PER_INSERT) {
+      const part = ids.slice(i, i + ROWS_PER_INSERT);
+      const rows = await this.db.all<{ id: string; sha256: string }>(
+        `SELECT id, sha256 FROM sealed_hashes WHERE id IN (${part.map(() => '?').join(',')})`,
+        part,
+      );
+      for (const r of rows) out.set(r.id, r.sha256);
+    }
+    return out;
+  }
+
+  /** Records sealed-object hashes; a chunk deleted meanwhile is skipped (its row would dangle). */
+  async setSealedHashes(hashes: ReadonlyMap<string, string>): Promise<void> {
+    if (hashes.size === 0) return;
+    await this.db.transaction(async (tx) => {
+      for (const [id, sha256] of hashes) {
+        await tx.run('INSERT OR REPLACE INTO sealed_hashes (id, sha256) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)', [id, sha256, id]);
+      }
+    });
+  }
+
   // ---- meta ----
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -8,6 +8,9 @@
  * - files: the source state seen by the last backup (size, mtime, inode, chunk list) for incremental runs.
  *   Its chunks are live for prune, like those of every snapshot manifest (reachability, no refcounts).
  * - meta: small key/value state (last backup, counters for the heartbeat).
+ * - sealed_hashes (2): SHA-256 of each chunk's sealed object, computed once when migration first offers the
+ *   chunk to the cloud; a re-run asks the cloud about thousands of chunks without reading their shards again.
+ *   The sealed object of a chunk never changes (a repair rebuilds the same bytes), so the value never goes stale.
  */
 export const catalogMigrations: readonly string[] = [
   `
@@ -53,6 +56,12 @@ export const catalogMigrations: readonly string[] = [
   CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  `
+  CREATE TABLE sealed_hashes (
+    id TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
 ];

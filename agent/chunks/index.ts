@@ -9,4 +9,4 @@ export { sealAndStage, shardsOf } from './seal-store.ts';
 export type { StoredChunk } from './seal-store.ts';
 export { RemoteStore } from './remote-store.ts';
 export type { WorkerInit } from './remote-store.ts';
-export type { ShardProblem, FetchedShards } from './reader.ts';
+export type { ShardProblem, FetchedShards, ChunkSource } from './reader.ts';

@@ -10,6 +10,14 @@ import type { ShardStore } from '../../shared/storage/index.ts';
 import type { Catalog, ChunkRecord, ShardRecord } from '../catalog/index.ts';
 import { openChunk } from './codec.ts';
 
+/**
+ * Where chunk plaintext comes from, for the code that only reads chunks (manifest, restore, compare): the
+ * local shard store (ChunkReader) or the cloud (migrate/cloud-reader.ts). `read` returns verified plaintext.
+ */
+export interface ChunkSource {
+  read(id: string): Promise<Uint8Array>;
+}
+
 export interface ShardProblem {
   chunkId: string;
   idx: number;
@@ -41,7 +49,7 @@ export function chunkUnrecoverable(record: ChunkRecord, good: number): BaksaErro
   });
 }
 
-export class ChunkReader {
+export class ChunkReader implements ChunkSource {
   constructor(
     private readonly store: ShardStore,
     private readonly catalog: Catalog,

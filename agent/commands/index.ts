@@ -11,6 +11,7 @@ import { registerRestoreCommands } from './restore.ts';
 import { registerCheckCommand } from './check.ts';
 import { registerForgetCommand } from './forget.ts';
 import { registerStatusCommand } from './status.ts';
+import { registerMigrateCommand } from './migrate.ts';
 
 export function registerAgent(program: Command): void {
   registerAgentGroup(program);
@@ -20,4 +21,5 @@ export function registerAgent(program: Command): void {
   registerCheckCommand(program);
   registerForgetCommand(program);
   registerStatusCommand(program);
+  registerMigrateCommand(program);
 }

@@ -1,16 +1,21 @@
 /**
- * `2baksa restore SNAPSHOT|latest --state DIR --target DIR [--path P] [--verify] [--json]`
- * `2baksa compare SNAPSHOT|latest --state DIR [--target DIR] [--path P] [--json]`
+ * `2baksa restore SNAPSHOT|latest --state DIR --target DIR [--path P] [--verify] [--json]
+ *                [--from local|cloud] [--server URL --tls-dir DIR --cert-name NAME]`
+ * `2baksa compare SNAPSHOT|latest --state DIR [--target DIR] [--path P] [--json] [--from local|cloud] [cloud flags]`
  * Verify/compare exit codes follow `bbackupquery compare`: 0 same, 1 different (listed), 2 error.
+ * `--from cloud` reads the snapshot list and the chunks from the aggregator cluster (migrated snapshots);
+ * only the keys come from the state directory, so it works when the local shard store is gone.
  */
 import type { Command } from 'commander';
 import { BaksaError } from '../../shared/errors.ts';
 import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import type { AgentState } from '../config/index.ts';
-import type { CompareResult } from '../restore/index.ts';
-import { stateDirOf } from './common.ts';
+import type { CloudTarget } from '../migrate/index.ts';
+import type { CompareResult, RestoreProgress } from '../restore/index.ts';
+import { cloudTargetOf, fromFlag, stateDirOf, type CloudFlags } from './common.ts';
 
-interface RestoreFlags {
+interface RestoreFlags extends CloudFlags {
+  from?: string;
   state?: string;
   target?: string;
   path?: string;
@@ -18,8 +23,18 @@ interface RestoreFlags {
   json?: boolean;
 }
 
+/** Where the snapshot is read from: the local shard store, or the cloud (`--from cloud`). */
+async function sourceOf(opts: RestoreFlags, command: string): Promise<CloudTarget | undefined> {
+  if (fromFlag(opts.from) === 'cloud') return cloudTargetOf(opts, `${command} --from cloud`);
+  const stray = opts.server !== undefined ? '--server' : opts.tlsDir !== undefined ? '--tls-dir' : opts.certName !== undefined ? '--cert-name' : undefined;
+  if (stray) {
+    throw new BaksaError('USAGE', `${stray}: only used with --from cloud`, { hint: `add --from cloud to ${command} from the cloud, or leave ${stray} out`, exitCode: 2, details: { field: stray } });
+  }
+  return undefined;
+}
+
 /** Runs a comparison; returns its exit code (errors become 2). */
-async function compare(state: AgentState, ref: string, root: string, path: string | undefined, json: boolean): Promise<number> {
+async function compare(state: AgentState, ref: string, root: string, path: string | undefined, json: boolean, cloud?: CloudTarget): Promise<number> {
   let result: CompareResult;
   try {
     const { openRepo } = await import('../backup/open.ts');
@@ -27,19 +42,27 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const { openManifest } = await import('../manifest/index.ts');
     const { compareTree, normalizeSelector } = await import('../restore/index.ts');
     const { Excluder } = await import('../sources/glob.ts');
-    const repo = await openRepo(state);
-    try {
-      const snapshot = await repo.catalog.findSnapshot(ref);
-      const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
-      const manifest = await openManifest(reader, snapshot.rootChunks);
-      const excluder = new Excluder(state.config.excludes);
-      result = await compareTree(manifest.entries, repo.ring, reader, {
-        root,
-        selector: normalizeSelector(path),
-        isExcluded: root === '/' ? (p) => excluder.excludes(p) : undefined,
-      });
-    } finally {
-      await repo.close();
+    const excluder = new Excluder(state.config.excludes);
+    const options = { root, selector: normalizeSelector(path), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
+    if (cloud) {
+      const { openCloudSource } = await import('../migrate/index.ts');
+      const source = await openCloudSource(state, ref, cloud);
+      try {
+        const manifest = await openManifest(source.reader, source.snapshot.rootChunks);
+        result = await compareTree(manifest.entries, source.ring, source.reader, options);
+      } finally {
+        source.close();
+      }
+    } else {
+      const repo = await openRepo(state);
+      try {
+        const snapshot = await repo.catalog.findSnapshot(ref);
+        const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
+        const manifest = await openManifest(reader, snapshot.rootChunks);
+        result = await compareTree(manifest.entries, repo.ring, reader, options);
+      } finally {
+        await repo.close();
+      }
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -80,8 +103,13 @@ export function registerRestoreCommands(program: Command): void {
     .option('--path <path>', 'restore only this file or directory of the snapshot')
     .option('--verify', 'compare the restored tree with the snapshot afterwards (exit 1 when different)')
     .option('--json', 'print JSON')
+    .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster, for migrated snapshots)', 'local')
+    .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
+    .option('--tls-dir <dir>', 'with --from cloud: PKI directory holding ca.crt and the agent certificate')
+    .option('--cert-name <name>', "with --from cloud: the agent certificate's name in --tls-dir (the account name)")
     .action(async (ref: string, opts: RestoreFlags) => {
       if (!opts.target) throw new BaksaError('USAGE', 'restore needs --target DIR', { hint: 'add --target DIR', exitCode: 2 });
+      const cloud = await sourceOf(opts, 'restore');
       const { loadState } = await import('../config/index.ts');
       const { runRestore } = await import('../restore/index.ts');
       const { recordRestore } = await import('../status/record.ts');
@@ -89,11 +117,17 @@ export function registerRestoreCommands(program: Command): void {
       const bar = !opts.json && process.stderr.isTTY ? await restoreBar() : undefined;
       let summary;
       try {
-        summary = await runRestore(state, ref, {
+        const options = {
           target: opts.target,
           ...(opts.path ? { path: opts.path } : {}),
-          onProgress: opts.json ? (p) => printJsonLine({ message_type: 'status', ...p }) : bar?.update,
-        });
+          onProgress: opts.json ? (p: RestoreProgress) => printJsonLine({ message_type: 'status', ...p }) : bar?.update,
+        };
+        if (cloud) {
+          const { runCloudRestore } = await import('../migrate/index.ts');
+          summary = await runCloudRestore(state, ref, cloud, options);
+        } else {
+          summary = await runRestore(state, ref, options);
+        }
       } finally {
         bar?.stop();
       }
@@ -108,7 +142,7 @@ export function registerRestoreCommands(program: Command): void {
       };
       if (opts.json) printJsonLine({ message_type: 'summary', ...record });
       else printRecord({ ...record, bytes: formatBytes(summary.bytes) }, 'table');
-      if (opts.verify) process.exitCode = await compare(state, summary.snapshot.id, opts.target, opts.path, opts.json === true);
+      if (opts.verify) process.exitCode = await compare(state, summary.snapshot.id, opts.target, opts.path, opts.json === true, cloud);
     });
 
   program
@@ -118,16 +152,22 @@ export function registerRestoreCommands(program: Command): void {
     .option('--target <dir>', 'a restore target to compare (default: the live source paths)')
     .option('--path <path>', 'compare only this file or directory of the snapshot')
     .option('--json', 'print JSON')
+    .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster)', 'local')
+    .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
+    .option('--tls-dir <dir>', 'with --from cloud: PKI directory holding ca.crt and the agent certificate')
+    .option('--cert-name <name>', "with --from cloud: the agent certificate's name in --tls-dir (the account name)")
     .action(async (ref: string, opts: RestoreFlags) => {
       const { loadState } = await import('../config/index.ts');
       let state: AgentState;
+      let cloud: CloudTarget | undefined;
       try {
+        cloud = await sourceOf(opts, 'compare');
         state = await loadState(stateDirOf(opts));
       } catch (error) {
         process.stderr.write(`2baksa: ${(error as Error).message}\n`);
         process.exitCode = 2;
         return;
       }
-      process.exitCode = await compare(state, ref, opts.target ?? '/', opts.path, opts.json === true);
+      process.exitCode = await compare(state, ref, opts.target ?? '/', opts.path, opts.json === true, cloud);
     });
 }

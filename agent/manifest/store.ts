@@ -4,7 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Chunker, type ChunkerOptions } from '../../shared/chunking/index.ts';
-import type { ChunkReader, ChunkWriter } from '../chunks/index.ts';
+import type { ChunkSource, ChunkWriter } from '../chunks/index.ts';
 import { LineSplitter, decodeEntry, decodeHeader, encodeEntry, encodeHeader, type ManifestEntry, type ManifestHeader } from './model.ts';
 
 const FLUSH_CHARS = 64 * 1024;
@@ -59,7 +59,7 @@ export interface OpenedManifest {
 }
 
 /** Reads the manifest: the header at once, then entries as they are decoded. */
-export async function openManifest(reader: ChunkReader, rootChunks: readonly string[]): Promise<OpenedManifest> {
+export async function openManifest(reader: ChunkSource, rootChunks: readonly string[]): Promise<OpenedManifest> {
   const splitter = new LineSplitter();
   let lines: string[] = [];
   let at = 0;

@@ -10,7 +10,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
-import { chunkIdHex, type ChunkReader } from '../chunks/index.ts';
+import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
 import { selected } from './select.ts';
 
@@ -46,7 +46,7 @@ function sameMtime(a: bigint, bNs: string): boolean {
   return d >= -1n && d <= 1n;
 }
 
-async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, reader: ChunkReader): Promise<string | undefined> {
+async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, reader: ChunkSource): Promise<string | undefined> {
   const fh = await open(local, 'r');
   try {
     let pos = 0;
@@ -74,7 +74,7 @@ async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, re
 export async function compareTree(
   entries: AsyncIterable<ManifestEntry>,
   ring: KeyRing,
-  reader: ChunkReader,
+  reader: ChunkSource,
   options: CompareOptions,
 ): Promise<CompareResult> {
   const differences: Difference[] = [];

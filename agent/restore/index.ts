@@ -1,6 +1,6 @@
 // Restore (whole snapshot, subtree or file; atomic writes) and compare (bbackupquery-style verify).
-export { runRestore, nsToSeconds } from './restore.ts';
-export type { RestoreOptions, RestoreProgress, RestoreSummary } from './restore.ts';
+export { runRestore, restoreSnapshot, nsToSeconds } from './restore.ts';
+export type { RestoreOptions, RestoreProgress, RestoreSummary, RestorableSnapshot } from './restore.ts';
 export { compareTree } from './compare.ts';
 export type { CompareOptions, CompareResult, Difference } from './compare.ts';
 export { normalizeSelector, selected } from './select.ts';

@@ -7,13 +7,16 @@
  * a crash never leaves a half-written file under its real name. Chunks are fetched ahead of the writer
  * (shard reads, RS rebuild when needed, decrypt and decompress overlap the writes) within the memory
  * budget. Directory modes and mtimes are set last, deepest first, since writing children changes them.
+ *
+ * The restore itself (`restoreSnapshot`) reads chunks through any ChunkSource: `runRestore` gives it the
+ * local shard store, migrate/cloud-restore.ts the cloud.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
-import { ChunkReader } from '../chunks/index.ts';
+import { ChunkReader, type ChunkSource } from '../chunks/index.ts';
 import type { AgentState } from '../config/index.ts';
 import { openManifest, type ManifestEntry } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
@@ -38,8 +41,14 @@ export interface RestoreProgress {
   currentPath?: string;
 }
 
-export interface RestoreSummary extends RestoreProgress {
-  snapshot: SnapshotRecord;
+/** What a restore needs to know of a snapshot, wherever it is recorded. */
+export interface RestorableSnapshot {
+  id: string;
+  rootChunks: readonly string[];
+}
+
+export interface RestoreSummary<S extends RestorableSnapshot = SnapshotRecord> extends RestoreProgress {
+  snapshot: S;
   durationMs: number;
 }
 
@@ -61,123 +70,134 @@ function tempBeside(path: string): string {
   return join(dirname(path), `.${path.slice(dirname(path).length + 1)}.2baksa-${randomBytes(4).toString('hex')}.tmp`);
 }
 
+/** Restores a snapshot of the local catalog from the local shard store. */
 export async function runRestore(state: AgentState, snapshotRef: string, options: RestoreOptions): Promise<RestoreSummary> {
   const started = Date.now();
   const repo = await openRepo(state);
   try {
     const snapshot = await repo.catalog.findSnapshot(snapshotRef);
     const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
-    const manifest = await openManifest(reader, snapshot.rootChunks);
-    const selector = normalizeSelector(options.path);
-    const budget = new ByteBudget(options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes);
-    const queue = new AsyncQueue<Task>();
-    const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-    let matched = 0;
-
-    // Producer: walk the manifest, start chunk fetches within the budget.
-    const producer = (async () => {
-      try {
-        for await (const entry of manifest.entries) {
-          if (!selected(entry.path, selector)) continue;
-          matched++;
-          queue.push({ kind: 'entry', entry });
-          if (entry.kind !== 'file') continue;
-          for (const c of entry.chunks ?? []) {
-            await budget.acquire(c.length);
-            const data = reader.read(c.id);
-            data.catch(() => undefined); // handled by the consumer
-            queue.push({ kind: 'chunk', data, length: c.length });
-          }
-          queue.push({ kind: 'end' });
-        }
-        queue.end();
-      } catch (error) {
-        queue.end(error);
-      }
-    })();
-
-    const dirs: ManifestEntry[] = [];
-    const madeDirs = new Set<string>();
-    const ensureDir = async (dir: string) => {
-      if (madeDirs.has(dir)) return;
-      await mkdir(dir, { recursive: true });
-      madeDirs.add(dir);
-    };
-    let lastReport = 0;
-    const report = (currentPath?: string) => {
-      const now = Date.now();
-      if (!options.onProgress || now - lastReport < 250) return;
-      lastReport = now;
-      options.onProgress({ ...progress, ...(currentPath ? { currentPath } : {}) });
-    };
-
-    for (;;) {
-      const task = await queue.next();
-      if (task === undefined) break;
-      if (task.kind !== 'entry') throw new Error('invariant violated: restore queue out of step');
-      const e = task.entry;
-      const dest = join(options.target, e.path);
-      if (e.kind === 'dir') {
-        await ensureDir(dest);
-        dirs.push(e);
-        progress.dirs++;
-        continue;
-      }
-      await ensureDir(dirname(dest));
-      const temp = tempBeside(dest);
-      if (e.kind === 'symlink') {
-        await symlink(e.target ?? '', temp);
-        await setOwner(temp, e, true);
-        const t = nsToSeconds(e.mtimeNs);
-        await lutimes(temp, t, t).catch(() => undefined);
-        await rm(dest, { force: true, recursive: false }).catch(() => undefined);
-        await rename(temp, dest);
-        progress.symlinks++;
-        continue;
-      }
-      let fh: FileHandle | undefined = await open(temp, 'wx', 0o600);
-      try {
-        for (;;) {
-          const t = await queue.next();
-          if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
-          if (t.kind === 'end') break;
-          const data = await t.data;
-          await fh.write(data);
-          progress.bytes += data.length;
-          budget.release(t.length);
-          report(e.path);
-        }
-        await fh.close();
-        fh = undefined;
-        await setOwner(temp, e, false);
-        await chmod(temp, e.mode);
-        const t = nsToSeconds(e.mtimeNs);
-        await utimes(temp, t, t);
-        await rename(temp, dest);
-        progress.files++;
-      } catch (error) {
-        await fh?.close().catch(() => undefined);
-        await rm(temp, { force: true }).catch(() => undefined);
-        throw error;
-      }
-    }
-    await producer;
-    if (selector !== undefined && matched === 0) {
-      throw new BaksaError('PATH_NOT_IN_SNAPSHOT', `${selector} is not in snapshot ${snapshot.id.slice(0, 8)}`, {
-        hint: 'give the absolute path as it was backed up (see the source paths of `2baksa snapshots`)',
-        exitCode: ExitCode.usage,
-      });
-    }
-    // Directory metadata last, deepest first.
-    for (const d of dirs.reverse()) {
-      const dest = join(options.target, d.path);
-      await setOwner(dest, d, false);
-      await chmod(dest, d.mode);
-      const t = nsToSeconds(d.mtimeNs);
-      await utimes(dest, t, t);
-    }
-    return { ...progress, snapshot, durationMs: Date.now() - started };
+    return await restoreSnapshot(reader, snapshot, { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes }, started);
   } finally {
     await repo.close();
   }
+}
+
+/** Restores `snapshot` reading its manifest and chunks from `reader`; `started` is when the caller began (ms). */
+export async function restoreSnapshot<S extends RestorableSnapshot>(
+  reader: ChunkSource,
+  snapshot: S,
+  options: RestoreOptions & { memoryBudgetBytes: number },
+  started = Date.now(),
+): Promise<RestoreSummary<S>> {
+  const manifest = await openManifest(reader, snapshot.rootChunks);
+  const selector = normalizeSelector(options.path);
+  const budget = new ByteBudget(options.memoryBudgetBytes);
+  const queue = new AsyncQueue<Task>();
+  const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  let matched = 0;
+
+  // Producer: walk the manifest, start chunk fetches within the budget.
+  const producer = (async () => {
+    try {
+      for await (const entry of manifest.entries) {
+        if (!selected(entry.path, selector)) continue;
+        matched++;
+        queue.push({ kind: 'entry', entry });
+        if (entry.kind !== 'file') continue;
+        for (const c of entry.chunks ?? []) {
+          await budget.acquire(c.length);
+          const data = reader.read(c.id);
+          data.catch(() => undefined); // handled by the consumer
+          queue.push({ kind: 'chunk', data, length: c.length });
+        }
+        queue.push({ kind: 'end' });
+      }
+      queue.end();
+    } catch (error) {
+      queue.end(error);
+    }
+  })();
+
+  const dirs: ManifestEntry[] = [];
+  const madeDirs = new Set<string>();
+  const ensureDir = async (dir: string) => {
+    if (madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  };
+  let lastReport = 0;
+  const report = (currentPath?: string) => {
+    const now = Date.now();
+    if (!options.onProgress || now - lastReport < 250) return;
+    lastReport = now;
+    options.onProgress({ ...progress, ...(currentPath ? { currentPath } : {}) });
+  };
+
+  for (;;) {
+    const task = await queue.next();
+    if (task === undefined) break;
+    if (task.kind !== 'entry') throw new Error('invariant violated: restore queue out of step');
+    const e = task.entry;
+    const dest = join(options.target, e.path);
+    if (e.kind === 'dir') {
+      await ensureDir(dest);
+      dirs.push(e);
+      progress.dirs++;
+      continue;
+    }
+    await ensureDir(dirname(dest));
+    const temp = tempBeside(dest);
+    if (e.kind === 'symlink') {
+      await symlink(e.target ?? '', temp);
+      await setOwner(temp, e, true);
+      const t = nsToSeconds(e.mtimeNs);
+      await lutimes(temp, t, t).catch(() => undefined);
+      await rm(dest, { force: true, recursive: false }).catch(() => undefined);
+      await rename(temp, dest);
+      progress.symlinks++;
+      continue;
+    }
+    let fh: FileHandle | undefined = await open(temp, 'wx', 0o600);
+    try {
+      for (;;) {
+        const t = await queue.next();
+        if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
+        if (t.kind === 'end') break;
+        const data = await t.data;
+        await fh.write(data);
+        progress.bytes += data.length;
+        budget.release(t.length);
+        report(e.path);
+      }
+      await fh.close();
+      fh = undefined;
+      await setOwner(temp, e, false);
+      await chmod(temp, e.mode);
+      const t = nsToSeconds(e.mtimeNs);
+      await utimes(temp, t, t);
+      await rename(temp, dest);
+      progress.files++;
+    } catch (error) {
+      await fh?.close().catch(() => undefined);
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+  await producer;
+  if (selector !== undefined && matched === 0) {
+    throw new BaksaError('PATH_NOT_IN_SNAPSHOT', `${selector} is not in snapshot ${snapshot.id.slice(0, 8)}`, {
+      hint: 'give the absolute path as it was backed up (see the source paths of `2baksa snapshots`)',
+      exitCode: ExitCode.usage,
+    });
+  }
+  // Directory metadata last, deepest first.
+  for (const d of dirs.reverse()) {
+    const dest = join(options.target, d.path);
+    await setOwner(dest, d, false);
+    await chmod(dest, d.mode);
+    const t = nsToSeconds(d.mtimeNs);
+    await utimes(dest, t, t);
+  }
+  return { ...progress, snapshot, durationMs: Date.now() - started };
 }

@@ -1,3 +1,4 @@
-// Small pipeline helpers: a byte budget (bounded bytes in flight) and an async FIFO.
+// Small pipeline helpers: a byte budget (bounded bytes in flight), an async FIFO and a concurrency limit.
 export { ByteBudget } from './budget.ts';
 export { AsyncQueue } from './queue.ts';
+export { Limiter } from './limiter.ts';

@@ -1,0 +1,144 @@
+/**
+ * `2baksa migrate --state DIR --server URL --tls-dir DIR --cert-name NAME [--snapshot ID|latest] [--json]`
+ * Moves the snapshots not migrated yet (oldest first), or one, into the cloud; a re-run sends only what
+ * the cloud still lacks. Progress on stderr (a bar on a TTY, a line per snapshot otherwise); the summary
+ * on stdout, one JSON object under --json.
+ */
+import type { Command } from 'commander';
+import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
+import type { MigrateProgress, MigrateSummary } from '../migrate/index.ts';
+import { cloudTargetOf, stateDirOf, type CloudFlags } from './common.ts';
+
+interface MigrateFlags extends CloudFlags {
+  state?: string;
+  snapshot?: string;
+  json?: boolean;
+}
+
+interface ProgressView {
+  update(p: MigrateProgress): void;
+  stop(): void;
+}
+
+/** A bar per snapshot on a TTY; elsewhere a line when a snapshot is recorded. */
+async function progressView(): Promise<ProgressView> {
+  const line = (p: MigrateProgress) =>
+    `migrate: snapshot ${p.snapshotId.slice(0, 8)} (${p.snapshotIndex} of ${p.snapshotCount}) recorded; ${p.chunksSent} chunks, ${formatBytes(p.bytesSent)} sent so far\n`;
+  if (!process.stderr.isTTY) {
+    return {
+      update: (p) => {
+        if (p.phase === 'done') process.stderr.write(line(p));
+      },
+      stop() {},
+    };
+  }
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    {
+      format: ' snapshot {snap} ({index}/{count}) {phase} {bar} {value}/{total} chunks | {sent_h} sent',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (p) => {
+      const payload = { snap: p.snapshotId.slice(0, 8), index: p.snapshotIndex, count: p.snapshotCount, phase: p.phase.padEnd(9), sent_h: formatBytes(p.bytesSent) };
+      if (!started) {
+        bar.start(Math.max(1, p.snapshotChunks), p.snapshotChunksDone, payload);
+        started = true;
+      }
+      bar.setTotal(Math.max(1, p.snapshotChunks));
+      bar.update(p.snapshotChunksDone, payload);
+      if (p.phase === 'done') {
+        bar.stop();
+        started = false;
+        process.stderr.write(line(p));
+      }
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+function printSummary(s: MigrateSummary, json: boolean): void {
+  if (json) {
+    printJsonLine({
+      message_type: 'summary',
+      account: s.account,
+      server: s.server,
+      snapshots_migrated: s.snapshotsMigrated,
+      snapshots_skipped: s.snapshotsSkipped,
+      chunks_offered: s.chunksOffered,
+      chunks_sent: s.chunksSent,
+      chunks_deduplicated: s.chunksDeduplicated,
+      bytes_sent: s.bytesSent,
+      seconds: s.seconds,
+      mb_per_s: s.megabytesPerSecond,
+      snapshots: s.snapshots.map((m) => ({
+        snapshot_id: m.snapshotId,
+        status: m.status,
+        chunks: m.chunks,
+        chunks_sent: m.chunksSent,
+        bytes_sent: m.bytesSent,
+        receipt: m.receipt,
+      })),
+    });
+    return;
+  }
+  for (const m of s.snapshots) {
+    const r = m.receipt;
+    const where = r.position !== null ? `, position ${r.position} of cluster ${r.cluster}` : ` in cluster ${r.cluster}`;
+    process.stdout.write(
+      m.status === 'skipped'
+        ? `${m.snapshotId.slice(0, 8)}  already migrated (recorded ${new Date(r.recordedMs).toISOString()}${where})\n`
+        : `${m.snapshotId.slice(0, 8)}  migrated: ${m.chunks} chunks, ${m.chunksSent} sent (${formatBytes(m.bytesSent)})${where}\n`,
+    );
+  }
+  printRecord(
+    {
+      account: s.account,
+      server: s.server,
+      snapshots: `${s.snapshotsMigrated} migrated, ${s.snapshotsSkipped} already there`,
+      chunks: `${s.chunksOffered} offered, ${s.chunksSent} sent, ${s.chunksDeduplicated} already in the cloud`,
+      sent: formatBytes(s.bytesSent),
+      duration: `${s.seconds.toFixed(2)} s`,
+      throughput: `${s.megabytesPerSecond.toFixed(2)} MB/s`,
+    },
+    'table',
+  );
+}
+
+export function registerMigrateCommand(program: Command): void {
+  program
+    .command('migrate')
+    .description('move snapshots into the cloud (the aggregator cluster); a re-run sends only what the cloud lacks')
+    .option('--state <dir>', 'agent state directory')
+    .option('--server <url>', 'an aggregator node (https://HOST:PORT)')
+    .option('--tls-dir <dir>', 'PKI directory holding ca.crt and the agent certificate')
+    .option('--cert-name <name>', "the agent certificate's name in --tls-dir (the account name)")
+    .option('--snapshot <id>', 'migrate only this snapshot (id, id prefix, or latest); default: every one not migrated yet')
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts: MigrateFlags) => {
+      const stateDir = stateDirOf(opts);
+      const target = await cloudTargetOf(opts, 'migrate');
+      const { migrate } = await import('../migrate/index.ts');
+      const { createLogger } = await import('../../shared/log.ts');
+      const view = await progressView();
+      let summary: MigrateSummary;
+      try {
+        summary = await migrate(stateDir, {
+          ...target,
+          ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot } : {}),
+          logger: createLogger('migrate', process.env.BAKSA_LOG_LEVEL ?? 'warn'),
+          onProgress: (p) => view.update(p),
+        });
+      } finally {
+        view.stop();
+      }
+      printSummary(summary, opts.json === true);
+    });
+}

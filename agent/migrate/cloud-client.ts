@@ -1,0 +1,201 @@
+/**
+ * The agent's side of the cloud migration API (aggregator/api/routes-migration.ts), typed: offer chunks
+ * and learn which the cloud lacks, upload sealed chunk objects, record a snapshot and keep its receipt,
+ * and for restore list the migrated snapshots and fetch chunks back. Every call names the agent's own
+ * account (the certificate's CN); the cluster refuses any other.
+ *
+ * The transport is anything with ApiClient's `request` (mutual TLS 1.3 in production, a fake in unit
+ * tests). Answers are checked for shape here, so a wrong or truncated answer fails with a clear
+ * CLOUD_BAD_ANSWER instead of a TypeError deep in the migration.
+ */
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { RequestOptions } from '../../aggregator/api/client.ts';
+
+/** Entries per `need` and `chunks/info` call: the cluster refuses more. */
+export const CLOUD_BATCH_MAX = 2048;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** What the agent says about a chunk it offers: ids and lengths, and the SHA-256 of its sealed object. */
+export interface ChunkOffer {
+  id: string;
+  /** Plaintext bytes. */
+  length: number;
+  /** Bytes of the sealed object (what is uploaded). */
+  sealedLength: number;
+  /** SHA-256 (hex) of the sealed object. */
+  sha256: string;
+}
+
+/** What the cloud says about a chunk it holds: the same fields as an offer. */
+export type ChunkInfo = ChunkOffer;
+
+export interface SnapshotRecordBody {
+  createdMs: number;
+  rootChunks: string[];
+  /** Every chunk id the snapshot needs (manifest chunks included), each once. */
+  chunks: string[];
+}
+
+/** The cluster's receipt for a recorded snapshot (position and chain are null when it was recorded earlier). */
+export interface SnapshotReceipt {
+  snapshotId: string;
+  account: string;
+  cluster: string;
+  position: number | null;
+  chain: string | null;
+  chunks: number;
+  recordedMs: number;
+}
+
+export interface CloudSnapshot {
+  snapshotId: string;
+  createdMs: number;
+  rootChunks: string[];
+  chunkCount: number;
+  recordedMs: number;
+}
+
+/** The part of ApiClient this module uses. */
+export interface ApiTransport {
+  request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<{ status: number; body: T }>;
+  close(): void;
+}
+
+/** Where the cloud is and who the agent is there: `--server`, `--tls-dir`, `--cert-name`. */
+export interface CloudTarget {
+  server: string;
+  tlsDir: string;
+  certName: string;
+}
+
+function badAnswer(what: string, detail: string): BaksaError {
+  return new BaksaError('CLOUD_BAD_ANSWER', `the cloud's answer to ${what} is not what this agent understands: ${detail}`, {
+    hint: 'check that --server is an aggregator node of the same 2baksa version',
+    exitCode: ExitCode.unavailable,
+  });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isIdList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string' && HEX64.test(x));
+
+function checkInfo(v: unknown, what: string): ChunkInfo {
+  if (!isObject(v) || typeof v.id !== 'string' || !HEX64.test(v.id) || !isCount(v.length) || !isCount(v.sealedLength) || typeof v.sha256 !== 'string' || !HEX64.test(v.sha256)) {
+    throw badAnswer(what, `bad chunk entry ${JSON.stringify(v)?.slice(0, 200)}`);
+  }
+  return { id: v.id, length: v.length, sealedLength: v.sealedLength, sha256: v.sha256 };
+}
+
+function checkReceipt(v: unknown, what: string): SnapshotReceipt {
+  if (
+    !isObject(v) ||
+    typeof v.snapshotId !== 'string' ||
+    typeof v.account !== 'string' ||
+    typeof v.cluster !== 'string' ||
+    !(v.position === null || isCount(v.position)) ||
+    !(v.chain === null || typeof v.chain === 'string') ||
+    !isCount(v.chunks) ||
+    !isCount(v.recordedMs)
+  ) {
+    throw badAnswer(what, `bad receipt ${JSON.stringify(v)?.slice(0, 300)}`);
+  }
+  return {
+    snapshotId: v.snapshotId,
+    account: v.account,
+    cluster: v.cluster,
+    position: v.position,
+    chain: v.chain,
+    chunks: v.chunks,
+    recordedMs: v.recordedMs,
+  };
+}
+
+function checkSnapshot(v: unknown, what: string): CloudSnapshot {
+  if (!isObject(v) || typeof v.snapshotId !== 'string' || !isCount(v.createdMs) || !isIdList(v.rootChunks) || !isCount(v.chunkCount) || !isCount(v.recordedMs)) {
+    throw badAnswer(what, `bad snapshot entry ${JSON.stringify(v)?.slice(0, 300)}`);
+  }
+  return { snapshotId: v.snapshotId, createdMs: v.createdMs, rootChunks: v.rootChunks, chunkCount: v.chunkCount, recordedMs: v.recordedMs };
+}
+
+export class CloudClient {
+  private readonly base: string;
+
+  constructor(
+    private readonly api: ApiTransport,
+    readonly account: string,
+  ) {
+    this.base = `/v1/accounts/${encodeURIComponent(account)}`;
+  }
+
+  /** Connects with mutual TLS: the certificate `certName` and the CA from `tlsDir`. */
+  static async connect(target: CloudTarget, account: string): Promise<CloudClient> {
+    const { ApiClient } = await import('../../aggregator/api/client.ts');
+    const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
+    return new CloudClient(new ApiClient(target.server, loadTlsMaterial(target.tlsDir, target.certName)), account);
+  }
+
+  close(): void {
+    this.api.close();
+  }
+
+  /** Offers up to CLOUD_BATCH_MAX chunks; returns the ids the cloud does not hold for this account. */
+  async need(chunks: readonly ChunkOffer[]): Promise<string[]> {
+    if (chunks.length === 0) return [];
+    if (chunks.length > CLOUD_BATCH_MAX) throw new Error(`invariant violated: need() with ${chunks.length} chunks (at most ${CLOUD_BATCH_MAX})`);
+    const { body } = await this.api.request<unknown>('POST', `${this.base}/migration/need`, { chunks });
+    if (!isObject(body) || !isIdList(body.need)) throw badAnswer('migration/need', 'no "need" list of chunk ids');
+    const offered = new Set(chunks.map((c) => c.id));
+    const stranger = body.need.find((id) => !offered.has(id));
+    if (stranger) throw badAnswer('migration/need', `it asks for chunk ${stranger}, which was not offered`);
+    return body.need;
+  }
+
+  /** Uploads one sealed chunk object; `stored` is false when the cloud had it already. */
+  async putChunk(offer: ChunkOffer, sealed: Uint8Array): Promise<{ stored: boolean }> {
+    const query = `length=${offer.length}&sha256=${offer.sha256}`;
+    const { body } = await this.api.request<unknown>('PUT', `${this.base}/chunks/${offer.id}?${query}`, sealed);
+    if (!isObject(body) || typeof body.stored !== 'boolean') throw badAnswer(`PUT chunks/${offer.id}`, 'no "stored" flag');
+    return { stored: body.stored };
+  }
+
+  /** Records a snapshot whose chunks are all stored; throws CHUNKS_MISSING (details.missing, details.count) otherwise. */
+  async putSnapshot(snapshotId: string, record: SnapshotRecordBody): Promise<SnapshotReceipt> {
+    const bytes = new TextEncoder().encode(JSON.stringify(record));
+    const { body } = await this.api.request<unknown>('PUT', `${this.base}/snapshots/${encodeURIComponent(snapshotId)}`, bytes);
+    return checkReceipt(body, `PUT snapshots/${snapshotId}`);
+  }
+
+  /** The snapshots migrated for this account, oldest first. */
+  async listSnapshots(): Promise<CloudSnapshot[]> {
+    const { body } = await this.api.request<unknown>('GET', `${this.base}/snapshots`);
+    if (!Array.isArray(body)) throw badAnswer('GET snapshots', 'not a list');
+    return body.map((s) => checkSnapshot(s, 'GET snapshots'));
+  }
+
+  /** Lengths and hashes of the chunks of `ids` the cloud holds (any number of ids; asked in batches). */
+  async chunkInfo(ids: readonly string[]): Promise<ChunkInfo[]> {
+    const out: ChunkInfo[] = [];
+    for (const batch of batches(ids, CLOUD_BATCH_MAX)) {
+      const { body } = await this.api.request<unknown>('POST', `${this.base}/chunks/info`, { ids: batch });
+      if (!Array.isArray(body)) throw badAnswer('chunks/info', 'not a list');
+      for (const entry of body) out.push(checkInfo(entry, 'chunks/info'));
+    }
+    return out;
+  }
+
+  /** One sealed chunk object. */
+  async getChunk(id: string): Promise<Uint8Array> {
+    const { body } = await this.api.request<Buffer>('GET', `${this.base}/chunks/${id}`, undefined, { responseBytes: true });
+    if (!(body instanceof Uint8Array)) throw badAnswer(`GET chunks/${id}`, 'no bytes');
+    return body;
+  }
+}
+
+/** `items` cut into consecutive lists of at most `size`. */
+export function batches<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`invariant violated: batch size ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

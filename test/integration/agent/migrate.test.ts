@@ -1,0 +1,185 @@
+// Migration end to end against a real aggregator cluster: `2baksa aggregator init` writes 4 nodes, each
+// runs as its own `2baksa aggregator run` process (PBFT, account database, REST API with the migration
+// routes, erasure-coded chunk storage over the nodes). The gateway side is the real CLI:
+// - the account is created, the agent gets an agent certificate for it, backs up generated gateway data
+//   twice (the second snapshot shares most chunks with the first);
+// - `migrate` sends both snapshots, oldest first, and keeps the receipts; run again it sends nothing;
+//   with the receipts deleted (a crash after the cloud recorded) it offers everything and sends nothing;
+// - the agent's shard store and catalog are deleted; `restore latest --from cloud --verify` through
+//   another node gives the tree back byte for byte, and `snapshots --from cloud` lists both;
+// - missing and bad flags are refused naming the flag, another account's certificate is refused.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { appendLogs, freeBasePort, generateGatewayData } from '../../../cli/demo-data.ts';
+import { Catalog } from '../../../agent/catalog/index.ts';
+import { snapshotTree } from '../../unit/agent/_helpers.ts';
+import { cli, jsonLines, repoRoot } from './_cli.ts';
+
+const ACCOUNT = 'gw1.migrate.example';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Node {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+}
+
+function startNode(config: string): Node {
+  const child = spawn(process.execPath, ['cli/2baksa.mjs', 'aggregator', 'run', '--config', config, '--json'], {
+    cwd: repoRoot,
+    env: { ...process.env, BAKSA_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return { child, out: () => out, err: () => err };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Runs a command that must succeed; returns its last JSON line. */
+async function ok(args: string[]): Promise<Record<string, unknown>> {
+  const r = await cli(args);
+  assert.is(r.code, 0, `2baksa ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const lines = jsonLines(r.stdout);
+  return (lines.at(-1) ?? {}) as Record<string, unknown>;
+}
+
+test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud with the local store gone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-migrate-'));
+  const nodes: Node[] = [];
+  try {
+    const basePort = await freeBasePort();
+    const init = (await ok(['aggregator', 'init', '--dir', join(dir, 'cluster'), '--nodes', '4', '--base-port', String(basePort), '--json'])) as unknown as {
+      nodes: Array<{ name: string; config: string; apiUrl: string }>;
+      pkiDir: string;
+      certificates: { admin: string };
+    };
+    for (const n of init.nodes) nodes.push(startNode(n.config));
+    for (const [i, n] of nodes.entries()) {
+      await until(`node ${i + 1} ready`, () => n.out().includes('"event":"ready"') || n.child.exitCode !== null, 60_000);
+      assert.ok(n.out().includes('"event":"ready"'), `node ${i + 1} did not start:\n${n.err().slice(-3000)}`);
+    }
+    const pki = init.pkiDir;
+    const admin = ['--server', init.nodes[0]!.apiUrl, '--tls-dir', pki, '--cert-name', init.certificates.admin];
+    await ok(['accounts', 'create', '--name', ACCOUNT, ...admin, '--json']);
+    await ok(['pki', 'issue', '--dir', pki, '--name', ACCOUNT, '--role', 'agent', '--json']);
+    await ok(['pki', 'issue', '--dir', pki, '--name', 'gw2.migrate.example', '--role', 'agent', '--json']);
+
+    // The gateway: two snapshots of generated data.
+    const src = join(dir, 'gateway-data');
+    await generateGatewayData(src, 6 * 1024 * 1024);
+    const state = join(dir, 'state');
+    await ok(['agent', 'init', '--state', state, '--name', ACCOUNT, '--profile', 'small-arm', '--source', src, '--json']);
+    const b1 = jsonLines((await cli(['backup', '--state', state, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    await appendLogs(src, 6 * 1024 * 1024, 0.05);
+    const b2 = jsonLines((await cli(['backup', '--state', state, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    assert.ok(b1.snapshot_id && b2.snapshot_id && b1.snapshot_id !== b2.snapshot_id);
+
+    const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', pki, '--cert-name', ACCOUNT];
+
+    // First run: both snapshots, oldest first; the second sends only what the first did not.
+    const m1 = await ok(['migrate', '--state', state, ...cloud(1), '--json']);
+    assert.is(m1.message_type, 'summary');
+    assert.is(m1.account, ACCOUNT);
+    assert.is(m1.snapshots_migrated, 2);
+    assert.is(m1.snapshots_skipped, 0);
+    const snaps1 = m1.snapshots as Array<{ snapshot_id: string; status: string; chunks: number; chunks_sent: number; receipt: { position: number | null; cluster: string; chunks: number } }>;
+    assert.equal(snaps1.map((s) => s.snapshot_id), [b1.snapshot_id, b2.snapshot_id]);
+    assert.ok(snaps1.every((s) => s.receipt.position !== null && s.receipt.chunks === s.chunks));
+    // The logs grew (their last chunks changed), the blobs did not: those are not sent again.
+    assert.ok(snaps1[1]!.chunks_sent < snaps1[1]!.chunks, `the second snapshot re-uses the first one's chunks (${snaps1[1]!.chunks_sent} of ${snaps1[1]!.chunks} sent)`);
+    assert.is(snaps1[0]!.chunks_sent, snaps1[0]!.chunks, 'an empty cloud needs every chunk of the first snapshot');
+    assert.ok((m1.chunks_sent as number) > 0 && (m1.bytes_sent as number) > 0);
+    assert.is(m1.chunks_deduplicated, (m1.chunks_offered as number) - (m1.chunks_sent as number));
+
+    // Again: both skipped, nothing sent.
+    const m2 = await ok(['migrate', '--state', state, ...cloud(2), '--json']);
+    assert.is(m2.snapshots_migrated, 0);
+    assert.is(m2.snapshots_skipped, 2);
+    assert.is(m2.chunks_sent, 0);
+    assert.is(m2.bytes_sent, 0);
+
+    // The receipts lost (a crash after the cloud recorded): everything is offered, nothing travels,
+    // the cloud answers with the receipts it already gave.
+    const catalog = await Catalog.open(join(state, 'catalog.db'));
+    await catalog.db.run("DELETE FROM meta WHERE key LIKE 'cloud-receipt:%'");
+    await catalog.close();
+    const m3 = await ok(['migrate', '--state', state, ...cloud(3), '--snapshot', 'latest', '--json']);
+    assert.is(m3.snapshots_migrated, 1);
+    assert.is(m3.chunks_sent, 0);
+    assert.ok((m3.chunks_offered as number) > 0);
+    assert.is(m3.chunks_deduplicated, m3.chunks_offered);
+    const m4 = await ok(['migrate', '--state', state, ...cloud(0), '--json']);
+    assert.is(m4.snapshots_migrated, 1);
+    assert.is(m4.snapshots_skipped, 1);
+    assert.is(m4.chunks_sent, 0);
+
+    // The cloud's list, as the agent sees it.
+    const listed = await cli(['snapshots', '--state', state, '--from', 'cloud', ...cloud(0), '--json']);
+    assert.is(listed.code, 0, listed.stderr);
+    assert.equal((JSON.parse(listed.stdout) as Array<{ id: string }>).map((s) => s.id), [b1.snapshot_id, b2.snapshot_id]);
+
+    // The gateway loses its shard store (and its catalog): restore from the cloud through node 3.
+    rmSync(join(state, 'shards'), { recursive: true, force: true });
+    for (const f of ['catalog.db', 'catalog.db-wal', 'catalog.db-shm']) rmSync(join(state, f), { force: true });
+    const local = await cli(['restore', 'latest', '--state', state, '--target', join(dir, 'nothing')]);
+    assert.is.not(local.code, 0, 'nothing is left locally');
+    const target = join(dir, 'restored');
+    const r = await cli(['restore', 'latest', '--from', 'cloud', ...cloud(2), '--state', state, '--target', target, '--verify', '--json']);
+    assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const lines = jsonLines(r.stdout);
+    const summary = lines.find((l) => l.message_type === 'summary')!;
+    assert.is(summary.snapshot, b2.snapshot_id);
+    assert.is(lines.find((l) => l.message_type === 'verify')?.ok, true);
+    assert.equal(snapshotTree(join(target, src)), snapshotTree(src));
+    // An older snapshot by id prefix, with --path.
+    const one = join(dir, 'one');
+    const first = await cli(['restore', String(b1.snapshot_id).slice(0, 10), '--from', 'cloud', ...cloud(1), '--state', state, '--target', one, '--path', join(src, 'blobs')]);
+    assert.is(first.code, 0, first.stderr);
+    assert.equal(snapshotTree(join(one, src, 'blobs')), snapshotTree(join(src, 'blobs')));
+
+    // Flags: each missing or bad one is named; another account's certificate is refused.
+    const noServer = await cli(['migrate', '--state', state, '--tls-dir', pki, '--cert-name', ACCOUNT]);
+    assert.is(noServer.code, 2);
+    assert.match(noServer.stderr, '--server');
+    const httpServer = await cli(['migrate', '--state', state, '--server', 'http://127.0.0.1:1', '--tls-dir', pki, '--cert-name', ACCOUNT]);
+    assert.is(httpServer.code, 2);
+    assert.match(httpServer.stderr, '--server');
+    const noDir = await cli(['migrate', '--state', state, '--server', init.nodes[0]!.apiUrl, '--tls-dir', join(dir, 'nope'), '--cert-name', ACCOUNT]);
+    assert.is(noDir.code, 2);
+    assert.match(noDir.stderr, '--tls-dir');
+    const noCert = await cli(['restore', 'latest', '--from', 'cloud', '--state', state, '--target', target, '--server', init.nodes[0]!.apiUrl, '--tls-dir', pki]);
+    assert.is(noCert.code, 2);
+    assert.match(noCert.stderr, '--cert-name');
+    const badFrom = await cli(['restore', 'latest', '--from', 'tape', '--state', state, '--target', target]);
+    assert.is(badFrom.code, 2);
+    assert.match(badFrom.stderr, '--from');
+    const stray = await cli(['restore', 'latest', '--state', state, '--target', target, '--server', init.nodes[0]!.apiUrl]);
+    assert.is(stray.code, 2);
+    assert.match(stray.stderr, '--from cloud');
+    const other = await cli(['snapshots', '--state', state, '--from', 'cloud', '--server', init.nodes[0]!.apiUrl, '--tls-dir', pki, '--cert-name', 'gw2.migrate.example', '--json']);
+    assert.is.not(other.code, 0);
+    assert.match(other.stdout + other.stderr, 'FORBIDDEN');
+    const config = JSON.parse(readFileSync(join(state, 'agent.json'), 'utf8')) as { name: string };
+    assert.is(config.name, ACCOUNT);
+  } finally {
+    for (const n of nodes) if (n.child.exitCode === null) n.child.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => (n.child.exitCode === null ? new Promise((r) => n.child.once('close', r)) : undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

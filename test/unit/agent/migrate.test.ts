@@ -1,0 +1,415 @@
+// Migration, agent side, without a network: batching, the chunk list of a snapshot, snapshot selection,
+// the typed client's checks, the cloud reader (batched lookups, verification), and whole runs against
+// an in-memory cloud with the migration API's rules: an interrupted run resumed sending only what is
+// missing, a re-run sending nothing, a restore from the cloud with the local shards deleted.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BaksaError } from '../../../shared/errors.ts';
+import { KeyRing } from '../../../shared/crypto/keys.ts';
+import { runBackup } from '../../../agent/backup/run.ts';
+import { Catalog } from '../../../agent/catalog/index.ts';
+import { chunkIdHex, sealChunk } from '../../../agent/chunks/index.ts';
+import { loadKeyRing, tenantOf } from '../../../agent/config/index.ts';
+import type { ManifestEntry } from '../../../agent/manifest/index.ts';
+import { restoreSnapshot } from '../../../agent/restore/index.ts';
+import {
+  CLOUD_BATCH_MAX,
+  CloudChunkReader,
+  CloudClient,
+  batches,
+  collectChunkIds,
+  findByRef,
+  megabytesPerSecond,
+  migrate,
+  pendingSnapshots,
+  receiptKey,
+  type ApiTransport,
+  type ChunkOffer,
+} from '../../../agent/migrate/index.ts';
+import { Limiter } from '../../../agent/util/index.ts';
+import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
+
+const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function* entriesOf(list: ManifestEntry[]): AsyncGenerator<ManifestEntry> {
+  yield* list;
+}
+
+function file(path: string, ids: string[]): ManifestEntry {
+  return { path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: '0', size: ids.length, chunks: ids.map((id) => ({ id, length: 1 })) };
+}
+
+// ---- pure parts ----
+
+test('batches: consecutive lists of at most the size, nothing for nothing', () => {
+  assert.equal(batches([], 3), []);
+  assert.equal(batches([1, 2, 3, 4, 5, 6, 7], 3), [[1, 2, 3], [4, 5, 6], [7]]);
+  assert.equal(batches([1, 2, 3], 3), [[1, 2, 3]]);
+  const ids = Array.from({ length: 2 * CLOUD_BATCH_MAX + 1 }, (_, i) => i);
+  assert.equal(batches(ids, CLOUD_BATCH_MAX).map((b) => b.length), [CLOUD_BATCH_MAX, CLOUD_BATCH_MAX, 1]);
+  assert.equal(batches(ids, CLOUD_BATCH_MAX).flat(), ids);
+  assert.throws(() => batches([1], 0));
+});
+
+test('collectChunkIds: the manifest chunks first, then file chunks in order, each once', async () => {
+  const roots = [hex(1), hex(2)];
+  const entries = [
+    { path: '/d', kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: '0', size: 0 } as ManifestEntry,
+    file('/d/a', [hex(3), hex(4), hex(3)]),
+    { path: '/d/l', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: '0', size: 0, target: 'a' } as ManifestEntry,
+    file('/d/b', [hex(4), hex(5)]),
+    file('/d/empty', []),
+    file('/d/c', [hex(1)]), // a file chunk equal to a manifest chunk
+  ];
+  assert.equal(await collectChunkIds(roots, entriesOf(entries)), [hex(1), hex(2), hex(3), hex(4), hex(5)]);
+  assert.equal(await collectChunkIds([hex(9), hex(9)], entriesOf([])), [hex(9)]);
+});
+
+test('pendingSnapshots, receiptKey, findByRef, megabytesPerSecond', () => {
+  const list = [{ id: 'aa11' }, { id: 'ab22' }, { id: 'cc33' }];
+  assert.equal(pendingSnapshots(list, new Set(['ab22'])), [{ id: 'aa11' }, { id: 'cc33' }]);
+  assert.is(receiptKey('cc33'), 'cloud-receipt:cc33');
+  assert.equal(findByRef(list, 'latest', 'here'), { id: 'cc33' });
+  assert.equal(findByRef(list, 'ab', 'here'), { id: 'ab22' });
+  assert.throws(() => findByRef(list, 'a', 'here'), (e: BaksaError) => e.code === 'SNAPSHOT_AMBIGUOUS');
+  assert.throws(() => findByRef(list, 'dd', 'here'), (e: BaksaError) => e.code === 'SNAPSHOT_NOT_FOUND');
+  assert.throws(() => findByRef([], 'latest', 'here'), (e: BaksaError) => e.code === 'SNAPSHOT_NOT_FOUND');
+  assert.throws(() => findByRef(list, 'not-hex', 'here'), (e: BaksaError) => e.code === 'SNAPSHOT_NOT_FOUND');
+  assert.is(megabytesPerSecond(5_000_000, 2), 2.5);
+  assert.is(megabytesPerSecond(5, 0), 0);
+});
+
+test('Limiter: never more than the limit at once, every task runs', async () => {
+  const limit = new Limiter(3);
+  let running = 0;
+  let peak = 0;
+  const done = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      limit.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+        running--;
+        return i;
+      }),
+    ),
+  );
+  assert.equal(done, Array.from({ length: 20 }, (_, i) => i));
+  assert.is(peak, 3);
+  assert.is(limit.active, 0);
+});
+
+// ---- an in-memory cloud with the rules of the migration API ----
+
+interface StoredChunk {
+  bytes: Buffer;
+  length: number;
+  sha256: string;
+}
+
+class FakeCloud implements ApiTransport {
+  readonly chunks = new Map<string, StoredChunk>();
+  readonly snapshots = new Map<string, { createdMs: number; rootChunks: string[]; chunkCount: number; recordedMs: number }>();
+  readonly snapshotChunks = new Map<string, string[]>();
+  readonly calls: string[] = [];
+  position = 0;
+  /** Called before a snapshot is recorded (to lose chunks at the worst moment). */
+  beforeRecord: ((snapshotId: string, chunks: string[]) => void) | undefined;
+  /** Fail every chunk upload after this many (a lost link). */
+  failUploadsAfter = Infinity;
+  uploads = 0;
+  infoCalls = 0;
+
+  constructor(readonly account: string) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const url = new URL(path, 'https://cloud.test');
+    const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    assert.equal(parts.slice(0, 3), ['v1', 'accounts', this.account], `path ${path}`);
+    const route = `${method} ${parts.slice(3).join('/')}`;
+    this.calls.push(`${method} ${parts[3]}`);
+    const ok = <V>(status: number, value: V) => ({ status, body: value as unknown as T });
+    if (route === 'POST migration/need') {
+      const { chunks } = body as { chunks: ChunkOffer[] };
+      assert.ok(chunks.length >= 1 && chunks.length <= CLOUD_BATCH_MAX, `need with ${chunks.length}`);
+      for (const c of chunks) assert.match(c.sha256, /^[0-9a-f]{64}$/);
+      return ok(200, { need: [...new Set(chunks.map((c) => c.id))].filter((id) => !this.chunks.has(id)) });
+    }
+    if (method === 'PUT' && parts[3] === 'chunks') {
+      const id = parts[4]!;
+      if (this.uploads >= this.failUploadsAfter) throw new BaksaError('API_UNREACHABLE', 'the link is down');
+      this.uploads++;
+      assert.instance(body, Uint8Array);
+      const bytes = Buffer.from(body as Uint8Array);
+      const want = url.searchParams.get('sha256')!;
+      if (sha256(bytes) !== want) throw new BaksaError('CHUNK_HASH_MISMATCH', 'hash mismatch');
+      if (this.chunks.has(id)) return ok(200, { id, stored: false });
+      this.chunks.set(id, { bytes, length: Number(url.searchParams.get('length')), sha256: want });
+      return ok(201, { id, stored: true });
+    }
+    if (method === 'PUT' && parts[3] === 'snapshots') {
+      const snapshotId = parts[4]!;
+      const record = JSON.parse(Buffer.from(body as Uint8Array).toString('utf8')) as { createdMs: number; rootChunks: string[]; chunks: string[] };
+      const all = [...new Set([...record.chunks, ...record.rootChunks])];
+      assert.is(all.length, record.chunks.length, 'every chunk once, root chunks included');
+      const receipt = (position: number | null, recordedMs: number) => ({ snapshotId, account: this.account, cluster: 'c1', position, chain: position === null ? null : 'ab'.repeat(32), chunks: all.length, recordedMs });
+      this.beforeRecord?.(snapshotId, all);
+      const had = this.snapshots.get(snapshotId);
+      if (had) return ok(200, receipt(null, had.recordedMs));
+      const missing = all.filter((id) => !this.chunks.has(id));
+      if (missing.length > 0) throw new BaksaError('CHUNKS_MISSING', `${missing.length} missing`, { details: { missing: missing.slice(0, 20), count: missing.length } });
+      this.snapshots.set(snapshotId, { createdMs: record.createdMs, rootChunks: record.rootChunks, chunkCount: all.length, recordedMs: 1_800_000_000_000 });
+      this.snapshotChunks.set(snapshotId, all);
+      return ok(201, receipt(++this.position, 1_800_000_000_000));
+    }
+    if (route === 'GET snapshots') {
+      return ok(200, [...this.snapshots].map(([snapshotId, s]) => ({ snapshotId, ...s })));
+    }
+    if (route === 'POST chunks/info') {
+      this.infoCalls++;
+      const { ids } = body as { ids: string[] };
+      assert.ok(ids.length <= CLOUD_BATCH_MAX);
+      return ok(200, ids.flatMap((id) => {
+        const c = this.chunks.get(id);
+        return c ? [{ id, length: c.length, sealedLength: c.bytes.length, sha256: c.sha256 }] : [];
+      }));
+    }
+    if (method === 'GET' && parts[3] === 'chunks') {
+      const c = this.chunks.get(parts[4]!);
+      if (!c) throw new BaksaError('CHUNK_NOT_FOUND', 'no such chunk');
+      return ok(200, Buffer.from(c.bytes));
+    }
+    throw new Error(`fake cloud: no route ${method} ${path}`);
+  }
+
+  close(): void {}
+}
+
+test('CloudClient: paths, batch limits, and answers it does not understand', async () => {
+  const cloud = new FakeCloud('gw1.test.example');
+  const client = new CloudClient(cloud, 'gw1.test.example');
+  const offer = { id: hex(1), length: 10, sealedLength: 40, sha256: hex(2) };
+  assert.equal(await client.need([offer]), [hex(1)]);
+  assert.equal(await client.need([]), []);
+  await client.need(Array.from({ length: CLOUD_BATCH_MAX + 1 }, () => offer)).then(
+    () => assert.unreachable('more than a batch'),
+    (e: Error) => assert.match(e.message, 'invariant'),
+  );
+  const ids = Array.from({ length: CLOUD_BATCH_MAX + 5 }, (_, i) => hex(i));
+  assert.equal(await client.chunkInfo(ids), []);
+  assert.is(cloud.infoCalls, 2);
+
+  const liar: ApiTransport = {
+    request: async <T>(_m: string, path: string) => ({ status: 200, body: (path.endsWith('need') ? { need: [hex(7)] } : { nope: true }) as T }),
+    close() {},
+  };
+  const bad = new CloudClient(liar, 'gw1.test.example');
+  await bad.need([offer]).then(
+    () => assert.unreachable('an id that was not offered'),
+    (e: BaksaError) => assert.is(e.code, 'CLOUD_BAD_ANSWER'),
+  );
+  await bad.putSnapshot('s1', { createdMs: 1, rootChunks: [hex(1)], chunks: [hex(1)] }).then(
+    () => assert.unreachable('not a receipt'),
+    (e: BaksaError) => assert.is(e.code, 'CLOUD_BAD_ANSWER'),
+  );
+  await bad.listSnapshots().then(
+    () => assert.unreachable('not a list'),
+    (e: BaksaError) => assert.is(e.code, 'CLOUD_BAD_ANSWER'),
+  );
+});
+
+test('CloudChunkReader: lookups of one turn go out as one call; content, length and hash are verified', async () => {
+  const ring = KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1);
+  const cloud = new FakeCloud('gw1.test.example');
+  const plains = Array.from({ length: 30 }, (_, i) => pseudoRandom(1000 + i, i + 1));
+  const ids: string[] = [];
+  for (const p of plains) {
+    const id = chunkIdHex(ring.current, p);
+    const sealed = await sealChunk(ring.current, id, p, { algorithm: 'gzip', level: 6 });
+    cloud.chunks.set(id, { bytes: Buffer.from(sealed), length: p.length, sha256: sha256(sealed) });
+    ids.push(id);
+  }
+  const reader = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
+  const read = await Promise.all(ids.map((id) => reader.read(id)));
+  for (let i = 0; i < plains.length; i++) assert.ok(Buffer.from(read[i]!).equals(plains[i]!));
+  assert.is(cloud.infoCalls, 1, 'one info call for 30 reads started together');
+
+  await reader.read(hex(99)).then(
+    () => assert.unreachable('not in the cloud'),
+    (e: BaksaError) => assert.is(e.code, 'CHUNK_NOT_IN_CLOUD'),
+  );
+  // A copy that is not what was recorded: named corrupt before any decryption.
+  const victim = cloud.chunks.get(ids[3]!)!;
+  victim.bytes[victim.bytes.length - 1]! ^= 1;
+  const fresh = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
+  await fresh.read(ids[3]!).then(
+    () => assert.unreachable('a damaged copy'),
+    (e: BaksaError) => assert.is(e.code, 'CHUNK_CORRUPT'),
+  );
+  // Another tenant's keys cannot open it (and the id check would catch a swapped chunk).
+  const other = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1));
+  await other.read(ids[4]!).then(
+    () => assert.unreachable('wrong keys'),
+    (e: Error) => assert.ok(e instanceof Error),
+  );
+});
+
+// ---- whole runs ----
+
+function buildSource(src: string, variant = 0): void {
+  mkdirSync(join(src, 'logs'), { recursive: true });
+  mkdirSync(join(src, 'blobs'), { recursive: true });
+  writeFileSync(join(src, 'logs', 'a.csv'), sensorLines(30_000 + variant * 2_000, 0, 'a'));
+  writeFileSync(join(src, 'logs', 'b.csv'), sensorLines(12_000, 0, 'b'));
+  writeFileSync(join(src, 'blobs', 'image.bin'), pseudoRandom(600_000, 3 + variant));
+  writeFileSync(join(src, 'blobs', 'copy.bin'), pseudoRandom(600_000, 3));
+  writeFileSync(join(src, 'empty.txt'), '');
+}
+
+test('migrate: interrupted, resumed without re-sending, re-run sends nothing, restore from the cloud without local shards', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    buildSource(src, 1);
+    const second = await runBackup(state, { type: 'snapshot' });
+    const account = tenantOf(state.config);
+    const cloud = new FakeCloud(account);
+    const client = new CloudClient(cloud, account);
+    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client };
+
+    // The link goes down after 3 uploads.
+    cloud.failUploadsAfter = 3;
+    const progress: string[] = [];
+    await migrate(state.paths.root, { ...target, concurrency: 1, onProgress: (p) => progress.push(p.phase) }).then(
+      () => assert.unreachable('the link is down'),
+      (e: BaksaError) => assert.is(e.code, 'API_UNREACHABLE'),
+    );
+    assert.is(cloud.chunks.size, 3);
+    assert.is(cloud.snapshots.size, 0);
+    assert.ok(progress.includes('offering'));
+
+    // Resumed: the 3 stored chunks do not travel again; both snapshots are recorded, oldest first.
+    cloud.failUploadsAfter = Infinity;
+    const before = cloud.uploads;
+    const run2 = await migrate(state.paths.root, target);
+    assert.is(run2.snapshotsMigrated, 2);
+    assert.is(run2.snapshotsSkipped, 0);
+    assert.is(run2.chunksSent, cloud.uploads - before);
+    assert.is(run2.chunksSent + 3, cloud.chunks.size, 'every chunk stored once');
+    assert.is(run2.chunksDeduplicated, run2.chunksOffered - run2.chunksSent);
+    assert.ok(run2.chunksDeduplicated >= 3);
+    assert.equal([...cloud.snapshots.keys()], [first.snapshot.id, second.snapshot.id]);
+    assert.ok(run2.bytesSent > 0 && run2.megabytesPerSecond >= 0);
+    const catalog = await Catalog.open(state.paths.catalog);
+    try {
+      const receipt = JSON.parse((await catalog.getMeta(receiptKey(second.snapshot.id)))!);
+      assert.is(receipt.snapshotId, second.snapshot.id);
+      assert.is(receipt.position, 2);
+      // The second snapshot's chunks the first one had were not offered again in the same run.
+      assert.ok(run2.chunksOffered < run2.snapshots[0]!.chunks + run2.snapshots[1]!.chunks);
+      assert.is((await catalog.sealedHashes([...cloud.chunks.keys()])).size, cloud.chunks.size);
+    } finally {
+      await catalog.close();
+    }
+
+    // Again: nothing to do, nothing sent, not even an offer.
+    const calls = cloud.calls.length;
+    const run3 = await migrate(state.paths.root, target);
+    assert.is(run3.snapshotsMigrated, 0);
+    assert.is(run3.snapshotsSkipped, 2);
+    assert.is(run3.chunksSent, 0);
+    assert.is(cloud.calls.length, calls);
+
+    // A third snapshot shares chunks with the others: only the new ones travel. The cloud has lost one
+    // of the shared chunks meanwhile: the offer asks for it, and it is sent again.
+    const shared = cloud.snapshotChunks.get(second.snapshot.id)!.filter((id) => cloud.snapshotChunks.get(first.snapshot.id)!.includes(id));
+    assert.ok(shared.length > 0);
+    buildSource(src, 2);
+    const third = await runBackup(state, { type: 'snapshot' });
+    const lost = shared.at(-1)!;
+    cloud.chunks.delete(lost);
+    const run4 = await migrate(state.paths.root, { ...target, snapshot: 'latest' });
+    assert.is(run4.snapshotsMigrated, 1);
+    assert.ok(cloud.snapshotChunks.get(third.snapshot.id)!.includes(lost), 'the test loses a chunk the third snapshot needs');
+    assert.ok(cloud.chunks.has(lost), 'the lost chunk is back');
+    assert.ok(run4.chunksDeduplicated > 0 && run4.chunksSent < run4.snapshots[0]!.chunks);
+
+    // Restore from the cloud with the local shard store gone: byte-identical.
+    rmSync(state.paths.shards, { recursive: true, force: true });
+    const ring = await loadKeyRing(state.paths, state.config);
+    const listed = await client.listSnapshots();
+    const snap = listed.find((s) => s.snapshotId === third.snapshot.id)!;
+    const target2 = join(t.path, 'restored');
+    const summary = await restoreSnapshot(new CloudChunkReader(client, ring), { id: snap.snapshotId, rootChunks: snap.rootChunks }, { target: target2, memoryBudgetBytes: 8 << 20 });
+    assert.is(summary.files, 5);
+    assert.equal(snapshotTree(join(target2, src)), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('migrate: a chunk the cloud loses within a run (CHUNKS_MISSING) is offered and sent again', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    buildSource(src, 1);
+    const second = await runBackup(state, { type: 'snapshot' });
+    const account = tenantOf(state.config);
+    const cloud = new FakeCloud(account);
+    let lost: string | undefined;
+    cloud.beforeRecord = (id, chunks) => {
+      if (id !== second.snapshot.id || lost) return;
+      // A chunk of both snapshots: confirmed for the first, so not offered again for the second.
+      lost = cloud.snapshotChunks.get(first.snapshot.id)!.filter((c) => chunks.includes(c)).at(-1)!;
+      cloud.chunks.delete(lost);
+    };
+    const summary = await migrate(state.paths.root, { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account) });
+    assert.is(summary.snapshotsMigrated, 2);
+    assert.ok(lost && cloud.chunks.has(lost), 'sent again');
+    assert.is(cloud.calls.filter((c) => c === 'PUT snapshots').length, 3, 'the second snapshot was recorded at the second try');
+    assert.ok(cloud.snapshots.has(second.snapshot.id));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('migrate: a chunk the catalog lost is named; a snapshot ref that does not exist is refused', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const account = tenantOf(state.config);
+    const cloud = new FakeCloud(account);
+    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account) };
+    await migrate(state.paths.root, { ...target, snapshot: 'ffff' }).then(
+      () => assert.unreachable('no such snapshot'),
+      (e: BaksaError) => assert.is(e.code, 'SNAPSHOT_NOT_FOUND'),
+    );
+    const catalog = await Catalog.open(state.paths.catalog);
+    const snap = await catalog.findSnapshot('latest');
+    const victim = (await catalog.chunkPage('', 1000)).find((c) => !snap.rootChunks.includes(c.id))!;
+    await catalog.deleteChunks([victim.id]);
+    await catalog.close();
+    await migrate(state.paths.root, target).then(
+      () => assert.unreachable('a chunk is gone'),
+      (e: BaksaError) => assert.is(e.code, 'CHUNK_UNKNOWN'),
+    );
+    assert.is(cloud.snapshots.size, 0, 'no snapshot recorded');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();
