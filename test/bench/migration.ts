@@ -1,0 +1,114 @@
+/**
+ * Migration into the aggregator cluster and restore from it, on loopback (issue: ≥ 100 MB/s each).
+ *
+ * A 4-node cluster runs in this process (PBFT over TLS with fsync, the cluster store over the API's
+ * internal routes, 2+2 over two racks). A gateway agent (`2baksa` processes, x86-edge profile) backs
+ * up `gen-sensor-logs.py`-like data (cli/demo-data.ts), then:
+ *   - `migrate`: offer/need, sealed chunks uploaded, one consensus record per chunk, the snapshot
+ *     record; MB/s of the agent's input;
+ *   - `restore latest --from cloud`: chunks read from any k shards through another node;
+ * Baselines in the same run: the local restore from the gateway's own shards, and the same bytes sent
+ * as one object through POST /backups (one stream, one record).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { issueCertificate, loadTlsMaterial } from '../../shared/crypto/pki.ts';
+import { silentLogger } from '../../shared/log.ts';
+import { ApiClient } from '../../aggregator/api/client.ts';
+import { initCluster } from '../../aggregator/node/init.ts';
+import { loadNodeConfig } from '../../aggregator/node/config.ts';
+import { AggregatorNode } from '../../aggregator/node/node.ts';
+import { freeBasePort, generateGatewayData } from '../../cli/demo-data.ts';
+
+interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const MB = Number(process.env.BAKSA_BENCH_MIGRATION_MB ?? 64);
+
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['cli/2baksa.mjs', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => resolve({ code, out, err, seconds: (performance.now() - started) / 1000 }));
+  });
+}
+
+async function must(args: string[]): Promise<number> {
+  const r = await cli(args);
+  if (r.code !== 0) throw new Error(`2baksa ${args.join(' ')} exited ${r.code}: ${r.err.slice(-2000)}`);
+  return r.seconds;
+}
+
+async function* files(dir: string): AsyncGenerator<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* files(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-bench-migration-'));
+  const nodes: AggregatorNode[] = [];
+  try {
+    const init = await initCluster({ dir: join(dir, 'cluster'), nodes: 4, basePort: await freeBasePort() });
+    for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger }));
+    const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
+    await admin.request('POST', '/v1/accounts', { name: 'gw1.bench.example' });
+    await admin.request('POST', '/v1/accounts', { name: 'gw2.bench.example' });
+    admin.close();
+    await issueCertificate(init.pkiDir, { name: 'gw1.bench.example', role: 'agent' });
+    await issueCertificate(init.pkiDir, { name: 'gw2.bench.example', role: 'agent' });
+
+    const data = join(dir, 'logs');
+    const bytes = MB * 1024 * 1024;
+    await generateGatewayData(data, bytes);
+    const state = join(dir, 'gw1');
+    await must(['agent', 'init', '--state', state, '--name', 'gw1.bench.example', '--profile', 'x86-edge', '--source', data]);
+    await must(['backup', '--state', state]);
+    const cloud = (node: number, who = 'gw1.bench.example') => ['--server', init.nodes[node]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', who];
+
+    const migrate = await must(['migrate', '--state', state, ...cloud(1), '--json']);
+    const fromCloud = await must(['restore', 'latest', '--state', state, '--target', join(dir, 'r-cloud'), '--from', 'cloud', ...cloud(3)]);
+    const local = await must(['restore', 'latest', '--state', state, '--target', join(dir, 'r-local')]);
+
+    // Baseline: the same bytes as one object stream through POST /backups (no chunking, one record).
+    const parts: Buffer[] = [];
+    for await (const p of files(data)) parts.push(await readFile(p));
+    const blob = Buffer.concat(parts);
+    const op = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.bench.example'));
+    let t = performance.now();
+    const stored = await op.request<{ objectId: string }>('POST', '/v1/accounts/gw2.bench.example/backups', blob);
+    const objectUp = (performance.now() - t) / 1000;
+    t = performance.now();
+    await op.request('GET', `/v1/accounts/gw2.bench.example/backups/${stored.body.objectId}`, undefined, { responseBytes: true });
+    const objectDown = (performance.now() - t) / 1000;
+    op.close();
+
+    const mb = bytes / 1e6;
+    const rate = (s: number) => mb / s;
+    return [
+      { name: `migrate ${MB} MiB into 4 nodes (launcher included)`, value: rate(migrate), unit: 'MB/s', note: `${migrate.toFixed(1)} s; target ≥ 100; ${(rate(migrate) / rate(objectUp)).toFixed(2)}× the one-object upload` },
+      { name: 'restore --from cloud, through another node', value: rate(fromCloud), unit: 'MB/s', note: `${fromCloud.toFixed(1)} s; target ≥ 100; ${(rate(fromCloud) / rate(local)).toFixed(2)}× the local restore` },
+      { name: 'baseline: restore from the gateway\'s own shards', value: rate(local), unit: 'MB/s' },
+      { name: 'baseline: the same bytes as one object, upload', value: rate(objectUp), unit: 'MB/s' },
+      { name: 'baseline: the same bytes as one object, download', value: rate(objectDown), unit: 'MB/s' },
+    ];
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
