@@ -6,10 +6,11 @@
  * corrupted on disk and detected, healed by Reed–Solomon repair, and a byte-identical restore checked
  * by compare.
  * Data-center side: a 4-node aggregator cluster (`aggregator init`, four nodes in this process, PBFT
- * over loopback TLS), an account created through one node, the gateway's logs sent as object backups
- * through another, erasure-coded over the nodes; one node stopped; every object read back
- * byte-identical through the survivors, and their account databases compared by digest.
- * Migration from the edge joins the demo when it lands (README, "Status").
+ * over loopback TLS), an account created through one node, the gateway's snapshots migrated through
+ * another (offer/need, only missing chunks travel, erasure-coded over the nodes, receipts), a second
+ * migration that sends nothing, one node stopped, the latest snapshot restored from the cluster
+ * through a survivor and compared byte for byte, and the account databases compared by digest.
+ * The edge cluster (gateways backing up into each other) joins the demo when it lands (README).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -117,7 +118,7 @@ export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
     if (source.digest !== restored.digest) throw new BaksaError('DEMO_RESTORE_DIFFERS', 'the restored tree differs from the source');
     report.restoredIdentical = `${restored.files} files, ${formatBytes(restored.bytes)}, sha256 ${restored.digest.slice(0, 16)}…`;
     report.storedWithParity = formatBytes(await dirBytes(join(state, 'shards')));
-    await aggregatorDemo(root, data, step, report);
+    await aggregatorDemo(root, data, state, step, report);
     report.total = `${((performance.now() - started) / 1000).toFixed(1)} s`;
     process.stdout.write('\n== demo report\n');
     printRecord(report, 'table');
@@ -130,11 +131,10 @@ export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
 type Step = (title: string, argv: string[] | (() => Promise<void>), expectExit?: number) => Promise<number>;
 
 /** The data-center side of the demo: a 4-node aggregator cluster in this process. */
-async function aggregatorDemo(root: string, data: string, step: Step, report: Record<string, unknown>): Promise<void> {
+async function aggregatorDemo(root: string, data: string, state: string, step: Step, report: Record<string, unknown>): Promise<void> {
   const { freeBasePort } = await import('./demo-data.ts');
   const { loadNodeConfig } = await import('../aggregator/node/config.ts');
   const { AggregatorNode } = await import('../aggregator/node/node.ts');
-  const { ApiClient } = await import('../aggregator/api/client.ts');
   const { loadTlsMaterial } = await import('../shared/crypto/pki.ts');
   const { createLogger } = await import('../shared/log.ts');
   const clusterDir = join(root, 'cluster');
@@ -157,48 +157,23 @@ async function aggregatorDemo(root: string, data: string, step: Step, report: Re
     const admin = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.admin];
     await step('create the gateway\'s account through node 1', ['accounts', 'create', '--name', 'gw-1.demo.local', '--soft', '900M', '--hard', '1G', ...admin(0)]);
 
-    const sources: string[] = [];
-    for await (const p of files(data)) sources.push(p);
-    sources.sort();
-    const sent = new Map<string, { objectId: string; bytes: number; sha256: string }>();
-    let sentBytes = 0;
-    const upload = await step(`send the ${sources.length} log files as object backups through node 2 (erasure-coded over the nodes)`, async () => {
-      const op = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.operator));
-      try {
-        // Four uploads at a time: each ends with a consensus request (the object's record).
-        const queue = [...sources];
-        const worker = async () => {
-          for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
-            const bytes = await readFile(p);
-            const r = await op.request<{ objectId: string; bytes: number }>('POST', '/v1/accounts/gw-1.demo.local/backups', bytes);
-            sent.set(p, { objectId: r.body.objectId, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
-            sentBytes += bytes.length;
-          }
-        };
-        await Promise.all([worker(), worker(), worker(), worker()]);
-      } finally {
-        op.close();
-      }
-    });
-    report.clusterUpload = `${formatBytes(sentBytes)} in ${sent.size} objects, ${(sentBytes / 1e6 / upload).toFixed(1)} MB/s`;
+    await step('issue the gateway its certificate from the cluster CA', ['pki', 'issue', '--dir', init.pkiDir, '--name', 'gw-1.demo.local', '--role', 'agent']);
+    const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', 'gw-1.demo.local'];
+    const migrateSeconds = await step('migrate both snapshots to the cluster through node 2 (only missing chunks travel)', ['migrate', '--state', state, ...cloud(1)]);
+    const source = await treeDigest(data);
+    report.migration = `${formatBytes(source.bytes)} of input, ${(source.bytes / 1e6 / migrateSeconds).toFixed(1)} MB/s`;
+    await step('migrate again: nothing is sent twice', ['migrate', '--state', state, ...cloud(1)]);
 
     await step('stop aggregator node 3', async () => {
       await nodes[2]!.stop();
       nodes[2] = undefined;
     });
-    const readBack = await step('read every object back through node 4, with node 3 gone, and compare', async () => {
-      const op = new ApiClient(init.nodes[3]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.operator));
-      try {
-        for (const [path, s] of sent) {
-          const r = await op.request<Buffer>('GET', `/v1/accounts/gw-1.demo.local/backups/${s.objectId}`, undefined, { responseBytes: true });
-          if (createHash('sha256').update(r.body).digest('hex') !== s.sha256) throw new BaksaError('DEMO_RESTORE_DIFFERS', `${relative(root, path)} came back different from the cluster`);
-        }
-      } finally {
-        op.close();
-      }
-      process.stdout.write(`  ${sent.size} objects byte-identical\n`);
-    });
-    report.clusterRestore = `${(sentBytes / 1e6 / readBack).toFixed(1)} MB/s with one node down, byte-identical`;
+    const cloudTarget = join(root, 'restored-from-cloud');
+    const readBack = await step('restore the latest snapshot from the cluster through node 4, with node 3 gone', ['restore', 'latest', '--state', state, '--target', cloudTarget, '--from', 'cloud', ...cloud(3), '--verify']);
+    const back = await treeDigest(join(cloudTarget, data));
+    if (back.digest !== source.digest) throw new BaksaError('DEMO_RESTORE_DIFFERS', 'the tree restored from the cluster differs from the source');
+    process.stdout.write(`  ${back.files} files byte-identical (sha256 ${back.digest.slice(0, 16)}…)\n`);
+    report.clusterRestore = `${(source.bytes / 1e6 / readBack).toFixed(1)} MB/s with one node down, ${back.files} files byte-identical`;
     await step('space by account, from node 1', ['report', 'space', '--by', 'account', ...admin(0)]);
     const live = nodes.filter((n): n is AggregatorNodeT => n !== undefined);
     const statuses = await Promise.all(live.map((n) => n.status()));
@@ -213,7 +188,7 @@ async function aggregatorDemo(root: string, data: string, step: Step, report: Re
 export function registerDemo(program: Command, run: Run): void {
   program
     .command('demo')
-    .description('run the embedded demo on loopback: back up generated gateway logs, break a shard, heal it, restore byte-identical; then a 4-node aggregator cluster stores them erasure-coded and serves them back with a node down')
+    .description('run the embedded demo on loopback: back up generated gateway logs, break a shard, heal it, restore byte-identical; then migrate them to a 4-node aggregator cluster and restore from it with a node down')
     .option('--mb <n>', 'megabytes of generated gateway logs', '32')
     .option('--keep', 'keep the demo directory')
     .action((opts: DemoOptions) => runDemo(opts, run));
