@@ -7,11 +7,12 @@
 import type { Command } from 'commander';
 import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import type { MigrateProgress, MigrateSummary } from '../migrate/index.ts';
-import { cloudTargetOf, stateDirOf, type CloudFlags } from './common.ts';
+import { cloudTargetOf, intFlag, stateDirOf, type CloudFlags } from './common.ts';
 
 interface MigrateFlags extends CloudFlags {
   state?: string;
   snapshot?: string;
+  parallel?: number;
   json?: boolean;
 }
 
@@ -121,6 +122,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "the agent certificate's name in --tls-dir (the account name)")
     .option('--snapshot <id>', 'migrate only this snapshot (id, id prefix, or latest); default: every one not migrated yet')
+    .option('--parallel <n>', 'chunk uploads in flight (each waits for its consensus record; more hide that wait)', intFlag('parallel'), 8)
     .option('--json', 'print the summary as JSON')
     .action(async (opts: MigrateFlags) => {
       const stateDir = stateDirOf(opts);
@@ -133,6 +135,7 @@ export function registerMigrateCommand(program: Command): void {
         summary = await migrate(stateDir, {
           ...target,
           ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot } : {}),
+          concurrency: Math.max(1, Math.min(64, opts.parallel ?? 8)),
           logger: createLogger('migrate', process.env.BAKSA_LOG_LEVEL ?? 'warn'),
           onProgress: (p) => view.update(p),
         });
