@@ -9,7 +9,7 @@
  * CLOUD_BAD_ANSWER instead of a TypeError deep in the migration.
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
-import type { RequestOptions } from '../../aggregator/api/client.ts';
+import type { RequestOptions } from '../../shared/http/api-client.ts';
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
 export const CLOUD_BATCH_MAX = 2048;
@@ -130,7 +130,7 @@ export class CloudClient {
 
   /** Connects with mutual TLS: the certificate `certName` and the CA from `tlsDir`. */
   static async connect(target: CloudTarget, account: string): Promise<CloudClient> {
-    const { ApiClient } = await import('../../aggregator/api/client.ts');
+    const { ApiClient } = await import('../../shared/http/api-client.ts');
     const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
     return new CloudClient(new ApiClient(target.server, loadTlsMaterial(target.tlsDir, target.certName)), account);
   }

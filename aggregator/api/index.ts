@@ -4,7 +4,7 @@
  * auditors, and the https client the CLI uses with `--server`.
  */
 export { createApiServer, defaultApiServerOptions, type ApiServer, type ApiServerOptions } from './server.ts';
-export { ApiClient, type ApiClientOptions } from './client.ts';
+export { ApiClient, type ApiClientOptions } from '../../shared/http/api-client.ts';
 export { LocalCasSink, payloadTooLarge, type LocalCasSinkOptions, type ObjectSink, type PutOptions, type StoredObjectInfo } from './object-sink.ts';
 export { LedgerStoreReader, recordJson, summaryOf, type BlockSummary, type LedgerReader } from './ledger-reader.ts';
 export { openApiOf, mount, type JsonSchema, type RouteSchemas, type RouteSpec } from './route.ts';

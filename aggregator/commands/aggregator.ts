@@ -101,7 +101,7 @@ async function nodeRequest(flags: CommonFlags, method: string, path: string): Pr
   if (!flags.server || !flags.tlsDir || !flags.certName) {
     throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
   }
-  const { ApiClient } = await import('../api/client.ts');
+  const { ApiClient } = await import('../../shared/http/api-client.ts');
   const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
   const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs: 600_000 });
   try {

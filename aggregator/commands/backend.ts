@@ -11,7 +11,7 @@ import { AccountOps, type AccountInfo, type AccountView, type CreateAccountInput
 import type { GroupStats, UsageCheck } from '../accounts/queries.ts';
 import { openAccountDb } from '../accounts/schema.ts';
 import type { AccountConfig } from '../accounts/types.ts';
-import { ApiClient } from '../api/client.ts';
+import { ApiClient } from '../../shared/http/api-client.ts';
 import { heartbeatBoard, type BoardRow } from '../reports/heartbeats.ts';
 import { spaceReport, type SpaceDimension, type SpaceRows } from '../reports/space.ts';
 

@@ -37,7 +37,7 @@ import { stateDigest } from '../accounts/digest.ts';
 import { openAccountDb } from '../accounts/schema.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
-import { ApiClient } from '../api/client.ts';
+import { ApiClient } from '../../shared/http/api-client.ts';
 import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
 import type { RouteSpec } from '../api/route.ts';
 import { internalRoutes } from '../api/routes-internal.ts';

@@ -13,7 +13,7 @@
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, checkShardId, shardIdOf, type ShardStore } from '../../shared/storage/index.ts';
-import type { ApiClient } from '../api/client.ts';
+import type { ApiClient } from '../../shared/http/api-client.ts';
 import { shardIdMismatch } from './errors.ts';
 
 export interface ShardPeer {

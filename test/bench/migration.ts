@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueCertificate, loadTlsMaterial } from '../../shared/crypto/pki.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { ApiClient } from '../../aggregator/api/client.ts';
+import { ApiClient } from '../../shared/http/api-client.ts';
 import { initCluster } from '../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../aggregator/node/node.ts';

@@ -19,7 +19,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiClient } from '../../../aggregator/api/client.ts';
+import { ApiClient } from '../../../shared/http/api-client.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import type { BaksaError } from '../../../shared/errors.ts';
 

@@ -1,13 +1,14 @@
 /**
- * A small https client for the aggregator API, used by the CLI's `--server URL` mode: mutual TLS 1.3 with
- * the caller's certificate, JSON in and out, and API errors turned back into BaksaErrors (same code,
- * message and hint), so a command fails the same way whether it ran on a database or through the API.
+ * A small https client for the aggregator API: the CLI's `--server URL` mode, the agent's migration
+ * and cloud restore, and the nodes' shard exchange. Mutual TLS 1.3 with the caller's certificate, JSON
+ * or raw bytes in and out, and API errors turned back into BaksaErrors (same code, message and hint),
+ * so a command fails the same way whether it ran on a database or through the API. It lives in shared/
+ * because both the agent and the aggregator use it.
  */
 import { request as httpsRequest, Agent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { tlsClientOptions, type TlsMaterial } from '../../shared/crypto/pki.ts';
-import { BaksaError, ExitCode } from '../../shared/errors.ts';
-import { statusOf } from './errors.ts';
+import { tlsClientOptions, type TlsMaterial } from '../crypto/pki.ts';
+import { BaksaError, ExitCode } from '../errors.ts';
 
 export interface ApiClientOptions {
   timeoutMs?: number;
@@ -93,7 +94,7 @@ export class ApiClient {
                 new BaksaError(code, e?.message ?? `${method} ${url.pathname}: HTTP ${status}`, {
                   ...(e?.hint ? { hint: e.hint } : {}),
                   ...(e?.details ? { details: e.details } : {}),
-                  exitCode: statusOf(code) === 400 ? ExitCode.usage : status === 403 || status === 401 ? ExitCode.config : ExitCode.data,
+                  exitCode: status === 400 ? ExitCode.usage : status === 403 || status === 401 ? ExitCode.config : ExitCode.data,
                 }),
               );
               return;
