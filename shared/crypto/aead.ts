@@ -44,17 +44,8 @@ function checkKey(key: Uint8Array): void {
 
 /** Encrypts and authenticates `plaintext`; `aad` is authenticated but not stored. */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
-  checkKey(key);
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + plaintext.length);
-  out[0] = SEAL_FORMAT;
-  const nonce = randomBytes(NONCE_BYTES);
-  nonce.copy(out, 1);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(aad.length > 0 ? Buffer.concat([out.subarray(0, 1), aad]) : out.subarray(0, 1));
-  let at = SEAL_HEADER_BYTES;
-  at += cipher.update(plaintext).copy(out, at);
-  at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
+  sealInto(key, plaintext, aad, out, 0);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 

@@ -15,25 +15,18 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep, until } from '../../helpers/wait.ts';
+import { freeBasePort } from '../../../cli/demo-data.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import type { BaksaError } from '../../../shared/errors.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const INTERVAL_S = 2;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string = () => ''): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
-    await sleep(100);
-  }
-}
 
 interface Proc {
   child: ChildProcess;
@@ -58,24 +51,6 @@ async function run<T = Record<string, unknown>>(args: string[], expectCode = 0):
   const { code } = await p.exited;
   if (code !== expectCode) throw new Error(`2baksa ${args.join(' ')} exited ${code}, expected ${expectCode}\n${p.out()}\n${p.err()}`);
   return JSON.parse(p.out().trim().split('\n').pop()!) as T;
-}
-
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose replica, API and MQTT ports (base + 0..3, 100..103, 200) are all free. */
-async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
-    const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
-  }
-  throw new Error('no free port range');
 }
 
 interface Status {

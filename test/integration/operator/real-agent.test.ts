@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep, until } from '../../helpers/wait.ts';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
@@ -25,17 +26,9 @@ import { heartbeatBoard, type BoardRow } from '../../../aggregator/reports/index
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The accounts' heartbeat interval (account database → MonitorConfig → agent). */
 const INTERVAL_S = 2;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string = () => ''): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
-    await sleep(50);
-  }
-}
 
 interface Proc {
   child: ChildProcess;
