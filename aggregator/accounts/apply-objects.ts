@@ -10,7 +10,7 @@ import { planHousekeeping } from './housekeeping.ts';
 import { nextId, refuse, watchingLimits, type ApplyContext } from './apply-context.ts';
 import type { Account, AccountCommand } from './types.ts';
 
-type ObjectCmd = Extract<AccountCommand, { type: 'RecordObject' | 'MarkObject' | 'Housekeep' | 'RecomputeUsage' }>;
+type ObjectCmd = Extract<AccountCommand, { type: 'RecordObject' | 'RecordObjects' | 'MarkObject' | 'Housekeep' | 'RecomputeUsage' }>;
 
 async function mustFind(ctx: ApplyContext, number: number): Promise<Account> {
   const a = await findAccount(ctx.db, number);
@@ -103,6 +103,32 @@ export async function applyObjectCommand(ctx: ApplyContext, cmd: ObjectCmd): Pro
         ]);
       });
       return { account: a.number, objectId: cmd.objectId, seq, bytes: cmd.bytes, usedBytes: a.usedBytes + cmd.bytes };
+    }
+    case 'RecordObjects': {
+      const a = await mustFind(ctx, cmd.account);
+      const recorded: string[] = [];
+      const existed: string[] = [];
+      let added = 0;
+      await watchingLimits(ctx, [a.number], cmd.atMs, async () => {
+        for (const o of cmd.objects) {
+          if (await db.get('SELECT 1 FROM objects WHERE account = ? AND object_id = ?', [a.number, o.objectId])) {
+            existed.push(o.objectId);
+            continue;
+          }
+          const seq = await nextId(db, 'next_object_seq');
+          await db.run("INSERT INTO objects(account, object_id, seq, bytes, state, stored_ms, layout) VALUES (?, ?, ?, ?, 'current', ?, ?)", [
+            a.number, o.objectId, seq, o.bytes, cmd.atMs, o.layout ?? null,
+          ]);
+          recorded.push(o.objectId);
+          added += o.bytes;
+        }
+        if (recorded.length > 0) {
+          await db.run('UPDATE accounts SET used_bytes = used_bytes + ?, object_count = object_count + ?, store_marker = store_marker + 1 WHERE number = ?', [
+            added, recorded.length, a.number,
+          ]);
+        }
+      });
+      return { account: a.number, recorded, existed, bytes: added, usedBytes: a.usedBytes + added };
     }
     case 'MarkObject': {
       const a = await mustFind(ctx, cmd.account);

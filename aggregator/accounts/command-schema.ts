@@ -11,6 +11,8 @@ import type { AccountCommand } from './types.ts';
 export const OBJECT_ID_CHARS_MAX = 128;
 /** An object's cluster layout (JSON) recorded with it: a manifest reference, well under this. */
 export const OBJECT_LAYOUT_CHARS_MAX = 8192;
+/** Objects in one RecordObjects command. */
+export const RECORD_OBJECTS_MAX = 512;
 export const HEARTBEAT_INTERVAL_S_MIN = 1;
 export const HEARTBEAT_INTERVAL_S_MAX = 7 * 24 * 3600;
 
@@ -47,6 +49,12 @@ export const accountCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('Housekeep'), account: accountNumber, atMs: time, aggressive: z.boolean(), reason: text(200) }),
   z.strictObject({ type: z.literal('RecomputeUsage'), account: accountNumber }),
   z.strictObject({ type: z.literal('RecordObject'), account: accountNumber, objectId, bytes, atMs: time, layout: z.string().min(2).max(OBJECT_LAYOUT_CHARS_MAX).optional() }),
+  z.strictObject({
+    type: z.literal('RecordObjects'),
+    account: accountNumber,
+    atMs: time,
+    objects: z.array(z.strictObject({ objectId, bytes, layout: z.string().min(2).max(OBJECT_LAYOUT_CHARS_MAX).optional() })).min(1).max(RECORD_OBJECTS_MAX),
+  }),
   z.strictObject({
     type: z.literal('MarkObject'),
     account: accountNumber,

@@ -51,6 +51,7 @@ async function dispatch(ctx: ApplyContext, cmd: AccountCommand): Promise<Record<
     case 'RemoveMember':
       return applyGroupCommand(ctx, cmd);
     case 'RecordObject':
+    case 'RecordObjects':
     case 'MarkObject':
     case 'Housekeep':
     case 'RecomputeUsage':

@@ -74,6 +74,8 @@ export type AccountCommand =
   | { type: 'Housekeep'; account: number; atMs: number; aggressive: boolean; reason: string }
   | { type: 'RecomputeUsage'; account: number }
   | { type: 'RecordObject'; account: number; objectId: string; bytes: number; atMs: number; layout?: string }
+  /** Many objects of one account in one command; one already recorded is skipped (reported), not refused. */
+  | { type: 'RecordObjects'; account: number; atMs: number; objects: Array<{ objectId: string; bytes: number; layout?: string }> }
   | { type: 'MarkObject'; account: number; objectId: string; state: 'old' | 'deleted'; atMs: number }
   | { type: 'CreateGroup'; name: string; admin: string; softBytes: number | null; hardBytes: number | null; atMs: number }
   | { type: 'SetGroup'; group: string; admin?: string; softBytes?: number | null; hardBytes?: number | null; atMs: number }

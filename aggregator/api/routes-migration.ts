@@ -19,7 +19,14 @@
  * Storage and records: a chunk is one erasure-coded blob over the nodes (ClusterStore, rack-aware),
  * recorded through consensus as an object `chunk:<id>` of the account (so quotas, space reports and
  * `accounts check` count it), its layout holding the blob reference, plaintext length and hash; a
- * snapshot is the object `snapshot:<id>` whose layout holds its root chunks. Dedup is per account
+ * snapshot is the object `snapshot:<id>` whose layout holds its root chunks.
+ *
+ * An upload does not wait for consensus: once its shards are durable on the nodes, the chunk goes to
+ * this node's durable queue (`migration_pending`, local to the node) and the upload is answered. The
+ * queue is recorded in batches (`RecordObjects`, hundreds of chunks per consensus request) when the
+ * snapshot is recorded, and in the background for uploads whose snapshot never comes. `need` counts
+ * queued chunks as present; a snapshot sent to another node than its chunks finds them missing there,
+ * and the agent offers and uploads them again (the shards it sent first become unreferenced). Dedup is per account
  * (the tenant: chunk ids are keyed with the tenant's dedup key, so they only match within it).
  * The receipt carries the PBFT position and chain of the snapshot's record, which f + 1 replicas
  * agreed on before this node answered.
@@ -35,6 +42,7 @@ import { apiError } from './errors.ts';
 import { requireOwnAccount, type Principal } from './rbac.ts';
 import type { RouteSpec } from './route.ts';
 import { accountParams, accountRef } from './schemas.ts';
+import { RECORD_OBJECTS_MAX } from '../accounts/command-schema.ts';
 import type { BlobRef, ClusterStore } from '../storage/index.ts';
 
 const roles = ['operator', 'agent'] as const;
@@ -86,6 +94,68 @@ interface SnapshotLayout {
 }
 
 const chunkObject = (id: string) => `chunk:${id}`;
+
+const PENDING_SCHEMA = `CREATE TABLE IF NOT EXISTS migration_pending (
+  account INTEGER NOT NULL,
+  object_id TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  layout TEXT NOT NULL,
+  queued_ms INTEGER NOT NULL,
+  PRIMARY KEY (account, object_id)
+)`;
+
+const pendingReady = new WeakMap<Database, Promise<void>>();
+function ensurePending(db: Database): Promise<void> {
+  let p = pendingReady.get(db);
+  if (!p) {
+    p = db.exec(PENDING_SCHEMA);
+    pendingReady.set(db, p);
+  }
+  return p;
+}
+
+/** Bytes of RecordObjects commands (their layouts); well under the account command limit. */
+const RECORD_BATCH_BYTES_MAX = 192 * 1024;
+
+/**
+ * Records the queued chunks (of one account, or of all of them) through consensus, in batches, and
+ * takes them off the queue. Returns how many were recorded or found recorded already.
+ */
+export async function flushPendingRecords(deps: Pick<MigrationDeps, 'db' | 'submitOrdered' | 'now'>, account?: number): Promise<number> {
+  const { db } = deps;
+  await ensurePending(db);
+  const rows = await db.all<{ account: number; object_id: string; bytes: number; layout: string }>(
+    account === undefined
+      ? 'SELECT account, object_id, bytes, layout FROM migration_pending ORDER BY account, queued_ms'
+      : 'SELECT account, object_id, bytes, layout FROM migration_pending WHERE account = ? ORDER BY queued_ms',
+    account === undefined ? [] : [account],
+  );
+  const batches: Array<{ account: number; objects: Array<{ objectId: string; bytes: number; layout: string }> }> = [];
+  let size = 0;
+  for (const r of rows) {
+    const last = batches.at(-1);
+    const cost = r.layout.length + r.object_id.length + 32;
+    if (!last || last.account !== r.account || last.objects.length >= RECORD_OBJECTS_MAX || size + cost > RECORD_BATCH_BYTES_MAX) {
+      batches.push({ account: r.account, objects: [] });
+      size = 0;
+    }
+    batches.at(-1)!.objects.push({ objectId: r.object_id, bytes: r.bytes, layout: r.layout });
+    size += cost;
+  }
+  let done = 0;
+  await Promise.all(
+    batches.map(async (b) => {
+      const { result } = await deps.submitOrdered({ type: 'RecordObjects', account: b.account, atMs: deps.now(), objects: b.objects });
+      const refused = refusal(result);
+      if (refused) throw refused;
+      await db.transaction(async (tx) => {
+        for (const o of b.objects) await tx.run('DELETE FROM migration_pending WHERE account = ? AND object_id = ?', [b.account, o.objectId]);
+      });
+      done += b.objects.length;
+    }),
+  );
+  return done;
+}
 const snapshotObject = (id: string) => `snapshot:${id}`;
 
 async function readBody(body: unknown, bytesMax: number): Promise<Buffer> {
@@ -106,15 +176,19 @@ function badRequest(field: string, why: string): BaksaError {
   return apiError('BAD_REQUEST', `${field}: ${why}`, `fix "${field}"`, { field });
 }
 
-async function layoutsOf(db: Database, account: number, objectIds: readonly string[]): Promise<Map<string, string | null>> {
+/** The layouts of these objects of the account: recorded ones, and (with `pending`) queued ones. */
+async function layoutsOf(db: Database, account: number, objectIds: readonly string[], pending = true): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
+  if (pending) await ensurePending(db);
   for (let i = 0; i < objectIds.length; i += 500) {
     const slice = objectIds.slice(i, i + 500);
+    const marks = slice.map(() => '?').join(',');
     const rows = await db.all<{ object_id: string; layout: string | null }>(
-      `SELECT object_id, layout FROM objects WHERE account = ? AND object_id IN (${slice.map(() => '?').join(',')})`,
-      [account, ...slice],
+      `SELECT object_id, layout FROM objects WHERE account = ? AND object_id IN (${marks})` +
+        (pending ? ` UNION ALL SELECT object_id, layout FROM migration_pending WHERE account = ? AND object_id IN (${marks})` : ''),
+      pending ? [account, ...slice, account, ...slice] : [account, ...slice],
     );
-    for (const r of rows) out.set(r.object_id, r.layout);
+    for (const r of rows) if (!out.has(r.object_id)) out.set(r.object_id, r.layout);
   }
   return out;
 }
@@ -209,15 +283,14 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const key = `chunk/${a.number.toString(16).padStart(8, '0')}/${id}/${randomBytes(8).toString('hex')}`;
         const blob = await store.putBlob(key, body);
         const layout: ChunkLayout = { v: 1, kind: 'chunk', key, blob, length: Number(length), sha256 };
-        const { result } = await deps.submitOrdered({ type: 'RecordObject', account: a.number, objectId: chunkObject(id), bytes: body.length, atMs: deps.now(), layout: JSON.stringify(layout) });
-        const refused = refusal(result);
-        if (refused) {
+        const queued = await db.run('INSERT OR IGNORE INTO migration_pending(account, object_id, bytes, layout, queued_ms) VALUES (?, ?, ?, ?, ?)', [
+          a.number, chunkObject(id), body.length, JSON.stringify(layout), deps.now(),
+        ]);
+        if (queued.changes === 0) {
+          // Another upload of the same chunk got there first.
           await store.deleteBlob(key, blob).catch(() => undefined);
-          if (refused.code === 'OBJECT_EXISTS') {
-            void reply.status(200);
-            return { id, stored: false };
-          }
-          throw refused;
+          void reply.status(200);
+          return { id, stored: false };
         }
         void reply.status(201);
         return { id, stored: true };
@@ -253,7 +326,8 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
           void reply.status(200);
           return receiptOf(null, null, existing.stored_ms);
         }
-        const have = await layoutsOf(db, a.number, chunks.map(chunkObject));
+        await flushPendingRecords(deps, a.number);
+        const have = await layoutsOf(db, a.number, chunks.map(chunkObject), false);
         const missing = chunks.filter((c) => !have.has(chunkObject(c)));
         if (missing.length > 0) {
           throw new BaksaError('CHUNKS_MISSING', `${missing.length} of the ${chunks.length} chunks of snapshot ${snapshotId} are not stored; nothing was recorded`, {

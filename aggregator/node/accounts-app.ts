@@ -38,7 +38,7 @@ export interface AccountsAppOptions {
 }
 
 export const defaultAccountsAppOptions: AccountsAppOptions = {
-  opBytesMax: 16 * 1024,
+  opBytesMax: 256 * 1024,
   snapshotBytesMax: 256 * 1024 * 1024,
 };
 
@@ -48,7 +48,8 @@ export const ACCOUNT_OP_LIMITS: DecodeLimits = Object.freeze({
   /** An object's layout (aggregator/accounts command-schema OBJECT_LAYOUT_CHARS_MAX) is the longest string. */
   maxStrLength: 8192,
   maxBinLength: 0,
-  maxArrayLength: 64,
+  /** RecordObjects carries up to RECORD_OBJECTS_MAX objects. */
+  maxArrayLength: 512,
   maxMapLength: 32,
   maxExtLength: 0,
   depthMax: 3,

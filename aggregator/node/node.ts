@@ -41,7 +41,7 @@ import { ApiClient } from '../../shared/http/api-client.ts';
 import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
 import type { RouteSpec } from '../api/route.ts';
 import { internalRoutes } from '../api/routes-internal.ts';
-import { defaultMigrationOptions, migrationRoutes, type OrderedResult } from '../api/routes-migration.ts';
+import { defaultMigrationOptions, flushPendingRecords, migrationRoutes, type OrderedResult } from '../api/routes-migration.ts';
 import { ClusterStore, HttpShardPeer, LocalShardPeer, type ShardPeer } from '../storage/index.ts';
 import { ReedSolomon } from '../../shared/erasure/index.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
@@ -99,6 +99,7 @@ export class AggregatorNode {
   ) {}
 
   scrubTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
+  pendingTimer: NodeJS.Timeout | undefined;
 
   static async start(config: LoadedNodeConfig, options: AggregatorNodeOptions = {}): Promise<AggregatorNode> {
     const logger = options.logger ?? createLogger(`aggregator-${config.id}`);
@@ -212,6 +213,7 @@ export class AggregatorNode {
     let sink: ObjectSink;
     let extraRoutes: RouteSpec[] = [];
     let storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined;
+    let pendingTimer: NodeJS.Timeout | undefined;
     if (config.storage) {
       const local = await FsShardStore.open({ volumes: config.storage.volumes });
       const nodeTls = loadTlsMaterial(config.pkiDir, config.node);
@@ -231,7 +233,18 @@ export class AggregatorNode {
       extraRoutes = internalRoutes(local);
       const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
       storage = { local, store, scrubber };
-      extraRoutes.push(...migrationRoutes({ db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions }));
+      const migration = { db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions };
+      extraRoutes.push(...migrationRoutes(migration));
+      // Uploads whose snapshot never came (or came to another node) are recorded in the background.
+      let flushing = false;
+      pendingTimer = setInterval(() => {
+        if (flushing) return;
+        flushing = true;
+        void flushPendingRecords(migration)
+          .catch((err: Error) => logger.warn({ err: err.message }, 'queued chunk records not flushed yet'))
+          .finally(() => (flushing = false));
+      }, 15_000);
+      pendingTimer.unref();
       extraRoutes.push({
         method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
         summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",
@@ -263,6 +276,7 @@ export class AggregatorNode {
       node.scrubTask = cron.schedule(config.storage.scrubCron, () => void storage.scrubber.run().catch((err: Error) => logger.error({ err: err.message }, 'scrub failed')), { name: 'scrub', noOverlap: true });
     }
     nodeRef = node;
+    node.pendingTimer = pendingTimer;
     const gauge = (name: string, help: string, value: () => number) =>
       new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
     gauge('baksa_pbft_view', 'current PBFT view', () => replica.status.view);
@@ -307,6 +321,7 @@ export class AggregatorNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('aggregator node stopping');
+      if (this.pendingTimer) clearInterval(this.pendingTimer);
       await this.scrubTask?.stop();
       await this.scrubTask?.destroy();
       await this.api.close().catch(() => undefined);

@@ -89,7 +89,7 @@ export async function run(): Promise<BenchResult[]> {
     const parts: Buffer[] = [];
     for await (const p of files(data)) parts.push(await readFile(p));
     const blob = Buffer.concat(parts);
-    const op = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.bench.example'));
+    const op = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.bench.example'), { responseBytesMax: 2 * bytes });
     let t = performance.now();
     const stored = await op.request<{ objectId: string }>('POST', '/v1/accounts/gw2.bench.example/backups', blob);
     const objectUp = (performance.now() - t) / 1000;

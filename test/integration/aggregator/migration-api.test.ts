@@ -66,6 +66,8 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       const again = await agent.request<{ stored: boolean }>('PUT', `${base}/chunks/${chunks[1]!.id}?length=4&sha256=${chunks[1]!.sha256}`, chunks[1]!.bytes);
       assert.equal([again.status, again.body.stored], [200, false]);
       assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, { chunks: offer })).body.need, [], 'nothing travels twice');
+      // Uploads are queued on the node, not yet recorded: the snapshot's record takes them into consensus.
+      assert.is((await agent.request<{ objects: unknown[] }>('GET', `${base}/backups`)).body.objects.length, 0, 'queued, not recorded yet');
 
       const receipt = await agent.request<{ snapshotId: string; position: number; chain: string; chunks: number; cluster: string }>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
       assert.is(receipt.status, 201);
@@ -73,6 +75,9 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       assert.ok(Number.isInteger(receipt.body.position) && receipt.body.position > 0);
       assert.match(receipt.body.chain, /^[0-9a-f]{64}$/);
       assert.is((await agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)))).status, 200, 'recording it again is a no-op');
+      const recorded = (await agent.request<{ objects: Array<{ objectId: string; bytes: number }> }>('GET', `${base}/backups`)).body.objects;
+      assert.equal(recorded.map((o) => o.objectId).sort(), [...chunks.map((c) => `chunk:${c.id}`), 'snapshot:s1'].sort());
+      assert.is(recorded.reduce((n, o) => n + o.bytes, 0), chunks.reduce((n, c) => n + c.bytes.length, 0), 'chunks count in the usage');
 
       // Another node serves the snapshot list and the chunks, byte-identical.
       await new Promise((r) => setTimeout(r, 300));

@@ -159,6 +159,27 @@ test('an object record with a layout of several KiB (a snapshot with many root c
   await db.close();
 });
 
+test('RecordObjects records a batch in one command, skips what is recorded already, and adds up the usage', async () => {
+  const app = new AccountsApp();
+  const db = await openAccountDb(':memory:', { durable: false });
+  const m = materializer(db, app);
+  await m.start();
+  app.execute(encodeAccountOp(create('gw1.example')), ctx(1));
+  const objects = Array.from({ length: 300 }, (_, i) => ({ objectId: `chunk:${i.toString(16).padStart(64, '0')}`, bytes: 1000 + i, layout: JSON.stringify({ v: 1, n: i, pad: 'x'.repeat(300) }) }));
+  app.execute(encodeAccountOp({ type: 'RecordObjects', account: 1, atMs: T, objects: objects.slice(0, 200) }), ctx(2));
+  app.execute(encodeAccountOp({ type: 'RecordObjects', account: 1, atMs: T, objects: objects.slice(150) }), ctx(3));
+  const [first, second] = [await m.waitFor(2), await m.waitFor(3)];
+  assert.ok(first.ok && second.ok, JSON.stringify([first, second]).slice(0, 300));
+  if (!first.ok || !second.ok) return;
+  assert.is((first.value.recorded as string[]).length, 200);
+  assert.is((second.value.recorded as string[]).length, 100);
+  assert.is((second.value.existed as string[]).length, 50);
+  const a = await db.get<{ used_bytes: number; object_count: number }>('SELECT used_bytes, object_count FROM accounts WHERE number = 1');
+  assert.equal(a, { used_bytes: objects.reduce((n, o) => n + o.bytes, 0), object_count: 300 });
+  await m.stop();
+  await db.close();
+});
+
 const validConfig = () => ({
   cluster: 'dc1',
   node: 'agg1.dc1.internal',
