@@ -5,7 +5,8 @@
  * on stdout, one JSON object under --json.
  */
 import type { Command } from 'commander';
-import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { formatBytes, parseBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import type { MigrateProgress, MigrateSummary } from '../migrate/index.ts';
 import { cloudTargetOf, intFlag, stateDirOf, type CloudFlags } from './common.ts';
 
@@ -13,6 +14,8 @@ interface MigrateFlags extends CloudFlags {
   state?: string;
   snapshot?: string;
   parallel?: number;
+  bandwidth?: string;
+  ignoreWindow?: boolean;
   json?: boolean;
 }
 
@@ -113,6 +116,15 @@ function printSummary(s: MigrateSummary, json: boolean): void {
   );
 }
 
+/** `--bandwidth`: a size per second (256K, 10M, 1.5G) or 0. */
+function bandwidthOf(text: string): number {
+  const bytes = text.trim() === '0' ? 0 : parseBytes(text);
+  if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0) {
+    throw new BaksaError('USAGE', `--bandwidth wants a size per second such as 256K or 10M (0 for no cap), got "${text}"`, { hint: 'for example --bandwidth 10M', exitCode: ExitCode.usage });
+  }
+  return bytes;
+}
+
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
@@ -123,6 +135,8 @@ export function registerMigrateCommand(program: Command): void {
     .option('--cert-name <name>', "the agent certificate's name in --tls-dir (the account name)")
     .option('--snapshot <id>', 'migrate only this snapshot (id, id prefix, or latest); default: every one not migrated yet')
     .option('--parallel <n>', 'chunk uploads in flight (each waits for its consensus record; more hide that wait)', intFlag('parallel'), 8)
+    .option('--bandwidth <size>', "average upload cap per second, e.g. 256K or 10M; 0 for none (default: the profile's migration.bandwidthBytesPerS)")
+    .option('--ignore-window', "migrate now even outside the profile's migration window")
     .option('--json', 'print the summary as JSON')
     .action(async (opts: MigrateFlags) => {
       const stateDir = stateDirOf(opts);
@@ -136,6 +150,8 @@ export function registerMigrateCommand(program: Command): void {
           ...target,
           ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot } : {}),
           concurrency: Math.max(1, Math.min(64, opts.parallel ?? 8)),
+          ...(opts.bandwidth !== undefined ? { bandwidthBytesPerS: bandwidthOf(opts.bandwidth) } : {}),
+          ...(opts.ignoreWindow ? { window: null } : {}),
           logger: createLogger('migrate', process.env.BAKSA_LOG_LEVEL ?? 'warn'),
           onProgress: (p) => view.update(p),
         });

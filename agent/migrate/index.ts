@@ -1,5 +1,5 @@
 // Migration to the cloud (offer, upload what is missing, record, keep the receipt) and restore from it.
-export { migrate } from './migrate.ts';
+export { Pacer, insideWindow, migrate } from './migrate.ts';
 export type { MigrateOptions, MigrateProgress, MigratePhase, MigrateSummary, SnapshotMigration } from './migrate.ts';
 export { CloudClient, CLOUD_BATCH_MAX, batches } from './cloud-client.ts';
 export type { ApiTransport, ChunkInfo, ChunkOffer, CloudSnapshot, CloudTarget, SnapshotReceipt, SnapshotRecordBody } from './cloud-client.ts';

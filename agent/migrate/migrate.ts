@@ -34,6 +34,44 @@ export interface MigrateOptions extends CloudTarget {
   concurrency?: number;
   /** A connected client to use instead of connecting to `server` (tests). */
   client?: CloudClient;
+  /** Average upload rate cap in bytes/s (0: none); default the profile's `migration.bandwidthBytesPerS`. */
+  bandwidthBytesPerS?: number;
+  /** Local-time window migration may run in; default the profile's `migration.window`; null: any time. */
+  window?: { start: string; end: string } | null;
+  now?: () => Date;
+}
+
+/** Minutes after local midnight of "HH:MM". */
+function minutesOf(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
+}
+
+/** Whether `at` (local time) is inside [start, end], end minute included; a window past midnight (22:00–05:00) wraps; start = end is all day. */
+export function insideWindow(window: { start: string; end: string }, at: Date): boolean {
+  const start = minutesOf(window.start);
+  const end = minutesOf(window.end);
+  const now = at.getHours() * 60 + at.getMinutes();
+  if (start === end) return true;
+  return start < end ? now >= start && now <= end : now >= start || now <= end;
+}
+
+/**
+ * Paces uploads to an average rate: each send reserves its bytes' share of time on one timeline and
+ * waits for its turn, so uploads in flight together still add up to the cap.
+ */
+export class Pacer {
+  private busyUntil = 0;
+
+  constructor(private readonly bytesPerS: number) {}
+
+  async take(bytes: number): Promise<void> {
+    if (!(this.bytesPerS > 0)) return;
+    const now = performance.now();
+    const start = Math.max(now, this.busyUntil);
+    this.busyUntil = start + (bytes * 1000) / this.bytesPerS;
+    if (start > now) await sleep(start - now);
+  }
 }
 
 export type MigratePhase = 'listing' | 'offering' | 'recording' | 'done';
@@ -108,6 +146,7 @@ class Migration {
   private readonly inCloud = new Set<string>();
   private readonly uploads: Limiter;
   private readonly hashing: Limiter;
+  private readonly pacer: Pacer;
   readonly totals: Totals = { chunksOffered: 0, chunksSent: 0, bytesSent: 0 };
   private current: Omit<MigrateProgress, 'chunksOffered' | 'chunksSent' | 'bytesSent'> | undefined;
 
@@ -120,6 +159,7 @@ class Migration {
   ) {
     this.uploads = new Limiter(options.concurrency ?? 4);
     this.hashing = new Limiter(options.concurrency ?? 4);
+    this.pacer = new Pacer(options.bandwidthBytesPerS ?? 0);
   }
 
   private report(change: Partial<MigrateProgress> = {}): void {
@@ -232,6 +272,7 @@ class Migration {
         await this.catalog.setSealedHashes(new Map([[offer.id, sha]]));
       }
       try {
+        await this.pacer.take(sealed.length);
         await this.client.putChunk({ ...offer, sha256: sha, sealedLength: sealed.length }, sealed);
         this.inCloud.add(offer.id);
         this.totals.chunksSent++;
@@ -264,12 +305,22 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
       if (text !== undefined) done.set(s.id, JSON.parse(text) as SnapshotReceipt);
     }
     const todo = pendingSnapshots(all, new Set(done.keys()));
+    const window = options.window === undefined ? state.profile.migration.window : options.window;
+    const at = (options.now ?? (() => new Date()))();
+    if (todo.length > 0 && window && !insideWindow(window, at)) {
+      throw new BaksaError(
+        'MIGRATION_WINDOW_CLOSED',
+        `migration may run from ${window.start} to ${window.end} (local time, profile ${state.profile.name}); it is ${at.toTimeString().slice(0, 5)}`,
+        { exitCode: ExitCode.unavailable, hint: 'run it inside the window, or pass --ignore-window', details: { window, at: at.toISOString() } },
+      );
+    }
+    const bandwidth = options.bandwidthBytesPerS ?? state.profile.migration.bandwidthBytesPerS;
     const results: SnapshotMigration[] = [];
     const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
     let run: Migration | undefined;
     if (todo.length > 0) {
       client = options.client ?? (await CloudClient.connect(options, account));
-      run = new Migration(repo.catalog, reader, client, options, logger);
+      run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger);
     }
     for (const s of all) {
       const receipt = done.get(s.id);

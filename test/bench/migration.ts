@@ -81,7 +81,7 @@ export async function run(): Promise<BenchResult[]> {
     await must(['backup', '--state', state]);
     const cloud = (node: number, who = 'gw1.bench.example') => ['--server', init.nodes[node]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', who];
 
-    const migrate = await must(['migrate', '--state', state, ...cloud(1), '--json']);
+    const migrate = await must(['migrate', '--state', state, ...cloud(1), '--bandwidth', '0', '--ignore-window', '--json']);
     const fromCloud = await must(['restore', 'latest', '--state', state, '--target', join(dir, 'r-cloud'), '--from', 'cloud', ...cloud(3)]);
     const local = await must(['restore', 'latest', '--state', state, '--target', join(dir, 'r-local')]);
 

@@ -91,7 +91,9 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', pki, '--cert-name', ACCOUNT];
 
     // First run: both snapshots, oldest first; the second sends only what the first did not.
-    const m1 = await ok(['migrate', '--state', state, ...cloud(1), '--json']);
+    // small-arm migrates 01:00–05:00 at 256 KiB/s: the test runs now, uncapped.
+    const now = ['--ignore-window', '--bandwidth', '0'];
+    const m1 = await ok(['migrate', '--state', state, ...cloud(1), ...now, '--json']);
     assert.is(m1.message_type, 'summary');
     assert.is(m1.account, ACCOUNT);
     assert.is(m1.snapshots_migrated, 2);
@@ -106,7 +108,7 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     assert.is(m1.chunks_deduplicated, (m1.chunks_offered as number) - (m1.chunks_sent as number));
 
     // Again: both skipped, nothing sent.
-    const m2 = await ok(['migrate', '--state', state, ...cloud(2), '--json']);
+    const m2 = await ok(['migrate', '--state', state, ...cloud(2), ...now, '--json']);
     assert.is(m2.snapshots_migrated, 0);
     assert.is(m2.snapshots_skipped, 2);
     assert.is(m2.chunks_sent, 0);
@@ -117,12 +119,12 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     const catalog = await Catalog.open(join(state, 'catalog.db'));
     await catalog.db.run("DELETE FROM meta WHERE key LIKE 'cloud-receipt:%'");
     await catalog.close();
-    const m3 = await ok(['migrate', '--state', state, ...cloud(3), '--snapshot', 'latest', '--json']);
+    const m3 = await ok(['migrate', '--state', state, ...cloud(3), '--snapshot', 'latest', ...now, '--json']);
     assert.is(m3.snapshots_migrated, 1);
     assert.is(m3.chunks_sent, 0);
     assert.ok((m3.chunks_offered as number) > 0);
     assert.is(m3.chunks_deduplicated, m3.chunks_offered);
-    const m4 = await ok(['migrate', '--state', state, ...cloud(0), '--json']);
+    const m4 = await ok(['migrate', '--state', state, ...cloud(0), ...now, '--json']);
     assert.is(m4.snapshots_migrated, 1);
     assert.is(m4.snapshots_skipped, 1);
     assert.is(m4.chunks_sent, 0);

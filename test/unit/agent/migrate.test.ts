@@ -17,6 +17,8 @@ import type { ManifestEntry } from '../../../agent/manifest/index.ts';
 import { restoreSnapshot } from '../../../agent/restore/index.ts';
 import {
   CLOUD_BATCH_MAX,
+  Pacer,
+  insideWindow,
   CloudChunkReader,
   CloudClient,
   batches,
@@ -282,7 +284,8 @@ test('migrate: interrupted, resumed without re-sending, re-run sends nothing, re
     const account = tenantOf(state.config);
     const cloud = new FakeCloud(account);
     const client = new CloudClient(cloud, account);
-    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client };
+    // small-arm's window (01:00–05:00) and cap are not what these tests are about.
+    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client, window: null, bandwidthBytesPerS: 0 };
 
     // The link goes down after 3 uploads.
     cloud.failUploadsAfter = 3;
@@ -373,7 +376,7 @@ test('migrate: a chunk the cloud loses within a run (CHUNKS_MISSING) is offered 
       lost = cloud.snapshotChunks.get(first.snapshot.id)!.filter((c) => chunks.includes(c)).at(-1)!;
       cloud.chunks.delete(lost);
     };
-    const summary = await migrate(state.paths.root, { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account) });
+    const summary = await migrate(state.paths.root, { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account), window: null, bandwidthBytesPerS: 0 });
     assert.is(summary.snapshotsMigrated, 2);
     assert.ok(lost && cloud.chunks.has(lost), 'sent again');
     assert.is(cloud.calls.filter((c) => c === 'PUT snapshots').length, 3, 'the second snapshot was recorded at the second try');
@@ -392,7 +395,7 @@ test('migrate: a chunk the catalog lost is named; a snapshot ref that does not e
     await runBackup(state, { type: 'snapshot' });
     const account = tenantOf(state.config);
     const cloud = new FakeCloud(account);
-    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account) };
+    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account), window: null, bandwidthBytesPerS: 0 };
     await migrate(state.paths.root, { ...target, snapshot: 'ffff' }).then(
       () => assert.unreachable('no such snapshot'),
       (e: BaksaError) => assert.is(e.code, 'SNAPSHOT_NOT_FOUND'),
@@ -410,6 +413,44 @@ test('migrate: a chunk the catalog lost is named; a snapshot ref that does not e
   } finally {
     t.cleanup();
   }
+});
+
+test('outside the profile window, migrate refuses with the window and the time, and sends nothing', async () => {
+  const t = tempDir('baksa-migrate-window-');
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.log'), sensorLines(200));
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    let calls = 0;
+    const client = { offer: async () => { calls++; return []; } } as unknown as CloudClient;
+    const e = await migrate(state.paths.root, { server: 'https://cloud.test', tlsDir: '/x', certName: 'x', client, now: () => new Date(2026, 0, 1, 14, 0) }).then(
+      (): BaksaError => {
+        throw new Error('migrated outside the window');
+      },
+      (err: BaksaError) => err,
+    );
+    assert.is(e.code, 'MIGRATION_WINDOW_CLOSED');
+    assert.match(e.message, /01:00 to 05:00.*14:00/);
+    assert.is(calls, 0);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('the migration window (local time, end minute included, wrapping past midnight) and the pacer', async () => {
+  const at = (h: number, m: number) => new Date(2026, 0, 1, h, m);
+  const night = { start: '01:00', end: '05:00' };
+  assert.equal([at(0, 59), at(1, 0), at(4, 59), at(5, 0), at(5, 1), at(14, 0)].map((d) => insideWindow(night, d)), [false, true, true, true, false, false]);
+  const wrap = { start: '22:00', end: '02:00' };
+  assert.equal([at(21, 59), at(22, 0), at(23, 59), at(0, 0), at(2, 0), at(2, 1)].map((d) => insideWindow(wrap, d)), [false, true, true, true, true, false]);
+  assert.ok(insideWindow({ start: '00:00', end: '23:59' }, at(23, 59)), 'x86-edge: all day');
+  // 5 sends of 20 KB at 200 KB/s take about 0.4 s after the first (time is only bounded from below).
+  const pacer = new Pacer(200_000);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 5 }, () => pacer.take(20_000)));
+  assert.ok(performance.now() - t0 >= 380, `paced: ${performance.now() - t0} ms`);
 });
 
 test.run();
