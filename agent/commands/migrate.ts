@@ -134,7 +134,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "the agent certificate's name in --tls-dir (the account name)")
     .option('--snapshot <id>', 'migrate only this snapshot (id, id prefix, or latest); default: every one not migrated yet')
-    .option('--parallel <n>', 'chunk uploads in flight (each waits for its consensus record; more hide that wait)', intFlag('parallel'), 8)
+    .option('--parallel <n>', 'chunk uploads in flight', intFlag('parallel'), 8)
     .option('--bandwidth <size>', "average upload cap per second, e.g. 256K or 10M; 0 for none (default: the profile's migration.bandwidthBytesPerS)")
     .option('--ignore-window', "migrate now even outside the profile's migration window")
     .option('--json', 'print the summary as JSON')
