@@ -28,7 +28,7 @@ import {
 } from '../../shared/protocol/index.ts';
 import { formatAccountNumber, parseAccountNumber } from '../accounts/names.ts';
 import type { Account } from '../accounts/types.ts';
-import { listAccounts } from '../accounts/queries.ts';
+import { listAccounts, resolveAccount } from '../accounts/queries.ts';
 import type { AlertRequest } from './notify.ts';
 import { telemetryRegistry, type MonitorConfigBody, type TelemetryMessage } from './messages.ts';
 import type { MonitorMetrics } from './metrics.ts';
@@ -308,7 +308,17 @@ export class HeartbeatIngest {
 
   /** Step 2: an authenticated message → account, tracker, batched store, actions. */
   async accept(parsed: ParsedTopic, message: TelemetryMessage): Promise<IngestAction[]> {
-    const account = this.account(message.body.account as string);
+    let account = this.account(message.body.account as string);
+    if (!account && message.type === 'Register') {
+      // The account may be newer than our last read of the accounts (created through another node a
+      // moment ago): a Register dropped here would leave the agent unknown to this node until it
+      // reconnects. One indexed lookup decides; only a real account costs a full re-read.
+      const fresh = await resolveAccount(this.db, message.body.account).catch(() => undefined);
+      if (fresh) {
+        await this.refreshAccounts();
+        account = this.account(message.body.account);
+      }
+    }
     if (!account) return this.reject('UNKNOWN_ACCOUNT');
     const pinned = this.keys.get(message.from);
     if (message.type !== 'Register' && pinned?.account !== account.number) return this.reject('WRONG_ACCOUNT');

@@ -46,6 +46,24 @@ function register(key: SigningKeyPair, from: string, account: string, ts: number
 
 const alerts = (actions: IngestAction[]) => actions.filter((a): a is Extract<IngestAction, { type: 'alert' }> => a.type === 'alert').map((a) => a.request);
 
+test('a Register for an account created after the monitor last read the accounts is accepted, and its heartbeats too', async () => {
+  const { db, ingest } = await setup();
+  // Created through another node a moment ago: this monitor has not re-read the accounts yet.
+  await applyOrThrow(db, { type: 'CreateAccount', atMs: T0, name: 'gw3.example', number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 10 });
+  const agent = generateSigningKey();
+  const r = await ingest.handle(topics.dc(CLUSTER, 'register'), register(agent, 'gw3', 'gw3.example', T0), T0);
+  assert.ok(r.some((a) => a.type === 'publish'), JSON.stringify(r));
+  const payload = sealTelemetry('Heartbeat', hb('gw3.example'), 'gw3', T0 + 1000, agent.privateKey);
+  assert.equal(await ingest.handle(topics.heartbeat('site-a', 'gw3.example'), payload, T0 + 1000), []);
+  await ingest.store.flush();
+  assert.is((await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = 3'))?.heartbeats, 1);
+  // An account that does not exist is still refused.
+  const stranger = generateSigningKey();
+  const refused = await ingest.handle(topics.dc(CLUSTER, 'register'), register(stranger, 'gw9', 'gw9.example', T0), T0);
+  assert.ok(!refused.some((a) => a.type === 'publish'));
+  await db.close();
+});
+
 test('register returns the monitoring config; heartbeats update state and counters in the database', async () => {
   const { db, ingest } = await setup();
   const agent = generateSigningKey();
