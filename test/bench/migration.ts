@@ -10,12 +10,10 @@
  * Baselines in the same run: the local restore from the gateway's own shards, and the same bytes sent
  * as one object through POST /backups (one stream, one record).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { issueCertificate, loadTlsMaterial } from '../../shared/crypto/pki.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { ApiClient } from '../../shared/http/api-client.ts';
@@ -23,6 +21,7 @@ import { initCluster } from '../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../aggregator/node/node.ts';
 import { freeBasePort, generateGatewayData } from '../../cli/demo-data.ts';
+import { cli } from '../helpers/cli.ts';
 
 interface BenchResult {
   name: string;
@@ -31,25 +30,14 @@ interface BenchResult {
   note?: string;
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const MB = Number(process.env.BAKSA_BENCH_MIGRATION_MB ?? 64);
 
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['cli/2baksa.mjs', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, out, err, seconds: (performance.now() - started) / 1000 }));
-  });
-}
-
+/** Runs a command that must succeed; returns its wall time in seconds (the launcher included). */
 async function must(args: string[]): Promise<number> {
+  const started = performance.now();
   const r = await cli(args);
-  if (r.code !== 0) throw new Error(`2baksa ${args.join(' ')} exited ${r.code}: ${r.err.slice(-2000)}`);
-  return r.seconds;
+  if (r.code !== 0) throw new Error(`2baksa ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  return (performance.now() - started) / 1000;
 }
 
 async function* files(dir: string): AsyncGenerator<string> {

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli } from './_cli.ts';
+import { cli } from '../../helpers/cli.ts';
 import { tempDir } from '../../unit/agent/_helpers.ts';
 
 test('compare exits 1 on a difference and 2 on an error; bad input is refused with a hint', async () => {

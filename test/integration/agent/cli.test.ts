@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, jsonLines, repoRoot } from './_cli.ts';
+import { cli, jsonLines, repoRoot } from '../../helpers/cli.ts';
 import { snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
 
 const gen = '/work/shared/tools/gen-sensor-logs.py';

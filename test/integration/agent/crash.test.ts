@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, finished, repoRoot, startCli } from './_cli.ts';
+import { cli, finished, repoRoot, startCli } from '../../helpers/cli.ts';
 import { snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
 
 test('SIGKILL at random moments: the next run resumes, nothing committed is lost, check --read-data passes', async () => {

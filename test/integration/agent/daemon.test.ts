@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startAedes } from '../../helpers/brokers.ts';
 import { openTelemetry, claimedRegisterKey } from '../../../aggregator/monitoring/messages.ts';
-import { cli, finished, startCli } from './_cli.ts';
+import { cli, finished, startCli } from '../../helpers/cli.ts';
 import { sensorLines, tempDir } from '../../unit/agent/_helpers.ts';
 
 function editConfig(state: string, edit: (c: Record<string, any>) => void): void {

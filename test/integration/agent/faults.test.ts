@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, jsonLines } from './_cli.ts';
+import { cli, jsonLines } from '../../helpers/cli.ts';
 import { pseudoRandom, sensorLines, snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
 
 async function init(root: string, src: string, profile = 'small-arm'): Promise<string> {

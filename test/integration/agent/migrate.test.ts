@@ -10,44 +10,18 @@
 // - missing and bad flags are refused naming the flag, another account's certificate is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendLogs, freeBasePort, generateGatewayData } from '../../../cli/demo-data.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { snapshotTree } from '../../unit/agent/_helpers.ts';
-import { cli, jsonLines, repoRoot } from './_cli.ts';
+import { cli, jsonLines, runCli, type RunningCli } from '../../helpers/cli.ts';
+import { until } from '../../helpers/wait.ts';
 
 const ACCOUNT = 'gw1.migrate.example';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Node {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-}
-
-function startNode(config: string): Node {
-  const child = spawn(process.execPath, ['cli/2baksa.mjs', 'aggregator', 'run', '--config', config, '--json'], {
-    cwd: repoRoot,
-    env: { ...process.env, BAKSA_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, out: () => out, err: () => err };
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const startNode = (config: string): RunningCli => runCli(['aggregator', 'run', '--config', config, '--json']);
 
 /** Runs a command that must succeed; returns its last JSON line. */
 async function ok(args: string[]): Promise<Record<string, unknown>> {
@@ -59,7 +33,7 @@ async function ok(args: string[]): Promise<Record<string, unknown>> {
 
 test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud with the local store gone', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-migrate-'));
-  const nodes: Node[] = [];
+  const nodes: RunningCli[] = [];
   try {
     const basePort = await freeBasePort();
     const init = (await ok(['aggregator', 'init', '--dir', join(dir, 'cluster'), '--nodes', '4', '--base-port', String(basePort), '--json'])) as unknown as {

@@ -12,42 +12,24 @@
 //   catches up to the same digest.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sleep, until } from '../../helpers/wait.ts';
+import { runCli, type RunningCli } from '../../helpers/cli.ts';
+import { writeLazyTestProfile } from '../../helpers/profiles.ts';
 import { freeBasePort } from '../../../cli/demo-data.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import type { BaksaError } from '../../../shared/errors.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const INTERVAL_S = 2;
 
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function cli(args: string[]): Proc {
-  const child = spawn(process.execPath, ['cli/2baksa.mjs', ...args], { cwd: root, env: { ...process.env, BAKSA_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return { child, out: () => out, err: () => err, exited };
-}
-
 /** Runs a CLI command to its end; returns its parsed JSON output (stdout), or throws with its output. */
 async function run<T = Record<string, unknown>>(args: string[], expectCode = 0): Promise<T> {
-  const p = cli([...args, '--json']);
+  const p = runCli([...args, '--json']);
   const { code } = await p.exited;
   if (code !== expectCode) throw new Error(`2baksa ${args.join(' ')} exited ${code}, expected ${expectCode}\n${p.out()}\n${p.err()}`);
   return JSON.parse(p.out().trim().split('\n').pop()!) as T;
@@ -63,8 +45,8 @@ interface Status {
 
 test('4 aggregator processes: replicated accounts, a real agent heartbeating in, one alert per event, kill -9 and catch-up', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-cluster-'));
-  const nodes: Array<Proc | undefined> = [];
-  const agents: Proc[] = [];
+  const nodes: Array<RunningCli | undefined> = [];
+  const agents: RunningCli[] = [];
   try {
     const basePort = await freeBasePort();
     const init = await run<{ nodes: Array<{ name: string; config: string; apiUrl: string }>; mqttUrl: string; pkiDir: string; monitorPublicKey: string; certificates: { admin: string; auditor: string; operator: string } }>(
@@ -85,7 +67,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     }
 
     const start = async (i: number) => {
-      const p = cli(['aggregator', 'run', '--config', init.nodes[i]!.config, '--json']);
+      const p = runCli(['aggregator', 'run', '--config', init.nodes[i]!.config, '--json']);
       nodes[i] = p;
       await until(`node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000);
       assert.ok(p.out().includes('"event":"ready"'), `node ${i + 1} did not start:\n${p.err().slice(-3000)}`);
@@ -104,10 +86,10 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     await run(['groups', 'add', 'site-a', 'gw1.site-a.example', ...admin(2)]);
     await run(['accounts', 'setlimit', 'gw1.site-a.example', '1G', '2G', ...admin(3)]);
     // A refusal is the same deterministic answer from the cluster, with its reason.
-    const taken = cli(['accounts', 'create', '--name', 'gw1.site-a.example', ...admin(3), '--json']);
+    const taken = runCli(['accounts', 'create', '--name', 'gw1.site-a.example', ...admin(3), '--json']);
     const takenExit = await taken.exited;
     assert.is.not(takenExit.code, 0);
-    assert.match(taken.out() + taken.err(), /ACCOUNT_EXISTS/);
+    assert.match(taken.output(), /ACCOUNT_EXISTS/);
 
     await until('every node applied the 5 commands', async () => (await allStatus()).every((s) => s.accountCommandsApplied === 5), 30_000);
     const digests = (await allStatus()).map((s) => s.accountsDigest);
@@ -171,21 +153,11 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     const src = join(dir, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'plc.csv'), `t,v\n${Array.from({ length: 200 }, (_, k) => `${k},${k * 7}`).join('\n')}\n`);
-    const profile = JSON.parse(readFileSync(join(root, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
-    Object.assign(profile, {
-      name: 'cluster-test',
-      erasure: { k: 1, m: 0 },
-      compression: { algorithm: 'none', level: 0 },
-      schedule: { mode: 'lazy', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 2 },
-      heartbeatIntervalS: 5,
-      storeWorker: false,
-    });
-    const profilePath = join(dir, 'profile.json');
-    writeFileSync(profilePath, JSON.stringify(profile));
+    const profilePath = writeLazyTestProfile(join(dir, 'profile.json'), 'cluster-test');
     const agentFor = async (name: string, i: number) => {
       const state = join(dir, `agent-state-${i}`);
       await run(['agent', 'init', '--state', state, '--name', name, '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
-      const p = cli(['agent', 'run', '--state', state]);
+      const p = runCli(['agent', 'run', '--state', state]);
       agents.push(p);
       return p;
     };
@@ -200,7 +172,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
         return boards.every((b) => b.length === 2 && b.every((r) => r.state === 'ok' && r.heartbeats >= 2 && r.lastSync !== null));
       },
       90_000,
-      () => `boards: ${JSON.stringify(boards)}\n--- agent:\n${(agent.out() + agent.err()).slice(-3000)}`,
+      () => `boards: ${JSON.stringify(boards)}\n--- agent:\n${agent.output().slice(-3000)}`,
     );
 
     // SIGTERM on gw9 (a Deregister: nothing follows), kill -9 on gw1: exactly one alert from the four monitors.

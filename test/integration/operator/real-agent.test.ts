@@ -7,11 +7,9 @@
 // on the MQTT alert topic.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sleep, until } from '../../helpers/wait.ts';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
@@ -20,38 +18,23 @@ import { silentLogger } from '../../../shared/log.ts';
 import { filters } from '../../../shared/protocol/index.ts';
 import { openTelemetry } from '../../../shared/protocol/telemetry.ts';
 import { startAedes } from '../../helpers/brokers.ts';
+import { repoRoot, runCli, type RunningCli } from '../../helpers/cli.ts';
+import { writeLazyTestProfile } from '../../helpers/profiles.ts';
 import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.ts';
 import { MonitorService, loadPinnedKeys } from '../../../aggregator/monitoring/index.ts';
 import { heartbeatBoard, type BoardRow } from '../../../aggregator/reports/index.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 /** The accounts' heartbeat interval (account database → MonitorConfig → agent). */
 const INTERVAL_S = 2;
 
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function cli(args: string[]): Proc {
-  const child = spawn(process.execPath, ['cli/2baksa.mjs', ...args], {
-    cwd: root,
-    env: { ...process.env, BAKSA_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return { child, out: () => out, exited };
-}
+/** Agents log at info: the test reads their "monitor config applied" lines. */
+const cli = (args: string[]): RunningCli => runCli(args, { BAKSA_LOG_LEVEL: 'info' });
 
 /** pino lines of an agent's stderr. */
-const logLines = (p: Proc): Array<{ msg?: string; level?: number; intervalS?: number; monitoring?: boolean }> =>
-  p.out().split('\n').flatMap((l) => {
+const logLines = (p: RunningCli): Array<{ msg?: string; level?: number; intervalS?: number; monitoring?: boolean }> =>
+  p.output().split('\n').flatMap((l) => {
     try {
       return l.startsWith('{') ? [JSON.parse(l)] : [];
     } catch {
@@ -63,7 +46,7 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
   const dir = mkdtempSync(join(tmpdir(), 'baksa-real-agent-'));
   const broker = await startAedes();
   const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
-  const procs: Proc[] = [];
+  const procs: RunningCli[] = [];
   let monitor: MonitorService | undefined;
   const watcher = await mqtt.connectAsync(broker.url, { clientId: 'alert-watcher' });
   try {
@@ -104,17 +87,7 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
     });
 
     // A profile of our own: lazy mode on a tiny source, no runtime re-exec (so the pid we signal is the daemon).
-    const profile = JSON.parse(readFileSync(join(root, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
-    Object.assign(profile, {
-      name: 'hb-test',
-      erasure: { k: 1, m: 0 },
-      compression: { algorithm: 'none', level: 0 },
-      schedule: { mode: 'lazy', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 2 },
-      heartbeatIntervalS: 5,
-      storeWorker: false,
-    });
-    const profilePath = join(dir, 'hb-test.json');
-    writeFileSync(profilePath, JSON.stringify(profile));
+    const profilePath = writeLazyTestProfile(join(dir, 'hb-test.json'), 'hb-test');
 
     // gw1: the account is the host name (the default); gw2: a host name of its own and its account by
     // hex number (the monitor must answer it under that number).
@@ -131,16 +104,16 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
     });
     for (const p of inits) {
       const { code } = await p.exited;
-      assert.is(code, 0, p.out());
+      assert.is(code, 0, p.output());
     }
 
-    const [a1, a2] = states.map((state) => cli(['agent', 'run', '--state', state])) as [Proc, Proc];
+    const [a1, a2] = states.map((state) => cli(['agent', 'run', '--state', state])) as [RunningCli, RunningCli];
     procs.push(a1, a2);
 
     // Both register, apply the monitor's interval, back up once and heartbeat until the board shows them ok.
     for (const a of [a1, a2]) {
       await until('the agent to apply the MonitorConfig', () => logLines(a).some((l) => l.msg === 'monitor config applied'), 40_000);
-      assert.ok(logLines(a).some((l) => l.msg === 'monitor config applied' && l.intervalS === INTERVAL_S && l.monitoring === true), a.out());
+      assert.ok(logLines(a).some((l) => l.msg === 'monitor config applied' && l.intervalS === INTERVAL_S && l.monitoring === true), a.output());
     }
     let board: BoardRow[] = [];
     await until(
@@ -150,7 +123,7 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
         return board.length === 2 && board.every((r) => r.state === 'ok' && r.heartbeats >= 3 && r.lastSync !== null && r.bytesSynced > 0);
       },
       60_000,
-      () => `board: ${JSON.stringify(board)}\n--- gw1:\n${a1.out().slice(-4000)}\n--- gw2:\n${a2.out().slice(-4000)}`,
+      () => `board: ${JSON.stringify(board)}\n--- gw1:\n${a1.output().slice(-4000)}\n--- gw2:\n${a2.output().slice(-4000)}`,
     );
     assert.equal(board.map((r) => [r.account, r.number, r.state, r.intervalS, r.site, r.agentVersion]), [
       ['gw1.example', '0x00000001', 'ok', INTERVAL_S, 'site-a', version],
@@ -172,7 +145,7 @@ test('real agents: board ok, SIGTERM deregisters silently, kill -9 gives exactly
     // SIGTERM on gw1: a clean exit and a Deregister.
     a1.child.kill('SIGTERM');
     const e1 = await a1.exited;
-    assert.equal(e1, { code: 0, signal: null }, a1.out());
+    assert.equal({ code: e1.code, signal: e1.signal }, { code: 0, signal: null }, a1.output());
     await until('gw1 deregistered', async () => (await db.get<{ registered: number }>('SELECT registered FROM hb_state WHERE account = 1'))?.registered === 0);
     const dereg = (await db.get<{ deregistered_ms: number }>('SELECT deregistered_ms FROM hb_state WHERE account = 1'))!.deregistered_ms;
 

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -29,6 +29,29 @@ export function finished(child: ChildProcess): Promise<CliResult> {
 
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return finished(startCli(args, env));
+}
+
+/** A `2baksa` process still running (a daemon, a node): its output so far, and its end. */
+export interface RunningCli {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  /** stdout and stderr as they arrived, interleaved. */
+  output: () => string;
+  exited: Promise<CliResult>;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = startCli(args, env);
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const exited = finished(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (err += d));
+  return { child, out: () => out, err: () => err, output: () => output, exited };
 }
 
 /** The JSON lines of a --json run. */
