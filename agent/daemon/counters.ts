@@ -2,10 +2,11 @@
  * What the heartbeat reports "since the last heartbeat": bytes synced and restored and significant
  * errors. Backups and restores (the daemon's and the CLI's) add to STATE/status.json; a heartbeat takes
  * the values, and once the broker has it, subtracts exactly what it reported (so nothing added meanwhile
- * is lost). The daemon's own errors (not in status.json) are kept here until reported.
+ * is lost: the subtraction and a backup's record of its run are serialized by `updateStatus`). The
+ * daemon's own errors (not in status.json) are kept here until reported.
  */
 import type { StatePaths } from '../config/index.ts';
-import { readStatus, writeStatus } from '../status/record.ts';
+import { readStatus, updateStatus } from '../status/record.ts';
 import type { SignificantError } from '../telemetry/heartbeat.ts';
 
 export interface TakenCounters {
@@ -36,12 +37,12 @@ export class HeartbeatCounters {
     };
     const commit = async () => {
       this.local.splice(0, localTaken.length);
-      const now = await readStatus(this.paths);
-      now.pending.bytesSynced = Math.max(0, now.pending.bytesSynced - counters.bytesSynced);
-      now.pending.bytesRestored = Math.max(0, now.pending.bytesRestored - counters.bytesRestored);
       const reported = new Set(s.pending.errors.map((e) => `${e.timeMs}:${e.code}`));
-      now.pending.errors = now.pending.errors.filter((e) => !reported.has(`${e.timeMs}:${e.code}`));
-      await writeStatus(this.paths, now);
+      await updateStatus(this.paths, (now) => {
+        now.pending.bytesSynced = Math.max(0, now.pending.bytesSynced - counters.bytesSynced);
+        now.pending.bytesRestored = Math.max(0, now.pending.bytesRestored - counters.bytesRestored);
+        now.pending.errors = now.pending.errors.filter((e) => !reported.has(`${e.timeMs}:${e.code}`));
+      });
     };
     return { counters, commit };
   }

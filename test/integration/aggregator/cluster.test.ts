@@ -157,7 +157,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     const agentFor = async (name: string, i: number) => {
       const state = join(dir, `agent-state-${i}`);
       await run(['agent', 'init', '--state', state, '--name', name, '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
-      const p = runCli(['agent', 'run', '--state', state]);
+      const p = runCli(['agent', 'run', '--state', state], { BAKSA_LOG_LEVEL: 'info' });
       agents.push(p);
       return p;
     };

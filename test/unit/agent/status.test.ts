@@ -1,0 +1,37 @@
+// STATE/status.json: a backup recording its run and a heartbeat taking its counters, at the same time,
+// never lose each other's update (the lost update once left the monitor without the backup).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { statePaths } from '../../../agent/config/state-dir.ts';
+import { HeartbeatCounters } from '../../../agent/daemon/counters.ts';
+import { readStatus, recordRun, updateStatus } from '../../../agent/status/index.ts';
+import { tempDir } from './_helpers.ts';
+
+const counters = (storedNew: number) => ({ storedNew, bytesNew: storedNew }) as unknown as Parameters<typeof recordRun>[1]['counters'];
+
+test('concurrent runs and heartbeat commits: every run is counted once and every report subtracted once', async () => {
+  const t = tempDir('baksa-status-');
+  try {
+    mkdirSync(join(t.path, 'state'), { recursive: true });
+    const paths = statePaths(join(t.path, 'state'));
+    const hb = new HeartbeatCounters(paths);
+    await recordRun(paths, { type: 'lazy', ok: true, counters: counters(1000) });
+    const { counters: taken, commit } = await hb.take();
+    assert.is(taken.bytesSynced, 1000);
+    // The report's subtraction races 30 runs, each adding 10 bytes and setting lastSyncMs.
+    await Promise.all([commit(), ...Array.from({ length: 30 }, () => recordRun(paths, { type: 'lazy', ok: true, counters: counters(10) }))]);
+    const s = await readStatus(paths);
+    assert.is(s.pending.bytesSynced, 300);
+    assert.ok(s.lastSyncMs !== undefined);
+    // Updates are applied one at a time, in order.
+    const seen: number[] = [];
+    await Promise.all(Array.from({ length: 20 }, (_, i) => updateStatus(paths, (x) => void seen.push(i, x.pending.bytesRestored++))));
+    assert.is((await readStatus(paths)).pending.bytesRestored, 20);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();
