@@ -2,6 +2,7 @@
  * Opens what the backup, restore and check commands work on: the catalog, the shard store (its open
  * finishes interrupted commits and removes torn temp files) and the key ring.
  */
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { Catalog } from '../catalog/index.ts';
 import { loadKeyRing, type AgentState } from '../config/index.ts';
@@ -14,15 +15,20 @@ export interface OpenedRepo {
   close(): Promise<void>;
 }
 
-export async function openRepo(state: AgentState): Promise<OpenedRepo> {
+/**
+ * `store`: a store this process already owns (the daemon's, in an edge cluster); it is not closed with
+ * the repo. Without it the store is opened here, which in cluster mode only the daemon may do.
+ */
+export async function openRepo(state: AgentState, owned?: FsShardStore): Promise<OpenedRepo> {
   const ring = await loadKeyRing(state.paths, state.config);
   const reserve = state.config.storage?.reserveBytes;
-  const store = await FsShardStore.open({ volumes: [state.paths.shards], ...(reserve !== undefined ? { volumeReserveBytes: reserve } : {}) });
+  if (!owned && state.config.cluster) throw daemonOwnsStore();
+  const store = owned ?? (await FsShardStore.open({ volumes: [state.paths.shards], ...(reserve !== undefined ? { volumeReserveBytes: reserve } : {}) }));
   let catalog: Catalog;
   try {
     catalog = await Catalog.open(state.paths.catalog);
   } catch (error) {
-    await store.close();
+    if (!owned) await store.close();
     throw error;
   }
   return {
@@ -31,9 +37,17 @@ export async function openRepo(state: AgentState): Promise<OpenedRepo> {
     ring,
     async close() {
       await catalog.close().catch(() => undefined);
-      await store.close().catch(() => undefined);
+      if (!owned) await store.close().catch(() => undefined);
     },
   };
+}
+
+/** In an edge cluster the daemon owns the shard store (and the MQTT session that reaches the peers). */
+export function daemonOwnsStore(): BaksaError {
+  return new BaksaError('EDGE_DAEMON_OWNS_STORE', 'in an edge cluster the agent daemon owns the shard store, and this command does not go through it yet', {
+    hint: 'backup, restore, compare, check and snapshots go through the daemon (`2baksa agent run`); for the rest, stop the daemon first is not enough either: the shards live on the other gateways too',
+    exitCode: ExitCode.usage,
+  });
 }
 
 /** Rolls back staged shards no checkpoint committed (left by a crashed run). Call holding the lock. */

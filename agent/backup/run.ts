@@ -22,6 +22,12 @@ import { emptyCounters, type BackupCounters, type BackupListener } from './event
 import { faultsFromEnv, type Faults } from './faults.ts';
 import { backupFile, defaultFileReadOptions, unchanged } from './file-reader.ts';
 import { acquireLock } from './lock.ts';
+import { edgeGeometry } from '../../shared/placement/index.ts';
+import type { FsShardStore } from '../../shared/storage/index.ts';
+import { tenantOf } from '../config/index.ts';
+import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend } from '../edge/backend.ts';
+import type { EdgeNode } from '../edge/node.ts';
+import type { Profile } from '../profile/index.ts';
 import { openRepo, rollBackStaged } from './open.ts';
 
 export interface BackupOptions {
@@ -39,6 +45,8 @@ export interface BackupOptions {
   skipUnchanged?: boolean;
   /** Stops the run (daemon shutdown): staged work is rolled back, BACKUP_CANCELLED is thrown. */
   signal?: AbortSignal;
+  /** Edge cluster mode: the daemon's store and node; every checkpoint is a hybrid-commit transaction. */
+  edge?: { store: FsShardStore; node: EdgeNode };
 }
 
 export interface BackupSummary {
@@ -56,6 +64,18 @@ export function checkpointBytesFor(memoryBudgetBytes: number): number {
 }
 
 const TREE_DIGEST_KEY = 'treeDigest';
+
+/**
+ * The profile a cluster member backs up with: the cluster's geometry (DESIGN §3: 2+1 on 3 gateways),
+ * and chunks small enough that one shard fits one MQTT message (agent/edge/backend.ts).
+ */
+export function edgeProfile(profile: Profile, members: number): Profile {
+  const g = edgeGeometry(members);
+  const maxBytes = Math.min(profile.chunking.maxBytes, EDGE_CHUNK_BYTES_PER_SHARD_MAX * g.dataShards);
+  const avgBytes = Math.min(profile.chunking.avgBytes, maxBytes / 2);
+  const chunking = { maxBytes, avgBytes, minBytes: Math.min(profile.chunking.minBytes, avgBytes / 2) };
+  return { ...profile, chunking, erasure: { ...profile.erasure, k: g.dataShards, m: g.parityShards } };
+}
 /** New bytes a run stores inline before it hands sealing and staging to the store worker. */
 const WORKER_AFTER_BYTES = 48 * 1024 * 1024;
 /**
@@ -111,21 +131,40 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
   let repo: Awaited<ReturnType<typeof openRepo>> | undefined;
   let writer: ChunkWriter | undefined;
   try {
-    repo = await openRepo(state);
-    await rollBackStaged(repo.store);
+    const edge = options.edge;
+    repo = await openRepo(state, edge?.store);
+    // In a cluster the participant owns staging (other gateways' transactions live there too).
+    if (!edge) await rollBackStaged(repo.store);
     await prepareChunker();
-    const { profile } = state;
-    writer = await ChunkWriter.create(repo.store, repo.catalog, repo.ring, {
+    const profile = edge ? edgeProfile(state.profile, edge.node.members.length) : state.profile;
+    const writerOptions = {
       ...defaultChunkWriterOptions,
       k: profile.erasure.k,
       m: profile.erasure.m,
       compression: profile.compression,
       memoryBudgetBytes: profile.memoryBudgetBytes,
       checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
-      ...(profile.storeWorker && availableParallelism() >= STORE_WORKER_CORES_MIN
+      ...(!edge && profile.storeWorker && availableParallelism() >= STORE_WORKER_CORES_MIN
         ? { worker: { volumes: [state.paths.shards], afterBytes: WORKER_AFTER_BYTES, ...(state.config.storage ? { reserveBytes: state.config.storage.reserveBytes } : {}) } }
         : {}),
-    });
+    };
+    writer = edge
+      ? await ChunkWriter.create(
+          repo.store,
+          repo.catalog,
+          repo.ring,
+          { ...writerOptions, checkpointBytes: EDGE_BATCH_BYTES_PER_SHARD * profile.erasure.k, location: state.config.name },
+          edgeBackend({
+            node: edge.node,
+            k: profile.erasure.k,
+            m: profile.erasure.m,
+            ring: repo.ring,
+            compression: profile.compression,
+            account: tenantOf(state.config),
+            snapshotId,
+          }),
+        )
+      : await ChunkWriter.create(repo.store, repo.catalog, repo.ring, writerOptions);
     emit({ type: 'backup-start', snapshotId, mode: options.type, sources, timeMs: started });
     const fileOpts = {
       ...defaultFileReadOptions,

@@ -7,7 +7,7 @@
 import { BaksaError } from '../../shared/errors.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import type { Catalog, ChunkRecord } from '../catalog/index.ts';
-import { ChunkReader, openChunk, reedSolomon, type ShardProblem } from '../chunks/index.ts';
+import { ChunkReader, openChunk, reedSolomon, type ShardFetch, type ShardProblem } from '../chunks/index.ts';
 import { markReachable } from './reachability.ts';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 
@@ -17,6 +17,12 @@ export interface CheckOptions {
   /** Chunks checked at once (bounds memory with --read-data). */
   concurrency?: number;
   onProgress?: (p: { chunksChecked: number; chunksTotal: number }) => void;
+  /**
+   * Edge cluster mode (run by the daemon): shards are read from the member their location names;
+   * without --read-data only this gateway's shards are looked at; a bad shard is rebuilt onto this
+   * gateway; a member that does not answer (SHARD_UNREACHABLE) is reported, not repaired around.
+   */
+  edge?: { self: string; fetch: ShardFetch };
 }
 
 export type Severity = 'error' | 'warning';
@@ -46,7 +52,9 @@ export interface CheckReport {
 const PAGE = 256;
 
 export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRing, options: CheckOptions): Promise<CheckReport> {
-  const reader = new ChunkReader(store, catalog, ring);
+  const edge = options.edge;
+  const reader = new ChunkReader(store, catalog, ring, edge?.fetch);
+  const here = (location: string) => !edge || location === edge.self || location === 'local';
   const report: CheckReport = { snapshots: 0, chunks: 0, shards: 0, bytesRead: 0, issues: [], repaired: 0, unrecoverable: 0, orphanShards: 0 };
   const issue = (i: CheckIssue) => report.issues.push(i);
 
@@ -91,7 +99,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
       for (let idx = 0; idx < n; idx++) {
         const s = record.shards.find((x) => x.idx === idx);
         if (!s) problems.push({ chunkId: record.id, idx, shardId: '', code: 'SHARD_UNRECORDED' });
-        else if (!(await store.has(s.shardId))) problems.push({ chunkId: record.id, idx, shardId: s.shardId, code: 'SHARD_MISSING' });
+        else if (here(s.location) && !(await store.has(s.shardId))) problems.push({ chunkId: record.id, idx, shardId: s.shardId, code: 'SHARD_MISSING' });
       }
     }
     const good = n - problems.length;
@@ -105,7 +113,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
       }
     }
     if (problems.length === 0) return;
-    const canRepair = good >= record.k && decodedOk;
+    const canRepair = good >= record.k && decodedOk && !problems.some((p) => p.code === 'SHARD_UNREACHABLE');
     let repaired = false;
     if (options.repair && canRepair) repaired = await repairChunk(record, shards, problems);
     for (const p of problems) {
@@ -131,14 +139,18 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
     for (const p of problems) shards[p.idx] = null;
     const full = reedSolomon(record.k, record.m).reconstruct(shards);
     for (const p of problems) {
-      if (p.shardId) await store.delete(p.shardId).catch(() => false); // drop a corrupt copy first
+      const location = record.shards.find((x) => x.idx === p.idx)?.location ?? 'local';
+      if (p.shardId && here(location)) await store.delete(p.shardId).catch(() => false); // drop a corrupt copy first
       const id = await store.put(full[p.idx]!);
-      await catalog.setShard(record.id, { idx: p.idx, shardId: id, location: 'local' });
+      // In a cluster the rebuilt shard stays on this gateway (the ledger's placement names the old holder).
+      await catalog.setShard(record.id, { idx: p.idx, shardId: id, location: edge ? edge.self : 'local' });
     }
     return true;
   }
 
-  // 3. Shards in the store that no chunk names (left by an interrupted run; prune removes them).
+  // 3. Shards in the store that no chunk names (left by an interrupted run; prune removes them). In a
+  // cluster the store also holds the other gateways' shards, which this catalog does not name.
+  if (edge) return report;
   for await (const shardId of store.list()) {
     if (!(await catalog.shardReferenced(shardId))) report.orphanShards++;
   }

@@ -3,10 +3,10 @@
 export { sealChunk, openChunk, compress, chunkIdHex, chunkCorrupt, CHUNK_FORMAT, CHUNK_HEADER_BYTES } from './codec.ts';
 export type { CompressionOptions } from './codec.ts';
 export { ChunkWriter, defaultChunkWriterOptions } from './writer.ts';
-export type { ChunkWriterOptions, ChunkWriterStats, AddedChunk } from './writer.ts';
+export type { ChunkWriterOptions, ChunkWriterStats, AddedChunk, ChunkBackend } from './writer.ts';
 export { ChunkReader, reedSolomon, chunkUnrecoverable } from './reader.ts';
 export { sealAndStage, shardsOf } from './seal-store.ts';
 export type { StoredChunk } from './seal-store.ts';
 export { RemoteStore } from './remote-store.ts';
 export type { WorkerInit } from './remote-store.ts';
-export type { ShardProblem, FetchedShards, ChunkSource } from './reader.ts';
+export type { ShardProblem, FetchedShards, ChunkSource, ShardFetch } from './reader.ts';

@@ -49,12 +49,23 @@ export function chunkUnrecoverable(record: ChunkRecord, good: number): BaksaErro
   });
 }
 
+/**
+ * Reads one shard into `target` (exactly its size), hash-verified; throws a BaksaError with the reason.
+ * The default reads the local store; in an edge cluster the shard's location names the member holding it.
+ */
+export type ShardFetch = (shard: ShardRecord, target: Uint8Array) => Promise<void>;
+
 export class ChunkReader implements ChunkSource {
+  private readonly fetch: ShardFetch;
+
   constructor(
-    private readonly store: ShardStore,
+    store: ShardStore,
     private readonly catalog: Catalog,
     private readonly ring: KeyRing,
-  ) {}
+    fetch?: ShardFetch,
+  ) {
+    this.fetch = fetch ?? ((s, target) => store.getInto(s.shardId, target));
+  }
 
   async record(id: string): Promise<ChunkRecord> {
     const record = await this.catalog.getChunk(id);
@@ -89,7 +100,7 @@ export class ChunkReader implements ChunkSource {
       }
       const target = idx < first ? buffer.subarray(idx * size, (idx + 1) * size) : new Uint8Array(size);
       try {
-        await this.store.getInto(s.shardId, target); // a shard of another size is SHARD_CORRUPT
+        await this.fetch(s, target); // a shard of another size is SHARD_CORRUPT
         shards[idx] = target;
         return true;
       } catch (error) {

@@ -13,6 +13,9 @@ export interface StoredChunk {
   shardIds: string[];
   shardBytes: number;
   sealedLength: number;
+  /** The geometry, when the backend chose another than the writer's (an edge cluster short of members). */
+  k?: number;
+  m?: number;
 }
 
 /** k data shards (the sealed object, zero-padded) and m zeroed parity shards, views of one buffer. */

@@ -63,15 +63,19 @@ export interface AddedChunk {
   isNew: boolean;
 }
 
-/** Where sealing and staging happen: this thread, or the store worker. */
-interface Backend {
+/**
+ * Where sealing and staging happen: this thread, the store worker, or the edge cluster (agent/edge). A
+ * backend that places shards elsewhere answers `commit` with where each went: chunk id → the node of
+ * each shard index; otherwise every shard is at `options.location`.
+ */
+export interface ChunkBackend {
   put(txId: string, id: string, plain: Uint8Array): Promise<StoredChunk>;
-  commit(txId: string): Promise<void>;
+  commit(txId: string): Promise<ReadonlyMap<string, readonly string[]> | void>;
   abort(txId: string): Promise<void>;
   close(): Promise<void>;
 }
 
-function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, compression: CompressionOptions): Backend {
+function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, compression: CompressionOptions): ChunkBackend {
   // Chunks compressed at once: about the thread pool's width, so encoders do not pile up in memory.
   const slots = new ByteBudget(4);
   return {
@@ -102,7 +106,7 @@ export class ChunkWriter {
   private failure: unknown;
 
   private constructor(
-    private backend: Backend,
+    private backend: ChunkBackend,
     private readonly catalog: Catalog,
     private readonly ring: KeyRing,
     private readonly options: ChunkWriterOptions,
@@ -114,8 +118,8 @@ export class ChunkWriter {
 
   private switched = false;
 
-  static async create(store: ShardStore, catalog: Catalog, ring: KeyRing, options: ChunkWriterOptions): Promise<ChunkWriter> {
-    const backend = inlineBackend(store, await ReedSolomon.create(options.k, options.m), ring, options.compression);
+  static async create(store: ShardStore, catalog: Catalog, ring: KeyRing, options: ChunkWriterOptions, custom?: ChunkBackend): Promise<ChunkWriter> {
+    const backend = custom ?? inlineBackend(store, await ReedSolomon.create(options.k, options.m), ring, options.compression);
     const known = new KnownChunkFilter(await catalog.chunkCount());
     await catalog.forEachChunkId((ids) => ids.forEach((id) => known.add(id)));
     return new ChunkWriter(backend, catalog, ring, options, known);
@@ -168,7 +172,14 @@ export class ChunkWriter {
     this.batchBytes = 0;
     this.txId = this.nextTxId();
     if (records.length === 0) return;
-    await this.backend.commit(txId);
+    const placed = await this.backend.commit(txId);
+    if (placed) {
+      for (const r of records) {
+        const nodes = placed.get(r.id);
+        if (!nodes) throw new Error(`invariant violated: the commit placed no shard of chunk ${r.id}`);
+        r.shards = r.shards.map((s) => ({ ...s, location: nodes[s.idx] ?? s.location }));
+      }
+    }
     await this.catalog.addChunks(records);
   }
 
@@ -200,7 +211,9 @@ export class ChunkWriter {
   }
 
   private record(txId: string, id: string, length: number, stored: StoredChunk): void {
-    const { k, m, location } = this.options;
+    const { location } = this.options;
+    const k = stored.k ?? this.options.k;
+    const m = stored.m ?? this.options.m;
     this.staged.set(id, {
       txId,
       record: {

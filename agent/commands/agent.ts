@@ -19,6 +19,8 @@ interface InitFlags {
   mqttTopic?: string[];
   cluster?: string;
   monitorKey?: string;
+  members?: string;
+  tlsDir?: string;
   json?: boolean;
 }
 
@@ -38,6 +40,8 @@ export function registerAgentGroup(program: Command): void {
     .option('--cluster <name>', 'data-center cluster whose monitor the agent registers with', 'default')
     .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")
+    .option('--members <names>', 'edge cluster: the member gateways of this site, comma-separated (this one included)')
+    .option('--tls-dir <dir>', 'edge cluster: PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, for mqtts')
     .option('--json', 'print JSON')
     .action(async (opts: InitFlags) => {
       const { initAgent, statePaths } = await import('../config/index.ts');
@@ -54,6 +58,8 @@ export function registerAgentGroup(program: Command): void {
         mqttTopics: opts.mqttTopic ?? [],
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
         ...(opts.monitorKey !== undefined ? { monitorKey: opts.monitorKey } : {}),
+        ...(opts.members !== undefined ? { members: opts.members.split(',').map((m) => m.trim()).filter(Boolean) } : {}),
+        ...(opts.tlsDir !== undefined ? { tlsDir: opts.tlsDir } : {}),
       });
       const paths = statePaths(stateDir);
       printRecord(
@@ -64,6 +70,7 @@ export function registerAgentGroup(program: Command): void {
           sources: config.sources.join(' '),
           root_key: `${paths.rootKey} (keep a copy somewhere safe: restores need it)`,
           node_public_key: config.nodePublicKey,
+          ...(config.cluster ? { cluster: `${config.cluster.members.join(',')} on ${config.cluster.broker}` } : {}),
         },
         formatOf(opts),
       );
@@ -72,7 +79,9 @@ export function registerAgentGroup(program: Command): void {
     .command('run')
     .description('run the agent daemon (schedules, lazy mode, heartbeat); SIGTERM/SIGINT stop it cleanly')
     .option('--state <dir>', 'agent state directory')
-    .action(async (opts: { state?: string }) => {
+    .option('--broker-listen <port>', 'embed the site broker on this port (mqtts with the cluster\'s --tls-dir, else plain mqtt)')
+    .option('--broker-host <host>', 'with --broker-listen: the address to listen on', '0.0.0.0')
+    .action(async (opts: { state?: string; brokerListen?: string; brokerHost?: string }) => {
       const { loadState } = await import('../config/index.ts');
       const { runtimeEnv, rerunWith } = await import('../daemon/runtime.ts');
       const stateDir = stateDirOf(opts);
@@ -82,6 +91,14 @@ export function registerAgentGroup(program: Command): void {
         return;
       }
       const { runDaemon } = await import('../daemon/index.ts');
-      await runDaemon(stateDir);
+      let brokerListen: number | undefined;
+      if (opts.brokerListen !== undefined) {
+        brokerListen = Number(opts.brokerListen);
+        if (!Number.isSafeInteger(brokerListen) || brokerListen < 0 || brokerListen > 65535) {
+          const { BaksaError } = await import('../../shared/errors.ts');
+          throw new BaksaError('USAGE', `--broker-listen ${opts.brokerListen}: not a TCP port`, { hint: 'give a port number, e.g. --broker-listen 1883', exitCode: 2 });
+        }
+      }
+      await runDaemon(stateDir, { ...(brokerListen !== undefined ? { brokerListen: { port: brokerListen, host: opts.brokerHost ?? '0.0.0.0' } } : {}) });
     });
 }

@@ -26,14 +26,15 @@ export function registerBackupCommand(program: Command): void {
       const { backupReporter } = await import('./progress.ts');
       const reporter = await backupReporter(opts.json === true, expected);
       const { recordRun } = await import('../status/record.ts');
+      const type = opts.lazy ? 'lazy' : 'snapshot';
+      const cluster = state.config.cluster !== undefined;
       try {
-        const summary = await runBackup(state, {
-          type: opts.lazy ? 'lazy' : 'snapshot',
-          settleS: state.profile.schedule.settleS,
-          listener: reporter.listener,
-        });
+        // In an edge cluster the daemon owns the store and the MQTT session: it runs the backup (and records it).
+        const summary = cluster
+          ? await (await import('../edge/cli.ts')).backupThroughDaemon(state, type, reporter.listener)
+          : await runBackup(state, { type, settleS: state.profile.schedule.settleS, listener: reporter.listener });
         reporter.stop();
-        await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters });
+        if (!cluster) await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters });
         const s = summary.snapshot;
         const c = summary.counters;
         if (opts.json) {
@@ -70,7 +71,7 @@ export function registerBackupCommand(program: Command): void {
       } catch (error) {
         reporter.stop();
         const { BaksaError } = await import('../../shared/errors.ts');
-        await recordRun(state.paths, {
+        if (!cluster) await recordRun(state.paths, {
           type: opts.lazy ? 'lazy' : 'snapshot',
           ok: false,
           error: error instanceof BaksaError ? error.code : 'INTERNAL',

@@ -17,14 +17,16 @@ export function registerCheckCommand(program: Command): void {
       const { acquireLock } = await import('../backup/lock.ts');
       const { runCheck, checkExitCode } = await import('../check/index.ts');
       const state = await loadState(stateDirOf(opts));
-      const lock = opts.repair ? await acquireLock(state.paths.lock, 'check --repair') : undefined;
+      const cluster = state.config.cluster !== undefined;
+      const lock = opts.repair && !cluster ? await acquireLock(state.paths.lock, 'check --repair') : undefined;
       try {
-        const repo = await openRepo(state);
+        // In an edge cluster the daemon runs the check (it owns the store and reaches the peers).
+        const repo = cluster ? undefined : await openRepo(state);
         try {
-          const report = await runCheck(repo.catalog, repo.store, repo.ring, {
-            readData: opts.readData === true,
-            repair: opts.repair === true,
-          });
+          const checkOptions = { readData: opts.readData === true, repair: opts.repair === true };
+          const report = repo
+            ? await runCheck(repo.catalog, repo.store, repo.ring, checkOptions)
+            : await (await import('../edge/cli.ts')).checkThroughDaemon(state, checkOptions);
           const code = checkExitCode(report);
           const summary = {
             status: code === 0 ? 'OK' : code === 1 ? 'WARNING' : 'CRITICAL',
@@ -52,7 +54,7 @@ export function registerCheckCommand(program: Command): void {
           }
           process.exitCode = code;
         } finally {
-          await repo.close();
+          await repo?.close();
         }
       } finally {
         await lock?.release();

@@ -12,6 +12,7 @@ import { registerCheckCommand } from './check.ts';
 import { registerForgetCommand } from './forget.ts';
 import { registerStatusCommand } from './status.ts';
 import { registerMigrateCommand } from './migrate.ts';
+import { registerClusterGroup } from './cluster.ts';
 
 export function registerAgent(program: Command): void {
   registerAgentGroup(program);
@@ -22,4 +23,5 @@ export function registerAgent(program: Command): void {
   registerForgetCommand(program);
   registerStatusCommand(program);
   registerMigrateCommand(program);
+  registerClusterGroup(program);
 }

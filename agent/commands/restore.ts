@@ -53,6 +53,16 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
       } finally {
         source.close();
       }
+    } else if (state.config.cluster) {
+      const { openClusterRepo } = await import('../edge/cli.ts');
+      const repo = await openClusterRepo(state);
+      try {
+        const snapshot = await repo.catalog.findSnapshot(ref);
+        const manifest = await openManifest(repo.reader, snapshot.rootChunks);
+        result = await compareTree(manifest.entries, repo.ring, repo.reader, options);
+      } finally {
+        await repo.close();
+      }
     } else {
       const repo = await openRepo(state);
       try {

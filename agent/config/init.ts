@@ -28,6 +28,10 @@ export interface InitOptions {
   cluster?: string;
   /** The monitor's Ed25519 public key (64 hex): its MonitorConfig replies (interval, on/off) are applied. */
   monitorKey?: string;
+  /** Edge cluster: every member gateway's name (this one included); they meet on `broker`. */
+  members?: string[];
+  /** PKI directory with ca.crt and this gateway's certificate, for an mqtts site broker. */
+  tlsDir?: string;
 }
 
 export const defaultCapture = { captureDir: 'sensors', rotateBytes: 8 * 1024 * 1024, rotateS: 3600 } as const;
@@ -69,11 +73,18 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
     createdMs: Date.now(),
     telemetry: {
       enabled: options.broker !== undefined,
-      ...(options.broker ? { broker: options.broker, cluster: options.cluster ?? 'default' } : {}),
+      // A gateway of an edge cluster heartbeats to its site broker, which serves no data-center topics:
+      // no Register there (DESIGN §4).
+      ...(options.broker ? { broker: options.broker, ...(options.members?.length ? {} : { cluster: options.cluster ?? 'default' }) } : {}),
       ...(options.monitorKey !== undefined ? { monitorPublicKey: options.monitorKey.toLowerCase() } : {}),
     },
   };
   if (options.account !== undefined) config.account = options.account;
+  if (options.members !== undefined && options.members.length > 0) {
+    if (!options.broker) throw configError('broker', 'an edge cluster meets on a site broker', 'add --broker mqtt://HOST:PORT (a member may embed it: `agent run --broker-listen PORT`)');
+    const members = options.members.map((m) => normalizeHostName(m));
+    config.cluster = { members: members.includes(name) ? members : [...members, name], broker: options.broker, ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}) };
+  }
   if (options.broker && (options.mqttTopics?.length ?? 0) > 0) {
     config.mqtt = { broker: options.broker, topics: options.mqttTopics!, ...defaultCapture };
   }

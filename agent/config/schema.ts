@@ -54,6 +54,18 @@ export const checkConfig = refine(
       }),
     ),
     heartbeatIntervalS: optional(int(5, 86_400)),
+    /**
+     * Edge cluster mode (agent/edge): the gateways of this site that keep each other's shards, this one
+     * included, and the site broker they meet on. Without it the gateway keeps its shards alone.
+     */
+    cluster: optional(
+      object({
+        members: array(str(hostNamePattern, 'an RFC 1034 host name (a member gateway\'s --name)'), 64),
+        broker: str(brokerPattern, 'a broker URL (mqtt://host:port or mqtts://host:port)'),
+        /** PKI directory (`2baksa pki`) with ca.crt and this gateway's certificate, for mqtts. */
+        tlsDir: optional(str(/^\/.{0,4095}$/, 'an absolute directory')),
+      }),
+    ),
     storage: optional(
       object({
         /** Free space the shard volume keeps; a backup that would eat into it stops with DISK_FULL. */
@@ -61,7 +73,14 @@ export const checkConfig = refine(
       }),
     ),
   }),
-  (c) => (c.sources.length === 0 && !c.mqtt ? ['sources', 'at least one source (or an MQTT capture) is needed'] : undefined),
+  (c) =>
+    c.sources.length === 0 && !c.mqtt
+      ? ['sources', 'at least one source (or an MQTT capture) is needed']
+      : c.cluster && !c.cluster.members.includes(c.name)
+        ? ['cluster.members', `the member list must include this gateway (${c.name})`]
+        : c.cluster && new Set(c.cluster.members).size !== c.cluster.members.length
+          ? ['cluster.members', 'a member is listed twice']
+          : undefined,
 );
 
 export type AgentConfig = Infer<typeof checkConfig>;

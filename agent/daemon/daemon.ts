@@ -20,11 +20,16 @@ import { BackupJob } from './jobs.ts';
 import { HeartbeatCounters } from './counters.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { readStatus } from '../status/record.ts';
+import { startEdgeRuntime } from '../edge/runtime.ts';
+import { controlSocketPath, startControlServer } from '../edge/control.ts';
+import { daemonControlHandlers } from './control.ts';
 
 export interface DaemonOptions {
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<void>;
   logger?: Logger;
+  /** Embed the site broker on this port (edge cluster mode). */
+  brokerListen?: { port: number; host: string };
 }
 
 export interface RunningDaemon {
@@ -53,10 +58,16 @@ async function claimPidFile(path: string): Promise<void> {
 }
 
 /** Starts every part of the daemon and returns a handle (tests drive it directly). */
-export async function startDaemon(stateDir: string, logger: Logger = createLogger('agent')): Promise<RunningDaemon> {
+export async function startDaemon(stateDir: string, logger: Logger = createLogger('agent'), options: Pick<DaemonOptions, 'brokerListen'> = {}): Promise<RunningDaemon> {
   const state = await loadState(stateDir);
   const { config, profile, paths } = state;
   await claimPidFile(paths.daemonPid);
+  if (options.brokerListen && !config.cluster) {
+    throw new BaksaError('USAGE', '--broker-listen embeds the site broker of an edge cluster, and this agent is not in one', {
+      hint: 'set up the cluster with `agent init … --members A,B,C --broker URL`, or leave --broker-listen out',
+      exitCode: ExitCode.usage,
+    });
+  }
   const startedMs = Date.now();
   const signing = signingKeyFromSeed(await readKeyFile(paths.nodeKey, 'node-ed25519', 32));
   const account = tenantOf(config);
@@ -73,7 +84,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
         dir: resolve(paths.root, config.mqtt.captureDir),
         rotateBytes: config.mqtt.rotateBytes,
         rotateS: config.mqtt.rotateS,
-        clientId: `2baksa-capture-${config.name}`,
+        clientId: `${config.name}:capture`,
         logger,
       })
     : undefined;
@@ -111,6 +122,9 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
         })
       : undefined;
 
+  const signingKey = signing;
+  const edge = config.cluster ? await startEdgeRuntime(state, signingKey, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {}) : undefined;
+
   const housekeeping = new Housekeeping(state, logger);
   let housekeepingRun: Promise<void> = Promise.resolve();
   const sendEvent = (name: TelemetryEventName, detail: string | undefined, significant: boolean) => telemetry?.event(name, detail, significant);
@@ -118,6 +132,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
     state,
     {
       ...(capture ? { beforeSnapshot: () => capture.rotateAll() } : {}),
+      ...(edge ? { edge } : {}),
       onEvent: (e) => {
         switch (e.type) {
           case 'backup-start':
@@ -156,6 +171,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 
   capture?.start();
   telemetry?.start();
+  const control = edge ? await startControlServer(controlSocketPath(paths.root), daemonControlHandlers(state, job, edge), { logger }) : undefined;
 
   // Schedule: cron snapshots, or lazy runs every scan interval.
   const { schedule } = profile;
@@ -185,8 +201,10 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       await cronTask?.stop();
       await cronTask?.destroy();
       if (lazyTimer) clearInterval(lazyTimer);
+      await control?.close();
       await job.cancel();
       await housekeepingRun;
+      await edge?.close();
       await capture?.stop();
       await telemetry?.stop();
       await rm(paths.daemonPid, { force: true });
@@ -198,7 +216,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 /** Runs until SIGTERM/SIGINT (or `stopSignal`), then shuts down cleanly. */
 export async function runDaemon(stateDir: string, options: DaemonOptions = {}): Promise<void> {
   const logger = options.logger ?? createLogger('agent');
-  const daemon = await startDaemon(stateDir, logger);
+  const daemon = await startDaemon(stateDir, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {});
   const stop =
     options.stopSignal ??
     new Promise<void>((resolve) => {

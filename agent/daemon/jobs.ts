@@ -10,9 +10,25 @@ import { runBackup, type BackupSummary } from '../backup/run.ts';
 import type { SnapshotType } from '../catalog/index.ts';
 import type { AgentState } from '../config/index.ts';
 import { recordRun } from '../status/record.ts';
+import type { EdgeRuntime } from '../edge/runtime.ts';
+
+/** Runs of one request when the edge cluster fails to commit a checkpoint. */
+const EDGE_COMMIT_ATTEMPTS = 3;
+
+/** `p`, or BACKUP_CANCELLED once `signal` fires (waiting for the cluster to form at shutdown). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new BaksaError('BACKUP_CANCELLED', 'the backup was stopped while waiting for the edge cluster', { hint: 'run it again' }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 export interface JobHooks {
   beforeSnapshot?: () => Promise<void>;
+  /** Edge cluster mode: runs wait for the node to join, then commit through it. */
+  edge?: EdgeRuntime;
   onEvent?: (event: BackupEvent) => void;
   onDone?: (type: SnapshotType, result: BackupSummary | undefined, error: BaksaError | undefined) => void;
 }
@@ -49,13 +65,51 @@ export class BackupJob {
     return this.running;
   }
 
+  /**
+   * A run asked for now (the CLI through the control socket, like Box Backup's `bbackupctl sync`): waits
+   * for a run in progress, then runs; resolves with the summary or rejects with the run's error.
+   * `listener` gets this run's events as well as the hooks.
+   */
+  async request(type: SnapshotType, listener?: (event: BackupEvent) => void): Promise<BackupSummary> {
+    // A transaction the edge cluster could not commit (a gateway died mid-prepare) is settled by then:
+    // the run again resumes from its last checkpoint, with the members that are up.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(type, listener);
+      } catch (error) {
+        if (!(error instanceof BaksaError) || error.code !== 'EDGE_COMMIT_FAILED' || attempt >= EDGE_COMMIT_ATTEMPTS) throw error;
+        this.logger.warn({ attempt, err: error.message }, 'the edge cluster did not commit a checkpoint: running the backup again');
+      }
+    }
+  }
+
+  private async requestOnce(type: SnapshotType, listener?: (event: BackupEvent) => void): Promise<BackupSummary> {
+    while (this.running) await this.running;
+    let outcome: { result?: BackupSummary; error?: BaksaError } = {};
+    this.controller = new AbortController();
+    const signal = this.controller.signal;
+    this.running = this.run(type, signal, listener, (o) => (outcome = o)).finally(() => {
+      this.running = undefined;
+      this.controller = undefined;
+    });
+    await this.running;
+    if (outcome.error) throw outcome.error;
+    if (!outcome.result) throw new BaksaError('BACKUP_SKIPPED', 'another backup held the lock: nothing was run', { hint: 'run it again once the other backup has finished' });
+    return outcome.result;
+  }
+
   /** Stops a running backup (its staged work is rolled back) and waits for it. */
   async cancel(): Promise<void> {
     this.controller?.abort();
     await this.running;
   }
 
-  private async run(type: SnapshotType, signal: AbortSignal): Promise<void> {
+  private async run(
+    type: SnapshotType,
+    signal: AbortSignal,
+    extra?: (event: BackupEvent) => void,
+    report?: (outcome: { result?: BackupSummary; error?: BaksaError }) => void,
+  ): Promise<void> {
     this.runs++;
     // Lazy runs happen every scan interval; their events are told only when they committed something
     // or failed, so an idle gateway does not chatter.
@@ -64,19 +118,24 @@ export class BackupJob {
       for (const e of held.splice(0)) this.hooks.onEvent?.(e);
     };
     const listener = (e: BackupEvent) => {
+      extra?.(e);
       if (type === 'lazy') held.push(e);
       else this.hooks.onEvent?.(e);
       if (e.type === 'backup-ok' || e.type === 'backup-error') flush();
     };
     try {
       if (type === 'snapshot') await this.hooks.beforeSnapshot?.();
+      const edge = this.hooks.edge;
+      const node = edge ? await abortable(edge.ready, signal) : undefined;
       const result = await runBackup(this.state, {
         type,
         settleS: this.state.profile.schedule.settleS,
         skipUnchanged: type === 'lazy',
         signal,
         listener,
+        ...(edge && node ? { edge: { store: edge.store, node } } : {}),
       });
+      report?.({ result });
       if (!result.unchanged) {
         await recordRun(this.state.paths, { type, ok: true, snapshotId: result.snapshot.id, counters: result.counters });
         this.logger.info({ type, snapshot: result.snapshot.id, files: result.snapshot.fileCount, storedNew: result.counters.storedNew }, 'backup done');
@@ -84,6 +143,7 @@ export class BackupJob {
       this.hooks.onDone?.(type, result, undefined);
     } catch (error) {
       const e = error instanceof BaksaError ? error : new BaksaError('INTERNAL', String(error));
+      report?.({ error: e });
       if (e.code === 'LOCKED') {
         this.logger.info('another backup holds the lock: this run is skipped');
         return;

@@ -73,11 +73,21 @@ function tempBeside(path: string): string {
 /** Restores a snapshot of the local catalog from the local shard store. */
 export async function runRestore(state: AgentState, snapshotRef: string, options: RestoreOptions): Promise<RestoreSummary> {
   const started = Date.now();
+  const budget = { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes };
+  if (state.config.cluster) {
+    const { openClusterRepo } = await import('../edge/cli.ts');
+    const repo = await openClusterRepo(state);
+    try {
+      return await restoreSnapshot(repo.reader, await repo.catalog.findSnapshot(snapshotRef), budget, started);
+    } finally {
+      await repo.close();
+    }
+  }
   const repo = await openRepo(state);
   try {
     const snapshot = await repo.catalog.findSnapshot(snapshotRef);
     const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
-    return await restoreSnapshot(reader, snapshot, { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes }, started);
+    return await restoreSnapshot(reader, snapshot, budget, started);
   } finally {
     await repo.close();
   }

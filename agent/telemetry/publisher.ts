@@ -33,6 +33,9 @@ export interface TelemetryOptions {
   connectTimeoutMs?: number;
 }
 
+/** How long shutdown waits for the Deregister to be acknowledged. */
+const DEREGISTER_WAIT_MS = 2000;
+
 export class TelemetryPublisher {
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -55,7 +58,7 @@ export class TelemetryPublisher {
   start(): void {
     const o = this.options;
     const client = mqtt.connect(o.broker, {
-      clientId: `2baksa-agent-${o.nodeId}`.slice(0, 200),
+      clientId: `${o.nodeId}:telemetry`.slice(0, 200), // "<node>:…" is how a site broker knows it is the node's
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       reconnectPeriod: 5_000,
       clean: true,
@@ -142,11 +145,14 @@ export class TelemetryPublisher {
     const o = this.options;
     const client = this.client;
     if (!client) return;
-    await this.sending.catch(() => undefined);
-    if (o.cluster && client.connected) {
-      await this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' });
+    // A broker that refuses a topic (a site broker serves no data-center topics) never acknowledges
+    // it: shutdown waits for the last publish and the Deregister a moment, not forever.
+    const bounded = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DEREGISTER_WAIT_MS).unref());
+    let acked = await Promise.race([this.sending.then(() => true, () => true), bounded()]);
+    if (acked && o.cluster && client.connected) {
+      acked = await Promise.race([this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' }), bounded()]);
     }
-    await client.endAsync().catch(() => undefined);
+    await client.endAsync(!acked).catch(() => undefined);
   }
 
   private async publish<K extends AgentTelemetryType>(topic: string, type: K, body: AgentTelemetryBodies[K]): Promise<boolean> {

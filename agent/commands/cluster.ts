@@ -1,0 +1,43 @@
+/** `2baksa cluster status --state DIR [--json]`: the edge cluster's members, online state and ledger heights. */
+import type { Command } from 'commander';
+import { printRows } from '../../shared/output.ts';
+import { stateDirOf } from './common.ts';
+
+export function registerClusterGroup(program: Command): void {
+  const cluster = program.command('cluster').description('the edge cluster this gateway belongs to');
+  cluster
+    .command('status')
+    .description('members, their online state and ledger height (asks the running agent daemon)')
+    .option('--state <dir>', 'agent state directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { state?: string; json?: boolean }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { BaksaError, ExitCode } = await import('../../shared/errors.ts');
+      const state = await loadState(stateDirOf(opts));
+      if (!state.config.cluster) {
+        throw new BaksaError('NOT_IN_CLUSTER', `${state.config.name} is not a member of an edge cluster`, {
+          hint: 'an agent joins one with `agent init … --members A,B,C --broker URL`',
+          exitCode: ExitCode.usage,
+        });
+      }
+      const { clusterStatusThroughDaemon } = await import('../edge/cli.ts');
+      const reply = await clusterStatusThroughDaemon(state);
+      printRows(
+        reply.members,
+        [
+          { header: 'member', value: (m) => `${m.id}${m.self ? ' (this)' : ''}` },
+          { header: 'state', value: (m) => m.status },
+          { header: 'blocks', value: (m) => m.blocks ?? '?', align: 'right' },
+          { header: 'view', value: (m) => m.view ?? '?', align: 'right' },
+          { header: 'staged', value: (m) => m.stagedTxs ?? '?', align: 'right' },
+        ],
+        opts.json ? 'json' : 'table',
+        () => reply,
+      );
+      const online = reply.members.filter((m) => m.status === 'online').length;
+      if (!opts.json && reply.quorum !== undefined) {
+        process.stdout.write(`${online} of ${reply.members.length} online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
+      }
+      if (!opts.json && !reply.joined) process.stdout.write('the daemon is still waiting for every member to come online once\n');
+    });
+}

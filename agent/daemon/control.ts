@@ -1,0 +1,58 @@
+/**
+ * What the daemon answers on its control socket (agent/edge/control.ts) in edge cluster mode:
+ *
+ *   backup {type?}          run a backup now (after the one in progress); events stream, the summary returns
+ *   readShard {node, shardId}  one committed shard, from this gateway's store or the member holding it
+ *   clusterStatus           every member: online state, ledger height, view, staged transactions
+ *   check {readData, repair}   `check` over this gateway's catalog, reading shards where they are
+ */
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { SnapshotType } from '../catalog/index.ts';
+import type { AgentState } from '../config/index.ts';
+import type { ControlHandler } from '../edge/control.ts';
+import type { EdgeRuntime } from '../edge/runtime.ts';
+import type { BackupJob } from './jobs.ts';
+import { openRepo } from '../backup/open.ts';
+import { runCheck } from '../check/index.ts';
+import type { ShardFetch } from '../chunks/index.ts';
+
+function badArgs(op: string, what: string): BaksaError {
+  return new BaksaError('CONTROL_BAD_ARGS', `${op}: ${what}`, { exitCode: ExitCode.usage });
+}
+
+export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: EdgeRuntime): Record<string, ControlHandler> {
+  return {
+    async backup(args, { emit }) {
+      const type = (args as { type?: unknown } | null)?.type ?? 'snapshot';
+      if (type !== 'snapshot' && type !== 'lazy') throw badArgs('backup', 'type must be snapshot or lazy');
+      return job.request(type as SnapshotType, (event) => emit(event));
+    },
+    async readShard(args) {
+      const { node, shardId } = (args ?? {}) as { node?: unknown; shardId?: unknown };
+      if (typeof node !== 'string' || typeof shardId !== 'string' || !/^[0-9a-f]{64}$/.test(shardId)) throw badArgs('readShard', 'needs {node, shardId}');
+      return edge.readShard(node === 'local' ? state.config.name : node, shardId);
+    },
+    async check(args) {
+      const { readData, repair } = (args ?? {}) as { readData?: unknown; repair?: unknown };
+      await edge.ready;
+      const repo = await openRepo(state, edge.store);
+      try {
+        const fetch: ShardFetch = async (shard, target) => {
+          const data = await edge.readShard(shard.location === 'local' ? state.config.name : shard.location, shard.shardId);
+          if (data.length !== target.length) throw new BaksaError('SHARD_CORRUPT', `shard ${shard.shardId.slice(0, 12)} has ${data.length} bytes, expected ${target.length}`);
+          target.set(data);
+        };
+        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch } });
+      } finally {
+        await repo.close();
+      }
+    },
+    async clusterStatus() {
+      const node = edge.node();
+      if (!node) {
+        return { self: state.config.name, site: state.config.site, joined: false, members: state.config.cluster!.members.map((id) => ({ id, status: 'unknown', self: id === state.config.name })) };
+      }
+      return { self: node.self, site: state.config.site, joined: true, quorum: node.quorum(), members: await node.clusterStatus() };
+    },
+  };
+}

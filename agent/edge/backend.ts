@@ -1,0 +1,99 @@
+/**
+ * The ChunkWriter backend of a gateway in an edge cluster: each chunk is sealed and erasure-coded here
+ * (the cluster's geometry, e.g. 2+1 on 3 gateways), and a checkpoint is one hybrid-commit transaction:
+ * the coordinator (this gateway) places the shards of every chunk on distinct live members by rendezvous
+ * hashing, they stage them, and a quorum-signed ledger block commits them. `commit` answers where each
+ * shard went, which the writer records in the catalog as the shard's location.
+ *
+ * A transaction's shards stay in memory until it commits, and the PrepareRequest a target receives
+ * carries all of its shards in one MQTT message: `edgeBatchBytes` keeps both bounded (the writer commits
+ * once that many new plaintext bytes are staged, and chunks are capped so one shard fits a message).
+ */
+import { createHash } from 'node:crypto';
+import type { KeyRing } from '../../shared/crypto/keys.ts';
+import { ReedSolomon } from '../../shared/erasure/index.ts';
+import { edgeGeometry } from '../../shared/placement/index.ts';
+import type { ShardPut } from '../../shared/protocol/messages.ts';
+import type { ChunkBackend } from '../chunks/writer.ts';
+import { sealChunkShards, type CompressionOptions } from '../chunks/codec.ts';
+import type { EdgeNode } from './node.ts';
+
+/** Plaintext per transaction, per data shard: each target's PrepareRequest stays near this size. */
+export const EDGE_BATCH_BYTES_PER_SHARD = 1024 * 1024;
+/** Largest chunk per data shard, so one shard (plus the batch) fits the 4 MiB message body. */
+export const EDGE_CHUNK_BYTES_PER_SHARD_MAX = 2 * 1024 * 1024;
+
+export interface EdgeBackendConfig {
+  node: Pick<EdgeNode, 'commit' | 'liveMembers'>;
+  /** The cluster's geometry (all members up). */
+  k: number;
+  m: number;
+  ring: KeyRing;
+  compression: CompressionOptions;
+  account: string;
+  snapshotId: string;
+}
+
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
+
+/**
+ * With members down, a transaction takes the geometry of the members that are up (2 of 3 gateways:
+ * 1+1), so every shard of a chunk still lands on a distinct gateway and one more loss is survived; the
+ * geometry is fixed per transaction at its first chunk and recorded per chunk.
+ */
+export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
+  const pending = new Map<string, { k: number; m: number; shards: ShardPut[] }>();
+  const codecs = new Map<string, ReedSolomon>();
+  const codec = async (k: number, m: number) => {
+    let rs = codecs.get(`${k}+${m}`);
+    if (!rs) codecs.set(`${k}+${m}`, (rs = await ReedSolomon.create(k, m)));
+    return rs;
+  };
+  const geometryNow = (): { k: number; m: number } => {
+    const live = config.node.liveMembers().length;
+    if (live >= config.k + config.m) return { k: config.k, m: config.m };
+    const g = edgeGeometry(Math.max(1, live));
+    return { k: g.dataShards, m: g.parityShards };
+  };
+  return {
+    async put(txId, id, plain) {
+      let tx = pending.get(txId);
+      if (!tx) pending.set(txId, (tx = { ...geometryNow(), shards: [] }));
+      const { k, m } = tx;
+      const rs = await codec(k, m);
+      const { shards, shardBytes, sealedLength } = await sealChunkShards(config.ring.current, id, plain, config.compression, k, m);
+      if (m > 0) rs.encode(shards);
+      const chunk = new Uint8Array(Buffer.from(id, 'hex'));
+      const puts = shards.map((data, index) => ({ chunk, index, hash: sha256(data), data }));
+      tx.shards.push(...puts);
+      return { shardIds: puts.map((p) => Buffer.from(p.hash).toString('hex')), shardBytes, sealedLength, k, m };
+    },
+    async commit(txId) {
+      const tx = pending.get(txId);
+      pending.delete(txId);
+      const placed = new Map<string, string[]>();
+      if (!tx || tx.shards.length === 0) return placed;
+      const { record } = await config.node.commit({
+        account: config.account,
+        snapshotId: config.snapshotId,
+        manifestRoot: new Uint8Array(32),
+        dataShards: tx.k,
+        parityShards: tx.m,
+        shards: tx.shards,
+      });
+      for (const s of record.shards) {
+        const key = Buffer.from(s.chunk).toString('hex');
+        let nodes = placed.get(key);
+        if (!nodes) placed.set(key, (nodes = []));
+        nodes[s.index] = s.node;
+      }
+      return placed;
+    },
+    async abort(txId) {
+      pending.delete(txId);
+    },
+    async close() {
+      pending.clear();
+    },
+  };
+}

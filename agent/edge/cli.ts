@@ -1,0 +1,93 @@
+/**
+ * The CLI's side of cluster mode: commands that need the shard store or the peers ask the running
+ * daemon over its control socket (agent/edge/control.ts) instead of opening the store themselves.
+ */
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { BackupEvent, BackupListener } from '../backup/events.ts';
+import type { BackupSummary } from '../backup/run.ts';
+import type { CheckReport } from '../check/index.ts';
+import { Catalog } from '../catalog/index.ts';
+import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
+import { loadKeyRing, type AgentState } from '../config/index.ts';
+import type { KeyRing } from '../../shared/crypto/keys.ts';
+import type { ShardStore } from '../../shared/storage/index.ts';
+import { ControlClient, controlSocketPath } from './control.ts';
+import type { EdgeMemberStatus } from './node.ts';
+
+export async function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener): Promise<BackupSummary> {
+  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
+  try {
+    return await client.call<BackupSummary>('backup', { type }, (event) => listener(event as BackupEvent));
+  } finally {
+    await client.close();
+  }
+}
+
+export async function checkThroughDaemon(state: AgentState, options: { readData: boolean; repair: boolean }): Promise<CheckReport> {
+  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
+  try {
+    return await client.call<CheckReport>('check', options);
+  } finally {
+    await client.close();
+  }
+}
+
+export interface ClusterStatusReply {
+  self: string;
+  site: string;
+  joined: boolean;
+  quorum?: number;
+  members: EdgeMemberStatus[];
+}
+
+export async function clusterStatusThroughDaemon(state: AgentState): Promise<ClusterStatusReply> {
+  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
+  try {
+    return await client.call<ClusterStatusReply>('clusterStatus');
+  } finally {
+    await client.close();
+  }
+}
+
+/** The store methods a cluster-mode reader may not use: every read goes by location (ShardFetch). */
+const noLocalStore = new Proxy({} as ShardStore, {
+  get() {
+    throw new BaksaError('EDGE_DAEMON_OWNS_STORE', 'in an edge cluster only the agent daemon opens the shard store', { exitCode: ExitCode.usage });
+  },
+});
+
+export interface ClusterRepo {
+  catalog: Catalog;
+  ring: KeyRing;
+  reader: ChunkReader;
+  close(): Promise<void>;
+}
+
+/** The catalog and key ring here, and a chunk reader whose shards come through the daemon. */
+export async function openClusterRepo(state: AgentState): Promise<ClusterRepo> {
+  const ring = await loadKeyRing(state.paths, state.config);
+  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
+  let catalog: Catalog;
+  try {
+    catalog = await Catalog.open(state.paths.catalog);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  const fetch: ShardFetch = async (shard, target) => {
+    const data = await client.call<Uint8Array>('readShard', { node: shard.location, shardId: shard.shardId });
+    if (!(data instanceof Uint8Array) || data.length !== target.length) {
+      throw new BaksaError('SHARD_CORRUPT', `shard ${shard.shardId.slice(0, 12)} from ${shard.location} has ${data?.length ?? 0} bytes, expected ${target.length}`, { exitCode: ExitCode.data });
+    }
+    target.set(data);
+  };
+  return {
+    catalog,
+    ring,
+    reader: new ChunkReader(noLocalStore, catalog, ring, fetch),
+    async close() {
+      await catalog.close().catch(() => undefined);
+      await client.close().catch(() => undefined);
+    },
+  };
+}

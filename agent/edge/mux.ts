@@ -1,0 +1,131 @@
+/**
+ * One MQTT inbox, three endpoints. Every node of an edge cluster runs a PBFT replica, a PBFT client (it
+ * submits its own backups' CommitRequests) and the services (ledger signatures, the hybrid commit, shard
+ * reads), but has one inbox topic and one signing key. The first byte of every frame says which endpoint
+ * it is for, so the three never see each other's traffic:
+ *
+ *   0  replica → replica         1  client → replica (delivered as from `<node>~client`)
+ *   2  replica → client          3  service → service
+ *
+ * A client link is named `<node>~client` on the replica side, so the replica core tells requests from
+ * replica messages by name, as it does on TLS. Frames to this node itself are delivered locally (on the
+ * next turn of the event loop, never re-entrantly) instead of through the broker.
+ */
+import { emptyStats, type FrameHandler, type Transport, type TransportStats } from '../../shared/transport/index.ts';
+
+export const CLIENT_SUFFIX = '~client';
+
+const Channel = { replica: 0, request: 1, reply: 2, service: 3 } as const;
+type Channel = (typeof Channel)[keyof typeof Channel];
+
+export const clientLinkName = (node: string): string => `${node}${CLIENT_SUFFIX}`;
+
+class Endpoint implements Transport {
+  handler: FrameHandler = () => {};
+  readonly counters = emptyStats();
+  constructor(
+    readonly self: string,
+    private readonly mux: EdgeMux,
+    private readonly route: (to: string) => { node: string; channel: Channel } | undefined,
+    private readonly peerList: () => readonly string[],
+  ) {}
+
+  send(to: string, frame: Uint8Array): boolean {
+    const r = this.route(to);
+    const ok = r !== undefined && this.mux.send(r.node, r.channel, frame);
+    if (ok) {
+      this.counters.framesSent++;
+      this.counters.bytesSent += frame.length;
+    } else this.counters.framesDropped++;
+    return ok;
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.handler = handler;
+  }
+
+  peers(): readonly string[] {
+    return this.peerList();
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {}
+
+  deliver(from: string, frame: Uint8Array): void {
+    this.counters.framesReceived++;
+    this.counters.bytesReceived += frame.length;
+    this.handler(from, frame);
+  }
+}
+
+export class EdgeMux {
+  readonly replica: Endpoint;
+  readonly client: Endpoint;
+  readonly service: Endpoint;
+  private closed = false;
+
+  constructor(
+    private readonly inner: Transport,
+    readonly members: readonly string[],
+  ) {
+    const self = inner.self;
+    const isMember = (id: string) => members.includes(id);
+    this.replica = new Endpoint(
+      self,
+      this,
+      (to) =>
+        isMember(to)
+          ? { node: to, channel: Channel.replica }
+          : to.endsWith(CLIENT_SUFFIX) && isMember(to.slice(0, -CLIENT_SUFFIX.length))
+            ? { node: to.slice(0, -CLIENT_SUFFIX.length), channel: Channel.reply }
+            : undefined,
+      () => members.filter((m) => m !== self),
+    );
+    this.client = new Endpoint(clientLinkName(self), this, (to) => (isMember(to) ? { node: to, channel: Channel.request } : undefined), () => members);
+    this.service = new Endpoint(self, this, (to) => (isMember(to) ? { node: to, channel: Channel.service } : undefined), () => members.filter((m) => m !== self));
+    inner.onFrame((from, frame) => this.receive(from, frame));
+  }
+
+  send(to: string, channel: Channel, frame: Uint8Array): boolean {
+    if (this.closed) return false;
+    const framed = new Uint8Array(frame.length + 1);
+    framed[0] = channel;
+    framed.set(frame, 1);
+    if (to === this.inner.self) {
+      setImmediate(() => {
+        if (!this.closed) this.receive(to, framed);
+      });
+      return true;
+    }
+    return this.inner.send(to, framed);
+  }
+
+  private receive(from: string, framed: Uint8Array): void {
+    if (framed.length < 1 || !this.members.includes(from)) return;
+    const frame = framed.subarray(1);
+    switch (framed[0]) {
+      case Channel.replica:
+        return this.replica.deliver(from, frame);
+      case Channel.request:
+        return this.replica.deliver(clientLinkName(from), frame);
+      case Channel.reply:
+        return this.client.deliver(from, frame);
+      case Channel.service:
+        return this.service.deliver(from, frame);
+      default:
+        return; // a channel this version does not know: dropped
+    }
+  }
+
+  stats(): TransportStats {
+    return this.inner.stats();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inner.close();
+  }
+}

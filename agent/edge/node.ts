@@ -1,0 +1,631 @@
+/**
+ * EdgeNode: one gateway's membership in its site's edge cluster (DESIGN §4, §5). It binds the pure cores
+ * to one MQTT session and the gateway's shard store:
+ *
+ *   MembershipClient (birth/will, bdSeq) ── its MQTT session ── MqttTransport (signed envelopes, own inbox)
+ *                                                                  └─ EdgeMux: replica | client | service
+ *   ReplicaNode (PBFT, n = members) + LedgerMachine ──▶ LedgerService (quorum-signed blocks, LedgerStore)
+ *   ClientNode ── submits CommitRequests (and ledger cuts) for ordering
+ *   Coordinator (the transactions this gateway's backups start) + Participant (shards others place here)
+ *   ShardGet / EdgeStatusGet answered from the store and the ledger
+ *
+ * Keys. Members are configured by name. A member's Ed25519 key is learned from its retained birth the
+ * first time and pinned in DIR/members.json (trust on first use, as ssh does; on the embedded broker
+ * the topic ACL already lets only the node itself publish its birth). A birth with another key later is
+ * refused and logged, never adopted. The node starts its replica once every member's key is pinned:
+ * the validator set of the ledger is fixed from then on.
+ *
+ * A commit needs a quorum of members online; below it `commit` refuses at once with EDGE_NO_QUORUM
+ * instead of waiting out the transaction's deadline (the minority side of a partition).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions } from 'mqtt';
+import {
+  Coordinator,
+  Participant,
+  txKeyOf,
+  type CommitOptions,
+  type CoordinatorAction,
+  type CoordinatorEvent,
+  type ParticipantAction,
+  type ParticipantEvent,
+  type TxSpec,
+} from '../../shared/commit/index.ts';
+import { sign, verify, type SigningKeyPair } from '../../shared/crypto/sign.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { LedgerStore, SignerRegistry, ledgerPaths, quorumSize, writeFileAtomic, type Block } from '../../shared/ledger/index.ts';
+import {
+  LedgerMachine,
+  LedgerService,
+  blockCommittedOf,
+  decodeLedgerResult,
+  encodeLedgerOp,
+} from '../../shared/ledger-service/index.ts';
+import { silentLogger, type Logger } from '../../shared/log.ts';
+import { FileBdSeqStore, MembershipClient, type MemberRecord } from '../../shared/membership/index.ts';
+import type { BlockRecord, CommitResponse } from '../../shared/protocol/messages.ts';
+import { topics } from '../../shared/protocol/topics.ts';
+import { ClientNode, ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } from '../../shared/replica-node/index.ts';
+import type { ShardStore } from '../../shared/storage/index.ts';
+import { MqttTransport, envelopeSealer } from '../../shared/transport/index.ts';
+import { decodeEdgeMessage, encodeEdgeMessage, SHARD_DATA_BYTES_MAX, type EdgeMessage, type EdgeStatus } from './messages.ts';
+import { EdgeMux, clientLinkName } from './mux.ts';
+
+export interface EdgeNodeConfig {
+  self: string;
+  site: string;
+  /** Every member's node id, this one included. */
+  members: readonly string[];
+  broker: string;
+  /** Further mqtt.js options (TLS material …). */
+  mqtt?: IClientOptions;
+  signer: SigningKeyPair;
+  /** The node's cluster directory (pinned keys, bdSeq, PBFT log, ledger). */
+  dir: string;
+  /** The gateway's shard store; the node stages and commits shards placed here. */
+  store: ShardStore;
+  logger?: Logger;
+  /** Period of the commit cores' and the ledger's tick (the commit defaults assume 10 a second). */
+  tickMs?: number;
+  /** How long `commit` waits for a quorum of members to be online before it refuses. */
+  quorumWaitMs?: number;
+  /** How long a shard read from a peer may take. */
+  peerReadTimeoutMs?: number;
+  commit?: Partial<CommitOptions>;
+  replica?: Partial<ReplicaNodeOptions>;
+  /** Called while waiting for members' births (their names), about every `waitLogMs`. */
+  onWaiting?: (missing: string[]) => void;
+  signal?: AbortSignal;
+}
+
+export interface EdgeMemberStatus {
+  id: string;
+  status: 'online' | 'offline' | 'dead' | 'unknown';
+  self: boolean;
+  /** Durable ledger blocks on that member (from its answer); undefined when it did not answer. */
+  blocks?: number;
+  view?: number;
+  stagedTxs?: number;
+  wireBytes?: number;
+  shardBytes?: number;
+}
+
+export interface EdgeCommitted {
+  height: number;
+  record: BlockRecord;
+}
+
+/**
+ * The hybrid commit's bounds at the edge (shared/commit/options.ts has the table). Gateways sit on one
+ * site broker, so a transaction that has not committed within a minute never will: a shorter lifetime
+ * than the cloud's lets an abandoned transaction (a target died mid-prepare and no member was left to
+ * take its shard) be settled, and its staging rolled back, in about a minute instead of ten.
+ */
+export const EDGE_COMMIT_OPTIONS: Partial<CommitOptions> = Object.freeze({
+  txLifetimeMs: 60_000,
+  clockSkewMsMax: 10_000,
+  prepareTimeoutTicks: 20,
+  prepareAttemptsMax: 2,
+  ledgerQueryIntervalTicks: 20,
+  stagedTimeoutTicks: 700,
+});
+
+type Pending<T> = { resolve: (value: T) => void; reject: (error: Error) => void; timer?: NodeJS.Timeout };
+
+const PIN_FILE = 'members.json';
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+export class EdgeNode {
+  readonly self: string;
+  readonly members: readonly string[];
+  private readonly logger: Logger;
+  private readonly coordinator: Coordinator;
+  private readonly participant: Participant;
+  private readonly commits = new Map<string, Pending<CommitResponse>>();
+  private readonly reads = new Map<number, Pending<Uint8Array>>();
+  private readonly statusAsks = new Map<number, Pending<EdgeStatus>>();
+  private reqId = 0;
+  /** Shard bytes sent to peers in PrepareRequests (what the wire must carry; the rest is protocol). */
+  private shardBytesSent = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly work = new Set<Promise<unknown>>();
+
+  private constructor(
+    private readonly config: EdgeNodeConfig,
+    private readonly membership: MembershipClient,
+    private readonly mux: EdgeMux,
+    private readonly replica: ReplicaNode,
+    private readonly client: ClientNode,
+    private readonly ledger: LedgerService,
+    private readonly ledgerStore: LedgerStore,
+  ) {
+    this.self = config.self;
+    this.members = config.members;
+    this.logger = config.logger ?? silentLogger;
+    const options = { ...EDGE_COMMIT_OPTIONS, ...config.commit };
+    this.coordinator = new Coordinator({
+      self: config.self,
+      verify: (signer, digest, signature) => {
+        const key = ledgerStore.registry.keyOf(signer);
+        return key !== undefined && verify(key, digest, signature);
+      },
+      options,
+    });
+    this.participant = new Participant({ self: config.self, sign: (d) => sign(config.signer.privateKey, d), options });
+  }
+
+  /**
+   * Joins the site: connects (births, will), waits until every member's key is pinned, opens the
+   * ledger and the PBFT replica, and restores the staged transactions of the store into the participant.
+   */
+  static async start(config: EdgeNodeConfig): Promise<EdgeNode> {
+    const logger = config.logger ?? silentLogger;
+    const members = [...new Set(config.members)].sort();
+    if (!members.includes(config.self)) {
+      throw new BaksaError('CONFIG_INVALID', `cluster.members does not list this node (${config.self})`, { hint: 'add the node\'s own name to the member list' });
+    }
+    await mkdir(config.dir, { recursive: true });
+    const membership = new MembershipClient({
+      site: config.site,
+      nodeId: config.self,
+      signer: config.signer,
+      connect: (o) => mqtt.connect(config.broker, o),
+      mqtt: { reconnectPeriod: 1000, connectTimeout: 10_000, ...config.mqtt },
+      bdSeq: new FileBdSeqStore(join(config.dir, 'bdseq')),
+      tracker: { goneAfterTicks: 300 },
+      logger,
+    });
+    await membership.start();
+    let pins: Map<string, Uint8Array>;
+    try {
+      pins = await pinMemberKeys(config, members, membership, logger);
+    } catch (error) {
+      await membership.close();
+      throw error;
+    }
+    const client = membership.client!;
+    const keys = members.map((m) => pins.get(m)!);
+    const registry = new SignerRegistry(members.map((id, i) => ({ id, publicKey: keys[i]! })));
+    const ledgerDir = join(config.dir, 'ledger');
+    const ledgerStore = (await stat(ledgerPaths(ledgerDir).blocksFile).catch(() => undefined))
+      ? await LedgerStore.open(ledgerDir)
+      : await LedgerStore.create(ledgerDir, registry);
+    for (const id of members) {
+      const known = ledgerStore.registry.keyOf(id);
+      if (!known || hex(known) !== hex(pins.get(id)!)) {
+        await ledgerStore.close();
+        await membership.close();
+        throw new BaksaError('EDGE_VALIDATORS_CHANGED', `the ledger in ${ledgerDir} was created for other members or keys than ${members.join(', ')}`, {
+          hint: 'the member list or a member key changed; changing the members of an existing cluster is not supported yet',
+          exitCode: ExitCode.data,
+        });
+      }
+    }
+    const transport = new MqttTransport({
+      self: config.self,
+      peers: members,
+      client,
+      inTopic: (id) => topics.nodeIn(config.site, id),
+      sealer: envelopeSealer({ self: config.self, privateKey: config.signer.privateKey, keyOf: (id) => pins.get(id) }),
+      frameBytesMax: 4 * 1024 * 1024,
+      logger,
+    });
+    const mux = new EdgeMux(transport, members);
+    let node: EdgeNode | undefined;
+    const machine = new LedgerMachine({ registry, options: pickLedgerOptions({ ...EDGE_COMMIT_OPTIONS, ...config.commit }) });
+    const ledger = await LedgerService.open({
+      self: config.self,
+      privateKey: config.signer.privateKey,
+      store: ledgerStore,
+      machine,
+      send: (to, message) => node?.sendService(to, message),
+      onBlock: (block) => node?.onBlock(block),
+      onFatal: (error) => logger.error({ err: error.message }, 'the ledger refused a block this node certified'),
+      logger,
+    });
+    const replica = await ReplicaNode.start({
+      n: members.length,
+      id: members.indexOf(config.self),
+      replicaNames: members,
+      transport: mux.replica,
+      app: machine,
+      keys: { self: config.signer, replicas: keys, clients: linkKeyResolver(new Map(members.map((m) => [clientLinkName(m), pins.get(m)!]))) },
+      dataDir: join(config.dir, 'pbft'),
+      options: { tickMs: 20, ...config.replica },
+      observe: (action) => {
+        if (action.type !== 'view-change') ledger.observe(action);
+      },
+      logger,
+    });
+    const clientNode = new ClientNode({
+      id: clientLinkName(config.self),
+      n: members.length,
+      replicaNames: members,
+      transport: mux.client,
+      keys: { self: config.signer, replicas: keys },
+      options: { logicalClients: 8, tickMs: 20, requestTimeoutTicks: 50 },
+    });
+    clientNode.start();
+    node = new EdgeNode({ ...config, members }, membership, mux, replica, clientNode, ledger, ledgerStore);
+    mux.service.onFrame((from, frame) => node!.receive(from, frame));
+    await transport.start();
+    const staged = await config.store.stagedTransactions();
+    node.stepP({ kind: 'restore', staged: staged.filter((t) => /^[0-9a-f]+$/.test(t.txId)).map((t) => ({ txId: t.txId, shardIds: t.shardIds, modifiedMs: t.modifiedMs })) });
+    node.timer = setInterval(() => node!.tick(), config.tickMs ?? 100);
+    logger.info({ node: config.self, members, blocks: (ledger.tip()?.height ?? -1) + 1 }, 'joined the edge cluster');
+    return node;
+  }
+
+  // ---- what the gateway asks --------------------------------------------------------------------
+
+  /** Members online now (this node included), by the membership view. */
+  liveMembers(): string[] {
+    const records = new Map(this.membership.members().map((r) => [r.nodeId, r]));
+    return this.members.filter((m) => m === this.self || records.get(m)?.status === 'online');
+  }
+
+  quorum(): number {
+    return quorumSize(this.members.length);
+  }
+
+  /**
+   * Commits the shards of `spec` through the hybrid commit: placed on distinct live members, staged
+   * there, ordered into a quorum-signed block. Resolves with the block's record (the placement).
+   */
+  async commit(spec: Omit<TxSpec, 'txId' | 'ts'>): Promise<EdgeCommitted> {
+    this.throwIfClosed();
+    let live = this.liveMembers();
+    for (const until = Date.now() + (this.config.quorumWaitMs ?? 5000); live.length < this.quorum() && Date.now() < until; live = this.liveMembers()) {
+      await new Promise((r) => setTimeout(r, 100)); // births arrive just after a (re)connect
+    }
+    this.throwIfClosed();
+    if (live.length < this.quorum()) {
+      throw new BaksaError('EDGE_NO_QUORUM', `only ${live.length} of ${this.members.length} gateways of the cluster are reachable (${live.join(', ')}); a commit needs ${this.quorum()}`, {
+        hint: 'the backup waits for its peers: check the link to the site broker and the other gateways',
+        exitCode: ExitCode.failure,
+        details: { live, members: this.members },
+      });
+    }
+    const txId = new Uint8Array(randomBytes(16));
+    const key = txKeyOf(txId);
+    const response = new Promise<CommitResponse>((resolve, reject) => this.commits.set(key, { resolve, reject }));
+    this.stepC({ kind: 'begin', requester: this.self, spec: { ...spec, txId, ts: Date.now() }, members: live.map((id) => ({ id })), nowMs: Date.now() });
+    const r = await response;
+    if (!r.ok) {
+      throw new BaksaError('EDGE_COMMIT_FAILED', `the edge cluster did not commit the transaction: ${r.reason ?? 'no reason given'}`, {
+        hint: 'the backup keeps what was committed before; run it again',
+        exitCode: ExitCode.failure,
+        details: { tx: key },
+      });
+    }
+    const answer = await this.ledger.answer(txId);
+    if (!answer.committed) throw new Error(`invariant violated: tx ${key} answered committed but is not in the ledger`);
+    return { height: answer.committed.height, record: answer.committed.record };
+  }
+
+  /** One committed shard from `node` (this one or a peer), hash-checked by whoever stores it. */
+  async readShard(node: string, shardId: string): Promise<Uint8Array> {
+    this.throwIfClosed();
+    if (node === this.self) return this.config.store.get(shardId);
+    if (!this.members.includes(node)) {
+      throw new BaksaError('SHARD_UNREACHABLE', `shard ${shardId.slice(0, 12)} is on ${node}, which is not a member of this cluster`, { details: { node, shardId } });
+    }
+    const status = this.membership.get(node)?.status;
+    if (status !== 'online') {
+      // A member known to be down fails at once: the reader takes a parity shard instead of waiting.
+      throw new BaksaError('SHARD_UNREACHABLE', `shard ${shardId.slice(0, 12)} is on ${node}, which is ${status ?? 'not seen yet'}`, { details: { node, shardId } });
+    }
+    const reqId = ++this.reqId;
+    return this.ask(this.reads, reqId, node, { type: 'ShardGet', body: { reqId, shardId } }, `shard ${shardId.slice(0, 12)} from ${node}`);
+  }
+
+  /** Every member's status: membership from this node's view, ledger heights from their answers. */
+  async clusterStatus(timeoutMs = 2000): Promise<EdgeMemberStatus[]> {
+    const records = new Map<string, MemberRecord>(this.membership.members().map((r) => [r.nodeId, r]));
+    return Promise.all(
+      this.members.map(async (id): Promise<EdgeMemberStatus> => {
+        const self = id === this.self;
+        const status = self ? 'online' : (records.get(id)?.status ?? 'unknown');
+        const base: EdgeMemberStatus = { id, status, self };
+        try {
+          const s = self ? this.localStatus(0) : await this.askStatus(id, timeoutMs);
+          return { ...base, blocks: s.blocks, view: s.view, stagedTxs: s.stagedTxs, wireBytes: s.wireBytes, shardBytes: s.shardBytes };
+        } catch {
+          return base;
+        }
+      }),
+    );
+  }
+
+  /** Durable blocks in this node's ledger. */
+  blocks(): number {
+    return (this.ledger.tip()?.height ?? -1) + 1;
+  }
+
+  /** Every block of this node's chain, in height order. */
+  chain(): AsyncIterable<Block> {
+    return this.ledgerStore.blocks();
+  }
+
+  async close(options: { orderly?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    const gone = new BaksaError('EDGE_CLOSED', 'the agent is shutting down', { exitCode: ExitCode.failure });
+    for (const map of [this.commits, this.reads, this.statusAsks] as Map<unknown, Pending<never>>[]) {
+      for (const p of map.values()) {
+        clearTimeout(p.timer);
+        p.reject(gone);
+      }
+      map.clear();
+    }
+    this.client.close();
+    await this.replica.close();
+    await Promise.allSettled([...this.work]);
+    await this.ledger.idle();
+    await this.mux.close();
+    await this.membership.close({ orderly: options.orderly ?? true });
+    await this.ledgerStore.close();
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private throwIfClosed(): void {
+    if (this.closed) throw new BaksaError('EDGE_CLOSED', 'the agent is shutting down', { exitCode: ExitCode.failure });
+  }
+
+  private localStatus(reqId: number): EdgeStatus {
+    const r = this.replica.status;
+    return {
+      reqId,
+      blocks: this.blocks(),
+      view: r.view,
+      executed: r.lastExecuted,
+      stagedTxs: this.participant.status().open,
+      wireBytes: this.mux.stats().bytesSent,
+      shardBytes: this.shardBytesSent,
+      timeMs: Date.now(),
+    };
+  }
+
+  private askStatus(node: string, timeoutMs: number): Promise<EdgeStatus> {
+    const reqId = ++this.reqId;
+    return this.ask(this.statusAsks, reqId, node, { type: 'EdgeStatusGet', body: { reqId } }, `status of ${node}`, timeoutMs);
+  }
+
+  private ask<T>(map: Map<number, Pending<T>>, reqId: number, node: string, message: EdgeMessage, what: string, timeoutMs = this.config.peerReadTimeoutMs ?? 5000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        map.delete(reqId);
+        reject(new BaksaError('SHARD_UNREACHABLE', `no answer for ${what} within ${timeoutMs} ms`, { details: { node } }));
+      }, timeoutMs);
+      map.set(reqId, { resolve, reject, timer });
+      if (!this.sendService(node, message)) {
+        clearTimeout(timer);
+        map.delete(reqId);
+        reject(new BaksaError('SHARD_UNREACHABLE', `could not send the request for ${what}`, { details: { node } }));
+      }
+    });
+  }
+
+  private settle<T>(map: Map<number, Pending<T>>, reqId: number, value: T | Error): void {
+    const p = map.get(reqId);
+    if (!p) return;
+    map.delete(reqId);
+    clearTimeout(p.timer);
+    if (value instanceof Error) p.reject(value);
+    else p.resolve(value);
+  }
+
+  sendService(to: string | undefined, message: EdgeMessage): boolean {
+    if (this.closed) return false;
+    const frame = encodeEdgeMessage(message);
+    if (message.type === 'PrepareRequest' && to !== undefined && to !== this.self) {
+      for (const s of message.body.shards) this.shardBytesSent += s.data.length;
+    }
+    if (to !== undefined) return this.mux.service.send(to, frame);
+    let ok = true;
+    for (const peer of this.mux.service.peers()) ok = this.mux.service.send(peer, frame) && ok;
+    return ok;
+  }
+
+  private receive(from: string, frame: Uint8Array): void {
+    const m = decodeEdgeMessage(frame);
+    if (!m) {
+      this.logger.debug({ from }, 'dropped a service frame that is not a message');
+      return;
+    }
+    switch (m.type) {
+      case 'BlockSignature':
+      case 'LedgerSyncRequest':
+      case 'LedgerSyncBlocks':
+        return this.ledger.receive(from, m);
+      case 'PrepareRequest':
+        return this.stepP({ kind: 'prepareRequest', from, body: m.body, nowMs: Date.now() });
+      case 'PrepareResponse':
+        return this.stepC({ kind: 'prepareResponse', from, body: m.body });
+      case 'TxAbort':
+        return this.stepP({ kind: 'abort', from, body: m.body });
+      case 'TxCommitted':
+        return this.stepP({ kind: 'committedHint', from, body: m.body });
+      case 'ShardGet':
+        return void this.track(this.serveShard(from, m.body.reqId, m.body.shardId));
+      case 'ShardData': {
+        const { reqId, shardId, data, code } = m.body;
+        return this.settle(this.reads, reqId, data ?? new BaksaError(code ?? 'SHARD_MISSING', `${from} has no good copy of shard ${shardId.slice(0, 12)} (${code ?? 'no reason'})`, { details: { node: from, shardId } }));
+      }
+      case 'EdgeStatusGet':
+        return void this.sendService(from, { type: 'EdgeStatus', body: this.localStatus(m.body.reqId) });
+      case 'EdgeStatus':
+        return this.settle(this.statusAsks, m.body.reqId, m.body);
+    }
+  }
+
+  private async serveShard(from: string, reqId: number, shardId: string): Promise<void> {
+    try {
+      const data = await this.config.store.get(shardId);
+      if (data.length > SHARD_DATA_BYTES_MAX) throw new BaksaError('SHARD_TOO_LARGE', 'too large for one message');
+      this.sendService(from, { type: 'ShardData', body: { reqId, shardId, data } });
+    } catch (error) {
+      const code = error instanceof BaksaError ? error.code : 'SHARD_READ_ERROR';
+      this.sendService(from, { type: 'ShardData', body: { reqId, shardId, code: code.slice(0, 64) } });
+    }
+  }
+
+  private onBlock(block: Block): void {
+    const event = blockCommittedOf(block);
+    this.stepC(event);
+    this.stepP(event);
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    this.stepC({ kind: 'tick' });
+    this.stepP({ kind: 'tick' });
+    this.ledger.tick();
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.work.add(p);
+    void p.finally(() => this.work.delete(p));
+  }
+
+  private stepC(event: CoordinatorEvent): void {
+    if (this.closed) return;
+    for (const a of this.coordinator.step(event)) this.execC(a);
+  }
+
+  private stepP(event: ParticipantEvent): void {
+    if (this.closed) return;
+    for (const a of this.participant.step(event)) this.execP(a);
+  }
+
+  private execC(a: CoordinatorAction): void {
+    switch (a.kind) {
+      case 'send':
+        this.sendService(a.to, a.message);
+        return;
+      case 'submitForOrdering':
+        this.track(
+          this.client
+            .submit(encodeLedgerOp({ op: 'commit', request: a.request }))
+            .then((bytes) => {
+              const result = decodeLedgerResult(bytes);
+              if (!result.ok) this.logger.warn({ tx: hex(a.request.txId), reason: result.reason, message: result.message }, 'the ledger refused a commit request');
+            })
+            .catch((error: Error) => this.logger.warn({ err: error.message }, 'a commit request was not ordered')),
+        );
+        return;
+      case 'respond': {
+        if (a.to !== this.self) return; // requesters are this node's own backups
+        const key = txKeyOf(a.response.txId);
+        const p = this.commits.get(key);
+        this.commits.delete(key);
+        p?.resolve(a.response);
+        return;
+      }
+      case 'queryLedger':
+        this.track(this.ledger.answer(a.txId).then((answer) => this.stepC(answer)));
+        return;
+      case 'wantLedgerPast':
+        this.wantLedgerPast(a.timeMs);
+        return;
+    }
+  }
+
+  private execP(a: ParticipantAction): void {
+    const store = this.config.store;
+    switch (a.kind) {
+      case 'send':
+        this.sendService(a.to, a.message);
+        return;
+      case 'stage':
+        this.track(
+          (async () => {
+            try {
+              for (const s of a.shards) await store.putStaged(a.txKey, s.data);
+              await store.syncStaged(a.txKey);
+              this.stepP({ kind: 'staged', ticket: a.ticket, ok: true });
+            } catch (error) {
+              const code = error instanceof BaksaError ? error.code : 'STAGE_FAILED';
+              this.stepP({ kind: 'staged', ticket: a.ticket, ok: false, reason: `${code}: ${(error as Error).message}`.slice(0, 1000) });
+            }
+          })(),
+        );
+        return;
+      case 'commitStaged':
+        this.track(store.commit(a.txKey).catch((error: Error) => this.logger.error({ tx: a.txKey, err: error.message }, 'committing staged shards failed')));
+        return;
+      case 'abortStaged':
+        this.logger.info({ tx: a.txKey, reason: a.reason }, 'rolling back staged shards');
+        this.track(store.abort(a.txKey).catch((error: Error) => this.logger.warn({ tx: a.txKey, err: error.message }, 'rolling back staged shards failed')));
+        return;
+      case 'queryLedger':
+        this.track(this.ledger.answer(a.txId).then((answer) => this.stepP(answer)));
+        return;
+      case 'wantLedgerPast':
+        this.wantLedgerPast(a.timeMs);
+        return;
+    }
+  }
+
+  private wantLedgerPast(timeMs: number): void {
+    this.track(this.client.submit(encodeLedgerOp({ op: 'cut', pastMs: timeMs })).catch(() => undefined));
+  }
+}
+
+function pickLedgerOptions(c: Partial<CommitOptions>): { txLifetimeMs?: number; clockSkewMsMax?: number } {
+  return { ...(c.txLifetimeMs !== undefined ? { txLifetimeMs: c.txLifetimeMs } : {}), ...(c.clockSkewMsMax !== undefined ? { clockSkewMsMax: c.clockSkewMsMax } : {}) };
+}
+
+/** Pins (and persists) every member's key: from DIR/members.json, else from its birth (first use). */
+async function pinMemberKeys(config: EdgeNodeConfig, members: readonly string[], membership: MembershipClient, logger: Logger): Promise<Map<string, Uint8Array>> {
+  const file = join(config.dir, PIN_FILE);
+  const pins = new Map<string, Uint8Array>();
+  const saved = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { keys?: Record<string, string> }, () => undefined);
+  for (const [id, key] of Object.entries(saved?.keys ?? {})) if (/^[0-9a-f]{64}$/.test(key)) pins.set(id, new Uint8Array(Buffer.from(key, 'hex')));
+  const own = pins.get(config.self);
+  if (own && hex(own) !== hex(config.signer.publicKey)) {
+    throw new BaksaError('EDGE_KEY_CHANGED', `this node's key differs from the one its cluster pinned for ${config.self}`, {
+      hint: 'the node key in the state directory changed; restore the original state directory',
+      exitCode: ExitCode.data,
+    });
+  }
+  pins.set(config.self, config.signer.publicKey);
+  const warned = new Set<string>();
+  let lastLog = 0;
+  for (;;) {
+    let changed = false;
+    for (const r of membership.members()) {
+      if (!members.includes(r.nodeId) || !r.pubkey) continue;
+      const pinned = pins.get(r.nodeId);
+      if (!pinned) {
+        pins.set(r.nodeId, r.pubkey);
+        changed = true;
+        logger.info({ member: r.nodeId, key: hex(r.pubkey).slice(0, 16) }, 'pinned a member key (first use)');
+      } else if (hex(pinned) !== hex(r.pubkey) && !warned.has(r.nodeId)) {
+        warned.add(r.nodeId);
+        logger.error({ member: r.nodeId }, 'a birth carries another key than the one pinned for this member: refused');
+      }
+    }
+    if (changed || !saved) {
+      const keys = Object.fromEntries([...pins].sort(([a], [b]) => a.localeCompare(b)).map(([id, k]) => [id, hex(k)]));
+      await writeFileAtomic(file, `${JSON.stringify({ format: 1, keys }, null, 2)}\n`);
+    }
+    const missing = members.filter((m) => !pins.has(m));
+    if (missing.length === 0) return pins;
+    if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped while waiting for the cluster members', { exitCode: ExitCode.failure });
+    if (Date.now() - lastLog > 10_000) {
+      lastLog = Date.now();
+      logger.info({ missing }, 'waiting for the first birth of these members (their keys)');
+      config.onWaiting?.(missing);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The edge part of `agent run` in cluster mode: the daemon owns the gateway's shard store (one process
+ * per volume) and its MQTT session, so it also serves the CLI (agent/edge/control.ts): backups run
+ * here, and restores, compares and checks read shards through here.
+ *
+ *   --broker-listen PORT   embeds the site broker (agent/broker): mqtts with the cluster's PKI
+ *                          directory, else plain mqtt (trusted links only; every message is still signed)
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { IClientOptions } from 'mqtt';
+import { loadTlsMaterial, tlsClientOptions } from '../../shared/crypto/pki.ts';
+import type { SigningKeyPair } from '../../shared/crypto/sign.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import { FsShardStore } from '../../shared/storage/index.ts';
+import { startSiteBroker, type SiteBroker } from '../broker/index.ts';
+import type { AgentState } from '../config/index.ts';
+import { EdgeNode } from './node.ts';
+
+export interface EdgeRuntimeOptions {
+  brokerListen?: { port: number; host: string };
+  signal?: AbortSignal;
+}
+
+export interface EdgeRuntime {
+  readonly store: FsShardStore;
+  readonly broker: SiteBroker | undefined;
+  /** Resolves once the node has joined (every member's key pinned); rejects if it could not. */
+  readonly ready: Promise<EdgeNode>;
+  /** The node once joined, else undefined. */
+  node(): EdgeNode | undefined;
+  /** A committed shard from `node`, checked against its id (SHA-256). */
+  readShard(node: string, shardId: string): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export function isClusterMode(state: AgentState): boolean {
+  return state.config.cluster !== undefined;
+}
+
+export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair, logger: Logger, options: EdgeRuntimeOptions = {}): Promise<EdgeRuntime> {
+  const cluster = state.config.cluster;
+  if (!cluster) throw new Error('invariant violated: startEdgeRuntime without cluster config');
+  const { name, site } = state.config;
+  const tls = cluster.tlsDir ? loadTlsMaterial(cluster.tlsDir, name) : undefined;
+  let broker: SiteBroker | undefined;
+  if (options.brokerListen) {
+    broker = await startSiteBroker({
+      site,
+      tls: tls ?? false,
+      port: options.brokerListen.port,
+      host: options.brokerListen.host,
+      allowAnonymous: !tls,
+      logger,
+    });
+    if (!tls) logger.warn({ url: broker.url }, 'the site broker speaks plain MQTT: use it on trusted links only (give the cluster a --tls-dir for mqtts)');
+    else logger.info({ url: broker.url }, 'site broker listening');
+  }
+  const reserve = state.config.storage?.reserveBytes;
+  const store = await FsShardStore.open({ volumes: [state.paths.shards], ...(reserve !== undefined ? { volumeReserveBytes: reserve } : {}) });
+  const mqtt: IClientOptions = tls ? (tlsClientOptions(tls) as IClientOptions) : {};
+  let joined: EdgeNode | undefined;
+  const stop = new AbortController();
+  options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  const ready = EdgeNode.start({
+    self: name,
+    site,
+    members: cluster.members,
+    broker: cluster.broker,
+    mqtt,
+    signer,
+    dir: join(state.paths.root, 'edge'),
+    store,
+    logger,
+    onWaiting: (missing) => logger.info({ missing }, 'waiting for every member gateway to come online once'),
+    signal: stop.signal,
+  }).then((node) => (joined = node));
+  ready.catch((error: Error) => logger.error({ err: error.message }, 'could not join the edge cluster'));
+  return {
+    store,
+    broker,
+    ready,
+    node: () => joined,
+    async readShard(node, shardId) {
+      const edge = joined ?? (await ready);
+      const data = await edge.readShard(node, shardId);
+      if (createHash('sha256').update(data).digest('hex') !== shardId) {
+        throw new BaksaError('SHARD_CORRUPT', `shard ${shardId.slice(0, 12)} from ${node} does not match its hash`, { exitCode: ExitCode.data, details: { node, shardId } });
+      }
+      return data;
+    },
+    async close() {
+      stop.abort();
+      const node = joined ?? (await ready.catch(() => undefined));
+      await node?.close({ orderly: true });
+      await store.close();
+      await broker?.close();
+    },
+  };
+}
