@@ -266,8 +266,14 @@ export class EdgeNode {
 
   /** Members online now (this node included), by the membership view. */
   liveMembers(): string[] {
+    if (!this.connected()) return [this.self]; // cut off from the broker: this node's view of the others is stale
     const records = new Map(this.membership.members().map((r) => [r.nodeId, r]));
     return this.members.filter((m) => m === this.self || records.get(m)?.status === 'online');
+  }
+
+  /** Whether this node's MQTT session to the site broker is up. */
+  connected(): boolean {
+    return this.membership.client?.connected === true;
   }
 
   quorum(): number {
@@ -286,8 +292,11 @@ export class EdgeNode {
     }
     this.throwIfClosed();
     if (live.length < this.quorum()) {
-      throw new BaksaError('EDGE_NO_QUORUM', `only ${live.length} of ${this.members.length} gateways of the cluster are reachable (${live.join(', ')}); a commit needs ${this.quorum()}`, {
-        hint: 'the backup waits for its peers: check the link to the site broker and the other gateways',
+      const why = this.connected()
+        ? `only ${live.length} of ${this.members.length} gateways of the cluster are reachable (${live.join(', ')})`
+        : `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other ${this.members.length - 1} gateways`;
+      throw new BaksaError('EDGE_NO_QUORUM', `${why}; a commit needs ${this.quorum()} of ${this.members.length}`, {
+        hint: 'nothing was committed; the backup runs again on schedule: check the link to the site broker and the other gateways',
         exitCode: ExitCode.failure,
         details: { live, members: this.members },
       });

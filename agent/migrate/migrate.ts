@@ -18,7 +18,7 @@ import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import type { Catalog, SnapshotRecord } from '../catalog/index.ts';
 import { ChunkReader } from '../chunks/index.ts';
-import { loadState, tenantOf } from '../config/index.ts';
+import { loadState, tenantOf, type AgentState } from '../config/index.ts';
 import { openManifest } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { Limiter } from '../util/limiter.ts';
@@ -289,13 +289,19 @@ class Migration {
   }
 }
 
+async function openLocalRepo(state: AgentState): Promise<{ catalog: Catalog; reader: ChunkReader; close(): Promise<void> }> {
+  const repo = await openRepo(state);
+  return { catalog: repo.catalog, reader: new ChunkReader(repo.store, repo.catalog, repo.ring), close: () => repo.close() };
+}
+
 /** Migrates the snapshots of the agent in `stateDir` to the cloud at `options.server`. */
 export async function migrate(stateDir: string, options: MigrateOptions): Promise<MigrateSummary> {
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
   const state = await loadState(stateDir);
   const account = tenantOf(state.config);
-  const repo = await openRepo(state);
+  // In an edge cluster the chunks' shards are read through the daemon, from whichever gateways hold them.
+  const repo = state.config.cluster ? await (await import('../edge/cli.ts')).openClusterRepo(state) : await openLocalRepo(state);
   let client: CloudClient | undefined;
   try {
     const all = options.snapshot !== undefined ? [await repo.catalog.findSnapshot(options.snapshot)] : await repo.catalog.listSnapshots();
@@ -316,7 +322,7 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     }
     const bandwidth = options.bandwidthBytesPerS ?? state.profile.migration.bandwidthBytesPerS;
     const results: SnapshotMigration[] = [];
-    const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
+    const reader = repo.reader;
     let run: Migration | undefined;
     if (todo.length > 0) {
       client = options.client ?? (await CloudClient.connect(options, account));

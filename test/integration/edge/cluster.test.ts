@@ -6,9 +6,12 @@
 // `check --read-data --repair`; with two gateways stopped the last one refuses to commit (no quorum).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import mqtt from 'mqtt';
 import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { generateGatewayData, appendLogs } from '../../../cli/demo-data.ts';
 import { freePort, startMosquitto, type TestBroker } from '../../helpers/brokers.ts';
@@ -31,6 +34,48 @@ interface Ctx {
   broker?: TestBroker;
   brokerUrl: string;
   brokerPort: number;
+  /** gw-3 reaches the broker through this proxy, so a test can cut its link. */
+  link: Link;
+}
+
+/** A TCP relay that can be cut (every connection dropped, new ones refused) and healed. */
+interface Link {
+  port: number;
+  cut(): void;
+  heal(): void;
+  close(): Promise<void>;
+}
+
+async function startLink(targetPort: number): Promise<Link> {
+  let up = true;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    if (!up) return void client.destroy();
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut() {
+      up = false;
+      for (const s of sockets) s.destroy();
+    },
+    heal() {
+      up = true;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /** x86-edge with backups only on demand (a cron that never fires soon), no store worker, brotli 1. */
@@ -97,18 +142,19 @@ async function setUp(withMosquitto: boolean): Promise<Ctx> {
   const broker = withMosquitto ? await startMosquitto() : undefined;
   const brokerPort = broker?.port ?? (await freePort());
   const brokerUrl = broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
+  const link = await startLink(brokerPort);
   const gateways: Gateway[] = [];
   for (const [i, name] of NAMES.entries()) {
     const g: Gateway = { name, state: join(root, name, 'state'), source: join(root, name, 'logs') };
     mkdirSync(g.source, { recursive: true });
     await generateGatewayData(g.source, 3 * 1024 * 1024, i + 1);
     ok(
-      await cli(['agent', 'init', '--state', g.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','), '--broker', brokerUrl, '--profile', profile, '--source', g.source]),
+      await cli(['agent', 'init', '--state', g.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','), '--broker', i === 2 ? `mqtt://127.0.0.1:${link.port}` : brokerUrl, '--profile', profile, '--source', g.source]),
       `init ${name}`,
     );
     gateways.push(g);
   }
-  return { root, gateways, brokerUrl, brokerPort, ...(broker ? { broker } : {}) };
+  return { root, gateways, brokerUrl, brokerPort, link, ...(broker ? { broker } : {}) };
 }
 
 async function tearDown(ctx: Ctx): Promise<void> {
@@ -118,6 +164,7 @@ async function tearDown(ctx: Ctx): Promise<void> {
       await g.daemon.exited;
     }
   }
+  await ctx.link.close();
   await ctx.broker?.stop();
   rmSync(ctx.root, { recursive: true, force: true });
 }
@@ -205,6 +252,33 @@ embedded('kill -9 of a gateway mid-backup: the others commit and restore without
   if (acked.has(g3)) await restoresIdentical(g3, acked.get(g3)!, join(ctx.root, 'k-g3-last'));
 });
 
+embedded('a gateway cut off from the broker refuses to commit, the majority goes on, and it catches up when the link is back', async (ctx) => {
+  const [g1, g2, g3] = ctx.gateways as [Gateway, Gateway, Gateway];
+  ctx.link.cut();
+  await until('gw-1 sees gw-3 gone', async () => (await clusterStatus(g1))?.members.find((m) => m.id === g3.name)?.status !== 'online', 20_000);
+  await appendLogs(g1.source, 256 * 1024, 10);
+  await appendLogs(g3.source, 256 * 1024, 10);
+  const majority = ok(await backup(g1), 'backup on the majority side');
+  const minority = await backup(g3);
+  assert.is.not(minority.code, 0, 'the cut-off gateway commits nothing');
+  assert.match(minority.stderr, /cut off from the site broker/);
+  ctx.link.heal();
+  await waitJoined(g3, 3, ctx.gateways);
+  await until(
+    'gw-3 catches up the ledger after the cut',
+    async () => {
+      const s = await clusterStatus(g3);
+      const heights = s?.members.map((m) => m.blocks) ?? [];
+      return heights.length === 3 && heights.every((h) => h !== undefined && h === heights[0]);
+    },
+    60_000,
+    () => g3.daemon!.output().slice(-3000),
+  );
+  await restoresIdentical(g1, snapshotOf(majority), join(ctx.root, 'p-g1'));
+  ok(await backup(g3), 'backup on gw-3 once the link is back');
+  void g2;
+});
+
 embedded('a corrupted shard on a peer is found by check --read-data and healed by --repair', async (ctx) => {
   const [g1, g2] = ctx.gateways as [Gateway, Gateway];
   // Flip bytes in two of gw-1's shards that gw-2 holds.
@@ -259,6 +333,19 @@ external('three gateways on mosquitto back up at once and restore byte-identical
   const runs = await Promise.all(ctx.gateways.map(backup));
   runs.forEach((r, i) => ok(r, `backup on ${NAMES[i]}`));
   for (const [i, g] of ctx.gateways.entries()) await restoresIdentical(g, snapshotOf(runs[i]!), join(ctx.root, `m-${i}`));
+});
+
+external('garbage and oversized payloads on every topic of the site are dropped without harm', async (ctx) => {
+  const intruder = await mqtt.connectAsync(ctx.brokerUrl, { clientId: 'intruder', reconnectPeriod: 0 });
+  const topics = ['ledger', ...NAMES.flatMap((n) => [`node/${n}/in`, `node/${n}/state`]), `telemetry/${NAMES[0]}/heartbeat`].map((t) => `2baksa/v1/plant/${t}`);
+  const junk = [Buffer.alloc(0), Buffer.from([0xc1]), Buffer.from([0x82, 0xa1, 0x70, 0xc4, 0x01]), randomBytes(64), randomBytes(5 * 1024 * 1024)];
+  for (const topic of topics) for (const payload of junk) await intruder.publishAsync(topic, payload, { qos: 1 });
+  await intruder.endAsync();
+  for (const g of ctx.gateways) assert.is(g.daemon!.child.exitCode, null, `${g.name} is still running`);
+  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
+  await appendLogs(ctx.gateways[0]!.source, 256 * 1024, 11);
+  const r = ok(await backup(ctx.gateways[0]!), 'a backup after the junk');
+  await restoresIdentical(ctx.gateways[0]!, snapshotOf(r), join(ctx.root, 'junk'));
 });
 
 external.run();
