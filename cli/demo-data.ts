@@ -5,7 +5,7 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 
 class Rng {
   constructor(private state: number) {}
@@ -81,6 +81,15 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /** A base port whose cluster ports (base + 0..3 replicas, + 100..103 API, + 200 MQTT) are all free. */
+/** A free loopback TCP port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 400) * 100;

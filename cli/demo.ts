@@ -2,15 +2,17 @@
  * `2baksa demo` (`npm start`): the embedded default on loopback, in one process, driven through the
  * real commands, so what it shows is what an operator gets.
  *
- * Gateway side: PKI, a gateway agent's first and incremental backup of generated sensor logs, a shard
- * corrupted on disk and detected, healed by Reed–Solomon repair, and a byte-identical restore checked
- * by compare.
+ * Gateway side: three gateways form an edge cluster (gateway 1 embeds the site broker; PBFT over MQTT
+ * orders the site ledger) and back up generated sensor logs at the same time, each chunk's shards on
+ * distinct gateways; an incremental backup; one of gateway 1's shards corrupted on gateway 2, found by
+ * `check --read-data` and healed; gateway 3 goes down, gateway 2 still backs up and gateway 1's data
+ * restores byte-identical from the two left; the site ledger verified.
  * Data-center side: a 4-node aggregator cluster (`aggregator init`, four nodes in this process, PBFT
- * over loopback TLS), an account created through one node, the gateway's snapshots migrated through
+ * over loopback TLS), an account created through one node, gateway 1's snapshots migrated through
  * another (offer/need, only missing chunks travel, erasure-coded over the nodes, receipts), a second
  * migration that sends nothing, one node stopped, the latest snapshot restored from the cluster
  * through a survivor and compared byte for byte, and the account databases compared by digest.
- * The edge cluster (gateways backing up into each other) joins the demo when it lands (README).
+ * Not shown yet (README): the dead gateway's own data migrated by a peer.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -21,6 +23,8 @@ import { BaksaError } from '../shared/errors.ts';
 import { formatBytes, printRecord } from '../shared/output.ts';
 import { appendLogs, generateGatewayData } from './demo-data.ts';
 import type { AggregatorNode as AggregatorNodeT } from '../aggregator/node/node.ts';
+import type { RunningDaemon as RunningDaemonT } from '../agent/daemon/index.ts';
+import { Catalog } from '../agent/catalog/index.ts';
 
 export interface DemoOptions {
   mb: string;
@@ -61,12 +65,7 @@ async function dirBytes(root: string): Promise<number> {
 export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
   const mb = Number(options.mb);
   if (!Number.isFinite(mb) || mb <= 0 || mb > 4096) throw new BaksaError('DEMO_BAD_SIZE', `--mb ${options.mb} is not a size from 1 to 4096`, { hint: 'pass --mb 32, say' });
-  const totalBytes = Math.round(mb * 1024 * 1024);
   const root = await mkdtemp(join(tmpdir(), '2baksa-demo-'));
-  const data = join(root, 'gateway-logs');
-  const state = join(root, 'gw-1');
-  const pki = join(root, 'pki');
-  const target = join(root, 'restored');
   const report: Record<string, unknown> = {};
   const started = performance.now();
 
@@ -80,58 +79,106 @@ export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
     return (performance.now() - t0) / 1000;
   };
 
+  const daemons: Array<RunningDaemonT | undefined> = [];
   try {
-    await step(`generate ${mb} MB of gateway sensor logs`, () => generateGatewayData(data, totalBytes));
-    await step('create the cluster CA', ['pki', 'init', '--dir', pki, '--name', 'demo-cluster']);
-    await step('issue the gateway its certificate', ['pki', 'issue', '--dir', pki, '--name', 'gw-1.demo.local', '--role', 'agent']);
-    await step('set up the gateway agent', ['agent', 'init', '--state', state, '--name', 'gw-1.demo.local', '--profile', 'x86-edge', '--source', data]);
-    const first = await step('first backup', ['backup', '--state', state]);
-    report.firstBackup = `${(mb / first).toFixed(1)} MB/s (${first.toFixed(2)} s)`;
-
-    await step('the logs grow by 5 %', () => appendLogs(data, totalBytes, 0.05));
-    const incremental = await step('incremental backup (reads only the new tails)', ['backup', '--state', state]);
-    report.incrementalBackup = `${incremental.toFixed(2)} s`;
-    await step('list snapshots', ['snapshots', '--state', state]);
-
-    let victim = '';
-    await step('corrupt one shard on disk', async () => {
-      for await (const p of files(join(state, 'shards'))) {
-        if (/[0-9a-f]{64}$/.test(p)) {
-          victim = p;
-          break;
-        }
-      }
-      if (!victim) throw new BaksaError('DEMO_NO_SHARD', 'no shard file found to corrupt');
-      const bytes = await readFile(victim);
-      for (let i = 0; i < Math.min(64, bytes.length); i++) bytes[i] = bytes[i]! ^ 0xff;
-      await writeFile(victim, bytes);
-      process.stdout.write(`  flipped 64 bytes of ${relative(root, victim)}\n`);
-    });
-    await step('check --read-data finds it', ['check', '--state', state, '--read-data'], 1);
-    await step('repair rebuilds it from the other shards', ['check', '--state', state, '--read-data', '--repair']);
-    await step('check --read-data is clean again', ['check', '--state', state, '--read-data']);
-
-    const restore = await step('restore the latest snapshot and compare', ['restore', 'latest', '--state', state, '--target', target, '--verify']);
-    report.restore = `${(mb * 1.05 / restore).toFixed(1)} MB/s (${restore.toFixed(2)} s)`;
-    const source = await treeDigest(data);
-    const restored = await treeDigest(join(target, data));
-    if (source.digest !== restored.digest) throw new BaksaError('DEMO_RESTORE_DIFFERS', 'the restored tree differs from the source');
-    report.restoredIdentical = `${restored.files} files, ${formatBytes(restored.bytes)}, sha256 ${restored.digest.slice(0, 16)}…`;
-    report.storedWithParity = formatBytes(await dirBytes(join(state, 'shards')));
-    await aggregatorDemo(root, data, state, step, report);
+    const gateways = await edgeDemo(root, mb, run, step, report, daemons);
+    await aggregatorDemo(root, gateways[0]!, step, report);
     report.total = `${((performance.now() - started) / 1000).toFixed(1)} s`;
     process.stdout.write('\n== demo report\n');
     printRecord(report, 'table');
   } finally {
+    for (const d of daemons) await d?.stop().catch(() => undefined);
     if (options.keep) process.stdout.write(`\nfiles kept in ${root}\n`);
     else await rm(root, { recursive: true, force: true });
   }
 }
 
+interface DemoGateway {
+  name: string;
+  state: string;
+  data: string;
+}
+
+/**
+ * The gateway side: three gateways of one site form an edge cluster in this process, gateway 1
+ * embedding the site broker. They back up at once (each chunk's 2+1 shards on the three gateways,
+ * committed by a quorum-signed ledger block); a shard corrupted on gateway 2 is found and healed from
+ * gateway 1; gateway 3 goes down and gateway 1's data still restores byte-identical from the other two.
+ */
+async function edgeDemo(root: string, mb: number, run: Run, step: Step, report: Record<string, unknown>, daemons: Array<RunningDaemonT | undefined>): Promise<DemoGateway[]> {
+  const { startDaemon } = await import('../agent/daemon/index.ts');
+  const { createLogger } = await import('../shared/log.ts');
+  const { freePort } = await import('./demo-data.ts');
+  const names = ['gw-1.demo.local', 'gw-2.demo.local', 'gw-3.demo.local'];
+  const gateways: DemoGateway[] = names.map((name, i) => ({ name, state: join(root, `gw-${i + 1}`), data: join(root, `gw-${i + 1}-logs`) }));
+  const perGateway = Math.max(1, Math.round((mb * 1024 * 1024) / 3));
+  const port = await freePort();
+  const logger = createLogger('agent', process.env.BAKSA_LOG_LEVEL ?? 'error');
+
+  await step(`generate ${formatBytes(perGateway)} of sensor logs on each of 3 gateways`, async () => {
+    for (const [i, g] of gateways.entries()) await generateGatewayData(g.data, perGateway, i + 1);
+  });
+  for (const g of gateways) {
+    await step(`set up ${g.name} as a member of the site's edge cluster`, [
+      'agent', 'init', '--state', g.state, '--name', g.name, '--site', 'demo', '--members', names.join(','),
+      '--broker', `mqtt://127.0.0.1:${port}`, '--profile', 'x86-edge', '--source', g.data,
+    ]);
+  }
+  await step('start the 3 agents (gateway 1 embeds the site broker): births, PBFT over MQTT, the site ledger', async () => {
+    for (const [i, g] of gateways.entries()) {
+      daemons.push(await startDaemon(g.state, logger.child({ gateway: g.name }), i === 0 ? { brokerListen: { port, host: '127.0.0.1' } } : {}));
+    }
+  });
+  await step('every member is online', ['cluster', 'status', '--state', gateways[0]!.state]);
+  const firstSeconds = await step('the 3 gateways back up at the same time (2+1 shards on distinct gateways, quorum-signed blocks)', async () => {
+    const codes = await Promise.all(gateways.map((g) => run(['backup', '--state', g.state])));
+    if (codes.some((c) => c !== 0)) throw new BaksaError('DEMO_STEP_FAILED', `a backup failed (exit codes ${codes.join(', ')})`);
+  });
+  report.edgeBackup = `${((3 * perGateway) / 1e6 / firstSeconds).toFixed(1)} MB/s for 3 gateways at once (${firstSeconds.toFixed(2)} s)`;
+  const g1 = gateways[0]!;
+  await step('the logs of gateway 1 grow by 5 %', () => appendLogs(g1.data, perGateway, 0.05));
+  const incremental = await step('incremental backup on gateway 1 (reads only the new tails)', ['backup', '--state', g1.state]);
+  report.incrementalBackup = `${incremental.toFixed(2)} s`;
+
+  let victim = '';
+  await step("corrupt one of gateway 1's shards held by gateway 2", async () => {
+    const catalog = await Catalog.open(join(g1.state, 'catalog.db'));
+    const held = (await catalog.chunkPage('', 100)).flatMap((c) => c.shards).find((s) => s.location === names[1]);
+    await catalog.close();
+    for await (const p of files(join(gateways[1]!.state, 'shards'))) if (held && p.endsWith(held.shardId)) victim = p;
+    if (!victim) throw new BaksaError('DEMO_NO_SHARD', 'no shard of gateway 1 found on gateway 2');
+    const bytes = await readFile(victim);
+    for (let i = 0; i < Math.min(64, bytes.length); i++) bytes[i] = bytes[i]! ^ 0xff;
+    await writeFile(victim, bytes);
+    process.stdout.write(`  flipped 64 bytes of ${relative(root, victim)}\n`);
+  });
+  await step('check --read-data on gateway 1 finds it', ['check', '--state', g1.state, '--read-data'], 1);
+  await step('repair rebuilds it from the other shards', ['check', '--state', g1.state, '--read-data', '--repair']);
+  await step('check --read-data is clean again', ['check', '--state', g1.state, '--read-data']);
+
+  await step('gateway 3 goes down', async () => {
+    await daemons[2]!.stop();
+    daemons[2] = undefined;
+  });
+  await step('gateway 2 backs up with gateway 3 down (1+1 on the two that are up)', ['backup', '--state', gateways[1]!.state]);
+  const target = join(root, 'restored');
+  const restore = await step("restore gateway 1's latest snapshot from the two gateways left, and compare", ['restore', 'latest', '--state', g1.state, '--target', target, '--verify']);
+  report.restore = `${((perGateway * 1.05) / 1e6 / restore).toFixed(1)} MB/s (${restore.toFixed(2)} s) with gateway 3 down`;
+  const source = await treeDigest(g1.data);
+  const restored = await treeDigest(join(target, g1.data));
+  if (source.digest !== restored.digest) throw new BaksaError('DEMO_RESTORE_DIFFERS', 'the restored tree differs from the source');
+  report.restoredIdentical = `${restored.files} files, ${formatBytes(restored.bytes)}, sha256 ${restored.digest.slice(0, 16)}…`;
+  await step("verify gateway 1's copy of the site ledger (every hash and quorum signature)", ['ledger', 'verify', join(g1.state, 'edge', 'ledger')]);
+  report.edgeLedger = daemons.slice(0, 2).map((d, i) => `${names[i]}: ${d?.edge?.node()?.blocks() ?? '?'} blocks`).join(', ') + ', quorum-signed (2 of 3)';
+  report.storedWithParity = formatBytes((await Promise.all(gateways.map((g) => dirBytes(join(g.state, 'shards'))))).reduce((a, b) => a + b, 0));
+  return gateways;
+}
+
 type Step = (title: string, argv: string[] | (() => Promise<void>), expectExit?: number) => Promise<number>;
 
 /** The data-center side of the demo: a 4-node aggregator cluster in this process. */
-async function aggregatorDemo(root: string, data: string, state: string, step: Step, report: Record<string, unknown>): Promise<void> {
+async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, report: Record<string, unknown>): Promise<void> {
+  const { state, data, name } = gateway;
   const { freeBasePort } = await import('./demo-data.ts');
   const { loadNodeConfig } = await import('../aggregator/node/config.ts');
   const { AggregatorNode } = await import('../aggregator/node/node.ts');
@@ -155,11 +202,11 @@ async function aggregatorDemo(root: string, data: string, state: string, step: S
       }
     });
     const admin = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.admin];
-    await step('create the gateway\'s account through node 1', ['accounts', 'create', '--name', 'gw-1.demo.local', '--soft', '900M', '--hard', '1G', ...admin(0)]);
+    await step("create gateway 1's account through node 1", ['accounts', 'create', '--name', name, '--soft', '900M', '--hard', '1G', ...admin(0)]);
 
-    await step('issue the gateway its certificate from the cluster CA', ['pki', 'issue', '--dir', init.pkiDir, '--name', 'gw-1.demo.local', '--role', 'agent']);
-    const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', 'gw-1.demo.local'];
-    const migrateSeconds = await step('migrate both snapshots to the cluster through node 2 (only missing chunks travel)', ['migrate', '--state', state, ...cloud(1)]);
+    await step('issue gateway 1 its certificate from the cluster CA', ['pki', 'issue', '--dir', init.pkiDir, '--name', name, '--role', 'agent']);
+    const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', name];
+    const migrateSeconds = await step("migrate gateway 1's snapshots to the cluster through node 2 (only missing chunks travel; shards read from the edge)", ['migrate', '--state', state, ...cloud(1)]);
     const source = await treeDigest(data);
     report.migration = `${formatBytes(source.bytes)} of input, ${(source.bytes / 1e6 / migrateSeconds).toFixed(1)} MB/s`;
     await step('migrate again: nothing is sent twice', ['migrate', '--state', state, ...cloud(1)]);

@@ -34,6 +34,11 @@ export interface ChunkWriterOptions {
   /** Where shards live ("local" on a lone gateway). */
   location: string;
   /**
+   * Checkpoints whose commit may run while the next batch is being sealed (1: each waits for the last).
+   * A commit that is a network round (the edge cluster's hybrid commit) overlaps the next batch's work.
+   */
+  commitsInFlightMax?: number;
+  /**
    * Seal and stage in a worker thread, with its own store on these volumes, once a run has stored
    * `afterBytes` new bytes inline (a small incremental run never pays the worker's start-up).
    */
@@ -104,6 +109,9 @@ export class ChunkWriter {
   /** Chunks staged, recorded in the catalog at the checkpoint of their transaction. */
   private readonly staged = new Map<string, { txId: string; record: ChunkRecord }>();
   private failure: unknown;
+  /** Commits started and not yet waited for, oldest first; and the chunk ids they hold. */
+  private readonly commits: Promise<void>[] = [];
+  private readonly committing = new Set<string>();
 
   private constructor(
     private backend: ChunkBackend,
@@ -135,13 +143,13 @@ export class ChunkWriter {
     this.throwIfFailed();
     const id = this.idOf(plain);
     this.stats.chunks++;
-    if (this.inFlight.has(id) || this.staged.has(id) || (this.known.mayHave(id) && (await this.catalog.hasChunk(id)))) {
+    if (this.inFlight.has(id) || this.staged.has(id) || this.committing.has(id) || (this.known.mayHave(id) && (await this.catalog.hasChunk(id)))) {
       return { id, length: plain.length, isNew: false };
     }
     const cost = this.costOf(plain.length);
     await this.budget.acquire(cost);
     this.throwIfFailed();
-    if (this.batchBytes >= this.options.checkpointBytes) await this.checkpoint();
+    if (this.batchBytes >= this.options.checkpointBytes) await this.checkpointBatch();
     await this.maybeSwitchToWorker();
     this.batchBytes += plain.length;
     const txId = this.txId;
@@ -161,17 +169,50 @@ export class ChunkWriter {
 
   /** Waits for every chunk in flight, commits their shards, then records them in the catalog. */
   async checkpoint(): Promise<void> {
+    await this.checkpointBatch();
+    await this.drainCommits();
+  }
+
+  /**
+   * Closes the current batch: once its chunks are staged, its commit starts and the writer goes on with
+   * the next batch while at most `commitsInFlightMax` commits run. A failed commit fails the writer.
+   */
+  private async checkpointBatch(): Promise<void> {
     await Promise.all([...this.inFlight.values()]);
     this.throwIfFailed();
     const txId = this.txId;
     const records = [...this.staged.values()].filter((s) => s.txId === txId).map((s) => s.record);
     for (const r of records) {
       this.staged.delete(r.id);
-      this.known.add(r.id);
+      this.committing.add(r.id);
     }
     this.batchBytes = 0;
     this.txId = this.nextTxId();
     if (records.length === 0) return;
+    const commit = this.commitBatch(txId, records).catch((error: unknown) => {
+      this.failure ??= error;
+    });
+    this.commits.push(commit);
+    const max = Math.max(1, this.options.commitsInFlightMax ?? 1);
+    while (this.commits.length >= max) await this.commits.shift();
+    this.throwIfFailed();
+  }
+
+  private async drainCommits(): Promise<void> {
+    while (this.commits.length > 0) await this.commits.shift();
+    this.throwIfFailed();
+  }
+
+  private async commitBatch(txId: string, records: ChunkRecord[]): Promise<void> {
+    try {
+      await this.commitRecords(txId, records);
+      for (const r of records) this.known.add(r.id);
+    } finally {
+      for (const r of records) this.committing.delete(r.id);
+    }
+  }
+
+  private async commitRecords(txId: string, records: ChunkRecord[]): Promise<void> {
     const placed = await this.backend.commit(txId);
     if (placed) {
       for (const r of records) {
@@ -185,7 +226,7 @@ export class ChunkWriter {
 
   /** Drops the staged shards not yet checkpointed (after a failure). Checkpointed chunks stay. */
   async abort(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), ...this.commits.splice(0)]);
     const txIds = new Set([this.txId, ...[...this.staged.values()].map((s) => s.txId)]);
     this.staged.clear();
     for (const txId of txIds) await this.backend.abort(txId).catch(() => undefined);

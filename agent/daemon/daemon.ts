@@ -20,7 +20,7 @@ import { BackupJob } from './jobs.ts';
 import { HeartbeatCounters } from './counters.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { readStatus } from '../status/record.ts';
-import { startEdgeRuntime } from '../edge/runtime.ts';
+import { startEdgeRuntime, type EdgeRuntime } from '../edge/runtime.ts';
 import { controlSocketPath, startControlServer } from '../edge/control.ts';
 import { daemonControlHandlers } from './control.ts';
 
@@ -37,6 +37,8 @@ export interface RunningDaemon {
   job: BackupJob;
   telemetry: TelemetryPublisher | undefined;
   capture: SensorCapture | undefined;
+  /** The edge cluster member (cluster mode). */
+  edge: EdgeRuntime | undefined;
   stop(): Promise<void>;
 }
 
@@ -194,6 +196,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
     job,
     telemetry,
     capture,
+    edge,
     async stop() {
       if (stopped) return;
       stopped = true;

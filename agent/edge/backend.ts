@@ -20,6 +20,12 @@ import type { EdgeNode } from './node.ts';
 
 /** Plaintext per transaction, per data shard: each target's PrepareRequest stays near this size. */
 export const EDGE_BATCH_BYTES_PER_SHARD = 1024 * 1024;
+/**
+ * Transactions of one backup in flight at once: while one is prepared and ordered (network rounds), the
+ * next batches are sealed and sent. Each holds its shards in memory until it commits (about
+ * EDGE_BATCH_BYTES_PER_SHARD × n).
+ */
+export const EDGE_COMMITS_IN_FLIGHT = 4;
 /** Largest chunk per data shard, so one shard (plus the batch) fits the 4 MiB message body. */
 export const EDGE_CHUNK_BYTES_PER_SHARD_MAX = 2 * 1024 * 1024;
 

@@ -3,10 +3,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 
-test('the demo backs up, detects and heals a corrupt shard, restores byte-identical, migrates it to the aggregator cluster and restores from there with a node down', () => {
+test('the demo forms a 3-gateway edge cluster, backs up, heals a corrupt peer shard, restores byte-identical with a gateway down, migrates to the aggregator cluster and restores from there with a node down', () => {
   const r = spawnSync(process.execPath, ['cli/2baksa.mjs', 'demo', '--mb', '4'], { encoding: 'utf8', timeout: 240_000 });
   assert.is(r.status, 0, r.stderr + r.stdout.slice(-2000));
-  assert.match(r.stdout, /check --read-data finds it/);
+  // The edge side: 3 gateways, shards on each other, a quorum-signed site ledger that verifies.
+  assert.match(r.stdout, /edgeBackup\s+[\d.]+ MB\/s for 3 gateways at once/);
+  assert.match(r.stdout, /check --read-data on gateway 1 finds it/);
+  assert.match(r.stdout, /restore\s+.*with gateway 3 down/);
+  assert.match(r.stdout, /edgeLedger\s+gw-1\.demo\.local: \d+ blocks, gw-2\.demo\.local: \d+ blocks/);
+  assert.match(r.stdout, /ledger verify [^\n]*edge\/ledger\nok\s+true/);
   assert.match(r.stdout, /repaired\s+1/);
   assert.match(r.stdout, /compare: \d+ entries, no differences/);
   assert.match(r.stdout, /restoredIdentical\s+\d+ files/);

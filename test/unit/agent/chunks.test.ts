@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { KeyRing, generateRootKey } from '../../../shared/crypto/index.ts';
 import { MemoryShardStore } from '../../../shared/storage/index.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
-import { ChunkReader, ChunkWriter, chunkIdHex, openChunk, sealChunk } from '../../../agent/chunks/index.ts';
+import { ChunkReader, ChunkWriter, chunkIdHex, openChunk, sealChunk, type ChunkBackend } from '../../../agent/chunks/index.ts';
 import { sealChunkShards } from '../../../agent/chunks/codec.ts';
 import { ReedSolomon, joinShards } from '../../../shared/erasure/index.ts';
 import { pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
@@ -122,6 +122,99 @@ test('abort drops the staged batch; the catalog never names uncommitted shards',
     let committed = 0;
     for await (const _ of store.list()) committed++;
     assert.is(committed, 0);
+  } finally {
+    await catalog.close();
+    t.cleanup();
+  }
+});
+
+/** A backend whose commits resolve when the test says, placing every shard on "peer-<idx>". */
+function slowBackend(): { backend: ChunkBackend; release(n?: number): void; commits: string[]; failNext(): void } {
+  const waiting: Array<() => void> = [];
+  const puts = new Map<string, string[]>();
+  const commits: string[] = [];
+  let fail = false;
+  return {
+    commits,
+    release: (n = waiting.length) => waiting.splice(0, n).forEach((go) => go()),
+    failNext: () => (fail = true),
+    backend: {
+      async put(txId, id, plain) {
+        puts.set(txId, [...(puts.get(txId) ?? []), id]);
+        return { shardIds: ['a', 'b', 'c'].map((x) => x.repeat(64)), shardBytes: plain.length, sealedLength: plain.length };
+      },
+      async commit(txId) {
+        commits.push(txId);
+        await new Promise<void>((go) => waiting.push(go));
+        if (fail) {
+          fail = false;
+          throw new Error('the cluster refused');
+        }
+        return new Map((puts.get(txId) ?? []).map((id) => [id, ['peer-0', 'peer-1', 'peer-2']]));
+      },
+      async abort() {},
+      async close() {},
+    },
+  };
+}
+
+test('with commitsInFlightMax, batches commit while the next ones fill; the catalog gets each placement', async () => {
+  const t = tempDir();
+  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
+  const slow = slowBackend();
+  try {
+    const writer = await ChunkWriter.create(new MemoryShardStore(), catalog, ring, {
+      k: 2, m: 1, compression: { algorithm: 'none', level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1000, location: 'self', commitsInFlightMax: 3,
+    }, slow.backend);
+    const ids: string[] = [];
+    // Each add past the first closes the previous batch: two commits start without waiting.
+    for (let i = 0; i < 3; i++) ids.push((await writer.add(pseudoRandom(2000, 10 + i))).id);
+    assert.is(slow.commits.length, 2, 'two batches are committing while the third fills');
+    assert.not.ok(await catalog.hasChunk(ids[0]!), 'nothing is recorded before its commit');
+    // A fourth batch must wait: three commits would be in flight.
+    let fourthAdded = false;
+    const fourth = writer.add(pseudoRandom(2000, 20)).then((r) => ((fourthAdded = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(slow.commits.length, 3);
+    assert.not.ok(fourthAdded, 'the writer waits for the oldest commit');
+    slow.release(1);
+    ids.push((await fourth).id);
+    const done = writer.checkpoint();
+    for (let i = 0; i < 10 && slow.commits.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    slow.release();
+    await new Promise((r) => setTimeout(r, 10));
+    slow.release();
+    await done;
+    for (const id of ids) {
+      const rec = (await catalog.getChunk(id))!;
+      assert.equal(rec.shards.map((s) => s.location), ['peer-0', 'peer-1', 'peer-2']);
+    }
+  } finally {
+    await catalog.close();
+    t.cleanup();
+  }
+});
+
+test('a failed commit fails the writer at its next step, and its chunks are not recorded', async () => {
+  const t = tempDir();
+  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
+  const slow = slowBackend();
+  try {
+    const writer = await ChunkWriter.create(new MemoryShardStore(), catalog, ring, {
+      k: 2, m: 1, compression: { algorithm: 'none', level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1000, location: 'self', commitsInFlightMax: 3,
+    }, slow.backend);
+    const first = await writer.add(pseudoRandom(2000, 30));
+    await writer.add(pseudoRandom(2000, 31));
+    slow.failNext();
+    slow.release();
+    await new Promise((r) => setTimeout(r, 20));
+    await writer.add(pseudoRandom(2000, 32)).then(
+      () => assert.unreachable('the writer goes on after a failed commit'),
+      (e: Error) => assert.match(e.message, /the cluster refused/),
+    );
+    assert.not.ok(await catalog.hasChunk(first.id));
+    slow.release();
+    await writer.abort();
   } finally {
     await catalog.close();
     t.cleanup();
