@@ -25,7 +25,7 @@ import { acquireLock } from './lock.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
 import type { FsShardStore } from '../../shared/storage/index.ts';
 import { tenantOf } from '../config/index.ts';
-import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, EDGE_COMMITS_IN_FLIGHT, edgeBackend } from '../edge/backend.ts';
+import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend, edgeCommitsInFlight } from '../edge/backend.ts';
 import type { EdgeNode } from '../edge/node.ts';
 import type { Profile } from '../profile/index.ts';
 import { openRepo, rollBackStaged } from './open.ts';
@@ -153,7 +153,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           repo.store,
           repo.catalog,
           repo.ring,
-          { ...writerOptions, checkpointBytes: EDGE_BATCH_BYTES_PER_SHARD * profile.erasure.k, location: state.config.name, commitsInFlightMax: EDGE_COMMITS_IN_FLIGHT },
+          { ...writerOptions, checkpointBytes: EDGE_BATCH_BYTES_PER_SHARD * profile.erasure.k, location: state.config.name, commitsInFlightMax: edgeCommitsInFlight(profile.memoryBudgetBytes, profile.erasure.k + profile.erasure.m) },
           edgeBackend({
             node: edge.node,
             k: profile.erasure.k,

@@ -3,6 +3,8 @@
  * telemetry (heartbeat + events), and triggers backups: on the profile's cron schedule (snapshot mode,
  * node-cron) or every scan interval for settled files (lazy mode, like Box Backup's). SIGTERM/SIGINT stop
  * it cleanly: the running backup is cancelled (rolled back), capture files closed, Deregister published.
+ * In an edge cluster (agent.json `cluster`) it is also the gateway's member of the site (agent/edge):
+ * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -124,8 +126,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
         })
       : undefined;
 
-  const signingKey = signing;
-  const edge = config.cluster ? await startEdgeRuntime(state, signingKey, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {}) : undefined;
+  const edge = config.cluster ? await startEdgeRuntime(state, signing, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {}) : undefined;
 
   const housekeeping = new Housekeeping(state, logger);
   let housekeepingRun: Promise<void> = Promise.resolve();

@@ -21,11 +21,14 @@ import type { EdgeNode } from './node.ts';
 /** Plaintext per transaction, per data shard: each target's PrepareRequest stays near this size. */
 export const EDGE_BATCH_BYTES_PER_SHARD = 1024 * 1024;
 /**
- * Transactions of one backup in flight at once: while one is prepared and ordered (network rounds), the
- * next batches are sealed and sent. Each holds its shards in memory until it commits (about
- * EDGE_BATCH_BYTES_PER_SHARD × n).
+ * Transactions of one backup in flight at once: while some are prepared and ordered (network rounds),
+ * the next batches are sealed and sent. Each holds its shards in memory until it commits (about
+ * EDGE_BATCH_BYTES_PER_SHARD × n), so the profile's memory budget bounds them; 8 is where the edge bench
+ * stopped gaining (3 gateways on one 2-core machine: 4 in flight gave 23–26 MB/s, 8 gave 31–37).
  */
-export const EDGE_COMMITS_IN_FLIGHT = 4;
+export function edgeCommitsInFlight(memoryBudgetBytes: number, shardsPerChunk: number): number {
+  return Math.max(2, Math.min(8, Math.floor(memoryBudgetBytes / (EDGE_BATCH_BYTES_PER_SHARD * shardsPerChunk))));
+}
 /** Largest chunk per data shard, so one shard (plus the batch) fits the 4 MiB message body. */
 export const EDGE_CHUNK_BYTES_PER_SHARD_MAX = 2 * 1024 * 1024;
 

@@ -106,7 +106,7 @@ export interface EdgeCommitted {
 export const EDGE_COMMIT_OPTIONS: Partial<CommitOptions> = Object.freeze({
   txLifetimeMs: 60_000,
   clockSkewMsMax: 10_000,
-  prepareTimeoutTicks: 20,
+  prepareTimeoutTicks: 40,
   prepareAttemptsMax: 2,
   ledgerQueryIntervalTicks: 20,
   stagedTimeoutTicks: 700,
@@ -249,7 +249,9 @@ export class EdgeNode {
       replicaNames: members,
       transport: mux.client,
       keys: { self: config.signer, replicas: keys },
-      options: { logicalClients: 8, tickMs: 20, requestTimeoutTicks: 50 },
+      // A retransmitted request makes the backups suspect the primary: under a backup's load, ordering
+      // can take a few seconds, so the client waits 5 s before it broadcasts.
+      options: { logicalClients: 16, tickMs: 20, requestTimeoutTicks: 250 },
     });
     clientNode.start();
     node = new EdgeNode({ ...config, members }, membership, mux, replica, clientNode, ledger, ledgerStore);

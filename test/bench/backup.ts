@@ -19,10 +19,11 @@
  * that cannot be installed is skipped with a note. Run: node --import tsx test/bench/backup.ts [MB]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { duBytes, genSensorLogs, have } from './_tools.ts';
 
 interface BenchResult {
   name: string;
@@ -32,7 +33,7 @@ interface BenchResult {
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const gen = '/work/shared/tools/gen-sensor-logs.py';
+const gen = genSensorLogs;
 
 interface Timed {
   seconds: number;
@@ -51,20 +52,6 @@ function timed(cmd: string, args: string[], options: { cwd?: string; env?: NodeJ
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const rss = /__RSS__ (\d+)/.exec(r.stderr ?? '');
   return { seconds, maxRssKb: rss ? Number(rss[1]) : 0, stdout: r.stdout };
-}
-
-function duBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += duBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
-  }
-  return total;
-}
-
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 }
 
 function ensureTools(): { borg: boolean; restic: boolean; note: string } {

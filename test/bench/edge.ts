@@ -21,10 +21,11 @@
  *      node --import tsx test/bench/edge.ts [MB]
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { duBytes, genSensorLogs, have } from './_tools.ts';
 import { freePort, startMosquitto, type TestBroker } from '../helpers/brokers.ts';
 
 interface BenchResult {
@@ -35,7 +36,7 @@ interface BenchResult {
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const gen = join(root, '../shared/tools/gen-sensor-logs.py');
+const gen = genSensorLogs;
 const cliPath = join(root, 'cli/2baksa.mjs');
 const NAMES = ['gw-1.bench', 'gw-2.bench', 'gw-3.bench'];
 const SITE = 'bench';
@@ -80,20 +81,6 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Timed {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
   return { seconds, code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function duBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += duBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
-  }
-  return total;
-}
-
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 }
 
 function ensureBorg(): { borg: boolean; note: string } {

@@ -18,13 +18,9 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../../cli/demo-data.ts';
+
+export { freePort };
 
 export async function startAedes(): Promise<TestBroker> {
   const broker = await Aedes.createBroker();

@@ -302,6 +302,21 @@ embedded('a corrupted shard on a peer is found by check --read-data and healed b
   ok(await cli(['check', '--state', g1.state, '--read-data', '--json']), 'check after repair');
 });
 
+embedded('the staging of the transaction the killed gateway left open is rolled back everywhere', async (ctx) => {
+  // Its deadline is a minute (EDGE_COMMIT_OPTIONS); the participants then see a block past it without the
+  // transaction and drop what they staged. Nothing else is open by now.
+  await until(
+    'no member holds staged shards',
+    async () => {
+      const s = await clusterStatus(ctx.gateways[0]!);
+      return s !== undefined && s.members.every((m) => (m as { stagedTxs?: number }).stagedTxs === 0);
+    },
+    120_000,
+    () => JSON.stringify(ctx.gateways.map((g) => g.name)),
+    1000,
+  );
+});
+
 embedded('with two gateways stopped, the last one refuses to commit and says why', async (ctx) => {
   const [g1, g2, g3] = ctx.gateways as [Gateway, Gateway, Gateway];
   for (const g of [g2, g3]) {

@@ -158,14 +158,18 @@ function slowBackend(): { backend: ChunkBackend; release(n?: number): void; comm
   };
 }
 
+/** A writer that closes a batch at every chunk (2000 bytes > 1000) and lets 3 commits run at once. */
+function pipelinedWriter(catalog: Catalog, backend: ChunkBackend): Promise<ChunkWriter> {
+  const options = { k: 2, m: 1, compression: { algorithm: 'none' as const, level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1000, location: 'self', commitsInFlightMax: 3 };
+  return ChunkWriter.create(new MemoryShardStore(), catalog, ring, options, backend);
+}
+
 test('with commitsInFlightMax, batches commit while the next ones fill; the catalog gets each placement', async () => {
   const t = tempDir();
   const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
   const slow = slowBackend();
   try {
-    const writer = await ChunkWriter.create(new MemoryShardStore(), catalog, ring, {
-      k: 2, m: 1, compression: { algorithm: 'none', level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1000, location: 'self', commitsInFlightMax: 3,
-    }, slow.backend);
+    const writer = await pipelinedWriter(catalog, slow.backend);
     const ids: string[] = [];
     // Each add past the first closes the previous batch: two commits start without waiting.
     for (let i = 0; i < 3; i++) ids.push((await writer.add(pseudoRandom(2000, 10 + i))).id);
@@ -200,9 +204,7 @@ test('a failed commit fails the writer at its next step, and its chunks are not 
   const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
   const slow = slowBackend();
   try {
-    const writer = await ChunkWriter.create(new MemoryShardStore(), catalog, ring, {
-      k: 2, m: 1, compression: { algorithm: 'none', level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1000, location: 'self', commitsInFlightMax: 3,
-    }, slow.backend);
+    const writer = await pipelinedWriter(catalog, slow.backend);
     const first = await writer.add(pseudoRandom(2000, 30));
     await writer.add(pseudoRandom(2000, 31));
     slow.failNext();

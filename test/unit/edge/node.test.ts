@@ -133,4 +133,19 @@ async function t4() {
   assert.ok(committed.height >= height);
 }
 
+test('a lone gateway (a cluster of one) commits on its own', async () => {
+  const key = generateSigningKey();
+  const dir = join(root, 'lone');
+  const store = await FsShardStore.open({ volumes: [join(dir, 'shards')], volumeReserveBytes: 0 });
+  const node = await EdgeNode.start({ self: 'gw-lone', site: 'plant', members: ['gw-lone'], broker: broker.url, signer: key, dir: join(dir, 'edge'), store });
+  try {
+    const committed = await node.commit({ account: 'acct', snapshotId: 'l1', manifestRoot: new Uint8Array(32), dataShards: 1, parityShards: 0, shards: chunkShards(9, 1, 0) });
+    assert.equal(committed.record.shards.map((s) => s.node), ['gw-lone']);
+    await until('the shard is committed', () => store.has(Buffer.from(committed.record.shards[0]!.hash).toString('hex')), 10_000);
+  } finally {
+    await node.close();
+    await store.close();
+  }
+});
+
 test.run();
