@@ -200,6 +200,15 @@ export class Catalog {
     return (await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM chunks'))?.n ?? 0;
   }
 
+  /** Replaces a chunk's geometry and every shard record (a repair re-encoded it elsewhere), atomically. */
+  async relayoutChunk(record: ChunkRecord): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('UPDATE chunks SET sealed_length = ?, k = ?, m = ?, shard_bytes = ? WHERE id = ?', [record.sealedLength, record.k, record.m, record.shardBytes, record.id]);
+      await tx.run('DELETE FROM shards WHERE chunk_id = ?', [record.id]);
+      await insertRows(tx, 'INSERT INTO shards (chunk_id, idx, shard_id, location)', 4, record.shards.map((s) => [record.id, s.idx, s.shardId, s.location]));
+    });
+  }
+
   async setShard(chunkId: string, shard: ShardRecord): Promise<void> {
     await this.db.run('INSERT OR REPLACE INTO shards (chunk_id, idx, shard_id, location) VALUES (?, ?, ?, ?)', [
       chunkId,

@@ -1,4 +1,8 @@
-/** `2baksa cluster status --state DIR [--json]`: the edge cluster's members, online state and ledger heights. */
+/**
+ * `2baksa cluster status --state DIR [--json]`: the edge cluster's members, online state and ledger heights.
+ * `2baksa cluster repair --state DIR [--json]`: rebuild this gateway's shards held by members that are
+ * not online onto the members that are (the daemon does it by itself after `cluster.repairAfterS`).
+ */
 import type { Command } from 'commander';
 import { printRows } from '../../shared/output.ts';
 import { stateDirOf } from './common.ts';
@@ -39,5 +43,35 @@ export function registerClusterGroup(program: Command): void {
         process.stdout.write(`${online} of ${reply.members.length} online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
       }
       if (!opts.json && !reply.joined) process.stdout.write('the daemon is still waiting for every member to come online once\n');
+    });
+  cluster
+    .command('repair')
+    .description("rebuild this gateway's shards held by members that are not online onto the members that are (asks the daemon)")
+    .option('--state <dir>', 'agent state directory')
+    .option('--json', 'print JSON lines (progress, then a summary)')
+    .action(async (opts: { state?: string; json?: boolean }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { printJsonLine, printRecord } = await import('../../shared/output.ts');
+      const state = await loadState(stateDirOf(opts));
+      const { repairThroughDaemon } = await import('../edge/cli.ts');
+      let last = 0;
+      const report = await repairThroughDaemon(state, (p) => {
+        if (opts.json) printJsonLine({ message_type: 'status', ...p });
+        else if (process.stderr.isTTY && Date.now() - last > 250) {
+          last = Date.now();
+          process.stderr.write(`\r repair: ${p.chunksChecked}/${p.chunksTotal} chunks checked, ${p.chunksRepaired} rebuilt`);
+        }
+      });
+      if (!opts.json && process.stderr.isTTY) process.stderr.write('\n');
+      const summary = {
+        gone: report.gone.join(', ') || '(none)',
+        geometry: report.geometry ? `${report.geometry.k}+${report.geometry.m}` : '',
+        chunks_checked: report.chunksChecked,
+        chunks_repaired: report.chunksRepaired,
+        unrecoverable: report.unrecoverable.length,
+      };
+      if (opts.json) printJsonLine({ message_type: 'summary', ...summary, gone: report.gone, unrecoverable: report.unrecoverable });
+      else printRecord(summary, 'table');
+      if (report.unrecoverable.length > 0) process.exitCode = 2;
     });
 }

@@ -64,6 +64,8 @@ export const checkConfig = refine(
         broker: str(brokerPattern, 'a broker URL (mqtt://host:port or mqtts://host:port)'),
         /** PKI directory (`2baksa pki`) with ca.crt and this gateway's certificate, for mqtts. */
         tlsDir: optional(str(/^\/.{0,4095}$/, 'an absolute directory')),
+        /** A member offline this long (s) is gone: the daemon rebuilds this gateway's shards it held onto the others. */
+        repairAfterS: optional(int(60, 365 * 86_400)),
       }),
     ),
     storage: optional(

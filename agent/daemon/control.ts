@@ -5,6 +5,7 @@
  *   readShard {node, shardId}  one committed shard, from this gateway's store or the member holding it
  *   clusterStatus           every member: online state, ledger height, view, staged transactions
  *   check {readData, repair}   `check` over this gateway's catalog, reading shards where they are
+ *   repair                  rebuild this gateway's shards held by members that are not online onto the others
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotType } from '../catalog/index.ts';
@@ -14,10 +15,45 @@ import type { EdgeRuntime } from '../edge/runtime.ts';
 import type { BackupJob } from './jobs.ts';
 import { openRepo } from '../backup/open.ts';
 import { runCheck } from '../check/index.ts';
-import type { ShardFetch } from '../chunks/index.ts';
+import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
+import { repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
+import type { EdgeNode } from '../edge/node.ts';
 
 function badArgs(op: string, what: string): BaksaError {
   return new BaksaError('CONTROL_BAD_ARGS', `${op}: ${what}`, { exitCode: ExitCode.usage });
+}
+
+/** Reads a shard where its location says, through the edge node (this gateway's store or a peer). */
+export function edgeShardFetch(state: AgentState, edge: EdgeRuntime): ShardFetch {
+  return async (shard, target) => {
+    const data = await edge.readShard(shard.location === 'local' ? state.config.name : shard.location, shard.shardId);
+    if (data.length !== target.length) throw new BaksaError('SHARD_CORRUPT', `shard ${shard.shardId.slice(0, 12)} has ${data.length} bytes, expected ${target.length}`);
+    target.set(data);
+  };
+}
+
+let repairing: Promise<unknown> = Promise.resolve();
+
+/** Rebuilds this gateway's shards that `gone` members held onto the members that are up (one at a time). */
+export function repairNow(
+  state: AgentState,
+  edge: EdgeRuntime,
+  node: EdgeNode,
+  gone: string[],
+  onProgress?: (p: RepairProgress) => void,
+  signal?: AbortSignal,
+): Promise<RepairReport> {
+  const run = repairing.then(async () => {
+    const repo = await openRepo(state, edge.store);
+    try {
+      const reader = new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(state, edge));
+      return await repairAroundGone({ catalog: repo.catalog, reader, node, gone, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
+    } finally {
+      await repo.close();
+    }
+  });
+  repairing = run.catch(() => undefined);
+  return run;
 }
 
 export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: EdgeRuntime): Record<string, ControlHandler> {
@@ -37,15 +73,15 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
       await edge.ready;
       const repo = await openRepo(state, edge.store);
       try {
-        const fetch: ShardFetch = async (shard, target) => {
-          const data = await edge.readShard(shard.location === 'local' ? state.config.name : shard.location, shard.shardId);
-          if (data.length !== target.length) throw new BaksaError('SHARD_CORRUPT', `shard ${shard.shardId.slice(0, 12)} has ${data.length} bytes, expected ${target.length}`);
-          target.set(data);
-        };
-        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch } });
+        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch: edgeShardFetch(state, edge) } });
       } finally {
         await repo.close();
       }
+    },
+    async repair(_args, { emit, signal }) {
+      const node = await edge.ready;
+      const gone = node.members.filter((m) => m !== node.self && !node.liveMembers().includes(m));
+      return repairNow(state, edge, node, gone, (p) => emit(p), signal);
     },
     async clusterStatus() {
       const node = edge.node();

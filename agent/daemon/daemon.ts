@@ -24,7 +24,11 @@ import { Housekeeping } from './housekeeping.ts';
 import { readStatus } from '../status/record.ts';
 import { startEdgeRuntime, type EdgeRuntime } from '../edge/runtime.ts';
 import { controlSocketPath, startControlServer } from '../edge/control.ts';
-import { daemonControlHandlers } from './control.ts';
+import { daemonControlHandlers, repairNow } from './control.ts';
+
+/** A member offline this long is gone (cluster.repairAfterS overrides it). */
+const DEFAULT_REPAIR_AFTER_S = 3600;
+const REPAIR_CHECK_MS = 60_000;
 
 export interface DaemonOptions {
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
@@ -175,6 +179,18 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   capture?.start();
   telemetry?.start();
   const control = edge ? await startControlServer(controlSocketPath(paths.root), daemonControlHandlers(state, job, edge), { logger }) : undefined;
+  // Repair around members gone longer than cluster.repairAfterS (checked every minute).
+  const repairAfterMs = (config.cluster?.repairAfterS ?? DEFAULT_REPAIR_AFTER_S) * 1000;
+  const repairTimer = edge
+    ? setInterval(() => {
+        const node = edge.node();
+        const gone = node?.goneMembers(repairAfterMs) ?? [];
+        if (!node || gone.length === 0) return;
+        repairNow(state, edge, node, gone)
+          .then((r) => r.chunksRepaired > 0 && logger.info({ gone, repaired: r.chunksRepaired, unrecoverable: r.unrecoverable.length }, 'rebuilt the shards gone members held'))
+          .catch((error: Error) => logger.warn({ gone, err: error.message }, 'repair around gone members failed; it is retried'));
+      }, REPAIR_CHECK_MS)
+    : undefined;
 
   // Schedule: cron snapshots, or lazy runs every scan interval.
   const { schedule } = profile;
@@ -205,6 +221,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       await cronTask?.stop();
       await cronTask?.destroy();
       if (lazyTimer) clearInterval(lazyTimer);
+      clearInterval(repairTimer);
       await control?.close();
       await job.cancel();
       await housekeepingRun;

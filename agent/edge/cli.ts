@@ -13,6 +13,7 @@ import type { KeyRing } from '../../shared/crypto/keys.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import { ControlClient, controlSocketPath } from './control.ts';
 import type { EdgeMemberStatus } from './node.ts';
+import type { RepairProgress, RepairReport } from './repair.ts';
 
 export async function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener): Promise<BackupSummary> {
   const client = await ControlClient.connect(controlSocketPath(state.paths.root));
@@ -27,6 +28,15 @@ export async function checkThroughDaemon(state: AgentState, options: { readData:
   const client = await ControlClient.connect(controlSocketPath(state.paths.root));
   try {
     return await client.call<CheckReport>('check', options);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function repairThroughDaemon(state: AgentState, onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
+  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
+  try {
+    return await client.call<RepairReport>('repair', {}, (event) => onProgress(event as RepairProgress));
   } finally {
     await client.close();
   }

@@ -135,6 +135,9 @@ export class EdgeNode {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly work = new Set<Promise<unknown>>();
+  /** When each member was last seen online (ms), for repair around gone members. */
+  private readonly lastOnline = new Map<string, number>();
+  private readonly startedMs = Date.now();
 
   private constructor(
     private readonly config: EdgeNodeConfig,
@@ -276,6 +279,11 @@ export class EdgeNode {
   /** Whether this node's MQTT session to the site broker is up. */
   connected(): boolean {
     return this.membership.client?.connected === true;
+  }
+
+  /** Members other than this one that have not been online for `afterMs` (since this node started, at most). */
+  goneMembers(afterMs: number, nowMs = Date.now()): string[] {
+    return this.members.filter((m) => m !== this.self && nowMs - (this.lastOnline.get(m) ?? this.startedMs) >= afterMs);
   }
 
   quorum(): number {
@@ -497,6 +505,8 @@ export class EdgeNode {
 
   private tick(): void {
     if (this.closed) return;
+    const now = Date.now();
+    for (const id of this.liveMembers()) this.lastOnline.set(id, now);
     this.stepC({ kind: 'tick' });
     this.stepP({ kind: 'tick' });
     this.ledger.tick();

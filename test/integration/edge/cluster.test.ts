@@ -317,9 +317,34 @@ embedded('the staging of the transaction the killed gateway left open is rolled 
   );
 });
 
+embedded("with gateway 3 gone, cluster repair rebuilds gateway 1's shards it held onto the two left", async (ctx) => {
+  const [g1, , g3] = ctx.gateways as [Gateway, Gateway, Gateway];
+  g3.daemon!.child.kill('SIGTERM');
+  await g3.daemon!.exited;
+  await until('gw-1 sees gw-3 gone', async () => (await clusterStatus(g1))?.members.find((m) => m.id === g3.name)?.status !== 'online', 20_000);
+  const onG3 = async () => {
+    const catalog = await Catalog.open(join(g1.state, 'catalog.db'));
+    const held = (await catalog.chunkPage('', 10_000)).flatMap((c) => c.shards).filter((s) => s.location === g3.name).length;
+    await catalog.close();
+    return held;
+  };
+  assert.ok((await onG3()) > 0, 'gw-3 held shards of gw-1');
+  const r = ok(await cli(['cluster', 'repair', '--state', g1.state, '--json']), 'cluster repair');
+  const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { gone: string[]; chunks_repaired: number; unrecoverable: string[]; geometry: string };
+  assert.equal(summary.gone, [g3.name]);
+  assert.ok(summary.chunks_repaired > 0);
+  assert.equal(summary.unrecoverable, []);
+  assert.is(summary.geometry, '1+1');
+  assert.is(await onG3(), 0, 'no shard of gw-1 is left on gw-3');
+  const latest = snapshotIds(await cli(['snapshots', '--state', g1.state, '--json'])).at(-1)!;
+  await restoresIdentical(g1, latest, join(ctx.root, 'repaired'));
+  ok(await cli(['check', '--state', g1.state, '--read-data', '--json']), 'check after the repair');
+});
+
 embedded('with two gateways stopped, the last one refuses to commit and says why', async (ctx) => {
   const [g1, g2, g3] = ctx.gateways as [Gateway, Gateway, Gateway];
   for (const g of [g2, g3]) {
+    if (g.daemon!.child.exitCode !== null || g.daemon!.child.signalCode !== null) continue;
     g.daemon!.child.kill('SIGTERM');
     const exit = await g.daemon!.exited;
     assert.is(exit.code, 0, `${g.name} stops cleanly:\n${g.daemon!.output().slice(-2000)}`);

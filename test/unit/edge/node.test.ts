@@ -116,6 +116,9 @@ async function t4() {
   await b.node!.close({ orderly: true });
   await c.node!.close({ orderly: true });
   await until('a sees b and c offline', () => a.node!.liveMembers().length === 1, 10_000);
+  await until('a counts b and c gone after a moment', () => a.node!.goneMembers(300).length === 2, 10_000);
+  assert.equal(a.node!.goneMembers(300), ['gw-b', 'gw-c']);
+  assert.equal(a.node!.goneMembers(3_600_000), [], 'not gone for an hour');
   try {
     await a.node!.commit({ account: 'acct', snapshotId: 's2', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(3, 2, 1) });
     assert.unreachable();

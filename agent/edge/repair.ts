@@ -1,0 +1,123 @@
+/**
+ * Repair around gone gateways: every chunk of this gateway's catalog with a shard on a member that is
+ * gone is read from any k shards that are left, re-encoded for the members that are up (2 of 3: 1+1)
+ * and committed onto them like a backup (one hybrid-commit transaction per batch, placement by
+ * rendezvous); only then does the catalog take the new layout, so a crash mid-repair leaves the old
+ * layout, still readable from k shards. The sealed object is re-coded as it is: no key is needed and
+ * the chunk id does not change.
+ *
+ * The daemon runs it by itself for members gone longer than `cluster.repairAfterS`, and
+ * `2baksa cluster repair` runs it now around every member that is not online.
+ */
+import { createHash } from 'node:crypto';
+import { allocShards, ReedSolomon } from '../../shared/erasure/index.ts';
+import { edgeGeometry } from '../../shared/placement/index.ts';
+import type { ShardPut } from '../../shared/protocol/messages.ts';
+import type { Catalog, ChunkRecord } from '../catalog/index.ts';
+import type { ChunkReader } from '../chunks/index.ts';
+import { EDGE_BATCH_BYTES_PER_SHARD } from './backend.ts';
+import type { EdgeNode } from './node.ts';
+
+export interface RepairProgress {
+  chunksChecked: number;
+  chunksTotal: number;
+  chunksRepaired: number;
+}
+
+export interface RepairReport extends RepairProgress {
+  gone: string[];
+  /** Chunks that have fewer than k shards left: they cannot be rebuilt here. */
+  unrecoverable: string[];
+  geometry: { k: number; m: number } | undefined;
+}
+
+export interface RepairOptions {
+  catalog: Catalog;
+  reader: ChunkReader;
+  node: Pick<EdgeNode, 'commit' | 'liveMembers'>;
+  gone: readonly string[];
+  onProgress?: (p: RepairProgress) => void;
+  signal?: AbortSignal;
+}
+
+const PAGE = 256;
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
+
+export async function repairAroundGone(options: RepairOptions): Promise<RepairReport> {
+  const { catalog, reader, node } = options;
+  const gone = new Set(options.gone);
+  const total = (await catalog.chunkStats()).chunks;
+  const report: RepairReport = { gone: [...gone], chunksChecked: 0, chunksTotal: total, chunksRepaired: 0, unrecoverable: [], geometry: undefined };
+  if (gone.size === 0) return report;
+  const live = node.liveMembers().filter((m) => !gone.has(m));
+  const g = edgeGeometry(Math.max(1, live.length));
+  const k = g.dataShards;
+  const m = g.parityShards;
+  report.geometry = { k, m };
+  const rs = await ReedSolomon.create(k, m);
+
+  let batch: Array<{ record: ChunkRecord; shards: ShardPut[]; shardBytes: number }> = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const { record } = await node.commit({
+      account: 'repair',
+      snapshotId: 'repair',
+      manifestRoot: new Uint8Array(32),
+      dataShards: k,
+      parityShards: m,
+      shards: batch.flatMap((b) => b.shards),
+    });
+    const placed = new Map<string, string[]>();
+    for (const s of record.shards) {
+      const id = Buffer.from(s.chunk).toString('hex');
+      const nodes = placed.get(id) ?? [];
+      nodes[s.index] = s.node;
+      placed.set(id, nodes);
+    }
+    for (const b of batch) {
+      const nodes = placed.get(b.record.id)!;
+      await catalog.relayoutChunk({
+        ...b.record,
+        k,
+        m,
+        shardBytes: b.shardBytes,
+        shards: b.shards.map((s) => ({ idx: s.index, shardId: Buffer.from(s.hash).toString('hex'), location: nodes[s.index]! })),
+      });
+      report.chunksRepaired++;
+    }
+    batch = [];
+    batchBytes = 0;
+  };
+
+  let after = '';
+  for (;;) {
+    const page = await catalog.chunkPage(after, PAGE);
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.id;
+    for (const record of page) {
+      if (options.signal?.aborted) throw new Error('repair stopped');
+      report.chunksChecked++;
+      if (!record.shards.some((s) => gone.has(s.location))) continue;
+      const { shards } = await reader.fetchShards(record);
+      let sealed: Uint8Array;
+      try {
+        sealed = reader.sealedFrom(record, shards);
+      } catch {
+        report.unrecoverable.push(record.id);
+        continue;
+      }
+      const layout = allocShards(sealed.length, k, m);
+      layout.buffer.set(sealed, 0);
+      if (m > 0) rs.encode(layout.shards);
+      const chunk = new Uint8Array(Buffer.from(record.id, 'hex'));
+      const puts = layout.shards.map((data, index) => ({ chunk, index, hash: sha256(data), data }));
+      batch.push({ record, shards: puts, shardBytes: layout.shardBytes });
+      batchBytes += sealed.length;
+      if (batchBytes >= EDGE_BATCH_BYTES_PER_SHARD * k) await flush();
+    }
+    options.onProgress?.({ chunksChecked: report.chunksChecked, chunksTotal: total, chunksRepaired: report.chunksRepaired });
+  }
+  await flush();
+  return report;
+}
