@@ -2,6 +2,7 @@
  * `2baksa cluster status --state DIR [--json]`: the edge cluster's members, online state and ledger heights.
  * `2baksa cluster repair --state DIR [--json]`: rebuild this gateway's shards held by members that are
  * not online onto the members that are (the daemon does it by itself after `cluster.repairAfterS`).
+ * `2baksa rebalance --state DIR [--json]`: every member up, chunks back to the cluster's full geometry.
  */
 import type { Command } from 'commander';
 import { printRows } from '../../shared/output.ts';
@@ -49,29 +50,42 @@ export function registerClusterGroup(program: Command): void {
     .description("rebuild this gateway's shards held by members that are not online onto the members that are (asks the daemon)")
     .option('--state <dir>', 'agent state directory')
     .option('--json', 'print JSON lines (progress, then a summary)')
-    .action(async (opts: { state?: string; json?: boolean }) => {
-      const { loadState } = await import('../config/index.ts');
-      const { printJsonLine, printRecord } = await import('../../shared/output.ts');
-      const state = await loadState(stateDirOf(opts));
-      const { repairThroughDaemon } = await import('../edge/cli.ts');
-      let last = 0;
-      const report = await repairThroughDaemon(state, (p) => {
-        if (opts.json) printJsonLine({ message_type: 'status', ...p });
-        else if (process.stderr.isTTY && Date.now() - last > 250) {
-          last = Date.now();
-          process.stderr.write(`\r repair: ${p.chunksChecked}/${p.chunksTotal} chunks checked, ${p.chunksRepaired} rebuilt`);
-        }
-      });
-      if (!opts.json && process.stderr.isTTY) process.stderr.write('\n');
-      const summary = {
-        gone: report.gone.join(', ') || '(none)',
-        geometry: report.geometry ? `${report.geometry.k}+${report.geometry.m}` : '',
-        chunks_checked: report.chunksChecked,
-        chunks_repaired: report.chunksRepaired,
-        unrecoverable: report.unrecoverable.length,
-      };
-      if (opts.json) printJsonLine({ message_type: 'summary', ...summary, gone: report.gone, unrecoverable: report.unrecoverable });
-      else printRecord(summary, 'table');
-      if (report.unrecoverable.length > 0) process.exitCode = 2;
-    });
+    .action((opts: RelayoutFlags) => relayout('repair', opts));
+  program
+    .command('rebalance')
+    .description('edge cluster, every member online: spread chunks written while one was down back over all members (asks the daemon)')
+    .option('--state <dir>', 'agent state directory')
+    .option('--json', 'print JSON lines (progress, then a summary)')
+    .action((opts: RelayoutFlags) => relayout('rebalance', opts));
+}
+
+interface RelayoutFlags {
+  state?: string;
+  json?: boolean;
+}
+
+async function relayout(op: 'repair' | 'rebalance', opts: RelayoutFlags): Promise<void> {
+  const { loadState } = await import('../config/index.ts');
+  const { printJsonLine, printRecord } = await import('../../shared/output.ts');
+  const state = await loadState(stateDirOf(opts));
+  const { relayoutThroughDaemon } = await import('../edge/cli.ts');
+  let last = 0;
+  const report = await relayoutThroughDaemon(state, op, (p) => {
+    if (opts.json) printJsonLine({ message_type: 'status', ...p });
+    else if (process.stderr.isTTY && Date.now() - last > 250) {
+      last = Date.now();
+      process.stderr.write(`\r ${op}: ${p.chunksChecked}/${p.chunksTotal} chunks checked, ${p.chunksRepaired} relaid out`);
+    }
+  });
+  if (!opts.json && process.stderr.isTTY) process.stderr.write('\n');
+  const summary = {
+    ...(op === 'repair' ? { gone: report.gone.join(', ') || '(none)' } : {}),
+    geometry: report.geometry ? `${report.geometry.k}+${report.geometry.m}` : '',
+    chunks_checked: report.chunksChecked,
+    chunks_repaired: report.chunksRepaired,
+    unrecoverable: report.unrecoverable.length,
+  };
+  if (opts.json) printJsonLine({ message_type: 'summary', ...summary, gone: report.gone, unrecoverable: report.unrecoverable });
+  else printRecord(summary, 'table');
+  if (report.unrecoverable.length > 0) process.exitCode = 2;
 }

@@ -6,6 +6,7 @@
  *   clusterStatus           every member: online state, ledger height, view, staged transactions
  *   check {readData, repair}   `check` over this gateway's catalog, reading shards where they are
  *   repair                  rebuild this gateway's shards held by members that are not online onto the others
+ *   rebalance               every member up: chunks back to the full geometry, one shard per member
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotType } from '../catalog/index.ts';
@@ -16,7 +17,8 @@ import type { BackupJob } from './jobs.ts';
 import { openRepo } from '../backup/open.ts';
 import { runCheck } from '../check/index.ts';
 import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
-import { repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
+import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
+import type { Catalog } from '../catalog/index.ts';
 import type { EdgeNode } from '../edge/node.ts';
 
 function badArgs(op: string, what: string): BaksaError {
@@ -32,7 +34,7 @@ export function edgeShardFetch(state: AgentState, edge: EdgeRuntime): ShardFetch
   };
 }
 
-let repairing: Promise<unknown> = Promise.resolve();
+let relaying: Promise<unknown> = Promise.resolve();
 
 /** Rebuilds this gateway's shards that `gone` members held onto the members that are up (one at a time). */
 export function repairNow(
@@ -43,16 +45,20 @@ export function repairNow(
   onProgress?: (p: RepairProgress) => void,
   signal?: AbortSignal,
 ): Promise<RepairReport> {
-  const run = repairing.then(async () => {
+  return relayoutNow(state, edge, (repo) => repairAroundGone({ ...repo, node, gone, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }));
+}
+
+/** Runs a repair or a rebalance over this gateway's catalog, one at a time. */
+function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalog: Catalog; reader: ChunkReader }) => Promise<RepairReport>): Promise<RepairReport> {
+  const run = relaying.then(async () => {
     const repo = await openRepo(state, edge.store);
     try {
-      const reader = new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(state, edge));
-      return await repairAroundGone({ catalog: repo.catalog, reader, node, gone, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
+      return await work({ catalog: repo.catalog, reader: new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(state, edge)) });
     } finally {
       await repo.close();
     }
   });
-  repairing = run.catch(() => undefined);
+  relaying = run.catch(() => undefined);
   return run;
 }
 
@@ -82,6 +88,18 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
       const node = await edge.ready;
       const gone = node.members.filter((m) => m !== node.self && !node.liveMembers().includes(m));
       return repairNow(state, edge, node, gone, (p) => emit(p), signal);
+    },
+    async rebalance(_args, { emit, signal }) {
+      const node = await edge.ready;
+      const down = node.members.filter((m) => !node.liveMembers().includes(m));
+      if (down.length > 0) {
+        throw new BaksaError('REBALANCE_MEMBERS_DOWN', `rebalance spreads chunks over every member, and ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not online`, {
+          hint: 'run it when every member is back (`2baksa cluster status`); to rebuild around a member gone for good, run `2baksa cluster repair`',
+          exitCode: ExitCode.unavailable,
+          details: { down },
+        });
+      }
+      return relayoutNow(state, edge, (repo) => rebalance({ ...repo, node, members: node.members, onProgress: (p) => emit(p), signal }));
     },
     async clusterStatus() {
       const node = edge.node();

@@ -33,10 +33,10 @@ export async function checkThroughDaemon(state: AgentState, options: { readData:
   }
 }
 
-export async function repairThroughDaemon(state: AgentState, onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
+export async function relayoutThroughDaemon(state: AgentState, op: 'repair' | 'rebalance', onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
   const client = await ControlClient.connect(controlSocketPath(state.paths.root));
   try {
-    return await client.call<RepairReport>('repair', {}, (event) => onProgress(event as RepairProgress));
+    return await client.call<RepairReport>(op, {}, (event) => onProgress(event as RepairProgress));
   } finally {
     await client.close();
   }

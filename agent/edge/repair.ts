@@ -7,7 +7,8 @@
  * the chunk id does not change.
  *
  * The daemon runs it by itself for members gone longer than `cluster.repairAfterS`, and
- * `2baksa cluster repair` runs it now around every member that is not online.
+ * `2baksa cluster repair` runs it now around every member that is not online. `2baksa rebalance` is the
+ * same relayout the other way: back to the full geometry once every member is up.
  */
 import { createHash } from 'node:crypto';
 import { allocShards, ReedSolomon } from '../../shared/erasure/index.ts';
@@ -44,16 +45,36 @@ const PAGE = 256;
 const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
 export async function repairAroundGone(options: RepairOptions): Promise<RepairReport> {
-  const { catalog, reader, node } = options;
   const gone = new Set(options.gone);
-  const total = (await catalog.chunkStats()).chunks;
-  const report: RepairReport = { gone: [...gone], chunksChecked: 0, chunksTotal: total, chunksRepaired: 0, unrecoverable: [], geometry: undefined };
-  if (gone.size === 0) return report;
-  const live = node.liveMembers().filter((m) => !gone.has(m));
+  if (gone.size === 0) {
+    return { gone: [], chunksChecked: 0, chunksTotal: (await options.catalog.chunkStats()).chunks, chunksRepaired: 0, unrecoverable: [], geometry: undefined };
+  }
+  const live = options.node.liveMembers().filter((m) => !gone.has(m));
   const g = edgeGeometry(Math.max(1, live.length));
-  const k = g.dataShards;
-  const m = g.parityShards;
-  report.geometry = { k, m };
+  const report = await relayout(options, { k: g.dataShards, m: g.parityShards }, (r) => r.shards.some((s) => gone.has(s.location)));
+  return { ...report, gone: [...gone] };
+}
+
+/**
+ * `rebalance`: with every member up, chunks written in a smaller geometry (while a member was down, or
+ * by a repair) or with two shards on one member go back to the cluster's own geometry, one shard per
+ * member, so each chunk again survives the loss of m gateways.
+ */
+export async function rebalance(options: Omit<RepairOptions, 'gone'> & { members: readonly string[] }): Promise<RepairReport> {
+  const g = edgeGeometry(options.members.length);
+  const wanted = { k: g.dataShards, m: g.parityShards };
+  return relayout(options, wanted, (r) => r.k !== wanted.k || r.m !== wanted.m || new Set(r.shards.map((s) => s.location)).size !== r.shards.length);
+}
+
+async function relayout(
+  options: Omit<RepairOptions, 'gone'>,
+  geometry: { k: number; m: number },
+  select: (record: ChunkRecord) => boolean,
+): Promise<RepairReport> {
+  const { catalog, reader, node } = options;
+  const total = (await catalog.chunkStats()).chunks;
+  const { k, m } = geometry;
+  const report: RepairReport = { gone: [], chunksChecked: 0, chunksTotal: total, chunksRepaired: 0, unrecoverable: [], geometry };
   const rs = await ReedSolomon.create(k, m);
 
   let batch: Array<{ record: ChunkRecord; shards: ShardPut[]; shardBytes: number }> = [];
@@ -98,7 +119,7 @@ export async function repairAroundGone(options: RepairOptions): Promise<RepairRe
     for (const record of page) {
       if (options.signal?.aborted) throw new Error('repair stopped');
       report.chunksChecked++;
-      if (!record.shards.some((s) => gone.has(s.location))) continue;
+      if (!select(record)) continue;
       const { shards } = await reader.fetchShards(record);
       let sealed: Uint8Array;
       try {

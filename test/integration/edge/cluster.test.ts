@@ -1,186 +1,23 @@
-// Three gateways form an edge cluster with real processes and real brokers (DESIGN §4, §5): gateway 1
-// embeds the site broker (`agent run --broker-listen`), or all three meet on Debian's mosquitto. They
-// back up at the same time through their daemons; every acknowledged backup restores byte-identical;
-// kill -9 of one gateway mid-backup leaves the others committing and restoring without it; the killed
-// gateway rejoins and catches up its ledger; a corrupted shard on a peer is found and healed by
-// `check --read-data --repair`; with two gateways stopped the last one refuses to commit (no quorum).
+// Three gateways form an edge cluster with real processes (DESIGN §4, §5), on the site broker gateway 1
+// embeds (`agent run --broker-listen`; mosquitto.test.ts runs on Debian's mosquitto). They back up at
+// the same time through their daemons, and every acknowledged backup restores byte-identical; kill -9 of
+// one gateway mid-backup leaves the others committing and restoring without it, and it rejoins and
+// catches up; a gateway cut off from the broker refuses to commit while the majority goes on, catches up
+// when the link is back, and `rebalance` spreads what was written meanwhile over all three; a corrupted
+// peer shard is found and healed; the killed gateway's open staging is rolled back; `cluster repair`
+// rebuilds around a gone gateway; with two gateways stopped the last one refuses to commit (no quorum).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import mqtt from 'mqtt';
-import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { generateGatewayData, appendLogs } from '../../../cli/demo-data.ts';
-import { freePort, startMosquitto, type TestBroker } from '../../helpers/brokers.ts';
-import { cli, jsonLines, repoRoot, runCli, type CliResult, type RunningCli } from '../../helpers/cli.ts';
+import { appendLogs } from '../../../cli/demo-data.ts';
+import { cli, jsonLines } from '../../helpers/cli.ts';
 import { until, sleep } from '../../helpers/wait.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
-
-const NAMES = ['gw-1.site', 'gw-2.site', 'gw-3.site'];
-
-interface Gateway {
-  name: string;
-  state: string;
-  source: string;
-  daemon?: RunningCli;
-}
-
-interface Ctx {
-  root: string;
-  gateways: Gateway[];
-  broker?: TestBroker;
-  brokerUrl: string;
-  brokerPort: number;
-  /** gw-3 reaches the broker through this proxy, so a test can cut its link. */
-  link: Link;
-}
-
-/** A TCP relay that can be cut (every connection dropped, new ones refused) and healed. */
-interface Link {
-  port: number;
-  cut(): void;
-  heal(): void;
-  close(): Promise<void>;
-}
-
-async function startLink(targetPort: number): Promise<Link> {
-  let up = true;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    if (!up) return void client.destroy();
-    const upstream = connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    heal() {
-      up = true;
-    },
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** x86-edge with backups only on demand (a cron that never fires soon), no store worker, brotli 1. */
-function writeProfile(path: string): string {
-  const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
-  Object.assign(profile, { name: 'edge-test', schedule: { mode: 'snapshot', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 60 }, storeWorker: false, heartbeatIntervalS: 60 });
-  writeFileSync(path, JSON.stringify(profile));
-  return path;
-}
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.is(r.code, 0, `${what} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-function startDaemon(ctx: Ctx, g: Gateway): void {
-  const embed = g === ctx.gateways[0] && !ctx.broker ? ['--broker-listen', String(ctx.brokerPort), '--broker-host', '127.0.0.1'] : [];
-  g.daemon = runCli(['agent', 'run', '--state', g.state, ...embed], { BAKSA_LOG_LEVEL: 'info' });
-}
-
-async function clusterStatus(g: Gateway): Promise<{ joined: boolean; members: Array<{ id: string; status: string; blocks?: number }> } | undefined> {
-  const r = await cli(['cluster', 'status', '--state', g.state, '--json']);
-  if (r.code !== 0) return undefined;
-  return JSON.parse(r.stdout) as never;
-}
-
-async function waitJoined(g: Gateway, online: number, daemons: Gateway[]): Promise<void> {
-  await until(
-    `${g.name} sees ${online} members online`,
-    async () => {
-      const s = await clusterStatus(g);
-      return s?.joined === true && s.members.filter((m) => m.status === 'online').length === online;
-    },
-    60_000,
-    () => daemons.map((d) => `--- ${d.name}:\n${d.daemon?.output().slice(-3000)}`).join('\n'),
-  );
-}
-
-function snapshotIds(r: CliResult): string[] {
-  return (JSON.parse(r.stdout || '[]') as Array<{ id: string }>).map((s) => s.id);
-}
-
-async function backup(g: Gateway): Promise<CliResult> {
-  return cli(['backup', '--state', g.state, '--json']);
-}
-
-function snapshotOf(r: CliResult): string {
-  const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary');
-  assert.ok(summary, `no summary in ${r.stdout}`);
-  return summary.snapshot_id as string;
-}
-
-async function restoresIdentical(g: Gateway, snapshot: string, target: string): Promise<void> {
-  rmSync(target, { recursive: true, force: true });
-  const r = await cli(['restore', snapshot, '--state', g.state, '--target', target, '--json']);
-  ok(r, `restore of ${snapshot.slice(0, 8)} on ${g.name}`);
-  const cmp = await cli(['compare', snapshot, '--state', g.state, '--target', target]);
-  ok(cmp, `compare of ${snapshot.slice(0, 8)} on ${g.name}`);
-}
-
-async function setUp(withMosquitto: boolean): Promise<Ctx> {
-  const root = await mkdtemp(join(tmpdir(), '2baksa-edge-cluster-'));
-  const profile = writeProfile(join(root, 'profile.json'));
-  const broker = withMosquitto ? await startMosquitto() : undefined;
-  const brokerPort = broker?.port ?? (await freePort());
-  const brokerUrl = broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
-  const link = await startLink(brokerPort);
-  const gateways: Gateway[] = [];
-  for (const [i, name] of NAMES.entries()) {
-    const g: Gateway = { name, state: join(root, name, 'state'), source: join(root, name, 'logs') };
-    mkdirSync(g.source, { recursive: true });
-    await generateGatewayData(g.source, 3 * 1024 * 1024, i + 1);
-    ok(
-      await cli(['agent', 'init', '--state', g.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','), '--broker', i === 2 ? `mqtt://127.0.0.1:${link.port}` : brokerUrl, '--profile', profile, '--source', g.source]),
-      `init ${name}`,
-    );
-    gateways.push(g);
-  }
-  return { root, gateways, brokerUrl, brokerPort, link, ...(broker ? { broker } : {}) };
-}
-
-async function tearDown(ctx: Ctx): Promise<void> {
-  for (const g of ctx.gateways) {
-    if (g.daemon && g.daemon.child.exitCode === null && g.daemon.child.signalCode === null) {
-      g.daemon.child.kill('SIGTERM');
-      await g.daemon.exited;
-    }
-  }
-  await ctx.link.close();
-  await ctx.broker?.stop();
-  rmSync(ctx.root, { recursive: true, force: true });
-}
-
-function shardFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^[0-9a-f]{64}$/.test(name)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
+import {
+  NAMES, backup, clusterStatus, ok, restoresIdentical, setUp, shardFiles, snapshotIds, snapshotOf, startDaemon, tearDown, waitJoined,
+  type Ctx, type Gateway,
+} from './harness.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 // ---- embedded broker: the whole story ----------------------------------------------------------------
 
@@ -276,6 +113,20 @@ embedded('a gateway cut off from the broker refuses to commit, the majority goes
   );
   await restoresIdentical(g1, snapshotOf(majority), join(ctx.root, 'p-g1'));
   ok(await backup(g3), 'backup on gw-3 once the link is back');
+  // gw-1 wrote 1+1 while gw-3 was cut off: rebalance spreads those chunks over all three again.
+  await waitJoined(g1, 3, ctx.gateways);
+  const r = ok(await cli(['rebalance', '--state', g1.state, '--json']), 'rebalance');
+  const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { chunks_repaired: number; geometry: string };
+  assert.ok(summary.chunks_repaired > 0, 'chunks written during the cut are relaid out');
+  assert.is(summary.geometry, '2+1');
+  const catalog = await Catalog.open(join(g1.state, 'catalog.db'));
+  const chunks = await catalog.chunkPage('', 10_000);
+  await catalog.close();
+  for (const c of chunks) {
+    assert.is(`${c.k}+${c.m}`, '2+1');
+    assert.is(new Set(c.shards.map((s) => s.location)).size, 3, `chunk ${c.id.slice(0, 8)} has one shard per gateway`);
+  }
+  await restoresIdentical(g1, snapshotOf(majority), join(ctx.root, 'p-g1-rebalanced'));
   void g2;
 });
 
@@ -358,34 +209,3 @@ embedded('with two gateways stopped, the last one refuses to commit and says why
 });
 
 embedded.run();
-
-// ---- mosquitto: the same protocol through an external broker --------------------------------------
-
-const external = suite<Ctx>('edge cluster on mosquitto');
-external.before(async (ctx) => {
-  Object.assign(ctx, await setUp(true));
-});
-external.after(async (ctx) => tearDown(ctx));
-
-external('three gateways on mosquitto back up at once and restore byte-identical', async (ctx) => {
-  for (const g of ctx.gateways) startDaemon(ctx, g);
-  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
-  const runs = await Promise.all(ctx.gateways.map(backup));
-  runs.forEach((r, i) => ok(r, `backup on ${NAMES[i]}`));
-  for (const [i, g] of ctx.gateways.entries()) await restoresIdentical(g, snapshotOf(runs[i]!), join(ctx.root, `m-${i}`));
-});
-
-external('garbage and oversized payloads on every topic of the site are dropped without harm', async (ctx) => {
-  const intruder = await mqtt.connectAsync(ctx.brokerUrl, { clientId: 'intruder', reconnectPeriod: 0 });
-  const topics = ['ledger', ...NAMES.flatMap((n) => [`node/${n}/in`, `node/${n}/state`]), `telemetry/${NAMES[0]}/heartbeat`].map((t) => `2baksa/v1/plant/${t}`);
-  const junk = [Buffer.alloc(0), Buffer.from([0xc1]), Buffer.from([0x82, 0xa1, 0x70, 0xc4, 0x01]), randomBytes(64), randomBytes(5 * 1024 * 1024)];
-  for (const topic of topics) for (const payload of junk) await intruder.publishAsync(topic, payload, { qos: 1 });
-  await intruder.endAsync();
-  for (const g of ctx.gateways) assert.is(g.daemon!.child.exitCode, null, `${g.name} is still running`);
-  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
-  await appendLogs(ctx.gateways[0]!.source, 256 * 1024, 11);
-  const r = ok(await backup(ctx.gateways[0]!), 'a backup after the junk');
-  await restoresIdentical(ctx.gateways[0]!, snapshotOf(r), join(ctx.root, 'junk'));
-});
-
-external.run();
