@@ -21,6 +21,9 @@ interface InitFlags {
   monitorKey?: string;
   members?: string;
   tlsDir?: string;
+  cloudServer?: string;
+  cloudTlsDir?: string;
+  cloudCertName?: string;
   json?: boolean;
 }
 
@@ -42,8 +45,16 @@ export function registerAgentGroup(program: Command): void {
     .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")
     .option('--members <names>', 'edge cluster: the member gateways of this site, comma-separated (this one included)')
     .option('--tls-dir <dir>', 'edge cluster: PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, for mqtts')
+    .option('--cloud-server <url>', 'aggregator node the daemon migrates to by itself (https://HOST:PORT)')
+    .option('--cloud-tls-dir <dir>', 'with --cloud-server: PKI directory with ca.crt and the agent certificate')
+    .option('--cloud-cert-name <name>', "with --cloud-server: the agent certificate's name (the account)")
     .option('--json', 'print JSON')
     .action(async (opts: InitFlags) => {
+      const cloudFlags = [opts.cloudServer, opts.cloudTlsDir, opts.cloudCertName];
+      if (cloudFlags.some((f) => f !== undefined) && cloudFlags.some((f) => f === undefined)) {
+        const { BaksaError } = await import('../../shared/errors.ts');
+        throw new BaksaError('USAGE', '--cloud-server, --cloud-tls-dir and --cloud-cert-name go together', { hint: 'give all three, or none', exitCode: 2 });
+      }
       const { initAgent, statePaths } = await import('../config/index.ts');
       const stateDir = stateDirOf(opts);
       const config = await initAgent({
@@ -60,6 +71,7 @@ export function registerAgentGroup(program: Command): void {
         ...(opts.monitorKey !== undefined ? { monitorKey: opts.monitorKey } : {}),
         ...(opts.members !== undefined ? { members: opts.members.split(',').map((m) => m.trim()).filter(Boolean) } : {}),
         ...(opts.tlsDir !== undefined ? { tlsDir: opts.tlsDir } : {}),
+        ...(opts.cloudServer && opts.cloudTlsDir && opts.cloudCertName ? { cloud: { server: opts.cloudServer, tlsDir: opts.cloudTlsDir, certName: opts.cloudCertName } } : {}),
       });
       const paths = statePaths(stateDir);
       printRecord(

@@ -32,6 +32,8 @@ export interface InitOptions {
   members?: string[];
   /** PKI directory with ca.crt and this gateway's certificate, for an mqtts site broker. */
   tlsDir?: string;
+  /** The aggregator cluster the daemon migrates to by itself. */
+  cloud?: { server: string; tlsDir: string; certName: string };
 }
 
 export const defaultCapture = { captureDir: 'sensors', rotateBytes: 8 * 1024 * 1024, rotateS: 3600 } as const;
@@ -80,6 +82,7 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
     },
   };
   if (options.account !== undefined) config.account = options.account;
+  if (options.cloud) config.cloud = { ...options.cloud, tlsDir: resolve(options.cloud.tlsDir) };
   if (options.members !== undefined && options.members.length > 0) {
     if (!options.broker) throw configError('broker', 'an edge cluster meets on a site broker', 'add --broker mqtt://HOST:PORT (a member may embed it: `agent run --broker-listen PORT`)');
     const members = options.members.map((m) => normalizeHostName(m));

@@ -55,6 +55,18 @@ export const checkConfig = refine(
     ),
     heartbeatIntervalS: optional(int(5, 86_400)),
     /**
+     * The aggregator cluster the daemon migrates to by itself (DESIGN §6): every `intervalS` and after
+     * each backup, inside the profile's migration window; an unreachable uplink is tried again later.
+     */
+    cloud: optional(
+      object({
+        server: str(/^https:\/\/[^\s]+$/, 'an aggregator node URL (https://HOST:PORT)'),
+        tlsDir: str(/^\/.{0,4095}$/, 'an absolute directory (the PKI directory with ca.crt and this agent\'s certificate)'),
+        certName: str(hostNamePattern, 'the agent certificate\'s name (the account)'),
+        intervalS: optional(int(10, 7 * 86_400)),
+      }),
+    ),
+    /**
      * Edge cluster mode (agent/edge): the gateways of this site that keep each other's shards, this one
      * included, and the site broker they meet on. Without it the gateway keeps its shards alone.
      */

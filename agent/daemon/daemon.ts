@@ -3,6 +3,7 @@
  * telemetry (heartbeat + events), and triggers backups: on the profile's cron schedule (snapshot mode,
  * node-cron) or every scan interval for settled files (lazy mode, like Box Backup's). SIGTERM/SIGINT stop
  * it cleanly: the running backup is cancelled (rolled back), capture files closed, Deregister published.
+ * With agent.json `cloud` it migrates to the aggregator cluster by itself, inside the profile's window.
  * In an edge cluster (agent.json `cluster`) it is also the gateway's member of the site (agent/edge):
  * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock.
  */
@@ -29,6 +30,8 @@ import { daemonControlHandlers, repairNow } from './control.ts';
 /** A member offline this long is gone (cluster.repairAfterS overrides it). */
 const DEFAULT_REPAIR_AFTER_S = 3600;
 const REPAIR_CHECK_MS = 60_000;
+/** How often the daemon migrates when agent.json `cloud.intervalS` does not say. */
+const DEFAULT_MIGRATE_INTERVAL_S = 900;
 
 export interface DaemonOptions {
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
@@ -168,6 +171,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
           lastBackupType = type;
           lastSyncDurationMs = result.durationMs;
           housekeepingRun = housekeepingRun.then(() => housekeeping.maybeRun());
+          void migrateNow('backup');
         }
         // Failed runs are in status.json already (recordRun), which the heartbeat reports.
         if (error && error.code === 'INTERNAL') counters.addError({ atMs: Date.now(), message: error.message });
@@ -175,6 +179,29 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
     },
     logger,
   );
+
+  // Migration to the cloud by itself (agent.json `cloud`): every interval and after each backup, one run
+  // at a time; outside the window or without an uplink it waits for the next turn.
+  let migrating: Promise<void> | undefined;
+  const migrateNow = (why: string): Promise<void> => {
+    const cloud = config.cloud;
+    if (!cloud || migrating) return migrating ?? Promise.resolve();
+    migrating = (async () => {
+      try {
+        const { migrate } = await import('../migrate/index.ts');
+        const r = await migrate(paths.root, { server: cloud.server, tlsDir: cloud.tlsDir, certName: cloud.certName, logger });
+        if (r.snapshotsMigrated > 0) logger.info({ why, snapshots: r.snapshotsMigrated, chunksSent: r.chunksSent, bytesSent: r.bytesSent }, 'migrated to the cloud');
+      } catch (error) {
+        const e = error as BaksaError;
+        if (e.code === 'MIGRATION_WINDOW_CLOSED') logger.debug({ why }, 'outside the migration window');
+        else logger.info({ why, code: e.code, err: e.message }, 'migration did not run; it is tried again later');
+      } finally {
+        migrating = undefined;
+      }
+    })();
+    return migrating;
+  };
+  const migrateTimer = config.cloud ? setInterval(() => void migrateNow('interval'), (config.cloud.intervalS ?? DEFAULT_MIGRATE_INTERVAL_S) * 1000) : undefined;
 
   capture?.start();
   telemetry?.start();
@@ -191,6 +218,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
           .catch((error: Error) => logger.warn({ gone, err: error.message }, 'repair around gone members failed; it is retried'));
       }, REPAIR_CHECK_MS)
     : undefined;
+  void migrateNow('start');
 
   // Schedule: cron snapshots, or lazy runs every scan interval.
   const { schedule } = profile;
@@ -222,6 +250,8 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       await cronTask?.destroy();
       if (lazyTimer) clearInterval(lazyTimer);
       clearInterval(repairTimer);
+      clearInterval(migrateTimer);
+      await migrating;
       await control?.close();
       await job.cancel();
       await housekeepingRun;

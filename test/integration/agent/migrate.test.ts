@@ -10,13 +10,13 @@
 // - missing and bad flags are refused naming the flag, another account's certificate is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendLogs, freeBasePort, generateGatewayData } from '../../../cli/demo-data.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { snapshotTree } from '../../unit/agent/_helpers.ts';
-import { cli, jsonLines, runCli, type RunningCli } from '../../helpers/cli.ts';
+import { cli, jsonLines, repoRoot, runCli, type RunningCli } from '../../helpers/cli.ts';
 import { until } from '../../helpers/wait.ts';
 
 const ACCOUNT = 'gw1.migrate.example';
@@ -151,6 +151,37 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     assert.match(other.stdout + other.stderr, 'FORBIDDEN');
     const config = JSON.parse(readFileSync(join(state, 'agent.json'), 'utf8')) as { name: string };
     assert.is(config.name, ACCOUNT);
+
+    // The daemon migrates by itself: a second gateway set up with --cloud-server and a window open all day
+    // backs up through its daemon, and its snapshot reaches the cloud with no migrate command.
+    const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles/small-arm.json'), 'utf8')) as Record<string, unknown>;
+    Object.assign(profile, { name: 'always-migrate', migration: { bandwidthBytesPerS: 0, window: { start: '00:00', end: '00:00' } }, runtime: undefined });
+    writeFileSync(join(dir, 'always.json'), JSON.stringify(profile));
+    const ACCOUNT2 = 'gw2.migrate.example';
+    await ok(['accounts', 'create', '--name', ACCOUNT2, ...admin, '--json']);
+    const state2 = join(dir, 'state2');
+    await ok(['agent', 'init', '--state', state2, '--name', ACCOUNT2, '--profile', join(dir, 'always.json'), '--source', join(src, 'blobs'),
+      '--cloud-server', init.nodes[2]!.apiUrl, '--cloud-tls-dir', pki, '--cloud-cert-name', ACCOUNT2, '--json']);
+    const b3 = jsonLines((await cli(['backup', '--state', state2, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    const daemon = runCli(['agent', 'run', '--state', state2], { BAKSA_LOG_LEVEL: 'info' });
+    try {
+      const cloud2 = ['--server', init.nodes[0]!.apiUrl, '--tls-dir', pki, '--cert-name', ACCOUNT2, '--json'];
+      // The daemon's first turn is at start (then every cloud.intervalS, and after each backup).
+      await until(
+        'the daemon migrated the snapshot by itself',
+        async () => {
+          const listed = await cli(['snapshots', '--state', state2, '--from', 'cloud', ...cloud2]);
+          return listed.code === 0 && (JSON.parse(listed.stdout) as Array<{ id: string }>).some((x) => x.id === b3.snapshot_id);
+        },
+        60_000,
+        () => daemon.output().slice(-3000),
+        1000,
+      );
+      assert.match(daemon.output(), /migrated to the cloud/);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
   } finally {
     for (const n of nodes) if (n.child.exitCode === null) n.child.kill('SIGTERM');
     await Promise.all(nodes.map((n) => (n.child.exitCode === null ? new Promise((r) => n.child.once('close', r)) : undefined)));
