@@ -182,7 +182,6 @@ async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, re
   const { freeBasePort } = await import('./demo-data.ts');
   const { loadNodeConfig } = await import('../aggregator/node/config.ts');
   const { AggregatorNode } = await import('../aggregator/node/node.ts');
-  const { loadTlsMaterial } = await import('../shared/crypto/pki.ts');
   const { createLogger } = await import('../shared/log.ts');
   const clusterDir = join(root, 'cluster');
   const basePort = await freeBasePort();

@@ -26,9 +26,9 @@ function badArgs(op: string, what: string): BaksaError {
 }
 
 /** Reads a shard where its location says, through the edge node (this gateway's store or a peer). */
-export function edgeShardFetch(state: AgentState, edge: EdgeRuntime): ShardFetch {
+export function edgeShardFetch(edge: EdgeRuntime): ShardFetch {
   return async (shard, target) => {
-    const data = await edge.readShard(shard.location === 'local' ? state.config.name : shard.location, shard.shardId);
+    const data = await edge.readShard(shard.location, shard.shardId);
     if (data.length !== target.length) throw new BaksaError('SHARD_CORRUPT', `shard ${shard.shardId.slice(0, 12)} has ${data.length} bytes, expected ${target.length}`);
     target.set(data);
   };
@@ -53,7 +53,7 @@ function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalo
   const run = relaying.then(async () => {
     const repo = await openRepo(state, edge.store);
     try {
-      return await work({ catalog: repo.catalog, reader: new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(state, edge)) });
+      return await work({ catalog: repo.catalog, reader: new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(edge)) });
     } finally {
       await repo.close();
     }
@@ -72,14 +72,14 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
     async readShard(args) {
       const { node, shardId } = (args ?? {}) as { node?: unknown; shardId?: unknown };
       if (typeof node !== 'string' || typeof shardId !== 'string' || !/^[0-9a-f]{64}$/.test(shardId)) throw badArgs('readShard', 'needs {node, shardId}');
-      return edge.readShard(node === 'local' ? state.config.name : node, shardId);
+      return edge.readShard(node, shardId);
     },
     async check(args) {
       const { readData, repair } = (args ?? {}) as { readData?: unknown; repair?: unknown };
       await edge.ready;
       const repo = await openRepo(state, edge.store);
       try {
-        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch: edgeShardFetch(state, edge) } });
+        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch: edgeShardFetch(edge) } });
       } finally {
         await repo.close();
       }

@@ -15,31 +15,26 @@ import { ControlClient, controlSocketPath } from './control.ts';
 import type { EdgeMemberStatus } from './node.ts';
 import type { RepairProgress, RepairReport } from './repair.ts';
 
-export async function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener): Promise<BackupSummary> {
+/** One request to the daemon on its control socket; `onEvent` gets what it streams before the answer. */
+async function callDaemon<T>(state: AgentState, op: string, args?: unknown, onEvent?: (event: unknown) => void): Promise<T> {
   const client = await ControlClient.connect(controlSocketPath(state.paths.root));
   try {
-    return await client.call<BackupSummary>('backup', { type }, (event) => listener(event as BackupEvent));
+    return await client.call<T>(op, args, onEvent);
   } finally {
     await client.close();
   }
 }
 
-export async function checkThroughDaemon(state: AgentState, options: { readData: boolean; repair: boolean }): Promise<CheckReport> {
-  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
-  try {
-    return await client.call<CheckReport>('check', options);
-  } finally {
-    await client.close();
-  }
+export function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener): Promise<BackupSummary> {
+  return callDaemon(state, 'backup', { type }, (event) => listener(event as BackupEvent));
 }
 
-export async function relayoutThroughDaemon(state: AgentState, op: 'repair' | 'rebalance', onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
-  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
-  try {
-    return await client.call<RepairReport>(op, {}, (event) => onProgress(event as RepairProgress));
-  } finally {
-    await client.close();
-  }
+export function checkThroughDaemon(state: AgentState, options: { readData: boolean; repair: boolean }): Promise<CheckReport> {
+  return callDaemon(state, 'check', options);
+}
+
+export function relayoutThroughDaemon(state: AgentState, op: 'repair' | 'rebalance', onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
+  return callDaemon(state, op, {}, (event) => onProgress(event as RepairProgress));
 }
 
 export interface ClusterStatusReply {
@@ -50,13 +45,8 @@ export interface ClusterStatusReply {
   members: EdgeMemberStatus[];
 }
 
-export async function clusterStatusThroughDaemon(state: AgentState): Promise<ClusterStatusReply> {
-  const client = await ControlClient.connect(controlSocketPath(state.paths.root));
-  try {
-    return await client.call<ClusterStatusReply>('clusterStatus');
-  } finally {
-    await client.close();
-  }
+export function clusterStatusThroughDaemon(state: AgentState): Promise<ClusterStatusReply> {
+  return callDaemon(state, 'clusterStatus');
 }
 
 /** The store methods a cluster-mode reader may not use: every read goes by location (ShardFetch). */

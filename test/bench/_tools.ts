@@ -4,6 +4,14 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** One number a bench prints (test/bench/run.ts collects them). */
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
 /** The repository root. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** The sensor-log generator beside the project (`../shared/tools`). */

@@ -22,18 +22,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { duBytes, genSensorLogs, have } from './_tools.ts';
+import { duBytes, genSensorLogs, have, repoRoot, type BenchResult } from './_tools.ts';
 
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const gen = genSensorLogs;
+const root = repoRoot;
 
 interface Timed {
   seconds: number;
@@ -123,7 +114,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
   const say = (s: string) => process.stdout.write(`  ${s}\n`);
   try {
     const data = join(work, 'data');
-    execFileSync('python3', [gen, data, String(totalMb)]);
+    execFileSync('python3', [genSensorLogs, data, String(totalMb)]);
     const dataBytes = duBytes(data);
     say(`data: ${(dataBytes / 1e6).toFixed(0)} MB`);
     const env = { BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', RESTIC_PASSWORD: 'bench', BAKSA_LOG_LEVEL: 'warn' };
@@ -184,7 +175,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
     const profile = JSON.parse(node(main, 'status', '--state', main.state, '--json').stdout).profile as string;
 
     // --- incremental (logs grow 5 %, one blob rewritten) ---
-    execFileSync('python3', [gen, data, String(totalMb), '--append', '5']);
+    execFileSync('python3', [genSensorLogs, data, String(totalMb), '--append', '5']);
     execFileSync('sync');
     let bytesRead = 0;
     const incremental = (a: Agent) => {

@@ -7,13 +7,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { Chunker, cutPoints, prepareChunker, type ChunkerKernel, type ChunkerOptions } from '../../shared/chunking/index.ts';
 import { defaultChunkerOptions, smallChunkerOptions } from '../../shared/chunking/index.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const MiB = 1024 * 1024;
 const TOTAL_BYTES = 256 * MiB;

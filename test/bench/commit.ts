@@ -14,13 +14,7 @@ import { place } from '../../shared/placement/index.ts';
 import { sha256, transactionDigest } from '../../shared/protocol/digest.ts';
 import type { BlockRecord } from '../../shared/protocol/messages.ts';
 import { rankVolumes } from '../../shared/storage/index.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 function rate(fn: (i: number) => void, minMs = 400): number {
   let n = 0;

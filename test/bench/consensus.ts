@@ -8,13 +8,7 @@ import { decodeMessage, encodeMessage, type Message } from '../../shared/consens
 import { Cluster } from '../sim/cluster.ts';
 import { perfectNetwork } from '../sim/network.ts';
 import { runSeed } from '../sim/run.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 function ordered(ed25519: boolean, requests: number): { perS: number } {
   const clients = 32;

@@ -8,7 +8,7 @@ import { open, seal } from '../../shared/crypto/aead.ts';
 import { generateWrapKeyPair, unwrapKey, wrapKey } from '../../shared/crypto/wrap.ts';
 import { generateSigningKey, sign } from '../../shared/crypto/sign.ts';
 
-interface BenchResult { name: string; value: number; unit: string; note?: string }
+import type { BenchResult } from './_tools.ts';
 
 const CHUNK_BYTES = 1 << 20;
 const ROUNDS = 64;

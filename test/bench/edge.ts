@@ -24,19 +24,10 @@ import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'nod
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { duBytes, genSensorLogs, have } from './_tools.ts';
+import { duBytes, genSensorLogs, have, repoRoot, type BenchResult } from './_tools.ts';
 import { freePort, startMosquitto, type TestBroker } from '../helpers/brokers.ts';
 
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const gen = genSensorLogs;
+const root = repoRoot;
 const cliPath = join(root, 'cli/2baksa.mjs');
 const NAMES = ['gw-1.bench', 'gw-2.bench', 'gw-3.bench'];
 const SITE = 'bench';
@@ -320,7 +311,7 @@ export async function run(mbPerGateway = Number(process.env.BAKSA_BENCH_EDGE_MB 
         (_, i) =>
           new Promise<{ dir: string; bytes: number }>((resolve, reject) => {
             const dir = join(work, 'data', `gw-${i + 1}`);
-            execFile('python3', [gen, dir, String(mbPerGateway), '--seed', String(i + 1)], (error) => (error ? reject(error) : resolve({ dir, bytes: duBytes(dir) })));
+            execFile('python3', [genSensorLogs, dir, String(mbPerGateway), '--seed', String(i + 1)], (error) => (error ? reject(error) : resolve({ dir, bytes: duBytes(dir) })));
           }),
       ),
     );

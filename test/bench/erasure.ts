@@ -7,13 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { ReedSolomon, splitIntoShards } from '../../shared/erasure/index.ts';
 import { concat, independent, RESULT_OK } from '../unit/erasure/independent.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const chunkBytes = 1 << 20;
 const totalBytes = 64 << 20;

@@ -27,13 +27,7 @@ import { HeartbeatIngest, MonitorService, sealTelemetry, type HeartbeatBody } fr
 import type { BatchOutcome } from '../../aggregator/monitoring/ingest.ts';
 import { VerifyPool, defaultVerifyPoolSize, syncVerifier, type BatchVerifier } from '../../shared/crypto/verify-pool.ts';
 import { startAedes } from '../helpers/brokers.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 10_000);
 const ROUNDS = 2;

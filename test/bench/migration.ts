@@ -22,13 +22,7 @@ import { loadNodeConfig } from '../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../aggregator/node/node.ts';
 import { freeBasePort, generateGatewayData } from '../../cli/demo-data.ts';
 import { cli } from '../helpers/cli.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const MB = Number(process.env.BAKSA_BENCH_MIGRATION_MB ?? 64);
 

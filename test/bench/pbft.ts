@@ -21,13 +21,7 @@ import { generateSigningKey, sign, verify } from '../../shared/crypto/sign.ts';
 import type { ClientNode, ClientNodeOptions, ReplicaNodeOptions } from '../../shared/replica-node/index.ts';
 import { ProcessCluster, tempPkiDir, until } from '../integration/consensus/harness.ts';
 import type { CryptoKind } from '../integration/consensus/keys.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const seconds = Number(process.env.PBFT_BENCH_SECONDS ?? 10);
 const clients = Number(process.env.PBFT_BENCH_CLIENTS ?? 256);

@@ -11,13 +11,7 @@ import { chunkBuffer, prepareChunker, defaultChunkerOptions } from '../../shared
 import { chunkId, deriveDataKeys, deriveTenantKey, generateRootKey, seal } from '../../shared/crypto/index.ts';
 import { SEAL_OVERHEAD_BYTES, sealInto } from '../../shared/crypto/aead.ts';
 import { ReedSolomon, allocShards, splitIntoShards } from '../../shared/erasure/index.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const totalBytes = 256 << 20;
 

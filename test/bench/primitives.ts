@@ -6,13 +6,7 @@
 // Run: node --import tsx test/bench/primitives.ts
 import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { generateSigningKey, sign, verify } from '../../shared/crypto/sign.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const MiB = 1024 * 1024;
 const BUFFERS = 128; // 128 x 1 MiB per pass

@@ -9,7 +9,7 @@ import { sign, signingKeyFromSeed, verify } from '../../shared/crypto/sign.ts';
 import { ReplayGuard, decodeUntrusted, openEnvelope, sealEnvelope, transactionDigest, type BlockRecord, type OutgoingMessage } from '../../shared/protocol/index.ts';
 import { SignerRegistry, nextBlock, signWithAll, verifyChain, type Block } from '../../shared/ledger/index.ts';
 
-interface BenchResult { name: string; value: number; unit: string; note?: string }
+import type { BenchResult } from './_tools.ts';
 
 /** Calls per second: the median of 3 passes of `rounds` calls, after a warm-up pass. */
 function opsPerSecond(fn: (i: number) => void, rounds: number): number {

@@ -14,13 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { writeFileDurable } from '../../shared/storage/fsutil.ts';
-
-interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import type { BenchResult } from './_tools.ts';
 
 const SHARD_BYTES = 1024 * 1024;
 const TX_SHARDS = 4;

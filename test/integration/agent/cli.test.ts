@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, jsonLines, repoRoot } from '../../helpers/cli.ts';
 import { snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, jsonLines } from '../../helpers/cli.ts';
-import { pseudoRandom, sensorLines, snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
+import { pseudoRandom, sensorLines, tempDir } from '../../unit/agent/_helpers.ts';
 
 async function init(root: string, src: string, profile = 'small-arm'): Promise<string> {
   const state = join(root, 'state');

@@ -272,20 +272,29 @@ function buildSource(src: string, variant = 0): void {
   writeFileSync(join(src, 'empty.txt'), '');
 }
 
+/**
+ * A gateway with one snapshot of `buildSource` (two with `twice`: the second after the source changed)
+ * and a fake cloud for its account; `target` migrates to it now, uncapped (small-arm's window and cap
+ * are not what these tests are about).
+ */
+async function gatewayWithSnapshots(root: string, twice: boolean) {
+  const src = join(root, 'src');
+  buildSource(src);
+  const state = await freshState(root, [src]);
+  const first = await runBackup(state, { type: 'snapshot' });
+  if (twice) buildSource(src, 1);
+  const second = twice ? await runBackup(state, { type: 'snapshot' }) : first;
+  const account = tenantOf(state.config);
+  const cloud = new FakeCloud(account);
+  const client = new CloudClient(cloud, account);
+  const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client, window: null, bandwidthBytesPerS: 0 };
+  return { src, state, first, second, cloud, client, target };
+}
+
 test('migrate: interrupted, resumed without re-sending, re-run sends nothing, restore from the cloud without local shards', async () => {
   const t = tempDir();
   try {
-    const src = join(t.path, 'src');
-    buildSource(src);
-    const state = await freshState(t.path, [src]);
-    const first = await runBackup(state, { type: 'snapshot' });
-    buildSource(src, 1);
-    const second = await runBackup(state, { type: 'snapshot' });
-    const account = tenantOf(state.config);
-    const cloud = new FakeCloud(account);
-    const client = new CloudClient(cloud, account);
-    // small-arm's window (01:00–05:00) and cap are not what these tests are about.
-    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client, window: null, bandwidthBytesPerS: 0 };
+    const { src, state, first, second, cloud, client, target } = await gatewayWithSnapshots(t.path, true);
 
     // The link goes down after 3 uploads.
     cloud.failUploadsAfter = 3;
@@ -361,14 +370,7 @@ test('migrate: interrupted, resumed without re-sending, re-run sends nothing, re
 test('migrate: a chunk the cloud loses within a run (CHUNKS_MISSING) is offered and sent again', async () => {
   const t = tempDir();
   try {
-    const src = join(t.path, 'src');
-    buildSource(src);
-    const state = await freshState(t.path, [src]);
-    const first = await runBackup(state, { type: 'snapshot' });
-    buildSource(src, 1);
-    const second = await runBackup(state, { type: 'snapshot' });
-    const account = tenantOf(state.config);
-    const cloud = new FakeCloud(account);
+    const { state, first, second, cloud, target } = await gatewayWithSnapshots(t.path, true);
     let lost: string | undefined;
     cloud.beforeRecord = (id, chunks) => {
       if (id !== second.snapshot.id || lost) return;
@@ -376,7 +378,7 @@ test('migrate: a chunk the cloud loses within a run (CHUNKS_MISSING) is offered 
       lost = cloud.snapshotChunks.get(first.snapshot.id)!.filter((c) => chunks.includes(c)).at(-1)!;
       cloud.chunks.delete(lost);
     };
-    const summary = await migrate(state.paths.root, { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account), window: null, bandwidthBytesPerS: 0 });
+    const summary = await migrate(state.paths.root, target);
     assert.is(summary.snapshotsMigrated, 2);
     assert.ok(lost && cloud.chunks.has(lost), 'sent again');
     assert.is(cloud.calls.filter((c) => c === 'PUT snapshots').length, 3, 'the second snapshot was recorded at the second try');
@@ -389,13 +391,7 @@ test('migrate: a chunk the cloud loses within a run (CHUNKS_MISSING) is offered 
 test('migrate: a chunk the catalog lost is named; a snapshot ref that does not exist is refused', async () => {
   const t = tempDir();
   try {
-    const src = join(t.path, 'src');
-    buildSource(src);
-    const state = await freshState(t.path, [src]);
-    await runBackup(state, { type: 'snapshot' });
-    const account = tenantOf(state.config);
-    const cloud = new FakeCloud(account);
-    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account), window: null, bandwidthBytesPerS: 0 };
+    const { state, cloud, target } = await gatewayWithSnapshots(t.path, false);
     await migrate(state.paths.root, { ...target, snapshot: 'ffff' }).then(
       () => assert.unreachable('no such snapshot'),
       (e: BaksaError) => assert.is(e.code, 'SNAPSHOT_NOT_FOUND'),
