@@ -1,9 +1,10 @@
 // The edge cluster harness for the integration tests: three gateway agents as real processes, on
 // the site broker gateway 1 embeds or on Debian's mosquitto, driven through the real commands; gateway 3
-// reaches the broker through a TCP relay a test can cut.
+// reaches the broker through a TCP relay a test can cut. With `tls` the cluster runs over mqtts with
+// certificates from the real `2baksa pki` (tls.test.ts).
 import * as assert from 'uvu/assert';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ export interface Gateway {
   name: string;
   state: string;
   source: string;
+  /** With `tls`: the gateway's PKI directory (ca.crt and its own certificate and key, no CA key). */
+  tlsDir?: string;
   daemon?: RunningCli;
 }
 
@@ -29,6 +32,15 @@ export interface Ctx {
   brokerPort: number;
   /** gw-3 reaches the broker through this proxy, so a test can cut its link. */
   link: Link;
+  /** With `tls`: the CA's directory (`2baksa pki init`), holding every certificate issued. */
+  pki?: string;
+}
+
+export interface SetUpOptions {
+  /** A CA and one agent certificate per gateway from the real `2baksa pki`, `agent init --tls-dir`: mqtts. */
+  tls?: boolean;
+  /** Generated log bytes per gateway (default 3 MiB). */
+  dataBytes?: number;
 }
 
 /** A TCP relay that can be cut (every connection dropped, new ones refused) and healed. */
@@ -129,25 +141,46 @@ export async function restoresIdentical(g: Gateway, snapshot: string, target: st
   ok(cmp, `compare of ${snapshot.slice(0, 8)} on ${g.name}`);
 }
 
-export async function setUp(withMosquitto: boolean): Promise<Ctx> {
+/** `2baksa pki init` in ROOT/pki, then `pki issue --role agent` for every gateway, each copied with ca.crt to its own directory. */
+async function issueGatewayCertificates(root: string): Promise<{ pki: string; tlsDirs: string[] }> {
+  const pki = join(root, 'pki');
+  ok(await cli(['pki', 'init', '--dir', pki, '--name', 'edge-test-ca', '--json']), 'pki init');
+  const tlsDirs: string[] = [];
+  for (const name of NAMES) {
+    ok(await cli(['pki', 'issue', '--dir', pki, '--name', name, '--role', 'agent', '--json']), `pki issue ${name}`);
+    const dir = join(root, name, 'tls');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const file of ['ca.crt', `${name}.crt`, `${name}.key`]) copyFileSync(join(pki, file), join(dir, file));
+    tlsDirs.push(dir);
+  }
+  return { pki, tlsDirs };
+}
+
+export async function setUp(withMosquitto: boolean, options: SetUpOptions = {}): Promise<Ctx> {
   const root = await mkdtemp(join(tmpdir(), '2baksa-edge-cluster-'));
   const profile = writeProfile(join(root, 'profile.json'));
   const broker = withMosquitto ? await startMosquitto() : undefined;
+  const scheme = options.tls ? 'mqtts' : 'mqtt';
   const brokerPort = broker?.port ?? (await freePort());
-  const brokerUrl = broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
+  const brokerUrl = broker?.url ?? `${scheme}://127.0.0.1:${brokerPort}`;
   const link = await startLink(brokerPort);
+  const certs = options.tls ? await issueGatewayCertificates(root) : undefined;
   const gateways: Gateway[] = [];
   for (const [i, name] of NAMES.entries()) {
-    const g: Gateway = { name, state: join(root, name, 'state'), source: join(root, name, 'logs') };
+    const g: Gateway = { name, state: join(root, name, 'state'), source: join(root, name, 'logs'), ...(certs ? { tlsDir: certs.tlsDirs[i]! } : {}) };
     mkdirSync(g.source, { recursive: true });
-    await generateGatewayData(g.source, 3 * 1024 * 1024, i + 1);
+    await generateGatewayData(g.source, options.dataBytes ?? 3 * 1024 * 1024, i + 1);
     ok(
-      await cli(['agent', 'init', '--state', g.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','), '--broker', i === 2 ? `mqtt://127.0.0.1:${link.port}` : brokerUrl, '--profile', profile, '--source', g.source]),
+      await cli([
+        'agent', 'init', '--state', g.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','),
+        '--broker', i === 2 ? `${scheme}://127.0.0.1:${link.port}` : brokerUrl, '--profile', profile, '--source', g.source,
+        ...(g.tlsDir ? ['--tls-dir', g.tlsDir] : []),
+      ]),
       `init ${name}`,
     );
     gateways.push(g);
   }
-  return { root, gateways, brokerUrl, brokerPort, link, ...(broker ? { broker } : {}) };
+  return { root, gateways, brokerUrl, brokerPort, link, ...(broker ? { broker } : {}), ...(certs ? { pki: certs.pki } : {}) };
 }
 
 export async function tearDown(ctx: Ctx): Promise<void> {
