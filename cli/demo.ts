@@ -8,8 +8,9 @@
  * `check --read-data` and healed; gateway 3 goes down, gateway 2 still backs up and gateway 1's data
  * restores byte-identical from the two left; the site ledger verified.
  * Data-center side: a 4-node aggregator cluster (`aggregator init`, four nodes in this process, PBFT
- * over loopback TLS), an account created through one node, gateway 1's snapshots migrated through
- * another (offer/need, only missing chunks travel, erasure-coded over the nodes, receipts), a second
+ * over loopback TLS), an account created through one node, the site's ledger keys registered, gateway 1's
+ * snapshots migrated through another (offer/need, only missing chunks travel, each proven by the quorum
+ * certificate of the site block that committed it, erasure-coded over the nodes, receipts), a second
  * migration that sends nothing, one node stopped, the latest snapshot restored from the cluster
  * through a survivor and compared byte for byte, and the account databases compared by digest.
  * Not shown yet (README): the dead gateway's own data migrated by a peer.
@@ -202,6 +203,9 @@ async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, re
     });
     const admin = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.admin];
     await step("create gateway 1's account through node 1", ['accounts', 'create', '--name', name, '--soft', '900M', '--hard', '1G', ...admin(0)]);
+    await step("register the site's ledger keys: every chunk its gateways migrate must come with a block a quorum of them certified", [
+      'sites', 'register', 'demo', '--validators', join(state, 'edge', 'ledger', 'validators.json'), ...admin(0),
+    ]);
 
     await step('issue gateway 1 its certificate from the cluster CA', ['pki', 'issue', '--dir', init.pkiDir, '--name', name, '--role', 'agent']);
     const cloud = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', name];

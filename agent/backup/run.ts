@@ -296,6 +296,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       storedNew: counters.storedNew,
       durationMs,
       skipped: counters.filesSkipped,
+      profile: state.config.profile,
     };
     await repo.catalog.commitSnapshot(snapshot, changed, removed, { [TREE_DIGEST_KEY]: treeDigest });
     emit({ type: 'backup-finish', snapshotId, counters: { ...counters }, durationMs });

@@ -28,6 +28,8 @@ export interface SnapshotRecord {
   durationMs: number;
   /** Files skipped (unreadable, changing while read). */
   skipped: number;
+  /** The profile it was taken with, as agent.json names it; absent for snapshots of older catalogs. */
+  profile?: string;
 }
 
 export interface ShardRecord {
@@ -68,6 +70,7 @@ interface SnapshotRow {
   stored_new: number;
   duration_ms: number;
   skipped: number;
+  profile: string | null;
 }
 
 interface ChunkRow {
@@ -97,6 +100,7 @@ function snapshotOf(r: SnapshotRow): SnapshotRecord {
     storedNew: r.stored_new,
     durationMs: r.duration_ms,
     skipped: r.skipped,
+    ...(r.profile !== null ? { profile: r.profile } : {}),
   };
 }
 
@@ -258,9 +262,9 @@ export class Catalog {
     await this.db.transaction(async (tx) => {
       for (const [key, value] of Object.entries(meta)) await tx.run('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', [key, value]);
       await tx.run(
-        `INSERT INTO snapshots (id, time_ms, type, host, paths, root_chunks, file_count, bytes, bytes_new, stored_new, duration_ms, skipped)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [s.id, s.timeMs, s.type, s.host, JSON.stringify(s.paths), JSON.stringify(s.rootChunks), s.fileCount, s.bytes, s.bytesNew, s.storedNew, s.durationMs, s.skipped],
+        `INSERT INTO snapshots (id, time_ms, type, host, paths, root_chunks, file_count, bytes, bytes_new, stored_new, duration_ms, skipped, profile)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [s.id, s.timeMs, s.type, s.host, JSON.stringify(s.paths), JSON.stringify(s.rootChunks), s.fileCount, s.bytes, s.bytesNew, s.storedNew, s.durationMs, s.skipped, s.profile ?? null],
       );
       await insertRows(
         tx,

@@ -11,6 +11,8 @@
  * - sealed_hashes (2): SHA-256 of each chunk's sealed object, computed once when migration first offers the
  *   chunk to the cloud; a re-run asks the cloud about thousands of chunks without reading their shards again.
  *   The sealed object of a chunk never changes (a repair rebuilds the same bytes), so the value never goes stale.
+ * - snapshots.profile (3): the profile the snapshot was taken with, as agent.json names it (name or path);
+ *   migration orders by its priority class. NULL for snapshots from before: they migrate as `normal`.
  */
 export const catalogMigrations: readonly string[] = [
   `
@@ -63,5 +65,8 @@ export const catalogMigrations: readonly string[] = [
     id TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL
   ) WITHOUT ROWID;
+  `,
+  `
+  ALTER TABLE snapshots ADD COLUMN profile TEXT;
   `,
 ];

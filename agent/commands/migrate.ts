@@ -1,7 +1,7 @@
 /**
  * `2baksa migrate --state DIR --server URL --tls-dir DIR --cert-name NAME [--snapshot ID|latest] [--json]`
- * Moves the snapshots not migrated yet (oldest first), or one, into the cloud; a re-run sends only what
- * the cloud still lacks. Progress on stderr (a bar on a TTY, a line per snapshot otherwise); the summary
+ * Moves the snapshots not migrated yet (by the priority class of their profile, oldest first within one),
+ * or one, into the cloud; a re-run sends only what the cloud still lacks. Progress on stderr (a bar on a TTY, a line per snapshot otherwise); the summary
  * on stdout, one JSON object under --json.
  */
 import type { Command } from 'commander';
@@ -27,7 +27,7 @@ interface ProgressView {
 /** A bar per snapshot on a TTY; elsewhere a line when a snapshot is recorded. */
 async function progressView(): Promise<ProgressView> {
   const line = (p: MigrateProgress) =>
-    `migrate: snapshot ${p.snapshotId.slice(0, 8)} (${p.snapshotIndex} of ${p.snapshotCount}) recorded; ${p.chunksSent} chunks, ${formatBytes(p.bytesSent)} sent so far\n`;
+    `migrate: snapshot ${p.snapshotId.slice(0, 8)} [${p.priority}] (${p.snapshotIndex} of ${p.snapshotCount}) recorded; ${p.chunksSent} chunks, ${formatBytes(p.bytesSent)} sent so far\n`;
   if (!process.stderr.isTTY) {
     return {
       update: (p) => {
@@ -39,7 +39,7 @@ async function progressView(): Promise<ProgressView> {
   const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
-      format: ' snapshot {snap} ({index}/{count}) {phase} {bar} {value}/{total} chunks | {sent_h} sent',
+      format: ' snapshot {snap} [{priority}] ({index}/{count}) {phase} {bar} {value}/{total} chunks | {sent_h} sent',
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: true,
@@ -49,7 +49,7 @@ async function progressView(): Promise<ProgressView> {
   let started = false;
   return {
     update: (p) => {
-      const payload = { snap: p.snapshotId.slice(0, 8), index: p.snapshotIndex, count: p.snapshotCount, phase: p.phase.padEnd(9), sent_h: formatBytes(p.bytesSent) };
+      const payload = { snap: p.snapshotId.slice(0, 8), priority: p.priority, index: p.snapshotIndex, count: p.snapshotCount, phase: p.phase.padEnd(9), sent_h: formatBytes(p.bytesSent) };
       if (!started) {
         bar.start(Math.max(1, p.snapshotChunks), p.snapshotChunksDone, payload);
         started = true;
@@ -79,11 +79,14 @@ function printSummary(s: MigrateSummary, json: boolean): void {
       chunks_offered: s.chunksOffered,
       chunks_sent: s.chunksSent,
       chunks_deduplicated: s.chunksDeduplicated,
+      site: s.site,
+      chunks_proven: s.chunksProven,
       bytes_sent: s.bytesSent,
       seconds: s.seconds,
       mb_per_s: s.megabytesPerSecond,
       snapshots: s.snapshots.map((m) => ({
         snapshot_id: m.snapshotId,
+        priority: m.priority,
         status: m.status,
         chunks: m.chunks,
         chunks_sent: m.chunksSent,
@@ -98,8 +101,8 @@ function printSummary(s: MigrateSummary, json: boolean): void {
     const where = r.position !== null ? `, position ${r.position} of cluster ${r.cluster}` : ` in cluster ${r.cluster}`;
     process.stdout.write(
       m.status === 'skipped'
-        ? `${m.snapshotId.slice(0, 8)}  already migrated (recorded ${new Date(r.recordedMs).toISOString()}${where})\n`
-        : `${m.snapshotId.slice(0, 8)}  migrated: ${m.chunks} chunks, ${m.chunksSent} sent (${formatBytes(m.bytesSent)})${where}\n`,
+        ? `${m.snapshotId.slice(0, 8)}  ${m.priority.padEnd(6)}  already migrated (recorded ${new Date(r.recordedMs).toISOString()}${where})\n`
+        : `${m.snapshotId.slice(0, 8)}  ${m.priority.padEnd(6)}  migrated: ${m.chunks} chunks, ${m.chunksSent} sent (${formatBytes(m.bytesSent)})${where}\n`,
     );
   }
   printRecord(
@@ -108,6 +111,7 @@ function printSummary(s: MigrateSummary, json: boolean): void {
       server: s.server,
       snapshots: `${s.snapshotsMigrated} migrated, ${s.snapshotsSkipped} already there`,
       chunks: `${s.chunksOffered} offered, ${s.chunksSent} sent, ${s.chunksDeduplicated} already in the cloud`,
+      ...(s.site !== null ? { proven: `${s.chunksProven} chunks by quorum-certified blocks of site ${s.site}` } : {}),
       sent: formatBytes(s.bytesSent),
       duration: `${s.seconds.toFixed(2)} s`,
       throughput: `${s.megabytesPerSecond.toFixed(2)} MB/s`,

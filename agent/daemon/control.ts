@@ -10,7 +10,7 @@
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotType } from '../catalog/index.ts';
-import type { AgentState } from '../config/index.ts';
+import { tenantOf, type AgentState } from '../config/index.ts';
 import type { ControlHandler } from '../edge/control.ts';
 import type { EdgeRuntime } from '../edge/runtime.ts';
 import type { BackupJob } from './jobs.ts';
@@ -49,11 +49,12 @@ export function repairNow(
 }
 
 /** Runs a repair or a rebalance over this gateway's catalog, one at a time. */
-function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalog: Catalog; reader: ChunkReader }) => Promise<RepairReport>): Promise<RepairReport> {
+function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalog: Catalog; reader: ChunkReader; account: string }) => Promise<RepairReport>): Promise<RepairReport> {
   const run = relaying.then(async () => {
     const repo = await openRepo(state, edge.store);
     try {
-      return await work({ catalog: repo.catalog, reader: new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(edge)) });
+      const reader = new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(edge));
+      return await work({ catalog: repo.catalog, reader, account: tenantOf(state.config) });
     } finally {
       await repo.close();
     }

@@ -36,6 +36,8 @@ export interface RepairOptions {
   catalog: Catalog;
   reader: ChunkReader;
   node: Pick<EdgeNode, 'commit' | 'liveMembers'>;
+  /** The account the chunks are the gateway's for (the ledger records name it; migration proves chunks by it). */
+  account: string;
   gone: readonly string[];
   onProgress?: (p: RepairProgress) => void;
   signal?: AbortSignal;
@@ -82,7 +84,7 @@ async function relayout(
   const flush = async () => {
     if (batch.length === 0) return;
     const { record } = await node.commit({
-      account: 'repair',
+      account: options.account,
       snapshotId: 'repair',
       manifestRoot: new Uint8Array(32),
       dataShards: k,

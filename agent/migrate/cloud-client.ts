@@ -141,14 +141,31 @@ export class CloudClient {
 
   /** Offers up to CLOUD_BATCH_MAX chunks; returns the ids the cloud does not hold for this account. */
   async need(chunks: readonly ChunkOffer[]): Promise<string[]> {
-    if (chunks.length === 0) return [];
+    return (await this.offer(chunks)).need;
+  }
+
+  /**
+   * Offers up to CLOUD_BATCH_MAX chunks: the ids the cloud does not hold, and the edge site the account is
+   * bound to there (null: none), whose blocks must then prove each chunk before its upload.
+   */
+  async offer(chunks: readonly ChunkOffer[]): Promise<{ need: string[]; site: string | null }> {
+    if (chunks.length === 0) return { need: [], site: null };
     if (chunks.length > CLOUD_BATCH_MAX) throw new Error(`invariant violated: need() with ${chunks.length} chunks (at most ${CLOUD_BATCH_MAX})`);
     const { body } = await this.api.request<unknown>('POST', `${this.base}/migration/need`, { chunks });
     if (!isObject(body) || !isIdList(body.need)) throw badAnswer('migration/need', 'no "need" list of chunk ids');
     const offered = new Set(chunks.map((c) => c.id));
     const stranger = body.need.find((id) => !offered.has(id));
     if (stranger) throw badAnswer('migration/need', `it asks for chunk ${stranger}, which was not offered`);
-    return body.need;
+    const site = body.site ?? null;
+    if (site !== null && typeof site !== 'string') throw badAnswer('migration/need', '"site" is neither a name nor null');
+    return { need: body.need, site };
+  }
+
+  /** Sends an edge proof (encoded, shared/ledger/edge-proof.ts); returns how many chunks the cloud took as proven. */
+  async proveEdge(proof: Uint8Array): Promise<number> {
+    const { body } = await this.api.request<unknown>('POST', `${this.base}/migration/edge-proofs`, proof);
+    if (!isObject(body) || !isCount(body.chunks)) throw badAnswer('migration/edge-proofs', 'no "chunks" count');
+    return body.chunks;
   }
 
   /** Uploads one sealed chunk object; `stored` is false when the cloud had it already. */

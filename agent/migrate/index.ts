@@ -1,5 +1,5 @@
 // Migration to the cloud (offer, upload what is missing, record, keep the receipt) and restore from it.
-export { Pacer, insideWindow, migrate } from './migrate.ts';
+export { Pacer, insideWindow, migrate, priorityClassesOf } from './migrate.ts';
 export type { MigrateOptions, MigrateProgress, MigratePhase, MigrateSummary, SnapshotMigration } from './migrate.ts';
 export { CloudClient, CLOUD_BATCH_MAX, batches } from './cloud-client.ts';
 export type { ApiTransport, ChunkInfo, ChunkOffer, CloudSnapshot, CloudTarget, SnapshotReceipt, SnapshotRecordBody } from './cloud-client.ts';
@@ -7,4 +7,4 @@ export { CloudChunkReader } from './cloud-reader.ts';
 export type { CloudChunkReaderOptions } from './cloud-reader.ts';
 export { runCloudRestore, openCloudSource, listCloudSnapshots } from './cloud-restore.ts';
 export type { CloudRestorable, CloudSource } from './cloud-restore.ts';
-export { collectChunkIds, pendingSnapshots, receiptKey, megabytesPerSecond, findByRef } from './plan.ts';
+export { collectChunkIds, migrationOrder, pendingSnapshots, receiptKey, megabytesPerSecond, findByRef } from './plan.ts';

@@ -1,7 +1,8 @@
 /**
  * Migration: moves snapshots from the gateway's shard store into the cloud, so they survive the gateway.
  *
- * Per snapshot, oldest first: list every chunk it needs (the manifest's chunks, then every file chunk),
+ * Snapshots go by priority class (the `migration.priority` of the profile each was taken with: alarm, high,
+ * normal, bulk), oldest first within a class. Per snapshot: list every chunk it needs (the manifest's chunks, then every file chunk),
  * offer them to the cloud in batches with their lengths and the SHA-256 of their sealed objects, upload
  * only those the cloud asks for (the sealed object as it is in the local shards: the cloud stores
  * ciphertext and never sees a key), then record the snapshot, and keep the cloud's receipt in the
@@ -12,6 +13,11 @@
  * offers thousands of chunks without reading their shards); a chunk the cloud confirmed in this run
  * (stored or already there) is not offered again for a later snapshot; the offer of the next batch is
  * prepared while the uploads of the current one are in flight; a few uploads run at once.
+ *
+ * Ledger-verified (DESIGN §6): when the cloud answers an offer with the edge site the account is bound
+ * to, the chunks it needs are first proven with the blocks of the site ledger that committed them
+ * (edge-proofs.ts): the cloud checks each block's quorum certificate against the site's registered keys
+ * and each upload against the committed shard hashes, and stores nothing that fails.
  */
 import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -19,14 +25,17 @@ import { silentLogger, type Logger } from '../../shared/log.ts';
 import type { Catalog, SnapshotRecord } from '../catalog/index.ts';
 import { ChunkReader } from '../chunks/index.ts';
 import { loadState, tenantOf, type AgentState } from '../config/index.ts';
+import { loadProfile, type PriorityClass, type Profile } from '../profile/index.ts';
 import { openManifest } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { Limiter } from '../util/limiter.ts';
 import { CLOUD_BATCH_MAX, CloudClient, batches, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
-import { collectChunkIds, megabytesPerSecond, pendingSnapshots, receiptKey } from './plan.ts';
+import { collectChunkIds, megabytesPerSecond, migrationOrder, pendingSnapshots, receiptKey } from './plan.ts';
+import type { EdgeProver } from './edge-proofs.ts';
+import { encodeEdgeProof } from '../../shared/ledger/edge-proof.ts';
 
 export interface MigrateOptions extends CloudTarget {
-  /** One snapshot (id, unique id prefix, or `latest`); default every snapshot without a receipt, oldest first. */
+  /** One snapshot (id, unique id prefix, or `latest`); default every snapshot without a receipt, by priority class, oldest first within one. */
   snapshot?: string;
   logger?: Logger;
   onProgress?: (p: MigrateProgress) => void;
@@ -79,6 +88,8 @@ export type MigratePhase = 'listing' | 'offering' | 'recording' | 'done';
 export interface MigrateProgress {
   phase: MigratePhase;
   snapshotId: string;
+  /** The snapshot's priority class (from the profile it was taken with). */
+  priority: PriorityClass;
   /** 1-based position of the snapshot in this run, and how many the run migrates. */
   snapshotIndex: number;
   snapshotCount: number;
@@ -92,6 +103,8 @@ export interface MigrateProgress {
 
 export interface SnapshotMigration {
   snapshotId: string;
+  /** The snapshot's priority class (from the profile it was taken with). */
+  priority: PriorityClass;
   status: 'migrated' | 'skipped';
   /** Chunks the snapshot needs (0 when skipped). */
   chunks: number;
@@ -111,10 +124,15 @@ export interface MigrateSummary {
   chunksSent: number;
   /** Offered chunks the cloud already held (for this account: earlier runs, other snapshots). */
   chunksDeduplicated: number;
+  /** The edge site whose blocks proved the chunks sent (null: the cloud binds the account to none). */
+  site: string | null;
+  /** Chunks proven to the cloud with quorum-certified blocks of that site's ledger. */
+  chunksProven: number;
   /** Sealed bytes uploaded. */
   bytesSent: number;
   seconds: number;
   megabytesPerSecond: number;
+  /** Every snapshot considered, in migration order (by class, oldest first within one), skipped ones included. */
   snapshots: SnapshotMigration[];
 }
 
@@ -134,7 +152,48 @@ function explainForbidden(error: unknown, account: string, certName: string): un
   });
 }
 
+/** Chunk ids per edge proof sent (a proof carries each block that committed one of them once). */
+const PROOF_IDS_PER_CALL = 512;
+
+/** The gateway's place in an edge cluster, when it has one: where its site ledger is. */
+export interface EdgeSource {
+  stateRoot: string;
+  site: string;
+  account: string;
+}
+
+/**
+ * Each snapshot's priority class: `migration.priority` of the profile it was taken with, each profile
+ * loaded once (`current` is the profile agent.json names, already loaded). A snapshot from before the
+ * catalog kept profiles, or whose profile is gone or no longer loads, is `normal`: an old profile must
+ * not stop migration.
+ */
+export function priorityClassesOf(
+  snapshots: readonly SnapshotRecord[],
+  current: { ref: string; profile: Profile },
+  logger: Logger = silentLogger,
+  load: (ref: string) => Profile = loadProfile,
+): Map<string, PriorityClass> {
+  const byRef = new Map<string, PriorityClass>([[current.ref, current.profile.migration.priority]]);
+  const classOf = (ref: string): PriorityClass => {
+    let found = byRef.get(ref);
+    if (found === undefined) {
+      try {
+        found = load(ref).migration.priority;
+      } catch (error) {
+        found = 'normal';
+        const code = error instanceof BaksaError ? error.code : undefined;
+        logger.info({ profile: ref, code, error: (error as Error).message }, 'the profile of a snapshot does not load: it migrates as priority normal');
+      }
+      byRef.set(ref, found);
+    }
+    return found;
+  };
+  return new Map(snapshots.map((s) => [s.id, s.profile === undefined ? 'normal' : classOf(s.profile)]));
+}
+
 interface Totals {
+  chunksProven: number;
   chunksOffered: number;
   chunksSent: number;
   bytesSent: number;
@@ -147,8 +206,11 @@ class Migration {
   private readonly uploads: Limiter;
   private readonly hashing: Limiter;
   private readonly pacer: Pacer;
-  readonly totals: Totals = { chunksOffered: 0, chunksSent: 0, bytesSent: 0 };
+  readonly totals: Totals = { chunksProven: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0 };
   private current: Omit<MigrateProgress, 'chunksOffered' | 'chunksSent' | 'bytesSent'> | undefined;
+  /** The edge site the cloud binds the account to (from its offer answers), once known. */
+  site: string | null = null;
+  private prover: Promise<EdgeProver> | undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -156,6 +218,7 @@ class Migration {
     private readonly client: CloudClient,
     private readonly options: MigrateOptions,
     private readonly logger: Logger,
+    private readonly edge: EdgeSource | undefined,
   ) {
     this.uploads = new Limiter(options.concurrency ?? 4);
     this.hashing = new Limiter(options.concurrency ?? 4);
@@ -168,9 +231,9 @@ class Migration {
     this.options.onProgress?.({ ...this.current, ...this.totals });
   }
 
-  async snapshot(s: SnapshotRecord, index: number, count: number): Promise<SnapshotMigration> {
+  async snapshot(s: SnapshotRecord, priority: PriorityClass, index: number, count: number): Promise<SnapshotMigration> {
     const before = { ...this.totals };
-    this.current = { phase: 'listing', snapshotId: s.id, snapshotIndex: index, snapshotCount: count, snapshotChunks: 0, snapshotChunksDone: 0 };
+    this.current = { phase: 'listing', snapshotId: s.id, priority, snapshotIndex: index, snapshotCount: count, snapshotChunks: 0, snapshotChunksDone: 0 };
     this.report();
     const manifest = await openManifest(this.reader, s.rootChunks);
     const ids = await collectChunkIds(s.rootChunks, manifest.entries);
@@ -197,8 +260,8 @@ class Migration {
     this.report({ phase: 'done' });
     const sent = this.totals.chunksSent - before.chunksSent;
     const bytes = this.totals.bytesSent - before.bytesSent;
-    this.logger.info({ snapshotId: s.id, chunks: ids.length, chunksSent: sent, bytesSent: bytes, position: receipt.position }, 'snapshot migrated');
-    return { snapshotId: s.id, status: 'migrated', chunks: ids.length, chunksSent: sent, bytesSent: bytes, receipt };
+    this.logger.info({ snapshotId: s.id, priority, chunks: ids.length, chunksSent: sent, bytesSent: bytes, position: receipt.position }, 'snapshot migrated');
+    return { snapshotId: s.id, priority, status: 'migrated', chunks: ids.length, chunksSent: sent, bytesSent: bytes, receipt };
   }
 
   /** Offers `ids` in batches; uploads what the cloud asks for, one batch's uploads overlapping the next offer. */
@@ -206,7 +269,10 @@ class Migration {
     let uploading: Promise<void> = Promise.resolve();
     for (const batch of batches(ids, CLOUD_BATCH_MAX)) {
       const offers = await this.offersFor(batch);
-      const need = new Set(await this.client.need(offers));
+      const answer = await this.client.offer(offers);
+      const need = new Set(answer.need);
+      this.site = answer.site;
+      if (answer.site !== null && need.size > 0) await this.prove(answer.site, [...need]);
       this.totals.chunksOffered += offers.length;
       let had = 0;
       for (const o of offers) {
@@ -221,6 +287,31 @@ class Migration {
       uploading = next;
     }
     await uploading;
+  }
+
+  /** Proves `ids` to the cloud with the blocks of the site ledger that committed them. */
+  private async prove(site: string, ids: readonly string[]): Promise<void> {
+    const edge = this.edge;
+    if (!edge || edge.site !== site) {
+      throw new BaksaError('EDGE_PROOF_UNAVAILABLE', `the cloud takes account ${this.client.account}'s chunks only with blocks of edge site ${site}, and this gateway ${edge ? `is in site ${edge.site}` : 'is not in an edge cluster'}`, {
+        exitCode: ExitCode.config,
+        hint: `migrate from a gateway of site ${site}, or have an administrator change the site's accounts (2baksa sites register ${site} --accounts …)`,
+        details: { site },
+      });
+    }
+    this.prover ??= import('./edge-proofs.ts').then(({ EdgeProver }) => EdgeProver.open(edge.stateRoot, edge.site, edge.account, this.logger));
+    const prover = await this.prover;
+    for (const group of batches(ids, PROOF_IDS_PER_CALL)) {
+      const { proof, unproven } = prover.prove(group);
+      if (unproven.length > 0) {
+        throw new BaksaError('EDGE_PROOF_UNAVAILABLE', `${unproven.length} chunks the cloud needs are in no block of site ${site}'s ledger on this gateway (e.g. ${unproven[0]})`, {
+          exitCode: ExitCode.data,
+          hint: 'they were written before this gateway kept them in the edge cluster; run `2baksa cluster status` and `2baksa ledger verify STATE/edge/ledger`',
+          details: { site, count: unproven.length, ids: unproven.slice(0, 20) },
+        });
+      }
+      if (proof) this.totals.chunksProven += await this.client.proveEdge(encodeEdgeProof(proof));
+    }
   }
 
   /** Offers for chunks of the catalog: lengths from the catalog, sealed SHA-256 recorded or computed once. */
@@ -281,6 +372,12 @@ class Migration {
         return;
       } catch (error) {
         const code = error instanceof BaksaError ? error.code : '';
+        if (code === 'EDGE_PROOF_MISSING' && this.site !== null && attempt < UPLOAD_ATTEMPTS) {
+          // Another cloud node answers now (fail-over), or the proof was forgotten there: prove it again.
+          this.logger.warn({ id: offer.id }, 'the cloud lacks the proof of a chunk: sending it again');
+          await this.prove(this.site, [offer.id]);
+          continue;
+        }
         if (attempt >= UPLOAD_ATTEMPTS || !RETRYABLE.has(code)) throw error;
         this.logger.warn({ id: offer.id, code, attempt }, 'chunk upload failed: trying again');
         await sleep(500 * attempt);
@@ -304,7 +401,9 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
   const repo = state.config.cluster ? await (await import('../edge/cli.ts')).openClusterRepo(state) : await openLocalRepo(state);
   let client: CloudClient | undefined;
   try {
-    const all = options.snapshot !== undefined ? [await repo.catalog.findSnapshot(options.snapshot)] : await repo.catalog.listSnapshots();
+    const listed = options.snapshot !== undefined ? [await repo.catalog.findSnapshot(options.snapshot)] : await repo.catalog.listSnapshots();
+    const classes = priorityClassesOf(listed, { ref: state.config.profile, profile: state.profile }, logger);
+    const all = migrationOrder(listed, (s) => classes.get(s.id)!);
     const done = new Map<string, SnapshotReceipt>();
     for (const s of all) {
       const text = await repo.catalog.getMeta(receiptKey(s.id));
@@ -326,21 +425,22 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     let run: Migration | undefined;
     if (todo.length > 0) {
       client = options.client ?? (await CloudClient.connect(options, account));
-      run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger);
+      const edge = state.config.cluster ? { stateRoot: state.paths.root, site: state.config.site, account } : undefined;
+      run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger, edge);
     }
     for (const s of all) {
       const receipt = done.get(s.id);
       if (receipt) {
-        results.push({ snapshotId: s.id, status: 'skipped', chunks: 0, chunksSent: 0, bytesSent: 0, receipt });
+        results.push({ snapshotId: s.id, priority: classes.get(s.id)!, status: 'skipped', chunks: 0, chunksSent: 0, bytesSent: 0, receipt });
         continue;
       }
       try {
-        results.push(await run!.snapshot(s, todo.indexOf(s) + 1, todo.length));
+        results.push(await run!.snapshot(s, classes.get(s.id)!, todo.indexOf(s) + 1, todo.length));
       } catch (error) {
         throw explainForbidden(error, account, options.certName);
       }
     }
-    const totals = run?.totals ?? { chunksOffered: 0, chunksSent: 0, bytesSent: 0 };
+    const totals = run?.totals ?? { chunksProven: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0 };
     const seconds = (performance.now() - started) / 1000;
     return {
       account,
@@ -350,6 +450,8 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
       chunksOffered: totals.chunksOffered,
       chunksSent: totals.chunksSent,
       chunksDeduplicated: totals.chunksOffered - totals.chunksSent,
+      site: run?.site ?? null,
+      chunksProven: totals.chunksProven,
       bytesSent: totals.bytesSent,
       seconds,
       megabytesPerSecond: megabytesPerSecond(totals.bytesSent, seconds),

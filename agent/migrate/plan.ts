@@ -1,10 +1,11 @@
 /**
  * The pure parts of migration, kept apart so they are tested without a cloud or a shard store: which
- * chunks a snapshot needs, which snapshots still have to go, where their receipts are kept, and the
- * summary's arithmetic.
+ * chunks a snapshot needs, the order snapshots go in (by priority class), which still have to go, where
+ * their receipts are kept, and the summary's arithmetic.
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
+import { priorityClasses, type PriorityClass } from '../profile/schema.ts';
 
 /** Catalog meta key of the cloud's receipt for a migrated snapshot: its presence means "done". */
 export function receiptKey(snapshotId: string): string {
@@ -28,7 +29,19 @@ export async function collectChunkIds(rootChunks: readonly string[], entries: As
   return out;
 }
 
-/** The snapshots of `all` (oldest first) that have no receipt yet. */
+/**
+ * The order snapshots migrate in: by priority class (alarm, high, normal, bulk), oldest first within a
+ * class, so an alarm log never waits behind a backlog of bulk logs. Ties in time go by id (deterministic).
+ */
+export function migrationOrder<S extends { id: string; timeMs: number }>(all: readonly S[], classOf: (s: S) => PriorityClass): S[] {
+  const rank = (s: S) => priorityClasses.indexOf(classOf(s));
+  return all
+    .map((s) => ({ s, rank: rank(s) }))
+    .sort((a, b) => a.rank - b.rank || a.s.timeMs - b.s.timeMs || (a.s.id < b.s.id ? -1 : a.s.id > b.s.id ? 1 : 0))
+    .map((x) => x.s);
+}
+
+/** The snapshots of `all` that have no receipt yet, in the order of `all` (see migrationOrder). */
 export function pendingSnapshots<S extends { id: string }>(all: readonly S[], migrated: ReadonlySet<string>): S[] {
   return all.filter((s) => !migrated.has(s.id));
 }

@@ -2,12 +2,15 @@
  * The firmware profile: one typed schema for every gateway class (firmware-profiles/*.json).
  * A profile is data; `parseProfile` checks it field by field and refuses a wrong field by its name.
  */
-import { array, bool, int, object, oneOf, optional, refine, str, type Infer } from './validate.ts';
+import { array, bool, int, object, oneOf, optional, refine, str, withDefault, type Infer } from './validate.ts';
 
 export const compressionAlgorithms = ['none', 'gzip', 'brotli'] as const;
 export type CompressionAlgorithm = (typeof compressionAlgorithms)[number];
 export const backupModes = ['lazy', 'snapshot'] as const;
 export type BackupMode = (typeof backupModes)[number];
+/** Migration priority classes, most urgent first: this order is the order snapshots go to the cloud in. */
+export const priorityClasses = ['alarm', 'high', 'normal', 'bulk'] as const;
+export type PriorityClass = (typeof priorityClasses)[number];
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -59,6 +62,8 @@ export const checkProfile = refine(
     migration: object({
       bandwidthBytesPerS: int(0),
       window: object({ start: str(hhmm, 'a time HH:MM'), end: str(hhmm, 'a time HH:MM') }),
+      /** The class of this profile's snapshots: pending snapshots migrate by class, oldest first within one. */
+      priority: withDefault(oneOf(priorityClasses), 'normal'),
     }),
     retention,
     writeOnly: optional(bool()),

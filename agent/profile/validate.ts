@@ -4,7 +4,8 @@
  *
  * A schema is a tree of `Check`s; `check(schema, value)` returns the typed value or throws
  * `configError(field, message)` naming the dotted path of the first bad field. Unknown fields are refused
- * (a typo in a profile must not silently fall back to a default).
+ * (a typo in a profile must not silently fall back to a default). An absent optional field stays
+ * undefined, or takes its declared default (`withDefault`).
  */
 import { configError } from '../../shared/errors.ts';
 
@@ -60,6 +61,13 @@ export function array<T>(item: Check<T>, maxItems = 10_000): Check<T[]> {
 /** Marks a field optional: absent (undefined) is allowed and stays undefined. */
 export function optional<T>(inner: Check<T>): Check<T | undefined> {
   const c: Check<T | undefined> = (v, field) => (v === undefined ? undefined : inner(v, field));
+  (c as { optional?: boolean }).optional = true;
+  return c;
+}
+
+/** An optional field that reads as `fallback` when absent, so its users see one type and no undefined. */
+export function withDefault<T>(inner: Check<T>, fallback: T): Check<T> {
+  const c: Check<T> = (v, field) => (v === undefined ? fallback : inner(v, field));
   (c as { optional?: boolean }).optional = true;
   return c;
 }

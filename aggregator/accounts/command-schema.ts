@@ -13,6 +13,9 @@ export const OBJECT_ID_CHARS_MAX = 128;
 export const OBJECT_LAYOUT_CHARS_MAX = 8192;
 /** Objects in one RecordObjects command. */
 export const RECORD_OBJECTS_MAX = 512;
+/** Validators of one edge site (DESIGN §5: 1–7 gateways; room to spare) and accounts bound to it. */
+export const SITE_VALIDATORS_MAX = 64;
+export const SITE_ACCOUNTS_MAX = 1024;
 export const HEARTBEAT_INTERVAL_S_MIN = 1;
 export const HEARTBEAT_INTERVAL_S_MAX = 7 * 24 * 3600;
 
@@ -74,6 +77,14 @@ export const accountCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('DeleteGroup'), group: text(63) }),
   z.strictObject({ type: z.literal('AddMember'), group: text(63), account: accountNumber, atMs: time }),
   z.strictObject({ type: z.literal('RemoveMember'), group: text(63), account: accountNumber }),
+  z.strictObject({
+    type: z.literal('RegisterSite'),
+    site: text(255),
+    validators: z.array(z.strictObject({ id: text(255), publicKey: z.string().regex(/^[0-9a-f]{64}$/) })).min(1).max(SITE_VALIDATORS_MAX),
+    accounts: z.array(text(255)).max(SITE_ACCOUNTS_MAX),
+    atMs: time,
+  }),
+  z.strictObject({ type: z.literal('DeleteSite'), site: text(255) }),
 ]);
 
 /** Checks an untrusted value; throws INVALID_COMMAND naming the first bad field. */

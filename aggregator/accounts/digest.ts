@@ -15,6 +15,8 @@ const ORDER: Record<(typeof REPLICATED_TABLES)[number], string> = {
   objects: 'account, object_id',
   housekeeping: 'id',
   deletions: 'account, object_id, seq',
+  sites: 'name',
+  site_accounts: 'account',
 };
 
 export async function dumpState(db: Database): Promise<string> {

@@ -1,5 +1,5 @@
 /**
- * The operations behind `2baksa accounts|groups …` and the admin REST routes, over one account database.
+ * The operations behind `2baksa accounts|groups|sites …` and the admin REST routes, over one account database.
  * Each write builds a command (with the time and, for an automatic number, the number decided here from
  * the database state) and hands it to `submit` — `apply` on this node today, a consensus request once
  * the replica exists — so the CLI and the API change accounts the same way. Reads go to the database.
@@ -8,9 +8,9 @@ import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { accountJson, nextAccountNumber } from './apply-accounts.ts';
 import { formatAccountNumber, normalizeGroupName } from './names.ts';
-import { checkUsage, groupStats, groupsOf, housekeepingOf, listAccounts, listGroupStats, resolveAccount, resolveGroup, type GroupStats, type UsageCheck } from './queries.ts';
+import { checkUsage, listSites, groupStats, groupsOf, housekeepingOf, listAccounts, listGroupStats, resolveAccount, resolveGroup, type GroupStats, type UsageCheck } from './queries.ts';
 import { apply } from './state-machine.ts';
-import type { AccountCommand, AccountConfig, ApplyResult, QuotaEvent } from './types.ts';
+import type { AccountCommand, AccountConfig, ApplyResult, QuotaEvent, Site, SiteValidator } from './types.ts';
 
 export interface AccountOpsOptions {
   /** Where commands go; defaults to `apply` on this database. */
@@ -218,5 +218,19 @@ export class AccountOps {
 
   async listGroups(): Promise<GroupStats[]> {
     return listGroupStats(this.db);
+  }
+
+  /** Registers an edge site's validators; the bound accounts default to the validators' ids (a gateway's account is its name). */
+  async registerSite(site: string, validators: SiteValidator[], accounts?: string[]): Promise<Site> {
+    const bound = accounts && accounts.length > 0 ? accounts : validators.map((v) => v.id);
+    return (await this.submit({ type: 'RegisterSite', site, validators, accounts: bound, atMs: this.now() })) as unknown as Site;
+  }
+
+  async deleteSite(site: string): Promise<Record<string, unknown>> {
+    return this.submit({ type: 'DeleteSite', site });
+  }
+
+  async listSites(): Promise<Site[]> {
+    return listSites(this.db);
   }
 }

@@ -5,7 +5,7 @@
 import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatAccountNumber, looksLikeNumber, parseAccountNumber } from './names.ts';
-import type { Account, Group, StoredObject } from './types.ts';
+import type { Account, Group, Site, SiteValidator, StoredObject } from './types.ts';
 
 export interface AccountRow {
   number: number;
@@ -238,4 +238,31 @@ export async function checkUsage(db: Database, account: Account): Promise<UsageC
     actualObjects,
     consistent: actualBytes === account.usedBytes && actualObjects === account.objectCount,
   };
+}
+
+interface SiteRow {
+  name: string;
+  validators: string;
+  registered_ms: number;
+}
+
+async function siteOfRow(db: Database, row: SiteRow): Promise<Site> {
+  const accounts = await db.all<{ account: string }>('SELECT account FROM site_accounts WHERE site = ? ORDER BY account', [row.name]);
+  return { name: row.name, validators: JSON.parse(row.validators) as SiteValidator[], accounts: accounts.map((a) => a.account), registeredMs: row.registered_ms };
+}
+
+export async function findSite(db: Database, name: string): Promise<Site | undefined> {
+  const row = await db.get<SiteRow>('SELECT name, validators, registered_ms FROM sites WHERE name = ?', [name]);
+  return row ? siteOfRow(db, row) : undefined;
+}
+
+/** The site an account (by name) is bound to, if any. */
+export async function siteOfAccount(db: Database, account: string): Promise<Site | undefined> {
+  const row = await db.get<SiteRow>('SELECT s.name, s.validators, s.registered_ms FROM sites s JOIN site_accounts a ON a.site = s.name WHERE a.account = ?', [account]);
+  return row ? siteOfRow(db, row) : undefined;
+}
+
+export async function listSites(db: Database): Promise<Site[]> {
+  const rows = await db.all<SiteRow>('SELECT name, validators, registered_ms FROM sites ORDER BY name');
+  return Promise.all(rows.map((r) => siteOfRow(db, r)));
 }

@@ -2,7 +2,7 @@
  * The account database schema (its own sqlite file, `accounts.db`, on every aggregator node).
  *
  * Two kinds of tables share the file:
- * - replicated tables (accounts, groups, members, objects, housekeeping, deletions, meta) change only
+ * - replicated tables (accounts, groups, members, objects, housekeeping, deletions, meta, sites) change only
  *   through `apply(command)`, identically on every replica; `stateDigest` covers exactly these;
  * - node-local tables (heartbeat state and counters, alerts, volumes, jobs) record what this node saw;
  *   they are for billing, audit and reports, and are not part of the digest.
@@ -10,7 +10,7 @@
  */
 import { Database, migrate } from '../../shared/db/index.ts';
 
-export const REPLICATED_TABLES = ['meta', 'accounts', 'groups', 'group_members', 'objects', 'housekeeping', 'deletions'] as const;
+export const REPLICATED_TABLES = ['meta', 'accounts', 'groups', 'group_members', 'objects', 'housekeeping', 'deletions', 'sites', 'site_accounts'] as const;
 
 export const ACCOUNT_DB_MIGRATIONS: readonly string[] = [
   `
@@ -150,6 +150,20 @@ export const ACCOUNT_DB_MIGRATIONS: readonly string[] = [
   // Where an object's bytes live in the cluster (its erasure-coded layout, JSON), replicated with its record.
   `
   ALTER TABLE objects ADD COLUMN layout TEXT;
+  `,
+  // Edge sites: the validator keys their ledger blocks are checked against, and the accounts whose
+  // migrations must carry such blocks (DESIGN §6).
+  `
+  CREATE TABLE sites (
+    name TEXT PRIMARY KEY,
+    validators TEXT NOT NULL,
+    registered_ms INTEGER NOT NULL
+  );
+  CREATE TABLE site_accounts (
+    account TEXT PRIMARY KEY,
+    site TEXT NOT NULL REFERENCES sites(name) ON DELETE CASCADE
+  );
+  CREATE INDEX site_accounts_site ON site_accounts(site);
   `,
 ];
 

@@ -12,6 +12,7 @@ import { BaksaError, ExitCode, unreachable } from '../../shared/errors.ts';
 import { applyAccountCommand } from './apply-accounts.ts';
 import { applyGroupCommand } from './apply-groups.ts';
 import { applyObjectCommand } from './apply-objects.ts';
+import { applySiteCommand } from './apply-sites.ts';
 import { parseAccountCommand } from './command-schema.ts';
 import type { ApplyContext } from './apply-context.ts';
 import type { AccountCommand, ApplyError, ApplyResult, QuotaEvent } from './types.ts';
@@ -33,6 +34,8 @@ export const REFUSAL_CODES: ReadonlySet<string> = new Set([
   'NOT_MEMBER',
   'OBJECT_EXISTS',
   'OBJECT_NOT_FOUND',
+  'SITE_NOT_FOUND',
+  'SITE_ACCOUNT_TAKEN',
 ]);
 
 async function dispatch(ctx: ApplyContext, cmd: AccountCommand): Promise<Record<string, unknown>> {
@@ -56,6 +59,9 @@ async function dispatch(ctx: ApplyContext, cmd: AccountCommand): Promise<Record<
     case 'Housekeep':
     case 'RecomputeUsage':
       return applyObjectCommand(ctx, cmd);
+    case 'RegisterSite':
+    case 'DeleteSite':
+      return applySiteCommand(ctx, cmd);
     default:
       return unreachable(cmd, 'account command');
   }

@@ -36,6 +36,23 @@ export interface Group {
   createdMs: number;
 }
 
+/** One validator of an edge site's ledger: its node id and raw Ed25519 public key (hex). */
+export interface SiteValidator {
+  id: string;
+  publicKey: string;
+}
+
+/**
+ * An edge site as the cloud knows it: the keys a quorum of which must certify the blocks its gateways
+ * migrate, and the accounts bound to it (their uploads must be proven by such blocks).
+ */
+export interface Site {
+  name: string;
+  validators: SiteValidator[];
+  accounts: string[];
+  registeredMs: number;
+}
+
 export type ObjectState = 'current' | 'old' | 'deleted';
 
 export interface StoredObject {
@@ -81,7 +98,10 @@ export type AccountCommand =
   | { type: 'SetGroup'; group: string; admin?: string; softBytes?: number | null; hardBytes?: number | null; atMs: number }
   | { type: 'DeleteGroup'; group: string }
   | { type: 'AddMember'; group: string; account: number; atMs: number }
-  | { type: 'RemoveMember'; group: string; account: number };
+  | { type: 'RemoveMember'; group: string; account: number }
+  /** Registers (or replaces) an edge site's validator keys and binds accounts to it. */
+  | { type: 'RegisterSite'; site: string; validators: SiteValidator[]; accounts: string[]; atMs: number }
+  | { type: 'DeleteSite'; site: string };
 
 export type AccountCommandType = AccountCommand['type'];
 

@@ -1,10 +1,11 @@
 /**
- * System Administrator routes: accounts, groups, quotas and monitoring config (role `admin`).
+ * System Administrator routes: accounts, groups, quotas, monitoring config and edge sites (role `admin`).
  * Each is a thin mapping onto AccountOps, so the CLI (`--db`) and the API change accounts the same way.
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { parseAccountNumber } from '../accounts/names.ts';
-import type { AccountConfig } from '../accounts/types.ts';
+import { SITE_ACCOUNTS_MAX, SITE_VALIDATORS_MAX } from '../accounts/command-schema.ts';
+import type { AccountConfig, SiteValidator } from '../accounts/types.ts';
 import type { ApiContext } from './context.ts';
 import type { RouteSpec } from './route.ts';
 import {
@@ -157,5 +158,42 @@ export function adminRoutes(ctx: ApiContext): RouteSpec[] {
       schema: { params: memberParams, response: { 200: groupView } },
       handler: async ({ request }) => ops.removeMember(group(request), account(request)),
     },
+    {
+      method: 'GET', url: '/v1/sites', tag: 'sites', roles: admin, summary: "registered edge sites: their ledger's validator keys and bound accounts",
+      handler: async () => ({ sites: await ops.listSites() }),
+    },
+    {
+      method: 'PUT', url: '/v1/sites/:site', tag: 'sites', roles: admin,
+      summary: "register (or replace) an edge site's validator keys; migrations of its accounts must then carry blocks a quorum of them certified",
+      schema: {
+        params: siteParams,
+        body: {
+          type: 'object', additionalProperties: false, required: ['validators'],
+          properties: {
+            validators: {
+              type: 'array', minItems: 1, maxItems: SITE_VALIDATORS_MAX,
+              items: {
+                type: 'object', additionalProperties: false, required: ['id', 'publicKey'],
+                properties: { id: { type: 'string', minLength: 1, maxLength: 255 }, publicKey: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+              },
+            },
+            accounts: { type: 'array', maxItems: SITE_ACCOUNTS_MAX, items: { type: 'string', minLength: 1, maxLength: 255 } },
+          },
+        },
+      },
+      handler: async ({ request }) => {
+        const b = request.body as { validators: SiteValidator[]; accounts?: string[] };
+        return ops.registerSite((request.params as { site: string }).site, b.validators, b.accounts);
+      },
+    },
+    {
+      method: 'DELETE', url: '/v1/sites/:site', tag: 'sites', roles: admin, summary: 'forget a site (its accounts migrate without edge proofs again)',
+      schema: { params: siteParams },
+      handler: async ({ request }) => ops.deleteSite((request.params as { site: string }).site),
+    },
   ];
 }
+
+const siteParams = {
+  type: 'object', properties: { site: { type: 'string', minLength: 1, maxLength: 255 } }, required: ['site'], additionalProperties: false,
+};

@@ -3,7 +3,8 @@
  * snapshots from the edge into the cluster. Offer/need, then only the missing chunks travel, then
  * the snapshot record:
  *
- *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256}]} → {need:[id]}
+ *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256}]} → {need:[id], site}
+ *   POST /v1/accounts/:account/migration/edge-proofs  an edge proof (MessagePack, shared/ledger/edge-proof.ts) → {chunks}
  *   PUT  /v1/accounts/:account/chunks/:id?length&sha256   the sealed chunk object (raw)
  *   PUT  /v1/accounts/:account/snapshots/:snapshotId   {createdMs, rootChunks, chunks} (raw JSON) → receipt
  *   GET  /v1/accounts/:account/snapshots              the migrated snapshots, oldest first
@@ -15,6 +16,15 @@
  * ciphertext's hash; the agent re-checks the chunk id when it opens a chunk on restore), and a
  * snapshot is recorded only when every chunk it names is stored. What fails is refused with a reason
  * and stored nowhere.
+ *
+ * Ledger verification (an account bound to an edge site, `2baksa sites register`): `need` answers the
+ * site, and each chunk must then be proven before its upload is taken: the agent sends blocks of the
+ * site's ledger with their quorum certificates and the records (with inclusion proofs) that committed
+ * the chunks; this node checks them against the site's registered keys and remembers, per chunk, the
+ * SHA-256 of its k data shards. The upload is stored only when its bytes cut into those shards
+ * (EDGE_PROOF_MISSING when no proof came, EDGE_PROOF_MISMATCH when the bytes are not the committed
+ * ones). The proven hashes are node-local and bounded: an agent that fails over to another node, or whose
+ * proof was evicted, is told EDGE_PROOF_MISSING and proves the chunk again.
  *
  * Storage and records: a chunk is one erasure-coded blob over the nodes (ClusterStore, rack-aware),
  * recorded through consensus as an object `chunk:<id>` of the account (so quotas, space reports and
@@ -43,6 +53,9 @@ import { requireOwnAccount, type Principal } from './rbac.ts';
 import type { RouteSpec } from './route.ts';
 import { accountParams, accountRef } from './schemas.ts';
 import { RECORD_OBJECTS_MAX } from '../accounts/command-schema.ts';
+import { siteOfAccount } from '../accounts/queries.ts';
+import { EDGE_PROOF_BYTES_MAX, SignerRegistry, decodeEdgeProof, matchesDataShards, verifyEdgeProof, type ProvenChunk } from '../../shared/ledger/index.ts';
+import { ProtocolError } from '../../shared/protocol/errors.ts';
 import type { BlobRef, ClusterStore } from '../storage/index.ts';
 
 const roles = ['operator', 'agent'] as const;
@@ -208,8 +221,29 @@ function refusal(result: ApplyResult): BaksaError | undefined {
   return new BaksaError(result.error.code, result.error.message, { exitCode: ExitCode.data, ...(result.error.hint ? { hint: result.error.hint } : {}), ...(result.error.details ? { details: result.error.details } : {}) });
 }
 
+/** Chunks proven by edge blocks on this node, per account; the oldest are forgotten past `max`. */
+export class ProvenChunks {
+  private readonly map = new Map<string, ProvenChunk[]>();
+
+  constructor(private readonly max = 200_000) {}
+
+  add(account: number, chunks: ReadonlyMap<string, ProvenChunk[]>): void {
+    for (const [id, versions] of chunks) {
+      const key = `${account}/${id}`;
+      this.map.delete(key);
+      this.map.set(key, versions.slice(-4));
+      if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+    }
+  }
+
+  get(account: number, id: string): ProvenChunk[] | undefined {
+    return this.map.get(`${account}/${id}`);
+  }
+}
+
 export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
   const { db, store } = deps;
+  const proven = new ProvenChunks();
   const account = async (request: { params: unknown }, principal: Principal) => {
     const a = await resolveAccount(db, (request.params as { account: string }).account);
     requireOwnAccount(principal, a);
@@ -250,7 +284,40 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const a = await account(request, principal);
         const { chunks } = request.body as { chunks: Array<{ id: string }> };
         const have = await layoutsOf(db, a.number, chunks.map((c) => chunkObject(c.id)));
-        return { need: [...new Set(chunks.map((c) => c.id))].filter((id) => !have.has(chunkObject(id))) };
+        const site = await siteOfAccount(db, a.name);
+        return { need: [...new Set(chunks.map((c) => c.id))].filter((id) => !have.has(chunkObject(id))), site: site?.name ?? null };
+      },
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/migration/edge-proofs', tag: 'migration', roles, rawBody: true,
+      summary: "prove chunks with blocks of the account's edge site (quorum certificate, inclusion proof); proven chunks may then be uploaded",
+      schema: { params: accountParams },
+      handler: async ({ request, principal }) => {
+        const a = await account(request, principal);
+        const declared = Number(request.headers['content-length'] ?? 0);
+        if (declared > EDGE_PROOF_BYTES_MAX) throw payloadTooLarge(EDGE_PROOF_BYTES_MAX);
+        const body = await readBody(request.body, EDGE_PROOF_BYTES_MAX);
+        let proof;
+        try {
+          proof = decodeEdgeProof(body);
+        } catch (error) {
+          if (error instanceof ProtocolError) throw badRequest('body', `not an edge proof: ${error.message}`);
+          throw error;
+        }
+        const site = await siteOfAccount(db, a.name);
+        if (!site || site.name !== proof.site) {
+          throw apiError('EDGE_SITE_UNKNOWN', `account ${a.name} is not bound to site ${proof.site}${site ? ` (it is bound to ${site.name})` : ''}; nothing was proven`,
+            'an administrator registers the site: 2baksa sites register SITE --validators validators.json', { site: proof.site });
+        }
+        const registry = new SignerRegistry(site.validators.map((v) => ({ id: v.id, publicKey: new Uint8Array(Buffer.from(v.publicKey, 'hex')) })));
+        const verdict = verifyEdgeProof(proof, registry, a.name);
+        if (!verdict.ok) {
+          throw apiError('EDGE_PROOF_INVALID', `block ${verdict.height} of site ${site.name}: ${verdict.problem.reason}: ${verdict.problem.message}; nothing was proven`,
+            "the gateway's ledger does not match the site's registered keys: check `2baksa ledger verify` on the gateway and the site's registration",
+            { site: site.name, height: verdict.height, reason: verdict.problem.reason });
+        }
+        proven.add(a.number, verdict.chunks);
+        return { site: site.name, chunks: verdict.chunks.size };
       },
     },
     {
@@ -278,6 +345,19 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         if ((await layoutsOf(db, a.number, [chunkObject(id)])).has(chunkObject(id))) {
           void reply.status(200);
           return { id, stored: false };
+        }
+        const site = await siteOfAccount(db, a.name);
+        if (site) {
+          const versions = proven.get(a.number, id);
+          if (!versions) {
+            throw apiError('EDGE_PROOF_MISSING', `chunk ${id}: account ${a.name} migrates from site ${site.name}, and no block of it proving this chunk came to this node; nothing was stored`,
+              'send the block that committed it first (migration/edge-proofs); 2baksa migrate does', { id, site: site.name });
+          }
+          if (!versions.some((v) => matchesDataShards(body, v))) {
+            const heights = versions.map((v) => v.height);
+            throw apiError('EDGE_PROOF_MISMATCH', `chunk ${id}: the uploaded bytes are not the ones block ${heights.join(', ')} of site ${site.name} committed; nothing was stored`,
+              'read the chunk again from its shards on the gateways and resend it', { id, site: site.name, heights });
+          }
         }
         await admitBackup(db, a.number, body.length);
         const key = `chunk/${a.number.toString(16).padStart(8, '0')}/${id}/${randomBytes(8).toString('hex')}`;

@@ -10,7 +10,7 @@ import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
 import { AccountOps, type AccountInfo, type AccountView, type CreateAccountInput, type GroupPatch } from '../accounts/ops.ts';
 import type { GroupStats, UsageCheck } from '../accounts/queries.ts';
 import { openAccountDb } from '../accounts/schema.ts';
-import type { AccountConfig } from '../accounts/types.ts';
+import type { AccountConfig, Site, SiteValidator } from '../accounts/types.ts';
 import { ApiClient } from '../../shared/http/api-client.ts';
 import { heartbeatBoard, type BoardRow } from '../reports/heartbeats.ts';
 import { spaceReport, type SpaceDimension, type SpaceRows } from '../reports/space.ts';
@@ -34,6 +34,9 @@ export interface AdminBackend {
   removeMember(group: string, ref: string): Promise<GroupStats>;
   groupInfo(name: string): Promise<GroupStats>;
   listGroups(): Promise<GroupStats[]>;
+  registerSite(site: string, validators: SiteValidator[], accounts?: string[]): Promise<Site>;
+  deleteSite(site: string): Promise<Record<string, unknown>>;
+  listSites(): Promise<Site[]>;
   space(by: SpaceDimension): Promise<SpaceRows>;
   heartbeats(): Promise<BoardRow[]>;
   close(): Promise<void>;
@@ -64,6 +67,9 @@ export class LocalBackend implements AdminBackend {
   removeMember(group: string, ref: string) { return this.ops.removeMember(group, ref); }
   groupInfo(name: string) { return this.ops.groupInfo(name); }
   listGroups() { return this.ops.listGroups(); }
+  registerSite(site: string, validators: SiteValidator[], accounts?: string[]) { return this.ops.registerSite(site, validators, accounts); }
+  deleteSite(site: string) { return this.ops.deleteSite(site); }
+  listSites() { return this.ops.listSites(); }
   space(by: SpaceDimension) { return spaceReport(this.db, by); }
   heartbeats() { return heartbeatBoard(this.db, Date.now()); }
   close() { return this.db.close(); }
@@ -100,6 +106,11 @@ export class RemoteBackend implements AdminBackend {
   removeMember(group: string, ref: string) { return this.call<GroupStats>('DELETE', `/v1/groups/${seg(group)}/members/${seg(ref)}`); }
   groupInfo(name: string) { return this.call<GroupStats>('GET', `/v1/groups/${seg(name)}`); }
   async listGroups() { return (await this.call<{ groups: GroupStats[] }>('GET', '/v1/groups')).groups; }
+  registerSite(site: string, validators: SiteValidator[], accounts?: string[]) {
+    return this.call<Site>('PUT', `/v1/sites/${seg(site)}`, { validators, ...(accounts && accounts.length > 0 ? { accounts } : {}) });
+  }
+  deleteSite(site: string) { return this.call<Record<string, unknown>>('DELETE', `/v1/sites/${seg(site)}`); }
+  async listSites() { return (await this.call<{ sites: Site[] }>('GET', '/v1/sites')).sites; }
   space(by: SpaceDimension) { return this.call<SpaceRows>('GET', `/v1/reports/space?by=${by}`); }
   async heartbeats() { return (await this.call<{ accounts: BoardRow[] }>('GET', '/v1/reports/heartbeats')).accounts; }
   async close() { this.client.close(); }

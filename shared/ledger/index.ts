@@ -22,20 +22,32 @@ export {
   type QuorumSignature,
   type UnsignedBlock,
 } from './block.ts';
-export { encodeRecord, leafHash, merkleRoot, merkleRootOfLeaves, proofFor, verifyLeafProof, verifyProof, type InclusionProof } from './merkle.ts';
+export { encodeRecord, leafHash, merkleRoot, merkleRootOfLeaves, proofFor, proofForLeaves, verifyLeafProof, verifyProof, type InclusionProof } from './merkle.ts';
 export { SignerRegistry, faultsTolerated, quorumSize, type ValidatorEntry } from './quorum.ts';
 export { buildBlock, nextBlock, signBlock, signWithAll, withQc, type BlockInput } from './build.ts';
 export {
   ChainVerifier,
   LedgerReason,
   defaultLedgerVerifyOptions,
+  checkRecordSignatures,
   verifyBlock,
+  verifyCertificate,
   verifyChain,
   type BlockProblem,
   type ChainTip,
   type ChainVerdict,
   type LedgerVerifyOptions,
 } from './verify.ts';
+export {
+  EDGE_PROOF_BYTES_MAX,
+  decodeEdgeProof,
+  encodeEdgeProof,
+  matchesDataShards,
+  verifyEdgeProof,
+  type EdgeProof,
+  type EdgeProofBlock,
+  type ProvenChunk,
+} from './edge-proof.ts';
 export { MAGIC, crc32, defaultFrameBytesMax, encodeFrame, readFrames, type FrameEvent } from './frame.ts';
 export { openBlockLog, readBlocks, type BlockLogEvent, type OpenedBlockLog } from './blocklog.ts';
 export {

@@ -76,10 +76,14 @@ function pathOf(leaves: readonly Uint8Array[], index: number, start: number, end
 
 /** The inclusion proof of records[index]. */
 export function proofFor(records: readonly BlockRecord[], index: number): InclusionProof {
-  if (!Number.isInteger(index) || index < 0 || index >= records.length) {
-    throw new RangeError(`record index ${index} is outside a block of ${records.length} records`);
+  return proofForLeaves(records.map(leafHash), index);
+}
+
+/** The inclusion proof of the leaf at `index`, from the block's leaf hashes (a reader that keeps only those). */
+export function proofForLeaves(leaves: readonly Uint8Array[], index: number): InclusionProof {
+  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) {
+    throw new RangeError(`record index ${index} is outside a block of ${leaves.length} records`);
   }
-  const leaves = records.map(leafHash);
   const path: Uint8Array[] = [];
   pathOf(leaves, index, 0, leaves.length, path);
   return { index, treeSize: leaves.length, path };

@@ -16,7 +16,8 @@
  */
 import { verify } from '../crypto/sign.ts';
 import { bytesEqual, transactionDigest } from '../protocol/digest.ts';
-import { blockHash, blockSigningBytes, GENESIS_PREV_HASH, type Block } from './block.ts';
+import type { BlockRecord } from '../protocol/messages.ts';
+import { blockHash, blockSigningBytes, GENESIS_PREV_HASH, type Block, type BlockHeader, type QuorumSignature } from './block.ts';
 import { merkleRoot } from './merkle.ts';
 import type { SignerRegistry } from './quorum.ts';
 
@@ -80,9 +81,18 @@ export function verifyBlock(
       if (bad) return problem('BAD_RECORD_SIGNATURE', `record ${i}: ${bad}`);
     }
   }
-  const signing = blockSigningBytes(blockHash(block));
+  return verifyCertificate(block, block.qc, registry);
+}
+
+/**
+ * Checks a block header's quorum certificate alone: distinct registered signers, every signature over
+ * the block hash, at least a quorum of them. With an inclusion proof this is what a reader that holds
+ * no chain (the cloud, checking an edge block) verifies.
+ */
+export function verifyCertificate(header: BlockHeader, qc: readonly QuorumSignature[], registry: SignerRegistry): BlockProblem | undefined {
+  const signing = blockSigningBytes(blockHash(header));
   const seen = new Set<string>();
-  for (const { signer, signature } of block.qc) {
+  for (const { signer, signature } of qc) {
     const key = registry.keyOf(signer);
     if (!key) return problem('UNKNOWN_SIGNER', `signer ${JSON.stringify(signer)} is not in the validator set`);
     if (seen.has(signer)) return problem('DUPLICATE_SIGNER', `signer ${signer} signed twice`);
@@ -95,7 +105,8 @@ export function verifyBlock(
   return undefined;
 }
 
-function checkRecordSignatures(record: Block['records'][number], registry: SignerRegistry): string | undefined {
+/** Why a record's placement-target signatures fail (distinct registered signers over its digest), or undefined. */
+export function checkRecordSignatures(record: BlockRecord, registry: SignerRegistry): string | undefined {
   if (record.signatures.length === 0) return undefined;
   const digest = transactionDigest(record);
   const seen = new Set<string>();

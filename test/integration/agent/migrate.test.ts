@@ -3,7 +3,7 @@
 // routes, erasure-coded chunk storage over the nodes). The gateway side is the real CLI:
 // - the account is created, the agent gets an agent certificate for it, backs up generated gateway data
 //   twice (the second snapshot shares most chunks with the first);
-// - `migrate` sends both snapshots, oldest first, and keeps the receipts; run again it sends nothing;
+// - `migrate` sends both snapshots, oldest first (one priority class), and keeps the receipts; run again it sends nothing;
 //   with the receipts deleted (a crash after the cloud recorded) it offers everything and sends nothing;
 // - the agent's shard store and catalog are deleted; `restore latest --from cloud --verify` through
 //   another node gives the tree back byte for byte, and `snapshots --from cloud` lists both;
@@ -72,8 +72,10 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     assert.is(m1.account, ACCOUNT);
     assert.is(m1.snapshots_migrated, 2);
     assert.is(m1.snapshots_skipped, 0);
-    const snaps1 = m1.snapshots as Array<{ snapshot_id: string; status: string; chunks: number; chunks_sent: number; receipt: { position: number | null; cluster: string; chunks: number } }>;
+    const snaps1 = m1.snapshots as Array<{ snapshot_id: string; priority: string; status: string; chunks: number; chunks_sent: number; receipt: { position: number | null; cluster: string; chunks: number } }>;
     assert.equal(snaps1.map((s) => s.snapshot_id), [b1.snapshot_id, b2.snapshot_id]);
+    // small-arm sets no migration.priority: both are of class normal, so oldest first.
+    assert.equal(snaps1.map((s) => s.priority), ['normal', 'normal']);
     assert.ok(snaps1.every((s) => s.receipt.position !== null && s.receipt.chunks === s.chunks));
     // The logs grew (their last chunks changed), the blobs did not: those are not sent again.
     assert.ok(snaps1[1]!.chunks_sent < snaps1[1]!.chunks, `the second snapshot re-uses the first one's chunks (${snaps1[1]!.chunks_sent} of ${snaps1[1]!.chunks} sent)`);

@@ -1,7 +1,8 @@
 // The cloud side of migration (DESIGN §6) on a 4-node aggregator cluster in this process: offer/need,
 // chunk uploads verified by their SHA-256 before anything is stored, a snapshot recorded only when all
 // its chunks are, a receipt with the consensus position, reads through another node, and an agent
-// certificate that may act only for its own account.
+// certificate that may act only for its own account; for an account bound to an edge site, uploads taken
+// only when a quorum-certified block of the site proves them (forged certificates and other bytes refused).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +17,8 @@ import { initCluster } from '../../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort } from '../../../cli/demo-data.ts';
+import { encodeEdgeProof } from '../../../shared/ledger/index.ts';
+import { certifiedBlock, commitRecord, proofOf, siteValidators } from '../../helpers/edge-ledger.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -38,8 +41,9 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
     const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
     await admin.request('POST', '/v1/accounts', { name: 'gw1.example' });
     await admin.request('POST', '/v1/accounts', { name: 'gw2.example' });
-    admin.close();
     await issueCertificate(init.pkiDir, { name: 'gw1.example', role: 'agent' });
+    await issueCertificate(init.pkiDir, { name: 'gw2.example', role: 'agent' });
+    const site = new ApiClient(init.nodes[2]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.example'));
     const agent = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw1.example'));
     const reader = new ApiClient(init.nodes[3]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw1.example'));
     const base = '/v1/accounts/gw1.example';
@@ -95,9 +99,61 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
 
       // An agent acts only for its own account.
       await refused(agent.request('POST', '/v1/accounts/gw2.example/migration/need', { chunks: offer }), 'FORBIDDEN');
+
+      // Ledger-verified migration: gw2.example is bound to edge site plant-7; its uploads need proofs.
+      const registered = await admin.request<{ name: string; accounts: string[] }>('PUT', '/v1/sites/plant-7', { validators: siteValidators, accounts: ['gw2.example'] });
+      assert.equal([registered.body.name, registered.body.accounts], ['plant-7', ['gw2.example']]);
+      await refused(agent.request('PUT', '/v1/sites/plant-8', { validators: siteValidators }), 'FORBIDDEN');
+      const objects = [randomBytes(200_000), randomBytes(3)];
+      const { record, ids } = commitRecord('gw2.example', objects, 'plant-7 tx 1');
+      const other = commitRecord('gw1.example', [randomBytes(10)], 'plant-7 tx 2');
+      const block = certifiedBlock(undefined, [other.record, record]);
+      const gw2 = '/v1/accounts/gw2.example';
+      const put = (i: number, bytes = objects[i]!) => site.request<{ stored: boolean }>('PUT', `${gw2}/chunks/${ids[i]}?length=${bytes.length}&sha256=${sha(bytes)}`, bytes);
+      const offered = objects.map((o, i) => ({ id: ids[i]!, length: o.length, sealedLength: o.length, sha256: sha(o) }));
+      assert.equal((await site.request<{ need: string[]; site: string | null }>('POST', `${gw2}/migration/need`, { chunks: offered })).body, { need: ids, site: 'plant-7' });
+      assert.is((await agent.request<{ site: string | null }>('POST', `${base}/migration/need`, { chunks: offer })).body.site, null, 'an account of no site needs no proof');
+      await refused(put(0), 'EDGE_PROOF_MISSING');
+      // A forged certificate (one signature flipped: below the quorum of 2) proves nothing; nothing is stored.
+      const forged = proofOf('plant-7', block, [1]);
+      const sig = forged.blocks[0]!.qc[1]!;
+      forged.blocks[0]!.qc[1] = { ...sig, signature: Uint8Array.from(sig.signature, (x, i) => (i === 5 ? x ^ 0x20 : x)) };
+      const bad = await refused(site.request('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(forged)), 'EDGE_PROOF_INVALID');
+      assert.match(bad.message, /BAD_SIGNATURE.*nothing was proven/);
+      await refused(put(0), 'EDGE_PROOF_MISSING');
+      // Another account's record, junk bytes and a proof of another site are refused too.
+      await refused(site.request('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(proofOf('plant-7', block, [0]))), 'EDGE_PROOF_INVALID');
+      await refused(site.request('POST', `${gw2}/migration/edge-proofs`, randomBytes(64)), 'BAD_REQUEST');
+      await refused(site.request('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(proofOf('plant-8', block, [1]))), 'EDGE_SITE_UNKNOWN');
+      assert.is((await site.request<{ objects: unknown[] }>('GET', `${gw2}/backups`)).body.objects.length, 0);
+      // The true certificate proves both chunks; bytes other than the committed ones are still refused.
+      assert.equal((await site.request<{ chunks: number }>('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(proofOf('plant-7', block, [1])))).body, { site: 'plant-7', chunks: 2 });
+      const flipped = Buffer.from(objects[0]!);
+      flipped[1000] = flipped[1000]! ^ 1;
+      const mismatch = await refused(put(0, flipped), 'EDGE_PROOF_MISMATCH');
+      assert.match(mismatch.message, /nothing was stored/);
+      for (const i of [0, 1]) assert.is((await put(i)).status, 201);
+      // Through another node (fail-over), the proof has to come again.
+      const elsewhere = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.example'));
+      try {
+        const data = randomBytes(999);
+        const third = commitRecord('gw2.example', [data], 'plant-7 tx 3');
+        const next = certifiedBlock(block, [third.record]);
+        await site.request('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(proofOf('plant-7', next, [0])));
+        const upload = () => elsewhere.request('PUT', `${gw2}/chunks/${third.ids[0]}?length=${data.length}&sha256=${sha(data)}`, data);
+        await refused(upload(), 'EDGE_PROOF_MISSING');
+        await elsewhere.request('POST', `${gw2}/migration/edge-proofs`, encodeEdgeProof(proofOf('plant-7', next, [0])));
+        assert.is((await upload()).status, 201);
+      } finally {
+        elsewhere.close();
+      }
+      const sites = (await admin.request<{ sites: Array<{ name: string }> }>('GET', '/v1/sites')).body.sites;
+      assert.equal(sites.map((s) => s.name), ['plant-7']);
     } finally {
       agent.close();
       reader.close();
+      site.close();
+      admin.close();
     }
   } finally {
     for (const n of nodes) await n.stop().catch(() => undefined);

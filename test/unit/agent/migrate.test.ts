@@ -1,18 +1,21 @@
-// Migration, agent side, without a network: batching, the chunk list of a snapshot, snapshot selection,
-// the typed client's checks, the cloud reader (batched lookups, verification), and whole runs against
+// Migration, agent side, without a network: batching, the chunk list of a snapshot, snapshot selection
+// and order (priority classes from each snapshot's profile), the typed client's checks, the cloud reader (batched lookups, verification), and whole runs against
 // an in-memory cloud with the migration API's rules: an interrupted run resumed sending only what is
-// missing, a re-run sending nothing, a restore from the cloud with the local shards deleted.
+// missing, a re-run sending nothing, a restore from the cloud with the local shards deleted, snapshots of
+// an alarm profile sent before older ones of a bulk profile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaksaError } from '../../../shared/errors.ts';
 import { KeyRing } from '../../../shared/crypto/keys.ts';
 import { runBackup } from '../../../agent/backup/run.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { chunkIdHex, sealChunk } from '../../../agent/chunks/index.ts';
-import { loadKeyRing, tenantOf } from '../../../agent/config/index.ts';
+import { loadKeyRing, loadState, readConfig, tenantOf, writeConfig } from '../../../agent/config/index.ts';
+import { loadProfile, profilesDir, type PriorityClass } from '../../../agent/profile/index.ts';
+import type { SnapshotRecord } from '../../../agent/catalog/index.ts';
 import type { ManifestEntry } from '../../../agent/manifest/index.ts';
 import { restoreSnapshot } from '../../../agent/restore/index.ts';
 import {
@@ -26,7 +29,9 @@ import {
   findByRef,
   megabytesPerSecond,
   migrate,
+  migrationOrder,
   pendingSnapshots,
+  priorityClassesOf,
   receiptKey,
   type ApiTransport,
   type ChunkOffer,
@@ -83,6 +88,48 @@ test('pendingSnapshots, receiptKey, findByRef, megabytesPerSecond', () => {
   assert.throws(() => findByRef(list, 'not-hex', 'here'), (e: BaksaError) => e.code === 'SNAPSHOT_NOT_FOUND');
   assert.is(megabytesPerSecond(5_000_000, 2), 2.5);
   assert.is(megabytesPerSecond(5, 0), 0);
+});
+
+test('migrationOrder: by class (alarm, high, normal, bulk), oldest first within a class, ties by id', () => {
+  const snaps: Array<{ id: string; timeMs: number; cls: PriorityClass }> = [
+    { id: 'b1', timeMs: 100, cls: 'bulk' },
+    { id: 'n1', timeMs: 200, cls: 'normal' },
+    { id: 'a2', timeMs: 900, cls: 'alarm' },
+    { id: 'h1', timeMs: 300, cls: 'high' },
+    { id: 'a1', timeMs: 400, cls: 'alarm' },
+    { id: 'n3', timeMs: 50, cls: 'normal' },
+    { id: 'b0', timeMs: 100, cls: 'bulk' },
+  ];
+  const order = migrationOrder(snaps, (s) => s.cls);
+  assert.equal(order.map((s) => s.id), ['a1', 'a2', 'h1', 'n3', 'n1', 'b0', 'b1']);
+  assert.equal(snaps.map((s) => s.id)[0], 'b1', 'the input is left as it was');
+  // One class: plain oldest first.
+  assert.equal(migrationOrder(snaps, () => 'normal').map((s) => s.id), ['n3', 'b0', 'b1', 'n1', 'h1', 'a1', 'a2']);
+  // Receipts then drop the done ones and keep that order.
+  assert.equal(pendingSnapshots(order, new Set(['a1', 'n3'])).map((s) => s.id), ['a2', 'h1', 'n1', 'b0', 'b1']);
+  assert.equal(migrationOrder([], () => 'alarm'), []);
+});
+
+test('priorityClassesOf: the class of the profile each snapshot was taken with, normal without one or when it does not load', () => {
+  const snap = (id: string, profile?: string) => ({ id, timeMs: 1, ...(profile !== undefined ? { profile } : {}) }) as SnapshotRecord;
+  const withPriority = (priority: PriorityClass) => {
+    const p = loadProfile('small-arm');
+    return { ...p, migration: { ...p.migration, priority } };
+  };
+  const loads: string[] = [];
+  const load = (ref: string) => {
+    loads.push(ref);
+    if (ref === '/gone.json') throw new BaksaError('PROFILE_UNREADABLE', 'cannot read profile /gone.json');
+    return withPriority(ref === 'bulk-logs' ? 'bulk' : 'high');
+  };
+  const classes = priorityClassesOf(
+    [snap('s1', 'bulk-logs'), snap('s2'), snap('s3', 'alarms'), snap('s4', '/gone.json'), snap('s5', 'bulk-logs'), snap('s6', '/gone.json')],
+    { ref: 'alarms', profile: withPriority('alarm') },
+    undefined,
+    load,
+  );
+  assert.equal([...classes], [['s1', 'bulk'], ['s2', 'normal'], ['s3', 'alarm'], ['s4', 'normal'], ['s5', 'bulk'], ['s6', 'normal']]);
+  assert.equal(loads, ['bulk-logs', '/gone.json'], 'each profile loaded once; the current one not at all');
 });
 
 test('Limiter: never more than the limit at once, every task runs', async () => {
@@ -406,6 +453,55 @@ test('migrate: a chunk the catalog lost is named; a snapshot ref that does not e
       (e: BaksaError) => assert.is(e.code, 'CHUNK_UNKNOWN'),
     );
     assert.is(cloud.snapshots.size, 0, 'no snapshot recorded');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('migrate: an alarm profile\'s snapshot goes before an older bulk one; a gone profile counts as normal', async () => {
+  const t = tempDir('baksa-migrate-prio-');
+  try {
+    // Three profiles like small-arm but for their priority; "gone" is deleted before migrating.
+    const profile = (name: string, priority: PriorityClass) => {
+      const p = JSON.parse(readFileSync(join(profilesDir, 'small-arm.json'), 'utf8')) as { name: string; migration: Record<string, unknown> };
+      p.name = name;
+      p.migration.priority = priority;
+      const path = join(t.path, `${name}.json`);
+      writeFileSync(path, JSON.stringify(p));
+      return path;
+    };
+    const bulk = profile('bulk-logs', 'bulk');
+    const gone = profile('gone', 'alarm');
+    const alarms = profile('alarms', 'alarm');
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const backupWith = async (stateDir: string, profilePath: string, lines: number) => {
+      await writeConfig(stateDir, { ...(await readConfig(stateDir)), profile: profilePath });
+      writeFileSync(join(src, 'a.log'), sensorLines(lines));
+      return (await runBackup(await loadState(stateDir), { type: 'snapshot' })).snapshot;
+    };
+    const state = await freshState(t.path, [src], bulk);
+    const s1 = await backupWith(state.paths.root, bulk, 200);
+    const s2 = await backupWith(state.paths.root, gone, 400);
+    const s3 = await backupWith(state.paths.root, alarms, 600);
+    assert.equal([s1.profile, s2.profile, s3.profile], [bulk, gone, alarms]);
+    assert.ok(s1.timeMs <= s2.timeMs && s2.timeMs <= s3.timeMs, 'taken in this order');
+    rmSync(gone);
+
+    const account = tenantOf(state.config);
+    const cloud = new FakeCloud(account);
+    const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client: new CloudClient(cloud, account), window: null, bandwidthBytesPerS: 0 };
+    const recorded: Array<[string, string]> = [];
+    const summary = await migrate(state.paths.root, { ...target, onProgress: (p) => p.phase === 'done' && recorded.push([p.snapshotId, p.priority]) });
+    const expected = [[s3.id, 'alarm'], [s2.id, 'normal'], [s1.id, 'bulk']];
+    assert.equal(summary.snapshots.map((m) => [m.snapshotId, m.priority]), expected);
+    assert.equal(recorded, expected);
+    assert.equal([...cloud.snapshots.keys()], [s3.id, s2.id, s1.id], 'recorded in the cloud in that order');
+
+    // Run again: all skipped, listed in the same order with their classes.
+    const again = await migrate(state.paths.root, target);
+    assert.is(again.snapshotsSkipped, 3);
+    assert.equal(again.snapshots.map((m) => [m.snapshotId, m.priority, m.status]), expected.map((e) => [...e, 'skipped']));
   } finally {
     t.cleanup();
   }

@@ -55,6 +55,28 @@ test('a wrong field is refused with its name', () => {
   assert.is(refusedField(p7), 'memoryBudgetBytes');
 });
 
+test('migration.priority: normal when absent, one of the classes, anything else refused naming the classes', () => {
+  assert.is(parseProfile(base()).migration.priority, 'normal');
+  for (const name of builtinProfileNames()) assert.is(loadProfile(name).migration.priority, 'normal');
+  for (const priority of ['alarm', 'high', 'normal', 'bulk']) {
+    const p = base();
+    p.migration.priority = priority;
+    assert.is(parseProfile(p).migration.priority, priority);
+  }
+  const bad = base();
+  bad.migration.priority = 'urgent';
+  assert.is(refusedField(bad), 'migration.priority');
+  try {
+    parseProfile(bad, 'alarms.json');
+    assert.unreachable('accepted');
+  } catch (error) {
+    assert.is((error as Error).message, 'alarms.json: migration.priority: must be one of alarm, high, normal, bulk, got "urgent"');
+  }
+  const notText = base();
+  notText.migration.priority = 1;
+  assert.is(refusedField(notText), 'migration.priority');
+});
+
 test('an unknown field (a typo) is refused, not ignored', () => {
   const p = base();
   p.retention.keepDayly = 3;

@@ -1,0 +1,125 @@
+/**
+ * The gateway's side of ledger-verified migration: finds, in the site ledger this gateway keeps, the
+ * blocks that committed each chunk of its account, and builds the edge proofs the cloud checks
+ * (shared/ledger/edge-proof.ts) before it takes an upload.
+ *
+ * The block log is read once per migration run, read-only beside the daemon that appends to it (a
+ * half-written last frame simply ends the read). Only what proofs need stays in memory: for each block
+ * holding a record of this account, its header, certificate and leaf hashes, and those records; for
+ * each chunk, the records that hold it (a chunk that repair or rebalance laid out again has two).
+ */
+import { join } from 'node:path';
+import type { Logger } from '../../shared/log.ts';
+import {
+  leafHash,
+  ledgerPaths,
+  openBlockLog,
+  proofForLeaves,
+  readBlocks,
+  type BlockHeader,
+  type EdgeProof,
+  type EdgeProofBlock,
+  type QuorumSignature,
+} from '../../shared/ledger/index.ts';
+import type { BlockRecord } from '../../shared/protocol/messages.ts';
+
+interface IndexedBlock {
+  header: BlockHeader;
+  qc: QuorumSignature[];
+  leaves: Uint8Array[];
+  records: Map<number, BlockRecord>;
+}
+
+/** Where a chunk was committed: a block (by position in the index) and a record index in it. */
+interface Commit {
+  block: number;
+  record: number;
+}
+
+/** Records per chunk kept: the latest ones (a chunk laid out again more often keeps only its recent layouts). */
+const COMMITS_PER_CHUNK_MAX = 4;
+
+export class EdgeProver {
+  private constructor(
+    readonly site: string,
+    private readonly blocks: IndexedBlock[],
+    private readonly commits: Map<string, Commit[]>,
+  ) {}
+
+  /** Indexes the ledger of the gateway whose state is in `stateRoot`, for the records of `account`. */
+  static async open(stateRoot: string, site: string, account: string, logger?: Logger): Promise<EdgeProver> {
+    const log = await openBlockLog(ledgerPaths(join(stateRoot, 'edge', 'ledger')).blocksFile, 'r');
+    const blocks: IndexedBlock[] = [];
+    const commits = new Map<string, Commit[]>();
+    try {
+      for await (const event of readBlocks(log)) {
+        if (event.kind !== 'block') {
+          // The tail being appended, or damage `ledger verify` reports: what was read before it stands.
+          if (event.kind === 'corrupt') logger?.warn({ offset: event.offset, why: event.why }, 'the site ledger has a damaged block: chunks after it cannot be proven');
+          break;
+        }
+        const { block } = event;
+        const mine = new Map<number, BlockRecord>();
+        block.records.forEach((r, i) => {
+          if (r.account === account) mine.set(i, r);
+        });
+        if (mine.size === 0) continue;
+        const at = blocks.length;
+        blocks.push({
+          header: { height: block.height, prevHash: block.prevHash, time: block.time, merkleRoot: block.merkleRoot },
+          qc: block.qc,
+          leaves: block.records.map(leafHash),
+          records: mine,
+        });
+        for (const [index, record] of mine) {
+          const seen = new Set<string>();
+          for (const s of record.shards) {
+            const id = Buffer.from(s.chunk).toString('hex');
+            if (seen.has(id)) continue;
+            seen.add(id);
+            let list = commits.get(id);
+            if (!list) commits.set(id, (list = []));
+            list.push({ block: at, record: index });
+            if (list.length > COMMITS_PER_CHUNK_MAX) list.shift();
+          }
+        }
+      }
+    } finally {
+      await log.fh.close();
+    }
+    return new EdgeProver(site, blocks, commits);
+  }
+
+  /** How many chunks of the account the ledger commits. */
+  get chunkCount(): number {
+    return this.commits.size;
+  }
+
+  /** A proof for `ids` (each block once), and the ids no block of the ledger holds. */
+  prove(ids: readonly string[]): { proof: EdgeProof | undefined; unproven: string[] } {
+    const wanted = new Map<number, Set<number>>();
+    const unproven: string[] = [];
+    for (const id of ids) {
+      const list = this.commits.get(id);
+      if (!list) {
+        unproven.push(id);
+        continue;
+      }
+      for (const c of list) {
+        let records = wanted.get(c.block);
+        if (!records) wanted.set(c.block, (records = new Set()));
+        records.add(c.record);
+      }
+    }
+    if (wanted.size === 0) return { proof: undefined, unproven };
+    const blocks: EdgeProofBlock[] = [...wanted].sort((a, b) => a[0] - b[0]).map(([at, records]) => {
+      const b = this.blocks[at]!;
+      return {
+        ...b.header,
+        qc: b.qc,
+        entries: [...records].sort((x, y) => x - y).map((index) => ({ record: b.records.get(index)!, proof: proofForLeaves(b.leaves, index) })),
+      };
+    });
+    return { proof: { site: this.site, blocks }, unproven };
+  }
+}
