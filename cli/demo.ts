@@ -13,7 +13,8 @@
  * certificate of the site block that committed it, erasure-coded over the nodes, receipts), a second
  * migration that sends nothing, one node stopped, the latest snapshot restored from the cluster
  * through a survivor and compared byte for byte, and the account databases compared by digest.
- * Not shown yet (README): the dead gateway's own data migrated by a peer.
+ * Gateway 3, down since the edge part, is migrated by its leader among the two left (its snapshots'
+ * chunks rebuilt from their shards, proven by the site ledger) and restored from the cluster with its own keys.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -83,7 +84,7 @@ export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
   const daemons: Array<RunningDaemonT | undefined> = [];
   try {
     const gateways = await edgeDemo(root, mb, run, step, report, daemons);
-    await aggregatorDemo(root, gateways[0]!, step, report);
+    await aggregatorDemo(root, gateways, step, report);
     report.total = `${((performance.now() - started) / 1000).toFixed(1)} s`;
     process.stdout.write('\n== demo report\n');
     printRecord(report, 'table');
@@ -178,8 +179,9 @@ async function edgeDemo(root: string, mb: number, run: Run, step: Step, report: 
 type Step = (title: string, argv: string[] | (() => Promise<void>), expectExit?: number) => Promise<number>;
 
 /** The data-center side of the demo: a 4-node aggregator cluster in this process. */
-async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, report: Record<string, unknown>): Promise<void> {
-  const { state, data, name } = gateway;
+async function aggregatorDemo(root: string, gateways: DemoGateway[], step: Step, report: Record<string, unknown>): Promise<void> {
+  const { state, data, name } = gateways[0]!;
+  const dead = gateways[2]!;
   const { freeBasePort } = await import('./demo-data.ts');
   const { loadNodeConfig } = await import('../aggregator/node/config.ts');
   const { AggregatorNode } = await import('../aggregator/node/node.ts');
@@ -203,6 +205,7 @@ async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, re
     });
     const admin = (i: number) => ['--server', init.nodes[i]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', init.certificates.admin];
     await step("create gateway 1's account through node 1", ['accounts', 'create', '--name', name, '--soft', '900M', '--hard', '1G', ...admin(0)]);
+    await step("create gateway 3's account (gateway 3 is down: its peers will migrate its snapshots)", ['accounts', 'create', '--name', dead.name, ...admin(0)]);
     await step("register the site's ledger keys: every chunk its gateways migrate must come with a block a quorum of them certified", [
       'sites', 'register', 'demo', '--validators', join(state, 'edge', 'ledger', 'validators.json'), ...admin(0),
     ]);
@@ -213,6 +216,24 @@ async function aggregatorDemo(root: string, gateway: DemoGateway, step: Step, re
     const source = await treeDigest(data);
     report.migration = `${formatBytes(source.bytes)} of input, ${(source.bytes / 1e6 / migrateSeconds).toFixed(1)} MB/s`;
     await step('migrate again: nothing is sent twice', ['migrate', '--state', state, ...cloud(1)]);
+
+    // Gateway 3 is down for good: the first live gateway in the rendezvous order of its name migrates its snapshots.
+    const { coordinatorOrder } = await import('../shared/placement/index.ts');
+    const leaderName = coordinatorOrder(dead.name, gateways.slice(0, 2).map((g) => ({ id: g.name })))[0]!;
+    const leader = gateways.find((g) => g.name === leaderName)!;
+    if (leader !== gateways[0]) await step(`issue ${leader.name} its certificate`, ['pki', 'issue', '--dir', init.pkiDir, '--name', leader.name, '--role', 'agent']);
+    const goneSeconds = await step(`${leader.name} (the leader for gateway 3) migrates gateway 3's snapshots, rebuilt from the shards on the two gateways left and proven by the site ledger`, [
+      'migrate', '--gone', dead.name, '--state', leader.state, '--server', init.nodes[1]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', leader.name,
+    ]);
+    await step("issue gateway 3's certificate (its owner restores with its own keys)", ['pki', 'issue', '--dir', init.pkiDir, '--name', dead.name, '--role', 'agent']);
+    const deadTarget = join(root, 'restored-gateway-3');
+    await step("restore gateway 3's latest snapshot from the cluster and compare", [
+      'restore', 'latest', '--state', dead.state, '--target', deadTarget, '--from', 'cloud', '--server', init.nodes[0]!.apiUrl, '--tls-dir', init.pkiDir, '--cert-name', dead.name, '--verify',
+    ]);
+    const deadSource = await treeDigest(dead.data);
+    const deadBack = await treeDigest(join(deadTarget, dead.data));
+    if (deadBack.digest !== deadSource.digest) throw new BaksaError('DEMO_RESTORE_DIFFERS', "gateway 3's tree restored from the cluster differs from its source");
+    report.deadGateway = `${dead.name}: migrated by ${leader.name} in ${goneSeconds.toFixed(2)} s, ${deadBack.files} files restored byte-identical from the cloud`;
 
     await step('stop aggregator node 3', async () => {
       await nodes[2]!.stop();

@@ -9,7 +9,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const groups = ['test/unit', 'test/sim', 'test/integration'];
+// The long files first (integration, the edge cluster's longest of all), so the short ones fill in at the end.
+const groups = ['test/integration/edge', 'test/integration', 'test/sim', 'test/unit'];
 const filters = process.argv.slice(2);
 const jobs = Number(process.env.TEST_JOBS ?? 2);
 const timeoutMs = Number(process.env.TEST_FILE_TIMEOUT_S ?? 420) * 1000;
@@ -30,8 +31,7 @@ function walk(dir) {
   return out;
 }
 
-const files = groups
-  .flatMap((g) => walk(join(root, g)))
+const files = [...new Set(groups.flatMap((g) => walk(join(root, g))))]
   .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)));
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');

@@ -27,6 +27,7 @@ import type { FsShardStore } from '../../shared/storage/index.ts';
 import { tenantOf } from '../config/index.ts';
 import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend, edgeCommitsInFlight } from '../edge/backend.ts';
 import type { EdgeNode } from '../edge/node.ts';
+import { commitDescriptors, describe } from '../edge/descriptor.ts';
 import type { Profile } from '../profile/index.ts';
 import { openRepo, rollBackStaged } from './open.ts';
 
@@ -208,6 +209,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     };
     let fileCount = 0;
     let bytes = 0;
+    /** In an edge cluster: every chunk of the snapshot, for its descriptor (agent/edge/descriptor.ts). */
+    const described = edge ? new Set<string>() : undefined;
 
     for await (const item of scanSources(sources, { excludes: state.config.excludes })) {
       throwIfCancelled(options.signal);
@@ -262,6 +265,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       if (state_ === undefined) continue;
       entry.size = state_.size;
       entry.chunks = state_.chunks;
+      if (described) for (const c of state_.chunks ?? []) described.add(c.id);
       fileCount++;
       bytes += state_.size;
       await manifest.add(entry);
@@ -281,6 +285,18 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
         emit({ type: 'backup-finish', snapshotId: last.id, counters: { ...counters }, durationMs });
         return { snapshot: last, unchanged: true, counters, durationMs, problems };
       }
+    }
+    if (edge && described) {
+      // The peers can migrate this snapshot if this gateway dies: its descriptor is committed before it is acknowledged.
+      for (const id of rootChunks) described.add(id);
+      const ids = [...described];
+      const lengths = await repo.catalog.chunkLengths(ids);
+      const chunks = ids.map((id) => {
+        const l = lengths.get(id);
+        if (!l) throw new Error(`invariant violated: chunk ${id} of the snapshot is not in the catalog`);
+        return { id, length: l.length, sealedLength: l.sealedLength };
+      });
+      await commitDescriptors(edge.node, tenantOf(state.config), { k: profile.erasure.k, m: profile.erasure.m }, describe(snapshotId, started, rootChunks, chunks));
     }
     const durationMs = Date.now() - started;
     const snapshot: SnapshotRecord = {

@@ -1,17 +1,22 @@
 /**
  * `2baksa migrate --state DIR --server URL --tls-dir DIR --cert-name NAME [--snapshot ID|latest] [--json]`
  * Moves the snapshots not migrated yet (by the priority class of their profile, oldest first within one),
- * or one, into the cloud; a re-run sends only what the cloud still lacks. Progress on stderr (a bar on a TTY, a line per snapshot otherwise); the summary
- * on stdout, one JSON object under --json.
+ * or one, into the cloud; a re-run sends only what the cloud still lacks. Progress on stderr (a bar on a
+ * TTY, a line per snapshot otherwise), or `status` JSON lines on stdout under --json, then the summary.
+ *
+ * `--gone NODE`: on the edge leader for a member that is down for good, migrates that member's snapshots
+ * from the shards the live gateways hold (agent/migrate/gone.ts), under its account.
  */
 import type { Command } from 'commander';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes, parseBytes, printJsonLine, printRecord } from '../../shared/output.ts';
-import type { MigrateProgress, MigrateSummary } from '../migrate/index.ts';
+import type { CloudTarget, MigrateProgress, MigrateSummary } from '../migrate/index.ts';
 import { cloudTargetOf, intFlag, stateDirOf, type CloudFlags } from './common.ts';
 
 interface MigrateFlags extends CloudFlags {
   state?: string;
+  gone?: string;
+  account?: string;
   snapshot?: string;
   parallel?: number;
   bandwidth?: string;
@@ -22,6 +27,33 @@ interface MigrateFlags extends CloudFlags {
 interface ProgressView {
   update(p: MigrateProgress): void;
   stop(): void;
+}
+
+/** Under --json: a `status` line at each phase and at most every 250 ms between. */
+function jsonProgress(): ProgressView {
+  let lastMs = 0;
+  let lastPhase = '';
+  return {
+    update: (p) => {
+      const now = performance.now();
+      if (p.phase === lastPhase && now - lastMs < 250) return;
+      lastMs = now;
+      lastPhase = p.phase;
+      printJsonLine({
+        message_type: 'status',
+        phase: p.phase,
+        snapshot_id: p.snapshotId,
+        priority: p.priority,
+        snapshot_index: p.snapshotIndex,
+        snapshot_count: p.snapshotCount,
+        snapshot_chunks: p.snapshotChunks,
+        snapshot_chunks_done: p.snapshotChunksDone,
+        chunks_sent: p.chunksSent,
+        bytes_sent: p.bytesSent,
+      });
+    },
+    stop() {},
+  };
 }
 
 /** A bar per snapshot on a TTY; elsewhere a line when a snapshot is recorded. */
@@ -129,6 +161,53 @@ function bandwidthOf(text: string): number {
   return bytes;
 }
 
+async function migrateGoneCommand(stateDir: string, target: CloudTarget, opts: MigrateFlags): Promise<void> {
+  const { migrateGone } = await import('../migrate/gone.ts');
+  const { createLogger } = await import('../../shared/log.ts');
+  const s = await migrateGone(stateDir, {
+    ...target,
+    node: opts.gone!,
+    ...(opts.account !== undefined ? { account: opts.account } : {}),
+    concurrency: Math.max(1, Math.min(64, opts.parallel ?? 8)),
+    logger: createLogger('migrate', process.env.BAKSA_LOG_LEVEL ?? 'warn'),
+    onProgress: (p) => {
+      if (p.chunksDone === 0) process.stderr.write(`migrate --gone: snapshot ${p.snapshotId.slice(0, 8)} (${p.snapshotIndex} of ${p.snapshotCount}), ${p.chunks} chunks\n`);
+    },
+  });
+  if (opts.json) {
+    printJsonLine({
+      message_type: 'summary',
+      node: s.node,
+      account: s.account,
+      leader: s.leader,
+      server: s.server,
+      snapshots_migrated: s.snapshotsMigrated,
+      snapshots_incomplete: s.snapshotsIncomplete,
+      chunks_offered: s.chunksOffered,
+      chunks_sent: s.chunksSent,
+      chunks_proven: s.chunksProven,
+      bytes_sent: s.bytesSent,
+      seconds: s.seconds,
+      mb_per_s: s.megabytesPerSecond,
+      snapshots: s.snapshots.map((m) => ({ snapshot_id: m.snapshotId, time_ms: m.timeMs, chunks: m.chunks, chunks_sent: m.chunksSent, receipt: m.receipt })),
+    });
+  } else {
+    printRecord(
+      {
+        gone: `${s.node} (account ${s.account}), migrated by ${s.leader}`,
+        server: s.server,
+        snapshots: `${s.snapshotsMigrated} migrated${s.snapshotsIncomplete.length > 0 ? `, ${s.snapshotsIncomplete.length} with an unreadable descriptor: ${s.snapshotsIncomplete.join(', ')}` : ''}`,
+        chunks: `${s.chunksOffered} offered, ${s.chunksSent} rebuilt from peers' shards and sent, ${s.chunksProven} proven by the site ledger`,
+        sent: formatBytes(s.bytesSent),
+        duration: `${s.seconds.toFixed(2)} s`,
+        throughput: `${s.megabytesPerSecond.toFixed(2)} MB/s`,
+      },
+      'table',
+    );
+  }
+  if (s.snapshotsIncomplete.length > 0) process.exitCode = 1;
+}
+
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
@@ -141,13 +220,16 @@ export function registerMigrateCommand(program: Command): void {
     .option('--parallel <n>', 'chunk uploads in flight', intFlag('parallel'), 8)
     .option('--bandwidth <size>', "average upload cap per second, e.g. 256K or 10M; 0 for none (default: the profile's migration.bandwidthBytesPerS)")
     .option('--ignore-window', "migrate now even outside the profile's migration window")
+    .option('--gone <node>', "on the edge leader: migrate this dead member's snapshots from the shards the live gateways hold")
+    .option('--account <name>', "with --gone: the dead member's account (default: its node name)")
     .option('--json', 'print the summary as JSON')
     .action(async (opts: MigrateFlags) => {
       const stateDir = stateDirOf(opts);
       const target = await cloudTargetOf(opts, 'migrate');
+      if (opts.gone !== undefined) return migrateGoneCommand(stateDir, target, opts);
       const { migrate } = await import('../migrate/index.ts');
       const { createLogger } = await import('../../shared/log.ts');
-      const view = await progressView();
+      const view = opts.json ? jsonProgress() : await progressView();
       let summary: MigrateSummary;
       try {
         summary = await migrate(stateDir, {

@@ -45,6 +45,14 @@ export interface EdgeBackendConfig {
 
 const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
+/** The cluster's geometry (k + m) with every member up; with fewer up, the geometry of those that are. */
+export function edgeGeometryNow(node: Pick<EdgeNode, 'liveMembers'>, k: number, m: number): { k: number; m: number } {
+  const live = node.liveMembers().length;
+  if (live >= k + m) return { k, m };
+  const g = edgeGeometry(Math.max(1, live));
+  return { k: g.dataShards, m: g.parityShards };
+}
+
 /**
  * With members down, a transaction takes the geometry of the members that are up (2 of 3 gateways:
  * 1+1), so every shard of a chunk still lands on a distinct gateway and one more loss is survived; the
@@ -58,12 +66,7 @@ export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
     if (!rs) codecs.set(`${k}+${m}`, (rs = await ReedSolomon.create(k, m)));
     return rs;
   };
-  const geometryNow = (): { k: number; m: number } => {
-    const live = config.node.liveMembers().length;
-    if (live >= config.k + config.m) return { k: config.k, m: config.m };
-    const g = edgeGeometry(Math.max(1, live));
-    return { k: g.dataShards, m: g.parityShards };
-  };
+  const geometryNow = () => edgeGeometryNow(config.node, config.k, config.m);
   return {
     async put(txId, id, plain) {
       let tx = pending.get(txId);

@@ -148,7 +148,7 @@ export class CloudClient {
    * Offers up to CLOUD_BATCH_MAX chunks: the ids the cloud does not hold, and the edge site the account is
    * bound to there (null: none), whose blocks must then prove each chunk before its upload.
    */
-  async offer(chunks: readonly ChunkOffer[]): Promise<{ need: string[]; site: string | null }> {
+  async offer(chunks: ReadonlyArray<Omit<ChunkOffer, 'sha256'> & { sha256?: string }>): Promise<{ need: string[]; site: string | null }> {
     if (chunks.length === 0) return { need: [], site: null };
     if (chunks.length > CLOUD_BATCH_MAX) throw new Error(`invariant violated: need() with ${chunks.length} chunks (at most ${CLOUD_BATCH_MAX})`);
     const { body } = await this.api.request<unknown>('POST', `${this.base}/migration/need`, { chunks });

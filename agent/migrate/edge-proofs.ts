@@ -7,6 +7,9 @@
  * half-written last frame simply ends the read). Only what proofs need stays in memory: for each block
  * holding a record of this account, its header, certificate and leaf hashes, and those records; for
  * each chunk, the records that hold it (a chunk that repair or rebalance laid out again has two).
+ *
+ * The same index serves a peer that migrates a dead gateway's snapshots (gone.ts): where each chunk's
+ * shards are (`versions`), and the records of the snapshot descriptors (agent/edge/descriptor.ts).
  */
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
@@ -39,12 +42,41 @@ interface Commit {
 /** Records per chunk kept: the latest ones (a chunk laid out again more often keeps only its recent layouts). */
 const COMMITS_PER_CHUNK_MAX = 4;
 
+/** A descriptor's record in the ledger: the object id is its `manifestRoot`. */
+export interface DescriptorRecord {
+  height: number;
+  snapshotId: string;
+  id: string;
+  record: BlockRecord;
+}
+
+const ZERO_ROOT = Buffer.alloc(32);
+
 export class EdgeProver {
   private constructor(
     readonly site: string,
     private readonly blocks: IndexedBlock[],
     private readonly commits: Map<string, Commit[]>,
   ) {}
+
+  /** The records that hold chunk (or object) `id`, newest first. */
+  versions(id: string): BlockRecord[] {
+    return (this.commits.get(id) ?? []).map((c) => this.blocks[c.block]!.records.get(c.record)!).reverse();
+  }
+
+  /** The snapshot descriptors of the account, in ledger order. */
+  descriptors(): DescriptorRecord[] {
+    const out: DescriptorRecord[] = [];
+    for (const b of this.blocks) {
+      for (const record of b.records.values()) {
+        if (ZERO_ROOT.equals(record.manifestRoot)) continue;
+        const id = Buffer.from(record.manifestRoot).toString('hex');
+        if (!record.shards.some((s) => Buffer.from(s.chunk).toString('hex') === id)) continue;
+        out.push({ height: b.header.height, snapshotId: record.snapshotId, id, record });
+      }
+    }
+    return out;
+  }
 
   /** Indexes the ledger of the gateway whose state is in `stateRoot`, for the records of `account`. */
   static async open(stateRoot: string, site: string, account: string, logger?: Logger): Promise<EdgeProver> {

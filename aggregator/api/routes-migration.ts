@@ -3,7 +3,7 @@
  * snapshots from the edge into the cluster. Offer/need, then only the missing chunks travel, then
  * the snapshot record:
  *
- *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256}]} → {need:[id], site}
+ *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256?}]} → {need:[id], site}
  *   POST /v1/accounts/:account/migration/edge-proofs  an edge proof (MessagePack, shared/ledger/edge-proof.ts) → {chunks}
  *   PUT  /v1/accounts/:account/chunks/:id?length&sha256   the sealed chunk object (raw)
  *   PUT  /v1/accounts/:account/snapshots/:snapshotId   {createdMs, rootChunks, chunks} (raw JSON) → receipt
@@ -24,7 +24,9 @@
  * SHA-256 of its k data shards. The upload is stored only when its bytes cut into those shards
  * (EDGE_PROOF_MISSING when no proof came, EDGE_PROOF_MISMATCH when the bytes are not the committed
  * ones). The proven hashes are node-local and bounded: an agent that fails over to another node, or whose
- * proof was evicted, is told EDGE_PROOF_MISSING and proves the chunk again.
+ * proof was evicted, is told EDGE_PROOF_MISSING and proves the chunk again. On the write routes (need,
+ * edge-proofs, chunk upload, snapshot record) a gateway may act for another account bound to its own
+ * site, so the leader can migrate a dead peer's snapshots (agent/migrate/gone.ts); reads stay the owner's.
  *
  * Storage and records: a chunk is one erasure-coded blob over the nodes (ClusterStore, rack-aware),
  * recorded through consensus as an object `chunk:<id>` of the account (so quotas, space reports and
@@ -244,9 +246,20 @@ export class ProvenChunks {
 export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
   const { db, store } = deps;
   const proven = new ProvenChunks();
-  const account = async (request: { params: unknown }, principal: Principal) => {
+  /**
+   * The account of the route. An agent acts for its own; with `peer`, also for another account of its
+   * edge site: a gateway migrates a dead peer's snapshots (DESIGN §6), which it can only do with chunks
+   * the site's ledger proves. Reading stays with the owner.
+   */
+  const account = async (request: { params: unknown }, principal: Principal, peer = false) => {
     const a = await resolveAccount(db, (request.params as { account: string }).account);
-    requireOwnAccount(principal, a);
+    try {
+      requireOwnAccount(principal, a);
+    } catch (error) {
+      if (!peer) throw error;
+      const [mine, theirs] = await Promise.all([siteOfAccount(db, principal.identity.toLowerCase()), siteOfAccount(db, a.name)]);
+      if (!mine || !theirs || mine.name !== theirs.name) throw error;
+    }
     return a;
   };
   const idParams = {
@@ -268,7 +281,8 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
             chunks: {
               type: 'array', minItems: 1, maxItems: deps.batchMax,
               items: {
-                type: 'object', additionalProperties: false, required: ['id', 'length', 'sealedLength', 'sha256'],
+                // sha256 is the agent's to check on upload; a peer migrating a dead gateway's chunks offers before it has read them.
+                type: 'object', additionalProperties: false, required: ['id', 'length', 'sealedLength'],
                 properties: {
                   id: { type: 'string', pattern: '^[0-9a-f]{64}$' },
                   length: { type: 'integer', minimum: 0 },
@@ -281,7 +295,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         },
       },
       handler: async ({ request, principal }) => {
-        const a = await account(request, principal);
+        const a = await account(request, principal, true);
         const { chunks } = request.body as { chunks: Array<{ id: string }> };
         const have = await layoutsOf(db, a.number, chunks.map((c) => chunkObject(c.id)));
         const site = await siteOfAccount(db, a.name);
@@ -293,7 +307,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       summary: "prove chunks with blocks of the account's edge site (quorum certificate, inclusion proof); proven chunks may then be uploaded",
       schema: { params: accountParams },
       handler: async ({ request, principal }) => {
-        const a = await account(request, principal);
+        const a = await account(request, principal, true);
         const declared = Number(request.headers['content-length'] ?? 0);
         if (declared > EDGE_PROOF_BYTES_MAX) throw payloadTooLarge(EDGE_PROOF_BYTES_MAX);
         const body = await readBody(request.body, EDGE_PROOF_BYTES_MAX);
@@ -331,7 +345,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         },
       },
       handler: async ({ request, reply, principal }) => {
-        const a = await account(request, principal);
+        const a = await account(request, principal, true);
         const { id } = request.params as { id: string };
         const { length, sha256 } = request.query as { length: string; sha256: string };
         const declared = Number(request.headers['content-length'] ?? 0);
@@ -383,7 +397,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         params: { type: 'object', properties: { account: accountRef, snapshotId: { type: 'string', pattern: SNAPSHOT_ID.source } }, required: ['account', 'snapshotId'], additionalProperties: false },
       },
       handler: async ({ request, reply, principal }) => {
-        const a = await account(request, principal);
+        const a = await account(request, principal, true);
         const { snapshotId } = request.params as { snapshotId: string };
         let record: { createdMs?: unknown; rootChunks?: unknown; chunks?: unknown };
         try {

@@ -6,8 +6,10 @@
  * its SHA-256 and puts shard i on member `place(key, …).nodes[i]` (rendezvous placement, at most m
  * shards per rack when the racks allow it), all in parallel. A member that refuses or does not answer
  * gets its shard re-placed (`replaceShard`: the rack holding the fewest of the stripe's shards, then the
- * best score) on a member the stripe does not use yet. The put succeeds only when all k + m shards are
- * stored; the BlobRef records where each went.
+ * best score) on a member the stripe does not use yet, or, when every live member holds one already
+ * (k + m = n with a member down), beside another shard of the stripe (at most m on one member): a write
+ * goes on with a node down, and that stripe survives one loss fewer until it is spread again. The put succeeds
+ * only when all k + m shards are stored; the BlobRef records where each went.
  *
  * Read. `getBlob` asks the k data shards' members first (in parallel; the common case needs no
  * decoding), verifies each shard against its id, and for each one missing or wrong asks the next
@@ -446,6 +448,27 @@ export class ClusterStore {
    * on another member (`fallback`), that member becomes its home instead. Updates `nodes` in place and
    * returns the shards that could not be stored anywhere.
    */
+  /**
+   * A member already holding a shard of the stripe, for shard `i`: the rack, then the member, holding the
+   * fewest; never one that would then hold more than m (the stripe still survives any one member's loss).
+   */
+  #besideAnother(i: number, nodes: readonly string[], refused: ReadonlySet<string>): string | undefined {
+    const rackOf = new Map(this.#members.map((m) => [m.id, m.domain ?? m.id]));
+    const perRack = new Map<string, number>();
+    const perNode = new Map<string, number>();
+    nodes.forEach((n, j) => {
+      if (j === i) return;
+      perNode.set(n, (perNode.get(n) ?? 0) + 1);
+      const rack = rackOf.get(n) ?? n;
+      perRack.set(rack, (perRack.get(rack) ?? 0) + 1);
+    });
+    const load = (id: string) => [perRack.get(rackOf.get(id) ?? id) ?? 0, perNode.get(id) ?? 0] as const;
+    return this.#members
+      .map((m) => m.id)
+      .filter((id) => !refused.has(id) && (perNode.get(id) ?? 0) < this.rs.parityShards)
+      .sort((a, b) => load(a)[0] - load(b)[0] || load(a)[1] - load(b)[1] || (a < b ? -1 : 1))[0];
+  }
+
   async #storeShards(
     key: string,
     indexes: readonly number[],
@@ -469,12 +492,20 @@ export class ClusterStore {
         continue;
       }
       let stored = false;
+      let degraded = false;
       while (tried.length < this.#attemptsMax) {
         const taken = nodes.filter((_, j) => j !== i);
-        const candidate = replaceShard(key, i, this.#members, taken, refused);
+        // Every member holds a shard of the stripe already (k + m = n, one down): a second shard on one
+        // of them keeps the write going; the stripe then survives one less loss until it is re-spread.
+        let candidate = replaceShard(key, i, this.#members, taken, refused);
+        if (candidate === undefined && !degraded) {
+          degraded = true;
+          candidate = this.#besideAnother(i, nodes, refused);
+        }
         if (candidate === undefined) break;
         const why = await this.#tryPut(candidate, ids[i]!, shards[i]!);
         if (why === undefined) {
+          if (degraded) this.#logger.warn({ key, shard: i, node: candidate }, 'cluster store: a member is down and every other holds a shard of this stripe: two shards on one member');
           nodes[i] = candidate;
           stored = true;
           break;

@@ -76,7 +76,10 @@ export function checkBlobRef(key: string, ref: unknown): BlobRef {
   if (!Array.isArray(r.nodes) || r.nodes.length !== n || !r.nodes.every((x) => typeof x === 'string' && x.length > 0)) {
     throw blobRefInvalid(key, `nodes must name ${n} members`);
   }
-  if (new Set(r.nodes).size !== n) throw blobRefInvalid(key, 'the shards of one stripe are on distinct members');
+  // Distinct members, except that a write with a member down may put up to m shards on one (cluster-store.ts).
+  const perNode = new Map<string, number>();
+  for (const node of r.nodes) perNode.set(node, (perNode.get(node) ?? 0) + 1);
+  if ([...perNode.values()].some((c) => c > Math.max(1, r.m!))) throw blobRefInvalid(key, `no member may hold more than ${Math.max(1, r.m)} shards of one stripe`);
   return r as BlobRef;
 }
 

@@ -229,12 +229,28 @@ test('a member down at put time: its shard is re-placed on an unused member (rac
   assert.equal(back.healed, []);
 });
 
+test('k + m = n with a member down: the write goes on, two shards on a member of the rack holding fewer, and reads back', async () => {
+  const c = cluster({ nodes: 4 });
+  const key = 'degraded';
+  const planned = place(key, 4, c.members.map((m) => ({ id: m.id, domain: m.rack })), { parityShards: 2 });
+  const down = planned.nodes[0]!;
+  c.peers.get(down)!.down = true;
+  const data = bytes(3000);
+  const ref = await c.store.putBlob(key, data);
+  assert.not.ok(ref.nodes.includes(down));
+  assert.is(new Set(ref.nodes).size, 3, 'one member holds two shards');
+  const twice = ref.nodes.find((n, i) => ref.nodes.indexOf(n) !== i)!;
+  assert.is(rackOf(c, twice), rackOf(c, down), "the doubled member is in the down member's rack (the rack that held fewer)");
+  const back = await c.store.getBlob(key, ref);
+  assert.equal(Buffer.from(back.bytes), Buffer.from(data));
+});
+
 test('too few reachable members for the stripe: BLOB_STORE_FAILED names the shards that failed', async () => {
   const c = cluster();
-  for (const id of ['n1', 'n2', 'n4']) c.peers.get(id)!.down = true;
+  for (const id of ['n1', 'n2', 'n4', 'n5', 'n6']) c.peers.get(id)!.down = true;
   const e = await expectCode(c.store.putBlob('no-room', bytes(100)), 'BLOB_STORE_FAILED');
   assert.is(await totalShards(c), 0, 'the shards that were stored are removed again');
-  assert.match(e.message, /could not store 1 shard\(s\): shard \d/);
+  assert.match(e.message, /could not store \d shard\(s\): shard \d/);
   assert.match(e.message, /is down/);
 });
 
@@ -294,7 +310,7 @@ test('a BlobRef that does not fit its own geometry is refused before any read', 
   const ref = await c.store.putBlob('checked', bytes(100));
   const bad: BlobRef = { ...ref, shards: ref.shards.slice(1) };
   await expectCode(c.store.getBlob('checked', bad), 'BLOB_REF_INVALID');
-  await expectCode(c.store.getBlob('checked', { ...ref, nodes: [ref.nodes[0]!, ref.nodes[0]!, ref.nodes[2]!, ref.nodes[3]!] }), 'BLOB_REF_INVALID');
+  await expectCode(c.store.getBlob('checked', { ...ref, nodes: [ref.nodes[0]!, ref.nodes[0]!, ref.nodes[0]!, ref.nodes[3]!] }), 'BLOB_REF_INVALID');
 });
 
 test('a member that does not answer: a read rebuilds without healing onto anyone; a scrub re-places its shard', async () => {

@@ -1,0 +1,133 @@
+// The edge cluster and the data-center cluster together, every part a real process: three gateways on
+// Debian's mosquitto (harness.ts) and four `2baksa aggregator run` nodes.
+// - The site is registered with its ledger keys; gateway 1 migrates with every chunk proven by the block
+//   that committed it, while one aggregator node is killed -9 mid-migration: the migration completes,
+//   restores byte-identical from the cloud, and the node, brought back, catches up to the same digest.
+// - Gateway 3 dies: only its leader (rendezvous order of its name among the live gateways) may migrate it;
+//   the leader rebuilds its chunks from the two gateways left, and gateway 3's snapshot restores from the
+//   cloud with gateway 3's own keys. A second run sends nothing.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { freeBasePort } from '../../../cli/demo-data.ts';
+import { coordinatorOrder } from '../../../shared/placement/index.ts';
+import { snapshotTree } from '../../unit/agent/_helpers.ts';
+import { cli, jsonLines, runCli, type RunningCli } from '../../helpers/cli.ts';
+import { until } from '../../helpers/wait.ts';
+import { NAMES, backup, ok, setUp, snapshotOf, startDaemon, tearDown, waitJoined, type Ctx } from './harness.ts';
+
+interface CloudCtx extends Ctx {
+  init: { nodes: Array<{ config: string; apiUrl: string }>; pkiDir: string; certificates: { admin: string; auditor: string } };
+  nodes: Array<RunningCli | undefined>;
+  snapshots: string[];
+}
+
+interface Status {
+  accountCommandsApplied: number;
+  accountsDigest: string;
+}
+
+const last = (out: string): Record<string, unknown> => (jsonLines(out).at(-1) ?? {}) as Record<string, unknown>;
+
+const it = suite<CloudCtx>('edge cluster migrating into the aggregator cluster');
+
+const startNode = async (ctx: CloudCtx, i: number): Promise<void> => {
+  const p = runCli(['aggregator', 'run', '--config', ctx.init.nodes[i]!.config, '--json']);
+  ctx.nodes[i] = p;
+  await until(`aggregator node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000);
+  assert.ok(p.out().includes('"event":"ready"'), `aggregator node ${i + 1} did not start:\n${p.err().slice(-3000)}`);
+};
+const admin = (ctx: CloudCtx, i = 0) => ['--server', ctx.init.nodes[i]!.apiUrl, '--tls-dir', ctx.init.pkiDir, '--cert-name', ctx.init.certificates.admin];
+const as = (ctx: CloudCtx, name: string, i: number) => ['--server', ctx.init.nodes[i]!.apiUrl, '--tls-dir', ctx.init.pkiDir, '--cert-name', name];
+const status = async (ctx: CloudCtx, i: number): Promise<Status> => {
+  const r = ok(await cli(['aggregator', 'status', '--server', ctx.init.nodes[i]!.apiUrl, '--tls-dir', ctx.init.pkiDir, '--cert-name', ctx.init.certificates.auditor, '--json']), `status of node ${i + 1}`);
+  return JSON.parse(r.stdout) as Status;
+};
+
+it.before(async (ctx) => {
+  Object.assign(ctx, await setUp(true, { dataBytes: 2 * 1024 * 1024 }), { nodes: [], snapshots: [] });
+  const basePort = await freeBasePort();
+  const r = ok(await cli(['aggregator', 'init', '--dir', join(ctx.root, 'cluster'), '--nodes', '4', '--base-port', String(basePort), '--json']), 'aggregator init');
+  ctx.init = last(r.stdout) as unknown as CloudCtx['init'];
+  await Promise.all([0, 1, 2, 3].map((i) => startNode(ctx, i)));
+  for (const name of NAMES) {
+    ok(await cli(['accounts', 'create', '--name', name, ...admin(ctx), '--json']), `account ${name}`);
+    ok(await cli(['pki', 'issue', '--dir', ctx.init.pkiDir, '--name', name, '--role', 'agent', '--json']), `certificate of ${name}`);
+  }
+  for (const g of ctx.gateways) startDaemon(ctx, g);
+  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
+  const runs = await Promise.all(ctx.gateways.map(backup));
+  ctx.snapshots = runs.map((run, i) => snapshotOf(ok(run, `backup on ${NAMES[i]}`)));
+  // The administrator registers the site's ledger keys (any gateway's validators.json): the three accounts are bound to it.
+  const site = ok(await cli(['sites', 'register', 'plant', '--validators', join(ctx.gateways[0]!.state, 'edge', 'ledger', 'validators.json'), ...admin(ctx, 1), '--json']), 'sites register');
+  assert.equal((JSON.parse(site.stdout) as { accounts: string[] }).accounts, [...NAMES].sort());
+});
+it.after(async (ctx) => {
+  for (const n of ctx.nodes) if (n && n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+  await Promise.all(ctx.nodes.map((n) => n?.exited));
+  await tearDown(ctx);
+});
+
+it('ledger-verified migration survives kill -9 of an aggregator node mid-way; the node catches up', async (ctx) => {
+  const g1 = ctx.gateways[0]!;
+  // Paced, so the kill falls inside the run.
+  const migrating = runCli(['migrate', '--state', g1.state, ...as(ctx, g1.name, 0), '--bandwidth', '768K', '--ignore-window', '--json']);
+  const sent = () => jsonLines(migrating.out()).some((l) => l.message_type === 'status' && (l.chunks_sent as number) > 0);
+  await until('the migration sent its first chunks', () => sent() || migrating.child.exitCode !== null, 60_000);
+  const midway = migrating.child.exitCode === null && !jsonLines(migrating.out()).some((l) => l.message_type === 'summary');
+  ctx.nodes[2]!.child.kill('SIGKILL');
+  await ctx.nodes[2]!.exited;
+  const { code } = await migrating.exited;
+  assert.is(code, 0, `migrate failed:\n${migrating.output().slice(-3000)}`);
+  assert.ok(midway, 'node 3 was killed while the migration ran');
+  const summary = last(migrating.out());
+  assert.is(summary.snapshots_migrated, 1);
+  assert.is(summary.site, 'plant');
+  assert.ok((summary.chunks_sent as number) > 0);
+  assert.is(summary.chunks_proven, summary.chunks_sent, 'every chunk sent was proven by a block of the site');
+
+  const target = join(ctx.root, 'cloud-gw-1');
+  ok(await cli(['restore', ctx.snapshots[0]!, '--from', 'cloud', '--state', g1.state, ...as(ctx, g1.name, 3), '--target', target, '--verify']), 'restore of gateway 1 from the cloud');
+  assert.equal(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
+
+  await startNode(ctx, 2);
+  let all: Status[] = [];
+  await until('aggregator node 3 caught up', async () => {
+    all = await Promise.all([0, 1, 2, 3].map((i) => status(ctx, i)));
+    return new Set(all.map((s) => s.accountCommandsApplied)).size === 1 && new Set(all.map((s) => s.accountsDigest)).size === 1;
+  }, 60_000, () => JSON.stringify(all));
+});
+
+it("a dead gateway's snapshots are migrated by its leader from the shards the others hold", async (ctx) => {
+  const g3 = ctx.gateways[2]!;
+  g3.daemon!.child.kill('SIGKILL');
+  await g3.daemon!.exited;
+  for (const g of ctx.gateways.slice(0, 2)) await waitJoined(g, 2, ctx.gateways.slice(0, 2));
+  const leaderName = coordinatorOrder(g3.name, NAMES.slice(0, 2).map((id) => ({ id })))[0]!;
+  const leader = ctx.gateways.find((g) => g.name === leaderName)!;
+  const other = ctx.gateways.find((g) => g !== leader && g !== g3)!;
+
+  const refused = await cli(['migrate', '--gone', g3.name, '--state', other.state, ...as(ctx, other.name, 1)]);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, new RegExp(`${leaderName.replace(/\./g, '\\.')} is the leader`));
+
+  const r = ok(await cli(['migrate', '--gone', g3.name, '--state', leader.state, ...as(ctx, leader.name, 1), '--json']), 'migrate --gone');
+  const summary = last(r.stdout);
+  assert.is(summary.leader, leader.name);
+  assert.is(summary.snapshots_migrated, 1);
+  assert.equal(summary.snapshots_incomplete, []);
+  assert.ok((summary.chunks_sent as number) > 0);
+  assert.is(summary.chunks_proven, summary.chunks_sent);
+  assert.equal((summary.snapshots as Array<{ snapshot_id: string }>).map((s) => s.snapshot_id), [ctx.snapshots[2]]);
+
+  // Its owner's keys restore it (the leader never had them).
+  const target = join(ctx.root, 'cloud-gw-3');
+  ok(await cli(['restore', 'latest', '--from', 'cloud', '--state', g3.state, ...as(ctx, g3.name, 0), '--target', target, '--verify']), 'restore of gateway 3 from the cloud');
+  assert.equal(snapshotTree(join(target, g3.source)), snapshotTree(g3.source));
+
+  const again = last(ok(await cli(['migrate', '--gone', g3.name, '--state', leader.state, ...as(ctx, leader.name, 3), '--json']), 'migrate --gone again').stdout);
+  assert.is(again.chunks_sent, 0);
+  assert.is(again.snapshots_migrated, 1, 'recorded again as a no-op');
+});
+
+it.run();
