@@ -23,6 +23,7 @@ import { faultsFromEnv, type Faults } from './faults.ts';
 import { backupFile, defaultFileReadOptions, unchanged } from './file-reader.ts';
 import { acquireLock } from './lock.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
+import { quorumSize } from '../../shared/ledger/quorum.ts';
 import type { FsShardStore } from '../../shared/storage/index.ts';
 import { tenantOf } from '../config/index.ts';
 import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend, edgeCommitsInFlight } from '../edge/backend.ts';
@@ -72,7 +73,9 @@ const TREE_DIGEST_KEY = 'treeDigest';
  */
 export function edgeProfile(profile: Profile, members: number): Profile {
   const g = edgeGeometry(members);
-  const maxBytes = Math.min(profile.chunking.maxBytes, EDGE_CHUNK_BYTES_PER_SHARD_MAX * g.dataShards);
+  // The smallest geometry a quorum writes in (1+1 with one of three gateways down) decides the chunk cap.
+  const smallest = edgeGeometry(quorumSize(members));
+  const maxBytes = Math.min(profile.chunking.maxBytes, EDGE_CHUNK_BYTES_PER_SHARD_MAX * smallest.dataShards);
   const avgBytes = Math.min(profile.chunking.avgBytes, maxBytes / 2);
   const chunking = { maxBytes, avgBytes, minBytes: Math.min(profile.chunking.minBytes, avgBytes / 2) };
   return { ...profile, chunking, erasure: { ...profile.erasure, k: g.dataShards, m: g.parityShards } };

@@ -16,7 +16,7 @@ import { edgeGeometry } from '../../shared/placement/index.ts';
 import type { ShardPut } from '../../shared/protocol/messages.ts';
 import type { Catalog, ChunkRecord } from '../catalog/index.ts';
 import type { ChunkReader } from '../chunks/index.ts';
-import { EDGE_BATCH_BYTES_PER_SHARD } from './backend.ts';
+import { EDGE_TX_SHARD_BYTES_MAX } from './backend.ts';
 import type { EdgeNode } from './node.ts';
 
 export interface RepairProgress {
@@ -135,9 +135,10 @@ async function relayout(
       if (m > 0) rs.encode(layout.shards);
       const chunk = new Uint8Array(Buffer.from(record.id, 'hex'));
       const puts = layout.shards.map((data, index) => ({ chunk, index, hash: sha256(data), data }));
+      // One transaction gives a target at most one shard of each chunk: keep their sum within a message.
+      if (batchBytes + layout.shardBytes > EDGE_TX_SHARD_BYTES_MAX) await flush();
       batch.push({ record, shards: puts, shardBytes: layout.shardBytes });
-      batchBytes += sealed.length;
-      if (batchBytes >= EDGE_BATCH_BYTES_PER_SHARD * k) await flush();
+      batchBytes += layout.shardBytes;
     }
     options.onProgress?.({ chunksChecked: report.chunksChecked, chunksTotal: total, chunksRepaired: report.chunksRepaired });
   }
