@@ -5,7 +5,9 @@
  * it cleanly: the running backup is cancelled (rolled back), capture files closed, Deregister published.
  * With agent.json `cloud` it migrates to the aggregator cluster by itself, inside the profile's window.
  * In an edge cluster (agent.json `cluster`) it is also the gateway's member of the site (agent/edge):
- * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock.
+ * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock;
+ * it rebuilds its shards around members gone longer than `cluster.repairAfterS` and, with `cloud`,
+ * migrates the snapshots of those gone members it leads from the shards the live members hold.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -181,7 +183,30 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   );
 
   // Migration to the cloud by itself (agent.json `cloud`): every interval and after each backup, one run
-  // at a time; outside the window or without an uplink it waits for the next turn.
+  // at a time; outside the window or without an uplink it waits for the next turn. In an edge cluster,
+  // each turn also migrates the snapshots of members gone longer than cluster.repairAfterS whose leader
+  // this gateway is (agent/migrate/gone.ts), once per member and daemon run once all of them made it.
+  const repairAfterMs = (config.cluster?.repairAfterS ?? DEFAULT_REPAIR_AFTER_S) * 1000;
+  const goneDone = new Set<string>();
+  const migrateGoneMembers = async (cloud: NonNullable<typeof config.cloud>, why: string): Promise<void> => {
+    const node = edge?.node();
+    if (!node) return;
+    const { goneLedBy, migrateGone } = await import('../migrate/gone.ts');
+    const { insideWindow } = await import('../migrate/index.ts');
+    const window = state.profile.migration.window;
+    if (window && !insideWindow(window, new Date())) return;
+    for (const gone of goneLedBy(config.name, node.goneMembers(repairAfterMs), node.liveMembers())) {
+      if (goneDone.has(gone)) continue;
+      try {
+        const r = await migrateGone(paths.root, { server: cloud.server, tlsDir: cloud.tlsDir, certName: cloud.certName, node: gone, logger });
+        if (r.snapshotsIncomplete.length === 0) goneDone.add(gone);
+        logger.info({ why, gone, snapshots: r.snapshotsMigrated, incomplete: r.snapshotsIncomplete.length, chunksSent: r.chunksSent }, "migrated a gone member's snapshots from the peers' shards");
+      } catch (error) {
+        const e = error as BaksaError;
+        logger.info({ why, gone, code: e.code, err: e.message }, "a gone member's snapshots were not migrated; tried again later");
+      }
+    }
+  };
   let migrating: Promise<void> | undefined;
   const migrateNow = (why: string): Promise<void> => {
     const cloud = config.cloud;
@@ -195,6 +220,9 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
         const e = error as BaksaError;
         if (e.code === 'MIGRATION_WINDOW_CLOSED') logger.debug({ why }, 'outside the migration window');
         else logger.info({ why, code: e.code, err: e.message }, 'migration did not run; it is tried again later');
+      }
+      try {
+        await migrateGoneMembers(cloud, why);
       } finally {
         migrating = undefined;
       }
@@ -207,7 +235,6 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   telemetry?.start();
   const control = edge ? await startControlServer(controlSocketPath(paths.root), daemonControlHandlers(state, job, edge), { logger }) : undefined;
   // Repair around members gone longer than cluster.repairAfterS (checked every minute).
-  const repairAfterMs = (config.cluster?.repairAfterS ?? DEFAULT_REPAIR_AFTER_S) * 1000;
   const repairTimer = edge
     ? setInterval(() => {
         const node = edge.node();

@@ -77,6 +77,15 @@ export interface GoneSummary {
 }
 
 const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest();
+
+/**
+ * The gone members whose leader `self` is: each member in `gone` that is not live, whose rendezvous order
+ * among the live members starts with `self`. (The daemon asks this each turn; `migrateGone` checks it again.)
+ */
+export function goneLedBy(self: string, gone: readonly string[], live: readonly string[]): string[] {
+  const members = live.map((id) => ({ id }));
+  return gone.filter((node) => !live.includes(node) && coordinatorOrder(node, members)[0] === self);
+}
 const PROOF_IDS_PER_CALL = 512;
 
 /** Reads the gone gateway's objects (chunks, descriptors) from their shards on the live members. */
@@ -185,7 +194,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
     throw new BaksaError('GONE_IS_ONLINE', `${gone} is online: it migrates its own snapshots`, { exitCode: ExitCode.usage, hint: 'migrate --gone is for a gateway that is down for good' });
   }
   const leader = coordinatorOrder(gone, live.map((id) => ({ id })))[0];
-  if (leader !== self) {
+  if (goneLedBy(self, [gone], live).length === 0) {
     throw new BaksaError('NOT_EDGE_LEADER', `${leader ?? 'no live gateway'} is the leader for ${gone}'s snapshots, not ${self}`, {
       exitCode: ExitCode.usage,
       hint: leader ? `run it on ${leader}` : 'bring the cluster up first',
