@@ -91,7 +91,7 @@ export const defaultMigrationOptions = {
   batchMax: 2048,
 } as const;
 
-interface ChunkLayout {
+export interface ChunkLayout {
   v: 1;
   kind: 'chunk';
   key: string;
@@ -208,7 +208,8 @@ async function layoutsOf(db: Database, account: number, objectIds: readonly stri
   return out;
 }
 
-function chunkLayout(text: string | null | undefined): ChunkLayout | undefined {
+/** A migrated chunk's layout (a blob of the cluster store), or undefined for anything else. */
+export function chunkLayout(text: string | null | undefined): ChunkLayout | undefined {
   if (!text) return undefined;
   try {
     const v = JSON.parse(text) as Partial<ChunkLayout>;

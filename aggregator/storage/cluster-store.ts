@@ -20,7 +20,8 @@
  * Heal. Every shard that was missing or corrupt at its recorded member is rebuilt and put back there
  * (or, when that member refuses, re-placed like a failed write) before the read returns; `healed`
  * lists them and `ref` says where the shards are now (a caller that keeps refs may store it).
- * `scrubBlob` reads all k + m shards, not just k, so it finds bad parity too.
+ * `scrubBlob` reads all k + m shards, not just k, so it finds bad parity too, and gives a stripe written
+ * with a member down (two shards on one) a copy of the second on a member it does not use (#respread).
  *
  * Object. `putObject` streams its input in segments of `segmentBytes` (one segment in memory at a
  * time), each a blob keyed `${key}/${i}`, hashing the whole content on the way, then stores the list of
@@ -90,6 +91,8 @@ export interface ScrubResult {
   /** Shards read and verified. */
   checked: number;
   healed: number[];
+  /** Shards of a member holding two of the stripe, copied to a member the stripe does not use. */
+  respread: number[];
   ref: BlobRef;
 }
 
@@ -205,10 +208,36 @@ export class ClusterStore {
   /** Reads and verifies every shard of the blob (not only k) and heals the bad ones. */
   async scrubBlob(key: string, ref: BlobRef): Promise<ScrubResult> {
     checkBlobRef(key, ref);
-    if (ref.length === 0) return { checked: 0, healed: [], ref: { ...ref, shards: [], nodes: [] } };
+    if (ref.length === 0) return { checked: 0, healed: [], respread: [], ref: { ...ref, shards: [], nodes: [] } };
     const got = await this.#gather(key, ref, true);
-    const { healed, nodes } = await this.#rebuildAndHeal(key, ref, got, true);
-    return { checked: got.fetched, healed, ref: { ...ref, shards: [...ref.shards], nodes } };
+    const { healed, nodes, full } = await this.#rebuildAndHeal(key, ref, got, true);
+    const down = new Set([...got.unreachable].map((i) => ref.nodes[i]!));
+    const respread = await this.#respread(key, ref, nodes, full, down);
+    return { checked: got.fetched, healed, respread, ref: { ...ref, shards: [...ref.shards], nodes } };
+  }
+
+  /**
+   * A stripe written with a member down holds two shards on one member (putBlob). Once a member the
+   * stripe does not use answers, the second of them gets a copy there: the ref stays as recorded (reads
+   * go where it says), and a read that misses both shards of that member finds the copy by asking the
+   * others (#gather). The target is deterministic, so a later scrub finds the copy and adds none.
+   */
+  async #respread(key: string, ref: BlobRef, nodes: readonly string[], full: readonly Uint8Array[], down: ReadonlySet<string>): Promise<number[]> {
+    const out: number[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < nodes.length; i++) {
+      if (!seen.has(nodes[i]!)) {
+        seen.add(nodes[i]!);
+        continue;
+      }
+      const target = replaceShard(key, i, this.#members, nodes.filter((_, j) => j !== i), down);
+      if (target === undefined) continue;
+      const there = await this.#fetch(key, target, ref.shards[i]!, ref.shardBytes);
+      if (there instanceof Uint8Array || there === UNREACHABLE) continue;
+      if ((await this.#tryPut(target, ref.shards[i]!, full[i]!)) === undefined) out.push(i);
+    }
+    if (out.length > 0) this.#logger.info({ key, shards: out }, 'cluster store: a stripe with two shards on one member is spread again');
+    return out;
   }
 
   // ---- objects ------------------------------------------------------------------------------------
@@ -276,19 +305,21 @@ export class ClusterStore {
   }
 
   /** Scrubs the manifest and every segment of an object. */
-  async scrubObject(key: string, ref: ObjectRef): Promise<{ checked: number; healed: number }> {
+  async scrubObject(key: string, ref: ObjectRef): Promise<{ checked: number; healed: number; respread: number }> {
     checkObjectRef(key, ref);
     const first = await this.scrubBlob(`${key}/manifest`, ref.manifest);
     const { bytes: raw } = await this.getBlob(`${key}/manifest`, first.ref);
     const { segments } = decodeManifest(key, raw, ref.length);
     let checked = first.checked;
     let healed = first.healed.length;
+    let respread = first.respread.length;
     for (const [i, seg] of segments.entries()) {
       const r = await this.scrubBlob(`${key}/${i}`, seg);
       checked += r.checked;
       healed += r.healed.length;
+      respread += r.respread.length;
     }
-    return { checked, healed };
+    return { checked, healed, respread };
   }
 
   /**
@@ -390,7 +421,7 @@ export class ClusterStore {
    * Rebuilds the stripe from the gathered shards, checks every rebuilt shard against its id, puts the
    * bad ones back and returns the data shards, the healed indexes and where every shard is now.
    */
-  async #rebuildAndHeal(key: string, ref: BlobRef, got: Gathered, healUnreachable: boolean): Promise<{ data: Uint8Array[]; healed: number[]; nodes: string[] }> {
+  async #rebuildAndHeal(key: string, ref: BlobRef, got: Gathered, healUnreachable: boolean): Promise<{ data: Uint8Array[]; full: Uint8Array[]; healed: number[]; nodes: string[] }> {
     const n = ref.k + ref.m;
     const nodes = [...ref.nodes];
     const needRebuild = got.shards.some((s) => s === undefined);
@@ -405,7 +436,7 @@ export class ClusterStore {
     // A read heals what it found missing or corrupt; a member that did not answer may be back in a
     // minute, so only a scrub (healUnreachable) re-places its shards.
     const bad = [...got.bad, ...(healUnreachable ? [...got.unreachable].filter((i) => !got.foundAt.has(i)) : [])].sort((a, b) => a - b);
-    if (bad.length === 0) return { data: full.slice(0, ref.k), healed: [], nodes };
+    if (bad.length === 0) return { data: full.slice(0, ref.k), full, healed: [], nodes };
     const failures = await this.#storeShards(key, bad, ref.shards, full, nodes, got.foundAt);
     const failed = new Set(failures.map((f) => f.index));
     if (failures.length > 0) {
@@ -414,7 +445,7 @@ export class ClusterStore {
     }
     const healed = bad.filter((i) => !failed.has(i));
     if (healed.length > 0) this.#logger.info({ key, healed, nodes: healed.map((i) => nodes[i]) }, 'cluster store: healed shards');
-    return { data: full.slice(0, ref.k), healed, nodes };
+    return { data: full.slice(0, ref.k), full, healed, nodes };
   }
 
   async #deleteShards(key: string, shards: readonly { id: string; node: string }[]): Promise<{ deleted: number; failed: number }> {

@@ -245,6 +245,28 @@ test('k + m = n with a member down: the write goes on, two shards on a member of
   assert.equal(Buffer.from(back.bytes), Buffer.from(data));
 });
 
+test('scrub spreads a doubled stripe again once the member is back: a copy that survives losing the doubled member and one more', async () => {
+  const c = cluster({ nodes: 4 });
+  const key = 'respread';
+  const planned = place(key, 4, c.members.map((m) => ({ id: m.id, domain: m.rack })), { parityShards: 2 });
+  const down = planned.nodes[0]!;
+  c.peers.get(down)!.down = true;
+  const data = bytes(5000);
+  const ref = await c.store.putBlob(key, data);
+  assert.equal((await c.store.scrubBlob(key, ref)).respread, [], 'nowhere to spread to while the member is down');
+  c.peers.get(down)!.down = false;
+  const first = await c.store.scrubBlob(key, ref);
+  assert.is(first.respread.length, 1);
+  assert.ok(await c.stores.get(down)!.has(ref.shards[first.respread[0]!]!), 'the copy is on the member that came back');
+  assert.equal((await c.store.scrubBlob(key, ref)).respread, [], 'a second scrub finds the copy and adds none');
+  // Lose the doubled member and one more: without the copy only one shard would be left.
+  const twice = ref.nodes.find((n, i) => ref.nodes.indexOf(n) !== i)!;
+  const other = ref.nodes.find((n) => n !== twice)!;
+  for (const id of [twice, other]) c.peers.get(id)!.down = true;
+  const back = await c.store.getBlob(key, ref);
+  assert.equal(Buffer.from(back.bytes), Buffer.from(data));
+});
+
 test('too few reachable members for the stripe: BLOB_STORE_FAILED names the shards that failed', async () => {
   const c = cluster();
   for (const id of ['n1', 'n2', 'n4', 'n5', 'n6']) c.peers.get(id)!.down = true;
