@@ -229,14 +229,20 @@ test('a member down at put time: its shard is re-placed on an unused member (rac
   assert.equal(back.healed, []);
 });
 
-test('k + m = n with a member down: the write goes on, two shards on a member of the rack holding fewer, and reads back', async () => {
+/** A 2+2 blob on 4 members written while the first member placement picks for it is down. */
+async function putWithPlacedMemberDown(key: string, size: number) {
   const c = cluster({ nodes: 4 });
-  const key = 'degraded';
   const planned = place(key, 4, c.members.map((m) => ({ id: m.id, domain: m.rack })), { parityShards: 2 });
   const down = planned.nodes[0]!;
   c.peers.get(down)!.down = true;
-  const data = bytes(3000);
+  const data = bytes(size);
   const ref = await c.store.putBlob(key, data);
+  return { c, down, data, ref };
+}
+
+test('k + m = n with a member down: the write goes on, two shards on a member of the rack holding fewer, and reads back', async () => {
+  const key = 'degraded';
+  const { c, down, data, ref } = await putWithPlacedMemberDown(key, 3000);
   assert.not.ok(ref.nodes.includes(down));
   assert.is(new Set(ref.nodes).size, 3, 'one member holds two shards');
   const twice = ref.nodes.find((n, i) => ref.nodes.indexOf(n) !== i)!;
@@ -246,13 +252,8 @@ test('k + m = n with a member down: the write goes on, two shards on a member of
 });
 
 test('scrub spreads a doubled stripe again once the member is back: a copy that survives losing the doubled member and one more', async () => {
-  const c = cluster({ nodes: 4 });
   const key = 'respread';
-  const planned = place(key, 4, c.members.map((m) => ({ id: m.id, domain: m.rack })), { parityShards: 2 });
-  const down = planned.nodes[0]!;
-  c.peers.get(down)!.down = true;
-  const data = bytes(5000);
-  const ref = await c.store.putBlob(key, data);
+  const { c, down, data, ref } = await putWithPlacedMemberDown(key, 5000);
   assert.equal((await c.store.scrubBlob(key, ref)).respread, [], 'nowhere to spread to while the member is down');
   c.peers.get(down)!.down = false;
   const first = await c.store.scrubBlob(key, ref);
