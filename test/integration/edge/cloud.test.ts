@@ -7,9 +7,12 @@
 // - Gateway 3 dies: only its leader (rendezvous order of its name among the live gateways) may migrate it;
 //   the leader rebuilds its chunks from the two gateways left, and gateway 3's snapshot restores from the
 //   cloud with gateway 3's own keys. A second run sends nothing.
+// - Bytes flipped in shards of migrated chunks on one node: the restore is byte-identical, scrub heals them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { freeBasePort } from '../../../cli/demo-data.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
@@ -46,6 +49,30 @@ const status = async (ctx: CloudCtx, i: number): Promise<Status> => {
   const r = ok(await cli(['aggregator', 'status', '--server', ctx.init.nodes[i]!.apiUrl, '--tls-dir', ctx.init.pkiDir, '--cert-name', ctx.init.certificates.auditor, '--json']), `status of node ${i + 1}`);
   return JSON.parse(r.stdout) as Status;
 };
+
+/**
+ * Ten scrub runs on every node (each reads a tenth of the objects it owns), summed. `aggregator scrub` is
+ * this call; the API directly spares forty launches.
+ */
+async function scrubAll(ctx: CloudCtx): Promise<{ objects: number; shardsHealed: number; shardsRespread: number; failed: number }> {
+  const tls = loadTlsMaterial(ctx.init.pkiDir, ctx.init.certificates.admin);
+  const apis = ctx.init.nodes.map((n) => new ApiClient(n.apiUrl, tls));
+  const sum = { objects: 0, shardsHealed: 0, shardsRespread: 0, failed: 0 };
+  try {
+    for (let round = 0; round < 10; round++) {
+      for (const api of apis) {
+        const r = (await api.request<{ objects: number; shardsHealed: number; shardsRespread: number; failed: unknown[] }>('POST', '/v1/node/scrub')).body;
+        sum.objects += r.objects;
+        sum.shardsHealed += r.shardsHealed;
+        sum.shardsRespread += r.shardsRespread;
+        sum.failed += r.failed.length;
+      }
+    }
+  } finally {
+    for (const api of apis) api.close();
+  }
+  return sum;
+}
 
 it.before(async (ctx) => {
   Object.assign(ctx, await setUp(true, { dataBytes: 2 * 1024 * 1024 }), { nodes: [], snapshots: [] });
@@ -102,32 +129,12 @@ it('ledger-verified migration survives kill -9 of an aggregator node mid-way; th
 
   // Chunks written while node 3 was down hold two shards on one node (2+2 on 4 nodes): scrub (a tenth of
   // each node's objects a run, so ten runs) reads the migrated chunks too and copies those shards to node 3.
-  // (`aggregator scrub` is this call; the API directly spares forty launches.)
-  const tls = loadTlsMaterial(ctx.init.pkiDir, ctx.init.certificates.admin);
-  const apis = ctx.init.nodes.map((n) => new ApiClient(n.apiUrl, tls));
-  const scrubAll = async () => {
-    const sum = { objects: 0, shardsHealed: 0, shardsRespread: 0, failed: 0 };
-    for (let round = 0; round < 10; round++) {
-      for (const api of apis) {
-        const r = (await api.request<{ objects: number; shardsHealed: number; shardsRespread: number; failed: unknown[] }>('POST', '/v1/node/scrub')).body;
-        sum.objects += r.objects;
-        sum.shardsHealed += r.shardsHealed;
-        sum.shardsRespread += r.shardsRespread;
-        sum.failed += r.failed.length;
-      }
-    }
-    return sum;
-  };
-  try {
-    const first = await scrubAll();
-    assert.ok(first.objects >= (summary.chunks_sent as number), `the scrubs read the migrated chunks: ${JSON.stringify(first)}`);
-    assert.ok(first.shardsRespread > 0, `stripes written with node 3 down are spread again: ${JSON.stringify(first)}`);
-    assert.is(first.failed, 0);
-    const second = await scrubAll();
-    assert.is(second.shardsRespread, 0, 'spread once');
-  } finally {
-    for (const api of apis) api.close();
-  }
+  const first = await scrubAll(ctx);
+  assert.ok(first.objects >= (summary.chunks_sent as number), `the scrubs read the migrated chunks: ${JSON.stringify(first)}`);
+  assert.ok(first.shardsRespread > 0, `stripes written with node 3 down are spread again: ${JSON.stringify(first)}`);
+  assert.is(first.failed, 0);
+  const second = await scrubAll(ctx);
+  assert.is(second.shardsRespread, 0, 'spread once');
 });
 
 it("a dead gateway's snapshots are migrated by its leader from the shards the others hold", async (ctx) => {
@@ -160,6 +167,28 @@ it("a dead gateway's snapshots are migrated by its leader from the shards the ot
   const again = last(ok(await cli(['migrate', '--gone', g3.name, '--state', leader.state, ...as(ctx, leader.name, 3), '--json']), 'migrate --gone again').stdout);
   assert.is(again.chunks_sent, 0);
   assert.is(again.snapshots_migrated, 1, 'recorded again as a no-op');
+});
+
+it('flipped bytes in shards of migrated chunks: the restore from the cloud is byte-identical, and scrub heals them in place', async (ctx) => {
+  const g1 = ctx.gateways[0]!;
+  const volume = join(dirname(ctx.init.nodes[1]!.config), 'data', 'volume1', 'committed');
+  const files = readdirSync(volume, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && /^[0-9a-f]{64}$/.test(e.name))
+    .map((e) => join(e.parentPath, e.name));
+  assert.ok(files.length >= 3, `node 2 holds shards (${files.length})`);
+  const victims = files.slice(0, 3);
+  for (const v of victims) {
+    const bytes = readFileSync(v);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+    writeFileSync(v, bytes);
+  }
+  const target = join(ctx.root, 'cloud-gw-1-again');
+  ok(await cli(['restore', ctx.snapshots[0]!, '--from', 'cloud', '--state', g1.state, ...as(ctx, g1.name, 1), '--target', target, '--verify']), 'restore with flipped shards');
+  assert.equal(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
+  const scrubbed = await scrubAll(ctx);
+  assert.is(scrubbed.failed, 0);
+  const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+  for (const v of victims) assert.is(sha(v), basename(v), `${basename(v).slice(0, 12)} is healed in place`);
 });
 
 it.run();
