@@ -130,7 +130,8 @@ function printSummary(s: MigrateSummary, json: boolean): void {
   }
   for (const m of s.snapshots) {
     const r = m.receipt;
-    const where = r.position !== null ? `, position ${r.position} of cluster ${r.cluster}` : ` in cluster ${r.cluster}`;
+    const signed = r.signatures && r.replicas ? `, signed by ${r.signatures.length} of its ${r.replicas} nodes` : '';
+    const where = (r.position !== null ? `, position ${r.position} of cluster ${r.cluster}` : ` in cluster ${r.cluster}`) + signed;
     process.stdout.write(
       m.status === 'skipped'
         ? `${m.snapshotId.slice(0, 8)}  ${m.priority.padEnd(6)}  already migrated (recorded ${new Date(r.recordedMs).toISOString()}${where})\n`

@@ -10,6 +10,7 @@
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { RequestOptions } from '../../shared/http/api-client.ts';
+import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
 export const CLOUD_BATCH_MAX = 2048;
@@ -46,6 +47,9 @@ export interface SnapshotReceipt {
   chain: string | null;
   chunks: number;
   recordedMs: number;
+  /** The cluster's replica count and the nodes' signatures over the receipt (shared/crypto/receipt.ts); absent from clusters that do not sign. */
+  replicas?: number | null;
+  signatures?: ReceiptSignature[];
 }
 
 export interface CloudSnapshot {
@@ -87,6 +91,31 @@ function checkInfo(v: unknown, what: string): ChunkInfo {
   return { id: v.id, length: v.length, sealedLength: v.sealedLength, sha256: v.sha256 };
 }
 
+/**
+ * Checks a receipt's quorum signatures (shared/crypto/receipt.ts) against the cluster CA (PEM). A cluster
+ * that signs says how many replicas it has; its receipt then needs a quorum of valid replica signatures,
+ * or RECEIPT_UNVERIFIED (the snapshot is not taken as migrated, and the next run asks again). A receipt
+ * without a replica count comes from a cluster that does not sign, and is taken as it is.
+ */
+export async function checkReceiptSignatures(receipt: SnapshotReceipt, caPem: string): Promise<void> {
+  if (receipt.replicas === undefined || receipt.replicas === null) return;
+  const { verifyReceipt } = await import('../../shared/crypto/receipt.ts');
+  const { position, chain } = receipt;
+  const verdict = position !== null && chain !== null
+    ? verifyReceipt({ cluster: receipt.cluster, account: receipt.account, snapshotId: receipt.snapshotId, position, chain, chunks: receipt.chunks, replicas: receipt.replicas }, receipt.signatures ?? [], caPem)
+    : undefined;
+  if (!verdict?.ok) {
+    throw new BaksaError('RECEIPT_UNVERIFIED', `the receipt of snapshot ${receipt.snapshotId} has ${verdict?.valid.length ?? 0} valid signatures of the cluster's nodes, ${verdict?.quorum ?? '(no position)'} needed`, {
+      exitCode: ExitCode.data,
+      hint: 'the snapshot is not counted as migrated; the next run asks for the receipt again (check that the aggregator nodes are up)',
+      details: { snapshotId: receipt.snapshotId, problems: verdict?.problems.slice(0, 8) ?? [] },
+    });
+  }
+}
+
+const isSignature = (s: unknown): s is ReceiptSignature =>
+  isObject(s) && typeof s.node === 'string' && typeof s.certificate === 'string' && s.certificate.length < 16_384 && typeof s.signature === 'string' && s.signature.length < 1024;
+
 function checkReceipt(v: unknown, what: string): SnapshotReceipt {
   if (
     !isObject(v) ||
@@ -96,11 +125,15 @@ function checkReceipt(v: unknown, what: string): SnapshotReceipt {
     !(v.position === null || isCount(v.position)) ||
     !(v.chain === null || typeof v.chain === 'string') ||
     !isCount(v.chunks) ||
-    !isCount(v.recordedMs)
+    !isCount(v.recordedMs) ||
+    !(v.replicas === undefined || v.replicas === null || isCount(v.replicas)) ||
+    !(v.signatures === undefined || (Array.isArray(v.signatures) && v.signatures.length <= 256 && v.signatures.every(isSignature)))
   ) {
     throw badAnswer(what, `bad receipt ${JSON.stringify(v)?.slice(0, 300)}`);
   }
   return {
+    ...(v.replicas !== undefined ? { replicas: v.replicas as number | null } : {}),
+    ...(v.signatures !== undefined ? { signatures: (v.signatures as ReceiptSignature[]).map((s) => ({ node: s.node, certificate: s.certificate, signature: s.signature })) } : {}),
     snapshotId: v.snapshotId,
     account: v.account,
     cluster: v.cluster,

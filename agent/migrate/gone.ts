@@ -26,7 +26,8 @@ import { decodeDescriptor, type SnapshotDescriptor } from '../edge/descriptor.ts
 import { ControlClient, controlSocketPath } from '../edge/control.ts';
 import { clusterStatusThroughDaemon } from '../edge/cli.ts';
 import { Limiter } from '../util/limiter.ts';
-import { CLOUD_BATCH_MAX, CloudClient, batches, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
+import { CLOUD_BATCH_MAX, CloudClient, batches, checkReceiptSignatures, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
+import { loadTlsMaterial } from '../../shared/crypto/pki-read.ts';
 import { EdgeProver } from './edge-proofs.ts';
 import { megabytesPerSecond } from './plan.ts';
 
@@ -209,6 +210,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
     const source = new ShardSource(control, prover, gone);
     const { complete, incomplete } = await snapshotsOf(prover, source, logger);
     client = await CloudClient.connect(options, account);
+    const caPem = loadTlsMaterial(options.tlsDir, options.certName).ca;
     const totals = { chunksOffered: 0, chunksSent: 0, chunksProven: 0, bytesSent: 0 };
     const uploads = new Limiter(options.concurrency ?? 4);
     const inCloud = new Set<string>();
@@ -247,6 +249,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
         );
       }
       const receipt = await client.putSnapshot(d.snapshotId, { createdMs: d.timeMs, rootChunks: d.rootChunks, chunks: d.chunks.map((c) => c.id) });
+      await checkReceiptSignatures(receipt, caPem);
       logger.info({ node: gone, snapshotId: d.snapshotId, chunks: d.chunks.length, chunksSent: totals.chunksSent - before }, "a gone gateway's snapshot migrated");
       snapshots.push({ snapshotId: d.snapshotId, timeMs: d.timeMs, chunks: d.chunks.length, chunksSent: totals.chunksSent - before, receipt });
     }

@@ -29,7 +29,7 @@ import { loadProfile, type PriorityClass, type Profile } from '../profile/index.
 import { openManifest } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { Limiter } from '../util/limiter.ts';
-import { CLOUD_BATCH_MAX, CloudClient, batches, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
+import { CLOUD_BATCH_MAX, CloudClient, batches, checkReceiptSignatures, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
 import { collectChunkIds, megabytesPerSecond, migrationOrder, pendingSnapshots, receiptKey } from './plan.ts';
 import type { EdgeProver } from './edge-proofs.ts';
 import { encodeEdgeProof } from '../../shared/ledger/edge-proof.ts';
@@ -219,6 +219,8 @@ class Migration {
     private readonly options: MigrateOptions,
     private readonly logger: Logger,
     private readonly edge: EdgeSource | undefined,
+    /** The cluster CA (PEM) the receipts' signatures are checked against; undefined: not checked (a client given by a test). */
+    private readonly caPem: string | undefined,
   ) {
     this.uploads = new Limiter(options.concurrency ?? 4);
     this.hashing = new Limiter(options.concurrency ?? 4);
@@ -256,6 +258,7 @@ class Migration {
       this.report({ phase: 'recording' });
       receipt = await this.client.putSnapshot(s.id, record);
     }
+    if (this.caPem !== undefined) await checkReceiptSignatures(receipt, this.caPem);
     await this.catalog.setMeta(receiptKey(s.id), JSON.stringify(receipt));
     this.report({ phase: 'done' });
     const sent = this.totals.chunksSent - before.chunksSent;
@@ -426,7 +429,8 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     if (todo.length > 0) {
       client = options.client ?? (await CloudClient.connect(options, account));
       const edge = state.config.cluster ? { stateRoot: state.paths.root, site: state.config.site, account } : undefined;
-      run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger, edge);
+      const caPem = options.client ? undefined : (await import('../../shared/crypto/pki-read.ts')).loadTlsMaterial(options.tlsDir, options.certName).ca;
+      run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger, edge, caPem);
     }
     for (const s of all) {
       const receipt = done.get(s.id);

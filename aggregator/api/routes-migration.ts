@@ -56,8 +56,9 @@ import type { RouteSpec } from './route.ts';
 import { accountParams, accountRef } from './schemas.ts';
 import { RECORD_OBJECTS_MAX } from '../accounts/command-schema.ts';
 import { siteOfAccount } from '../accounts/queries.ts';
-import { EDGE_PROOF_BYTES_MAX, SignerRegistry, decodeEdgeProof, matchesDataShards, verifyEdgeProof, type ProvenChunk } from '../../shared/ledger/index.ts';
+import { EDGE_PROOF_BYTES_MAX, SignerRegistry, decodeEdgeProof, matchesDataShards, verifyEdgeProof, type EdgeProof, type ProvenChunk } from '../../shared/ledger/index.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
+import type { ReceiptFacts, ReceiptSignature } from '../../shared/crypto/receipt.ts';
 import type { BlobRef, ClusterStore } from '../storage/index.ts';
 
 const roles = ['operator', 'agent'] as const;
@@ -83,6 +84,12 @@ export interface MigrationDeps {
   snapshotRecordBytesMax: number;
   /** Entries per need/info call. */
   batchMax: number;
+  /** Quorum-signed receipts (aggregator/node/receipts.ts); without it receipts carry no signatures. */
+  receipts?: {
+    replicas: number;
+    collect(facts: ReceiptFacts): Promise<ReceiptSignature[]>;
+    positionOf(account: number, snapshotId: string): { position: number; chain: string } | undefined;
+  };
 }
 
 export const defaultMigrationOptions = {
@@ -312,7 +319,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const declared = Number(request.headers['content-length'] ?? 0);
         if (declared > EDGE_PROOF_BYTES_MAX) throw payloadTooLarge(EDGE_PROOF_BYTES_MAX);
         const body = await readBody(request.body, EDGE_PROOF_BYTES_MAX);
-        let proof;
+        let proof: EdgeProof;
         try {
           proof = decodeEdgeProof(body);
         } catch (error) {
@@ -413,13 +420,20 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         if (!isIds(record.rootChunks, 64) || record.rootChunks.length === 0) throw badRequest('rootChunks', 'must be 1 to 64 chunk ids (64 hex digits)');
         if (!isIds(record.chunks, 10_000_000)) throw badRequest('chunks', 'must be a list of chunk ids (64 hex digits)');
         const chunks = [...new Set([...record.chunks, ...record.rootChunks])];
-        const receiptOf = (position: number | null, chain: string | null, recordedMs: number) => ({
-          snapshotId, account: a.name, cluster: deps.cluster, position, chain, chunks: chunks.length, recordedMs,
-        });
+        // The receipt, signed by every node that finds it in its own ordered log (the agent counts a quorum).
+        const receiptOf = async (position: number | null, chain: string | null, recordedMs: number) => {
+          const replicas = deps.receipts?.replicas ?? null;
+          const facts = position !== null && chain !== null && replicas !== null
+            ? { cluster: deps.cluster, account: a.name, snapshotId, position, chain, chunks: chunks.length, replicas }
+            : undefined;
+          const signatures = facts && deps.receipts ? await deps.receipts.collect(facts).catch(() => []) : [];
+          return { snapshotId, account: a.name, cluster: deps.cluster, position, chain, chunks: chunks.length, recordedMs, replicas, signatures };
+        };
         const existing = await db.get<{ stored_ms: number }>('SELECT stored_ms FROM objects WHERE account = ? AND object_id = ?', [a.number, snapshotObject(snapshotId)]);
         if (existing) {
           void reply.status(200);
-          return receiptOf(null, null, existing.stored_ms);
+          const found = deps.receipts?.positionOf(a.number, snapshotId);
+          return receiptOf(found?.position ?? null, found?.chain ?? null, existing.stored_ms);
         }
         await flushPendingRecords(deps, a.number);
         const have = await layoutsOf(db, a.number, chunks.map(chunkObject), false);
@@ -437,7 +451,11 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const refused = refusal(ordered.result);
         if (refused && refused.code !== 'OBJECT_EXISTS') throw refused;
         void reply.status(refused ? 200 : 201);
-        return receiptOf(refused ? null : ordered.position, refused ? null : ordered.chain, at);
+        if (refused) {
+          const found = deps.receipts?.positionOf(a.number, snapshotId);
+          return receiptOf(found?.position ?? null, found?.chain ?? null, at);
+        }
+        return receiptOf(ordered.position, ordered.chain, at);
       },
     },
     {

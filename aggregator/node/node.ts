@@ -47,6 +47,8 @@ import { ReedSolomon } from '../../shared/erasure/index.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { ClusterObjectSink } from './cluster-sink.ts';
 import { Scrubber } from './scrub.ts';
+import { ReceiptCertifier } from './receipts.ts';
+import type { ReceiptFacts } from '../../shared/crypto/receipt.ts';
 import { MonitorService } from '../monitoring/service.ts';
 import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
@@ -218,14 +220,12 @@ export class AggregatorNode {
       const local = await FsShardStore.open({ volumes: config.storage.volumes });
       const nodeTls = loadTlsMaterial(config.pkiDir, config.node);
       const peers = new Map<string, ShardPeer>();
+      const peerApis = new Map<string, ApiClient>();
       for (const r of config.replicas) {
-        peers.set(
-          r.name,
-          r.name === config.node
-            ? new LocalShardPeer(r.name, local, { logger })
-            : new HttpShardPeer(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }), { logger }),
-        );
+        if (r.name !== config.node) peerApis.set(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }));
+        peers.set(r.name, r.name === config.node ? new LocalShardPeer(r.name, local, { logger }) : new HttpShardPeer(r.name, peerApis.get(r.name)!, { logger }));
       }
+      const receipts = new ReceiptCertifier({ db, app, cluster: config.cluster, node: config.node, replicas: config.replicas.length, tls: nodeTls, peers: peerApis });
       const rs = await ReedSolomon.create(config.storage.dataShards, config.storage.parityShards);
       const members = config.replicas.map((r) => ({ id: r.name, rack: r.rack ?? r.name }));
       const store = new ClusterStore({ self: config.node, members, peers, rs, segmentBytes: config.storage.segmentBytes, logger });
@@ -233,8 +233,26 @@ export class AggregatorNode {
       extraRoutes = internalRoutes(local);
       const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
       storage = { local, store, scrubber };
-      const migration = { db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions };
+      const migration = {
+        db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions,
+        receipts: { replicas: config.replicas.length, collect: (f: ReceiptFacts) => receipts.collect(f), positionOf: (a: number, s: string) => receipts.positionOf(a, s) },
+      };
       extraRoutes.push(...migrationRoutes(migration));
+      extraRoutes.push({
+        method: 'POST', url: '/v1/internal/receipts', tag: 'internal', roles: ['replica'],
+        summary: "sign a migration receipt once this node's ordered log shows it (position, chain, the snapshot's record)",
+        schema: {
+          body: {
+            type: 'object', additionalProperties: false, required: ['cluster', 'account', 'snapshotId', 'position', 'chain', 'chunks', 'replicas'],
+            properties: {
+              cluster: { type: 'string', maxLength: 255 }, account: { type: 'string', maxLength: 255 }, snapshotId: { type: 'string', maxLength: 128 },
+              position: { type: 'integer', minimum: 1 }, chain: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+              chunks: { type: 'integer', minimum: 0 }, replicas: { type: 'integer', minimum: 1 },
+            },
+          },
+        },
+        handler: async ({ request }) => ({ ...(await receipts.certify(request.body as ReceiptFacts)) }),
+      });
       // Uploads whose snapshot never came (or came to another node) are recorded in the background.
       let flushing = false;
       pendingTimer = setInterval(() => {

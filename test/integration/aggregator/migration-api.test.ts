@@ -17,6 +17,7 @@ import { initCluster } from '../../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort } from '../../../cli/demo-data.ts';
+import { verifyReceipt, type ReceiptSignature } from '../../../shared/crypto/receipt.ts';
 import { encodeEdgeProof } from '../../../shared/ledger/index.ts';
 import { certifiedBlock, commitRecord, proofOf, siteValidators } from '../../helpers/edge-ledger.ts';
 
@@ -73,12 +74,23 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       // Uploads are queued on the node, not yet recorded: the snapshot's record takes them into consensus.
       assert.is((await agent.request<{ objects: unknown[] }>('GET', `${base}/backups`)).body.objects.length, 0, 'queued, not recorded yet');
 
-      const receipt = await agent.request<{ snapshotId: string; position: number; chain: string; chunks: number; cluster: string }>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
+      type Receipt = { snapshotId: string; account: string; position: number; chain: string; chunks: number; cluster: string; replicas: number; signatures: ReceiptSignature[] };
+      const receipt = await agent.request<Receipt>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
       assert.is(receipt.status, 201);
       assert.is(receipt.body.chunks, 3);
       assert.ok(Number.isInteger(receipt.body.position) && receipt.body.position > 0);
       assert.match(receipt.body.chain, /^[0-9a-f]{64}$/);
-      assert.is((await agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)))).status, 200, 'recording it again is a no-op');
+      // Signed by every node that finds the record in its own ordered log: a quorum of the 4.
+      const ca = loadTlsMaterial(init.pkiDir, 'gw1.example').ca;
+      const facts = (r: Receipt) => ({ cluster: r.cluster, account: r.account, snapshotId: r.snapshotId, position: r.position, chain: r.chain, chunks: r.chunks, replicas: r.replicas });
+      const verdict = verifyReceipt(facts(receipt.body), receipt.body.signatures, ca);
+      assert.is(receipt.body.replicas, 4);
+      assert.ok(verdict.ok && verdict.valid.length >= 3, JSON.stringify(verdict));
+      assert.not.ok(verifyReceipt({ ...facts(receipt.body), chunks: 4 }, receipt.body.signatures, ca).ok, 'the signatures cover the facts');
+      const twice = await agent.request<Receipt>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
+      assert.is(twice.status, 200, 'recording it again is a no-op');
+      assert.is(twice.body.position, receipt.body.position, 'the same receipt again, found in the log');
+      assert.ok(verifyReceipt(facts(twice.body), twice.body.signatures, ca).ok);
       const recorded = (await agent.request<{ objects: Array<{ objectId: string; bytes: number }> }>('GET', `${base}/backups`)).body.objects;
       assert.equal(recorded.map((o) => o.objectId).sort(), [...chunks.map((c) => `chunk:${c.id}`), 'snapshot:s1'].sort());
       assert.is(recorded.reduce((n, o) => n + o.bytes, 0), chunks.reduce((n, c) => n + c.bytes.length, 0), 'chunks count in the usage');
