@@ -10,7 +10,7 @@
 import type { Command } from 'commander';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes, parseBytes, printJsonLine, printRecord } from '../../shared/output.ts';
-import type { CloudTarget, MigrateProgress, MigrateSummary } from '../migrate/index.ts';
+import type { CloudTarget, MigrateProgress, MigrateSummary, SnapshotReceipt } from '../migrate/index.ts';
 import { cloudTargetOf, intFlag, stateDirOf, type CloudFlags } from './common.ts';
 
 interface MigrateFlags extends CloudFlags {
@@ -100,6 +100,12 @@ async function progressView(): Promise<ProgressView> {
   };
 }
 
+/** A receipt for printing: the signers by name (their certificates stay in the catalog). */
+function receiptJson(r: SnapshotReceipt): Record<string, unknown> {
+  const { signatures, ...rest } = r;
+  return signatures ? { ...rest, signed_by: signatures.map((s) => s.node) } : rest;
+}
+
 function printSummary(s: MigrateSummary, json: boolean): void {
   if (json) {
     printJsonLine({
@@ -123,7 +129,7 @@ function printSummary(s: MigrateSummary, json: boolean): void {
         chunks: m.chunks,
         chunks_sent: m.chunksSent,
         bytes_sent: m.bytesSent,
-        receipt: m.receipt,
+        receipt: receiptJson(m.receipt),
       })),
     });
     return;
@@ -190,7 +196,7 @@ async function migrateGoneCommand(stateDir: string, target: CloudTarget, opts: M
       bytes_sent: s.bytesSent,
       seconds: s.seconds,
       mb_per_s: s.megabytesPerSecond,
-      snapshots: s.snapshots.map((m) => ({ snapshot_id: m.snapshotId, time_ms: m.timeMs, chunks: m.chunks, chunks_sent: m.chunksSent, receipt: m.receipt })),
+      snapshots: s.snapshots.map((m) => ({ snapshot_id: m.snapshotId, time_ms: m.timeMs, chunks: m.chunks, chunks_sent: m.chunksSent, receipt: receiptJson(m.receipt) })),
     });
   } else {
     printRecord(
