@@ -189,6 +189,7 @@ async function migrateGoneCommand(stateDir: string, target: CloudTarget, opts: M
       leader: s.leader,
       server: s.server,
       snapshots_migrated: s.snapshotsMigrated,
+      snapshots_skipped: s.snapshotsSkipped,
       snapshots_incomplete: s.snapshotsIncomplete,
       chunks_offered: s.chunksOffered,
       chunks_sent: s.chunksSent,
@@ -203,7 +204,7 @@ async function migrateGoneCommand(stateDir: string, target: CloudTarget, opts: M
       {
         gone: `${s.node} (account ${s.account}), migrated by ${s.leader}`,
         server: s.server,
-        snapshots: `${s.snapshotsMigrated} migrated${s.snapshotsIncomplete.length > 0 ? `, ${s.snapshotsIncomplete.length} with an unreadable descriptor: ${s.snapshotsIncomplete.join(', ')}` : ''}`,
+        snapshots: `${s.snapshotsMigrated} migrated, ${s.snapshotsSkipped} already in the cloud (receipt in the site ledger)${s.snapshotsIncomplete.length > 0 ? `, ${s.snapshotsIncomplete.length} with an unreadable descriptor: ${s.snapshotsIncomplete.join(', ')}` : ''}`,
         chunks: `${s.chunksOffered} offered, ${s.chunksSent} rebuilt from peers' shards and sent, ${s.chunksProven} proven by the site ledger`,
         sent: formatBytes(s.bytesSent),
         duration: `${s.seconds.toFixed(2)} s`,

@@ -6,6 +6,7 @@
  *   clusterStatus           every member: online state, ledger height, view, staged transactions
  *   check {readData, repair}   `check` over this gateway's catalog, reading shards where they are
  *   repair                  rebuild this gateway's shards held by members that are not online onto the others
+ *   recordReceipt {account, snapshotId, receipt}   a cloud receipt into the site ledger (agent/edge/descriptor.ts)
  *   rebalance               every member up: chunks back to the full geometry, one shard per member
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -15,6 +16,8 @@ import type { ControlHandler } from '../edge/control.ts';
 import type { EdgeRuntime } from '../edge/runtime.ts';
 import type { BackupJob } from './jobs.ts';
 import { openRepo } from '../backup/open.ts';
+import { edgeProfile } from '../backup/run.ts';
+import { RECEIPT_BYTES_MAX, RECEIPT_RECORD_PREFIX, commitObject } from '../edge/descriptor.ts';
 import { runCheck } from '../check/index.ts';
 import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
 import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
@@ -101,6 +104,16 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
         });
       }
       return relayoutNow(state, edge, (repo) => rebalance({ ...repo, node, members: node.members, onProgress: (p) => emit(p), signal }));
+    },
+    async recordReceipt(args) {
+      const { account, snapshotId, receipt } = (args ?? {}) as { account?: unknown; snapshotId?: unknown; receipt?: unknown };
+      if (typeof account !== 'string' || typeof snapshotId !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(snapshotId) || !(receipt instanceof Uint8Array) || receipt.length > RECEIPT_BYTES_MAX) {
+        throw badArgs('recordReceipt', `needs {account, snapshotId, receipt: at most ${RECEIPT_BYTES_MAX} bytes}`);
+      }
+      const node = await edge.ready;
+      const { erasure } = edgeProfile(state.profile, node.members.length);
+      await commitObject(node, account, RECEIPT_RECORD_PREFIX + snapshotId, erasure, receipt);
+      return { recorded: true };
     },
     async clusterStatus() {
       const node = edge.node();

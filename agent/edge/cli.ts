@@ -45,6 +45,11 @@ export interface ClusterStatusReply {
   members: EdgeMemberStatus[];
 }
 
+/** Records a cloud receipt in the site ledger, through the daemon (agent/edge/descriptor.ts). */
+export async function recordReceiptThroughDaemon(state: AgentState, account: string, snapshotId: string, receipt: unknown): Promise<void> {
+  await callDaemon(state, 'recordReceipt', { account, snapshotId, receipt: new TextEncoder().encode(JSON.stringify(receipt)) });
+}
+
 export function clusterStatusThroughDaemon(state: AgentState): Promise<ClusterStatusReply> {
   return callDaemon(state, 'clusterStatus');
 }

@@ -143,20 +143,40 @@ export function describe(snapshotId: string, timeMs: number, rootChunks: readonl
   }));
 }
 
-/** Commits each descriptor part as its own transaction (the geometry of the members up, as data). */
+/**
+ * Commits `bytes` as one object of its own: erasure-coded in the geometry of the members up, one
+ * transaction whose record names `snapshotId` and whose `manifestRoot` is the object's SHA-256 (its id).
+ */
+export async function commitObject(
+  node: Pick<EdgeNode, 'commit' | 'liveMembers'>,
+  account: string,
+  snapshotId: string,
+  geometry: { k: number; m: number },
+  bytes: Uint8Array,
+): Promise<void> {
+  const id = sha256(bytes);
+  const { k, m } = edgeGeometryNow(node, geometry.k, geometry.m);
+  const shards = splitIntoShards(bytes, k, m);
+  if (m > 0) (await ReedSolomon.create(k, m)).encode(shards);
+  const puts: ShardPut[] = shards.map((data, index) => ({ chunk: id, index, hash: sha256(data), data }));
+  await node.commit({ account, snapshotId, manifestRoot: id, dataShards: k, parityShards: m, shards: puts });
+}
+
+/** Commits each descriptor part as its own transaction. */
 export async function commitDescriptors(
   node: Pick<EdgeNode, 'commit' | 'liveMembers'>,
   account: string,
   geometry: { k: number; m: number },
   parts: readonly SnapshotDescriptor[],
 ): Promise<void> {
-  for (const d of parts) {
-    const bytes = encodeDescriptor(d);
-    const id = sha256(bytes);
-    const { k, m } = edgeGeometryNow(node, geometry.k, geometry.m);
-    const shards = splitIntoShards(bytes, k, m);
-    if (m > 0) (await ReedSolomon.create(k, m)).encode(shards);
-    const puts: ShardPut[] = shards.map((data, index) => ({ chunk: id, index, hash: sha256(data), data }));
-    await node.commit({ account, snapshotId: d.snapshotId, manifestRoot: id, dataShards: k, parityShards: m, shards: puts });
-  }
+  for (const d of parts) await commitObject(node, account, d.snapshotId, geometry, encodeDescriptor(d));
 }
+
+/**
+ * The cloud's receipt of a snapshot goes into the site ledger too (DESIGN §6), as an object whose record
+ * names `receipt:<snapshot id>`: the site then knows which snapshots the cloud holds, even without the
+ * gateway that migrated them (a dead gateway's leader skips them).
+ */
+export const RECEIPT_RECORD_PREFIX = 'receipt:';
+/** Largest receipt object (its JSON, with the signers' certificates). */
+export const RECEIPT_BYTES_MAX = 64 * 1024;

@@ -25,6 +25,7 @@ import {
   type QuorumSignature,
 } from '../../shared/ledger/index.ts';
 import type { BlockRecord } from '../../shared/protocol/messages.ts';
+import { RECEIPT_RECORD_PREFIX } from '../edge/descriptor.ts';
 
 interface IndexedBlock {
   header: BlockHeader;
@@ -64,12 +65,23 @@ export class EdgeProver {
     return (this.commits.get(id) ?? []).map((c) => this.blocks[c.block]!.records.get(c.record)!).reverse();
   }
 
+  /** Snapshots of the account whose cloud receipt the ledger records. */
+  receipts(): Set<string> {
+    const out = new Set<string>();
+    for (const b of this.blocks) {
+      for (const record of b.records.values()) {
+        if (record.snapshotId.startsWith(RECEIPT_RECORD_PREFIX) && !ZERO_ROOT.equals(record.manifestRoot)) out.add(record.snapshotId.slice(RECEIPT_RECORD_PREFIX.length));
+      }
+    }
+    return out;
+  }
+
   /** The snapshot descriptors of the account, in ledger order. */
   descriptors(): DescriptorRecord[] {
     const out: DescriptorRecord[] = [];
     for (const b of this.blocks) {
       for (const record of b.records.values()) {
-        if (ZERO_ROOT.equals(record.manifestRoot)) continue;
+        if (ZERO_ROOT.equals(record.manifestRoot) || record.snapshotId.startsWith(RECEIPT_RECORD_PREFIX)) continue;
         const id = Buffer.from(record.manifestRoot).toString('hex');
         if (!record.shards.some((s) => Buffer.from(s.chunk).toString('hex') === id)) continue;
         out.push({ height: b.header.height, snapshotId: record.snapshotId, id, record });

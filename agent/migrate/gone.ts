@@ -11,8 +11,9 @@
  * the live members (read through the daemon, hash-checked), upload it, and record the snapshot.
  *
  * Nothing here needs the gone gateway's keys: what travels is ciphertext, and its owner restores it with
- * its keys (`restore --from cloud`). A run that stops is run again: the cloud answers what it still
- * lacks, and recording a snapshot twice is a no-op.
+ * its keys (`restore --from cloud`). Each quorum-signed receipt is recorded in the site ledger, and a
+ * snapshot whose receipt the ledger already holds is skipped. A run that stops is run again: the cloud
+ * answers what it still lacks.
  */
 import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -66,6 +67,8 @@ export interface GoneSummary {
   leader: string;
   server: string;
   snapshotsMigrated: number;
+  /** Snapshots whose cloud receipt the site ledger already records: not offered again. */
+  snapshotsSkipped: number;
   /** Snapshots whose descriptor cannot be read whole (a part unreadable or missing): not migrated. */
   snapshotsIncomplete: string[];
   chunksOffered: number;
@@ -215,9 +218,11 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
     const uploads = new Limiter(options.concurrency ?? 4);
     const inCloud = new Set<string>();
     const snapshots: GoneSnapshot[] = [];
-    for (const [i, d] of complete.entries()) {
+    const receipted = prover.receipts();
+    const todo = complete.filter((d) => !receipted.has(d.snapshotId));
+    for (const [i, d] of todo.entries()) {
       const before = totals.chunksSent;
-      const progress = { snapshotId: d.snapshotId, snapshotIndex: i + 1, snapshotCount: complete.length, chunks: d.chunks.length, chunksDone: 0, bytesSent: totals.bytesSent };
+      const progress = { snapshotId: d.snapshotId, snapshotIndex: i + 1, snapshotCount: todo.length, chunks: d.chunks.length, chunksDone: 0, bytesSent: totals.bytesSent };
       options.onProgress?.({ ...progress });
       for (const batch of batches(d.chunks.filter((c) => !inCloud.has(c.id)), CLOUD_BATCH_MAX)) {
         const answer = await client.offer(batch.map((c) => ({ id: c.id, length: c.length, sealedLength: c.sealedLength })));
@@ -250,6 +255,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
       }
       const receipt = await client.putSnapshot(d.snapshotId, { createdMs: d.timeMs, rootChunks: d.rootChunks, chunks: d.chunks.map((c) => c.id) });
       await checkReceiptSignatures(receipt, caPem);
+      await control.call('recordReceipt', { account, snapshotId: d.snapshotId, receipt: new TextEncoder().encode(JSON.stringify(receipt)) });
       logger.info({ node: gone, snapshotId: d.snapshotId, chunks: d.chunks.length, chunksSent: totals.chunksSent - before }, "a gone gateway's snapshot migrated");
       snapshots.push({ snapshotId: d.snapshotId, timeMs: d.timeMs, chunks: d.chunks.length, chunksSent: totals.chunksSent - before, receipt });
     }
@@ -260,6 +266,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
       leader: self,
       server: options.server,
       snapshotsMigrated: snapshots.length,
+      snapshotsSkipped: complete.length - todo.length,
       snapshotsIncomplete: incomplete,
       ...totals,
       seconds,

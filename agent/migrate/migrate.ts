@@ -17,7 +17,9 @@
  * Ledger-verified (DESIGN §6): when the cloud answers an offer with the edge site the account is bound
  * to, the chunks it needs are first proven with the blocks of the site ledger that committed them
  * (edge-proofs.ts): the cloud checks each block's quorum certificate against the site's registered keys
- * and each upload against the committed shard hashes, and stores nothing that fails.
+ * and each upload against the committed shard hashes, and stores nothing that fails. The receipt, signed
+ * by a quorum of the cloud's nodes (checked against the cluster CA), is recorded in the site ledger
+ * before the snapshot counts as migrated.
  */
 import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -160,6 +162,8 @@ export interface EdgeSource {
   stateRoot: string;
   site: string;
   account: string;
+  /** Records a verified cloud receipt in the site ledger (through the daemon). */
+  recordReceipt(snapshotId: string, receipt: SnapshotReceipt): Promise<void>;
 }
 
 /**
@@ -259,6 +263,8 @@ class Migration {
       receipt = await this.client.putSnapshot(s.id, record);
     }
     if (this.caPem !== undefined) await checkReceiptSignatures(receipt, this.caPem);
+    // In an edge cluster the receipt goes into the site ledger first; a run that fails here asks again.
+    await this.edge?.recordReceipt(s.id, receipt);
     await this.catalog.setMeta(receiptKey(s.id), JSON.stringify(receipt));
     this.report({ phase: 'done' });
     const sent = this.totals.chunksSent - before.chunksSent;
@@ -428,7 +434,10 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     let run: Migration | undefined;
     if (todo.length > 0) {
       client = options.client ?? (await CloudClient.connect(options, account));
-      const edge = state.config.cluster ? { stateRoot: state.paths.root, site: state.config.site, account } : undefined;
+      const { recordReceiptThroughDaemon } = await import('../edge/cli.ts');
+      const edge: EdgeSource | undefined = state.config.cluster
+        ? { stateRoot: state.paths.root, site: state.config.site, account, recordReceipt: (id, r) => recordReceiptThroughDaemon(state, account, id, r) }
+        : undefined;
       const caPem = options.client ? undefined : (await import('../../shared/crypto/pki-read.ts')).loadTlsMaterial(options.tlsDir, options.certName).ca;
       run = new Migration(repo.catalog, reader, client, { ...options, bandwidthBytesPerS: bandwidth }, logger, edge, caPem);
     }

@@ -13,7 +13,12 @@ export const siteGateways = ['gw-1', 'gw-2', 'gw-3'].map(fixtureKey);
 const sha = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
 /** The record of a 2+1 transaction committing `objects` (sealed chunk objects) for `account`, signed by its targets. */
-export function commitRecord(account: string, objects: readonly Uint8Array[], seed: string): { record: BlockRecord; ids: string[] } {
+export function commitRecord(
+  account: string,
+  objects: readonly Uint8Array[],
+  seed: string,
+  fields: { snapshotId?: string; manifestRoot?: (ids: string[]) => Uint8Array } = {},
+): { record: BlockRecord; ids: string[] } {
   const ids = objects.map((_, i) => Buffer.from(sha(Buffer.from(`${seed} chunk ${i}`))).toString('hex'));
   const shards = objects.flatMap((object, c) =>
     splitIntoShards(object, 2, 1).map((data, index) => ({ chunk: new Uint8Array(Buffer.from(ids[c]!, 'hex')), index, hash: sha(data), node: siteGateways[index]!.id })),
@@ -22,8 +27,8 @@ export function commitRecord(account: string, objects: readonly Uint8Array[], se
     txId: sha(Buffer.from(`tx ${seed}`)).subarray(0, 16),
     ts: 1_700_000_000_000,
     account,
-    snapshotId: `snap-${seed}`,
-    manifestRoot: new Uint8Array(32),
+    snapshotId: fields.snapshotId ?? `snap-${seed}`,
+    manifestRoot: fields.manifestRoot?.(ids) ?? new Uint8Array(32),
     dataShards: 2,
     parityShards: 1,
     shards,

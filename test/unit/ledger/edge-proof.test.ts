@@ -119,4 +119,23 @@ test('the gateway proves its chunks from the ledger file: each block once, every
   }
 });
 
+test('the ledger index tells descriptors from recorded cloud receipts', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'baksa-edge-receipts-'));
+  try {
+    // As the edge writes them: manifestRoot is the object's id; a receipt's record names receipt:<snapshot>.
+    const objectId = (ids: string[]) => new Uint8Array(Buffer.from(ids[0]!, 'hex'));
+    const descriptor = commitRecord('gw-1', [randomBytes(300)], 'desc', { snapshotId: 'snap-a', manifestRoot: objectId });
+    const receipt = commitRecord('gw-1', [randomBytes(200)], 'rcpt', { snapshotId: 'receipt:snap-a', manifestRoot: objectId });
+    const blocks = [certifiedBlock(undefined, [descriptor.record, receipt.record])];
+    const store = await LedgerStore.create(join(dir, 'edge', 'ledger'), registry);
+    for (const b of blocks) await store.append(b);
+    await store.close();
+    const prover = await EdgeProver.open(dir, 'plant-7', 'gw-1');
+    assert.equal(prover.descriptors().map((d) => [d.snapshotId, d.id]), [['snap-a', descriptor.ids[0]]]);
+    assert.equal([...prover.receipts()], ['snap-a']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
