@@ -25,6 +25,7 @@ import mqtt, { type IClientOptions } from 'mqtt';
 import {
   Coordinator,
   Participant,
+  routeCommitMessage,
   txKeyOf,
   type CommitOptions,
   type CoordinatorAction,
@@ -466,13 +467,12 @@ export class EdgeNode {
       case 'LedgerSyncBlocks':
         return this.ledger.receive(from, m);
       case 'PrepareRequest':
-        return this.stepP({ kind: 'prepareRequest', from, body: m.body, nowMs: Date.now() });
       case 'PrepareResponse':
-        return this.stepC({ kind: 'prepareResponse', from, body: m.body });
       case 'TxAbort':
-        return this.stepP({ kind: 'abort', from, body: m.body });
-      case 'TxCommitted':
-        return this.stepP({ kind: 'committedHint', from, body: m.body });
+      case 'TxCommitted': {
+        const routed = routeCommitMessage(from, m, Date.now());
+        return routed.role === 'coordinator' ? this.stepC(routed.event) : this.stepP(routed.event);
+      }
       case 'ShardGet':
         return void this.track(this.serveShard(from, m.body.reqId, m.body.shardId));
       case 'ShardData': {

@@ -87,8 +87,12 @@ const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest(
  * among the live members starts with `self`. (The daemon asks this each turn; `migrateGone` checks it again.)
  */
 export function goneLedBy(self: string, gone: readonly string[], live: readonly string[]): string[] {
-  const members = live.map((id) => ({ id }));
-  return gone.filter((node) => !live.includes(node) && coordinatorOrder(node, members)[0] === self);
+  return gone.filter((node) => !live.includes(node) && leaderOf(node, live) === self);
+}
+
+/** The leader for a gone member: the first live member in the rendezvous order of its name. */
+function leaderOf(gone: string, live: readonly string[]): string | undefined {
+  return coordinatorOrder(gone, live.map((id) => ({ id })))[0];
 }
 const PROOF_IDS_PER_CALL = 512;
 
@@ -197,8 +201,8 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
   if (live.includes(gone)) {
     throw new BaksaError('GONE_IS_ONLINE', `${gone} is online: it migrates its own snapshots`, { exitCode: ExitCode.usage, hint: 'migrate --gone is for a gateway that is down for good' });
   }
-  const leader = coordinatorOrder(gone, live.map((id) => ({ id })))[0];
-  if (goneLedBy(self, [gone], live).length === 0) {
+  const leader = leaderOf(gone, live);
+  if (leader !== self) {
     throw new BaksaError('NOT_EDGE_LEADER', `${leader ?? 'no live gateway'} is the leader for ${gone}'s snapshots, not ${self}`, {
       exitCode: ExitCode.usage,
       hint: leader ? `run it on ${leader}` : 'bring the cluster up first',

@@ -112,3 +112,20 @@ export type ParticipantAction =
 export function txKeyOf(txId: Uint8Array): string {
   return Buffer.from(txId).toString('hex');
 }
+
+/** The core a commit message goes to, as its event: PrepareResponse to the coordinator, the rest to the participant. */
+export type RoutedCommitMessage = { role: 'coordinator'; event: CoordinatorEvent } | { role: 'participant'; event: ParticipantEvent };
+
+/** Turns a commit message from `from` into the event of the core that takes it (one mapping for every shell). */
+export function routeCommitMessage(from: string, m: CommitMessage, nowMs: number): RoutedCommitMessage {
+  switch (m.type) {
+    case 'PrepareRequest':
+      return { role: 'participant', event: { kind: 'prepareRequest', from, body: m.body, nowMs } };
+    case 'PrepareResponse':
+      return { role: 'coordinator', event: { kind: 'prepareResponse', from, body: m.body } };
+    case 'TxAbort':
+      return { role: 'participant', event: { kind: 'abort', from, body: m.body } };
+    case 'TxCommitted':
+      return { role: 'participant', event: { kind: 'committedHint', from, body: m.body } };
+  }
+}

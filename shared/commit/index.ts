@@ -27,6 +27,7 @@ export {
 } from './deadline.ts';
 export { OutcomeCode, committedResponse, failedResponse, isFinalResponse } from './outcome.ts';
 export {
+  routeCommitMessage,
   txKeyOf,
   type BlockCommitted,
   type CommittedTx,
@@ -36,6 +37,7 @@ export {
   type ParticipantAction,
   type ParticipantEvent,
   type RestoredStaging,
+  type RoutedCommitMessage,
   type Tick,
   type TxSpec,
 } from './events.ts';

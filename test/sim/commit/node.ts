@@ -8,6 +8,7 @@
 import {
   Coordinator,
   Participant,
+  routeCommitMessage,
   txKeyOf,
   type CommitMessage,
   type CommitOptions,
@@ -113,19 +114,9 @@ export class SimNode {
       return;
     }
     if (payload.kind === 'response') return;
-    const m = payload.message;
-    switch (m.type) {
-      case 'PrepareRequest':
-        return this.stepP({ kind: 'prepareRequest', from, body: m.body, nowMs: this.clockMs() });
-      case 'PrepareResponse':
-        return this.stepC({ kind: 'prepareResponse', from, body: m.body });
-      case 'TxAbort':
-        return this.stepP({ kind: 'abort', from, body: m.body });
-      case 'TxCommitted':
-        return this.stepP({ kind: 'committedHint', from, body: m.body });
-      default:
-        unreachable(m, 'message');
-    }
+    const routed = routeCommitMessage(from, payload.message, this.clockMs());
+    if (routed.role === 'coordinator') this.stepC(routed.event);
+    else this.stepP(routed.event);
   }
 
   tick(): void {
