@@ -191,6 +191,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     const nowNs = BigInt(started) * 1_000_000n;
     let lastProgress = 0;
     const progress = (currentPath?: string) => {
+      if (faults.killAfterCommittedChunks !== undefined && writer!.stats.chunksCommitted >= faults.killAfterCommittedChunks) process.kill(process.pid, 'SIGKILL');
       const now = Date.now();
       if (now - lastProgress < (options.progressIntervalMs ?? 250)) return;
       lastProgress = now;

@@ -53,6 +53,8 @@ export const defaultChunkWriterOptions: Omit<ChunkWriterOptions, 'k' | 'm' | 'co
 export interface ChunkWriterStats {
   chunks: number;
   chunksNew: number;
+  /** New chunks checkpointed (recorded in the catalog). */
+  chunksCommitted: number;
   /** Plaintext bytes of new chunks. */
   bytesNew: number;
   /** Bytes of the sealed objects of new chunks (after compression and encryption). */
@@ -99,7 +101,7 @@ function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, compre
 }
 
 export class ChunkWriter {
-  readonly stats: ChunkWriterStats = { chunks: 0, chunksNew: 0, bytesNew: 0, sealedNew: 0, dataShardBytesNew: 0, shardBytesNew: 0 };
+  readonly stats: ChunkWriterStats = { chunks: 0, chunksNew: 0, chunksCommitted: 0, bytesNew: 0, sealedNew: 0, dataShardBytesNew: 0, shardBytesNew: 0 };
   readonly budget: ByteBudget;
   private readonly txPrefix = `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   private batchNo = 0;
@@ -222,6 +224,7 @@ export class ChunkWriter {
       }
     }
     await this.catalog.addChunks(records);
+    this.stats.chunksCommitted += records.length;
   }
 
   /** Drops the staged shards not yet checkpointed (after a failure). Checkpointed chunks stay. */

@@ -29,9 +29,9 @@ test('SIGKILL at random moments: the next run resumes, nothing committed is lost
       if (round > 0) execFileSync('python3', ['/work/shared/tools/gen-sensor-logs.py', src, '12', '--append', String(3 + round), '--seed', String(round)]);
       let killed: Awaited<ReturnType<typeof finished>>;
       if (round % 2 === 0) {
-        // Round 0 dies after its first checkpoint (8 MiB), later rounds anywhere.
-        const after = round === 0 ? 36 + rand(8) : 2 + rand(20);
-        killed = await cli(['backup', '--state', state], { BAKSA_FAULTS: JSON.stringify({ killAfterChunks: after }) });
+        // Round 0 dies right after its first checkpoint (8 MiB) is committed, later rounds anywhere.
+        const faults = round === 0 ? { killAfterCommittedChunks: 1 } : { killAfterChunks: 2 + rand(20) };
+        killed = await cli(['backup', '--state', state], { BAKSA_FAULTS: JSON.stringify(faults) });
       } else {
         const child = startCli(['backup', '--state', state]);
         const done = finished(child);
