@@ -45,7 +45,7 @@ export async function openRepo(state: AgentState, owned?: FsShardStore): Promise
 /** In an edge cluster the daemon owns the shard store (and the MQTT session that reaches the peers). */
 export function daemonOwnsStore(): BaksaError {
   return new BaksaError('EDGE_DAEMON_OWNS_STORE', 'in an edge cluster the agent daemon owns the shard store, and this command does not go through it yet', {
-    hint: 'backup, restore, compare, check, migrate and cluster status work through the running daemon (`2baksa agent run`); forget and prune do not support edge clusters yet (the shards live on the other gateways too)',
+    hint: 'backup, restore, compare, check, forget, migrate and cluster status work through the running daemon (`2baksa agent run`)',
     exitCode: ExitCode.usage,
   });
 }

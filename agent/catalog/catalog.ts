@@ -421,6 +421,12 @@ export class Catalog {
     return (await this.db.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [key]))?.value;
   }
 
+  /** Meta keys that start with `prefix`. */
+  async metaKeys(prefix: string): Promise<string[]> {
+    const rows = await this.db.all<{ key: string }>('SELECT key FROM meta WHERE substr(key, 1, ?) = ?', [prefix.length, prefix]);
+    return rows.map((r) => r.key);
+  }
+
   async setMeta(key: string, value: string): Promise<void> {
     await this.db.run('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', [key, value]);
   }

@@ -8,6 +8,8 @@
  *   repair                  rebuild this gateway's shards held by members that are not online onto the others
  *   recordReceipt {account, snapshotId, receipt}   a cloud receipt into the site ledger (agent/edge/descriptor.ts)
  *   rebalance               every member up: chunks back to the full geometry, one shard per member
+ *   forget {policy?, dryRun?, utc?}   retention (the profile's without a policy), and the release of the
+ *                           forgotten snapshots' shards on every member (agent/edge/release.ts)
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotType } from '../catalog/index.ts';
@@ -23,6 +25,9 @@ import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
 import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { EdgeNode } from '../edge/node.ts';
+import { acquireLock } from '../backup/lock.ts';
+import { commitRelease } from '../edge/release.ts';
+import { forgetInCluster, migrationGate, type ClusterForgetResult, type ForgetOptions, type RetentionPolicy } from '../retention/index.ts';
 
 function badArgs(op: string, what: string): BaksaError {
   return new BaksaError('CONTROL_BAD_ARGS', `${op}: ${what}`, { exitCode: ExitCode.usage });
@@ -64,6 +69,58 @@ function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalo
   });
   relaying = run.catch(() => undefined);
   return run;
+}
+
+/**
+ * Retention in an edge cluster, holding the backup lock: forget, and release the forgotten snapshots'
+ * shards through the site ledger (agent/retention/forget.ts, agent/edge/release.ts). On a gateway that
+ * migrates, only snapshots whose receipt is kept are forgotten.
+ */
+export async function forgetNow(state: AgentState, edge: EdgeRuntime, policy: RetentionPolicy, options: Omit<ForgetOptions, 'migrated'> = {}): Promise<ClusterForgetResult> {
+  const account = tenantOf(state.config);
+  if (account !== state.config.name) {
+    throw new BaksaError('EDGE_RELEASE_ACCOUNT', `this gateway's account (${account}) is not its node name (${state.config.name}): the other members could not tell its release notices from a forgery, so its snapshots are kept`, {
+      hint: 'edge retention needs the account `agent init` sets (the node name)',
+      exitCode: ExitCode.config,
+    });
+  }
+  const node = await edge.ready;
+  const lock = options.dryRun ? undefined : await acquireLock(state.paths.lock, 'forget');
+  try {
+    const repo = await openRepo(state, edge.store);
+    try {
+      const { erasure } = edgeProfile(state.profile, node.members.length);
+      return await forgetInCluster(
+        {
+          catalog: repo.catalog,
+          reader: new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(edge)),
+          stateRoot: state.paths.root,
+          account,
+          commit: (release) => commitRelease(node, edge.signer, erasure, release),
+          deleteLocal: (shardId) => edge.store.delete(shardId),
+        },
+        policy,
+        { ...options, ...(await migrationGate(repo.catalog, state.config.cloud !== undefined)) },
+      );
+    } finally {
+      await repo.close();
+    }
+  } finally {
+    await lock?.release();
+  }
+}
+
+const policyKeys = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
+function policyOf(value: unknown): RetentionPolicy | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object') throw badArgs('forget', 'policy must be an object of keep rules');
+  const policy: RetentionPolicy = {};
+  for (const [key, n] of Object.entries(value)) {
+    if (!(policyKeys as readonly string[]).includes(key) || !Number.isSafeInteger(n) || (n as number) < -1) throw badArgs('forget', `policy.${key}: a keep rule (${policyKeys.join(', ')}) of -1 or more`);
+    policy[key as (typeof policyKeys)[number]] = n as number;
+  }
+  return policy;
 }
 
 export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: EdgeRuntime): Record<string, ControlHandler> {
@@ -114,6 +171,10 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
       const { erasure } = edgeProfile(state.profile, node.members.length);
       await commitObject(node, account, RECEIPT_RECORD_PREFIX + snapshotId, erasure, receipt);
       return { recorded: true };
+    },
+    async forget(args) {
+      const { policy, dryRun, utc } = (args ?? {}) as { policy?: unknown; dryRun?: unknown; utc?: unknown };
+      return forgetNow(state, edge, policyOf(policy) ?? state.profile.retention, { dryRun: dryRun === true, utc: utc === true });
     },
     async clusterStatus() {
       const node = edge.node();

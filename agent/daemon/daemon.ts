@@ -7,7 +7,8 @@
  * In an edge cluster (agent.json `cluster`) it is also the gateway's member of the site (agent/edge):
  * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock;
  * it rebuilds its shards around members gone longer than `cluster.repairAfterS` and, with `cloud`,
- * migrates the snapshots of those gone members it leads from the shards the live members hold.
+ * migrates the snapshots of those gone members it leads from the shards the live members hold; it frees
+ * the shards its members' retention releases through the site ledger.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -18,7 +19,7 @@ import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { processAlive, processStartTicks } from '../backup/lock.ts';
 import { loadState, tenantOf, type AgentState } from '../config/index.ts';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SensorCapture } from '../sources/capture.ts';
 import { TelemetryPublisher, type TelemetryEventName } from '../telemetry/index.ts';
 import { BackupJob } from './jobs.ts';
@@ -27,7 +28,8 @@ import { Housekeeping } from './housekeeping.ts';
 import { readStatus } from '../status/record.ts';
 import { startEdgeRuntime, type EdgeRuntime } from '../edge/runtime.ts';
 import { controlSocketPath, startControlServer } from '../edge/control.ts';
-import { daemonControlHandlers, repairNow } from './control.ts';
+import { daemonControlHandlers, forgetNow, repairNow } from './control.ts';
+import { RELEASE_RECORD_PREFIX, ReleaseApplier } from '../edge/release.ts';
 
 /** A member offline this long is gone (cluster.repairAfterS overrides it). */
 const DEFAULT_REPAIR_AFTER_S = 3600;
@@ -137,7 +139,23 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 
   const edge = config.cluster ? await startEdgeRuntime(state, signing, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {}) : undefined;
 
-  const housekeeping = new Housekeeping(state, logger);
+  const housekeeping = new Housekeeping(state, logger, undefined, edge ? (policy) => forgetNow(state, edge, policy) : undefined);
+  // Every member frees the shards the site ledger releases (agent/edge/release.ts): what it missed while
+  // down once it has joined, then on each block that holds a release notice.
+  let unwatchReleases: (() => void) | undefined;
+  if (edge) {
+    void edge.ready.then(
+      (node) => {
+        const applier = new ReleaseApplier({ dir: join(paths.root, 'edge'), node, store: edge.store, logger });
+        const apply = () => void applier.run().catch((error: Error) => logger.warn({ err: error.message }, 'applying release notices failed; it is retried with the next one'));
+        unwatchReleases = node.watchBlocks((block) => {
+          if (block.records.some((r) => r.snapshotId.startsWith(RELEASE_RECORD_PREFIX))) apply();
+        });
+        apply();
+      },
+      () => undefined,
+    );
+  }
   let housekeepingRun: Promise<void> = Promise.resolve();
   const sendEvent = (name: TelemetryEventName, detail: string | undefined, significant: boolean) => telemetry?.event(name, detail, significant);
   const job = new BackupJob(
@@ -282,6 +300,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       await control?.close();
       await job.cancel();
       await housekeepingRun;
+      unwatchReleases?.();
       await edge?.close();
       await capture?.stop();
       await telemetry?.stop();

@@ -14,6 +14,7 @@ import type { ShardStore } from '../../shared/storage/index.ts';
 import { ControlClient, controlSocketPath } from './control.ts';
 import type { EdgeMemberStatus } from './node.ts';
 import type { RepairProgress, RepairReport } from './repair.ts';
+import type { ClusterForgetResult, RetentionPolicy } from '../retention/index.ts';
 
 /** One request to the daemon on its control socket; `onEvent` gets what it streams before the answer. */
 async function callDaemon<T>(state: AgentState, op: string, args?: unknown, onEvent?: (event: unknown) => void): Promise<T> {
@@ -35,6 +36,11 @@ export function checkThroughDaemon(state: AgentState, options: { readData: boole
 
 export function relayoutThroughDaemon(state: AgentState, op: 'repair' | 'rebalance', onProgress: (p: RepairProgress) => void): Promise<RepairReport> {
   return callDaemon(state, op, {}, (event) => onProgress(event as RepairProgress));
+}
+
+/** forget in an edge cluster: the daemon forgets and releases the shards on every member (agent/edge/release.ts). */
+export function forgetThroughDaemon(state: AgentState, args: { policy?: RetentionPolicy; dryRun: boolean; utc: boolean }): Promise<ClusterForgetResult> {
+  return callDaemon(state, 'forget', args);
 }
 
 export interface ClusterStatusReply {

@@ -138,6 +138,7 @@ export class EdgeNode {
   private readonly work = new Set<Promise<unknown>>();
   /** When each member was last seen online (ms), for repair around gone members. */
   private readonly lastOnline = new Map<string, number>();
+  private readonly blockListeners = new Set<(block: Block) => void>();
   private readonly startedMs = Date.now();
 
   private constructor(
@@ -368,6 +369,17 @@ export class EdgeNode {
     return (this.ledger.tip()?.height ?? -1) + 1;
   }
 
+  /** Calls `listener` with each block this node's ledger certifies from now on; returns the unsubscribe. */
+  watchBlocks(listener: (block: Block) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  /** A member's Ed25519 key (the one pinned and in the ledger's validator set); undefined for a non-member. */
+  memberKey(id: string): Uint8Array | undefined {
+    return this.members.includes(id) ? this.ledgerStore.registry.keyOf(id) : undefined;
+  }
+
   /** Every block of this node's chain, in height order. */
   chain(): AsyncIterable<Block> {
     return this.ledgerStore.blocks();
@@ -501,6 +513,7 @@ export class EdgeNode {
     const event = blockCommittedOf(block);
     this.stepC(event);
     this.stepP(event);
+    for (const listener of this.blockListeners) listener(block);
   }
 
   private tick(): void {

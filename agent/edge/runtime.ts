@@ -25,6 +25,8 @@ export interface EdgeRuntimeOptions {
 
 export interface EdgeRuntime {
   readonly store: FsShardStore;
+  /** The node key the gateway signs with (its messages, its release notices). */
+  readonly signer: SigningKeyPair;
   readonly broker: SiteBroker | undefined;
   /** Resolves once the node has joined (every member's key pinned); rejects if it could not. */
   readonly ready: Promise<EdgeNode>;
@@ -82,6 +84,7 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
   ready.catch((error: Error) => logger.error({ err: error.message }, 'could not join the edge cluster'));
   return {
     store,
+    signer,
     broker,
     ready,
     node: () => joined,

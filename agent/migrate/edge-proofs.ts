@@ -26,6 +26,7 @@ import {
 } from '../../shared/ledger/index.ts';
 import type { BlockRecord } from '../../shared/protocol/messages.ts';
 import { RECEIPT_RECORD_PREFIX } from '../edge/descriptor.ts';
+import { RELEASE_RECORD_PREFIX } from '../edge/release.ts';
 
 interface IndexedBlock {
   header: BlockHeader;
@@ -67,10 +68,19 @@ export class EdgeProver {
 
   /** Snapshots of the account whose cloud receipt the ledger records. */
   receipts(): Set<string> {
+    return this.named(RECEIPT_RECORD_PREFIX);
+  }
+
+  /** Snapshots of the account its gateway forgot and released (agent/edge/release.ts). */
+  released(): Set<string> {
+    return this.named(RELEASE_RECORD_PREFIX);
+  }
+
+  private named(prefix: string): Set<string> {
     const out = new Set<string>();
     for (const b of this.blocks) {
       for (const record of b.records.values()) {
-        if (record.snapshotId.startsWith(RECEIPT_RECORD_PREFIX) && !ZERO_ROOT.equals(record.manifestRoot)) out.add(record.snapshotId.slice(RECEIPT_RECORD_PREFIX.length));
+        if (record.snapshotId.startsWith(prefix) && !ZERO_ROOT.equals(record.manifestRoot)) out.add(record.snapshotId.slice(prefix.length));
       }
     }
     return out;
@@ -81,7 +91,7 @@ export class EdgeProver {
     const out: DescriptorRecord[] = [];
     for (const b of this.blocks) {
       for (const record of b.records.values()) {
-        if (ZERO_ROOT.equals(record.manifestRoot) || record.snapshotId.startsWith(RECEIPT_RECORD_PREFIX)) continue;
+        if (ZERO_ROOT.equals(record.manifestRoot) || record.snapshotId.startsWith(RECEIPT_RECORD_PREFIX) || record.snapshotId.startsWith(RELEASE_RECORD_PREFIX)) continue;
         const id = Buffer.from(record.manifestRoot).toString('hex');
         if (!record.shards.some((s) => Buffer.from(s.chunk).toString('hex') === id)) continue;
         out.push({ height: b.header.height, snapshotId: record.snapshotId, id, record });

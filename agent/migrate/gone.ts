@@ -17,14 +17,13 @@
  */
 import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
-import { ReedSolomon, joinShards, type MaybeShard } from '../../shared/erasure/index.ts';
 import { encodeEdgeProof } from '../../shared/ledger/edge-proof.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { coordinatorOrder } from '../../shared/placement/index.ts';
-import type { BlockRecord } from '../../shared/protocol/messages.ts';
 import { loadState } from '../config/index.ts';
 import { decodeDescriptor, type SnapshotDescriptor } from '../edge/descriptor.ts';
 import { ControlClient, controlSocketPath } from '../edge/control.ts';
+import { ObjectReader } from '../edge/objects.ts';
 import { clusterStatusThroughDaemon } from '../edge/cli.ts';
 import { Limiter } from '../util/limiter.ts';
 import { CLOUD_BATCH_MAX, CloudClient, batches, checkReceiptSignatures, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
@@ -98,20 +97,22 @@ const PROOF_IDS_PER_CALL = 512;
 
 /** Reads the gone gateway's objects (chunks, descriptors) from their shards on the live members. */
 class ShardSource {
-  private readonly codecs = new Map<string, Promise<ReedSolomon>>();
+  private readonly objects: ObjectReader;
 
   constructor(
-    private readonly control: ControlClient,
+    control: ControlClient,
     private readonly prover: EdgeProver,
     private readonly gone: string,
-  ) {}
+  ) {
+    this.objects = new ObjectReader((node, shardId) => control.call<Uint8Array>('readShard', { node, shardId }));
+  }
 
   /** Object `id` (`length` bytes; undefined: the whole zero-padded data shards), from the newest record whose shards can be read. */
   async read(id: string, length?: number): Promise<Uint8Array> {
     const problems: string[] = [];
     for (const record of this.prover.versions(id)) {
       try {
-        return await this.fromRecord(record, id, length);
+        return await this.objects.fromRecord(record, id, length, this.gone);
       } catch (error) {
         problems.push((error as Error).message);
       }
@@ -122,37 +123,15 @@ class ShardSource {
       details: { id },
     });
   }
-
-  private async fromRecord(record: BlockRecord, id: string, length: number | undefined): Promise<Uint8Array> {
-    const k = record.dataShards;
-    const m = record.parityShards;
-    const shards: MaybeShard[] = Array.from({ length: k + m }, () => null);
-    let have = 0;
-    const candidates = record.shards.filter((s) => s.node !== this.gone && Buffer.from(s.chunk).toString('hex') === id).sort((a, b) => a.index - b.index);
-    for (const s of candidates) {
-      if (have >= k) break;
-      const data = await this.control.call<Uint8Array>('readShard', { node: s.node, shardId: Buffer.from(s.hash).toString('hex') }).catch(() => undefined);
-      if (!(data instanceof Uint8Array) || !sha256(data).equals(Buffer.from(s.hash))) continue;
-      shards[s.index] = data;
-      have++;
-    }
-    if (have < k) throw new Error(`${have} of the ${k} shards needed are readable (transaction of ${record.snapshotId})`);
-    let data = shards;
-    if (shards.slice(0, k).some((s) => s === null)) {
-      let rs = this.codecs.get(`${k}+${m}`);
-      if (!rs) this.codecs.set(`${k}+${m}`, (rs = ReedSolomon.create(k, m)));
-      data = (await rs).reconstruct(shards, { dataOnly: true });
-    }
-    const size = data.find((s) => s !== null)!.length;
-    return joinShards(data as Uint8Array[], k, length ?? size * k);
-  }
 }
 
 /** The gone gateway's snapshots from their descriptors, parts assembled, oldest first; and those that cannot be. */
 async function snapshotsOf(prover: EdgeProver, source: ShardSource, logger: Logger): Promise<{ complete: SnapshotDescriptor[]; incomplete: string[] }> {
   const parts = new Map<string, Map<number, SnapshotDescriptor>>();
   const incomplete = new Set<string>();
+  const released = prover.released();
   for (const d of prover.descriptors()) {
+    if (released.has(d.snapshotId)) continue; // forgotten by its gateway: its chunks are freed
     try {
       const padded = await source.read(d.id);
       const descriptor = decodeDescriptor(padded);

@@ -9,19 +9,23 @@
 //   cloud with gateway 3's own keys. Its quorum-signed receipt goes into the site ledger, so a second run
 //   offers nothing.
 // - Bytes flipped in shards of migrated chunks on one node: the restore is byte-identical, scrub heals them.
+// - Retention on gateway 1 forgets its migrated snapshot: the shards of the chunks only it held are freed on
+//   every member through the site ledger (gateway 3, down, when it is back); a snapshot that has not
+//   migrated stays.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { freeBasePort } from '../../../cli/demo-data.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
 import { coordinatorOrder } from '../../../shared/placement/index.ts';
 import { snapshotTree } from '../../unit/agent/_helpers.ts';
+import { Catalog } from '../../../agent/catalog/index.ts';
 import { cli, jsonLines, runCli, type RunningCli } from '../../helpers/cli.ts';
 import { until } from '../../helpers/wait.ts';
-import { NAMES, backup, ok, setUp, snapshotOf, startDaemon, tearDown, waitJoined, type Ctx } from './harness.ts';
+import { NAMES, backup, ok, restoresIdentical, setUp, shardFiles, snapshotOf, startDaemon, tearDown, waitJoined, type Ctx, type Gateway } from './harness.ts';
 
 interface CloudCtx extends Ctx {
   init: { nodes: Array<{ config: string; apiUrl: string }>; pkiDir: string; certificates: { admin: string; auditor: string } };
@@ -190,6 +194,68 @@ it('flipped bytes in shards of migrated chunks: the restore from the cloud is by
   assert.is(scrubbed.failed, 0);
   const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
   for (const v of victims) assert.is(sha(v), basename(v), `${basename(v).slice(0, 12)} is healed in place`);
+});
+
+/** Every shard of gateway `g`'s chunks, by the catalog: shard id → the member holding it. */
+async function shardsOf(g: Gateway): Promise<Map<string, string>> {
+  const catalog = await Catalog.open(join(g.state, 'catalog.db'));
+  try {
+    const out = new Map<string, string>();
+    for (let page = await catalog.chunkPage('', 1000); page.length > 0; page = await catalog.chunkPage(page.at(-1)!.id, 1000)) {
+      for (const c of page) for (const shard of c.shards) out.set(shard.shardId, shard.location);
+    }
+    return out;
+  } finally {
+    await catalog.close();
+  }
+}
+
+function filesOf(g: Gateway): Set<string> {
+  return new Set(shardFiles(join(g.state, 'shards')).map((f) => basename(f)));
+}
+
+it("retention frees a migrated snapshot's shards on every member through the site ledger; an unmigrated one stays", async (ctx) => {
+  const [g1, g2, g3] = ctx.gateways as [Gateway, Gateway, Gateway];
+  // A file leaves gateway 1's logs, so its chunks are referenced by the migrated snapshot only.
+  const gone = readdirSync(g1.source, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort()[0]!;
+  rmSync(gone);
+  const second = snapshotOf(ok(await backup(g1), 'second backup on gateway 1'));
+  const before = await shardsOf(g1);
+
+  const r = ok(await cli(['forget', '--state', g1.state, '--keep-last', '1', '--json']), 'forget on gateway 1');
+  const forgot = JSON.parse(r.stdout) as { remove: Array<{ id: string }>; released?: { snapshots: number; chunks: number; notices: number } };
+  assert.equal(forgot.remove.map((x) => x.id), [ctx.snapshots[0]], 'the migrated snapshot goes');
+  assert.ok(forgot.released && forgot.released.chunks > 0 && forgot.released.notices === 1, `released: ${r.stdout}`);
+
+  const after = await shardsOf(g1);
+  const freed = [...before].filter(([id]) => !after.has(id));
+  assert.ok(freed.length > 0, 'chunks of the deleted file are freed');
+  const holders = new Map(ctx.gateways.map((g) => [g.name, g]));
+  const stillThere = (g: Gateway, ids: string[]) => {
+    const files = filesOf(g);
+    return ids.filter((id) => files.has(id));
+  };
+  const freedOn = (g: Gateway) => freed.filter(([, at]) => at === g.name).map(([id]) => id);
+  for (const g of [g1, g2]) {
+    assert.ok(freedOn(g).length > 0, `${g.name} held shards of the freed chunks`);
+    await until(`${g.name} frees its shards of the forgotten snapshot`, () => stillThere(g, freedOn(g)).length === 0, 60_000, () => `${stillThere(g, freedOn(g)).length} left`);
+  }
+  for (const [id, at] of after) assert.ok(at === g3.name || filesOf(holders.get(at)!).has(id), `kept shard ${id.slice(0, 12)} is still on ${at}`);
+  assert.ok(stillThere(g3, freedOn(g3)).length > 0, 'gateway 3 is down: its shards wait for it');
+  await restoresIdentical(g1, second, join(ctx.root, 'after-release'));
+
+  // A snapshot that has not migrated stays, whatever the rules say.
+  writeFileSync(join(g1.source, 'late.log'), 'one more line\n');
+  ok(await backup(g1), 'third backup on gateway 1');
+  const held = JSON.parse(ok(await cli(['forget', '--state', g1.state, '--keep-last', '1', '--json']), 'forget again').stdout) as { keep: Array<{ id: string; reasons: string[] }>; remove: unknown[] };
+  assert.equal(held.remove, []);
+  assert.equal(held.keep.find((k) => k.id === second)?.reasons, ['not migrated yet']);
+
+  // Gateway 3 comes back: it catches up the ledger and applies the release.
+  startDaemon(ctx, g3);
+  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
+  await until('gateway 3 frees its shards of the forgotten snapshot once back', () => stillThere(g3, freedOn(g3)).length === 0, 90_000, () => `${stillThere(g3, freedOn(g3)).length} left`);
+  for (const [id, at] of after) if (at === g3.name) assert.ok(filesOf(g3).has(id), `kept shard ${id.slice(0, 12)} is still on gateway 3`);
 });
 
 it.run();
