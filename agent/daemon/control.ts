@@ -26,7 +26,7 @@ import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } f
 import type { Catalog } from '../catalog/index.ts';
 import type { EdgeNode } from '../edge/node.ts';
 import { acquireLock } from '../backup/lock.ts';
-import { commitRelease } from '../edge/release.ts';
+import { commitRelayoutRelease, commitRelease } from '../edge/release.ts';
 import { forgetInCluster, migrationGate, type ClusterForgetResult, type ForgetOptions, type RetentionPolicy } from '../retention/index.ts';
 
 function badArgs(op: string, what: string): BaksaError {
@@ -56,13 +56,29 @@ export function repairNow(
   return relayoutNow(state, edge, (repo) => repairAroundGone({ ...repo, node, gone, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }));
 }
 
-/** Runs a repair or a rebalance over this gateway's catalog, one at a time. */
-function relayoutNow(state: AgentState, edge: EdgeRuntime, work: (repo: { catalog: Catalog; reader: ChunkReader; account: string }) => Promise<RepairReport>): Promise<RepairReport> {
+/**
+ * Runs a repair or a rebalance over this gateway's catalog, one at a time; then frees the chunks' old
+ * layouts on every member through the site ledger (agent/edge/release.ts).
+ */
+function relayoutNow(
+  state: AgentState,
+  edge: EdgeRuntime,
+  work: (repo: { catalog: Catalog; reader: ChunkReader; account: string; onRelaid: (ids: string[], localShards: string[]) => void }) => Promise<RepairReport>,
+): Promise<RepairReport> {
   const run = relaying.then(async () => {
     const repo = await openRepo(state, edge.store);
     try {
       const reader = new ChunkReader(edge.store, repo.catalog, repo.ring, edgeShardFetch(edge));
-      return await work({ catalog: repo.catalog, reader, account: tenantOf(state.config) });
+      const account = tenantOf(state.config);
+      const relaid: string[] = [];
+      const oldLocal: string[] = [];
+      const report = await work({ catalog: repo.catalog, reader, account, onRelaid: (ids, local) => void (relaid.push(...ids), oldLocal.push(...local)) });
+      if (relaid.length > 0 && account === state.config.name) {
+        const node = await edge.ready;
+        await commitRelayoutRelease(node, edge.signer, edgeProfile(state.profile, node.members.length).erasure, account, relaid);
+        for (const shardId of oldLocal) if (!(await repo.catalog.shardReferenced(shardId))) await edge.store.delete(shardId);
+      }
+      return report;
     } finally {
       await repo.close();
     }

@@ -19,7 +19,7 @@
  * A notice is an object committed like a snapshot descriptor (descriptor.ts: erasure-coded over the members
  * up, one transaction), whose record is named `free:<snapshot id>`:
  *
- *   u32 BE length ‖ MessagePack { v: 1, account, node, snapshotId, chunks: [id] } ‖ Ed25519 signature
+ *   u32 BE length ‖ MessagePack { v: 1, kind, account, node, snapshotId, chunks: [id] } ‖ Ed25519 signature
  *
  * signed with the owner's node key (the one the members pinned). A member honours a notice only when the
  * signature is the named member's and that member's account is the notice's (the account is the node name,
@@ -29,7 +29,12 @@
  * Which shards a member deletes: those placed on it by records of the notice's account, for a released
  * chunk, in blocks before the notice (a chunk id that comes back later, from the same plaintext, is sealed
  * again under a fresh nonce: new shards, which are not touched); minus any shard the ledger places on it for
- * anything else (two records naming the same bytes, such as all-zero padding shards, keep it). Descriptors
+ * anything else (two records naming the same bytes, such as all-zero padding shards, keep it).
+ *
+ * A `relayout` notice (record `free:relayout`) follows a repair or rebalance, which commits a chunk anew
+ * in another layout: it frees the chunk's earlier layouts, every record of it before the notice but the
+ * latest (the one the owner's catalog now names). A crash between the relayout and its notice leaves the
+ * old layout's shards in place (space, never data). Descriptors
  * and receipts stay: a few kilobytes per snapshot, and the leader of a gone gateway still learns from them
  * which snapshots the cloud holds. The leader skips released snapshots (EdgeProver.released).
  */
@@ -43,7 +48,7 @@ import { silentLogger, type Logger } from '../../shared/log.ts';
 import { decodeUntrusted, encodeCanonical, type DecodeLimits } from '../../shared/protocol/codec.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { accountSchema, hash32, nodeIdSchema, snapshotIdSchema, type BlockRecord } from '../../shared/protocol/messages.ts';
-import { array, literal, object, parseWith, type Schema } from '../../shared/protocol/schema.ts';
+import { array, literal, object, oneOf, parseWith, type Schema } from '../../shared/protocol/schema.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import { commitObject } from './descriptor.ts';
 import type { EdgeNode } from './node.ts';
@@ -55,7 +60,12 @@ export const RELEASE_CHUNKS_PER_PART = 16_384;
 const SIGNATURE_BYTES = 64;
 const SIGNING_CONTEXT = new TextEncoder().encode('2baksa edge release v1\0');
 
+export type ReleaseKind = 'forget' | 'relayout';
+export const RELAYOUT_NOTICE_NAME = 'relayout';
+
 export interface ReleaseNotice {
+  /** forget: every layout of the chunks goes; relayout: all but the latest. */
+  kind: ReleaseKind;
   account: string;
   /** The member that signed it (the account's gateway). */
   node: string;
@@ -66,6 +76,7 @@ export interface ReleaseNotice {
 
 interface WireNotice {
   v: 1;
+  kind: ReleaseKind;
   account: string;
   node: string;
   snapshotId: string;
@@ -74,6 +85,7 @@ interface WireNotice {
 
 const wireSchema: Schema<WireNotice> = object({
   v: literal(1),
+  kind: oneOf(['forget', 'relayout']),
   account: accountSchema,
   node: nodeIdSchema,
   snapshotId: snapshotIdSchema,
@@ -95,7 +107,7 @@ const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest(
 const signed = (body: Uint8Array): Uint8Array => Buffer.concat([SIGNING_CONTEXT, body]);
 
 export function encodeNotice(notice: ReleaseNotice, signer: SigningKeyPair): Uint8Array {
-  const wire: WireNotice = { v: 1, account: notice.account, node: notice.node, snapshotId: notice.snapshotId, chunks: notice.chunks.map((c) => new Uint8Array(Buffer.from(c, 'hex'))) };
+  const wire: WireNotice = { v: 1, kind: notice.kind, account: notice.account, node: notice.node, snapshotId: notice.snapshotId, chunks: notice.chunks.map((c) => new Uint8Array(Buffer.from(c, 'hex'))) };
   const body = encodeCanonical(wire);
   const out = new Uint8Array(4 + body.length + SIGNATURE_BYTES);
   new DataView(out.buffer).setUint32(0, body.length);
@@ -119,7 +131,7 @@ export function decodeNotice(padded: Uint8Array, keyOf: (node: string) => Uint8A
   const key = keyOf(w.node);
   if (!key) throw new ProtocolError('SCHEMA', `release notice signed by ${w.node}, which is not a member`);
   if (!verify(key, signed(body), bytes.subarray(bytes.length - SIGNATURE_BYTES))) throw new ProtocolError('BAD_SIGNATURE', `release notice: ${w.node}'s signature does not verify`);
-  return { account: w.account, node: w.node, snapshotId: w.snapshotId, chunks: w.chunks.map(hexOf) };
+  return { kind: w.kind, account: w.account, node: w.node, snapshotId: w.snapshotId, chunks: w.chunks.map(hexOf) };
 }
 
 /**
@@ -175,10 +187,28 @@ export async function commitRelease(
 ): Promise<number> {
   const parts = releaseParts(release.snapshots, release.chunks);
   for (const part of parts) {
-    const bytes = encodeNotice({ account: release.account, node: node.self, ...part }, signer);
+    const bytes = encodeNotice({ kind: 'forget', account: release.account, node: node.self, ...part }, signer);
     await commitObject(node, release.account, RELEASE_RECORD_PREFIX + part.snapshotId, geometry, bytes);
   }
   return parts.length;
+}
+
+/** Commits the notices that free the earlier layouts of chunks a repair or rebalance laid out again. */
+export async function commitRelayoutRelease(
+  node: Pick<EdgeNode, 'commit' | 'liveMembers' | 'self'>,
+  signer: SigningKeyPair,
+  geometry: { k: number; m: number },
+  account: string,
+  chunks: readonly string[],
+): Promise<number> {
+  let notices = 0;
+  for (let i = 0; i < chunks.length; i += RELEASE_CHUNKS_PER_PART) {
+    const part = chunks.slice(i, i + RELEASE_CHUNKS_PER_PART);
+    const bytes = encodeNotice({ kind: 'relayout', account, node: node.self, snapshotId: RELAYOUT_NOTICE_NAME, chunks: part }, signer);
+    await commitObject(node, account, RELEASE_RECORD_PREFIX + RELAYOUT_NOTICE_NAME, geometry, bytes);
+    notices++;
+  }
+  return notices;
 }
 
 // ---- member side: which shards go ------------------------------------------------------------------
@@ -196,27 +226,43 @@ export interface AppliedNotice {
 
 /**
  * The shard ids placed on `self` that the notices free (pure; see the header for the rule). `records` is
- * the whole chain, walked twice: `records()` returns a fresh iteration each call.
+ * the whole chain, in order, walked up to three times: `records()` returns a fresh iteration each call.
  */
 export async function releasableShards(self: string, notices: readonly AppliedNotice[], records: () => AsyncIterable<PlacedRecord>): Promise<Set<string>> {
-  const byAccount = new Map<string, Array<{ height: number; chunks: Set<string> }>>();
+  const byAccount = new Map<string, Array<{ height: number; kind: ReleaseKind; chunks: Set<string>; latest: Map<string, number> }>>();
   for (const { height, notice } of notices) {
     let list = byAccount.get(notice.account);
     if (!list) byAccount.set(notice.account, (list = []));
-    list.push({ height, chunks: new Set(notice.chunks) });
+    list.push({ height, kind: notice.kind, chunks: new Set(notice.chunks), latest: new Map() });
   }
-  const released = (height: number, record: BlockRecord, chunk: string): boolean =>
-    (byAccount.get(record.account) ?? []).some((n) => height < n.height && n.chunks.has(chunk));
+  const applying = (height: number, record: BlockRecord) => (byAccount.get(record.account) ?? []).filter((n) => height < n.height);
+  // The latest layout of each relaid chunk before its notice: the position of the record that holds it.
+  if (notices.some((n) => n.notice.kind === 'relayout')) {
+    let at = 0;
+    for await (const { height, record } of records()) {
+      at++;
+      for (const n of applying(height, record)) {
+        if (n.kind !== 'relayout') continue;
+        for (const s of record.shards) if (n.chunks.has(hexOf(s.chunk))) n.latest.set(hexOf(s.chunk), at);
+      }
+    }
+  }
+  const freed = (at: number, height: number, record: BlockRecord, chunk: string): boolean =>
+    applying(height, record).some((n) => n.chunks.has(chunk) && (n.kind === 'forget' || n.latest.get(chunk) !== at));
   const candidates = new Set<string>();
+  let at = 0;
   for await (const { height, record } of records()) {
-    for (const s of record.shards) if (s.node === self && released(height, record, hexOf(s.chunk))) candidates.add(hexOf(s.hash));
+    at++;
+    for (const s of record.shards) if (s.node === self && freed(at, height, record, hexOf(s.chunk))) candidates.add(hexOf(s.hash));
   }
   if (candidates.size === 0) return candidates;
+  at = 0;
   for await (const { height, record } of records()) {
+    at++;
     for (const s of record.shards) {
       if (s.node !== self) continue;
       const id = hexOf(s.hash);
-      if (candidates.has(id) && !released(height, record, hexOf(s.chunk))) candidates.delete(id);
+      if (candidates.has(id) && !freed(at, height, record, hexOf(s.chunk))) candidates.delete(id);
     }
   }
   return candidates;

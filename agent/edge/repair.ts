@@ -8,7 +8,8 @@
  *
  * The daemon runs it by itself for members gone longer than `cluster.repairAfterS`, and
  * `2baksa cluster repair` runs it now around every member that is not online. `2baksa rebalance` is the
- * same relayout the other way: back to the full geometry once every member is up.
+ * same relayout the other way: back to the full geometry once every member is up. The old layouts' shards
+ * are freed afterwards through the site ledger (a relayout release notice, agent/edge/release.ts).
  */
 import { createHash } from 'node:crypto';
 import { allocShards, ReedSolomon } from '../../shared/erasure/index.ts';
@@ -40,6 +41,8 @@ export interface RepairOptions {
   account: string;
   gone: readonly string[];
   onProgress?: (p: RepairProgress) => void;
+  /** Chunks now in their new layout (the catalog names it), with the shards of the old one this gateway kept as 'local'. */
+  onRelaid?: (chunkIds: string[], localShards: string[]) => void;
   signal?: AbortSignal;
 }
 
@@ -109,6 +112,10 @@ async function relayout(
       });
       report.chunksRepaired++;
     }
+    options.onRelaid?.(
+      batch.map((b) => b.record.id),
+      batch.flatMap((b) => b.record.shards.filter((s) => s.location === 'local').map((s) => s.shardId)),
+    );
     batch = [];
     batchBytes = 0;
   };

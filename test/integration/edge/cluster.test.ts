@@ -115,6 +115,15 @@ embedded('a gateway cut off from the broker refuses to commit, the majority goes
   ok(await backup(g3), 'backup on gw-3 once the link is back');
   // gw-1 wrote 1+1 while gw-3 was cut off: rebalance spreads those chunks over all three again.
   await waitJoined(g1, 3, ctx.gateways);
+  const layoutOf = async () => {
+    const c = await Catalog.open(join(g1.state, 'catalog.db'));
+    try {
+      return new Map((await c.chunkPage('', 10_000)).flatMap((chunk) => chunk.shards.map((s) => [s.shardId, s.location] as const)));
+    } finally {
+      await c.close();
+    }
+  };
+  const before = await layoutOf();
   const r = ok(await cli(['rebalance', '--state', g1.state, '--json']), 'rebalance');
   const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { chunks_repaired: number; geometry: string };
   assert.ok(summary.chunks_repaired > 0, 'chunks written during the cut are relaid out');
@@ -127,6 +136,14 @@ embedded('a gateway cut off from the broker refuses to commit, the majority goes
     assert.is(new Set(c.shards.map((s) => s.location)).size, 3, `chunk ${c.id.slice(0, 8)} has one shard per gateway`);
   }
   await restoresIdentical(g1, snapshotOf(majority), join(ctx.root, 'p-g1-rebalanced'));
+  // The 1+1 layouts the rebalance replaced are freed on the gateways that held them (a relayout notice).
+  const after = await layoutOf();
+  const old = [...before].filter(([id]) => !after.has(id));
+  assert.ok(old.length > 0, 'the rebalance replaced layouts');
+  const holder = (name: string) => ctx.gateways.find((g) => g.name === name)!;
+  const left = () => old.filter(([id, at]) => shardFiles(join(holder(at).state, 'shards')).some((f) => f.endsWith(id)));
+  await until('the replaced layouts are freed', () => left().length === 0, 60_000, () => `${left().length} of ${old.length} left`);
+  for (const [id, at] of after) assert.ok(shardFiles(join(holder(at).state, 'shards')).some((f) => f.endsWith(id)), `shard ${id.slice(0, 12)} of the new layout is on ${at}`);
   void g2;
 });
 

@@ -23,7 +23,7 @@ const gw1 = generateSigningKey();
 const gw2 = generateSigningKey();
 const keyOf = (node: string) => ({ 'gw-1': gw1.publicKey, 'gw-2': gw2.publicKey })[node];
 const id = () => randomBytes(32).toString('hex');
-const notice = (chunks: string[]): ReleaseNotice => ({ account: 'gw-1', node: 'gw-1', snapshotId: 'snap-a', chunks });
+const notice = (chunks: string[], kind: ReleaseNotice['kind'] = 'forget'): ReleaseNotice => ({ kind, account: 'gw-1', node: 'gw-1', snapshotId: 'snap-a', chunks });
 
 test('a notice round-trips through zero padding and is checked against its signer', () => {
   const n = notice([id(), id()]);
@@ -32,6 +32,8 @@ test('a notice round-trips through zero padding and is checked against its signe
   padded.set(bytes);
   assert.equal(decodeNotice(padded, keyOf), n);
   assert.equal(decodeNotice(bytes, keyOf), n);
+  const relaid = notice([id()], 'relayout');
+  assert.equal(decodeNotice(encodeNotice(relaid, gw1), keyOf), relaid);
 });
 
 test("a notice signed with another member's key, altered, or from a non-member is refused", () => {
@@ -117,6 +119,24 @@ test('a member frees the shards placed on it for released chunks before the noti
   // A notice naming gw-3's chunk under gw-1's account frees nothing of gw-3.
   const none = await releasableShards('gw-1', [{ height: 5, notice: notice([z]) }], chain(records));
   assert.is(none.size, 0);
+});
+
+test('a relayout notice frees the earlier layouts of a chunk and keeps the latest', async () => {
+  const [x, y] = [id(), id()];
+  const records: PlacedRecord[] = [
+    { height: 1, record: record('gw-1', [[x, 'gw-2', 'x-first'], [x, 'gw-3', 'x-first-p'], [y, 'gw-2', 'y0'], [y, 'gw-3', 'y1']]) },
+    // gw-3 was gone: a repair laid x out as 1+1 on gw-1 and gw-2.
+    { height: 2, record: record('gw-1', [[x, 'gw-1', 'x-repaired'], [x, 'gw-2', 'x-repaired-p']]) },
+    // All back: rebalance, the latest layout.
+    { height: 3, record: record('gw-1', [[x, 'gw-2', 'x-now'], [x, 'gw-3', 'x-now-p']]) },
+  ];
+  const notices: AppliedNotice[] = [{ height: 4, notice: notice([x], 'relayout') }];
+  assert.equal([...(await releasableShards('gw-2', notices, chain(records)))].sort(), [hashOf('x-first'), hashOf('x-repaired-p')].sort());
+  assert.equal([...(await releasableShards('gw-3', notices, chain(records)))], [hashOf('x-first-p')]);
+  assert.equal([...(await releasableShards('gw-1', notices, chain(records)))], [hashOf('x-repaired')]);
+  // A layout committed after the notice is not its business.
+  const later: PlacedRecord[] = [...records, { height: 5, record: record('gw-1', [[x, 'gw-2', 'x-after'], [x, 'gw-3', 'x-after-p']]) }];
+  assert.equal([...(await releasableShards('gw-2', notices, chain(later)))].sort(), [hashOf('x-first'), hashOf('x-repaired-p')].sort());
 });
 
 test.run();
