@@ -286,7 +286,7 @@ export interface ReleaseApplierConfig {
   /** This gateway's STATE/edge directory. */
   dir: string;
   node: Pick<EdgeNode, 'self' | 'readShard' | 'memberKey'>;
-  store: Pick<ShardStore, 'delete'>;
+  store: Pick<ShardStore, 'deleteMany'>;
   logger?: Logger;
 }
 
@@ -381,7 +381,7 @@ export class ReleaseApplier {
     }
     if (notices.length > 0) {
       const shards = await releasableShards(this.config.node.self, notices, () => recordsOf(this.blocksFile));
-      for (const id of shards) if (await this.config.store.delete(id)) report.shardsDeleted++;
+      report.shardsDeleted = await this.config.store.deleteMany([...shards]);
       report.notices = notices.length;
       this.logger.info({ notices: notices.length, shardsDeleted: report.shardsDeleted }, 'released shards of forgotten snapshots');
     }

@@ -155,14 +155,14 @@ export async function prune(catalog: Catalog, store: ShardStore, ring: KeyRing):
     const shardIds = await catalog.deleteChunks(part);
     result.chunksDeleted += part.length;
     for (const r of records) if (r) result.bytesFreed += r.shardBytes * (r.k + r.m);
-    for (const shardId of shardIds) {
-      if (await catalog.shardReferenced(shardId)) continue;
-      if (await store.delete(shardId)) result.shardsDeleted++;
-    }
+    const unreferenced: string[] = [];
+    for (const shardId of shardIds) if (!(await catalog.shardReferenced(shardId))) unreferenced.push(shardId);
+    result.shardsDeleted += await store.deleteMany(unreferenced);
   }
-  for await (const shardId of store.list()) {
-    if (await catalog.shardReferenced(shardId)) continue;
-    if (await store.delete(shardId)) result.orphanShardsDeleted++;
-  }
+  // Orphans (staging a crash left committed, a shard whose chunk row went): collected while listing,
+  // deleted after it.
+  const orphans: string[] = [];
+  for await (const shardId of store.list()) if (!(await catalog.shardReferenced(shardId))) orphans.push(shardId);
+  result.orphanShardsDeleted = await store.deleteMany(orphans);
   return result;
 }

@@ -21,7 +21,7 @@ import { configError } from '../errors.ts';
 import { SharedExclusiveLock } from '../db/lock.ts';
 import { shardCorrupt, shardMissing, shardTooLarge, storageFull, storeClosed, txCommitting, volumeError } from './errors.ts';
 import { finishCommit, hasCommitMarker, markCommitting, moveIntoCommitted, recover, removeStaging, volumesStaging, type RecoveryReport } from './fs-commit.ts';
-import { exists, fsyncDir, readExactly, writeSynced, writeUnsynced } from './fsutil.ts';
+import { exists, forEachLimited, fsyncDir, readExactly, writeSynced, writeUnsynced } from './fsutil.ts';
 import { checkShardId, checkTxId, isShardId, isTxId, shardIdOf } from './ids.ts';
 import { rankVolumes } from './placement.ts';
 import { StagingSync } from './staging.ts';
@@ -268,6 +268,38 @@ export class FsShardStore implements ShardStore {
           if (!isMissing(err)) throw volumeError(err, volume.path, `deleting shard ${id}`);
         }
       }
+      return removed;
+    });
+  }
+
+  async deleteMany(ids: readonly string[]): Promise<number> {
+    for (const id of ids) checkShardId(id);
+    return this.shared(async () => {
+      let removed = 0;
+      const dirs = new Map<string, Volume>();
+      for (const id of ids) {
+        let found = false;
+        for (const volume of this.volumes) {
+          const path = volume.shardPath(id);
+          try {
+            const { size } = await stat(path);
+            await unlink(path);
+            dirs.set(volume.shardDir(id), volume);
+            this.countHook()?.(volume, -1, -size);
+            found = true;
+          } catch (err) {
+            if (!isMissing(err)) throw volumeError(err, volume.path, `deleting shard ${id}`);
+          }
+        }
+        if (found) removed++;
+      }
+      await forEachLimited([...dirs], 8, async ([dir, volume]) => {
+        try {
+          await fsyncDir(dir);
+        } catch (err) {
+          throw volumeError(err, volume.path, `syncing ${dir}`);
+        }
+      });
       return removed;
     });
   }

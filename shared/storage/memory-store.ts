@@ -107,6 +107,14 @@ export class MemoryShardStore implements ShardStore {
     return this.committed.delete(id);
   }
 
+  async deleteMany(ids: readonly string[]): Promise<number> {
+    this.checkOpen();
+    for (const id of ids) checkShardId(id);
+    let removed = 0;
+    for (const id of ids) if (await this.delete(id)) removed++;
+    return removed;
+  }
+
   async *list(): AsyncIterable<string> {
     this.checkOpen();
     for (const id of [...this.committed.keys()]) if (this.committed.has(id)) yield id;

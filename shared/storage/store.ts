@@ -69,6 +69,8 @@ export interface ShardStore {
   has(id: string): Promise<boolean>;
   /** Removes a committed shard; true when something was removed. */
   delete(id: string): Promise<boolean>;
+  /** Removes many committed shards, each directory synced once at the end; how many were removed. */
+  deleteMany(ids: readonly string[]): Promise<number>;
   /** Every committed shard id, each once, in no particular order. */
   list(): AsyncIterable<string>;
   /** Transactions with staged shards that are not committing. */

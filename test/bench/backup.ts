@@ -59,15 +59,18 @@ function ensureTools(): { borg: boolean; restic: boolean; note: string } {
   return { borg: have('borg'), restic: have('restic'), note };
 }
 
-/** A way to run the agent: the repository's launcher (TypeScript through tsx) or a compiled build. */
+/**
+ * A way to run the agent: the installed command (cli/2baksa.mjs: the build `npm install` made, or the
+ * TypeScript sources through tsx when they changed since) or a compiled build made here.
+ */
 interface Launcher {
   label: string;
   argv: (...args: string[]) => string[];
   env: NodeJS.ProcessEnv;
 }
 
-function tsxLauncher(): Launcher {
-  return { label: 'tsx', argv: (...a) => [join(root, 'cli/2baksa.mjs'), ...a], env: {} };
+function installedLauncher(): Launcher {
+  return { label: 'installed', argv: (...a) => [join(root, 'cli/2baksa.mjs'), ...a], env: {} };
 }
 
 /**
@@ -120,14 +123,14 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
     const env = { BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', RESTIC_PASSWORD: 'bench', BAKSA_LOG_LEVEL: 'warn' };
     const borgRepo = join(work, 'borg');
     const resticRepo = join(work, 'restic');
-    const tsx = tsxLauncher();
+    const installed = installedLauncher();
     const compiled = compiledLauncher(join(work, 'dist'));
-    if (!compiled) say('the compiled build failed: only the tsx launcher is measured');
+    if (!compiled) say('the compiled build failed: only the installed command is measured');
     const tuned = smallArmRuntimeEnv();
     const agents: Agent[] = [
-      { name: '2baksa', launcher: tsx, profile: 'auto', env: {}, state: join(work, 'st-main') },
-      { name: '2baksa small-arm', launcher: tsx, profile: 'small-arm', env: {}, state: join(work, 'st-small') },
-      { name: '2baksa small-arm (profile runtime env)', launcher: tsx, profile: 'small-arm', env: tuned, state: join(work, 'st-small-tuned') },
+      { name: '2baksa', launcher: installed, profile: 'auto', env: {}, state: join(work, 'st-main') },
+      { name: '2baksa small-arm', launcher: installed, profile: 'small-arm', env: {}, state: join(work, 'st-small') },
+      { name: '2baksa small-arm (profile runtime env)', launcher: installed, profile: 'small-arm', env: tuned, state: join(work, 'st-small-tuned') },
     ];
     if (compiled) {
       agents.push(

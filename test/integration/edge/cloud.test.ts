@@ -238,7 +238,7 @@ it("retention frees a migrated snapshot's shards on every member through the sit
   const freedOn = (g: Gateway) => freed.filter(([, at]) => at === g.name).map(([id]) => id);
   for (const g of [g1, g2]) {
     assert.ok(freedOn(g).length > 0, `${g.name} held shards of the freed chunks`);
-    await until(`${g.name} frees its shards of the forgotten snapshot`, () => stillThere(g, freedOn(g)).length === 0, 60_000, () => `${stillThere(g, freedOn(g)).length} left`);
+    await until(`${g.name} frees its shards of the forgotten snapshot`, () => stillThere(g, freedOn(g)).length === 0, 120_000, () => `${stillThere(g, freedOn(g)).join(', ')} left\n${g.daemon!.output().slice(-4000)}`);
   }
   for (const [id, at] of after) assert.ok(at === g3.name || filesOf(holders.get(at)!).has(id), `kept shard ${id.slice(0, 12)} is still on ${at}`);
   assert.ok(stillThere(g3, freedOn(g3)).length > 0, 'gateway 3 is down: its shards wait for it');

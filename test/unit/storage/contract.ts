@@ -207,6 +207,18 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     assert.equal(await collect(store.list()), []);
   });
 
+  s('deleteMany removes the shards it names that exist, counts them, and leaves the rest', async (ctx) => {
+    const store = storeOf(ctx);
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await store.put(bytes(64 + i)));
+    const missing = 'ab'.repeat(32);
+    assert.is(await store.deleteMany([ids[0]!, ids[2]!, missing, ids[4]!]), 3);
+    assert.equal(await collect(store.list()), [ids[1]!, ids[3]!].sort());
+    assert.is(await store.deleteMany([]), 0);
+    await expectCode(store.deleteMany([ids[1]!, 'nope']), 'SHARD_ID_INVALID');
+    assert.ok(await store.has(ids[1]!), 'a bad id in the list deletes nothing');
+  });
+
   s('space counts committed shards and bytes', async (ctx) => {
     const store = storeOf(ctx);
     const before = await store.space();
