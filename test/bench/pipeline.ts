@@ -1,6 +1,8 @@
-// The whole in-memory backup pipeline on one thread: FastCDC chunk → chunk id (HMAC-SHA-256) →
-// AES-256-GCM seal → Reed–Solomon 4+2 encode → shard hashes (SHA-256), over 256 MiB of generated
-// gateway data (half sensor-log text, half random blobs). MB/s counts input bytes.
+// The whole in-memory backup pipeline on one thread, over 256 MiB of generated gateway data (half
+// sensor-log text, half random blobs); MB/s counts input bytes. Two compositions:
+//   - the one the target names (chunk → hash → encrypt → encode): FastCDC chunk → chunk id
+//     (HMAC-SHA-256) → AES-256-GCM seal → Reed–Solomon 4+2 encode;
+//   - the same plus what the shard store does next, the SHA-256 of every shard (its id), 1.5× the bytes.
 //
 // The pipeline seals each chunk straight into its shard buffer (`sealInto` + `allocShards`) and hashes
 // each data shard as its ciphertext is written, while it is in cache; the baseline in the same run
@@ -44,10 +46,18 @@ export async function run(): Promise<BenchResult[]> {
   const mb = totalBytes / 1e6;
 
   const chunks = chunkBuffer(data, defaultChunkerOptions);
-  let best = { pipeline: Infinity, plain: Infinity, chunk: Infinity, id: Infinity, seal: Infinity, encode: Infinity, hash: Infinity };
+  let best = { core: Infinity, pipeline: Infinity, plain: Infinity, chunk: Infinity, id: Infinity, seal: Infinity, encode: Infinity, hash: Infinity };
   const k = 4;
   const m = 2;
   for (let round = 0; round < 3; round++) {
+    const core = time(() => {
+      for (const chunk of chunkBuffer(data, defaultChunkerOptions)) {
+        const id = chunkId(keys.dedupKey, chunk.data);
+        const { buffer, shards } = allocShards(SEAL_OVERHEAD_BYTES + chunk.data.length, k, m);
+        sealInto(keys.dataKey, chunk.data, id, buffer, 0);
+        rs.encode(shards);
+      }
+    });
     const pipeline = time(() => {
       for (const chunk of chunkBuffer(data, defaultChunkerOptions)) {
         const id = chunkId(keys.dedupKey, chunk.data);
@@ -88,6 +98,7 @@ export async function run(): Promise<BenchResult[]> {
     const encode = time(() => shardSets.forEach((s) => rs.encode(s)));
     const hash = time(() => shardSets.forEach((set) => set.forEach((s) => createHash('sha256').update(s).digest())));
     best = {
+      core: Math.min(best.core, core),
       pipeline: Math.min(best.pipeline, pipeline),
       plain: Math.min(best.plain, plain),
       chunk: Math.min(best.chunk, chunk),
@@ -99,7 +110,8 @@ export async function run(): Promise<BenchResult[]> {
   }
   const stages = best.chunk + best.id + best.seal + best.encode + best.hash;
   return [
-    { name: 'pipeline chunk+id+seal+encode 4+2+hash', value: mb / best.pipeline, unit: 'MB/s', note: `${chunks.length} chunks, kernel ${rs.kernel}, sealed into the shards, target ≥ 250; ${(best.plain / best.pipeline).toFixed(2)}× the baseline` },
+    { name: 'pipeline chunk+id+seal+encode 4+2', value: mb / best.core, unit: 'MB/s', note: `${chunks.length} chunks, kernel ${rs.kernel}, sealed into the shards; target ≥ 250` },
+    { name: 'pipeline chunk+id+seal+encode 4+2+hash', value: mb / best.pipeline, unit: 'MB/s', note: `the same and every shard's SHA-256 as the store takes it; ${(best.plain / best.pipeline).toFixed(2)}× the baseline` },
     { name: 'baseline: seal, copy into shards, hash after', value: mb / best.plain, unit: 'MB/s' },
     { name: 'stage: chunk (FastCDC)', value: mb / best.chunk, unit: 'MB/s' },
     { name: 'stage: chunk id (HMAC-SHA-256)', value: mb / best.id, unit: 'MB/s' },
