@@ -11,9 +11,23 @@
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { RequestOptions } from '../../shared/http/api-client.ts';
 import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
+import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrames } from '../../shared/http/frames.ts';
+import { ProtocolError } from '../../shared/protocol/errors.ts';
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
 export const CLOUD_BATCH_MAX = 2048;
+
+/**
+ * Chunks and bytes per batched upload (`putChunks`), well under the cluster's limits (64 chunks, 40 MiB).
+ * A few MiB a request already pays the per-request costs off; more would only hold more in memory.
+ */
+export const UPLOAD_BATCH_CHUNKS_MAX = 32;
+export const UPLOAD_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/** The same for batched downloads (`getChunks`, restore from the cloud). */
+export const FETCH_BATCH_CHUNKS_MAX = 32;
+export const FETCH_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/** Largest batched download answer decoded (ApiClient refuses larger responses before this). */
+const FETCH_ANSWER_BYTES_MAX = 64 * 1024 * 1024;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -209,6 +223,33 @@ export class CloudClient {
     return { stored: body.stored };
   }
 
+  /**
+   * Uploads several sealed chunk objects in one request (at most UPLOAD_BATCH_CHUNKS_MAX, and
+   * UPLOAD_BATCH_BYTES_MAX unless one chunk alone is larger). One outcome per chunk, in order: whether
+   * the cloud stored it (false: it had it), or its refusal of that chunk as a BaksaError; the others
+   * of the batch are stored regardless. A failure of the request itself throws.
+   */
+  async putChunks(chunks: ReadonlyArray<{ offer: ChunkOffer; sealed: Uint8Array }>): Promise<Array<{ stored: boolean } | BaksaError>> {
+    if (chunks.length === 0) return [];
+    if (chunks.length > UPLOAD_BATCH_CHUNKS_MAX) throw new Error(`invariant violated: putChunks() with ${chunks.length} chunks (at most ${UPLOAD_BATCH_CHUNKS_MAX})`);
+    const body = encodeFrames(chunks.map(({ offer, sealed }) => ({ head: encodeChunkFrameHead(offer), bytes: sealed })), CHUNK_FRAME_HEAD_BYTES);
+    const { body: answer } = await this.api.request<unknown>('POST', `${this.base}/chunks`, body);
+    const results = isObject(answer) ? answer.results : undefined;
+    if (!Array.isArray(results) || results.length !== chunks.length) throw badAnswer('POST chunks', `not one result for each of the ${chunks.length} chunks`);
+    return results.map((r: unknown, i) => {
+      const id = chunks[i]!.offer.id;
+      if (!isObject(r) || r.id !== id) throw badAnswer('POST chunks', `result ${i} is not about chunk ${id}`);
+      if (typeof r.stored === 'boolean') return { stored: r.stored };
+      const e = r.error;
+      if (!isObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') throw badAnswer('POST chunks', `result ${i} has neither "stored" nor an error`);
+      return new BaksaError(e.code.slice(0, 100), e.message.slice(0, 2000), {
+        exitCode: ExitCode.data,
+        ...(typeof e.hint === 'string' ? { hint: e.hint.slice(0, 1000) } : {}),
+        ...(isObject(e.details) ? { details: e.details } : {}),
+      });
+    });
+  }
+
   /** Records a snapshot whose chunks are all stored; throws CHUNKS_MISSING (details.missing, details.count) otherwise. */
   async putSnapshot(snapshotId: string, record: SnapshotRecordBody): Promise<SnapshotReceipt> {
     const bytes = new TextEncoder().encode(JSON.stringify(record));
@@ -234,12 +275,55 @@ export class CloudClient {
     return out;
   }
 
+  /**
+   * Several sealed chunk objects in one request (at most FETCH_BATCH_CHUNKS_MAX; keep their sealed
+   * lengths within FETCH_BATCH_BYTES_MAX): the bytes of each id, in order.
+   */
+  async getChunks(ids: readonly string[]): Promise<Uint8Array[]> {
+    if (ids.length === 0) return [];
+    if (ids.length > FETCH_BATCH_CHUNKS_MAX) throw new Error(`invariant violated: getChunks() with ${ids.length} chunks (at most ${FETCH_BATCH_CHUNKS_MAX})`);
+    const { body } = await this.api.request<Buffer>('POST', `${this.base}/chunks/fetch`, { ids }, { responseBytes: true });
+    if (!(body instanceof Uint8Array)) throw badAnswer('POST chunks/fetch', 'no bytes');
+    let frames;
+    try {
+      frames = decodeFrames(body, { headBytes: CHUNK_ID_FRAME_HEAD_BYTES, countMax: ids.length, frameBytesMax: FETCH_ANSWER_BYTES_MAX, batchBytesMax: FETCH_ANSWER_BYTES_MAX });
+    } catch (error) {
+      if (error instanceof ProtocolError) throw badAnswer('POST chunks/fetch', error.message);
+      throw error;
+    }
+    if (frames.length !== ids.length) throw badAnswer('POST chunks/fetch', `${frames.length} chunks for ${ids.length} asked`);
+    return frames.map((f, i) => {
+      if (Buffer.from(f.head).toString('hex') !== ids[i]) throw badAnswer('POST chunks/fetch', `chunk ${i} is not ${ids[i]}`);
+      return f.bytes;
+    });
+  }
+
   /** One sealed chunk object. */
   async getChunk(id: string): Promise<Uint8Array> {
     const { body } = await this.api.request<Buffer>('GET', `${this.base}/chunks/${id}`, undefined, { responseBytes: true });
     if (!(body instanceof Uint8Array)) throw badAnswer(`GET chunks/${id}`, 'no bytes');
     return body;
   }
+}
+
+/**
+ * Chunks cut into request batches: consecutive runs of at most `countMax` chunks and `bytesMax` sealed
+ * bytes (a chunk larger than `bytesMax` goes alone), order kept.
+ */
+export function sizedGroups<T extends { sealedLength: number }>(items: readonly T[], countMax: number, bytesMax: number): T[][] {
+  const groups: T[][] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const last = groups.at(-1);
+    if (!last || last.length >= countMax || bytes + item.sealedLength > bytesMax) {
+      groups.push([item]);
+      bytes = item.sealedLength;
+    } else {
+      last.push(item);
+      bytes += item.sealedLength;
+    }
+  }
+  return groups;
 }
 
 /** `items` cut into consecutive lists of at most `size`. */

@@ -7,18 +7,20 @@
  *
  * The plaintext length `openChunk` needs comes from `chunks/info`. Restore asks for chunks one at a time
  * as its memory budget allows, so lookups made within one turn of the event loop go out as one batched
- * call, and downloads are capped at a few in flight (one TLS connection each).
+ * call, and so do the downloads: several chunks a request (`chunks/fetch`, within the batch limits), a
+ * few requests in flight (one TLS connection each). One request for many chunks is what lets the node
+ * read their shards from each other node in one request too.
  */
 import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { chunkCorrupt, openChunk } from '../chunks/codec.ts';
 import type { ChunkSource } from '../chunks/reader.ts';
-import { CLOUD_BATCH_MAX, type ChunkInfo, type CloudClient } from './cloud-client.ts';
+import { CLOUD_BATCH_MAX, FETCH_BATCH_BYTES_MAX, FETCH_BATCH_CHUNKS_MAX, sizedGroups, type ChunkInfo, type CloudClient } from './cloud-client.ts';
 import { Limiter } from '../util/limiter.ts';
 
 export interface CloudChunkReaderOptions {
-  /** Downloads in flight (default 6). */
+  /** Download requests in flight (default 4). */
   concurrency?: number;
   /** Chunk infos kept (default 65536; the oldest are dropped first). */
   infoCacheMax?: number;
@@ -35,6 +37,8 @@ export class CloudChunkReader implements ChunkSource {
   private flushScheduled = false;
   private readonly downloads: Limiter;
   private readonly infoCacheMax: number;
+  private readonly downloadsPending: Array<{ info: ChunkInfo; resolve: (sealed: Uint8Array) => void; reject: (error: unknown) => void }> = [];
+  private downloadScheduled = false;
   /** Sealed bytes received (for the summary). */
   bytesReceived = 0;
 
@@ -43,17 +47,37 @@ export class CloudChunkReader implements ChunkSource {
     private readonly ring: KeyRing,
     options: CloudChunkReaderOptions = {},
   ) {
-    this.downloads = new Limiter(options.concurrency ?? 6);
+    this.downloads = new Limiter(options.concurrency ?? 4);
     this.infoCacheMax = options.infoCacheMax ?? 65_536;
   }
 
   async read(id: string): Promise<Uint8Array> {
     const info = await this.info(id);
-    const sealed = await this.downloads.run(() => this.client.getChunk(id));
+    const sealed = await new Promise<Uint8Array>((resolve, reject) => {
+      this.downloadsPending.push({ info, resolve, reject });
+      if (!this.downloadScheduled) {
+        this.downloadScheduled = true;
+        setImmediate(() => this.startDownloads());
+      }
+    });
     this.bytesReceived += sealed.length;
     if (sealed.length !== info.sealedLength) throw chunkCorrupt(`the cloud sent ${sealed.length} bytes, ${info.sealedLength} were recorded`, id);
     if (createHash('sha256').update(sealed).digest('hex') !== info.sha256) throw chunkCorrupt('the SHA-256 of the copy from the cloud is not the recorded one', id);
     return openChunk(this.ring, id, sealed, info.length);
+  }
+
+  /** The downloads asked for in this turn, in batches within the limits, a few batches in flight. */
+  private startDownloads(): void {
+    this.downloadScheduled = false;
+    const asked = this.downloadsPending.splice(0);
+    for (const group of sizedGroups(asked.map((d) => ({ ...d, sealedLength: d.info.sealedLength })), FETCH_BATCH_CHUNKS_MAX, FETCH_BATCH_BYTES_MAX)) {
+      void this.downloads
+        .run(() => (group.length === 1 ? this.client.getChunk(group[0]!.info.id).then((b) => [b]) : this.client.getChunks(group.map((d) => d.info.id))))
+        .then(
+          (all) => group.forEach((d, i) => d.resolve(all[i]!)),
+          (error: unknown) => group.forEach((d) => d.reject(error)),
+        );
+    }
   }
 
   /** The cloud's record of chunk `id` (batched with the other lookups of this turn). */

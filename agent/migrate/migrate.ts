@@ -9,10 +9,13 @@
  * catalog. A snapshot with a receipt is done; a run that stops half way (crash, lost link) is simply
  * run again: the offer answers with what the cloud still lacks, so nothing stored travels twice.
  *
- * Costs kept down: the SHA-256 of a sealed object is computed once and kept in the catalog (a re-run
- * offers thousands of chunks without reading their shards); a chunk the cloud confirmed in this run
- * (stored or already there) is not offered again for a later snapshot; the offer of the next batch is
- * prepared while the uploads of the current one are in flight; a few uploads run at once.
+ * Costs kept down: the SHA-256 of a sealed object is computed once, when it is first uploaded, and kept
+ * in the catalog (a re-run offers thousands of chunks without reading their shards; a first run offers
+ * without it, so no chunk is read twice); a chunk the cloud confirmed in this run (stored or already
+ * there) is not offered again for a later snapshot; the offer of the next batch is prepared while the
+ * uploads of the current one are in flight; chunks travel several a request (a few MiB; each request
+ * costs the node a database round and a batched shard put per node, whatever its size), a few requests
+ * at once. A chunk the cloud refuses within a batch goes again alone, with the retries it always had.
  *
  * Ledger-verified (DESIGN §6): when the cloud answers an offer with the edge site the account is bound
  * to, the chunks it needs are first proven with the blocks of the site ledger that committed them
@@ -31,7 +34,7 @@ import { loadProfile, type PriorityClass, type Profile } from '../profile/index.
 import { openManifest } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { Limiter } from '../util/limiter.ts';
-import { CLOUD_BATCH_MAX, CloudClient, batches, checkReceiptSignatures, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
+import { CLOUD_BATCH_MAX, CloudClient, UPLOAD_BATCH_BYTES_MAX, UPLOAD_BATCH_CHUNKS_MAX, batches, checkReceiptSignatures, sizedGroups, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
 import { collectChunkIds, megabytesPerSecond, migrationOrder, pendingSnapshots, receiptKey } from './plan.ts';
 import type { EdgeProver } from './edge-proofs.ts';
 import { encodeEdgeProof } from '../../shared/ledger/edge-proof.ts';
@@ -41,7 +44,7 @@ export interface MigrateOptions extends CloudTarget {
   snapshot?: string;
   logger?: Logger;
   onProgress?: (p: MigrateProgress) => void;
-  /** Uploads in flight (default 4). */
+  /** Upload requests in flight (default 4), each of up to UPLOAD_BATCH_CHUNKS_MAX chunks and UPLOAD_BATCH_BYTES_MAX bytes. */
   concurrency?: number;
   /** A connected client to use instead of connecting to `server` (tests). */
   client?: CloudClient;
@@ -291,7 +294,8 @@ class Migration {
       }
       this.report({ snapshotChunksDone: (this.current?.snapshotChunksDone ?? 0) + had });
       await uploading;
-      const next = Promise.all(offers.filter((o) => need.has(o.id)).map((o) => this.uploads.run(() => this.upload(o)))).then(() => undefined);
+      const groups = sizedGroups(offers.filter((o) => need.has(o.id)), UPLOAD_BATCH_CHUNKS_MAX, UPLOAD_BATCH_BYTES_MAX);
+      const next = Promise.all(groups.map((g) => this.uploads.run(() => this.uploadGroup(g)))).then(() => undefined);
       next.catch(() => undefined); // awaited below; a failure of the next offer must not leave it unhandled
       uploading = next;
     }
@@ -323,27 +327,19 @@ class Migration {
     }
   }
 
-  /** Offers for chunks of the catalog: lengths from the catalog, sealed SHA-256 recorded or computed once. */
-  private async offersFor(ids: readonly string[]): Promise<ChunkOffer[]> {
+  /**
+   * Offers for chunks of the catalog: lengths from the catalog, and the sealed SHA-256 when it is
+   * recorded. An unrecorded one is left out (the cloud does not need it to answer): the upload reads
+   * the chunk anyway, hashes it once and records it, so no chunk is read twice.
+   */
+  private async offersFor(ids: readonly string[]): Promise<Offer[]> {
     const lengths = await this.catalog.chunkLengths(ids);
     const hashes = await this.catalog.sealedHashes(ids);
-    const computed = new Map<string, string>();
-    await Promise.all(
-      ids
-        .filter((id) => !hashes.has(id))
-        .map((id) =>
-          this.hashing.run(async () => {
-            const sha = sha256Hex(await this.sealed(id));
-            computed.set(id, sha);
-            hashes.set(id, sha);
-          }),
-        ),
-    );
-    await this.catalog.setSealedHashes(computed);
     return ids.map((id) => {
       const l = lengths.get(id);
       if (!l) throw this.unknownChunk(id);
-      return { id, length: l.length, sealedLength: l.sealedLength, sha256: hashes.get(id)! };
+      const sha256 = hashes.get(id);
+      return { id, length: l.length, sealedLength: l.sealedLength, ...(sha256 !== undefined ? { sha256 } : {}) };
     });
   }
 
@@ -362,38 +358,89 @@ class Migration {
     return this.reader.sealedFrom(record, shards);
   }
 
-  private async upload(offer: ChunkOffer): Promise<void> {
+  /** Reads and hashes a chunk for its upload, recording its SHA-256 when the catalog had none or a wrong one. */
+  private async prepare(offer: Offer): Promise<{ offer: ChunkOffer; sealed: Uint8Array; record?: string }> {
+    const sealed = await this.hashing.run(() => this.sealed(offer.id));
+    const sha = sha256Hex(sealed);
+    // The recorded hash cannot change; a different one means a damaged catalog: keep the true one.
+    if (offer.sha256 !== undefined && (sha !== offer.sha256 || sealed.length !== offer.sealedLength)) {
+      this.logger.warn({ id: offer.id }, 'the recorded SHA-256 of a sealed chunk was wrong: corrected');
+    }
+    return { offer: { ...offer, sha256: sha, sealedLength: sealed.length }, sealed, ...(sha !== offer.sha256 ? { record: sha } : {}) };
+  }
+
+  private sent(offer: ChunkOffer, bytes: number): void {
+    this.inCloud.add(offer.id);
+    this.totals.chunksSent++;
+    this.totals.bytesSent += bytes;
+    this.report({ snapshotChunksDone: (this.current?.snapshotChunksDone ?? 0) + 1 });
+  }
+
+  /**
+   * Uploads a group of chunks in one request. A chunk the cloud refuses alone, or a request that failed
+   * in a way worth retrying, goes again by itself (`upload`, with its retries and re-proving).
+   */
+  private async uploadGroup(group: readonly Offer[]): Promise<void> {
+    const items = await Promise.all(group.map((o) => this.prepare(o)));
+    const fresh = new Map(items.flatMap((it) => (it.record !== undefined ? [[it.offer.id, it.record] as const] : [])));
+    if (fresh.size > 0) await this.catalog.setSealedHashes(fresh);
+    const bytes = items.reduce((sum, it) => sum + it.sealed.length, 0);
+    await this.pacer.take(bytes);
+    let outcomes: Array<{ stored: boolean } | BaksaError>;
+    try {
+      outcomes = await this.client.putChunks(items);
+    } catch (error) {
+      const code = error instanceof BaksaError ? error.code : '';
+      if (!RETRYABLE.has(code)) throw error;
+      this.logger.warn({ chunks: items.length, code }, 'chunk batch upload failed: sending its chunks one by one');
+      for (const it of items) await this.upload(it.offer, it.sealed);
+      return;
+    }
+    for (const [i, outcome] of outcomes.entries()) {
+      const it = items[i]!;
+      if (!(outcome instanceof BaksaError)) this.sent(it.offer, it.sealed.length);
+      else if (RETRYABLE.has(outcome.code) || (outcome.code === 'EDGE_PROOF_MISSING' && this.site !== null)) await this.upload(it.offer, it.sealed, outcome);
+      else throw outcome;
+    }
+  }
+
+  /** Uploads one chunk, retrying what is worth it; `failed` is a first attempt's refusal (in a batch). */
+  private async upload(offer: ChunkOffer, first: Uint8Array, failed?: BaksaError): Promise<void> {
+    let sealed = first;
+    let error: unknown = failed;
     for (let attempt = 1; ; attempt++) {
-      const sealed = await this.sealed(offer.id);
-      const sha = sha256Hex(sealed);
-      if (sha !== offer.sha256 || sealed.length !== offer.sealedLength) {
-        // The recorded hash is not the object's (it cannot change; a damaged catalog): keep the true one.
-        this.logger.warn({ id: offer.id }, 'the recorded SHA-256 of a sealed chunk was wrong: corrected');
-        await this.catalog.setSealedHashes(new Map([[offer.id, sha]]));
-      }
-      try {
-        await this.pacer.take(sealed.length);
-        await this.client.putChunk({ ...offer, sha256: sha, sealedLength: sealed.length }, sealed);
-        this.inCloud.add(offer.id);
-        this.totals.chunksSent++;
-        this.totals.bytesSent += sealed.length;
-        this.report({ snapshotChunksDone: (this.current?.snapshotChunksDone ?? 0) + 1 });
-        return;
-      } catch (error) {
-        const code = error instanceof BaksaError ? error.code : '';
-        if (code === 'EDGE_PROOF_MISSING' && this.site !== null && attempt < UPLOAD_ATTEMPTS) {
-          // Another cloud node answers now (fail-over), or the proof was forgotten there: prove it again.
-          this.logger.warn({ id: offer.id }, 'the cloud lacks the proof of a chunk: sending it again');
-          await this.prove(this.site, [offer.id]);
-          continue;
+      if (error === undefined) {
+        try {
+          await this.pacer.take(sealed.length);
+          await this.client.putChunk(offer, sealed);
+          this.sent(offer, sealed.length);
+          return;
+        } catch (e) {
+          error = e;
         }
+      }
+      const code = error instanceof BaksaError ? error.code : '';
+      if (code === 'EDGE_PROOF_MISSING' && this.site !== null && attempt < UPLOAD_ATTEMPTS) {
+        // Another cloud node answers now (fail-over), or the proof was forgotten there: prove it again.
+        this.logger.warn({ id: offer.id }, 'the cloud lacks the proof of a chunk: sending it again');
+        await this.prove(this.site, [offer.id]);
+      } else {
         if (attempt >= UPLOAD_ATTEMPTS || !RETRYABLE.has(code)) throw error;
         this.logger.warn({ id: offer.id, code, attempt }, 'chunk upload failed: trying again');
         await sleep(500 * attempt);
+        // Read it again: a mismatch may come from a bad read of the local shards.
+        const again = await this.prepare(offer);
+        if (again.record !== undefined) await this.catalog.setSealedHashes(new Map([[offer.id, again.record]]));
+        sealed = again.sealed;
+        offer = again.offer;
       }
+      error = undefined;
     }
   }
 }
+
+/** An offer as the agent makes it: the sealed SHA-256 only when the catalog has it recorded. */
+type Offer = Omit<ChunkOffer, 'sha256'> & { sha256?: string };
 
 async function openLocalRepo(state: AgentState): Promise<{ catalog: Catalog; reader: ChunkReader; close(): Promise<void> }> {
   const repo = await openRepo(state);

@@ -4,6 +4,11 @@
  * auditor, operator, agent) are refused by RBAC before the body is read.
  *
  *   PUT /v1/internal/shards/:id   raw body = the shard; stored committed once SHA-256(body) = id
+ *   POST /v1/internal/shards/batch  several shards (shared/http/frames.ts, head = the raw 32-byte id),
+ *                                 stored side by side, each durable as a single put (storage/group-put.ts);
+ *                                 {results: [{ok: true} | {ok: false, reason}]}, in order
+ *   POST /v1/internal/shards/fetch {ids}: the shards held here (frames, as above), hash-verified,
+ *                                 in the order asked, up to shardBatchBytesMax; the rest are left out
  *   GET /v1/internal/shards/:id   the shard, hash-verified by the store; 404 when missing or corrupt
  *                                 (a corrupt copy is removed, so the caller's heal can store a good one)
  *   DELETE /v1/internal/shards/:id {removed: boolean}: the cluster store deleting an object's shards
@@ -11,25 +16,39 @@
  * The server never trusts the id it is given: it hashes the body and refuses a mismatch (400), so a
  * damaged transfer is never stored under the wrong name. A body past `shardBytesMax` is refused by its
  * Content-Length before reading, or as soon as the stream passes the bound (413), so a peer cannot make
- * this node buffer more than one shard.
+ * this node buffer more than one shard; a batch is bounded the same way by `shardBatchBytesMax` (and
+ * `shardBatchCountMax` shards), and a batch that breaks its format is refused whole (400). In a batch,
+ * each shard whose bytes do not hash to its id fails alone (and is stored under no name); the
+ * others are stored, and each is reported stored only once it is durable.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes } from '../../shared/output.ts';
 import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, type ShardStore } from '../../shared/storage/index.ts';
+import { decodeFrames, encodeFrames, type Frame } from '../../shared/http/frames.ts';
+import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { shardIdMismatch } from '../storage/errors.ts';
+import { putShardsGrouped } from '../storage/group-put.ts';
+import { SHARD_FRAME_HEAD_BYTES, defaultShardBatchLimits } from '../storage/peers.ts';
 import { apiError } from './errors.ts';
 import type { RouteSpec } from './route.ts';
 
 export interface InternalRoutesOptions {
   /** Largest shard body accepted (413 past it). */
   shardBytesMax: number;
+  /** Shards in one batch. */
+  shardBatchCountMax: number;
+  /** Bytes of one batch request (413 past it). */
+  shardBatchBytesMax: number;
 }
 
-export const defaultInternalRoutesOptions: InternalRoutesOptions = { shardBytesMax: SHARD_BYTES_MAX_DEFAULT };
+export const defaultInternalRoutesOptions: InternalRoutesOptions = { shardBytesMax: SHARD_BYTES_MAX_DEFAULT, ...defaultShardBatchLimits };
 
 const internalRoles = ['replica'] as const;
+
+/** Shards a batched read reads at once. */
+const FETCH_PARALLEL_MAX = 4;
 
 const shardParams = {
   type: 'object',
@@ -70,8 +89,35 @@ async function readBounded(body: unknown, bytesMax: number): Promise<Buffer> {
 }
 
 export function internalRoutes(store: ShardStore, options: Partial<InternalRoutesOptions> = {}): RouteSpec[] {
-  const { shardBytesMax } = { ...defaultInternalRoutesOptions, ...options };
+  const { shardBytesMax, shardBatchCountMax, shardBatchBytesMax } = { ...defaultInternalRoutesOptions, ...options };
   return [
+    {
+      method: 'POST', url: '/v1/internal/shards/batch', tag: 'internal', roles: internalRoles, rawBody: true,
+      summary: 'store several shards (node to node) in one request; each must hash (SHA-256) to its id',
+      schema: {
+        response: {
+          200: { description: '{results: [{ok: true} | {ok: false, reason}]}, one per shard, in order' },
+          400: { description: 'BAD_REQUEST: not a shard batch' },
+          413: { description: 'PAYLOAD_TOO_LARGE: more than shardBatchBytesMax bytes' },
+        },
+      },
+      handler: async ({ request, reply }) => {
+        const declared = Number(request.headers['content-length']);
+        if (Number.isFinite(declared) && declared > shardBatchBytesMax) return replyError(reply, 413, shardTooLarge(declared, shardBatchBytesMax));
+        let frames: Frame[];
+        try {
+          frames = decodeFrames(await readBounded(request.body, shardBatchBytesMax), {
+            headBytes: SHARD_FRAME_HEAD_BYTES, countMax: shardBatchCountMax, frameBytesMax: shardBytesMax, batchBytesMax: shardBatchBytesMax,
+          });
+        } catch (e) {
+          if (e instanceof BaksaError && e.code === 'PAYLOAD_TOO_LARGE') return replyError(reply, 413, e);
+          if (e instanceof ProtocolError) return replyError(reply, 400, apiError('BAD_REQUEST', `not a shard batch: ${e.message}`, 'send shards framed as shared/http/frames.ts says'));
+          throw e;
+        }
+        const outcomes = await putShardsGrouped(store, frames.map((f) => ({ id: Buffer.from(f.head).toString('hex'), bytes: f.bytes })));
+        return { results: outcomes.map((reason) => (reason === undefined ? { ok: true } : { ok: false, reason })) };
+      },
+    },
     {
       method: 'PUT', url: '/v1/internal/shards/:id', tag: 'internal', roles: internalRoles, rawBody: true,
       summary: 'store one shard (node to node): the body must hash (SHA-256) to the id',
@@ -98,6 +144,43 @@ export function internalRoutes(store: ShardStore, options: Partial<InternalRoute
         if (actual !== id) return replyError(reply, 400, shardIdMismatch(id, actual));
         await store.put(bytes);
         return reply.status(204).send();
+      },
+    },
+    {
+      method: 'POST', url: '/v1/internal/shards/fetch', tag: 'internal', roles: internalRoles, rawResponse: true,
+      summary: 'read several shards (node to node): the ones held here, verified, framed; missing, corrupt and what passes the batch size are left out',
+      bodyLimit: shardBatchCountMax * 80 + 1024,
+      schema: {
+        body: {
+          type: 'object', additionalProperties: false, required: ['ids'],
+          properties: { ids: { type: 'array', minItems: 1, maxItems: shardBatchCountMax, items: shardParams.properties.id } },
+        },
+      },
+      handler: async ({ request, reply }) => {
+        const { ids } = request.body as { ids: string[] };
+        const read = async (id: string): Promise<Frame | undefined> => {
+          try {
+            return { head: Buffer.from(id, 'hex'), bytes: await store.get(id) };
+          } catch (e) {
+            if (!(e instanceof BaksaError)) throw e;
+            // As a single read: a corrupt copy goes, so the reader's heal can write a good one.
+            if (e.code === StorageErrorCode.shardCorrupt) await store.delete(id).catch(() => false);
+            return undefined;
+          }
+        };
+        // A few reads at a time, in order, until the batch is full: at most that many shards past it in memory.
+        const frames: Frame[] = [];
+        let bytes = 0;
+        fill: for (let at = 0; at < ids.length; at += FETCH_PARALLEL_MAX) {
+          for (const f of await Promise.all(ids.slice(at, at + FETCH_PARALLEL_MAX).map(read))) {
+            if (f === undefined) continue;
+            bytes += f.bytes.length + SHARD_FRAME_HEAD_BYTES + 4;
+            if (bytes > shardBatchBytesMax) break fill;
+            frames.push(f);
+          }
+        }
+        const body = encodeFrames(frames, SHARD_FRAME_HEAD_BYTES);
+        return reply.header('content-type', 'application/octet-stream').header('content-length', String(body.length)).send(body);
       },
     },
     {

@@ -6,10 +6,13 @@
  *   POST /v1/accounts/:account/migration/need        {chunks:[{id,length,sealedLength,sha256?}]} → {need:[id], site}
  *   POST /v1/accounts/:account/migration/edge-proofs  an edge proof (MessagePack, shared/ledger/edge-proof.ts) → {chunks}
  *   PUT  /v1/accounts/:account/chunks/:id?length&sha256   the sealed chunk object (raw)
+ *   POST /v1/accounts/:account/chunks                 several sealed chunk objects (frames: id, sha256,
+ *                                                     length, bytes) → {results: [{id, stored} | {id, error}]}
  *   PUT  /v1/accounts/:account/snapshots/:snapshotId   {createdMs, rootChunks, chunks} (raw JSON) → receipt
  *   GET  /v1/accounts/:account/snapshots              the migrated snapshots, oldest first
  *   POST /v1/accounts/:account/chunks/info            {ids} → [{id,length,sealedLength,sha256}]
  *   GET  /v1/accounts/:account/chunks/:id             the sealed chunk object (raw)
+ *   POST /v1/accounts/:account/chunks/fetch           {ids} → those sealed chunk objects (frames: id, bytes)
  *
  * Verification before anything is stored: the SHA-256 of every uploaded chunk object must be the one
  * offered (the chunks are sealed with the tenant's key, which the cloud never holds: it verifies the
@@ -34,7 +37,11 @@
  * snapshot is the object `snapshot:<id>` whose layout holds its root chunks.
  *
  * An upload does not wait for consensus: once its shards are durable on the nodes, the chunk goes to
- * this node's durable queue (`migration_pending`, local to the node) and the upload is answered. The
+ * this node's durable queue (`migration_pending`, local to the node) and the upload is answered. A
+ * batched upload (POST chunks) is checked chunk by chunk (a chunk that fails is refused alone), then
+ * admitted by quota, erasure-coded with each node getting its shards of every chunk in one request
+ * (ClusterStore.putBlobs) and queued in one transaction; a batched read (POST chunks/fetch) likewise
+ * asks each node once for the data shards of all its chunks (ClusterStore.getBlobs). The
  * queue is recorded in batches (`RecordObjects`, hundreds of chunks per consensus request) when the
  * snapshot is recorded, and in the background for uploads whose snapshot never comes. `need` counts
  * queued chunks as present; a snapshot sent to another node than its chunks finds them missing there,
@@ -58,6 +65,7 @@ import { RECORD_OBJECTS_MAX } from '../accounts/command-schema.ts';
 import { siteOfAccount } from '../accounts/queries.ts';
 import { EDGE_PROOF_BYTES_MAX, SignerRegistry, decodeEdgeProof, matchesDataShards, verifyEdgeProof, type EdgeProof, type ProvenChunk } from '../../shared/ledger/index.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
+import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeFrames, type Frame } from '../../shared/http/frames.ts';
 import type { ReceiptFacts, ReceiptSignature } from '../../shared/crypto/receipt.ts';
 import type { BlobRef, ClusterStore } from '../storage/index.ts';
 
@@ -84,6 +92,10 @@ export interface MigrationDeps {
   snapshotRecordBytesMax: number;
   /** Entries per need/info call. */
   batchMax: number;
+  /** Chunks in one batched upload. */
+  chunkBatchCountMax: number;
+  /** Bytes of one batched upload (at least chunkBytesMax plus framing, so any chunk fits one). */
+  chunkBatchBytesMax: number;
   /** Quorum-signed receipts (aggregator/node/receipts.ts); without it receipts carry no signatures. */
   receipts?: {
     replicas: number;
@@ -96,6 +108,8 @@ export const defaultMigrationOptions = {
   chunkBytesMax: 32 * 1024 * 1024,
   snapshotRecordBytesMax: 64 * 1024 * 1024,
   batchMax: 2048,
+  chunkBatchCountMax: 64,
+  chunkBatchBytesMax: 40 * 1024 * 1024,
 } as const;
 
 export interface ChunkLayout {
@@ -116,6 +130,16 @@ interface SnapshotLayout {
 }
 
 const chunkObject = (id: string) => `chunk:${id}`;
+
+/** One uploaded chunk: what the agent says of it, and its sealed bytes. */
+interface ChunkUpload {
+  id: string;
+  /** Plaintext bytes. */
+  length: number;
+  /** SHA-256 (hex) the sealed bytes must have. */
+  sha256: string;
+  body: Uint8Array;
+}
 
 const PENDING_SCHEMA = `CREATE TABLE IF NOT EXISTS migration_pending (
   account INTEGER NOT NULL,
@@ -270,6 +294,81 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
     }
     return a;
   };
+  /**
+   * Stores uploaded chunks (one, or a batch): each is checked (hash, already held, edge proof) on its own
+   * and fails alone; the rest are admitted by quota together, erasure-coded together (each node gets its
+   * shards of all of them in one request: ClusterStore.putBlobs) and queued for their records in one
+   * transaction. One outcome per upload, in order.
+   */
+  const storeChunks = async (a: { number: number; name: string }, uploads: readonly ChunkUpload[]): Promise<Array<{ stored: boolean } | BaksaError>> => {
+    const out: Array<{ stored: boolean } | BaksaError | undefined> = uploads.map(() => undefined);
+    const seen = new Set<string>();
+    uploads.forEach((u, i) => {
+      if (u.body.length === 0) {
+        out[i] = badRequest('body', 'a sealed chunk object is never empty');
+        return;
+      }
+      if (seen.has(u.id)) {
+        out[i] = badRequest('id', `chunk ${u.id} comes twice in one batch`);
+        return;
+      }
+      seen.add(u.id);
+      const actual = createHash('sha256').update(u.body).digest('hex');
+      if (actual !== u.sha256) {
+        out[i] = apiError('CHUNK_HASH_MISMATCH', `chunk ${u.id}: the body's SHA-256 is ${actual}, the offer said ${u.sha256}; nothing was stored`, 'read the chunk again from its shards and resend it', { id: u.id, expected: u.sha256, actual });
+      }
+    });
+    const open = () => uploads.flatMap((_, i) => (out[i] === undefined ? [i] : []));
+    const have = await layoutsOf(db, a.number, open().map((i) => chunkObject(uploads[i]!.id)));
+    for (const i of open()) if (have.has(chunkObject(uploads[i]!.id))) out[i] = { stored: false };
+    const site = open().length > 0 ? await siteOfAccount(db, a.name) : undefined;
+    if (site) {
+      for (const i of open()) {
+        const { id, body } = uploads[i]!;
+        const versions = proven.get(a.number, id);
+        if (!versions) {
+          out[i] = apiError('EDGE_PROOF_MISSING', `chunk ${id}: account ${a.name} migrates from site ${site.name}, and no block of it proving this chunk came to this node; nothing was stored`,
+            'send the block that committed it first (migration/edge-proofs); 2baksa migrate does', { id, site: site.name });
+        } else if (!versions.some((v) => matchesDataShards(body, v))) {
+          const heights = versions.map((v) => v.height);
+          out[i] = apiError('EDGE_PROOF_MISMATCH', `chunk ${id}: the uploaded bytes are not the ones block ${heights.join(', ')} of site ${site.name} committed; nothing was stored`,
+            'read the chunk again from its shards on the gateways and resend it', { id, site: site.name, heights });
+        }
+      }
+    }
+    const toStore = open();
+    if (toStore.length > 0) {
+      await admitBackup(db, a.number, toStore.reduce((sum, i) => sum + uploads[i]!.body.length, 0));
+      const prefix = `chunk/${a.number.toString(16).padStart(8, '0')}`;
+      const keys = toStore.map((i) => `${prefix}/${uploads[i]!.id}/${randomBytes(8).toString('hex')}`);
+      const blobs = await store.putBlobs(toStore.map((i, j) => ({ key: keys[j]!, bytes: uploads[i]!.body })));
+      const queued: Array<{ i: number; key: string; blob: BlobRef }> = [];
+      toStore.forEach((i, j) => {
+        const blob = blobs[j]!;
+        if (blob instanceof BaksaError) out[i] = blob;
+        else queued.push({ i, key: keys[j]!, blob });
+      });
+      const raced = await db.transaction(async (tx) => {
+        const lost: typeof queued = [];
+        for (const q of queued) {
+          const u = uploads[q.i]!;
+          const layout: ChunkLayout = { v: 1, kind: 'chunk', key: q.key, blob: q.blob, length: u.length, sha256: u.sha256 };
+          const r = await tx.run('INSERT OR IGNORE INTO migration_pending(account, object_id, bytes, layout, queued_ms) VALUES (?, ?, ?, ?, ?)', [
+            a.number, chunkObject(u.id), u.body.length, JSON.stringify(layout), deps.now(),
+          ]);
+          // changes 0: another upload of the same chunk got there first.
+          if (r.changes === 0) lost.push(q);
+          out[q.i] = { stored: r.changes > 0 };
+        }
+        return lost;
+      });
+      for (const q of raced) await store.deleteBlob(q.key, q.blob).catch(() => undefined);
+    }
+    return out.map((o) => {
+      if (o === undefined) throw new Error('invariant violated: a chunk upload without an outcome');
+      return o;
+    });
+  };
   const idParams = {
     type: 'object',
     properties: { account: accountRef, id: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
@@ -359,43 +458,37 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const declared = Number(request.headers['content-length'] ?? 0);
         if (declared > deps.chunkBytesMax) throw payloadTooLarge(deps.chunkBytesMax);
         const body = await readBody(request.body, deps.chunkBytesMax);
-        if (body.length === 0) throw badRequest('body', 'a sealed chunk object is never empty');
-        const actual = createHash('sha256').update(body).digest('hex');
-        if (actual !== sha256) {
-          throw apiError('CHUNK_HASH_MISMATCH', `chunk ${id}: the body's SHA-256 is ${actual}, the offer said ${sha256}; nothing was stored`, 'read the chunk again from its shards and resend it', { id, expected: sha256, actual });
+        const [outcome] = await storeChunks(a, [{ id, length: Number(length), sha256, body }]);
+        if (outcome instanceof BaksaError) throw outcome;
+        void reply.status(outcome!.stored ? 201 : 200);
+        return { id, ...outcome };
+      },
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/chunks', tag: 'migration', roles, rawBody: true,
+      summary: 'upload several sealed chunk objects in one body (shared/http/frames.ts); each is stored only when its SHA-256 is the one given',
+      schema: { params: accountParams },
+      handler: async ({ request, principal }) => {
+        const a = await account(request, principal, true);
+        const declared = Number(request.headers['content-length'] ?? 0);
+        if (declared > deps.chunkBatchBytesMax) throw payloadTooLarge(deps.chunkBatchBytesMax);
+        const body = await readBody(request.body, deps.chunkBatchBytesMax);
+        let frames: Frame[];
+        try {
+          frames = decodeFrames(body, { headBytes: CHUNK_FRAME_HEAD_BYTES, countMax: deps.chunkBatchCountMax, frameBytesMax: deps.chunkBytesMax, batchBytesMax: deps.chunkBatchBytesMax });
+        } catch (error) {
+          if (error instanceof ProtocolError) throw badRequest('body', `not a chunk batch: ${error.message}`);
+          throw error;
         }
-        if ((await layoutsOf(db, a.number, [chunkObject(id)])).has(chunkObject(id))) {
-          void reply.status(200);
-          return { id, stored: false };
-        }
-        const site = await siteOfAccount(db, a.name);
-        if (site) {
-          const versions = proven.get(a.number, id);
-          if (!versions) {
-            throw apiError('EDGE_PROOF_MISSING', `chunk ${id}: account ${a.name} migrates from site ${site.name}, and no block of it proving this chunk came to this node; nothing was stored`,
-              'send the block that committed it first (migration/edge-proofs); 2baksa migrate does', { id, site: site.name });
-          }
-          if (!versions.some((v) => matchesDataShards(body, v))) {
-            const heights = versions.map((v) => v.height);
-            throw apiError('EDGE_PROOF_MISMATCH', `chunk ${id}: the uploaded bytes are not the ones block ${heights.join(', ')} of site ${site.name} committed; nothing was stored`,
-              'read the chunk again from its shards on the gateways and resend it', { id, site: site.name, heights });
-          }
-        }
-        await admitBackup(db, a.number, body.length);
-        const key = `chunk/${a.number.toString(16).padStart(8, '0')}/${id}/${randomBytes(8).toString('hex')}`;
-        const blob = await store.putBlob(key, body);
-        const layout: ChunkLayout = { v: 1, kind: 'chunk', key, blob, length: Number(length), sha256 };
-        const queued = await db.run('INSERT OR IGNORE INTO migration_pending(account, object_id, bytes, layout, queued_ms) VALUES (?, ?, ?, ?, ?)', [
-          a.number, chunkObject(id), body.length, JSON.stringify(layout), deps.now(),
-        ]);
-        if (queued.changes === 0) {
-          // Another upload of the same chunk got there first.
-          await store.deleteBlob(key, blob).catch(() => undefined);
-          void reply.status(200);
-          return { id, stored: false };
-        }
-        void reply.status(201);
-        return { id, stored: true };
+        const uploads = frames.map((f) => ({ ...decodeChunkFrameHead(f.head), body: f.bytes }));
+        const outcomes = await storeChunks(a, uploads);
+        return {
+          results: outcomes.map((o, i) => {
+            const id = uploads[i]!.id;
+            if (!(o instanceof BaksaError)) return { id, stored: o.stored };
+            return { id, error: { code: o.code, message: o.message, ...(o.hint ? { hint: o.hint } : {}), ...(o.details ? { details: o.details } : {}) } };
+          }),
+        };
       },
     },
     {
@@ -496,6 +589,41 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
           const l = chunkLayout(have.get(chunkObject(id)));
           return l ? [{ id, length: l.length, sealedLength: l.blob.length, sha256: l.sha256 }] : [];
         });
+      },
+    },
+    {
+      method: 'POST', url: '/v1/accounts/:account/chunks/fetch', tag: 'migration', roles, rawResponse: true, bodyLimit: deps.chunkBatchCountMax * 80 + 1024,
+      summary: 'several sealed chunk objects (frames: id, bytes), each read from any k shards (verified, healed)',
+      schema: {
+        params: accountParams,
+        body: {
+          type: 'object', additionalProperties: false, required: ['ids'],
+          properties: { ids: { type: 'array', minItems: 1, maxItems: deps.chunkBatchCountMax, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+        },
+      },
+      handler: async ({ request, reply, principal }) => {
+        const a = await account(request, principal);
+        const { ids } = request.body as { ids: string[] };
+        const have = await layoutsOf(db, a.number, ids.map(chunkObject));
+        const layouts = ids.map((id) => {
+          const l = chunkLayout(have.get(chunkObject(id)));
+          if (!l) throw new BaksaError('CHUNK_NOT_FOUND', `chunk ${id} of ${a.name} is not stored`, { exitCode: ExitCode.data, hint: 'migrate the snapshot first' });
+          return l;
+        });
+        const total = layouts.reduce((n, l) => n + l.blob.length, 0);
+        if (total > deps.chunkBatchBytesMax) {
+          throw apiError('PAYLOAD_TOO_LARGE', `these ${ids.length} chunks are ${total} bytes, more than ${deps.chunkBatchBytesMax} in one answer`, 'ask for fewer chunks at once', { bytesMax: deps.chunkBatchBytesMax });
+        }
+        const reads = await store.getBlobs(layouts.map((l) => ({ key: l.key, ref: l.blob })));
+        const frames = reads.map((r, i) => {
+          if (r instanceof BaksaError) throw r;
+          if (createHash('sha256').update(r.bytes).digest('hex') !== layouts[i]!.sha256) {
+            throw new BaksaError('CHUNK_CORRUPT', `chunk ${ids[i]} read back with another SHA-256 than it was stored with`, { exitCode: ExitCode.data, hint: 'run `2baksa aggregator scrub`' });
+          }
+          return { head: Buffer.from(ids[i]!, 'hex'), bytes: r.bytes };
+        });
+        const body = encodeFrames(frames, CHUNK_ID_FRAME_HEAD_BYTES);
+        return reply.header('content-type', 'application/octet-stream').header('content-length', String(body.length)).send(body);
       },
     },
     {

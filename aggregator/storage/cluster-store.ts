@@ -9,13 +9,15 @@
  * best score) on a member the stripe does not use yet, or, when every live member holds one already
  * (k + m = n with a member down), beside another shard of the stripe (at most m on one member): a write
  * goes on with a node down, and that stripe survives one loss fewer until it is spread again. The put succeeds
- * only when all k + m shards are stored; the BlobRef records where each went.
+ * only when all k + m shards are stored; the BlobRef records where each went. `putBlobs` does the same
+ * for several blobs, sending each member its shards of all of them in one batched put.
  *
  * Read. `getBlob` asks the k data shards' members first (in parallel; the common case needs no
  * decoding), verifies each shard against its id, and for each one missing or wrong asks the next
  * shards (parity) until k are good. Failing that, it asks every other member for the shards it still
  * lacks (a shard may have been re-placed by an earlier heal). Any k good shards rebuild the stripe; a
  * rebuilt shard is checked against its id too, so what is returned is exactly what was stored.
+ * `getBlobs` reads several blobs the same way after one batched read of their data shards per member.
  *
  * Heal. Every shard that was missing or corrupt at its recorded member is rebuilt and put back there
  * (or, when that member refuses, re-placed like a failed write) before the read returns; `healed`
@@ -101,10 +103,23 @@ export interface PutObjectOptions {
   bytesMax: number;
 }
 
-/** The shards of one stripe as gathered by a read. */
+/** A blob on its way into putBlobs: shards, their ids and members, the first put's outcome per shard. */
+interface Stripe {
+  key: string;
+  ids: string[];
+  shards: Uint8Array[];
+  nodes: string[];
+  first: Array<string | undefined>;
+  ref: BlobRef;
+}
+
+/** Shards a batched read brought, by member and id (not verified yet). */
+type Prefetched = Map<string, Map<string, Uint8Array>>;
+
 /** A member that did not answer (as opposed to one that answered "not here" or sent bad bytes). */
 const UNREACHABLE = Symbol('unreachable');
 
+/** The shards of one stripe as gathered by a read. */
 interface Gathered {
   /** Verified shard bytes by index (undefined: not obtained). */
   shards: (Uint8Array | undefined)[];
@@ -166,9 +181,62 @@ export class ClusterStore {
   // ---- blobs --------------------------------------------------------------------------------------
 
   async putBlob(key: string, bytes: Uint8Array): Promise<BlobRef> {
+    const [result] = await this.putBlobs([{ key, bytes }]);
+    if (result instanceof BaksaError) throw result;
+    return result!;
+  }
+
+  /**
+   * Puts several blobs at once: each member gets its shards of all of them in one batched put
+   * (ShardPeer.putMany: one request, its shards fsynced side by side), then each shard that failed is re-placed as in
+   * putBlob. One result per blob, in order: its ref, or the error putBlob would throw for it (what it
+   * stored is removed again); one blob failing does not fail the others.
+   */
+  async putBlobs(blobs: readonly { key: string; bytes: Uint8Array }[]): Promise<Array<BlobRef | BaksaError>> {
+    const stripes = blobs.map(({ key, bytes }) => {
+      try {
+        return this.#stripe(key, bytes);
+      } catch (e) {
+        if (e instanceof BaksaError) return e;
+        throw e;
+      }
+    });
+    const byNode = new Map<string, Array<{ stripe: Stripe; index: number }>>();
+    for (const stripe of stripes) {
+      if (stripe instanceof BaksaError) continue;
+      stripe.nodes.forEach((node, index) => {
+        const list = byNode.get(node) ?? [];
+        byNode.set(node, list);
+        list.push({ stripe, index });
+      });
+    }
+    await Promise.all(
+      [...byNode].map(async ([node, list]) => {
+        const outcomes = await this.#putMany(node, list.map(({ stripe, index }) => ({ id: stripe.ids[index]!, bytes: stripe.shards[index]! })));
+        list.forEach(({ stripe, index }, j) => (stripe.first[index] = outcomes[j]));
+      }),
+    );
+    return Promise.all(
+      stripes.map(async (stripe) => {
+        if (stripe instanceof BaksaError) return stripe;
+        const { key, ids, shards, nodes, ref } = stripe;
+        if (ref.length === 0) return ref;
+        const failures = await this.#storeShards(key, range(0, ids.length), ids, shards, nodes, new Map(), stripe.first);
+        if (failures.length > 0) {
+          const failed = new Set(failures.map((f) => f.index));
+          await this.#deleteShards(key, ids.map((id, i) => ({ id, node: nodes[i]! })).filter((_, i) => !failed.has(i)));
+          return blobStoreFailed(key, failures);
+        }
+        return { ...ref, nodes: [...nodes] };
+      }),
+    );
+  }
+
+  /** The encoded, whitened stripe of a blob and where its shards go first. */
+  #stripe(key: string, bytes: Uint8Array): Stripe {
     const k = this.rs.dataShards;
     const m = this.rs.parityShards;
-    if (bytes.length === 0) return { length: 0, shardBytes: 0, k, m, shards: [], nodes: [] };
+    if (bytes.length === 0) return { key, ids: [], shards: [], nodes: [], first: [], ref: { length: 0, shardBytes: 0, k, m, shards: [], nodes: [] } };
     const shards = splitIntoShards(bytes, k, m);
     const shardBytes = shards[0]!.length;
     if (shardBytes > this.shardBytesMax) {
@@ -186,19 +254,60 @@ export class ClusterStore {
       this.#logger.warn({ warning: placement.warning, k, m }, 'cluster store: racks too few or too uneven for a rack to be lost without losing data');
     }
     const nodes = [...placement.nodes];
-    const failures = await this.#storeShards(key, range(0, k + m), ids, shards, nodes, new Map());
-    if (failures.length > 0) {
-      const failed = new Set(failures.map((f) => f.index));
-      await this.#deleteShards(key, ids.map((id, i) => ({ id, node: nodes[i]! })).filter((_, i) => !failed.has(i)));
-      throw blobStoreFailed(key, failures);
+    return { key, ids, shards, nodes, first: ids.map(() => 'not tried'), ref: { length: bytes.length, shardBytes, k, m, shards: ids, nodes } };
+  }
+
+  /** Shards put on one member in one batch; why each was not stored (undefined: stored). */
+  async #putMany(node: string, shards: readonly { id: string; bytes: Uint8Array }[]): Promise<Array<string | undefined>> {
+    const peer = this.#peers.get(node);
+    if (peer === undefined) return shards.map(() => 'not a member with a peer');
+    try {
+      return await peer.putMany(shards);
+    } catch (e) {
+      const why = e instanceof BaksaError ? `${e.code}: ${e.message}` : String(e);
+      return shards.map(() => why);
     }
-    return { length: bytes.length, shardBytes, k, m, shards: ids, nodes };
   }
 
   async getBlob(key: string, ref: BlobRef): Promise<BlobRead> {
+    return this.#getBlob(key, ref, new Map());
+  }
+
+  /**
+   * Reads several blobs: the data shards of all of them are asked for first in one batched read per
+   * member (ShardPeer.getMany), then each blob is read as getBlob reads it, taking what came (verified
+   * like any shard) and asking for the rest one by one. One result per blob, in order: what getBlob
+   * returns, or the error it would throw.
+   */
+  async getBlobs(blobs: readonly { key: string; ref: BlobRef }[]): Promise<Array<BlobRead | BaksaError>> {
+    const byNode = new Map<string, string[]>();
+    for (const { key, ref } of blobs) {
+      try {
+        checkBlobRef(key, ref);
+      } catch {
+        continue; // refused by the read itself
+      }
+      for (let i = 0; i < ref.k; i++) {
+        const list = byNode.get(ref.nodes[i]!) ?? [];
+        byNode.set(ref.nodes[i]!, list);
+        list.push(ref.shards[i]!);
+      }
+    }
+    const prefetched: Prefetched = new Map();
+    await Promise.all([...byNode].map(async ([node, ids]) => {
+      const peer = this.#peers.get(node);
+      if (peer) prefetched.set(node, await peer.getMany(ids).catch(() => new Map<string, Uint8Array>()));
+    }));
+    return Promise.all(blobs.map(({ key, ref }) => this.#getBlob(key, ref, prefetched).catch((e: unknown) => {
+      if (e instanceof BaksaError) return e;
+      throw e;
+    })));
+  }
+
+  async #getBlob(key: string, ref: BlobRef, prefetched: Prefetched): Promise<BlobRead> {
     checkBlobRef(key, ref);
     if (ref.length === 0) return { bytes: new Uint8Array(0), healed: [], ref: { ...ref, shards: [], nodes: [] } };
-    const got = await this.#gather(key, ref, false);
+    const got = await this.#gather(key, ref, false, prefetched);
     const { data, healed, nodes } = await this.#rebuildAndHeal(key, ref, got, false);
     const bytes = joinShards(data, ref.k, ref.length);
     whiten(key, bytes);
@@ -364,12 +473,12 @@ export class ClusterStore {
   }
 
   /** The shard `id` from `node`, verified; undefined when absent or wrong, UNREACHABLE when the member did not answer. */
-  async #fetch(key: string, node: string, id: string, shardBytes: number): Promise<Uint8Array | undefined | typeof UNREACHABLE> {
+  async #fetch(key: string, node: string, id: string, shardBytes: number, prefetched?: Prefetched): Promise<Uint8Array | undefined | typeof UNREACHABLE> {
     const peer = this.#peers.get(node);
     if (peer === undefined) return UNREACHABLE;
     let bytes: Uint8Array | undefined;
     try {
-      bytes = await peer.get(id);
+      bytes = prefetched?.get(node)?.get(id) ?? (await peer.get(id));
     } catch (e) {
       this.#logger.debug({ key, node, shard: id, err: String(e) }, 'cluster store: member did not answer for a shard');
       return UNREACHABLE;
@@ -383,7 +492,7 @@ export class ClusterStore {
   }
 
   /** Gathers at least k verified shards (all of them when `all`), recording the bad ones. */
-  async #gather(key: string, ref: BlobRef, all: boolean): Promise<Gathered> {
+  async #gather(key: string, ref: BlobRef, all: boolean, prefetched?: Prefetched): Promise<Gathered> {
     const n = ref.k + ref.m;
     const got: Gathered = { shards: new Array<Uint8Array | undefined>(n).fill(undefined), bad: new Set(), unreachable: new Set(), foundAt: new Map(), fetched: 0 };
     const good = () => got.shards.filter((s) => s !== undefined).length;
@@ -393,7 +502,7 @@ export class ClusterStore {
       await Promise.all(next.map(async (i) => {
         tried.add(i);
         got.fetched++;
-        const bytes = await this.#fetch(key, ref.nodes[i]!, ref.shards[i]!, ref.shardBytes);
+        const bytes = await this.#fetch(key, ref.nodes[i]!, ref.shards[i]!, ref.shardBytes, prefetched);
         if (bytes === UNREACHABLE) got.unreachable.add(i);
         else if (bytes === undefined) got.bad.add(i);
         else got.shards[i] = bytes;
@@ -507,8 +616,10 @@ export class ClusterStore {
     shards: readonly Uint8Array[],
     nodes: string[],
     fallback: ReadonlyMap<number, string>,
+    /** Outcomes of the first puts when the caller made them (putBlobs), by shard index. */
+    tried?: readonly (string | undefined)[],
   ): Promise<ShardFailure[]> {
-    const first = await Promise.all(indexes.map((i) => this.#tryPut(nodes[i]!, ids[i]!, shards[i]!)));
+    const first = tried ? indexes.map((i) => tried[i]) : await Promise.all(indexes.map((i) => this.#tryPut(nodes[i]!, ids[i]!, shards[i]!)));
     const refused = new Set<string>();
     const failures: ShardFailure[] = [];
     for (const [n, i] of indexes.entries()) {

@@ -13,7 +13,8 @@ export {
   type PutObjectOptions,
   type ScrubResult,
 } from './cluster-store.ts';
-export { HttpShardPeer, LocalShardPeer, defaultHttpShardPeerOptions, type HttpShardPeerOptions, type LocalShardPeerOptions, type ShardPeer } from './peers.ts';
+export { putShardsGrouped, type PutOutcome, type ShardToStore } from './group-put.ts';
+export { HttpShardPeer, LocalShardPeer, defaultHttpShardPeerOptions, defaultShardBatchLimits, type HttpShardPeerOptions, type LocalShardPeerOptions, type ShardPeer } from './peers.ts';
 export { checkBlobRef, checkObjectRef, decodeManifest, encodeManifest, type BlobRef, type Manifest, type ObjectRef } from './refs.ts';
 export { DATA_SHARDS_MAX_DEFAULT, defaultGeometry, type Geometry } from './geometry.ts';
 export { ClusterStoreErrorCode, type ShardFailure } from './errors.ts';

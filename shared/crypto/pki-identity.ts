@@ -145,8 +145,14 @@ export interface AuthenticatedPeer {
  */
 export function authenticatedPeer(socket: TLSSocket): AuthenticatedPeer | undefined {
   if (!socket.authorized) return undefined;
+  // Once per connection, not per request: a keep-alive connection carries hundreds of uploads, and
+  // TLS 1.3 has no renegotiation, so the peer's certificate cannot change on it.
+  if (peersOfSockets.has(socket)) return peersOfSockets.get(socket);
   const cert = socket.getPeerCertificate();
   const identity = identityOf(cert);
-  if (identity === undefined) return undefined;
-  return { identity, role: roleOf(cert), fingerprint256: cert.fingerprint256 };
+  const peer = identity === undefined ? undefined : { identity, role: roleOf(cert), fingerprint256: cert.fingerprint256 };
+  peersOfSockets.set(socket, peer);
+  return peer;
 }
+
+const peersOfSockets = new WeakMap<TLSSocket, AuthenticatedPeer | undefined>();

@@ -6,6 +6,7 @@
  * because both the agent and the aggregator use it.
  */
 import { request as httpsRequest, Agent } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { tlsClientOptions, type TlsMaterial } from '../crypto/pki.ts';
 import { BaksaError, ExitCode } from '../errors.ts';
@@ -35,7 +36,9 @@ export class ApiClient {
     if (this.base.protocol !== 'https:') {
       throw new BaksaError('CONFIG_INVALID', `--server: "${url}" is not an https URL`, { exitCode: ExitCode.config, hint: 'the API only speaks https with client certificates' });
     }
-    this.agent = new Agent({ ...tlsClientOptions(tls, { servername: this.base.hostname }), keepAlive: true });
+    // One secure context for every connection (built from the PEMs once, not once per connection).
+    const connection = tlsClientOptions(tls, { servername: this.base.hostname });
+    this.agent = new Agent({ ...connection, secureContext: createSecureContext(connection), keepAlive: true });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.responseBytesMax = options.responseBytesMax ?? 64 * 1024 * 1024;
   }
@@ -49,7 +52,8 @@ export class ApiClient {
     const url = new URL(path, this.base);
     const raw = body !== undefined && typeof (body as Readable)?.pipe === 'function';
     const bin = body instanceof Uint8Array;
-    const data = body === undefined || raw ? undefined : bin ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
+    // Bytes go as they are (a view, not a copy: uploads are megabytes and are not changed meanwhile).
+    const data = body === undefined || raw ? undefined : bin ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,

@@ -4,9 +4,9 @@
  * A 4-node cluster runs in this process (PBFT over TLS with fsync, the cluster store over the API's
  * internal routes, 2+2 over two racks). A gateway agent (`2baksa` processes, x86-edge profile) backs
  * up `gen-sensor-logs.py`-like data (cli/demo-data.ts), then:
- *   - `migrate`: offer/need, sealed chunks uploaded, one consensus record per chunk, the snapshot
- *     record; MB/s of the agent's input;
- *   - `restore latest --from cloud`: chunks read from any k shards through another node;
+ *   - `migrate`: offer/need, sealed chunks uploaded several to a request, recorded in batches with the
+ *     snapshot record; MB/s of the agent's input;
+ *   - `restore latest --from cloud`: chunks read several to a request from any k shards through another node;
  * Baselines in the same run: the local restore from the gateway's own shards, and the same bytes sent
  * as one object through POST /backups (one stream, one record).
  */

@@ -19,6 +19,7 @@ import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort } from '../../../cli/demo-data.ts';
 import { verifyReceipt, type ReceiptSignature } from '../../../shared/crypto/receipt.ts';
 import { encodeEdgeProof } from '../../../shared/ledger/index.ts';
+import { CHUNK_FRAME_HEAD_BYTES, encodeChunkFrameHead, encodeFrames } from '../../../shared/http/frames.ts';
 import { certifiedBlock, commitRecord, proofOf, siteValidators } from '../../helpers/edge-ledger.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -95,6 +96,22 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       assert.equal(recorded.map((o) => o.objectId).sort(), [...chunks.map((c) => `chunk:${c.id}`), 'snapshot:s1'].sort());
       assert.is(recorded.reduce((n, o) => n + o.bytes, 0), chunks.reduce((n, c) => n + c.bytes.length, 0), 'chunks count in the usage');
 
+      // Batched uploads: each chunk is checked on its own; one that fails does not fail the others.
+      const fresh = [randomBytes(120_000), randomBytes(9)].map((bytes) => ({ id: sha(Buffer.concat([bytes, Buffer.from('id')])), bytes, sha256: sha(bytes) }));
+      const frame = (c: { id: string; bytes: Buffer; sha256: string }, sha256 = c.sha256) => ({ head: encodeChunkFrameHead({ id: c.id, sha256, length: c.bytes.length - 1 }), bytes: c.bytes });
+      const batch = encodeFrames([frame(fresh[0]!), frame(fresh[1]!, sha(randomBytes(3))), frame(chunks[1]!), frame(fresh[0]!)], CHUNK_FRAME_HEAD_BYTES);
+      type Result = { id: string; stored?: boolean; error?: { code: string } };
+      const results = (await agent.request<{ results: Result[] }>('POST', `${base}/chunks`, batch)).body.results;
+      assert.equal(results.map((r) => [r.id, r.stored ?? r.error?.code]), [
+        [fresh[0]!.id, true], [fresh[1]!.id, 'CHUNK_HASH_MISMATCH'], [chunks[1]!.id, false], [fresh[0]!.id, 'BAD_REQUEST'],
+      ]);
+      assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, { chunks: fresh.map((c) => ({ id: c.id, length: c.bytes.length - 1, sealedLength: c.bytes.length })) })).body.need, [fresh[1]!.id]);
+      assert.ok(Buffer.from((await agent.request<Buffer>('GET', `${base}/chunks/${fresh[0]!.id}`, undefined, { responseBytes: true })).body).equals(fresh[0]!.bytes));
+      // A body that is not a batch, or one past the batch's count, is refused whole.
+      await refused(agent.request('POST', `${base}/chunks`, randomBytes(100)), 'BAD_REQUEST');
+      await refused(agent.request('POST', `${base}/chunks`, encodeFrames(Array.from({ length: 65 }, () => frame(fresh[1]!)), CHUNK_FRAME_HEAD_BYTES)), 'BAD_REQUEST');
+      await refused(agent.request('POST', '/v1/accounts/gw2.example/chunks', encodeFrames([frame(fresh[1]!)], CHUNK_FRAME_HEAD_BYTES)), 'FORBIDDEN');
+
       // Another node serves the snapshot list and the chunks, byte-identical.
       await new Promise((r) => setTimeout(r, 300));
       const snaps = (await reader.request<Array<{ snapshotId: string; rootChunks: string[]; chunkCount: number }>>('GET', `${base}/snapshots`)).body;
@@ -144,7 +161,14 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       flipped[1000] = flipped[1000]! ^ 1;
       const mismatch = await refused(put(0, flipped), 'EDGE_PROOF_MISMATCH');
       assert.match(mismatch.message, /nothing was stored/);
-      for (const i of [0, 1]) assert.is((await put(i)).status, 201);
+      // In a batch, the same checks hold chunk by chunk: the bytes that are not the committed ones fail alone.
+      const proven = encodeFrames([
+        { head: encodeChunkFrameHead({ id: ids[0]!, sha256: sha(flipped), length: flipped.length }), bytes: flipped },
+        { head: encodeChunkFrameHead({ id: ids[1]!, sha256: sha(objects[1]!), length: objects[1]!.length }), bytes: objects[1]! },
+      ], CHUNK_FRAME_HEAD_BYTES);
+      const provenResults = (await site.request<{ results: Result[] }>('POST', `${gw2}/chunks`, proven)).body.results;
+      assert.equal(provenResults.map((r) => r.stored ?? r.error?.code), ['EDGE_PROOF_MISMATCH', true]);
+      assert.is((await put(0)).status, 201);
       // Through another node (fail-over), the proof has to come again.
       const elsewhere = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw2.example'));
       try {

@@ -18,8 +18,10 @@ import { openAccountDb } from '../../../aggregator/accounts/index.ts';
 import { ApiClient, LocalCasSink, createApiServer, type ApiServer } from '../../../aggregator/api/index.ts';
 import { internalRoutes } from '../../../aggregator/api/routes-internal.ts';
 import { ClusterStore, HttpShardPeer, LocalShardPeer, type ShardPeer } from '../../../aggregator/storage/index.ts';
+import { encodeFrames } from '../../../shared/http/frames.ts';
 
 const SHARD_BYTES_MAX = 64 * 1024;
+const BATCH_LIMITS = { shardBatchCountMax: 16, shardBatchBytesMax: 256 * 1024 };
 
 interface Node {
   name: string;
@@ -39,7 +41,7 @@ async function startNode(name: string): Promise<Node> {
   const store = await FsShardStore.open({ volumes: [join(dir, name, 'v0')], volumeReserveBytes: 0 });
   const server = await createApiServer({
     db, tls: loadTlsMaterial(pki, name), sink: new LocalCasSink(join(dir, name, 'cas')), logger: silentLogger,
-    extraRoutes: internalRoutes(store, { shardBytesMax: SHARD_BYTES_MAX }),
+    extraRoutes: internalRoutes(store, { shardBytesMax: SHARD_BYTES_MAX, ...BATCH_LIMITS }),
   });
   return { name, db, store, server, url: await server.listen(0, '127.0.0.1') };
 }
@@ -51,7 +53,7 @@ function client(to: Node, as: string): ApiClient {
 }
 
 function peer(to: Node, as: string): HttpShardPeer {
-  return new HttpShardPeer(to.name, client(to, as), { shardBytesMax: SHARD_BYTES_MAX });
+  return new HttpShardPeer(to.name, client(to, as), { shardBytesMax: SHARD_BYTES_MAX, ...BATCH_LIMITS });
 }
 
 /** One request with a given certificate, answering the status and the error code (no ApiClient mapping). */
@@ -177,6 +179,49 @@ test('admin and operator certificates get 403 on every shard route; their peer s
   assert.ok(await b.store.has(id), 'nothing deleted by a refused call');
 });
 
+test('a shard batch: the bad shard fails alone, the rest is stored; a batch past its limits is split by the sender, refused by the receiver', async () => {
+  const [, b] = nodes as [Node, Node];
+  const p = peer(b, 'node-a');
+  const shards = [randomBytes(1000), randomBytes(2000), randomBytes(3000)].map((bytes) => ({ id: shardIdOf(bytes), bytes: new Uint8Array(bytes) }));
+  const wrong = { id: shardIdOf(new Uint8Array(randomBytes(10))), bytes: new Uint8Array(randomBytes(10)) };
+  const outcomes = await p.putMany([shards[0]!, wrong, shards[1]!, shards[2]!]);
+  assert.equal(outcomes.map((o) => o === undefined), [true, false, true, true]);
+  assert.match(outcomes[1]!, /SHARD_ID_MISMATCH/);
+  for (const s of shards) assert.ok(await b.store.has(s.id), 'the good shards are stored');
+  assert.not.ok(await b.store.has(wrong.id), 'nothing under the wrong name');
+  assert.not.ok(await b.store.has(shardIdOf(wrong.bytes)), 'nor under its own');
+
+  // 40 shards of 30 KiB: more than 16 a request and 256 KiB a request; the peer sends several requests.
+  const many = Array.from({ length: 40 }, () => {
+    const bytes = new Uint8Array(randomBytes(30 * 1024));
+    return { id: shardIdOf(bytes), bytes };
+  });
+  assert.ok((await p.putMany(many)).every((o) => o === undefined));
+  for (const s of many) assert.ok(await b.store.has(s.id));
+
+  // The receiver refuses a batch past its bytes (413, by Content-Length or while reading), past its count
+  // or a shard past shardBytesMax (400), and bytes that are not a batch (400); nothing of them is stored.
+  const big = encodeFrames(many.slice(0, 9).map((s) => ({ head: Buffer.from(s.id, 'hex'), bytes: s.bytes })), 32);
+  for (const chunked of [false, true]) {
+    const r = await raw(b, 'node-a', 'POST', '/v1/internal/shards/batch', big, chunked);
+    assert.equal([r.status, r.code], [413, 'PAYLOAD_TOO_LARGE'], `chunked ${chunked}`);
+  }
+  const tiny = Array.from({ length: 17 }, (_, i) => ({ head: Buffer.from(shardIdOf(new Uint8Array([i])), 'hex'), bytes: new Uint8Array([i]) }));
+  assert.equal([(await raw(b, 'node-a', 'POST', '/v1/internal/shards/batch', encodeFrames(tiny, 32))).status], [400]);
+  const huge = new Uint8Array(SHARD_BYTES_MAX + 1);
+  const alone = await p.putMany([many[0]!, { id: shardIdOf(huge), bytes: huge }]);
+  assert.is(alone[0], undefined);
+  assert.match(alone[1]!, /PAYLOAD_TOO_LARGE/, 'a shard past shardBytesMax fails alone, not sent');
+  assert.is((await raw(b, 'node-a', 'POST', '/v1/internal/shards/batch', encodeFrames([{ head: Buffer.from(shardIdOf(huge), 'hex'), bytes: huge }], 32))).status, 400);
+  assert.not.ok(await b.store.has(shardIdOf(huge)));
+  const junk = await raw(b, 'node-a', 'POST', '/v1/internal/shards/batch', new Uint8Array(randomBytes(100)));
+  assert.equal([junk.status, junk.code], [400, 'BAD_REQUEST']);
+  for (const who of ['admin-1', 'operator-1']) {
+    assert.is((await raw(b, who, 'POST', '/v1/internal/shards/batch', encodeFrames(tiny.slice(0, 1), 32))).status, 403, who);
+  }
+  assert.not.ok(await b.store.has(shardIdOf(new Uint8Array([0]))));
+});
+
 test('a shard corrupt on disk reads as missing (404) and is removed, so a heal can write it again', async () => {
   const [, b] = nodes as [Node, Node];
   const data = new Uint8Array(randomBytes(300));
@@ -225,6 +270,7 @@ test('the internal routes are in the OpenAPI document, replica only', () => {
   const shard = paths['/v1/internal/shards/{id}'];
   assert.ok(shard);
   for (const method of ['put', 'get', 'delete']) assert.equal(shard[method]?.['x-roles'], ['replica'], method);
+  assert.equal(paths['/v1/internal/shards/batch']?.post?.['x-roles'], ['replica']);
 });
 
 test.run();

@@ -20,6 +20,11 @@ import type { ManifestEntry } from '../../../agent/manifest/index.ts';
 import { restoreSnapshot } from '../../../agent/restore/index.ts';
 import {
   CLOUD_BATCH_MAX,
+  FETCH_BATCH_BYTES_MAX,
+  FETCH_BATCH_CHUNKS_MAX,
+  UPLOAD_BATCH_BYTES_MAX,
+  UPLOAD_BATCH_CHUNKS_MAX,
+  sizedGroups,
   Pacer,
   insideWindow,
   CloudChunkReader,
@@ -37,6 +42,7 @@ import {
   type ChunkOffer,
 } from '../../../agent/migrate/index.ts';
 import { Limiter } from '../../../agent/util/index.ts';
+import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeFrames } from '../../../shared/http/frames.ts';
 import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
 
 const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
@@ -171,9 +177,21 @@ class FakeCloud implements ApiTransport {
   /** Fail every chunk upload after this many (a lost link). */
   failUploadsAfter = Infinity;
   uploads = 0;
+  /** Batched upload requests. */
+  batches = 0;
+  /** Chunks the next batched uploads refuse (a node that did not answer for them), once each. */
+  refuseInBatches = 0;
   infoCalls = 0;
+  fetchCalls = 0;
 
   constructor(readonly account: string) {}
+
+  private store(id: string, bytes: Buffer, want: string, length: number): boolean | BaksaError {
+    if (sha256(bytes) !== want) return new BaksaError('CHUNK_HASH_MISMATCH', 'hash mismatch');
+    if (this.chunks.has(id)) return false;
+    this.chunks.set(id, { bytes, length, sha256: want });
+    return true;
+  }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const url = new URL(path, 'https://cloud.test');
@@ -185,7 +203,8 @@ class FakeCloud implements ApiTransport {
     if (route === 'POST migration/need') {
       const { chunks } = body as { chunks: ChunkOffer[] };
       assert.ok(chunks.length >= 1 && chunks.length <= CLOUD_BATCH_MAX, `need with ${chunks.length}`);
-      for (const c of chunks) assert.match(c.sha256, /^[0-9a-f]{64}$/);
+      // The agent offers a chunk's sealed SHA-256 once it has recorded it (it hashes on upload).
+      for (const c of chunks) if (c.sha256 !== undefined) assert.match(c.sha256, /^[0-9a-f]{64}$/);
       return ok(200, { need: [...new Set(chunks.map((c) => c.id))].filter((id) => !this.chunks.has(id)) });
     }
     if (method === 'PUT' && parts[3] === 'chunks') {
@@ -193,12 +212,26 @@ class FakeCloud implements ApiTransport {
       if (this.uploads >= this.failUploadsAfter) throw new BaksaError('API_UNREACHABLE', 'the link is down');
       this.uploads++;
       assert.instance(body, Uint8Array);
-      const bytes = Buffer.from(body as Uint8Array);
-      const want = url.searchParams.get('sha256')!;
-      if (sha256(bytes) !== want) throw new BaksaError('CHUNK_HASH_MISMATCH', 'hash mismatch');
-      if (this.chunks.has(id)) return ok(200, { id, stored: false });
-      this.chunks.set(id, { bytes, length: Number(url.searchParams.get('length')), sha256: want });
-      return ok(201, { id, stored: true });
+      const stored = this.store(id, Buffer.from(body as Uint8Array), url.searchParams.get('sha256')!, Number(url.searchParams.get('length')));
+      if (stored instanceof BaksaError) throw stored;
+      return ok(stored ? 201 : 200, { id, stored });
+    }
+    if (route === 'POST chunks') {
+      assert.instance(body, Uint8Array);
+      const frames = decodeFrames(body as Uint8Array, { headBytes: CHUNK_FRAME_HEAD_BYTES, countMax: UPLOAD_BATCH_CHUNKS_MAX, frameBytesMax: 1 << 24, batchBytesMax: 1 << 26 });
+      this.batches++;
+      const results = frames.map((f) => {
+        const head = decodeChunkFrameHead(f.head);
+        if (this.uploads >= this.failUploadsAfter) throw new BaksaError('API_UNREACHABLE', 'the link is down');
+        this.uploads++;
+        const refuse = this.refuseInBatches > 0;
+        if (refuse) this.refuseInBatches--;
+        const stored = refuse
+          ? new BaksaError('API_UNREACHABLE', 'a node did not answer for this chunk')
+          : this.store(head.id, Buffer.from(f.bytes), head.sha256, head.length);
+        return stored instanceof BaksaError ? { id: head.id, error: { code: stored.code, message: stored.message } } : { id: head.id, stored };
+      });
+      return ok(200, { results });
     }
     if (method === 'PUT' && parts[3] === 'snapshots') {
       const snapshotId = parts[4]!;
@@ -226,6 +259,18 @@ class FakeCloud implements ApiTransport {
         const c = this.chunks.get(id);
         return c ? [{ id, length: c.length, sealedLength: c.bytes.length, sha256: c.sha256 }] : [];
       }));
+    }
+    if (route === 'POST chunks/fetch') {
+      this.fetchCalls++;
+      const { ids } = body as { ids: string[] };
+      assert.ok(ids.length >= 2 && ids.length <= FETCH_BATCH_CHUNKS_MAX, `fetch of ${ids.length}`);
+      const found = ids.map((id) => {
+        const c = this.chunks.get(id);
+        if (!c) throw new BaksaError('CHUNK_NOT_FOUND', 'no such chunk');
+        return { head: Buffer.from(id, 'hex'), bytes: c.bytes };
+      });
+      assert.ok(found.reduce((n, f) => n + f.bytes.length, 0) <= FETCH_BATCH_BYTES_MAX);
+      return ok(200, encodeFrames(found, 32));
     }
     if (method === 'GET' && parts[3] === 'chunks') {
       const c = this.chunks.get(parts[4]!);
@@ -286,6 +331,8 @@ test('CloudChunkReader: lookups of one turn go out as one call; content, length 
   const read = await Promise.all(ids.map((id) => reader.read(id)));
   for (let i = 0; i < plains.length; i++) assert.ok(Buffer.from(read[i]!).equals(plains[i]!));
   assert.is(cloud.infoCalls, 1, 'one info call for 30 reads started together');
+  assert.is(cloud.fetchCalls, 1, 'and one download');
+  assert.not.ok(cloud.calls.includes('GET chunks'));
 
   await reader.read(hex(99)).then(
     () => assert.unreachable('not in the cloud'),
@@ -337,6 +384,39 @@ async function gatewayWithSnapshots(root: string, twice: boolean) {
   const target = { server: 'https://cloud.test', tlsDir: '/nonexistent', certName: account, client, window: null, bandwidthBytesPerS: 0 };
   return { src, state, first, second, cloud, client, target };
 }
+
+test('sizedGroups: runs within the chunk and byte limits, a chunk past the byte limit alone, order kept', () => {
+  const sizes = [UPLOAD_BATCH_BYTES_MAX + 1, 10, ...Array.from({ length: UPLOAD_BATCH_CHUNKS_MAX + 3 }, () => 100), UPLOAD_BATCH_BYTES_MAX - 50, 60];
+  const groups = sizedGroups(sizes.map((sealedLength, i) => ({ i, sealedLength })), UPLOAD_BATCH_CHUNKS_MAX, UPLOAD_BATCH_BYTES_MAX);
+  assert.equal(groups.flat().map((o) => o.i), sizes.map((_, i) => i), 'every offer once, in order');
+  assert.equal(groups[0]!.map((o) => o.i), [0]);
+  for (const g of groups) {
+    assert.ok(g.length <= UPLOAD_BATCH_CHUNKS_MAX);
+    assert.ok(g.length === 1 || g.reduce((n, o) => n + o.sealedLength, 0) <= UPLOAD_BATCH_BYTES_MAX);
+  }
+  assert.is(groups.length, 5);
+});
+
+test('migrate: chunks travel in batches; a chunk the batch could not store goes again alone; offers carry recorded hashes only', async () => {
+  const t = tempDir();
+  try {
+    const { state, cloud, target } = await gatewayWithSnapshots(t.path, false);
+    cloud.refuseInBatches = 1;
+    const run = await migrate(state.paths.root, target);
+    assert.is(run.snapshotsMigrated, 1);
+    assert.is(run.chunksSent, cloud.chunks.size, 'every chunk stored once, counted once');
+    assert.ok(cloud.batches >= 1 && cloud.batches < run.chunksSent, `${cloud.batches} batches for ${run.chunksSent} chunks`);
+    assert.equal(cloud.calls.filter((c) => c === 'PUT chunks'), ['PUT chunks'], 'only the refused chunk went alone');
+    const catalog = await Catalog.open(state.paths.catalog);
+    try {
+      assert.is((await catalog.sealedHashes([...cloud.chunks.keys()])).size, cloud.chunks.size, 'hashed on upload and recorded');
+    } finally {
+      await catalog.close();
+    }
+  } finally {
+    t.cleanup();
+  }
+});
 
 test('migrate: interrupted, resumed without re-sending, re-run sends nothing, restore from the cloud without local shards', async () => {
   const t = tempDir();

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { BaksaError } from '../../../shared/errors.ts';
 import { ReedSolomon } from '../../../shared/erasure/index.ts';
 import { place } from '../../../shared/placement/index.ts';
-import { MemoryShardStore } from '../../../shared/storage/index.ts';
+import { MemoryShardStore, shardIdOf } from '../../../shared/storage/index.ts';
 import {
-  ClusterStore, LocalShardPeer, checkObjectRef, defaultGeometry, type BlobRef, type ClusterMember, type ObjectRef, type ShardPeer,
+  ClusterStore, LocalShardPeer, checkObjectRef, defaultGeometry, putShardsGrouped, type BlobRef, type ClusterMember, type ObjectRef, type ShardPeer,
 } from '../../../aggregator/storage/index.ts';
 
 /** A member that can be switched off (puts refused, gets unanswered) or made to send damaged bytes. */
@@ -16,6 +16,10 @@ class SwitchablePeer implements ShardPeer {
   down = false;
   lies = false;
   puts = 0;
+  /** putMany calls (batched puts). */
+  batches = 0;
+  /** getMany calls (batched reads). */
+  fetches = 0;
   constructor(readonly inner: LocalShardPeer) {}
   get node(): string {
     return this.inner.node;
@@ -25,11 +29,27 @@ class SwitchablePeer implements ShardPeer {
     this.puts++;
     await this.inner.put(id, bytes);
   }
+  async putMany(shards: readonly { id: string; bytes: Uint8Array }[]): Promise<Array<string | undefined>> {
+    if (this.down) return shards.map(() => `API_UNREACHABLE: ${this.node} is down`);
+    this.puts += shards.length;
+    this.batches++;
+    return this.inner.putMany(shards);
+  }
   async get(id: string): Promise<Uint8Array | undefined> {
     if (this.down) throw new BaksaError('API_UNREACHABLE', `${this.node} is down`);
     const bytes = await this.inner.get(id);
     if (bytes !== undefined && this.lies && bytes.length > 0) bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x80;
     return bytes;
+  }
+  async getMany(ids: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    if (this.down) return out;
+    this.fetches++;
+    for (const id of ids) {
+      const bytes = await this.get(id);
+      if (bytes !== undefined) out.set(id, bytes);
+    }
+    return out;
   }
   async delete(id: string): Promise<boolean> {
     if (this.down) throw new BaksaError('API_UNREACHABLE', `${this.node} is down`);
@@ -266,6 +286,76 @@ test('scrub spreads a doubled stripe again once the member is back: a copy that 
   for (const id of [twice, other]) c.peers.get(id)!.down = true;
   const back = await c.store.getBlob(key, ref);
   assert.equal(Buffer.from(back.bytes), Buffer.from(data));
+});
+
+test('putBlobs: one batched put per member for all the blobs; a member down is re-placed; a blob that cannot be stored fails alone', async () => {
+  const c = cluster();
+  const small = new ClusterStore({ self: 'n1', members: c.members, peers: c.peers, rs: new ReedSolomon(2, 2, { kernel: 'ts' }), segmentBytes: 1000, shardBytesMax: 600 });
+  const blobs = [bytes(900), bytes(2000), bytes(1), bytes(0), bytes(1100)].map((data, i) => ({ key: `batch-${i}`, bytes: data }));
+  const down = place('batch-0', 4, c.members.map((m) => ({ id: m.id, domain: m.rack })), { parityShards: 2 }).nodes[1]!;
+  c.peers.get(down)!.down = true;
+  const results = await small.putBlobs(blobs);
+  // Blob 1 cuts into shards of 1000 bytes, past shardBytesMax: refused alone, before any put.
+  assert.instance(results[1], BaksaError);
+  assert.is((results[1] as BaksaError).code, 'SHARD_TOO_LARGE');
+  for (const i of [0, 2, 3, 4]) {
+    const ref = results[i] as BlobRef;
+    assert.not.instance(ref, BaksaError);
+    assert.not.ok(ref.nodes.includes(down), `blob ${i}: nothing recorded on the member that is down`);
+    const back = await small.getBlob(blobs[i]!.key, ref);
+    assert.equal(Buffer.from(back.bytes), Buffer.from(blobs[i]!.bytes));
+    assert.equal(back.healed, []);
+  }
+  for (const [id, peer] of c.peers) if (id !== down) assert.ok(peer.batches <= 1, `${id}: ${peer.batches} batched puts`);
+  assert.is(await totalShards(c), 4 * 3, 'the shards of the three blobs with bytes, nothing of the refused one');
+});
+
+test('getBlobs: one batched read per member; a lost shard is found by the single reads and healed; a bad ref fails alone', async () => {
+  const c = cluster();
+  const blobs = [bytes(900), bytes(1), bytes(0), bytes(1500)].map((data, i) => ({ key: `read-${i}`, data }));
+  const refs = await Promise.all(blobs.map((b) => c.store.putBlob(b.key, b.data)));
+  await c.stores.get(refs[3]!.nodes[0]!)!.delete(refs[3]!.shards[0]!);
+  const bad = { ...refs[0]!, k: 3 };
+  const results = await c.store.getBlobs([...blobs.map((b, i) => ({ key: b.key, ref: refs[i]! })), { key: 'read-0', ref: bad }]);
+  for (const [i, b] of blobs.entries()) {
+    const r = results[i]!;
+    assert.not.instance(r, BaksaError);
+    assert.equal(Buffer.from((r as { bytes: Uint8Array }).bytes), Buffer.from(b.data), b.key);
+  }
+  assert.equal((results[3] as { healed: number[] }).healed, [0]);
+  assert.ok(await c.stores.get(refs[3]!.nodes[0]!)!.has(refs[3]!.shards[0]!), 'healed in place');
+  assert.instance(results[4], BaksaError);
+  for (const [id, peer] of c.peers) assert.ok(peer.fetches <= 1, `${id}: ${peer.fetches} batched reads`);
+});
+
+test('putShardsGrouped: a shard counts as stored only once its put returned; a failing or mismatched shard fails alone, stored nowhere', async () => {
+  const inner = new MemoryShardStore();
+  const full = bytes(70);
+  const pending: Array<() => void> = [];
+  // A store whose puts complete only when released (an fsync still running), and that is full for one shard.
+  const slow = Object.create(inner) as MemoryShardStore;
+  slow.put = async (data: Uint8Array) => {
+    if (Buffer.from(data).equals(Buffer.from(full))) throw new BaksaError('DISK_FULL', 'no space left');
+    await new Promise<void>((resolve) => pending.push(resolve));
+    return inner.put(data);
+  };
+  const good = [bytes(50), bytes(60)].map((b) => ({ id: shardIdOf(b), bytes: b }));
+  const wrong = { id: shardIdOf(bytes(10)), bytes: bytes(10) };
+  let done = false;
+  const outcomes = putShardsGrouped(slow, [good[0]!, wrong, { id: shardIdOf(full), bytes: full }, good[1]!]).then((o) => {
+    done = true;
+    return o;
+  });
+  while (pending.length < 2) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+  assert.not.ok(done, 'nothing is answered while a put has not returned');
+  assert.is(pending.length, 2, 'only the good shards reach the store');
+  for (const release of pending) release();
+  const result = await outcomes;
+  assert.equal(result.map((o) => o?.split(':')[0]), [undefined, 'SHARD_ID_MISMATCH', 'DISK_FULL', undefined]);
+  for (const g of good) assert.ok(await inner.has(g.id));
+  assert.not.ok(await inner.has(shardIdOf(wrong.bytes)));
+  assert.not.ok(await inner.has(wrong.id));
 });
 
 test('too few reachable members for the stripe: BLOB_STORE_FAILED names the shards that failed', async () => {
