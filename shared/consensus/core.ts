@@ -53,6 +53,10 @@ export class Core {
   viewChanging = false;
   /** Consecutive view changes without progress; the view timeout doubles with each. */
   viewChangeAttempts = 0;
+  /** Tick at which the primary of the current view was last heard acting as one (suspicion.ts). */
+  primaryHeardAt = 0;
+  /** Tick of each replica's last valid status, by id (suspicion.ts). */
+  readonly statusHeardAt: number[];
   readonly log = new Map<number, Entry>();
   /** Low watermark h: the last stable checkpoint known (its state may still be being fetched). */
   stable: StableCheckpoint = GENESIS_CHECKPOINT;
@@ -89,6 +93,7 @@ export class Core {
     quorum: number,
   ) {
     this.quorum = quorum;
+    this.statusHeardAt = new Array<number>(n).fill(-Infinity);
     this.timeouts = {
       view: new Timeout('view', options.viewTimeoutTicks),
       status: new Timeout('status', options.statusIntervalTicks),

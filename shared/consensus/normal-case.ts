@@ -14,6 +14,7 @@
 import { digestKey, type Core, type Entry } from './core.ts';
 import { validPrePrepare } from './certificates.ts';
 import { takeCheckpoint } from './checkpoint.ts';
+import { heardFromPrimary } from './suspicion.ts';
 import { batchDigest, requestKey, type Commit, type Prepare, type PrePrepare, type Reply, type Request } from './messages.ts';
 import type { ExecutedRequest } from './types.ts';
 
@@ -84,6 +85,7 @@ export function onPrePrepare(c: Core, pp: PrePrepare): void {
   }
   if (!validPrePrepare(c, pp)) return c.reject('pre-prepare-invalid');
   for (const r of pp.batch) if (!c.verifyRequest(r)) return c.reject('pre-prepare-request');
+  heardFromPrimary(c);
   const e = c.entry(pp.seq);
   acceptPrePrepare(c, e, pp);
   checkPrepared(c, e);

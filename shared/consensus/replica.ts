@@ -12,11 +12,12 @@ import { Core } from './core.ts';
 import { ed25519Signer, ed25519Verifier, type ReplicaKeys, type Signer, type Verifier } from './crypto.ts';
 import { checkClusterSize, defaultFaults, quorumSize } from './quorum.ts';
 import { replicaOptions, type Action, type Application, type ReplicaId, type ReplicaOptions } from './types.ts';
-import { onCommit, onPrePrepare, onPrepare, onRequest, propose, waitingForExecution } from './normal-case.ts';
+import { onCommit, onPrePrepare, onPrepare, onRequest, propose } from './normal-case.ts';
 import { onCheckpoint, onCommitted, onFetchState, onState, requestState } from './checkpoint.ts';
 import { restoreCore } from './restore.ts';
 import { onNewView, onViewChange, startViewChange } from './view-change.ts';
 import { broadcastStatus, onStatus } from './status.ts';
+import { suspectSilentPrimary, syncViewTimer } from './suspicion.ts';
 import type { Message } from './messages.ts';
 import type { PersistedState } from './persistence.ts';
 
@@ -102,7 +103,7 @@ export class Replica {
       case 'reply': c.reject('reply-at-replica'); break;
       default: unreachable(message, 'message type');
     }
-    this.syncViewTimer();
+    syncViewTimer(c);
     return c.take();
   }
 
@@ -113,22 +114,15 @@ export class Replica {
     c.ticks += 1;
     c.clockMs = nowMs ?? c.ticks;
     if (c.timeouts.view.tick()) startViewChange(c, c.view + 1);
+    suspectSilentPrimary(c);
     if (c.timeouts.status.tick()) {
       broadcastStatus(c);
       c.timeouts.status.start();
     }
     if (c.timeouts.fetch.tick()) requestState(c);
     propose(c);
-    this.syncViewTimer();
+    syncViewTimer(c);
     return c.take();
-  }
-
-  /** The view timer runs while a request waits to execute (normal case) or until the new view. */
-  private syncViewTimer(): void {
-    const c = this.c;
-    if (c.viewChanging) return;
-    if (!waitingForExecution(c)) c.timeouts.view.stop();
-    else if (!c.timeouts.view.running) c.timeouts.view.start(c.viewTimeoutTicks());
   }
 
   /**
@@ -141,7 +135,7 @@ export class Replica {
     assert(!this.started, 'restore() must come before any step() or tick()');
     this.started = true;
     restoreCore(c, state);
-    this.syncViewTimer();
+    syncViewTimer(c);
     return c.take();
   }
 

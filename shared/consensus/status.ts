@@ -15,6 +15,7 @@
  */
 import { digestKey, type Core } from './core.ts';
 import { committedCerts } from './checkpoint.ts';
+import { heardStatus } from './suspicion.ts';
 import { helpPeer } from './view-change.ts';
 import type { Committed, Status } from './messages.ts';
 
@@ -34,6 +35,7 @@ export function broadcastStatus(c: Core): void {
 export function onStatus(c: Core, s: Status): void {
   if (s.replica === c.id) return;
   if (!c.verify(s)) return c.reject('status-signature');
+  heardStatus(c, s);
   const peer = s.replica;
 
   for (const [seq, cp] of c.ownCheckpoints) if (seq > s.stableSeq) c.send(peer, cp);

@@ -1,6 +1,7 @@
 /**
  * A logical-tick timeout (TigerBeetle's `Timeout`): it fires after `after` ticks once started, and
- * every timeout of a replica sits in one table so the tick handler reads as a list.
+ * every timeout of a replica sits in one table so the tick handler reads as a list. The primary's
+ * silence is no timer but a deadline on the tick it was last heard (suspicion.ts), checked every tick.
  */
 export class Timeout {
   private ticks = 0;

@@ -26,7 +26,10 @@ export interface ReplicaOptions {
   viewTimeoutTicks: number;
   /** Cap of the doubled view timeout. */
   viewTimeoutTicksMax: number;
-  /** Period of the status message that drives retransmission. */
+  /**
+   * Period of the status message that drives retransmission; also the idle primary's heartbeat, so
+   * at most half of viewTimeoutTicks (suspicion.ts).
+   */
   statusIntervalTicks: number;
   /** Wait for a state snapshot before asking the next replica. */
   stateTransferTimeoutTicks: number;
@@ -64,6 +67,12 @@ export function replicaOptions(options: Partial<ReplicaOptions> = {}): ReplicaOp
   }
   if (o.viewTimeoutTicksMax < o.viewTimeoutTicks) {
     throw configError('consensus.viewTimeoutTicksMax', `must be at least viewTimeoutTicks (${o.viewTimeoutTicks})`);
+  }
+  if (o.statusIntervalTicks * 2 > o.viewTimeoutTicks) {
+    throw configError(
+      'consensus.statusIntervalTicks',
+      `must be at most half of viewTimeoutTicks (${o.viewTimeoutTicks}), got ${o.statusIntervalTicks}: backups suspect a primary they have not heard from for a view timeout`,
+    );
   }
   return o;
 }

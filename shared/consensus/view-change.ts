@@ -1,9 +1,10 @@
 /**
  * View change (PBFT §4.4, TOCS'02 §4.5).
  *
- * A backup whose view timer expires moves to view v+1: it persists the new view, stops taking part
- * in view v, and broadcasts a view-change message with its last stable checkpoint (and proof) and its
- * P set (prepared certificates, each a signed pre-prepare and quorum-1 signed prepares). A replica
+ * A backup that suspects the primary (suspicion.ts: a request waited a view timeout, or the primary
+ * fell silent) moves to view v+1: it persists the new view, stops taking part in view v, and
+ * broadcasts a view-change message with its last stable checkpoint (and proof) and its P set
+ * (prepared certificates, each a signed pre-prepare and quorum-1 signed prepares). A replica
  * that sees f+1 valid view-change messages for higher views joins the (f+1)-th highest of them, so
  * correct replicas do not straggle. The timer for the new view starts once a quorum wants it, and
  * doubles with each view change that brings no progress.
@@ -18,6 +19,7 @@ import { resetVotes, type Core } from './core.ts';
 import { planNewView, slotPrePrepare, validViewChange, type NewViewPlan } from './certificates.ts';
 import { becomeStable } from './checkpoint.ts';
 import { acceptPrePrepare, checkPrepared, executeReady } from './normal-case.ts';
+import { heardFromPrimary } from './suspicion.ts';
 import { batchDigest, signedBytes, type NewView, type PrePrepare, type PreparedCert,
   type ViewChange } from './messages.ts';
 
@@ -174,6 +176,7 @@ function installNewView(c: Core, nv: NewView, plan: NewViewPlan): void {
   for (const [r, vc] of c.latestViewChange) if (vc.view <= c.view) c.latestViewChange.delete(r);
   c.out.push({ type: 'new-view', view: c.view, primary: c.primaryOf(c.view) });
   c.timeouts.view.stop();
+  heardFromPrimary(c);
   for (const pp of nv.prePrepares) {
     const e = c.log.get(pp.seq);
     if (e) checkPrepared(c, e);

@@ -48,13 +48,17 @@ export function scenarioFor(seed: number, only: ScenarioOverrides = {}): Scenari
   const n = only.n ?? rng.pick([1, 3, 3, 4, 4, 4, 7, 7]);
   const f = defaultFaults(n);
   const K = rng.pick([2, 4, 8, 16]);
+  const logWindow = K * rng.pick([1, 2, 3]);
+  const batchRequestsMax = rng.pick([1, 2, 4, 16]);
+  const viewTimeoutTicks = rng.pick([10, 20, 30]);
   const replicaOptions: Partial<ReplicaOptions> = {
     checkpointInterval: K,
-    logWindow: K * rng.pick([1, 2, 3]),
-    batchRequestsMax: rng.pick([1, 2, 4, 16]),
-    viewTimeoutTicks: rng.pick([10, 20, 30]),
+    logWindow,
+    batchRequestsMax,
+    viewTimeoutTicks,
     viewTimeoutTicksMax: 160,
-    statusIntervalTicks: rng.pick([3, 5, 8]),
+    // At most half the view timeout (types.ts): a live primary's status is its heartbeat.
+    statusIntervalTicks: Math.min(rng.pick([3, 5, 8]), viewTimeoutTicks / 2),
     stateTransferTimeoutTicks: 10,
   };
   const byzantine: Record<number, Exclude<ReplicaKind, 'correct'>> = {};

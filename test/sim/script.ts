@@ -11,6 +11,8 @@
  *   hold type=checkpoint to=3     matching packets stay queued until `release`
  *   deliver-all                   deliver until nothing (unheld) is queued, ticking nobody
  *   tick 25                       tick every node 25 times (no delivery)
+ *   run 40                        40 times: deliver everything queued, then tick every node (time passes
+ *                                 on a network that delivers within a tick)
  *   stabilize max=300 on=0,1,2    deliver and tick until clients are idle and (those) correct replicas
  *                                 agree on what they executed and are not changing views
  *   crash 1 | restart 1              crash now (in-flight packets to it are lost on delivery)
@@ -86,6 +88,12 @@ export class Script {
         return void (this.held.length = 0);
       case 'tick':
         for (let i = 0; i < Number(plain[0] ?? 1); i++) this.tickOnce();
+        return;
+      case 'run':
+        for (let i = 0; i < Number(plain[0] ?? 1); i++) {
+          this.deliverQueued();
+          this.tickOnce();
+        }
         return;
       case 'stabilize':
         return this.stabilize(Number(kv.max ?? 500), kv.on?.split(',').map(Number));
@@ -210,9 +218,14 @@ export class Script {
     return executed.size <= 1 && live.every((i) => !i.replica.status.viewChanging);
   }
 
+  /** Delivers until nothing (unheld) is queued; what the deliveries send is delivered too. */
+  private deliverQueued(): void {
+    for (let round = 0; this.deliver({}) > 0 && round < 1000; round++);
+  }
+
   private stabilize(max: number, on?: number[]): void {
     for (let t = 0; t < max; t++) {
-      for (let round = 0; this.deliver({}) > 0 && round < 1000; round++);
+      this.deliverQueued();
       if (this.settled(on)) return;
       this.tickOnce();
     }

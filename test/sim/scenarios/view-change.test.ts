@@ -1,6 +1,7 @@
 // Scripted view-change scenarios (PBFT §4.4, Castro & Liskov OSDI'99 / TOCS'02 §4.5).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Cluster } from '../cluster.ts';
 import { script } from '../script.ts';
 
 test('plain view change: the primary crashes, backups time out and elect the next one', () => {
@@ -155,6 +156,112 @@ test('view change whose checkpoint arrives late (concord-bft#2707)', () => {
     deliver-all
     expect stable 4 on=1,2,3
     expect executed 4 on=1,2,3
+  `);
+});
+
+test('a silent primary is suspected with no client retransmission: every backup is in the new view within 2 view timeouts', () => {
+  // suspicion.ts: backups suspect a primary they have not heard for a view timeout (PBFT §4.4 leaves
+  // the rule open). Timeout 20, so the bound is 40 ticks, whatever the phase of the crash in the
+  // primary's status period, idle or with a request that reached the primary alone. The client's
+  // timeout (60) is longer than the bound: no client retransmission helps.
+  for (const n of [4, 7]) {
+    const backups = Array.from({ length: n - 1 }, (_, i) => i + 1).join(',');
+    for (const waiting of [false, true]) {
+      for (let phase = 0; phase < 5; phase++) {
+        const s = script(`
+          cluster n=${n} clients=1 batch=2 timeout=20 status=5 clientTimeout=60
+          submit 0
+          stabilize
+          expect result 0 1
+          run ${phase}
+          ${waiting ? 'submit 0' : ''}
+          deliver type=request       # the primary alone has the request (if any); with batch=2...
+          crash 0                    # ...it dies before proposing it on its next tick
+          run 40
+          expect view 1 on=${backups}
+          expect viewchanging no on=${backups}
+        `);
+        assert.is(s.cluster.clients[0]!.results.size, 1, 'the view changed before the client retransmitted');
+        if (waiting) s.run('stabilize max=400\nexpect result 0 2');
+      }
+    }
+  }
+});
+
+test('a live primary is never suspected: no view change over long idle and loaded stretches', () => {
+  // suspicion.ts: the status period is half the view timeout (the most types.ts allows), and packets
+  // take 1 to 3 ticks, so the idle primary is heard at least every 7 of the 10 ticks of patience.
+  for (const n of [4, 7]) {
+    const network = { lossRate: 0, duplicateRate: 0.05, delayTicksMin: 1, delayTicksMax: 3 };
+    const cluster = new Cluster({
+      seed: n, n, clients: 3, network, replicaOptions: { viewTimeoutTicks: 10, statusIntervalTicks: 5, batchRequestsMax: 4 },
+      clientOptions: { requestTimeoutTicks: 40 },
+    });
+    for (let t = 0; t < 6000; t++) {
+      const loaded = Math.floor(t / 500) % 2 === 1; // 500 idle ticks, 500 loaded ones, and so on
+      if (loaded) for (let i = 0; i < cluster.clients.length; i++) if (cluster.clients[i]!.client.inFlight === 0) cluster.submit(i);
+      cluster.tick();
+      for (const inst of cluster.correctInstances()) {
+        const st = inst.replica.status;
+        assert.ok(st.view === 0 && !st.viewChanging, `n=${n}: replica ${st.id} left view 0 at tick ${t} (view ${st.view})`);
+      }
+    }
+    assert.ok(cluster.checker.accepted.size > 500, `n=${n}: clients got only ${cluster.checker.accepted.size} results`);
+  }
+});
+
+test('a backup cut off from the others does not suspect the primary, and stays in the view', () => {
+  // suspicion.ts: silence counts only while quorum-1 other backups are heard. A backup that suspected
+  // alone would leave the view for good (PBFT has no way back) and sit out until the next view change.
+  script(`
+    cluster n=4 clients=1 timeout=20 status=5
+    submit 0
+    stabilize
+    isolate 3
+    run 200
+    expect viewchanging no on=3
+    heal
+    partition 0,1|2,3          # 2 and 3 hear each other, not the primary: one backup short of a quorum
+    run 200
+    heal
+    submit 0
+    run 50
+    expect view 0
+    expect viewchanging no
+    expect executed 2
+  `);
+});
+
+test('silent primaries in a row: the view timeout still doubles with each view change without progress', () => {
+  // PBFT §4.5.2 liveness: the timeout doubles per view change that executes nothing. Timeout 20.
+  // Two primaries die at once: the backups suspect the first after 20 ticks, wait 40 for view 1's
+  // new-view, then move to view 2.
+  script(`
+    cluster n=7 clients=1 timeout=20 status=5
+    crash 0
+    crash 1
+    run 50
+    expect view 1 on=2,3,4,5,6
+    expect viewchanging yes on=2,3,4,5,6
+    run 30
+    expect view 2 on=2,3,4,5,6
+    expect viewchanging no on=2,3,4,5,6
+  `);
+  // One at a time: view 1 is installed, its primary dies while nothing has executed since, so the
+  // backups give it 40 ticks of silence, not 20.
+  script(`
+    cluster n=7 clients=1 timeout=20 status=5
+    crash 0
+    run 40
+    expect view 1 on=1,2,3,4,5,6
+    expect viewchanging no on=1,2,3,4,5,6
+    crash 1
+    run 30
+    expect view 1 on=2,3,4,5,6
+    expect viewchanging no on=2,3,4,5,6
+    run 20
+    expect view 2 on=2,3,4,5,6
+    expect viewchanging no on=2,3,4,5,6
   `);
 });
 

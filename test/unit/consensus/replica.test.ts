@@ -149,6 +149,9 @@ test('n = 22 (f = 7, quorum 15) over a lossy network: requests execute and the v
 test('bad options and sizes are refused with the field name', () => {
   assert.throws(() => replicaOptions({ checkpointInterval: 8, logWindow: 4 }), (e: unknown) => e instanceof BaksaError && /logWindow/.test(e.message));
   assert.throws(() => replicaOptions({ viewTimeoutTicks: 0 }), /viewTimeoutTicks/);
+  // The idle primary's status is its heartbeat (suspicion.ts): at least twice a view timeout.
+  assert.throws(() => replicaOptions({ viewTimeoutTicks: 20, statusIntervalTicks: 11 }), (e: unknown) => e instanceof BaksaError && /statusIntervalTicks/.test(e.message));
+  assert.is(replicaOptions({ viewTimeoutTicks: 20, statusIntervalTicks: 10 }).statusIntervalTicks, 10);
   assert.throws(() => createReplica({ n: 3, f: 1, id: 0, signer: keyring.replicaSigner(0), verifier: keyring.verifier(), app: new SimApp() }), /consensus\.f/);
   assert.throws(() => createReplica({ n: 4, id: 4, signer: keyring.replicaSigner(0), verifier: keyring.verifier(), app: new SimApp() }), /outside/);
 });
