@@ -204,7 +204,10 @@ export async function flushPendingRecords(deps: Pick<MigrationDeps, 'db' | 'subm
 }
 const snapshotObject = (id: string) => `snapshot:${id}`;
 
-async function readBody(body: unknown, bytesMax: number): Promise<Buffer> {
+/** A raw request body of at most `bytesMax` bytes: refused at once by its declared length, else while it streams. */
+async function readBody(request: { headers: Record<string, unknown>; body: unknown }, bytesMax: number): Promise<Buffer> {
+  if (Number(request.headers['content-length'] ?? 0) > bytesMax) throw payloadTooLarge(bytesMax);
+  const body = request.body;
   if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
     throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/octet-stream', 'set Content-Type: application/octet-stream');
   }
@@ -415,9 +418,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       schema: { params: accountParams },
       handler: async ({ request, principal }) => {
         const a = await account(request, principal, true);
-        const declared = Number(request.headers['content-length'] ?? 0);
-        if (declared > EDGE_PROOF_BYTES_MAX) throw payloadTooLarge(EDGE_PROOF_BYTES_MAX);
-        const body = await readBody(request.body, EDGE_PROOF_BYTES_MAX);
+        const body = await readBody(request, EDGE_PROOF_BYTES_MAX);
         let proof: EdgeProof;
         try {
           proof = decodeEdgeProof(body);
@@ -455,9 +456,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const a = await account(request, principal, true);
         const { id } = request.params as { id: string };
         const { length, sha256 } = request.query as { length: string; sha256: string };
-        const declared = Number(request.headers['content-length'] ?? 0);
-        if (declared > deps.chunkBytesMax) throw payloadTooLarge(deps.chunkBytesMax);
-        const body = await readBody(request.body, deps.chunkBytesMax);
+        const body = await readBody(request, deps.chunkBytesMax);
         const [outcome] = await storeChunks(a, [{ id, length: Number(length), sha256, body }]);
         if (outcome instanceof BaksaError) throw outcome;
         void reply.status(outcome!.stored ? 201 : 200);
@@ -470,9 +469,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       schema: { params: accountParams },
       handler: async ({ request, principal }) => {
         const a = await account(request, principal, true);
-        const declared = Number(request.headers['content-length'] ?? 0);
-        if (declared > deps.chunkBatchBytesMax) throw payloadTooLarge(deps.chunkBatchBytesMax);
-        const body = await readBody(request.body, deps.chunkBatchBytesMax);
+        const body = await readBody(request, deps.chunkBatchBytesMax);
         let frames: Frame[];
         try {
           frames = decodeFrames(body, { headBytes: CHUNK_FRAME_HEAD_BYTES, countMax: deps.chunkBatchCountMax, frameBytesMax: deps.chunkBytesMax, batchBytesMax: deps.chunkBatchBytesMax });
@@ -502,7 +499,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         const { snapshotId } = request.params as { snapshotId: string };
         let record: { createdMs?: unknown; rootChunks?: unknown; chunks?: unknown };
         try {
-          record = JSON.parse((await readBody(request.body, deps.snapshotRecordBytesMax)).toString('utf8')) as typeof record;
+          record = JSON.parse((await readBody(request, deps.snapshotRecordBytesMax)).toString('utf8')) as typeof record;
         } catch (e) {
           if (e instanceof BaksaError) throw e;
           throw badRequest('body', `not JSON: ${(e as Error).message}`);

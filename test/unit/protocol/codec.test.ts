@@ -5,17 +5,8 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { decode, encode } from '@msgpack/msgpack';
 import { decodeUntrusted, defaultDecodeLimits, encodeCanonical, scanMsgpack, ProtocolError, type DecodeLimits } from '../../../shared/protocol/index.ts';
+import { codeOf } from '../../helpers/protocol.ts';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    assert.instance(error, ProtocolError, `threw ${String(error)}`);
-    return (error as ProtocolError).code;
-  }
-  assert.unreachable('expected a ProtocolError');
-  return '';
-}
 
 const tight: DecodeLimits = { inputBytesMax: 1024, maxStrLength: 8, maxBinLength: 8, maxArrayLength: 4, maxMapLength: 4, maxExtLength: 4, depthMax: 3 };
 

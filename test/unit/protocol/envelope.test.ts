@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { decode, encode } from '@msgpack/msgpack';
 import { z } from 'zod';
 import { generateSigningKey, sign } from '../../../shared/crypto/sign.ts';
+import { codeOf } from '../../helpers/protocol.ts';
 import {
   CONSENSUS_BODY_BYTES_MAX,
   MessageRegistry,
@@ -27,16 +28,6 @@ const NOW = 1_700_000_000_000;
 const opts = (extra: Partial<OpenOptions> = {}): OpenOptions => ({ keyOf: (id) => keys.get(id), now: NOW, ...extra });
 const txId = new Uint8Array(16).fill(1);
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    assert.instance(error, ProtocolError, `threw ${String(error)}`);
-    return (error as ProtocolError).code;
-  }
-  assert.unreachable('expected a ProtocolError');
-  return '';
-}
 
 /** Re-signs an edited payload, so only the edit itself can be at fault. */
 function forge(payload: Record<string, unknown>, key = alice): Uint8Array {

@@ -7,19 +7,10 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeChunkFrameHead, encodeFrames, framesBytes, type FrameLimits } from '../../../shared/http/frames.ts';
 import { ProtocolError } from '../../../shared/protocol/index.ts';
+import { codeOf } from '../../helpers/protocol.ts';
 
 const limits: FrameLimits = { headBytes: 3, countMax: 8, frameBytesMax: 64, batchBytesMax: 1024 };
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    assert.instance(error, ProtocolError, `threw ${String(error)}`);
-    return (error as ProtocolError).code;
-  }
-  assert.unreachable('expected a ProtocolError');
-  return '';
-}
 
 const frameArb = fc.record({ head: fc.uint8Array({ minLength: 3, maxLength: 3 }), bytes: fc.uint8Array({ maxLength: 64 }) });
 
