@@ -1,8 +1,12 @@
 /**
  * Normal-case operation (PBFT §4.2-4.3): request, pre-prepare, prepare, commit, execute.
  *
- * - The primary batches pending requests (up to `batchRequestsMax`) into a pre-prepare when the batch
- *   is full or on the next tick, for sequence numbers inside the window h < seq <= h + L.
+ * - The primary batches pending requests (up to `batchRequestsMax`) into a pre-prepare, for sequence
+ *   numbers inside the window h < seq <= h + L. A full batch goes out at once. A partial one goes out
+ *   while fewer than `eagerInFlightBatchesMax` batches are proposed and not yet executed, checked on
+ *   every request, execution and tick: an idle cluster orders a lone request without waiting for a
+ *   tick, and under load what arrives while the pipeline is full waits for room, so batches grow
+ *   with the load and the signatures per request shrink. With 0, partial batches go out on ticks.
  * - A backup accepts one pre-prepare per (view, seq), persists it, then broadcasts its prepare.
  * - prepared = the pre-prepare plus quorum-1 matching prepares from distinct backups; the replica
  *   persists the certificate, then broadcasts its commit.
@@ -32,7 +36,7 @@ export function onRequest(c: Core, r: Request): void {
   if (!held || held.requestId < r.requestId) c.pending.set(r.client, r);
   if (c.viewChanging) return;
   if (c.isPrimary()) {
-    if (proposable(c, c.options.batchRequestsMax).length >= c.options.batchRequestsMax) propose(c);
+    propose(c, false);
   } else {
     // PBFT: a backup relays the request to the primary and starts suspecting it (the view timer).
     c.send(c.primaryOf(c.view), c.pending.get(r.client) ?? r);
@@ -49,12 +53,19 @@ function proposable(c: Core, max: number): Request[] {
   return batch;
 }
 
-/** The primary assigns sequence numbers to pending requests while the window allows. */
-export function propose(c: Core): void {
+/** A partial batch may go out now: the pipeline has room (eager batching), or on a tick when that is off. */
+function partialBatchDue(c: Core, onTick: boolean): boolean {
+  const inFlightMax = c.options.eagerInFlightBatchesMax;
+  return inFlightMax === 0 ? onTick : c.nextSeq - 1 - c.lastExecuted < inFlightMax;
+}
+
+/** The primary assigns sequence numbers to pending requests while the window (and, for a partial batch, the pipeline) allows. */
+export function propose(c: Core, onTick: boolean): void {
   if (c.viewChanging || !c.isPrimary()) return;
   while (c.nextSeq <= c.stable.seq + c.options.logWindow) {
     const batch = proposable(c, c.options.batchRequestsMax);
     if (batch.length === 0) return;
+    if (batch.length < c.options.batchRequestsMax && !partialBatchDue(c, onTick)) return;
     const seq = Math.max(c.nextSeq, c.stable.seq + 1);
     c.nextSeq = seq + 1;
     const pp = c.sign<PrePrepare>({
@@ -157,6 +168,8 @@ export function checkCommitted(c: Core, e: Entry): void {
   e.commitCert = { prePrepare: pp, commits };
   c.persistEntry(e);
   executeReady(c, false);
+  // What arrived while the pipeline was full goes out as one batch now that it has room.
+  propose(c, false);
 }
 
 /** Executes committed entries in sequence order, as far as the log allows. */

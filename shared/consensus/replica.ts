@@ -120,7 +120,7 @@ export class Replica {
       c.timeouts.status.start();
     }
     if (c.timeouts.fetch.tick()) requestState(c);
-    propose(c);
+    propose(c, true);
     syncViewTimer(c);
     return c.take();
   }

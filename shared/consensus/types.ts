@@ -16,8 +16,15 @@ export type ReplicaId = number;
 export type ClientId = string;
 
 export interface ReplicaOptions {
-  /** Requests per pre-prepare. The primary proposes when a batch is full, else on the next tick. */
+  /** Requests per pre-prepare. The primary proposes a full batch at once, a partial one as `eagerInFlightBatchesMax` says. */
   batchRequestsMax: number;
+  /**
+   * The primary proposes a partial batch only while fewer batches than this are proposed and not yet
+   * executed, and then at once (on a request, an execution or a tick): an idle cluster orders a lone
+   * request without waiting for a tick, and a busy one batches what arrives while its pipeline is
+   * full (normal-case.ts). 0: partial batches go out on every tick, whatever is in flight.
+   */
+  eagerInFlightBatchesMax: number;
   /** K: a checkpoint is taken after every K-th sequence number. */
   checkpointInterval: number;
   /** L: sequence numbers accepted are h < seq <= h + L, h being the last stable checkpoint. */
@@ -43,6 +50,7 @@ export interface ReplicaOptions {
 
 export const defaultReplicaOptions: ReplicaOptions = {
   batchRequestsMax: 16,
+  eagerInFlightBatchesMax: 1,
   checkpointInterval: 16,
   logWindow: 32,
   viewTimeoutTicks: 20,
@@ -58,8 +66,9 @@ export const defaultReplicaOptions: ReplicaOptions = {
 export function replicaOptions(options: Partial<ReplicaOptions> = {}): ReplicaOptions {
   const o: ReplicaOptions = { ...defaultReplicaOptions, ...options };
   for (const [field, value] of Object.entries(o)) {
-    if (!Number.isSafeInteger(value) || (value as number) < 1) {
-      throw configError(`consensus.${field}`, `must be a positive integer, got ${String(value)}`);
+    const min = field === 'eagerInFlightBatchesMax' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || (value as number) < min) {
+      throw configError(`consensus.${field}`, `must be an integer of at least ${min}, got ${String(value)}`);
     }
   }
   if (o.logWindow < o.checkpointInterval) {

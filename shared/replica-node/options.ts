@@ -9,7 +9,7 @@ import type { CodecOptions, ReplicaOptions } from '../consensus/index.ts';
 export interface ReplicaNodeOptions {
   /** Period of `replica.tick(Date.now())`; every core timeout counts these ticks. */
   tickMs: number;
-  /** fdatasync the persist log after every batch of records (off only for tests and benchmarks). */
+  /** Make every batch of records durable before its sends: an O_DSYNC write, else write + fdatasync (off only for tests and benchmarks). */
   persistFsync: boolean;
   /** Frames received but not yet stepped; more are dropped and counted (peers retransmit). */
   inboundQueueFramesMax: number;

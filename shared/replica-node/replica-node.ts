@@ -102,6 +102,8 @@ export class ReplicaNode {
   private ticksOwed = 0;
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
+  /** The last batch stepped, until its sends are out; the next batch's sends wait for it. */
+  private performing: Promise<void> | undefined;
   private closed = false;
   private failure: Error | undefined;
   private readonly counters = {
@@ -183,6 +185,7 @@ export class ReplicaNode {
     this.closed = true;
     clearInterval(this.timer);
     await this.draining;
+    await this.performing?.catch(() => undefined);
     await this.log.close();
   }
 
@@ -216,24 +219,23 @@ export class ReplicaNode {
   }
 
   /**
-   * Two batches in flight: batch k+1 is stepped (CPU: decoding, signatures) while batch k's records
-   * are being written and fsynced; k+1's records are written after k's, and its sends wait for k's.
+   * Two batches in flight: batch k+1 is stepped (CPU: decoding, signatures) as soon as its frames are
+   * in, while batch k's records are being written and fsynced; k+1's records are written after k's,
+   * and its sends wait for k's. A third batch is stepped once k is done. The drain may end while k is
+   * still in flight, so a frame that arrives during a lone fsync is stepped at once, not after it.
    */
   private async drain(): Promise<void> {
-    let inFlight: Promise<void> | undefined;
-    const work = () => !this.closed && (this.inbound.length > 0 || this.ticksOwed > 0);
     try {
-      do {
-        while (work()) {
-          const previous = inFlight;
-          inFlight = this.perform(this.stepBatch(), previous);
-          inFlight.catch(() => undefined); // rethrown by the await below
-          if (previous) await previous;
-          else await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        await inFlight;
-        inFlight = undefined;
-      } while (work()); // frames that came during the last fsync
+      while (!this.closed && (this.inbound.length > 0 || this.ticksOwed > 0)) {
+        const previous = this.performing;
+        const current = this.perform(this.stepBatch(), previous);
+        this.performing = current;
+        current.then(() => {
+          if (this.performing === current) this.performing = undefined;
+        }, (error: Error) => this.fail(error));
+        if (previous) await previous;
+        else await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     } catch (error) {
       this.fail(error as Error);
     } finally {

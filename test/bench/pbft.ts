@@ -99,7 +99,8 @@ async function openLoop(client: ClientNode, ratePerS: number, ms: number, during
     const elapsed = performance.now() - started;
     if (elapsed >= ms) break;
     during?.(elapsed);
-    const due = Math.floor((elapsed * ratePerS) / 1000);
+    // Request k arrives at k / ratePerS s: at `elapsed`, requests 0 .. floor(elapsed * ratePerS) are due.
+    const due = Math.floor((elapsed * ratePerS) / 1000) + 1;
     for (; sent < due; sent++) {
       const at = started + (sent * 1000) / ratePerS;
       pending.push(client.submit(nextOp()).then(() => {

@@ -175,8 +175,9 @@ test('a silent primary is suspected with no client retransmission: every backup 
           expect result 0 1
           run ${phase}
           ${waiting ? 'submit 0' : ''}
-          deliver type=request       # the primary alone has the request (if any); with batch=2...
-          crash 0                    # ...it dies before proposing it on its next tick
+          deliver type=request       # the primary alone has the request (if any): it proposes it at once...
+          drop type=pre-prepare      # ...but the pre-prepare is lost
+          crash 0                    # ...and the primary dies
           run 40
           expect view 1 on=${backups}
           expect viewchanging no on=${backups}

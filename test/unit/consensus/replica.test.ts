@@ -49,7 +49,7 @@ test('n = 1, a lone gateway: one request executes within the same step', () => {
 });
 
 test('batching: the primary proposes a full batch at once, a partial one on the next tick', () => {
-  const r = createReplica({ n: 4, id: 0, signer: keyring.replicaSigner(0), verifier: keyring.verifier(), app: new SimApp(), options: { batchRequestsMax: 3 } });
+  const r = createReplica({ n: 4, id: 0, signer: keyring.replicaSigner(0), verifier: keyring.verifier(), app: new SimApp(), options: { batchRequestsMax: 3, eagerInFlightBatchesMax: 0 } });
   const prePrepares = (as: Action[]) => as.filter((a) => a.type === 'broadcast' && a.message.type === 'pre-prepare');
   assert.is(prePrepares(r.step(request('a', 1))).length, 0);
   assert.is(prePrepares(r.step(request('b', 1))).length, 0);
@@ -59,6 +59,42 @@ test('batching: the primary proposes a full batch at once, a partial one on the 
   r.step(request('d', 1));
   assert.is(prePrepares(r.tick()).length, 1);
   r.invariants();
+});
+
+test('eager batching: an idle primary proposes at once; what arrives meanwhile waits for room, not for a tick', () => {
+  const cluster = new Cluster({ seed: 3, n: 4, clients: 3, manual: true, network: perfectNetwork, replicaOptions: { batchRequestsMax: 16 } });
+  const queue = cluster.net.queue;
+  const batches: number[] = [];
+  const deliverAll = () => {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const m = p.payload as { type: string; batch?: unknown[] };
+      if (m.type === 'pre-prepare' && p.to === 'r1') batches.push(m.batch!.length);
+      cluster.deliver(p);
+    }
+  };
+  // An idle cluster orders a lone request with messages alone: no tick.
+  cluster.submit(0);
+  deliverAll();
+  assert.is(cluster.clients[0]!.results.size, 1);
+  assert.equal(batches, [1]);
+  // Client 0's request is proposed at once; 1 and 2 reach the primary while it is in flight ...
+  const deliverRequests = () => {
+    for (let i; (i = queue.findIndex((p) => p.from.startsWith('c:'))) >= 0;) cluster.deliver(queue.splice(i, 1)[0]!);
+  };
+  cluster.submit(0);
+  deliverRequests();
+  cluster.submit(1);
+  cluster.submit(2);
+  deliverRequests();
+  const prePreparesQueued = () => queue.filter((p) => (p.payload as { type: string }).type === 'pre-prepare').length;
+  const queued = prePreparesQueued();
+  cluster.tickNodes();
+  assert.is(prePreparesQueued(), queued, 'no partial batch on a tick while the pipeline is full');
+  // ... and go out together as the next batch once it executes at the primary.
+  deliverAll();
+  assert.equal(batches, [1, 1, 2]);
+  assert.equal(cluster.clients.map((c) => c.results.size), [2, 1, 1]);
+  for (const node of cluster.nodes) node.instances[0]!.replica.invariants();
 });
 
 test('a backup persists an accepted pre-prepare before its prepare goes out', () => {
