@@ -34,6 +34,9 @@ import { RELEASE_RECORD_PREFIX, ReleaseApplier } from '../edge/release.ts';
 /** A member offline this long is gone (cluster.repairAfterS overrides it). */
 const DEFAULT_REPAIR_AFTER_S = 3600;
 const REPAIR_CHECK_MS = 60_000;
+/** A release notice not readable yet (its shards still being committed, members down) is tried again after this, doubling up to the max. */
+const RELEASE_RETRY_MS = 2_000;
+const RELEASE_RETRY_MS_MAX = 60_000;
 /** How often the daemon migrates when agent.json `cloud.intervalS` does not say. */
 const DEFAULT_MIGRATE_INTERVAL_S = 900;
 
@@ -143,11 +146,30 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   // Every member frees the shards the site ledger releases (agent/edge/release.ts): what it missed while
   // down once it has joined, then on each block that holds a release notice.
   let unwatchReleases: (() => void) | undefined;
+  let releaseRetry: NodeJS.Timeout | undefined;
+  let releasesStopped = false;
   if (edge) {
     void edge.ready.then(
       (node) => {
         const applier = new ReleaseApplier({ dir: join(paths.root, 'edge'), node, store: edge.store, logger });
-        const apply = () => void applier.run().catch((error: Error) => logger.warn({ err: error.message }, 'applying release notices failed; it is retried with the next one'));
+        let retryMs = RELEASE_RETRY_MS;
+        const retry = () => {
+          if (releaseRetry || releasesStopped) return;
+          releaseRetry = setTimeout(() => {
+            releaseRetry = undefined;
+            apply();
+          }, retryMs);
+          releaseRetry.unref();
+          retryMs = Math.min(2 * retryMs, RELEASE_RETRY_MS_MAX);
+        };
+        const apply = (): void =>
+          void applier.run().then(
+            (r) => (r.waiting ? retry() : void (retryMs = RELEASE_RETRY_MS)),
+            (error: Error) => {
+              logger.warn({ err: error.message }, 'applying release notices failed; it is retried');
+              retry();
+            },
+          );
         unwatchReleases = node.watchBlocks((block) => {
           if (block.records.some((r) => r.snapshotId.startsWith(RELEASE_RECORD_PREFIX))) apply();
         });
@@ -300,7 +322,9 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       await control?.close();
       await job.cancel();
       await housekeepingRun;
+      releasesStopped = true;
       unwatchReleases?.();
+      clearTimeout(releaseRetry);
       await edge?.close();
       await capture?.stop();
       await telemetry?.stop();

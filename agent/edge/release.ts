@@ -14,7 +14,8 @@
  *   member  every member, the owner included, applies the notices in ledger order (ReleaseApplier): it
  *           deletes the shards the ledger placed on it for the released chunks. A member down at the time
  *           applies them when it catches up the ledger; the cursor (STATE/edge/released.json) is the last
- *           block applied.
+ *           block applied. A notice is read from k of its shards, which the members move into their
+ *           stores only after its block is certified: one not readable yet is tried again shortly.
  *
  * A notice is an object committed like a snapshot descriptor (descriptor.ts: erasure-coded over the members
  * up, one transaction), whose record is named `free:<snapshot id>`:
@@ -295,6 +296,11 @@ export interface ApplyReport {
   shardsDeleted: number;
   /** Notices refused (bad signature, another member's account): logged and skipped. */
   refused: number;
+  /**
+   * A notice could not be read yet (fewer than k of its shards readable: members down, or its block
+   * certified before the members moved its staged shards into their stores): run again later.
+   */
+  waiting: boolean;
 }
 
 /**
@@ -327,12 +333,12 @@ export class ReleaseApplier {
       return this.running;
     }
     this.running = (async () => {
-      let total: ApplyReport = { notices: 0, shardsDeleted: 0, refused: 0 };
+      let total: ApplyReport = { notices: 0, shardsDeleted: 0, refused: 0, waiting: false };
       try {
         do {
           this.again = false;
           const r = await this.once();
-          total = { notices: total.notices + r.notices, shardsDeleted: total.shardsDeleted + r.shardsDeleted, refused: total.refused + r.refused };
+          total = { notices: total.notices + r.notices, shardsDeleted: total.shardsDeleted + r.shardsDeleted, refused: total.refused + r.refused, waiting: r.waiting };
         } while (this.again);
         return total;
       } finally {
@@ -343,7 +349,7 @@ export class ReleaseApplier {
   }
 
   private async once(): Promise<ApplyReport> {
-    const report: ApplyReport = { notices: 0, shardsDeleted: 0, refused: 0 };
+    const report: ApplyReport = { notices: 0, shardsDeleted: 0, refused: 0, waiting: false };
     const cursor = await this.readCursor();
     const found: PlacedRecord[] = [];
     let tip = cursor - 1;
@@ -369,6 +375,7 @@ export class ReleaseApplier {
         }
         // Not readable now (too few members up): apply what came before it, and this one next time.
         this.logger.info({ height, err: (error as Error).message }, 'a release notice cannot be read yet; it is applied later');
+        report.waiting = true;
         through = height;
         break;
       }

@@ -142,7 +142,8 @@ embedded('a gateway cut off from the broker refuses to commit, the majority goes
   assert.ok(old.length > 0, 'the rebalance replaced layouts');
   const holder = (name: string) => ctx.gateways.find((g) => g.name === name)!;
   const left = () => old.filter(([id, at]) => shardFiles(join(holder(at).state, 'shards')).some((f) => f.endsWith(id)));
-  await until('the replaced layouts are freed', () => left().length === 0, 60_000, () => `${left().length} of ${old.length} left`);
+  await until('the replaced layouts are freed', () => left().length === 0, 60_000, () =>
+    `${left().length} of ${old.length} left, on ${[...new Set(left().map(([, at]) => at))].join(', ')}\n${ctx.gateways.map((g) => `${g.name}: ${g.daemon!.output().slice(-1500)}`).join('\n')}`);
   for (const [id, at] of after) assert.ok(shardFiles(join(holder(at).state, 'shards')).some((f) => f.endsWith(id)), `shard ${id.slice(0, 12)} of the new layout is on ${at}`);
   void g2;
 });
