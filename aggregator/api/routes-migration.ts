@@ -204,6 +204,12 @@ export async function flushPendingRecords(deps: Pick<MigrationDeps, 'db' | 'subm
 }
 const snapshotObject = (id: string) => `snapshot:${id}`;
 
+/** The JSON schema of a `{ids: [chunk id]}` body of at most `max` ids. */
+const chunkIdsBody = (max: number) => ({
+  type: 'object', additionalProperties: false, required: ['ids'],
+  properties: { ids: { type: 'array', minItems: 1, maxItems: max, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+});
+
 /** A raw request body of at most `bytesMax` bytes: refused at once by its declared length, else while it streams. */
 async function readBody(request: { headers: Record<string, unknown>; body: unknown }, bytesMax: number): Promise<Buffer> {
   if (Number(request.headers['content-length'] ?? 0) > bytesMax) throw payloadTooLarge(bytesMax);
@@ -573,10 +579,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       summary: 'plaintext length, sealed length and SHA-256 of stored chunks',
       schema: {
         params: accountParams,
-        body: {
-          type: 'object', additionalProperties: false, required: ['ids'],
-          properties: { ids: { type: 'array', minItems: 1, maxItems: deps.batchMax, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
-        },
+        body: chunkIdsBody(deps.batchMax),
       },
       handler: async ({ request, principal }) => {
         const a = await account(request, principal);
@@ -593,10 +596,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       summary: 'several sealed chunk objects (frames: id, bytes), each read from any k shards (verified, healed)',
       schema: {
         params: accountParams,
-        body: {
-          type: 'object', additionalProperties: false, required: ['ids'],
-          properties: { ids: { type: 'array', minItems: 1, maxItems: deps.chunkBatchCountMax, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
-        },
+        body: chunkIdsBody(deps.chunkBatchCountMax),
       },
       handler: async ({ request, reply, principal }) => {
         const a = await account(request, principal);
