@@ -247,6 +247,17 @@ export class Catalog {
     return shardIds;
   }
 
+  /** The shards of `ids` no chunk row names any more (content-addressed shards may be shared). */
+  async unreferencedShards(ids: readonly string[]): Promise<string[]> {
+    const named = new Set<string>();
+    for (let i = 0; i < ids.length; i += ROWS_PER_INSERT) {
+      const part = ids.slice(i, i + ROWS_PER_INSERT);
+      const rows = await this.db.all<{ shard_id: string }>(`SELECT DISTINCT shard_id FROM shards WHERE shard_id IN (${part.map(() => '?').join(',')})`, part);
+      for (const r of rows) named.add(r.shard_id);
+    }
+    return ids.filter((id) => !named.has(id));
+  }
+
   /** Whether any chunk row still names this shard (content-addressed shards may be shared). */
   async shardReferenced(shardId: string): Promise<boolean> {
     return (await this.db.get('SELECT 1 AS x FROM shards WHERE shard_id = ? LIMIT 1', [shardId])) !== undefined;

@@ -55,7 +55,8 @@ export function registerForgetCommand(program: Command): void {
       const { forgetSnapshots, migrationGate, prune } = await import('../retention/index.ts');
       const state = await loadState(stateDirOf(opts));
       const flags = [opts.keepLast, opts.keepHourly, opts.keepDaily, opts.keepWeekly, opts.keepMonthly, opts.keepYearly];
-      const policy = flags.some((f) => f !== undefined)
+      const explicit = flags.some((f) => f !== undefined);
+      const policy = explicit
         ? {
             keepLast: opts.keepLast ?? 0,
             keepHourly: opts.keepHourly ?? 0,
@@ -89,7 +90,7 @@ export function registerForgetCommand(program: Command): void {
       };
       if (state.config.cluster) {
         const { forgetThroughDaemon } = await import('../edge/cli.ts');
-        const { released, ...result } = await forgetThroughDaemon(state, { ...(policy === state.profile.retention ? {} : { policy }), dryRun: opts.dryRun === true, utc: opts.utc === true });
+        const { released, ...result } = await forgetThroughDaemon(state, { ...(explicit ? { policy } : {}), dryRun: opts.dryRun === true, utc: opts.utc === true });
         print(result, released ? { released } : {});
         return;
       }

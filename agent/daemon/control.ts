@@ -76,7 +76,7 @@ function relayoutNow(
       if (relaid.length > 0 && account === state.config.name) {
         const node = await edge.ready;
         await commitRelayoutRelease(node, edge.signer, edgeProfile(state.profile, node.members.length).erasure, account, relaid);
-        for (const shardId of oldLocal) if (!(await repo.catalog.shardReferenced(shardId))) await edge.store.delete(shardId);
+        await edge.store.deleteMany(await repo.catalog.unreferencedShards(oldLocal));
       }
       return report;
     } finally {
@@ -113,7 +113,7 @@ export async function forgetNow(state: AgentState, edge: EdgeRuntime, policy: Re
           stateRoot: state.paths.root,
           account,
           commit: (release) => commitRelease(node, edge.signer, erasure, release),
-          deleteLocal: (shardId) => edge.store.delete(shardId),
+          deleteLocal: (shardIds) => edge.store.deleteMany(shardIds),
         },
         policy,
         { ...options, ...(await migrationGate(repo.catalog, state.config.cloud !== undefined)) },

@@ -180,36 +180,40 @@ export async function clearPendingRelease(stateRoot: string): Promise<void> {
 }
 
 /** Commits the notices of a release, one transaction each. */
-export async function commitRelease(
+export function commitRelease(
   node: Pick<EdgeNode, 'commit' | 'liveMembers' | 'self'>,
   signer: SigningKeyPair,
   geometry: { k: number; m: number },
   release: PendingRelease,
 ): Promise<number> {
-  const parts = releaseParts(release.snapshots, release.chunks);
-  for (const part of parts) {
-    const bytes = encodeNotice({ kind: 'forget', account: release.account, node: node.self, ...part }, signer);
-    await commitObject(node, release.account, RELEASE_RECORD_PREFIX + part.snapshotId, geometry, bytes);
-  }
-  return parts.length;
+  return commitNotices(node, signer, geometry, release.account, 'forget', releaseParts(release.snapshots, release.chunks));
 }
 
 /** Commits the notices that free the earlier layouts of chunks a repair or rebalance laid out again. */
-export async function commitRelayoutRelease(
+export function commitRelayoutRelease(
   node: Pick<EdgeNode, 'commit' | 'liveMembers' | 'self'>,
   signer: SigningKeyPair,
   geometry: { k: number; m: number },
   account: string,
   chunks: readonly string[],
 ): Promise<number> {
-  let notices = 0;
-  for (let i = 0; i < chunks.length; i += RELEASE_CHUNKS_PER_PART) {
-    const part = chunks.slice(i, i + RELEASE_CHUNKS_PER_PART);
-    const bytes = encodeNotice({ kind: 'relayout', account, node: node.self, snapshotId: RELAYOUT_NOTICE_NAME, chunks: part }, signer);
-    await commitObject(node, account, RELEASE_RECORD_PREFIX + RELAYOUT_NOTICE_NAME, geometry, bytes);
-    notices++;
+  return commitNotices(node, signer, geometry, account, 'relayout', releaseParts([RELAYOUT_NOTICE_NAME], chunks));
+}
+
+/** One signed notice object per part, each committed as its own transaction named `free:<part's snapshot>`. */
+async function commitNotices(
+  node: Pick<EdgeNode, 'commit' | 'liveMembers' | 'self'>,
+  signer: SigningKeyPair,
+  geometry: { k: number; m: number },
+  account: string,
+  kind: ReleaseKind,
+  parts: ReadonlyArray<{ snapshotId: string; chunks: string[] }>,
+): Promise<number> {
+  for (const part of parts) {
+    const bytes = encodeNotice({ kind, account, node: node.self, ...part }, signer);
+    await commitObject(node, account, RELEASE_RECORD_PREFIX + part.snapshotId, geometry, bytes);
   }
-  return notices;
+  return parts.length;
 }
 
 // ---- member side: which shards go ------------------------------------------------------------------

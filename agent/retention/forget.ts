@@ -100,8 +100,8 @@ export interface ClusterForget {
   account: string;
   /** Commits the release notices to the site ledger; resolves with how many. */
   commit(release: PendingRelease): Promise<number>;
-  /** Deletes a shard of this gateway's store that no ledger record placed (from before the cluster). */
-  deleteLocal(shardId: string): Promise<boolean>;
+  /** Deletes shards of this gateway's store that no ledger record placed (from before the cluster). */
+  deleteLocal(shardIds: readonly string[]): Promise<number>;
 }
 
 export interface ClusterForgetResult extends ForgetResult {
@@ -137,7 +137,7 @@ async function finishRelease(ctx: ClusterForget): Promise<ClusterForgetResult['r
   await ctx.catalog.deleteSnapshots(pending.snapshots);
   for (let i = 0; i < pending.chunks.length; i += 500) await ctx.catalog.deleteChunks(pending.chunks.slice(i, i + 500));
   const notices = await ctx.commit(pending);
-  for (const shardId of pending.localShards) if (!(await ctx.catalog.shardReferenced(shardId))) await ctx.deleteLocal(shardId);
+  await ctx.deleteLocal(await ctx.catalog.unreferencedShards(pending.localShards));
   await clearPendingRelease(ctx.stateRoot);
   return { snapshots: pending.snapshots.length, chunks: pending.chunks.length, notices };
 }
@@ -155,14 +155,21 @@ export async function prune(catalog: Catalog, store: ShardStore, ring: KeyRing):
     const shardIds = await catalog.deleteChunks(part);
     result.chunksDeleted += part.length;
     for (const r of records) if (r) result.bytesFreed += r.shardBytes * (r.k + r.m);
-    const unreferenced: string[] = [];
-    for (const shardId of shardIds) if (!(await catalog.shardReferenced(shardId))) unreferenced.push(shardId);
-    result.shardsDeleted += await store.deleteMany(unreferenced);
+    result.shardsDeleted += await store.deleteMany(await catalog.unreferencedShards(shardIds));
   }
-  // Orphans (staging a crash left committed, a shard whose chunk row went): collected while listing,
-  // deleted after it.
+  // Orphans (staging a crash left committed, a shard whose chunk row went): found a page of the listing
+  // at a time, deleted after it.
   const orphans: string[] = [];
-  for await (const shardId of store.list()) if (!(await catalog.shardReferenced(shardId))) orphans.push(shardId);
+  let page: string[] = [];
+  const sift = async () => {
+    orphans.push(...(await catalog.unreferencedShards(page)));
+    page = [];
+  };
+  for await (const shardId of store.list()) {
+    page.push(shardId);
+    if (page.length >= 1000) await sift();
+  }
+  await sift();
   result.orphanShardsDeleted = await store.deleteMany(orphans);
   return result;
 }
