@@ -91,8 +91,10 @@ export async function freePort(): Promise<number> {
 }
 
 export async function freeBasePort(): Promise<number> {
+  // Bases stay below Linux's ephemeral range (32768 and up), so no outgoing connection can take one of
+  // these ports as its source port between this check and the nodes' listen.
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const base = 20_000 + Math.floor(Math.random() * 120) * 100;
     const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }

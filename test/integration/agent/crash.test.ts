@@ -35,7 +35,7 @@ test('SIGKILL at random moments: the next run resumes, nothing committed is lost
       } else {
         const child = startCli(['backup', '--state', state]);
         const done = finished(child);
-        await new Promise((r) => setTimeout(r, 700 + rand(1500)));
+        await new Promise((r) => setTimeout(r, 300 + rand(1200)));
         child.kill('SIGKILL');
         killed = await done;
       }
@@ -43,9 +43,14 @@ test('SIGKILL at random moments: the next run resumes, nothing committed is lost
       assert.is(check.code, 0, `round ${round}: ${check.stdout}`);
       const before = JSON.parse((await cli(['status', '--state', state, '--json'])).stdout) as { chunks: number; snapshots: number };
       assert.ok(before.snapshots >= committed, 'no committed snapshot was lost');
-      if (killed.signal === 'SIGKILL') assert.is(before.snapshots, committed, 'a killed run commits no snapshot');
+      // A run killed by its fault dies mid-backup and commits no snapshot. A timed kill can also land after
+      // the snapshot is committed, while the process still exits: then the snapshot is whole (check above).
+      const interrupted = killed.signal === 'SIGKILL' && before.snapshots === committed;
+      if (killed.signal === 'SIGKILL' && !interrupted) {
+        assert.ok(round % 2 === 1 && before.snapshots === committed + 1, `round ${round}: a killed run commits no snapshot (${before.snapshots} after ${committed})`);
+      }
       committed = before.snapshots;
-      if (killed.signal === 'SIGKILL') kills++;
+      if (interrupted) kills++;
       const next = await cli(['backup', '--state', state, '--json']);
       assert.is(next.code, 0, next.stderr);
       committed++;
