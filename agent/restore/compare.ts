@@ -40,9 +40,10 @@ function kindOf(st: BigIntStats): string {
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
-/** Same mtime to the microsecond (what utimes can set through a double). */
+/** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `nsToSeconds`). */
 function sameMtime(a: bigint, bNs: string): boolean {
-  const d = a / 1000n - BigInt(bNs) / 1000n;
+  const unit = BigInt(bNs) < 0n || a < 0n ? 1_000_000n : 1000n;
+  const d = a / unit - BigInt(bNs) / unit;
   return d >= -1n && d <= 1n;
 }
 

@@ -54,9 +54,18 @@ export interface RestoreSummary<S extends RestorableSnapshot = SnapshotRecord> e
 
 type Task = { kind: 'entry'; entry: ManifestEntry } | { kind: 'chunk'; data: Promise<Uint8Array>; length: number } | { kind: 'end' };
 
-export function nsToSeconds(ns: string): number {
+/**
+ * The time utimes takes for a time in nanoseconds. Node cuts a number of seconds to whole microseconds,
+ * and today's times are a double of ~240 ns resolution: aimed at the middle of the microsecond, the
+ * rounding stays inside it, so the time comes back exact to the microsecond (aimed at the time itself,
+ * it came back a microsecond early about as often as not). Node takes a negative number for "now", so a
+ * time before 1970 goes as a Date, exact to the millisecond.
+ */
+export function nsToSeconds(ns: string): number | Date {
   const big = BigInt(ns);
-  return Number(big / 1_000_000_000n) + Number(big % 1_000_000_000n) / 1e9;
+  if (big < 0n) return new Date(Number(big / 1_000_000n) - (big % 1_000_000n < 0n ? 1 : 0));
+  const us = big / 1000n;
+  return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, jsonLines, repoRoot } from '../../helpers/cli.ts';
-import { snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
+import { assertSameTree, snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
 
 const gen = '/work/shared/tools/gen-sensor-logs.py';
 
@@ -49,7 +49,7 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
     assert.match(r.stdout, 'no differences');
     const expected = snapshotTree(src);
     expected.delete('scratch.tmp');
-    assert.equal(snapshotTree(join(target, src)), expected);
+    assertSameTree(snapshotTree(join(target, src)), expected);
 
     const c = await cli(['check', '--state', state, '--read-data', '--json']);
     assert.is(c.code, 0, c.stdout);
@@ -75,7 +75,7 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
     assert.is(r2.code, 0, r2.stdout);
     const expected2 = snapshotTree(src);
     expected2.delete('scratch.tmp');
-    assert.equal(snapshotTree(join(t.path, 'r2', src)), expected2);
+    assertSameTree(snapshotTree(join(t.path, 'r2', src)), expected2);
 
     const status = await cli(['status', '--state', state, '--json']);
     const s = JSON.parse(status.stdout);

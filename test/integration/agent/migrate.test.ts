@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendLogs, freeBasePort, generateGatewayData } from '../../../cli/demo-data.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
-import { snapshotTree } from '../../unit/agent/_helpers.ts';
+import { assertSameTree, snapshotTree } from '../../unit/agent/_helpers.ts';
 import { cli, jsonLines, repoRoot, runCli, type RunningCli } from '../../helpers/cli.ts';
 import { until } from '../../helpers/wait.ts';
 
@@ -122,12 +122,12 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     const summary = lines.find((l) => l.message_type === 'summary')!;
     assert.is(summary.snapshot, b2.snapshot_id);
     assert.is(lines.find((l) => l.message_type === 'verify')?.ok, true);
-    assert.equal(snapshotTree(join(target, src)), snapshotTree(src));
+    assertSameTree(snapshotTree(join(target, src)), snapshotTree(src));
     // An older snapshot by id prefix, with --path.
     const one = join(dir, 'one');
     const first = await cli(['restore', String(b1.snapshot_id).slice(0, 10), '--from', 'cloud', ...cloud(1), '--state', state, '--target', one, '--path', join(src, 'blobs')]);
     assert.is(first.code, 0, first.stderr);
-    assert.equal(snapshotTree(join(one, src, 'blobs')), snapshotTree(join(src, 'blobs')));
+    assertSameTree(snapshotTree(join(one, src, 'blobs')), snapshotTree(join(src, 'blobs')));
 
     // Flags: each missing or bad one is named; another account's certificate is refused.
     const noServer = await cli(['migrate', '--state', state, '--tls-dir', pki, '--cert-name', ACCOUNT]);

@@ -21,7 +21,7 @@ import { freeBasePort } from '../../../cli/demo-data.ts';
 import { loadTlsMaterial } from '../../../shared/crypto/pki.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
 import { coordinatorOrder } from '../../../shared/placement/index.ts';
-import { snapshotTree } from '../../unit/agent/_helpers.ts';
+import { assertSameTree, snapshotTree } from '../../unit/agent/_helpers.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { cli, jsonLines, runCli, type RunningCli } from '../../helpers/cli.ts';
 import { until } from '../../helpers/wait.ts';
@@ -123,7 +123,7 @@ it('ledger-verified migration survives kill -9 of an aggregator node mid-way; th
 
   const target = join(ctx.root, 'cloud-gw-1');
   ok(await cli(['restore', ctx.snapshots[0]!, '--from', 'cloud', '--state', g1.state, ...as(ctx, g1.name, 3), '--target', target, '--verify']), 'restore of gateway 1 from the cloud');
-  assert.equal(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
+  assertSameTree(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
 
   await startNode(ctx, 2);
   let all: Status[] = [];
@@ -167,7 +167,7 @@ it("a dead gateway's snapshots are migrated by its leader from the shards the ot
   // Its owner's keys restore it (the leader never had them).
   const target = join(ctx.root, 'cloud-gw-3');
   ok(await cli(['restore', 'latest', '--from', 'cloud', '--state', g3.state, ...as(ctx, g3.name, 0), '--target', target, '--verify']), 'restore of gateway 3 from the cloud');
-  assert.equal(snapshotTree(join(target, g3.source)), snapshotTree(g3.source));
+  assertSameTree(snapshotTree(join(target, g3.source)), snapshotTree(g3.source));
 
   // Its receipt is in the site ledger now: a second run (on the leader, from any node) offers nothing.
   const again = last(ok(await cli(['migrate', '--gone', g3.name, '--state', leader.state, ...as(ctx, leader.name, 3), '--json']), 'migrate --gone again').stdout);
@@ -189,7 +189,7 @@ it('flipped bytes in shards of migrated chunks: the restore from the cloud is by
   }
   const target = join(ctx.root, 'cloud-gw-1-again');
   ok(await cli(['restore', ctx.snapshots[0]!, '--from', 'cloud', '--state', g1.state, ...as(ctx, g1.name, 1), '--target', target, '--verify']), 'restore with flipped shards');
-  assert.equal(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
+  assertSameTree(snapshotTree(join(target, g1.source)), snapshotTree(g1.source));
   const scrubbed = await scrubAll(ctx);
   assert.is(scrubbed.failed, 0);
   const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');

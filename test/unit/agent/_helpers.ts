@@ -1,4 +1,5 @@
 // Shared helpers for the agent tests: temp dirs, a fresh agent state, tree comparison.
+import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, readdirSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,15 +53,34 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
       const r = rel ? `${rel}/${name}` : name;
       const st = lstatSync(p);
       if (st.isDirectory()) {
-        out.set(r, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) });
+        out.set(r, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
         walk(p, r);
       } else if (st.isSymbolicLink()) {
         out.set(r, { kind: 'symlink', mode: 0, mtimeMs: 0, target: readlinkSync(p) });
       } else {
-        out.set(r, { kind: 'file', mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), content: readFileSync(p).toString('base64') });
+        out.set(r, { kind: 'file', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, content: readFileSync(p).toString('base64') });
       }
     }
   };
   walk(root, '');
   return out;
+}
+
+/**
+ * Asserts two trees of `snapshotTree` are the same: paths, kinds, modes, bytes and link targets exactly,
+ * mtimes to the microsecond. Restore sets times through a double of seconds, which Node's utimes cuts to
+ * whole microseconds (and the double itself is ~240 ns coarse today), so a restored time may be up to
+ * ~1.3 µs early: an exact or millisecond-rounded comparison fails when a time sits at a boundary.
+ * Names the paths that differ.
+ */
+export function assertSameTree(actual: Map<string, TreeEntry>, expected: Map<string, TreeEntry>): void {
+  const differences: string[] = [];
+  for (const [path, want] of expected) {
+    const got = actual.get(path);
+    if (got === undefined) differences.push(`${path}: missing`);
+    else if (got.kind !== want.kind || got.mode !== want.mode || got.content !== want.content || got.target !== want.target) differences.push(`${path}: ${got.kind} mode ${got.mode.toString(8)} differs from ${want.kind} mode ${want.mode.toString(8)} or in bytes`);
+    else if (Math.abs(got.mtimeMs - want.mtimeMs) > 0.002) differences.push(`${path}: mtime ${got.mtimeMs} instead of ${want.mtimeMs}`);
+  }
+  for (const path of actual.keys()) if (!expected.has(path)) differences.push(`${path}: not in the source`);
+  assert.equal(differences, [], `the trees differ:\n${differences.slice(0, 20).join('\n')}`);
 }

@@ -2,15 +2,15 @@
 // (unchanged files not read, grown logs read from their last chunk), subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
-import { runRestore, compareTree } from '../../../agent/restore/index.ts';
+import { runRestore, compareTree, nsToSeconds } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
 import { openManifest } from '../../../agent/manifest/index.ts';
 import type { AgentState } from '../../../agent/config/index.ts';
-import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
+import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir, assertSameTree } from './_helpers.ts';
 
 function buildSource(src: string): void {
   mkdirSync(join(src, 'logs', 'line1'), { recursive: true });
@@ -66,7 +66,7 @@ test('backup then restore gives a byte-identical tree with modes and mtimes; ded
     assert.is(s1.snapshot.bytes, total);
     assert.ok(s1.counters.bytesNew <= total - 700_000 + 4096, `dedup: ${s1.counters.bytesNew} new of ${total}`);
     const restored = await restoredTree(state, join(t.path, 'restore'), src);
-    assert.equal(restored, snapshotTree(src));
+    assertSameTree(restored, snapshotTree(src));
     assert.is((await compare(state, join(t.path, 'restore'))).differences.length, 0);
     assert.is((await compare(state, '/')).differences.length, 0, 'the live source matches too');
   } finally {
@@ -104,7 +104,7 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     const after = (await repo2.catalog.getFile(log))!;
     await repo2.close();
     assert.equal(after.chunks.slice(0, before.chunks.length - 1), before.chunks.slice(0, -1));
-    assert.equal(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
+    assertSameTree(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
 
     // A change in the middle (same size) re-reads the whole file.
     const bytes = readFileSync(log);
@@ -114,7 +114,7 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     const full = await runBackup(state, { type: 'snapshot' });
     assert.is(full.counters.filesAppended, 0);
     assert.is(full.counters.bytesRead, bytes.length);
-    assert.equal(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
+    assertSameTree(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
   } finally {
     t.cleanup();
   }
@@ -200,6 +200,35 @@ test('compare lists differences: content, mode, missing and extra files', async 
     rmSync(join(base, 'empty.txt'));
     const diff = (await compare(state, target)).differences.map((d) => `${d.what}:${d.path.slice(src.length)}`).sort();
     assert.equal(diff, ['content:/blobs/image.bin', 'extra:/logs/new.txt', 'missing:/empty.txt', 'mode:/secret.key']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('restored times are exact to the microsecond (to the millisecond before 1970)', () => {
+  const t = tempDir();
+  try {
+    const f = join(t.path, 'f');
+    writeFileSync(f, 'x');
+    const times = [0n, 999n, 1000n, 1_000_000_000n];
+    let x = 7n;
+    for (let i = 0; i < 2000; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n;
+      const base = 1_700_000_000_000_000_000n + (x % 200_000_000_000_000_000n);
+      times.push(base, base - (base % 1000n), base - (base % 1000n) + 999n);
+    }
+    for (const ns of times) {
+      utimesSync(f, nsToSeconds(String(ns)), nsToSeconds(String(ns)));
+      const got = statSync(f, { bigint: true }).mtimeNs;
+      const floorUs = (v: bigint) => v / 1000n - (v % 1000n < 0n ? 1n : 0n);
+      assert.is(floorUs(got), floorUs(ns), `time ${ns} ns came back as ${got} ns`);
+    }
+    const floorMs = (v: bigint) => v / 1_000_000n - (v % 1_000_000n < 0n ? 1n : 0n);
+    for (const ns of [-1n, -1_000_000n, -1_500_000_001n, -86_400_000_000_123n]) {
+      utimesSync(f, nsToSeconds(String(ns)), nsToSeconds(String(ns)));
+      const got = statSync(f, { bigint: true }).mtimeNs;
+      assert.is(floorMs(got), floorMs(ns), `time ${ns} ns came back as ${got} ns`);
+    }
   } finally {
     t.cleanup();
   }

@@ -43,7 +43,7 @@ import {
 } from '../../../agent/migrate/index.ts';
 import { Limiter } from '../../../agent/util/index.ts';
 import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeFrames } from '../../../shared/http/frames.ts';
-import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
+import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir, assertSameTree } from './_helpers.ts';
 
 const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -488,7 +488,7 @@ test('migrate: interrupted, resumed without re-sending, re-run sends nothing, re
     const target2 = join(t.path, 'restored');
     const summary = await restoreSnapshot(new CloudChunkReader(client, ring), { id: snap.snapshotId, rootChunks: snap.rootChunks }, { target: target2, memoryBudgetBytes: 8 << 20 });
     assert.is(summary.files, 5);
-    assert.equal(snapshotTree(join(target2, src)), snapshotTree(src));
+    assertSameTree(snapshotTree(join(target2, src)), snapshotTree(src));
   } finally {
     t.cleanup();
   }
