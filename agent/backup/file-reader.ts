@@ -3,9 +3,14 @@
  *
  * Incremental (the caller already skipped files whose size, mtime and inode are unchanged):
  *  - A file that only grew (same inode, larger) is checked at its old end: the last old chunk's byte range
- *    is re-read and its chunk id compared with the catalog's. When it matches, the old chunks but the last
- *    are kept and chunking restarts at the last chunk's start (so a short tail is re-chunked with the new
- *    data), which gives the same boundaries as chunking the whole file.
+ *    is re-read and its chunk id compared with the catalog's. When it matches, the old chunks are kept
+ *    and only the new bytes are chunked. The old last chunk was cut by the end of the file, not by its
+ *    content; one shorter than the chunker's minimum is re-chunked with the new data instead, so chunks
+ *    stay at least the minimum however often a log grows a little. (Re-chunking every last chunk would
+ *    give exactly the boundaries of chunking the whole file, but each run would store that chunk again,
+ *    up to the maximum chunk size, for a few appended lines: a log appended between hourly backups
+ *    would store its tail many times over, and reading, compressing and sealing it was most of an
+ *    incremental run. Content-defined cuts fall back in step within a chunk or two of the old end.)
  *  - Anything else re-chunks the whole file.
  *
  * Consistency (Box Backup's torn-file bug): the file is fstat'ed before and after reading, and only
@@ -144,10 +149,15 @@ async function readAttempt(
     const old = Buffer.allocUnsafe(last.length);
     const at = await readInto(fh, path, old, lastStart, opts, counters); // straight in: no piece copies
     if (at === last.length && writer.idOf(old) === last.id) {
-      refs = prev.chunks.slice(0, -1);
-      startAt = lastStart;
-      source = concat(old, readRange(fh, path, prev.size, size, opts, counters));
       appended = true;
+      if (last.length >= opts.chunker.minBytes) {
+        refs = prev.chunks.slice();
+        startAt = prev.size;
+      } else {
+        refs = prev.chunks.slice(0, -1);
+        startAt = lastStart;
+        source = concat(old, readRange(fh, path, prev.size, size, opts, counters));
+      }
     }
   }
   source ??= readRange(fh, path, startAt, size, opts, counters);

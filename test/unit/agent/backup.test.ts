@@ -99,11 +99,14 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     assert.is(inc.counters.filesRead, 1);
     assert.is(inc.counters.bytesRead, lastChunk + Buffer.byteLength(tail), 'only the last old chunk and the new tail are read');
     assert.ok(inc.counters.bytesRead < oldSize / 2);
-    // The grown file's chunks: all old ones but the last are reused.
+    // The grown file's chunks: every old one is kept (its last is at least the chunker's minimum), and
+    // only the new bytes are chunked after them.
+    assert.ok(lastChunk >= state.profile.chunking.minBytes, 'the fixture ends in a chunk of at least the minimum');
     const repo2 = await openRepo(state);
     const after = (await repo2.catalog.getFile(log))!;
     await repo2.close();
-    assert.equal(after.chunks.slice(0, before.chunks.length - 1), before.chunks.slice(0, -1));
+    assert.equal(after.chunks.slice(0, before.chunks.length), before.chunks);
+    assert.is(after.chunks.slice(before.chunks.length).reduce((a, c) => a + c.length, 0), Buffer.byteLength(tail));
     assertSameTree(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
 
     // A change in the middle (same size) re-reads the whole file.
@@ -115,6 +118,19 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     assert.is(full.counters.filesAppended, 0);
     assert.is(full.counters.bytesRead, bytes.length);
     assertSameTree(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
+
+    // A grown file whose last chunk is shorter than the minimum is chunked again with its new bytes.
+    const key = join(src, 'secret.key');
+    appendFileSync(key, 'ey material');
+    settle(key, 3);
+    const small = await runBackup(state, { type: 'snapshot' });
+    assert.is(small.counters.filesAppended, 1);
+    assert.is(small.counters.bytesRead, 1 + 'ey material'.length, 'the old chunk, read once to check it and chunk it with the new bytes');
+    const repo3 = await openRepo(state);
+    const keyState = (await repo3.catalog.getFile(key))!;
+    await repo3.close();
+    assert.equal(keyState.chunks.map((c) => c.length), ['key material'.length]);
+    assertSameTree(await restoredTree(state, join(t.path, 'r4'), src), snapshotTree(src));
   } finally {
     t.cleanup();
   }
