@@ -97,16 +97,19 @@ export async function compress(plain: Uint8Array, opts: CompressionOptions): Pro
   return { code: compressionCodes[opts.algorithm], body };
 }
 
-async function decompress(code: number, body: Uint8Array, maxBytes: number): Promise<Uint8Array> {
-  switch (code) {
-    case 0:
-      return body;
-    case 1:
-      return gunzip(body, { maxOutputLength: maxBytes, chunkSize: Math.max(64 * 1024, maxBytes) });
-    case 2:
-      return unbrotli(body, { maxOutputLength: maxBytes, chunkSize: Math.max(64 * 1024, maxBytes) });
-    default:
-      throw chunkCorrupt(`unknown compression code ${code}`);
+/** Decompresses a chunk body of at most `maxBytes` (the catalog's length); anything else is CHUNK_CORRUPT. */
+async function decompress(code: number, body: Uint8Array, maxBytes: number, idHex: string): Promise<Uint8Array> {
+  const unpack = code === 0 ? undefined : code === 1 ? gunzip : code === 2 ? unbrotli : null;
+  if (unpack === null) throw chunkCorrupt(`unknown compression code ${code}`, idHex);
+  if (unpack === undefined) {
+    if (body.length > maxBytes) throw chunkCorrupt(`it holds ${body.length} bytes, more than the ${maxBytes} recorded`, idHex);
+    return body;
+  }
+  try {
+    return await unpack(body, { maxOutputLength: maxBytes, chunkSize: Math.max(64 * 1024, maxBytes) });
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? `it decompresses to more than the ${maxBytes} bytes recorded` : `it does not decompress (${(error as Error).message})`;
+    throw chunkCorrupt(why, idHex);
   }
 }
 
@@ -174,7 +177,7 @@ export async function openChunk(ring: KeyRing, idHex: string, object: Uint8Array
   const header = object.subarray(0, CHUNK_HEADER_BYTES);
   const sealed = object.subarray(CHUNK_HEADER_BYTES);
   const body = openVersioned(ring, sealed, aadOf(idHex, header));
-  const plain = await decompress(object[1]!, body, lengthMax);
+  const plain = await decompress(object[1]!, body, lengthMax, idHex);
   const version = keyVersionOf(sealed)!;
   if (chunkIdHex(ring.byVersion(version), plain) !== idHex) throw chunkCorrupt('its content does not match its id', idHex);
   return plain;

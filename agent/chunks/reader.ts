@@ -55,8 +55,13 @@ export function chunkUnrecoverable(record: ChunkRecord, good: number): BaksaErro
  */
 export type ShardFetch = (shard: ShardRecord, target: Uint8Array) => Promise<void>;
 
+/** Authenticates, decompresses and id-checks a sealed object, taking over its whole buffer (`openChunk`, or `ChunkOpenPool.open`). */
+export type ChunkOpen = (id: string, object: Uint8Array, lengthMax: number) => Promise<Uint8Array>;
+
 export class ChunkReader implements ChunkSource {
   private readonly fetch: ShardFetch;
+  /** Where `read` opens chunks: on this thread unless a restore hands them to worker threads. */
+  open: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
 
   constructor(
     store: ShardStore,
@@ -133,7 +138,7 @@ export class ChunkReader implements ChunkSource {
   async read(id: string, known?: ChunkRecord): Promise<Uint8Array> {
     const record = known ?? (await this.record(id));
     const { shards } = await this.fetchShards(record);
-    return openChunk(this.ring, id, this.sealedFrom(record, shards), record.length);
+    return this.open(id, this.sealedFrom(record, shards), record.length);
   }
 }
 

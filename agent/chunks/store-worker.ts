@@ -4,7 +4,7 @@
  * {code, message, hint, exitCode} and become BaksaErrors again on the main side (remote-store.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BaksaError } from '../../shared/errors.ts';
+import { wireErrorOf } from '../util/worker-rpc.ts';
 import { ReedSolomon } from '../../shared/erasure/index.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { sealAndStage } from './seal-store.ts';
@@ -17,11 +17,6 @@ const ready = (async () => {
   const rs = await ReedSolomon.create(init.k, init.m);
   return { store, rs };
 })();
-
-function errorOf(error: unknown): WorkerReply['error'] {
-  if (error instanceof BaksaError) return { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode };
-  return { code: 'INTERNAL', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
-}
 
 port.on('message', (msg: WorkerRequest) => {
   void (async () => {
@@ -49,7 +44,7 @@ port.on('message', (msg: WorkerRequest) => {
       }
       port.postMessage(reply);
     } catch (error) {
-      port.postMessage({ seq: msg.seq, error: errorOf(error) } satisfies WorkerReply);
+      port.postMessage({ seq: msg.seq, error: wireErrorOf(error) } satisfies WorkerReply);
     }
   })();
 });
