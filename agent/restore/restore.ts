@@ -84,19 +84,10 @@ function tempBeside(path: string): string {
 export async function runRestore(state: AgentState, snapshotRef: string, options: RestoreOptions): Promise<RestoreSummary> {
   const started = Date.now();
   const budget = { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes };
-  if (state.config.cluster) {
-    const { openClusterRepo } = await import('../edge/cli.ts');
-    const repo = await openClusterRepo(state);
-    try {
-      return await restoreSnapshot(repo.reader, await repo.catalog.findSnapshot(snapshotRef), budget, started);
-    } finally {
-      await repo.close();
-    }
-  }
-  const repo = await openRepo(state);
+  const repo = state.config.cluster ? await (await import('../edge/cli.ts')).openClusterRepo(state) : await openRepo(state);
   try {
     const snapshot = await repo.catalog.findSnapshot(snapshotRef);
-    const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
+    const reader = 'reader' in repo ? repo.reader : new ChunkReader(repo.store, repo.catalog, repo.ring);
     const openers = openersFor(state.profile);
     const pool = openers > 0 ? ChunkOpenPool.start(repo.ring, openers) : undefined;
     if (pool) reader.open = (id, object, lengthMax) => pool.open(id, object, lengthMax);
