@@ -35,5 +35,10 @@ const silent: Record<string | symbol, unknown> = {
   child: () => silentLogger,
 };
 
-/** A logger that drops everything, for library code called without one (any other method: a no-op). */
-export const silentLogger: Logger = new Proxy(silent, { get: (target, key) => (key in target ? target[key] : ignore) }) as unknown as Logger;
+/**
+ * A logger that drops everything, for library code called without one. Any other method of pino's is a
+ * no-op too; it is not a thenable (a promise resolved with it must not wait on it) and has no symbols.
+ */
+export const silentLogger: Logger = new Proxy(silent, {
+  get: (target, key) => (key in target ? target[key] : typeof key === 'symbol' || key === 'then' ? undefined : ignore),
+}) as unknown as Logger;
