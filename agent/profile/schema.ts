@@ -67,7 +67,10 @@ export const checkProfile = refine(
     }),
     retention,
     writeOnly: optional(bool()),
-    /** Seal, encode and store shards in a worker thread (uses a second core; costs a thread's memory). */
+    /**
+     * Worker threads allowed (each costs a thread's memory): a backup seals, encodes and stores shards in
+     * one on 3+ cores, a restore opens chunks in one per core beyond the first.
+     */
     storeWorker: optional(bool()),
     /**
      * Process settings for small memory (the daemon restarts itself with them; set them in the service

@@ -59,7 +59,7 @@ export class WorkerRpc<Req extends { seq: number }, Reply extends { seq: number;
     this.worker.on('exit', (code) => fail(new Error(`${name} exited (${code})`)));
   }
 
-  /** Calls requests in flight. */
+  /** Requests sent and not answered yet. */
   get inFlight(): number {
     return this.pending.size;
   }
