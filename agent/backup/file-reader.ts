@@ -2,9 +2,13 @@
  * Backs up one regular file: read → chunk → writer, never storing a torn version.
  *
  * Incremental (the caller already skipped files whose size, mtime and inode are unchanged):
- *  - A file that only grew (same inode, larger) is checked at its old end: the last old chunk's byte range
- *    is re-read and its chunk id compared with the catalog's. When it matches, the old chunks are kept
- *    and only the new bytes are chunked. The old last chunk was cut by the end of the file, not by its
+ *  - A file that only grew (same inode, larger) is checked at both ends of its old content: the last old
+ *    chunk's byte range is re-read and its chunk id compared with the catalog's, and the keyed hash of
+ *    its first HEAD_BYTES (`head`) with the one recorded. When both match, the old chunks are kept and
+ *    only the new bytes are chunked. The start is where file formats keep their sizes and counters
+ *    (SQLite's page count, an archive's header), so a structured file rewritten in place as it grew is
+ *    read whole; a log only ever appends. (A row from before heads were kept checks the first chunk
+ *    instead.) A file changed in its middle alone, both ends intact, would pass as a grown log. The old last chunk was cut by the end of the file, not by its
  *    content; one shorter than the chunker's minimum is re-chunked with the new data instead, so chunks
  *    stay at least the minimum however often a log grows a little. (Re-chunking every last chunk would
  *    give exactly the boundaries of chunking the whole file, but each run would store that chunk again,
@@ -39,6 +43,9 @@ export interface FileReadOptions {
   /** Stops reading (daemon shutdown). */
   signal?: AbortSignal;
 }
+
+/** Bytes at the start of a file whose keyed hash the catalog keeps (`FileState.head`). */
+export const HEAD_BYTES = 4096;
 
 export const defaultFileReadOptions: Omit<FileReadOptions, 'chunker'> = {
   readPieceBytes: 1024 * 1024,
@@ -118,6 +125,29 @@ async function readInto(fh: FileHandle, path: string, target: Uint8Array, start:
   return at;
 }
 
+/** Collects the first `want` bytes of a stream of pieces (a copy: the pieces go on to the chunker). */
+class HeadTap {
+  private readonly parts: Buffer[] = [];
+  private have = 0;
+  private done = false;
+
+  constructor(private readonly want: number) {}
+
+  /** Takes what it still needs of `piece`; true once, when it has all `want` bytes. */
+  take(piece: Uint8Array): boolean {
+    if (this.done) return false;
+    const part = Buffer.from(piece.subarray(0, this.want - this.have));
+    this.parts.push(part);
+    this.have += part.length;
+    this.done = this.have >= this.want;
+    return this.done;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
 async function* concat(first: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   if (first.length > 0) yield first;
   yield* rest;
@@ -126,6 +156,7 @@ async function* concat(first: Uint8Array, rest: AsyncIterable<Uint8Array>): Asyn
 interface Attempt {
   refs: ChunkRef[];
   appended: boolean;
+  head: string;
 }
 
 async function readAttempt(
@@ -143,12 +174,27 @@ async function readAttempt(
   let startAt = 0;
   let source: AsyncIterable<Uint8Array> | undefined;
   let appended = false;
+  /** The keyed hash of the first `headSpan` bytes, once they are at hand. */
+  let head: string | undefined;
+  const headSpan = Math.min(HEAD_BYTES, size);
+  const headOf = (start: Uint8Array) => (start.length >= headSpan ? writer.idOf(start.subarray(0, headSpan)) : undefined);
   const last = prev?.chunks[prev.chunks.length - 1];
   if (prev && last && sameInode && size > prev.size) {
     const lastStart = prev.size - last.length;
     const old = Buffer.allocUnsafe(last.length);
     const at = await readInto(fh, path, old, lastStart, opts, counters); // straight in: no piece copies
-    if (at === last.length && writer.idOf(old) === last.id) {
+    let intact = at === last.length && writer.idOf(old) === last.id;
+    if (intact && prev.chunks.length > 1) {
+      const opening = prev.chunks[0]!;
+      const span = prev.head !== undefined ? Math.min(HEAD_BYTES, prev.size) : opening.length;
+      const start = Buffer.allocUnsafe(span);
+      const got = await readInto(fh, path, start, 0, opts, counters);
+      intact = got === span && writer.idOf(start) === (prev.head ?? opening.id);
+      if (intact) head = headOf(start);
+    } else if (intact) {
+      head = headOf(old); // the only old chunk starts the file
+    }
+    if (intact) {
       appended = true;
       if (last.length >= opts.chunker.minBytes) {
         refs = prev.chunks.slice();
@@ -163,13 +209,20 @@ async function readAttempt(
   source ??= readRange(fh, path, startAt, size, opts, counters);
   const chunker = new Chunker(opts.chunker);
   let first = true;
+  const tap = head === undefined && startAt === 0 ? new HeadTap(headSpan) : undefined;
   for await (const piece of source) {
+    if (tap?.take(piece)) head = headOf(tap.bytes());
     for (const c of chunker.push(piece)) refs.push(await writer.add(c.data));
     if (first && mutate) await appendFile(path, 'concurrent write\n');
     first = false;
   }
   for (const c of chunker.finish()) refs.push(await writer.add(c.data));
-  return { refs: refs.map((r) => ({ id: r.id, length: r.length })), appended };
+  if (head === undefined) {
+    // Only a file that grew from under HEAD_BYTES past its last chunk's minimum gets here.
+    const bytes = Buffer.allocUnsafe(headSpan);
+    head = writer.idOf(bytes.subarray(0, await readInto(fh, path, bytes, 0, opts, counters)));
+  }
+  return { refs: refs.map((r) => ({ id: r.id, length: r.length })), appended, head };
 }
 
 export async function backupFile(
@@ -210,7 +263,7 @@ export async function backupFile(
         kind: 'stored',
         appended: result.appended,
         stat: s2,
-        state: { path, size, mtimeNs: s2.mtimeNs.toString(), inode: inodeOf(s2), chunks: result.refs },
+        state: { path, size, mtimeNs: s2.mtimeNs.toString(), inode: inodeOf(s2), chunks: result.refs, head: result.head },
       };
     }
     return {

@@ -55,6 +55,12 @@ export interface FileState {
   mtimeNs: string;
   inode: string;
   chunks: ChunkRef[];
+  /**
+   * The keyed hash (a chunk id) of the file's first HEAD_BYTES bytes, or all of it when shorter: how
+   * an incremental run tells a grown log from a file rewritten as it grew. Absent in rows written
+   * before it was kept.
+   */
+  head?: string;
 }
 
 interface SnapshotRow {
@@ -279,9 +285,9 @@ export class Catalog {
       );
       await insertRows(
         tx,
-        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks)',
-        5,
-        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks)]),
+        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head)',
+        6,
+        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null]),
       );
       for (let i = 0; i < removed.length; i += ROWS_PER_INSERT) {
         const part = removed.slice(i, i + ROWS_PER_INSERT);
@@ -325,11 +331,11 @@ export class Catalog {
   }
 
   async getFile(path: string): Promise<FileState | undefined> {
-    const row = await this.db.get<{ path: string; size: number; mtime_ns: string; inode: string; chunks: Buffer }>(
+    const row = await this.db.get<{ path: string; size: number; mtime_ns: string; inode: string; chunks: Buffer; head: string | null }>(
       'SELECT * FROM files WHERE path = ?',
       [path],
     );
-    return row && { path: row.path, size: row.size, mtimeNs: row.mtime_ns, inode: row.inode, chunks: unpackChunkList(row.chunks) };
+    return row && { path: row.path, size: row.size, mtimeNs: row.mtime_ns, inode: row.inode, chunks: unpackChunkList(row.chunks), ...(row.head !== null ? { head: row.head } : {}) };
   }
 
   async filePaths(): Promise<string[]> {

@@ -69,4 +69,7 @@ export const catalogMigrations: readonly string[] = [
   `
   ALTER TABLE snapshots ADD COLUMN profile TEXT;
   `,
+  `
+  ALTER TABLE files ADD COLUMN head TEXT;
+  `,
 ];

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
+import { HEAD_BYTES } from '../../../agent/backup/file-reader.ts';
 import { runRestore, compareTree, nsToSeconds } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
@@ -74,30 +75,35 @@ test('backup then restore gives a byte-identical tree with modes and mtimes; ded
   }
 });
 
-test('incremental: unchanged files are not read, a grown log is read from its last chunk only', async () => {
+test('incremental: unchanged files are not read, a grown log is read from its first and last chunks and its new bytes only', async () => {
   const t = tempDir();
   try {
     const src = join(t.path, 'src');
     buildSource(src);
+    const log = join(src, 'logs', 'line1', 'sensor-a.csv');
+    writeFileSync(log, sensorLines(150_000, 0, 'a')); // several chunks: a first, middles and a last
+    settle(log, 0);
     const state = await freshState(t.path, [src]);
     await runBackup(state, { type: 'snapshot' });
     const again = await runBackup(state, { type: 'snapshot' });
     assert.is(again.counters.bytesRead, 0);
     assert.is(again.counters.filesUnchanged, 6);
 
-    const log = join(src, 'logs', 'line1', 'sensor-a.csv');
     const oldSize = readFileSync(log).length;
-    const tail = sensorLines(3000, 40_000, 'a');
+    const tail = sensorLines(3000, 150_000, 'a');
     appendFileSync(log, tail);
     settle(log);
     const repo = await openRepo(state);
     const before = (await repo.catalog.getFile(log))!;
     await repo.close();
     const lastChunk = before.chunks.at(-1)!.length;
+    const firstChunk = before.chunks[0]!.length;
+    assert.ok(before.chunks.length > 3, 'the fixture has a first, middle and last chunks');
     const inc = await runBackup(state, { type: 'snapshot' });
     assert.is(inc.counters.filesAppended, 1);
     assert.is(inc.counters.filesRead, 1);
-    assert.is(inc.counters.bytesRead, lastChunk + Buffer.byteLength(tail), 'only the last old chunk and the new tail are read');
+    assert.ok(before.head !== undefined && firstChunk > HEAD_BYTES, 'the keyed hash of its start was recorded');
+    assert.is(inc.counters.bytesRead, HEAD_BYTES + lastChunk + Buffer.byteLength(tail), 'only its start, its last old chunk and the new tail are read');
     assert.ok(inc.counters.bytesRead < oldSize / 2);
     // The grown file's chunks: every old one is kept (its last is at least the chunker's minimum), and
     // only the new bytes are chunked after them.
@@ -119,6 +125,37 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     assert.is(full.counters.bytesRead, bytes.length);
     assertSameTree(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
 
+    // A file rewritten in place as it grew (its header changed, its old last chunk did not) is read
+    // whole, as SQLite's database file is when it grows: not taken for a grown log.
+    const repo3 = await openRepo(state);
+    const prior = (await repo3.catalog.getFile(log))!;
+    await repo3.close();
+    const grown = readFileSync(log);
+    grown.write('HEADER', 0);
+    writeFileSync(log, Buffer.concat([grown, Buffer.from(sensorLines(500, 160_000, 'a'))]));
+    settle(log, 4);
+    const rewritten = await runBackup(state, { type: 'snapshot' });
+    assert.is(rewritten.counters.filesAppended, 0);
+    const checked = prior.chunks.at(-1)!.length + HEAD_BYTES;
+    assert.is(rewritten.counters.bytesRead, checked + readFileSync(log).length, 'its last and first old chunks checked, then all of it read');
+    assertSameTree(await restoredTree(state, join(t.path, 'r5'), src), snapshotTree(src));
+
+    // A row from before heads were kept: the first chunk is checked instead, and the head recorded.
+    const repo5 = await openRepo(state);
+    await repo5.catalog.db.run('UPDATE files SET head = NULL WHERE path = ?', [log]);
+    const legacy = (await repo5.catalog.getFile(log))!;
+    await repo5.close();
+    assert.is(legacy.head, undefined);
+    appendFileSync(log, sensorLines(100, 170_000, 'a'));
+    settle(log, 5);
+    const upgraded = await runBackup(state, { type: 'snapshot' });
+    assert.is(upgraded.counters.filesAppended, 1);
+    assert.is(upgraded.counters.bytesRead, legacy.chunks[0]!.length + legacy.chunks.at(-1)!.length + Buffer.byteLength(sensorLines(100, 170_000, 'a')));
+    const repo6 = await openRepo(state);
+    assert.ok((await repo6.catalog.getFile(log))!.head !== undefined, 'the head is recorded again');
+    await repo6.close();
+    assertSameTree(await restoredTree(state, join(t.path, 'r6'), src), snapshotTree(src));
+
     // A grown file whose last chunk is shorter than the minimum is chunked again with its new bytes.
     const key = join(src, 'secret.key');
     appendFileSync(key, 'ey material');
@@ -126,9 +163,9 @@ test('incremental: unchanged files are not read, a grown log is read from its la
     const small = await runBackup(state, { type: 'snapshot' });
     assert.is(small.counters.filesAppended, 1);
     assert.is(small.counters.bytesRead, 1 + 'ey material'.length, 'the old chunk, read once to check it and chunk it with the new bytes');
-    const repo3 = await openRepo(state);
-    const keyState = (await repo3.catalog.getFile(key))!;
-    await repo3.close();
+    const repo4 = await openRepo(state);
+    const keyState = (await repo4.catalog.getFile(key))!;
+    await repo4.close();
     assert.equal(keyState.chunks.map((c) => c.length), ['key material'.length]);
     assertSameTree(await restoredTree(state, join(t.path, 'r4'), src), snapshotTree(src));
   } finally {
