@@ -60,8 +60,12 @@ export type ChunkOpen = (id: string, object: Uint8Array, lengthMax: number) => P
 
 export class ChunkReader implements ChunkSource {
   private readonly fetch: ShardFetch;
-  /** Where `read` opens chunks: on this thread unless a restore hands them to worker threads. */
-  open: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
+  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
+  /**
+   * Where `read` opens chunks: on this thread unless a restore hands them to worker threads. When that
+   * fails other than with a BaksaError (the thread died), `read` opens on this thread from then on.
+   */
+  open: ChunkOpen = this.openHere;
 
   constructor(
     store: ShardStore,
@@ -138,7 +142,14 @@ export class ChunkReader implements ChunkSource {
   async read(id: string, known?: ChunkRecord): Promise<Uint8Array> {
     const record = known ?? (await this.record(id));
     const { shards } = await this.fetchShards(record);
-    return this.open(id, this.sealedFrom(record, shards), record.length);
+    const open = this.open;
+    try {
+      return await open(id, this.sealedFrom(record, shards), record.length);
+    } catch (error) {
+      if (error instanceof BaksaError || open === this.openHere) throw error;
+      this.open = this.openHere; // the object went to the thread: read the shards again
+      return this.read(id, record);
+    }
   }
 }
 

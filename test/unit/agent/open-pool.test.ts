@@ -12,7 +12,9 @@ import { runBackup } from '../../../agent/backup/run.ts';
 import { runRestore } from '../../../agent/restore/index.ts';
 import { handOver } from '../../../agent/util/worker-rpc.ts';
 import { assertSameTree, freshState, pseudoRandom, sensorLines, snapshotTree, tempDir } from './_helpers.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { openRepo } from '../../../agent/backup/open.ts';
+import { ChunkReader } from '../../../agent/chunks/index.ts';
 
 const root = generateRootKey();
 const ring = KeyRing.fromRoot(root, 'gw1.test.example', 2); // versions 1 and 2
@@ -79,6 +81,32 @@ test('handOver transfers a buffer the caller owns and copies a small (possibly p
   const s = handOver(small);
   assert.ok(s.data !== small.buffer && s.offset === 0);
   assert.equal(Buffer.from(s.data), small);
+});
+
+test('a reader whose opener thread is gone opens its chunks on its own thread', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.csv'), sensorLines(30_000));
+    const state = await freshState(t.path, [src], 'x86-edge');
+    await runBackup(state, { type: 'snapshot' });
+    const repo = await openRepo(state);
+    try {
+      const reader = new ChunkReader(repo.store, repo.catalog, repo.ring);
+      const pool = ChunkOpenPool.start(repo.ring, 1);
+      await pool.close(); // as if the thread had died
+      reader.open = (id, object, lengthMax) => pool.open(id, object, lengthMax);
+      const file = (await repo.catalog.getFile(join(src, 'a.csv')))!;
+      const parts = [];
+      for (const c of file.chunks) parts.push(Buffer.from(await reader.read(c.id)));
+      assert.equal(Buffer.concat(parts), readFileSync(join(src, 'a.csv')));
+    } finally {
+      await repo.close();
+    }
+  } finally {
+    t.cleanup();
+  }
 });
 
 test('a restore on a profile with worker threads opens its chunks in them and comes back byte-identical', async () => {
