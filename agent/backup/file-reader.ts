@@ -4,17 +4,18 @@
  * Incremental (the caller already skipped files whose size, mtime and inode are unchanged):
  *  - A file that only grew (same inode, larger) is checked at both ends of its old content: the last old
  *    chunk's byte range is re-read and its chunk id compared with the catalog's, and the keyed hash of
- *    its first HEAD_BYTES (`head`) with the one recorded. When both match, the old chunks are kept and
- *    only the new bytes are chunked. The start is where file formats keep their sizes and counters
- *    (SQLite's page count, an archive's header), so a structured file rewritten in place as it grew is
- *    read whole; a log only ever appends. (A row from before heads were kept checks the first chunk
- *    instead.) A file changed in its middle alone, both ends intact, would pass as a grown log. The old last chunk was cut by the end of the file, not by its
- *    content; one shorter than the chunker's minimum is re-chunked with the new data instead, so chunks
- *    stay at least the minimum however often a log grows a little. (Re-chunking every last chunk would
- *    give exactly the boundaries of chunking the whole file, but each run would store that chunk again,
- *    up to the maximum chunk size, for a few appended lines: a log appended between hourly backups
- *    would store its tail many times over, and reading, compressing and sealing it was most of an
- *    incremental run. Content-defined cuts fall back in step within a chunk or two of the old end.)
+ *    its first HEAD_BYTES (`head`) with the one recorded. The start is where file formats keep their
+ *    sizes and counters (SQLite's page count, an archive's header), so a structured file rewritten in
+ *    place as it grew is read whole; a log only ever appends. (A row from before heads were kept checks
+ *    the first chunk instead.) A file changed in its middle alone, both ends intact, would pass as a
+ *    grown log.
+ *  - When both ends match, the old chunks are kept and only the new bytes are chunked. The old last
+ *    chunk was cut by the end of the file, not by its content; one shorter than the chunker's minimum is
+ *    chunked again with the new bytes instead, so chunks stay at least the minimum however often a log
+ *    grows a little. (Chunking every last chunk again would give exactly the boundaries of chunking the
+ *    whole file, but each run would store that chunk again, up to the maximum chunk size, for a few
+ *    appended lines, and reading, compressing and sealing it was most of an incremental run.
+ *    Content-defined cuts fall back in step within a chunk or two of the old end.)
  *  - Anything else re-chunks the whole file.
  *
  * Consistency (Box Backup's torn-file bug): the file is fstat'ed before and after reading, and only
