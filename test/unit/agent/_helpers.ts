@@ -68,10 +68,9 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
 
 /**
  * Asserts two trees of `snapshotTree` are the same: paths, kinds, modes, bytes and link targets exactly,
- * mtimes to the microsecond. Restore sets times through a double of seconds, which Node's utimes cuts to
- * whole microseconds (and the double itself is ~240 ns coarse today), so a restored time may be up to
- * ~1.3 µs early: an exact or millisecond-rounded comparison fails when a time sits at a boundary.
- * Names the paths that differ.
+ * mtimes within 2 µs. Node's utimes sets whole microseconds, so restore gives times back exact to the
+ * microsecond (`nsToSeconds`), and `mtimeMs`, a double, is itself ~240 ns coarse today: an exact or
+ * millisecond-rounded comparison would fail when a time sits at a boundary. Names the paths that differ.
  */
 export function assertSameTree(actual: Map<string, TreeEntry>, expected: Map<string, TreeEntry>): void {
   const differences: string[] = [];
