@@ -45,6 +45,11 @@ export interface BackupOptions {
   sources?: string[];
   /** Commit no snapshot when the tree equals the last snapshot's (lazy runs every scan interval). */
   skipUnchanged?: boolean;
+  /**
+   * Read every file whole, as if the catalog knew none of them (restic's --force): for a source whose
+   * files may change without their size, mtime or inode moving, or in the middle as they grow.
+   */
+  force?: boolean;
   /** Stops the run (daemon shutdown): staged work is rolled back, BACKUP_CANCELLED is thrown. */
   signal?: AbortSignal;
   /** Edge cluster mode: the daemon's store and node; every checkpoint is a hybrid-commit transaction. */
@@ -241,8 +246,9 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       counters.filesScanned++;
       counters.bytesScanned += Number(item.stat.size);
       const prev = await repo.catalog.getFile(item.path);
+      const known = options.force === true ? undefined : prev;
       let state_: FileState | undefined;
-      if (unchanged(prev, item.stat)) {
+      if (unchanged(known, item.stat)) {
         counters.filesUnchanged++;
         state_ = prev;
       } else if (options.type === 'lazy' && item.stat.mtimeNs + settleNs > nowNs) {
@@ -253,7 +259,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
         }
       } else {
         progress(item.path);
-        const result = await backupFile(item.path, prev, writer, counters, fileOpts);
+        const result = await backupFile(item.path, known, writer, counters, fileOpts);
         if (result.kind === 'skipped') {
           skip(item.path, result.code, result.message);
           state_ = undefined;

@@ -1,4 +1,4 @@
-/** `2baksa backup --state DIR [--json]`: one snapshot-mode backup now. */
+/** `2baksa backup --state DIR [--lazy] [--force] [--json]`: one backup now (through the daemon in an edge cluster). */
 import type { Command } from 'commander';
 import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import { stateDirOf } from './common.ts';
@@ -9,8 +9,9 @@ export function registerBackupCommand(program: Command): void {
     .description('back up the configured sources now (a snapshot)')
     .option('--state <dir>', 'agent state directory')
     .option('--lazy', 'take only files that have been still for the settle time (lazy mode)')
+    .option('--force', "read every file whole, trusting none of the catalog's sizes, times and grown logs (as restic's --force)")
     .option('--json', 'print JSON lines (status lines, then a summary)')
-    .action(async (opts: { state?: string; json?: boolean; lazy?: boolean }) => {
+    .action(async (opts: { state?: string; json?: boolean; lazy?: boolean; force?: boolean }) => {
       const { loadState } = await import('../config/index.ts');
       const { runBackup } = await import('../backup/run.ts');
       const { Catalog } = await import('../catalog/index.ts');
@@ -31,8 +32,8 @@ export function registerBackupCommand(program: Command): void {
       try {
         // In an edge cluster the daemon owns the store and the MQTT session: it runs the backup (and records it).
         const summary = cluster
-          ? await (await import('../edge/cli.ts')).backupThroughDaemon(state, type, reporter.listener)
-          : await runBackup(state, { type, settleS: state.profile.schedule.settleS, listener: reporter.listener });
+          ? await (await import('../edge/cli.ts')).backupThroughDaemon(state, type, reporter.listener, opts.force === true)
+          : await runBackup(state, { type, settleS: state.profile.schedule.settleS, listener: reporter.listener, force: opts.force === true });
         reporter.stop();
         if (!cluster) await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters });
         const s = summary.snapshot;

@@ -142,9 +142,10 @@ function policyOf(value: unknown): RetentionPolicy | undefined {
 export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: EdgeRuntime): Record<string, ControlHandler> {
   return {
     async backup(args, { emit }) {
-      const type = (args as { type?: unknown } | null)?.type ?? 'snapshot';
+      const { type = 'snapshot', force = false } = (args ?? {}) as { type?: unknown; force?: unknown };
       if (type !== 'snapshot' && type !== 'lazy') throw badArgs('backup', 'type must be snapshot or lazy');
-      return job.request(type as SnapshotType, (event) => emit(event));
+      if (typeof force !== 'boolean') throw badArgs('backup', 'force must be true or false');
+      return job.request(type as SnapshotType, (event) => emit(event), force);
     },
     async readShard(args) {
       const { node, shardId } = (args ?? {}) as { node?: unknown; shardId?: unknown };

@@ -70,12 +70,12 @@ export class BackupJob {
    * for a run in progress, then runs; resolves with the summary or rejects with the run's error.
    * `listener` gets this run's events as well as the hooks.
    */
-  async request(type: SnapshotType, listener?: (event: BackupEvent) => void): Promise<BackupSummary> {
+  async request(type: SnapshotType, listener?: (event: BackupEvent) => void, force = false): Promise<BackupSummary> {
     // A transaction the edge cluster could not commit (a gateway died mid-prepare) is settled by then:
     // the run again resumes from its last checkpoint, with the members that are up.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.requestOnce(type, listener);
+        return await this.requestOnce(type, listener, force);
       } catch (error) {
         if (!(error instanceof BaksaError) || error.code !== 'EDGE_COMMIT_FAILED' || attempt >= EDGE_COMMIT_ATTEMPTS) throw error;
         this.logger.warn({ attempt, err: error.message }, 'the edge cluster did not commit a checkpoint: running the backup again');
@@ -83,12 +83,12 @@ export class BackupJob {
     }
   }
 
-  private async requestOnce(type: SnapshotType, listener?: (event: BackupEvent) => void): Promise<BackupSummary> {
+  private async requestOnce(type: SnapshotType, listener: ((event: BackupEvent) => void) | undefined, force: boolean): Promise<BackupSummary> {
     while (this.running) await this.running;
     let outcome: { result?: BackupSummary; error?: BaksaError } = {};
     this.controller = new AbortController();
     const signal = this.controller.signal;
-    this.running = this.run(type, signal, listener, (o) => (outcome = o)).finally(() => {
+    this.running = this.run(type, signal, listener, (o) => (outcome = o), force).finally(() => {
       this.running = undefined;
       this.controller = undefined;
     });
@@ -109,6 +109,7 @@ export class BackupJob {
     signal: AbortSignal,
     extra?: (event: BackupEvent) => void,
     report?: (outcome: { result?: BackupSummary; error?: BaksaError }) => void,
+    force = false,
   ): Promise<void> {
     this.runs++;
     // Lazy runs happen every scan interval; their events are told only when they committed something
@@ -131,6 +132,7 @@ export class BackupJob {
         type,
         settleS: this.state.profile.schedule.settleS,
         skipUnchanged: type === 'lazy',
+        force,
         signal,
         listener,
         ...(edge && node ? { edge: { store: edge.store, node } } : {}),

@@ -26,8 +26,8 @@ async function callDaemon<T>(state: AgentState, op: string, args?: unknown, onEv
   }
 }
 
-export function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener): Promise<BackupSummary> {
-  return callDaemon(state, 'backup', { type }, (event) => listener(event as BackupEvent));
+export function backupThroughDaemon(state: AgentState, type: 'snapshot' | 'lazy', listener: BackupListener, force = false): Promise<BackupSummary> {
+  return callDaemon(state, 'backup', { type, force }, (event) => listener(event as BackupEvent));
 }
 
 export function checkThroughDaemon(state: AgentState, options: { readData: boolean; repair: boolean }): Promise<CheckReport> {

@@ -65,10 +65,15 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
     assert.is(b2.code, 0, b2.stderr);
     const sum2 = jsonLines(b2.stdout).find((l) => l.message_type === 'summary')!;
     assert.is(sum2.files_appended, 48);
-    // New tails (5 % of the logs), the last old chunk of each log (≤ 32 KiB) and the rewritten blob.
+    // New tails (5 % of the logs), the last old chunk (≤ 32 KiB) and first 4 KiB of each log, and the rewritten blob.
     const total = sum2.total_bytes_processed as number;
-    const bound = 0.06 * total + 48 * 32768 + 80_000;
+    const bound = 0.06 * total + 48 * (32768 + 4096) + 80_000;
     assert.ok((sum2.bytes_read as number) < bound, `read ${sum2.bytes_read} of ${total} (bound ${bound})`);
+    const forced = await cli(['backup', '--state', state, '--force', '--json']);
+    assert.is(forced.code, 0, forced.stderr);
+    const sum3 = jsonLines(forced.stdout).find((l) => l.message_type === 'summary')!;
+    assert.is(sum3.files_unchanged, 0, '--force trusts no file of the catalog');
+    assert.is(sum3.bytes_read, sum3.total_bytes_processed, '--force reads every byte');
     const cmp = await cli(['compare', 'latest', '--state', state]);
     assert.is(cmp.code, 0, `the live tree matches (scratch.tmp is excluded): ${cmp.stdout}`);
     const r2 = await cli(['restore', 'latest', '--state', state, '--target', join(t.path, 'r2'), '--verify', '--json']);
@@ -79,14 +84,14 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
 
     const status = await cli(['status', '--state', state, '--json']);
     const s = JSON.parse(status.stdout);
-    assert.is(s.snapshots, 2);
+    assert.is(s.snapshots, 3);
     assert.is(s.lastRun.ok, true);
     assert.is(s.name, 'gw1.example.org');
 
     const f = await cli(['forget', '--state', state, '--keep-last', '1', '--keep-hourly', '0', '--keep-daily', '0', '--keep-weekly', '0', '--keep-monthly', '0', '--prune', '--json']);
     assert.is(f.code, 0, f.stderr);
     const fj = JSON.parse(f.stdout);
-    assert.is(fj.remove.length, 1);
+    assert.is(fj.remove.length, 2);
     assert.ok(fj.prune.chunksDeleted >= 1);
     const c2 = await cli(['check', '--state', state, '--read-data']);
     assert.is(c2.code, 0, c2.stdout);

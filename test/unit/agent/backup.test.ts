@@ -173,6 +173,32 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
   }
 });
 
+test('force reads every file whole: a change that kept size, mtime and inode is found only so', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const log = join(src, 'logs', 'line1', 'sensor-b.csv');
+    const before = statSync(log);
+    const bytes = readFileSync(log);
+    bytes[5000] = bytes[5000] === 0x30 ? 0x31 : 0x30; // same size
+    writeFileSync(log, bytes);
+    utimesSync(log, before.atime, before.mtime); // and the old mtime, as a careless tool leaves it
+    const quick = await runBackup(state, { type: 'snapshot' });
+    assert.is(quick.counters.bytesRead, 0, 'an ordinary run trusts size, mtime and inode');
+    const forced = await runBackup(state, { type: 'snapshot', force: true });
+    assert.is(forced.counters.filesUnchanged, 0);
+    assert.is(forced.counters.filesAppended, 0);
+    assert.is(forced.counters.bytesRead, forced.counters.bytesScanned, 'every byte of every file read');
+    assert.is(forced.counters.chunksNew > 0, true, 'the changed chunk is stored');
+    assertSameTree(await restoredTree(state, join(t.path, 'r'), src), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('lazy mode: a file changed within the settle time keeps its previous version; an unchanged tree commits nothing', async () => {
   const t = tempDir();
   try {
