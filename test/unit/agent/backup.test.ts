@@ -36,6 +36,16 @@ function settle(path: string, n = 1): void {
   utimesSync(path, t, t);
 }
 
+/** The catalog's row of `path`. */
+async function catalogFile(state: AgentState, path: string) {
+  const repo = await openRepo(state);
+  try {
+    return (await repo.catalog.getFile(path))!;
+  } finally {
+    await repo.close();
+  }
+}
+
 async function restoredTree(state: AgentState, target: string, src: string, ref = 'latest', path?: string) {
   await runRestore(state, ref, { target, ...(path ? { path } : {}) });
   return snapshotTree(join(target, src));
@@ -93,9 +103,7 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     const tail = sensorLines(3000, 150_000, 'a');
     appendFileSync(log, tail);
     settle(log);
-    const repo = await openRepo(state);
-    const before = (await repo.catalog.getFile(log))!;
-    await repo.close();
+    const before = await catalogFile(state, log);
     const lastChunk = before.chunks.at(-1)!.length;
     const firstChunk = before.chunks[0]!.length;
     assert.ok(before.chunks.length > 3, 'the fixture has a first, middle and last chunks');
@@ -108,9 +116,7 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     // The grown file's chunks: every old one is kept (its last is at least the chunker's minimum), and
     // only the new bytes are chunked after them.
     assert.ok(lastChunk >= state.profile.chunking.minBytes, 'the fixture ends in a chunk of at least the minimum');
-    const repo2 = await openRepo(state);
-    const after = (await repo2.catalog.getFile(log))!;
-    await repo2.close();
+    const after = await catalogFile(state, log);
     assert.equal(after.chunks.slice(0, before.chunks.length), before.chunks);
     assert.is(after.chunks.slice(before.chunks.length).reduce((a, c) => a + c.length, 0), Buffer.byteLength(tail));
     assertSameTree(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
@@ -127,9 +133,7 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
 
     // A file rewritten in place as it grew (its header changed, its old last chunk did not) is read
     // whole, as SQLite's database file is when it grows: not taken for a grown log.
-    const repo3 = await openRepo(state);
-    const prior = (await repo3.catalog.getFile(log))!;
-    await repo3.close();
+    const prior = await catalogFile(state, log);
     const grown = readFileSync(log);
     grown.write('HEADER', 0);
     writeFileSync(log, Buffer.concat([grown, Buffer.from(sensorLines(500, 160_000, 'a'))]));
@@ -141,19 +145,17 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     assertSameTree(await restoredTree(state, join(t.path, 'r5'), src), snapshotTree(src));
 
     // A row from before heads were kept: the first chunk is checked instead, and the head recorded.
-    const repo5 = await openRepo(state);
-    await repo5.catalog.db.run('UPDATE files SET head = NULL WHERE path = ?', [log]);
-    const legacy = (await repo5.catalog.getFile(log))!;
-    await repo5.close();
+    const repo = await openRepo(state);
+    await repo.catalog.db.run('UPDATE files SET head = NULL WHERE path = ?', [log]);
+    await repo.close();
+    const legacy = await catalogFile(state, log);
     assert.is(legacy.head, undefined);
     appendFileSync(log, sensorLines(100, 170_000, 'a'));
     settle(log, 5);
     const upgraded = await runBackup(state, { type: 'snapshot' });
     assert.is(upgraded.counters.filesAppended, 1);
     assert.is(upgraded.counters.bytesRead, legacy.chunks[0]!.length + legacy.chunks.at(-1)!.length + Buffer.byteLength(sensorLines(100, 170_000, 'a')));
-    const repo6 = await openRepo(state);
-    assert.ok((await repo6.catalog.getFile(log))!.head !== undefined, 'the head is recorded again');
-    await repo6.close();
+    assert.ok((await catalogFile(state, log)).head !== undefined, 'the head is recorded again');
     assertSameTree(await restoredTree(state, join(t.path, 'r6'), src), snapshotTree(src));
 
     // A grown file whose last chunk is shorter than the minimum is chunked again with its new bytes.
@@ -163,9 +165,7 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     const small = await runBackup(state, { type: 'snapshot' });
     assert.is(small.counters.filesAppended, 1);
     assert.is(small.counters.bytesRead, 1 + 'ey material'.length, 'the old chunk, read once to check it and chunk it with the new bytes');
-    const repo4 = await openRepo(state);
-    const keyState = (await repo4.catalog.getFile(key))!;
-    await repo4.close();
+    const keyState = await catalogFile(state, key);
     assert.equal(keyState.chunks.map((c) => c.length), ['key material'.length]);
     assertSameTree(await restoredTree(state, join(t.path, 'r4'), src), snapshotTree(src));
   } finally {
