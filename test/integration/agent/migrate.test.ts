@@ -179,7 +179,8 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
         () => daemon.output().slice(-3000),
         1000,
       );
-      assert.match(daemon.output(), /migrated to the cloud/);
+      // The cloud lists the snapshot once it is recorded there; the daemon logs after it has kept the receipt.
+      await until('the daemon logged the migration', async () => /migrated to the cloud/.test(daemon.output()), 30_000, () => daemon.output().slice(-3000), 200);
     } finally {
       daemon.child.kill('SIGTERM');
       await daemon.exited;
