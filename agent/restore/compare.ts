@@ -40,7 +40,7 @@ function kindOf(st: BigIntStats): string {
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
-/** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `nsToSeconds`). */
+/** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `utimesTimeOf`). */
 function sameMtime(a: bigint, bNs: string): boolean {
   const unit = BigInt(bNs) < 0n || a < 0n ? 1_000_000n : 1000n;
   const d = a / unit - BigInt(bNs) / unit;

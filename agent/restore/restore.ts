@@ -62,7 +62,7 @@ type Task = { kind: 'entry'; entry: ManifestEntry } | { kind: 'chunk'; data: Pro
  * it came back a microsecond early about as often as not). Node takes a negative number for "now", so a
  * time before 1970 goes as a Date, exact to the millisecond.
  */
-export function nsToSeconds(ns: string): number | Date {
+export function utimesTimeOf(ns: string): number | Date {
   const big = BigInt(ns);
   if (big < 0n) return new Date(Number(big / 1_000_000n) - (big % 1_000_000n < 0n ? 1 : 0));
   const us = big / 1000n;
@@ -169,7 +169,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     if (e.kind === 'symlink') {
       await symlink(e.target ?? '', temp);
       await setOwner(temp, e, true);
-      const t = nsToSeconds(e.mtimeNs);
+      const t = utimesTimeOf(e.mtimeNs);
       await lutimes(temp, t, t).catch(() => undefined);
       await rm(dest, { force: true, recursive: false }).catch(() => undefined);
       await rename(temp, dest);
@@ -192,7 +192,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       fh = undefined;
       await setOwner(temp, e, false);
       await chmod(temp, e.mode);
-      const t = nsToSeconds(e.mtimeNs);
+      const t = utimesTimeOf(e.mtimeNs);
       await utimes(temp, t, t);
       await rename(temp, dest);
       progress.files++;
@@ -214,7 +214,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     const dest = join(options.target, d.path);
     await setOwner(dest, d, false);
     await chmod(dest, d.mode);
-    const t = nsToSeconds(d.mtimeNs);
+    const t = utimesTimeOf(d.mtimeNs);
     await utimes(dest, t, t);
   }
   return { ...progress, snapshot, durationMs: Date.now() - started };

@@ -69,7 +69,7 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
 /**
  * Asserts two trees of `snapshotTree` are the same: paths, kinds, modes, bytes and link targets exactly,
  * mtimes within 2 µs. Node's utimes sets whole microseconds, so restore gives times back exact to the
- * microsecond (`nsToSeconds`), and `mtimeMs`, a double, is itself ~240 ns coarse today: an exact or
+ * microsecond (`utimesTimeOf`), and `mtimeMs`, a double, is itself ~240 ns coarse today: an exact or
  * millisecond-rounded comparison would fail when a time sits at a boundary. Names the paths that differ.
  */
 export function assertSameTree(actual: Map<string, TreeEntry>, expected: Map<string, TreeEntry>): void {

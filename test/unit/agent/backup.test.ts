@@ -6,7 +6,7 @@ import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSy
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
 import { HEAD_BYTES } from '../../../agent/backup/file-reader.ts';
-import { runRestore, compareTree, nsToSeconds } from '../../../agent/restore/index.ts';
+import { runRestore, compareTree, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
 import { openManifest } from '../../../agent/manifest/index.ts';
@@ -297,14 +297,14 @@ test('restored times are exact to the microsecond (to the millisecond before 197
       times.push(base, base - (base % 1000n), base - (base % 1000n) + 999n);
     }
     for (const ns of times) {
-      utimesSync(f, nsToSeconds(String(ns)), nsToSeconds(String(ns)));
+      utimesSync(f, utimesTimeOf(String(ns)), utimesTimeOf(String(ns)));
       const got = statSync(f, { bigint: true }).mtimeNs;
       const floorUs = (v: bigint) => v / 1000n - (v % 1000n < 0n ? 1n : 0n);
       assert.is(floorUs(got), floorUs(ns), `time ${ns} ns came back as ${got} ns`);
     }
     const floorMs = (v: bigint) => v / 1_000_000n - (v % 1_000_000n < 0n ? 1n : 0n);
     for (const ns of [-1n, -1_000_000n, -1_500_000_001n, -86_400_000_000_123n]) {
-      utimesSync(f, nsToSeconds(String(ns)), nsToSeconds(String(ns)));
+      utimesSync(f, utimesTimeOf(String(ns)), utimesTimeOf(String(ns)));
       const got = statSync(f, { bigint: true }).mtimeNs;
       assert.is(floorMs(got), floorMs(ns), `time ${ns} ns came back as ${got} ns`);
     }
