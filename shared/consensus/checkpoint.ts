@@ -17,7 +17,7 @@ import { bytesEqual } from './crypto.ts';
 import { digestKey, type ClientRecord, type Core } from './core.ts';
 import { validCheckpointProof, validCommitCert } from './certificates.ts';
 import { executeReady, prunePending } from './normal-case.ts';
-import { requestKey, stateDigest, type Checkpoint, type CommitCert, type Committed, type FetchState,
+import { stateDigest, type Checkpoint, type CommitCert, type Committed, type FetchState,
   type StateSnapshot } from './messages.ts';
 import { VoteSet } from './quorum.ts';
 import { assert } from '../errors.ts';
@@ -83,7 +83,7 @@ export function becomeStable(c: Core, seq: number, digest: Uint8Array, proof: re
   for (const s of [...c.log.keys()]) {
     if (s > seq) continue;
     const e = c.log.get(s)!;
-    for (const r of e.prePrepare?.batch ?? []) c.inLog.delete(requestKey(r.client, r.requestId));
+    for (const r of e.prePrepare?.batch ?? []) c.unlogRequest(r);
     c.log.delete(s);
   }
   for (const s of [...c.checkpointVotes.keys()]) if (s <= seq) c.checkpointVotes.delete(s);

@@ -7,7 +7,7 @@
  */
 import { VoteSet } from './quorum.ts';
 import { hex, type Signer, type Verifier } from './crypto.ts';
-import { signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
+import { requestKey, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
   type Prepare, type PreparedCert, type CommitCert, type Request, type Unsigned, type ViewChange,
   type ReplicaMessage, type Reply } from './messages.ts';
 import { GENESIS_CHECKPOINT, type PersistRecord, type SnapshotRecord, type StableCheckpoint } from './persistence.ts';
@@ -69,10 +69,18 @@ export class Core {
   /** Checkpoint votes inside the window, by seq then digest. */
   readonly checkpointVotes = new Map<number, VoteSet<Checkpoint>>();
   readonly clientTable = new Map<ClientId, ClientRecord>();
-  /** Requests waiting to execute, the latest per client. */
+  /** Requests waiting to execute, the latest per client. Changed through hold/release only. */
   readonly pending = new Map<ClientId, Request>();
-  /** Request keys already in an unexecuted entry of the current view (the primary skips them). */
+  /**
+   * Request keys already in an unexecuted entry of the current view (the primary skips them). Changed
+   * through logRequest/unlogRequest/clearLog only.
+   */
   readonly inLog = new Set<string>();
+  /**
+   * The pending requests not in `inLog`: what the primary may propose, so that proposing does not walk
+   * every pending request each time (under load most are in flight, and it ran on every arrival).
+   */
+  readonly unproposed = new Map<ClientId, Request>();
   /** Each replica's highest valid view-change message. */
   readonly latestViewChange = new Map<ReplicaId, ViewChange>();
   /** The new-view message that started the current view (for peers that missed it). */
@@ -143,6 +151,36 @@ export class Core {
       resetVotes(e, this.view);
     }
     return e;
+  }
+
+  // ---- pending requests and the log's request keys (pending, inLog and unproposed move together) ----
+
+  hold(r: Request): void {
+    this.pending.set(r.client, r);
+    if (this.inLog.has(requestKey(r.client, r.requestId))) this.unproposed.delete(r.client);
+    else this.unproposed.set(r.client, r);
+  }
+
+  release(client: ClientId): void {
+    this.pending.delete(client);
+    this.unproposed.delete(client);
+  }
+
+  logRequest(r: Request): void {
+    this.inLog.add(requestKey(r.client, r.requestId));
+    if (this.pending.get(r.client)?.requestId === r.requestId) this.unproposed.delete(r.client);
+  }
+
+  unlogRequest(r: Request): void {
+    this.inLog.delete(requestKey(r.client, r.requestId));
+    const held = this.pending.get(r.client);
+    if (held?.requestId === r.requestId) this.unproposed.set(r.client, held);
+  }
+
+  clearLog(): void {
+    this.inLog.clear();
+    this.unproposed.clear();
+    for (const [client, r] of this.pending) this.unproposed.set(client, r);
   }
 
   sign<M extends Exclude<Message, Request>>(unsigned: Unsigned<M>): M {

@@ -19,7 +19,7 @@ import { digestKey, type Core, type Entry } from './core.ts';
 import { validPrePrepare } from './certificates.ts';
 import { takeCheckpoint } from './checkpoint.ts';
 import { heardFromPrimary } from './suspicion.ts';
-import { batchDigest, requestKey, type Commit, type Prepare, type PrePrepare, type Reply, type Request } from './messages.ts';
+import { batchDigest, type Commit, type Prepare, type PrePrepare, type Reply, type Request } from './messages.ts';
 import type { ExecutedRequest } from './types.ts';
 
 export function onRequest(c: Core, r: Request): void {
@@ -33,7 +33,7 @@ export function onRequest(c: Core, r: Request): void {
   const held = c.pending.get(r.client);
   if (held && held.requestId > r.requestId) return;
   if (!held && c.pending.size >= c.options.pendingRequestsMax) return c.reject('pending-full');
-  if (!held || held.requestId < r.requestId) c.pending.set(r.client, r);
+  if (!held || held.requestId < r.requestId) c.hold(r);
   if (c.viewChanging) return;
   if (c.isPrimary()) {
     propose(c, false);
@@ -46,9 +46,9 @@ export function onRequest(c: Core, r: Request): void {
 /** Pending requests not yet in a pre-prepare of this view, in arrival order. */
 function proposable(c: Core, max: number): Request[] {
   const batch: Request[] = [];
-  for (const r of c.pending.values()) {
+  for (const r of c.unproposed.values()) {
     if (batch.length >= max) break;
-    if (!c.inLog.has(requestKey(r.client, r.requestId))) batch.push(r);
+    batch.push(r);
   }
   return batch;
 }
@@ -108,7 +108,7 @@ export function onPrePrepare(c: Core, pp: PrePrepare): void {
  */
 export function acceptPrePrepare(c: Core, e: Entry, pp: PrePrepare): void {
   e.prePrepare = pp;
-  if (e.seq > c.lastExecuted) for (const r of pp.batch) c.inLog.add(requestKey(r.client, r.requestId));
+  if (e.seq > c.lastExecuted) for (const r of pp.batch) c.logRequest(r);
   c.persistEntry(e);
   if (pp.replica !== c.id) {
     const p = c.sign<Prepare>({ type: 'prepare', view: c.view, seq: e.seq, digest: pp.digest, replica: c.id });
@@ -185,15 +185,14 @@ function executeEntry(c: Core, e: Entry, replay: boolean): void {
   const pp = e.commitCert!.prePrepare;
   const executed: ExecutedRequest[] = [];
   for (const r of pp.batch) {
-    const key = requestKey(r.client, r.requestId);
-    c.inLog.delete(key);
+    c.unlogRequest(r);
     const last = c.clientTable.get(r.client);
     if (last && r.requestId <= last.requestId) continue; // already executed: exactly-once
     const result = c.app.execute(r.op, { seq: e.seq, client: r.client, requestId: r.requestId, timeMs: pp.timeMs });
     c.clientTable.set(r.client, { requestId: r.requestId, result });
     executed.push({ client: r.client, requestId: r.requestId, op: r.op, result });
     const held = c.pending.get(r.client);
-    if (held && held.requestId <= r.requestId) c.pending.delete(r.client);
+    if (held && held.requestId <= r.requestId) c.release(r.client);
   }
   c.lastExecuted = e.seq;
   c.out.push({ type: 'execute', seq: e.seq, view: pp.view, digest: pp.digest, timeMs: pp.timeMs, requests: executed, replay });
@@ -215,7 +214,7 @@ export function sendReply(c: Core, client: string, requestId: number, result: Ui
 export function prunePending(c: Core): void {
   for (const [client, r] of c.pending) {
     const last = c.clientTable.get(client);
-    if (last && r.requestId <= last.requestId) c.pending.delete(client);
+    if (last && r.requestId <= last.requestId) c.release(client);
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { assert, unreachable } from '../errors.ts';
 import { Core } from './core.ts';
+import { requestKey } from './messages.ts';
 import { ed25519Signer, ed25519Verifier, type ReplicaKeys, type Signer, type Verifier } from './crypto.ts';
 import { checkClusterSize, defaultFaults, quorumSize } from './quorum.ts';
 import { replicaOptions, type Action, type Application, type ReplicaId, type ReplicaOptions } from './types.ts';
@@ -162,7 +163,10 @@ export class Replica {
     for (const [client, r] of c.pending) {
       const last = c.clientTable.get(client);
       assert(!last || r.requestId > last.requestId, `executed request ${client}/${r.requestId} still pending`);
+      const inLog = c.inLog.has(requestKey(client, r.requestId));
+      assert(inLog !== (c.unproposed.get(client) === r), `request ${client}/${r.requestId} is ${inLog ? 'in the log and unproposed' : 'neither in the log nor unproposed'}`);
     }
+    for (const [client, r] of c.unproposed) assert(c.pending.get(client) === r, `unproposed request ${client}/${r.requestId} is not the pending one`);
     if (!c.viewChanging && c.isPrimary()) {
       for (const e of c.log.values()) {
         if (e.prePrepare && e.view === c.view) assert(e.seq < c.nextSeq, `primary reuses sequence number ${e.seq}`);

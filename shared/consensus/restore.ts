@@ -14,7 +14,7 @@ import { planNewView } from './certificates.ts';
 import { decodeClientTable, requestState, restoreOwnCheckpoint } from './checkpoint.ts';
 import { executeReady } from './normal-case.ts';
 import { armViewChangeTimer, buildViewChange } from './view-change.ts';
-import { requestKey, type Commit, type Prepare, type PrePrepare, type PreparedCert } from './messages.ts';
+import { type Commit, type Prepare, type PrePrepare, type PreparedCert } from './messages.ts';
 import type { PersistedState } from './persistence.ts';
 
 export function restoreCore(c: Core, state: PersistedState): void {
@@ -74,7 +74,7 @@ export function restoreCore(c: Core, state: PersistedState): void {
 function adopt(c: Core, e: Entry, pp: PrePrepare, preparedCert: PreparedCert | undefined): void {
   e.prePrepare = pp;
   const key = digestKey(pp.digest);
-  if (e.seq > c.lastExecuted) for (const r of pp.batch) c.inLog.add(requestKey(r.client, r.requestId));
+  if (e.seq > c.lastExecuted) for (const r of pp.batch) c.logRequest(r);
   if (pp.replica !== c.id) {
     e.prepares.add(key, c.id, c.sign<Prepare>({ type: 'prepare', view: c.view, seq: e.seq, digest: pp.digest, replica: c.id }));
   } else {

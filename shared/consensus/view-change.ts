@@ -161,12 +161,12 @@ function installNewView(c: Core, nv: NewView, plan: NewViewPlan): void {
       const last = c.clientTable.get(r.client);
       const held = c.pending.get(r.client);
       if ((!last || last.requestId < r.requestId) && (!held || held.requestId < r.requestId)) {
-        if (held || c.pending.size < c.options.pendingRequestsMax) c.pending.set(r.client, r);
+        if (held || c.pending.size < c.options.pendingRequestsMax) c.hold(r);
       }
     }
     resetVotes(e, c.view);
   }
-  c.inLog.clear();
+  c.clearLog();
   for (const pp of nv.prePrepares) {
     if (!c.inWindow(pp.seq)) continue;
     const e = c.entry(pp.seq);
