@@ -61,6 +61,8 @@ export interface FileState {
    * before it was kept.
    */
   head?: string;
+  /** The keyed hash of its last TAIL_BYTES bytes (all of it when shorter); absent in older rows. */
+  tail?: string;
 }
 
 interface SnapshotRow {
@@ -285,9 +287,9 @@ export class Catalog {
       );
       await insertRows(
         tx,
-        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head)',
-        6,
-        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null]),
+        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head, tail)',
+        7,
+        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null, f.tail ?? null]),
       );
       for (let i = 0; i < removed.length; i += ROWS_PER_INSERT) {
         const part = removed.slice(i, i + ROWS_PER_INSERT);
@@ -331,11 +333,11 @@ export class Catalog {
   }
 
   async getFile(path: string): Promise<FileState | undefined> {
-    const row = await this.db.get<{ path: string; size: number; mtime_ns: string; inode: string; chunks: Buffer; head: string | null }>(
+    const row = await this.db.get<{ path: string; size: number; mtime_ns: string; inode: string; chunks: Buffer; head: string | null; tail: string | null }>(
       'SELECT * FROM files WHERE path = ?',
       [path],
     );
-    return row && { path: row.path, size: row.size, mtimeNs: row.mtime_ns, inode: row.inode, chunks: unpackChunkList(row.chunks), ...(row.head !== null ? { head: row.head } : {}) };
+    return row && { path: row.path, size: row.size, mtimeNs: row.mtime_ns, inode: row.inode, chunks: unpackChunkList(row.chunks), ...(row.head !== null ? { head: row.head } : {}), ...(row.tail !== null ? { tail: row.tail } : {}) };
   }
 
   async filePaths(): Promise<string[]> {

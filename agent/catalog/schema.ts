@@ -13,6 +13,9 @@
  *   The sealed object of a chunk never changes (a repair rebuilds the same bytes), so the value never goes stale.
  * - snapshots.profile (3): the profile the snapshot was taken with, as agent.json names it (name or path);
  *   migration orders by its priority class. NULL for snapshots from before: they migrate as `normal`.
+ * - files.head (4) and files.tail (5): keyed hashes of a file's first and last 4 KiB, how an incremental
+ *   run tells a grown log from a file rewritten as it grew (backup/file-reader.ts). NULL in older rows:
+ *   those check the first and the last chunk instead.
  */
 export const catalogMigrations: readonly string[] = [
   `
@@ -71,5 +74,8 @@ export const catalogMigrations: readonly string[] = [
   `,
   `
   ALTER TABLE files ADD COLUMN head TEXT;
+  `,
+  `
+  ALTER TABLE files ADD COLUMN tail TEXT;
   `,
 ];

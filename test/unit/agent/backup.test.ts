@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
-import { HEAD_BYTES } from '../../../agent/backup/file-reader.ts';
+import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
 import { runRestore, compareTree, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
@@ -85,7 +85,7 @@ test('backup then restore gives a byte-identical tree with modes and mtimes; ded
   }
 });
 
-test('incremental: unchanged files are not read, a grown log is read from its first and last chunks and its new bytes only', async () => {
+test('incremental: unchanged files are not read, a grown log is read at both ends of its old content and its new bytes only', async () => {
   const t = tempDir();
   try {
     const src = join(t.path, 'src');
@@ -110,15 +110,15 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     const inc = await runBackup(state, { type: 'snapshot' });
     assert.is(inc.counters.filesAppended, 1);
     assert.is(inc.counters.filesRead, 1);
-    assert.ok(before.head !== undefined && firstChunk > HEAD_BYTES, 'the keyed hash of its start was recorded');
-    assert.is(inc.counters.bytesRead, HEAD_BYTES + lastChunk + Buffer.byteLength(tail), 'only its start, its last old chunk and the new tail are read');
-    assert.ok(inc.counters.bytesRead < oldSize / 2);
+    assert.ok(before.head !== undefined && before.tail !== undefined && firstChunk > HEAD_BYTES && lastChunk > TAIL_BYTES, 'the keyed hashes of both ends were recorded');
+    assert.is(inc.counters.bytesRead, HEAD_BYTES + TAIL_BYTES + Buffer.byteLength(tail), 'only both ends of the old content and the new bytes are read');
     // The grown file's chunks: every old one is kept (its last is at least the chunker's minimum), and
     // only the new bytes are chunked after them.
     assert.ok(lastChunk >= state.profile.chunking.minBytes, 'the fixture ends in a chunk of at least the minimum');
     const after = await catalogFile(state, log);
     assert.equal(after.chunks.slice(0, before.chunks.length), before.chunks);
     assert.is(after.chunks.slice(before.chunks.length).reduce((a, c) => a + c.length, 0), Buffer.byteLength(tail));
+    assert.is.not(after.tail, before.tail, 'the tail moved with the end of the file');
     assertSameTree(await restoredTree(state, join(t.path, 'r2'), src), snapshotTree(src));
 
     // A change in the middle (same size) re-reads the whole file.
@@ -131,32 +131,47 @@ test('incremental: unchanged files are not read, a grown log is read from its fi
     assert.is(full.counters.bytesRead, bytes.length);
     assertSameTree(await restoredTree(state, join(t.path, 'r3'), src), snapshotTree(src));
 
-    // A file rewritten in place as it grew (its header changed, its old last chunk did not) is read
-    // whole, as SQLite's database file is when it grows: not taken for a grown log.
-    const prior = await catalogFile(state, log);
+    // A file rewritten in place as it grew (its header changed, its end did not) is read whole, as
+    // SQLite's database file is when it grows: not taken for a grown log.
     const grown = readFileSync(log);
     grown.write('HEADER', 0);
     writeFileSync(log, Buffer.concat([grown, Buffer.from(sensorLines(500, 160_000, 'a'))]));
     settle(log, 4);
     const rewritten = await runBackup(state, { type: 'snapshot' });
     assert.is(rewritten.counters.filesAppended, 0);
-    const checked = prior.chunks.at(-1)!.length + HEAD_BYTES;
-    assert.is(rewritten.counters.bytesRead, checked + readFileSync(log).length, 'its last and first old chunks checked, then all of it read');
+    assert.is(rewritten.counters.bytesRead, TAIL_BYTES + HEAD_BYTES + readFileSync(log).length, 'both ends of the old content checked, then all of it read');
     assertSameTree(await restoredTree(state, join(t.path, 'r5'), src), snapshotTree(src));
 
-    // A row from before heads were kept: the first chunk is checked instead, and the head recorded.
-    const repo = await openRepo(state);
-    await repo.catalog.db.run('UPDATE files SET head = NULL WHERE path = ?', [log]);
-    await repo.close();
-    const legacy = await catalogFile(state, log);
-    assert.is(legacy.head, undefined);
-    appendFileSync(log, sensorLines(100, 170_000, 'a'));
-    settle(log, 5);
-    const upgraded = await runBackup(state, { type: 'snapshot' });
-    assert.is(upgraded.counters.filesAppended, 1);
-    assert.is(upgraded.counters.bytesRead, legacy.chunks[0]!.length + legacy.chunks.at(-1)!.length + Buffer.byteLength(sensorLines(100, 170_000, 'a')));
-    assert.ok((await catalogFile(state, log)).head !== undefined, 'the head is recorded again');
-    assertSameTree(await restoredTree(state, join(t.path, 'r6'), src), snapshotTree(src));
+    // A trailer rewritten as the file grew (its last old bytes changed, as a zip's central directory
+    // moves) is read whole too, without reading the start.
+    const trailed = readFileSync(log);
+    trailed.write('TRAILER', trailed.length - 100);
+    writeFileSync(log, Buffer.concat([trailed, Buffer.from(sensorLines(400, 165_000, 'a'))]));
+    settle(log, 6);
+    const moved = await runBackup(state, { type: 'snapshot' });
+    assert.is(moved.counters.filesAppended, 0);
+    assert.is(moved.counters.bytesRead, TAIL_BYTES + readFileSync(log).length);
+    assertSameTree(await restoredTree(state, join(t.path, 'r7'), src), snapshotTree(src));
+
+    // A row from before tails were kept: the old last chunk is checked by its id instead, and the tail
+    // recorded. One from before heads were kept as well: the first chunk is checked too.
+    for (const [i, columns] of (['tail', 'head, tail'] as const).entries()) {
+      const repo = await openRepo(state);
+      await repo.catalog.db.run(`UPDATE files SET ${columns.split(', ').map((c) => `${c} = NULL`).join(', ')} WHERE path = ?`, [log]);
+      await repo.close();
+      const legacy = await catalogFile(state, log);
+      assert.is(legacy.tail, undefined);
+      const more = sensorLines(100, 170_000 + i * 1000, 'a');
+      appendFileSync(log, more);
+      settle(log, 7 + i);
+      const upgraded = await runBackup(state, { type: 'snapshot' });
+      assert.is(upgraded.counters.filesAppended, 1);
+      const start = legacy.head !== undefined ? HEAD_BYTES : legacy.chunks[0]!.length;
+      assert.is(upgraded.counters.bytesRead, start + legacy.chunks.at(-1)!.length + Buffer.byteLength(more), columns);
+      const recorded = await catalogFile(state, log);
+      assert.ok(recorded.head !== undefined && recorded.tail !== undefined, 'both ends are recorded again');
+      assertSameTree(await restoredTree(state, join(t.path, `r6-${i}`), src), snapshotTree(src));
+    }
 
     // A grown file whose last chunk is shorter than the minimum is chunked again with its new bytes.
     const key = join(src, 'secret.key');
