@@ -266,9 +266,16 @@ export class Catalog {
     return ids.filter((id) => !named.has(id));
   }
 
-  /** Whether any chunk row still names this shard (content-addressed shards may be shared). */
-  async shardReferenced(shardId: string): Promise<boolean> {
-    return (await this.db.get('SELECT 1 AS x FROM shards WHERE shard_id = ? LIMIT 1', [shardId])) !== undefined;
+  /** The ids of `listing` (a shard store's) that no chunk row names, looked up a page at a time. */
+  async *unreferencedOf(listing: AsyncIterable<string>, pageSize = 1000): AsyncGenerator<string> {
+    let page: string[] = [];
+    for await (const id of listing) {
+      page.push(id);
+      if (page.length < pageSize) continue;
+      yield* await this.unreferencedShards(page);
+      page = [];
+    }
+    yield* await this.unreferencedShards(page);
   }
 
   // ---- snapshots and files ----

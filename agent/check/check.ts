@@ -8,7 +8,9 @@ import { BaksaError } from '../../shared/errors.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import type { Catalog, ChunkRecord } from '../catalog/index.ts';
 import { ChunkReader, openChunk, reedSolomon, type ShardFetch, type ShardProblem } from '../chunks/index.ts';
+import type { ChunkOpen } from '../chunks/reader.ts';
 import { markReachable } from './reachability.ts';
+import { Limiter } from '../util/limiter.ts';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 
 export interface CheckOptions {
@@ -23,6 +25,11 @@ export interface CheckOptions {
    * gateway; a member that does not answer (SHARD_UNREACHABLE) is reported, not repaired around.
    */
   edge?: { self: string; fetch: ShardFetch };
+  /**
+   * Opens the chunks whose shards all read good, taking over their buffer (worker threads: `withOpeners`);
+   * a chunk with a bad shard is opened on this thread, since its shards may be needed for the repair.
+   */
+  open?: ChunkOpen;
 }
 
 export type Severity = 'error' | 'warning';
@@ -55,6 +62,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
   const edge = options.edge;
   const reader = new ChunkReader(store, catalog, ring, edge?.fetch);
   const here = (location: string) => !edge || location === edge.self || location === 'local';
+  let openersAlive = true;
   const report: CheckReport = { snapshots: 0, chunks: 0, shards: 0, bytesRead: 0, issues: [], repaired: 0, unrecoverable: 0, orphanShards: 0 };
   const issue = (i: CheckIssue) => report.issues.push(i);
 
@@ -74,12 +82,14 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
   const stats = await catalog.chunkStats();
   let after = '';
   let checked = 0;
+  const window = new Limiter(Math.max(1, options.concurrency ?? 8));
   for (;;) {
     const page = await catalog.chunkPage(after, PAGE);
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    const width = Math.max(1, options.concurrency ?? 8);
-    for (let i = 0; i < page.length; i += width) await Promise.all(page.slice(i, i + width).map((record) => checkChunk(record)));
+    // A window of chunks in flight, not groups: a group waits for its slowest chunk, and then reading
+    // and opening (on an opener thread) take turns instead of overlapping.
+    await Promise.all(page.map((record) => window.run(() => checkChunk(record))));
     checked += page.length;
     options.onProgress?.({ chunksChecked: checked, chunksTotal: stats.chunks });
   }
@@ -106,7 +116,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
     let decodedOk = true;
     if (options.readData && shards && good >= record.k) {
       try {
-        await openChunk(ring, record.id, reader.sealedFrom(record, shards), record.length);
+        await openRead(record, shards, problems.length === 0);
       } catch (error) {
         decodedOk = false;
         issue({ severity: 'error', code: error instanceof BaksaError ? error.code : 'CHUNK_CORRUPT', chunkId: record.id, message: `chunk ${record.id}: ${(error as Error).message}` });
@@ -134,6 +144,22 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
     }
   }
 
+  /** Opens a chunk read with --read-data: on an opener thread when all its shards were good (`clean`). */
+  async function openRead(record: ChunkRecord, shards: Array<Uint8Array | null>, clean: boolean): Promise<void> {
+    const open = options.open;
+    if (clean && open && openersAlive) {
+      try {
+        await open(record.id, reader.sealedFrom(record, shards), record.length);
+        return;
+      } catch (error) {
+        if (error instanceof BaksaError) throw error;
+        openersAlive = false; // the thread died with the shards' buffer: read them again, open here from now on
+        shards = (await reader.fetchShards(record, true)).shards;
+      }
+    }
+    await openChunk(ring, record.id, reader.sealedFrom(record, shards), record.length);
+  }
+
   async function repairChunk(record: ChunkRecord, known: Array<Uint8Array | null> | undefined, problems: ShardProblem[]): Promise<boolean> {
     const shards = known ?? (await reader.fetchShards(record, true)).shards;
     for (const p of problems) shards[p.idx] = null;
@@ -151,9 +177,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
   // 3. Shards in the store that no chunk names (left by an interrupted run; prune removes them). In a
   // cluster the store also holds the other gateways' shards, which this catalog does not name.
   if (edge) return report;
-  for await (const shardId of store.list()) {
-    if (!(await catalog.shardReferenced(shardId))) report.orphanShards++;
-  }
+  for await (const _ of catalog.unreferencedOf(store.list())) report.orphanShards++;
   if (report.orphanShards > 0) {
     issue({ severity: 'warning', code: 'SHARD_ORPHANED', message: `${report.orphanShards} stored shards belong to no chunk (forget --prune removes them)` });
   }

@@ -1,13 +1,15 @@
 /**
- * Chunk openers on worker threads, for long reads (restore): the main thread reads shards and writes
- * files while the workers authenticate, decompress and id-check the chunks in flight (`openChunk`, the
- * same code and checks as on the main thread). Sealed objects go over and plaintext comes back by
- * transfer, not copy. On 2 cores one opener takes a restore of 280 MB of logs from 1.45–1.61 s to
- * 1.26–1.34 s (six alternating runs each); a second one on 2 cores was slower (the cores are full).
+ * Chunk openers on worker threads, for long reads (restore, from the shard store or from the cloud, and
+ * `check --read-data`): the main thread reads shards (or downloads) and writes files while the workers
+ * authenticate, decompress and id-check the chunks in flight (`openChunk`, the same code and checks as
+ * on the main thread). Sealed objects go over and plaintext comes back by transfer, not copy. On 2
+ * cores one opener takes a restore of 280 MB of logs from 1.45–1.61 s to 1.26–1.34 s (six alternating
+ * runs each); a second one on 2 cores was slower (the cores are full).
  */
 import { availableParallelism } from 'node:os';
 import type { DataKeys, KeyRing } from '../../shared/crypto/keys.ts';
 import type { Profile } from '../profile/index.ts';
+import type { ChunkOpen } from './reader.ts';
 import { WorkerRpc, handOver, type WireError } from '../util/worker-rpc.ts';
 
 export interface OpenerInit {
@@ -64,4 +66,18 @@ export class ChunkOpenPool {
 export function openersFor(profile: Profile): number {
   if (profile.storeWorker !== true) return 0;
   return Math.min(3, availableParallelism() - 1);
+}
+
+/**
+ * Runs `body` with the openers `profile` gets on this machine (`openersFor`), closing them after; `open`
+ * is undefined when there are none. It takes over the buffer of each object it is given (`handOver`).
+ */
+export async function withOpeners<T>(ring: KeyRing, profile: Profile, body: (open: ChunkOpen | undefined) => Promise<T>): Promise<T> {
+  const count = openersFor(profile);
+  const pool = count > 0 ? ChunkOpenPool.start(ring, count) : undefined;
+  try {
+    return await body(pool && ((id, object, lengthMax) => pool.open(id, object, lengthMax)));
+  } finally {
+    await pool?.close();
+  }
 }

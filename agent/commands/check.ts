@@ -25,7 +25,9 @@ export function registerCheckCommand(program: Command): void {
         try {
           const checkOptions = { readData: opts.readData === true, repair: opts.repair === true };
           const report = repo
-            ? await runCheck(repo.catalog, repo.store, repo.ring, checkOptions)
+            ? checkOptions.readData
+              ? await (await import('../chunks/open-pool.ts')).withOpeners(repo.ring, state.profile, (open) => runCheck(repo.catalog, repo.store, repo.ring, { ...checkOptions, ...(open ? { open } : {}) }))
+              : await runCheck(repo.catalog, repo.store, repo.ring, checkOptions)
             : await (await import('../edge/cli.ts')).checkThroughDaemon(state, checkOptions);
           const code = checkExitCode(report);
           const summary = {

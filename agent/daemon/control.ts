@@ -22,6 +22,7 @@ import { edgeProfile } from '../backup/run.ts';
 import { RECEIPT_BYTES_MAX, RECEIPT_RECORD_PREFIX, commitObject } from '../edge/descriptor.ts';
 import { runCheck } from '../check/index.ts';
 import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
+import { withOpeners } from '../chunks/open-pool.ts';
 import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { EdgeNode } from '../edge/node.ts';
@@ -157,7 +158,9 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
       await edge.ready;
       const repo = await openRepo(state, edge.store);
       try {
-        return await runCheck(repo.catalog, edge.store, repo.ring, { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch: edgeShardFetch(edge) } });
+        const options = { readData: readData === true, repair: repair === true, edge: { self: state.config.name, fetch: edgeShardFetch(edge) } };
+        if (!options.readData) return await runCheck(repo.catalog, edge.store, repo.ring, options);
+        return await withOpeners(repo.ring, state.profile, (open) => runCheck(repo.catalog, edge.store, repo.ring, { ...options, ...(open ? { open } : {}) }));
       } finally {
         await repo.close();
       }

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { chunkCorrupt, openChunk } from '../chunks/codec.ts';
-import type { ChunkSource } from '../chunks/reader.ts';
+import type { ChunkOpen, ChunkSource } from '../chunks/reader.ts';
 import { CLOUD_BATCH_MAX, FETCH_BATCH_BYTES_MAX, FETCH_BATCH_CHUNKS_MAX, sizedGroups, type ChunkInfo, type CloudClient } from './cloud-client.ts';
 import { Limiter } from '../util/limiter.ts';
 
@@ -41,6 +41,13 @@ export class CloudChunkReader implements ChunkSource {
   private downloadScheduled = false;
   /** Sealed bytes received (for the summary). */
   bytesReceived = 0;
+  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
+  /**
+   * Where `read` opens chunks: on this thread unless a restore hands them to worker threads
+   * (ChunkReader.open). When that fails other than with a BaksaError (the thread died), the chunk is
+   * downloaded again and opened here, and so is every later one.
+   */
+  open: ChunkOpen = this.openHere;
 
   constructor(
     private readonly client: CloudClient,
@@ -63,7 +70,15 @@ export class CloudChunkReader implements ChunkSource {
     this.bytesReceived += sealed.length;
     if (sealed.length !== info.sealedLength) throw chunkCorrupt(`the cloud sent ${sealed.length} bytes, ${info.sealedLength} were recorded`, id);
     if (createHash('sha256').update(sealed).digest('hex') !== info.sha256) throw chunkCorrupt('the SHA-256 of the copy from the cloud is not the recorded one', id);
-    return openChunk(this.ring, id, sealed, info.length);
+    const open = this.open;
+    if (open === this.openHere) return open(id, sealed, info.length);
+    try {
+      return await open(id, owned(sealed), info.length);
+    } catch (error) {
+      if (error instanceof BaksaError) throw error;
+      this.open = this.openHere;
+      return this.read(id);
+    }
   }
 
   /** The downloads asked for in this turn, in batches within the limits, a few batches in flight. */
@@ -130,4 +145,9 @@ export class CloudChunkReader implements ChunkSource {
     }
     this.infos.set(info.id, info);
   }
+}
+
+/** `view` alone in a buffer of its own: the chunks of one download share the answer's buffer, and an opener takes over the whole buffer. */
+function owned(view: Uint8Array): Uint8Array {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : new Uint8Array(view);
 }

@@ -7,6 +7,7 @@
  */
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { loadKeyRing, tenantOf, type AgentState } from '../config/index.ts';
+import { withOpeners } from '../chunks/open-pool.ts';
 import { restoreSnapshot, type RestoreOptions, type RestoreSummary } from '../restore/index.ts';
 import { CloudClient, type CloudSnapshot, type CloudTarget } from './cloud-client.ts';
 import { CloudChunkReader } from './cloud-reader.ts';
@@ -56,12 +57,10 @@ export async function runCloudRestore(state: AgentState, ref: string, target: Cl
   const started = Date.now();
   const source = await openCloudSource(state, ref, target);
   try {
-    return await restoreSnapshot(
-      source.reader,
-      source.snapshot,
-      { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes },
-      started,
-    );
+    return await withOpeners(source.ring, state.profile, async (open) => {
+      if (open) source.reader.open = open;
+      return restoreSnapshot(source.reader, source.snapshot, { ...options, memoryBudgetBytes: options.memoryBudgetBytes ?? state.profile.memoryBudgetBytes }, started);
+    });
   } finally {
     source.close();
   }

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
 import { ChunkReader, type ChunkSource } from '../chunks/index.ts';
-import { ChunkOpenPool, openersFor } from '../chunks/open-pool.ts';
+import { withOpeners } from '../chunks/open-pool.ts';
 import type { AgentState } from '../config/index.ts';
 import { openManifest, type ManifestEntry } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
@@ -88,14 +88,10 @@ export async function runRestore(state: AgentState, snapshotRef: string, options
   try {
     const snapshot = await repo.catalog.findSnapshot(snapshotRef);
     const reader = 'reader' in repo ? repo.reader : new ChunkReader(repo.store, repo.catalog, repo.ring);
-    const openers = openersFor(state.profile);
-    const pool = openers > 0 ? ChunkOpenPool.start(repo.ring, openers) : undefined;
-    if (pool) reader.open = (id, object, lengthMax) => pool.open(id, object, lengthMax);
-    try {
-      return await restoreSnapshot(reader, snapshot, budget, started);
-    } finally {
-      await pool?.close();
-    }
+    return await withOpeners(repo.ring, state.profile, async (open) => {
+      if (open) reader.open = open;
+      return restoreSnapshot(reader, snapshot, budget, started);
+    });
   } finally {
     await repo.close();
   }

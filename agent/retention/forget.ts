@@ -160,16 +160,7 @@ export async function prune(catalog: Catalog, store: ShardStore, ring: KeyRing):
   // Orphans (staging a crash left committed, a shard whose chunk row went): found a page of the listing
   // at a time, deleted after it.
   const orphans: string[] = [];
-  let page: string[] = [];
-  const sift = async () => {
-    orphans.push(...(await catalog.unreferencedShards(page)));
-    page = [];
-  };
-  for await (const shardId of store.list()) {
-    page.push(shardId);
-    if (page.length >= 1000) await sift();
-  }
-  await sift();
+  for await (const shardId of catalog.unreferencedOf(store.list())) orphans.push(shardId);
   result.orphanShardsDeleted = await store.deleteMany(orphans);
   return result;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { runCheck, checkExitCode } from '../../../agent/check/index.ts';
+import { ChunkOpenPool } from '../../../agent/chunks/open-pool.ts';
 import { forgetSnapshots, prune } from '../../../agent/retention/index.ts';
 import { runRestore } from '../../../agent/restore/index.ts';
 import type { AgentState } from '../../../agent/config/index.ts';
@@ -39,11 +40,15 @@ async function setup(root: string): Promise<AgentState> {
   return state;
 }
 
-async function check(state: AgentState, readData: boolean, repair: boolean) {
+/** `openers`: open the chunks on an opener thread, or hand them to one that is gone (as if it had died). */
+async function check(state: AgentState, readData: boolean, repair: boolean, openers?: 'thread' | 'dead') {
   const repo = await openRepo(state);
+  const pool = openers ? ChunkOpenPool.start(repo.ring, 1) : undefined;
   try {
-    return await runCheck(repo.catalog, repo.store, repo.ring, { readData, repair });
+    if (openers === 'dead') await pool!.close();
+    return await runCheck(repo.catalog, repo.store, repo.ring, { readData, repair, ...(pool ? { open: (id, object, lengthMax) => pool.open(id, object, lengthMax) } : {}) });
   } finally {
+    await pool?.close();
     await repo.close();
   }
 }
@@ -57,16 +62,17 @@ async function someChunks(state: AgentState, n: number) {
   }
 }
 
-test('a clean store checks clean, with and without --read-data', async () => {
+test('a clean store checks clean, with and without --read-data, on opener threads and without', async () => {
   const t = tempDir();
   try {
     const state = await setup(t.path);
-    for (const readData of [false, true]) {
-      const r = await check(state, readData, false);
+    for (const [readData, openers] of [[false], [true], [true, 'thread'], [true, 'dead']] as const) {
+      const r = await check(state, readData, false, openers);
       assert.is(checkExitCode(r), 0);
       assert.is(r.issues.length, 0);
       assert.ok(r.chunks > 2);
       assert.is(r.shards, r.chunks * 3);
+      if (readData) assert.ok(r.bytesRead >= r.shards, `${openers ?? 'main thread'}: every shard read`);
     }
   } finally {
     t.cleanup();
@@ -86,10 +92,12 @@ test('missing and corrupt shards are found, repaired from the others, and the da
 
     const structure = await check(state, false, false);
     assert.equal(structure.issues.map((i) => i.code), ['SHARD_MISSING'], 'structure sees the missing file only');
-    const deep = await check(state, true, false);
+    // Chunks with a bad shard are opened on the check's own thread (their shards are needed for the
+    // repair), the others on the opener thread.
+    const deep = await check(state, true, false, 'thread');
     assert.equal(deep.issues.map((i) => i.code).sort(), ['SHARD_CORRUPT', 'SHARD_MISSING']);
     assert.is(checkExitCode(deep), 1);
-    const repaired = await check(state, true, true);
+    const repaired = await check(state, true, true, 'thread');
     assert.is(repaired.repaired, 2);
     assert.is(checkExitCode(repaired), 0);
     const after = await check(state, true, false);
@@ -97,6 +105,28 @@ test('missing and corrupt shards are found, repaired from the others, and the da
     assert.is(checkExitCode(after), 0);
     await runRestore(state, 'latest', { target: join(t.path, 'r') });
     assert.equal(readFileSync(join(t.path, 'r', t.path, 'src', 'b.bin')), pseudoRandom(400_000, 9));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('shards no chunk names are counted as orphans, a page of the listing at a time', async () => {
+  const t = tempDir();
+  try {
+    const state = await setup(t.path);
+    const repo = await openRepo(state);
+    try {
+      const strays = [await repo.store.put(pseudoRandom(1000, 1)), await repo.store.put(pseudoRandom(1000, 2)), await repo.store.put(pseudoRandom(1000, 3))];
+      const found: string[] = [];
+      for await (const id of repo.catalog.unreferencedOf(repo.store.list(), 2)) found.push(id);
+      assert.equal(found.sort(), strays.sort(), 'exactly the strays, across pages of two');
+    } finally {
+      await repo.close();
+    }
+    const r = await check(state, false, false);
+    assert.is(r.orphanShards, 3);
+    assert.equal(r.issues.map((i) => [i.severity, i.code]), [['warning', 'SHARD_ORPHANED']]);
+    assert.is(checkExitCode(r), 0, 'orphans are a warning: prune removes them');
   } finally {
     t.cleanup();
   }

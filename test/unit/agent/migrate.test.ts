@@ -42,6 +42,7 @@ import {
   type ChunkOffer,
 } from '../../../agent/migrate/index.ts';
 import { Limiter } from '../../../agent/util/index.ts';
+import { ChunkOpenPool } from '../../../agent/chunks/open-pool.ts';
 import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeFrames } from '../../../shared/http/frames.ts';
 import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir, assertSameTree } from './_helpers.ts';
 
@@ -352,6 +353,38 @@ test('CloudChunkReader: lookups of one turn go out as one call; content, length 
     () => assert.unreachable('wrong keys'),
     (e: Error) => assert.ok(e instanceof Error),
   );
+});
+
+test('CloudChunkReader on an opener thread: the chunks of one download come back right, and a dead thread means a download again and opening here', async () => {
+  const ring = KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1);
+  const cloud = new FakeCloud('gw1.test.example');
+  const plains = Array.from({ length: 12 }, (_, i) => Buffer.from(sensorLines(2000 + i * 100, i * 10_000)));
+  const ids: string[] = [];
+  for (const p of plains) {
+    const id = chunkIdHex(ring.current, p);
+    const sealed = await sealChunk(ring.current, id, p, { algorithm: 'brotli', level: 1 });
+    cloud.chunks.set(id, { bytes: Buffer.from(sealed), length: p.length, sha256: sha256(sealed) });
+    ids.push(id);
+  }
+  const pool = ChunkOpenPool.start(ring, 1);
+  try {
+    const reader = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
+    reader.open = (id, object, lengthMax) => pool.open(id, object, lengthMax);
+    const read = await Promise.all(ids.map((id) => reader.read(id)));
+    for (let i = 0; i < plains.length; i++) assert.ok(Buffer.from(read[i]!).equals(plains[i]!), `chunk ${i}`);
+    assert.is(cloud.fetchCalls, 1, 'one download for all of them: each was copied out of the shared answer');
+
+    await pool.close(); // as if the thread had died
+    const fresh = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
+    fresh.open = (id, object, lengthMax) => pool.open(id, object, lengthMax);
+    const downloads = () => cloud.calls.filter((c) => c === 'GET chunks').length;
+    assert.ok(Buffer.from(await fresh.read(ids[5]!)).equals(plains[5]!));
+    assert.is(downloads(), 2, 'the chunk was downloaded again');
+    assert.ok(Buffer.from(await fresh.read(ids[6]!)).equals(plains[6]!));
+    assert.is(downloads(), 3, 'and later ones are opened here, downloaded once');
+  } finally {
+    await pool.close();
+  }
 });
 
 // ---- whole runs ----
