@@ -1,8 +1,9 @@
 /**
  * Migration into the aggregator cluster and restore from it, on loopback (issue: ≥ 100 MB/s each).
  *
- * A 4-node cluster runs in this process (PBFT over TLS with fsync, the cluster store over the API's
- * internal routes, 2+2 over two racks). A gateway agent (`2baksa` processes, x86-edge profile) backs
+ * A 4-node cluster (PBFT over TLS with fsync, the cluster store over the API's internal routes, 2+2
+ * over two racks) runs twice: in this process, and as four `2baksa aggregator run` processes as in
+ * production (on a 2-core machine they share its cores with the agent either way). A gateway agent (`2baksa` processes, x86-edge profile) backs
  * up `gen-sensor-logs.py`-like data (cli/demo-data.ts), then:
  *   - `migrate`: offer/need, sealed chunks uploaded several to a request, recorded in batches with the
  *     snapshot record; MB/s of the agent's input;
@@ -21,7 +22,8 @@ import { initCluster } from '../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../aggregator/node/node.ts';
 import { freeBasePort, generateGatewayData } from '../../cli/demo-data.ts';
-import { cli } from '../helpers/cli.ts';
+import { cli, runCli } from '../helpers/cli.ts';
+import { until } from '../helpers/wait.ts';
 import type { BenchResult } from './_tools.ts';
 
 const MB = Number(process.env.BAKSA_BENCH_MIGRATION_MB ?? 64);
@@ -42,12 +44,52 @@ async function* files(dir: string): AsyncGenerator<string> {
   }
 }
 
-export async function run(): Promise<BenchResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'baksa-bench-migration-'));
-  const nodes: AggregatorNode[] = [];
+type ClusterMode = 'one process' | 'processes';
+
+/** The 4 nodes of `init`: in this process, or each in its own `2baksa aggregator run` process, as in production. */
+async function startNodes(init: Awaited<ReturnType<typeof initCluster>>, mode: ClusterMode): Promise<() => Promise<void>> {
+  if (mode === 'one process') {
+    const nodes: AggregatorNode[] = [];
+    const stop = async () => {
+      for (const n of nodes) await n.stop().catch(() => undefined);
+    };
+    try {
+      for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger }));
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    return stop;
+  }
+  const running = init.nodes.map((n) => runCli(['aggregator', 'run', '--config', n.config, '--json'], { BAKSA_LOG_LEVEL: 'warn' }));
+  const stop = async () => {
+    for (const p of running) p.child.kill('SIGTERM');
+    await Promise.all(running.map((p) => p.exited));
+  };
   try {
-    const init = await initCluster({ dir: join(dir, 'cluster'), nodes: 4, basePort: await freeBasePort() });
-    for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger }));
+    for (const [i, p] of running.entries()) {
+      await until(`aggregator node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000);
+      if (!p.out().includes('"event":"ready"')) throw new Error(`aggregator node ${i + 1} did not start:\n${p.err().slice(-2000)}`);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return stop;
+}
+
+interface Measured {
+  migrate: number;
+  fromCloud: number;
+  local: number;
+  objectUp: number;
+  objectDown: number;
+}
+
+async function measure(dir: string, data: string, bytes: number, mode: ClusterMode): Promise<Measured> {
+  const init = await initCluster({ dir: join(dir, 'cluster'), nodes: 4, basePort: await freeBasePort() });
+  const stop = await startNodes(init, mode);
+  try {
     const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
     await admin.request('POST', '/v1/accounts', { name: 'gw1.bench.example' });
     await admin.request('POST', '/v1/accounts', { name: 'gw2.bench.example' });
@@ -55,9 +97,6 @@ export async function run(): Promise<BenchResult[]> {
     await issueCertificate(init.pkiDir, { name: 'gw1.bench.example', role: 'agent' });
     await issueCertificate(init.pkiDir, { name: 'gw2.bench.example', role: 'agent' });
 
-    const data = join(dir, 'logs');
-    const bytes = MB * 1024 * 1024;
-    await generateGatewayData(data, bytes);
     const state = join(dir, 'gw1');
     await must(['agent', 'init', '--state', state, '--name', 'gw1.bench.example', '--profile', 'x86-edge', '--source', data]);
     await must(['backup', '--state', state]);
@@ -79,18 +118,34 @@ export async function run(): Promise<BenchResult[]> {
     await op.request('GET', `/v1/accounts/gw2.bench.example/backups/${stored.body.objectId}`, undefined, { responseBytes: true });
     const objectDown = (performance.now() - t) / 1000;
     op.close();
+    return { migrate, fromCloud, local, objectUp, objectDown };
+  } finally {
+    await stop();
+  }
+}
 
+export async function run(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-bench-migration-'));
+  try {
+    const data = join(dir, 'logs');
+    const bytes = MB * 1024 * 1024;
+    await generateGatewayData(data, bytes);
     const mb = bytes / 1e6;
     const rate = (s: number) => mb / s;
-    return [
-      { name: `migrate ${MB} MiB into 4 nodes (launcher included)`, value: rate(migrate), unit: 'MB/s', note: `${migrate.toFixed(1)} s; target ≥ 100; ${(rate(migrate) / rate(objectUp)).toFixed(2)}× the one-object upload` },
-      { name: 'restore --from cloud, through another node', value: rate(fromCloud), unit: 'MB/s', note: `${fromCloud.toFixed(1)} s; target ≥ 100; ${(rate(fromCloud) / rate(local)).toFixed(2)}× the local restore` },
-      { name: 'baseline: restore from the gateway\'s own shards', value: rate(local), unit: 'MB/s' },
-      { name: 'baseline: the same bytes as one object, upload', value: rate(objectUp), unit: 'MB/s' },
-      { name: 'baseline: the same bytes as one object, download', value: rate(objectDown), unit: 'MB/s' },
-    ];
+    const results: BenchResult[] = [];
+    for (const mode of ['one process', 'processes'] as const) {
+      const m = await measure(join(dir, mode.replace(' ', '-')), data, bytes, mode);
+      const where = mode === 'one process' ? '4 nodes in this process' : '4 node processes';
+      results.push(
+        { name: `migrate ${MB} MiB, ${where} (launcher included)`, value: rate(m.migrate), unit: 'MB/s', note: `${m.migrate.toFixed(1)} s; target ≥ 100; ${(rate(m.migrate) / rate(m.objectUp)).toFixed(2)}× the one-object upload` },
+        { name: `restore --from cloud, ${where}`, value: rate(m.fromCloud), unit: 'MB/s', note: `${m.fromCloud.toFixed(1)} s; target ≥ 100; ${(rate(m.fromCloud) / rate(m.local)).toFixed(2)}× the local restore` },
+        { name: `baseline: restore from the gateway's own shards (${mode})`, value: rate(m.local), unit: 'MB/s' },
+        { name: `baseline: one object upload, ${where}`, value: rate(m.objectUp), unit: 'MB/s' },
+        { name: `baseline: one object download, ${where}`, value: rate(m.objectDown), unit: 'MB/s' },
+      );
+    }
+    return results;
   } finally {
-    for (const n of nodes) await n.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
