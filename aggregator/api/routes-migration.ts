@@ -42,8 +42,10 @@
  * admitted by quota, erasure-coded with each node getting its shards of every chunk in one request
  * (ClusterStore.putBlobs) and queued in one transaction; a batched read (POST chunks/fetch) likewise
  * asks each node once for the data shards of all its chunks (ClusterStore.getBlobs). The
- * queue is recorded in batches (`RecordObjects`, hundreds of chunks per consensus request) when the
- * snapshot is recorded, and in the background for uploads whose snapshot never comes. `need` counts
+ * queue is recorded in batches (`RecordObjects`, hundreds of chunks per consensus request) in the
+ * background as uploads come in (so a snapshot's record finds little left to record), when the
+ * snapshot is recorded, and by the node's timer for uploads whose snapshot never comes. Flushes run one
+ * at a time per node: two at once would submit the same rows. `need` counts
  * queued chunks as present; a snapshot sent to another node than its chunks finds them missing there,
  * and the agent offers and uploads them again (the shards it sent first become unreferenced). Dedup is per account
  * (the tenant: chunk ids are keyed with the tenant's dedup key, so they only match within it).
@@ -163,11 +165,40 @@ function ensurePending(db: Database): Promise<void> {
 /** Bytes of RecordObjects commands (their layouts); well under the account command limit. */
 const RECORD_BATCH_BYTES_MAX = 192 * 1024;
 
+/** The last flush of each node's queue (by its database): the next one waits for it. */
+const flushTurns = new WeakMap<Database, Promise<unknown>>();
+/** Nodes with a background flush waiting for its turn (uploads after it has started ask for another). */
+const flushAsked = new WeakSet<Database>();
+
 /**
  * Records the queued chunks (of one account, or of all of them) through consensus, in batches, and
- * takes them off the queue. Returns how many were recorded or found recorded already.
+ * takes them off the queue, after the node's flush before it. Returns how many were recorded or found
+ * recorded already.
  */
-export async function flushPendingRecords(deps: Pick<MigrationDeps, 'db' | 'submitOrdered' | 'now'>, account?: number): Promise<number> {
+export function flushPendingRecords(deps: Pick<MigrationDeps, 'db' | 'submitOrdered' | 'now'>, account?: number): Promise<number> {
+  return inTurn(deps.db, () => flushNow(deps, account));
+}
+
+/**
+ * Asks for the queue to be recorded in the background, soon (after uploads): at most one such flush
+ * waits at a time; a failure is left for the snapshot's record (or the timer) to meet again.
+ */
+export function recordSoon(deps: Pick<MigrationDeps, 'db' | 'submitOrdered' | 'now'>): void {
+  if (flushAsked.has(deps.db)) return;
+  flushAsked.add(deps.db);
+  void inTurn(deps.db, () => {
+    flushAsked.delete(deps.db);
+    return flushNow(deps);
+  }).catch(() => undefined);
+}
+
+function inTurn<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+  const turn = (flushTurns.get(db) ?? Promise.resolve()).then(fn);
+  flushTurns.set(db, turn.catch(() => undefined));
+  return turn;
+}
+
+async function flushNow(deps: Pick<MigrationDeps, 'db' | 'submitOrdered' | 'now'>, account?: number): Promise<number> {
   const { db } = deps;
   await ensurePending(db);
   const rows = await db.all<{ account: number; object_id: string; bytes: number; layout: string }>(
@@ -372,6 +403,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
         return lost;
       });
       for (const q of raced) await store.deleteBlob(q.key, q.blob).catch(() => undefined);
+      if (raced.length < queued.length) recordSoon(deps);
     }
     return out.map((o) => {
       if (o === undefined) throw new Error('invariant violated: a chunk upload without an outcome');

@@ -72,8 +72,8 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       const again = await agent.request<{ stored: boolean }>('PUT', `${base}/chunks/${chunks[1]!.id}?length=4&sha256=${chunks[1]!.sha256}`, chunks[1]!.bytes);
       assert.equal([again.status, again.body.stored], [200, false]);
       assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, { chunks: offer })).body.need, [], 'nothing travels twice');
-      // Uploads are queued on the node, not yet recorded: the snapshot's record takes them into consensus.
-      assert.is((await agent.request<{ objects: unknown[] }>('GET', `${base}/backups`)).body.objects.length, 0, 'queued, not recorded yet');
+      // Uploads are queued on the node and recorded through consensus in the background (`need` counts
+      // them at once); the snapshot's record takes whatever is still queued.
 
       type Receipt = { snapshotId: string; account: string; position: number; chain: string; chunks: number; cluster: string; replicas: number; signatures: ReceiptSignature[] };
       const receipt = await agent.request<Receipt>('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)));
