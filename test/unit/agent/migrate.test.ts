@@ -12,7 +12,7 @@ import { BaksaError } from '../../../shared/errors.ts';
 import { KeyRing } from '../../../shared/crypto/keys.ts';
 import { runBackup } from '../../../agent/backup/run.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
-import { chunkIdHex, sealChunk } from '../../../agent/chunks/index.ts';
+import { chunkIdHex, sealChunk, type CompressionOptions } from '../../../agent/chunks/index.ts';
 import { loadKeyRing, loadState, readConfig, tenantOf, writeConfig } from '../../../agent/config/index.ts';
 import { loadProfile, profilesDir, type PriorityClass } from '../../../agent/profile/index.ts';
 import type { SnapshotRecord } from '../../../agent/catalog/index.ts';
@@ -317,17 +317,23 @@ test('CloudClient: paths, batch limits, and answers it does not understand', asy
   );
 });
 
-test('CloudChunkReader: lookups of one turn go out as one call; content, length and hash are verified', async () => {
-  const ring = KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1);
+/** A fake cloud holding `plains` sealed with `ring`'s current keys; their chunk ids in order. */
+async function cloudHolding(ring: KeyRing, plains: readonly Uint8Array[], compression: CompressionOptions): Promise<{ cloud: FakeCloud; ids: string[] }> {
   const cloud = new FakeCloud('gw1.test.example');
-  const plains = Array.from({ length: 30 }, (_, i) => pseudoRandom(1000 + i, i + 1));
   const ids: string[] = [];
   for (const p of plains) {
     const id = chunkIdHex(ring.current, p);
-    const sealed = await sealChunk(ring.current, id, p, { algorithm: 'gzip', level: 6 });
+    const sealed = await sealChunk(ring.current, id, p, compression);
     cloud.chunks.set(id, { bytes: Buffer.from(sealed), length: p.length, sha256: sha256(sealed) });
     ids.push(id);
   }
+  return { cloud, ids };
+}
+
+test('CloudChunkReader: lookups of one turn go out as one call; content, length and hash are verified', async () => {
+  const ring = KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1);
+  const plains = Array.from({ length: 30 }, (_, i) => pseudoRandom(1000 + i, i + 1));
+  const { cloud, ids } = await cloudHolding(ring, plains, { algorithm: 'gzip', level: 6 });
   const reader = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
   const read = await Promise.all(ids.map((id) => reader.read(id)));
   for (let i = 0; i < plains.length; i++) assert.ok(Buffer.from(read[i]!).equals(plains[i]!));
@@ -357,15 +363,8 @@ test('CloudChunkReader: lookups of one turn go out as one call; content, length 
 
 test('CloudChunkReader on an opener thread: the chunks of one download come back right, and a dead thread means a download again and opening here', async () => {
   const ring = KeyRing.fromRoot(randomBytes(32), 'gw1.test.example', 1);
-  const cloud = new FakeCloud('gw1.test.example');
   const plains = Array.from({ length: 12 }, (_, i) => Buffer.from(sensorLines(2000 + i * 100, i * 10_000)));
-  const ids: string[] = [];
-  for (const p of plains) {
-    const id = chunkIdHex(ring.current, p);
-    const sealed = await sealChunk(ring.current, id, p, { algorithm: 'brotli', level: 1 });
-    cloud.chunks.set(id, { bytes: Buffer.from(sealed), length: p.length, sha256: sha256(sealed) });
-    ids.push(id);
-  }
+  const { cloud, ids } = await cloudHolding(ring, plains, { algorithm: 'brotli', level: 1 });
   const pool = ChunkOpenPool.start(ring, 1);
   try {
     const reader = new CloudChunkReader(new CloudClient(cloud, 'gw1.test.example'), ring);
