@@ -4,8 +4,8 @@
  *
  * The hot ones (a shard store writes, fsyncs and reads thousands of files a backup) use file
  * descriptors through the callback API, not fs/promises' FileHandles: a FileHandle is an object with
- * its own close tracking and a promise per call, which cost about a fifth of a backup's main-thread
- * time in these calls.
+ * its own close tracking and a promise per call (a 280 MB first backup's main thread: 2,106 ms busy
+ * with FileHandles, 2,039 ms with descriptors).
  */
 import { access, rename, unlink } from 'node:fs/promises';
 import { close, constants, fsync, open, read, write } from 'node:fs';
