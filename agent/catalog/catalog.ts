@@ -65,6 +65,28 @@ export interface FileState {
   tail?: string;
 }
 
+interface FileRow {
+  path: string;
+  size: number;
+  mtime_ns: string;
+  inode: string;
+  chunks: Buffer;
+  head: string | null;
+  tail: string | null;
+}
+
+function fileStateOf(row: FileRow): FileState {
+  return {
+    path: row.path,
+    size: row.size,
+    mtimeNs: row.mtime_ns,
+    inode: row.inode,
+    chunks: unpackChunkList(row.chunks),
+    ...(row.head !== null ? { head: row.head } : {}),
+    ...(row.tail !== null ? { tail: row.tail } : {}),
+  };
+}
+
 interface SnapshotRow {
   id: string;
   time_ms: number;
@@ -340,11 +362,18 @@ export class Catalog {
   }
 
   async getFile(path: string): Promise<FileState | undefined> {
-    const row = await this.db.get<{ path: string; size: number; mtime_ns: string; inode: string; chunks: Buffer; head: string | null; tail: string | null }>(
-      'SELECT * FROM files WHERE path = ?',
-      [path],
-    );
-    return row && { path: row.path, size: row.size, mtimeNs: row.mtime_ns, inode: row.inode, chunks: unpackChunkList(row.chunks), ...(row.head !== null ? { head: row.head } : {}), ...(row.tail !== null ? { tail: row.tail } : {}) };
+    return (await this.getFiles([path])).get(path);
+  }
+
+  /** The rows of these paths (a few hundred queries' worth in one), by path; a path without a row is absent. */
+  async getFiles(paths: readonly string[]): Promise<Map<string, FileState>> {
+    const found = new Map<string, FileState>();
+    for (let i = 0; i < paths.length; i += ROWS_PER_INSERT) {
+      const part = paths.slice(i, i + ROWS_PER_INSERT);
+      const rows = await this.db.all<FileRow>(`SELECT * FROM files WHERE path IN (${part.map(() => '?').join(',')})`, part);
+      for (const row of rows) found.set(row.path, fileStateOf(row));
+    }
+    return found;
   }
 
   async filePaths(): Promise<string[]> {

@@ -4,6 +4,10 @@
  * inodes). Symlinks are entries of their own (not followed). Entries that cannot be backed up (FIFOs,
  * sockets, devices, unreadable directories) come out as `problem`s so the backup can report a read-error
  * and carry on.
+ *
+ * The entries of a directory are lstat'ed side by side, a window of STAT_WINDOW names at a time, and
+ * yielded in order: one at a time, each lstat waited for its turn on the libuv pool, and a scan of
+ * 20,000 files spent most of its time waiting.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
@@ -50,15 +54,27 @@ function problemOf(path: string, error: unknown): ScanProblem {
   return { kind: 'problem', path, reason: e.message ?? String(error), code: e.code ?? 'EIO' };
 }
 
-async function* walk(path: string, excluder: Excluder, match: RegExp | undefined): AsyncGenerator<ScanItem> {
+/** Names of one directory lstat'ed at once. */
+const STAT_WINDOW = 64;
+
+type Lstat = { stat: BigIntStats } | { error: unknown };
+
+function lstatOf(path: string): Promise<Lstat> {
+  return lstat(path, { bigint: true }).then(
+    (stat) => ({ stat }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/** `path` and what is below it; `known` is its lstat when the caller made it already. */
+async function* walk(path: string, excluder: Excluder, match: RegExp | undefined, known?: Lstat): AsyncGenerator<ScanItem> {
   if (excluder.excludes(path)) return;
-  let st: BigIntStats;
-  try {
-    st = await lstat(path, { bigint: true });
-  } catch (error) {
-    yield problemOf(path, error);
+  const got = known ?? (await lstatOf(path));
+  if ('error' in got) {
+    yield problemOf(path, got.error);
     return;
   }
+  const st = got.stat;
   const kind = kindOf(st);
   const matched = match === undefined || match.test(path);
   if (kind === undefined) {
@@ -77,7 +93,16 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   // Once a glob matched a directory, its whole subtree is in.
   const below = matched ? undefined : match;
-  for (const name of names) yield* walk(path === '/' ? `/${name}` : `${path}/${name}`, excluder, below);
+  const paths = names.map((name) => (path === '/' ? `/${name}` : `${path}/${name}`));
+  for (let i = 0; i < paths.length; i += STAT_WINDOW) {
+    const window = paths.slice(i, i + STAT_WINDOW);
+    // Excluded paths are not even lstat'ed (walk returns at once for them).
+    const stats = await Promise.all(window.map((p) => (excluder.excludes(p) ? undefined : lstatOf(p))));
+    for (const [j, p] of window.entries()) {
+      const stat = stats[j];
+      if (stat) yield* walk(p, excluder, below, stat);
+    }
+  }
 }
 
 /** Every entry of every source, each path once, sources in the order given. */

@@ -85,6 +85,31 @@ test('backup then restore gives a byte-identical tree with modes and mtimes; ded
   }
 });
 
+test('incremental over more files than one catalog lookup: each file is matched with its own row', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 600; i++) writeFileSync(join(src, 'many', `f${String(i).padStart(3, '0')}.log`), `reading ${i}\n`);
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    assert.is(first.counters.filesRead, 600);
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.equal([again.counters.filesUnchanged, again.counters.filesRead, again.counters.bytesRead], [600, 0, 0]);
+    // One file changed in each lookup batch's range: exactly those are read.
+    for (const i of [5, 300, 599]) {
+      const path = join(src, 'many', `f${String(i).padStart(3, '0')}.log`);
+      writeFileSync(path, `changed ${i}\n`);
+      settle(path, 1);
+    }
+    const third = await runBackup(state, { type: 'snapshot' });
+    assert.equal([third.counters.filesUnchanged, third.counters.filesRead], [597, 3]);
+    assertSameTree(await restoredTree(state, join(t.path, 'r'), src), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('incremental: unchanged files are not read, a grown log is read at both ends of its old content and its new bytes only', async () => {
   const t = tempDir();
   try {

@@ -57,4 +57,28 @@ test('scan walks depth first in byte order, applies excludes and globs, reports 
   }
 });
 
+test('a directory of more entries than one lstat window comes out whole, in byte order, excludes and specials in place', async () => {
+  const t = tempDir();
+  try {
+    const root = join(t.path, 'many');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    const names: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const name = `f${String(i).padStart(3, '0')}${i % 7 === 0 ? '.tmp' : '.log'}`;
+      writeFileSync(join(root, name), `${i}\n`);
+      names.push(name);
+    }
+    writeFileSync(join(root, 'sub', 'inner.log'), 'x');
+    execFileSync('mkfifo', [join(root, 'f075.pipe')]);
+    const seen: string[] = [];
+    for await (const item of scanSources([root], { excludes: ['*.tmp'] })) seen.push(`${item.kind} ${item.path.slice(root.length) || '/'}`);
+    const expected = ['dir /', ...[...names.filter((n) => !n.endsWith('.tmp')), 'f075.pipe', 'sub'].sort().flatMap((n) =>
+      n === 'sub' ? ['dir /sub', 'file /sub/inner.log'] : n.endsWith('.pipe') ? [`problem /${n}`] : [`file /${n}`],
+    )];
+    assert.equal(seen, expected);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test.run();
