@@ -26,8 +26,8 @@ export interface CheckOptions {
    */
   edge?: { self: string; fetch: ShardFetch };
   /**
-   * Opens the chunks whose shards all read good, taking over their buffer (worker threads: `withOpeners`);
-   * a chunk with a bad shard is opened on this thread, since its shards may be needed for the repair.
+   * Opens the chunks (the manifests' and, with readData, those whose shards all read good), taking over
+   * their buffer (worker threads: `withOpeners`; ChunkReader.open).
    */
   open?: ChunkOpen;
 }
@@ -61,8 +61,8 @@ const PAGE = 256;
 export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRing, options: CheckOptions): Promise<CheckReport> {
   const edge = options.edge;
   const reader = new ChunkReader(store, catalog, ring, edge?.fetch);
+  if (options.open) reader.open = options.open;
   const here = (location: string) => !edge || location === edge.self || location === 'local';
-  let openersAlive = true;
   const report: CheckReport = { snapshots: 0, chunks: 0, shards: 0, bytesRead: 0, issues: [], repaired: 0, unrecoverable: 0, orphanShards: 0 };
   const issue = (i: CheckIssue) => report.issues.push(i);
 
@@ -116,7 +116,9 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
     let decodedOk = true;
     if (options.readData && shards && good >= record.k) {
       try {
-        await openRead(record, shards, problems.length === 0);
+        // A chunk with a bad shard is opened on this thread: its shards may be needed for the repair.
+        if (problems.length === 0) await reader.openFetched(record, shards, true);
+        else await openChunk(ring, record.id, reader.sealedFrom(record, shards), record.length);
       } catch (error) {
         decodedOk = false;
         issue({ severity: 'error', code: error instanceof BaksaError ? error.code : 'CHUNK_CORRUPT', chunkId: record.id, message: `chunk ${record.id}: ${(error as Error).message}` });
@@ -142,22 +144,6 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
       report.unrecoverable++;
       issue({ severity: 'error', code: 'CHUNK_UNRECOVERABLE', chunkId: record.id, message: `chunk ${record.id} has ${good} of the ${record.k} shards it needs` });
     }
-  }
-
-  /** Opens a chunk read with --read-data: on an opener thread when all its shards were good (`clean`). */
-  async function openRead(record: ChunkRecord, shards: Array<Uint8Array | null>, clean: boolean): Promise<void> {
-    const open = options.open;
-    if (clean && open && openersAlive) {
-      try {
-        await open(record.id, reader.sealedFrom(record, shards), record.length);
-        return;
-      } catch (error) {
-        if (error instanceof BaksaError) throw error;
-        openersAlive = false; // the thread died with the shards' buffer: read them again, open here from now on
-        shards = (await reader.fetchShards(record, true)).shards;
-      }
-    }
-    await openChunk(ring, record.id, reader.sealedFrom(record, shards), record.length);
   }
 
   async function repairChunk(record: ChunkRecord, known: Array<Uint8Array | null> | undefined, problems: ShardProblem[]): Promise<boolean> {

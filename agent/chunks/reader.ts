@@ -141,14 +141,21 @@ export class ChunkReader implements ChunkSource {
   /** The plaintext of chunk `id`, verified. */
   async read(id: string, known?: ChunkRecord): Promise<Uint8Array> {
     const record = known ?? (await this.record(id));
-    const { shards } = await this.fetchShards(record);
+    return this.openFetched(record, (await this.fetchShards(record)).shards);
+  }
+
+  /**
+   * The plaintext of `record` from the shards `fetchShards(record, all)` gave, verified; `open` takes
+   * their buffer over. When the opener thread dies with it, the shards are read again and opened here.
+   */
+  async openFetched(record: ChunkRecord, shards: Array<Uint8Array | null>, all = false): Promise<Uint8Array> {
     const open = this.open;
     try {
-      return await open(id, this.sealedFrom(record, shards), record.length);
+      return await open(record.id, this.sealedFrom(record, shards), record.length);
     } catch (error) {
       if (error instanceof BaksaError || open === this.openHere) throw error;
       this.open = this.openHere; // the object went to the thread: read the shards again
-      return this.read(id, record);
+      return this.openFetched(record, (await this.fetchShards(record, all)).shards, all);
     }
   }
 }
