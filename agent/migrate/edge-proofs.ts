@@ -10,10 +10,18 @@
  *
  * The same index serves a peer that migrates a dead gateway's snapshots (gone.ts): where each chunk's
  * shards are (`versions`), and the records of the snapshot descriptors (agent/edge/descriptor.ts).
+ *
+ * A record that a storage member signed (shared/ledger/members.ts: a gateway admitted after the validator
+ * set was fixed) is proven only with that member's admission record, so the index also keeps every
+ * admission record (whatever its account) with its block, and a proof carries the admission of each
+ * signer of its records that has one. (The prover does not know the validator set: a validator is simply
+ * a signer without an admission record.)
  */
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
 import {
+  admissionOf,
+  isAdmissionRecord,
   leafHash,
   ledgerPaths,
   openBlockLog,
@@ -32,7 +40,10 @@ interface IndexedBlock {
   header: BlockHeader;
   qc: QuorumSignature[];
   leaves: Uint8Array[];
+  /** This account's records (admissions aside), by index in the block. */
   records: Map<number, BlockRecord>;
+  /** The block's admission records (any account), by index in the block. */
+  admissions: Map<number, BlockRecord>;
 }
 
 /** Where a chunk was committed: a block (by position in the index) and a record index in it. */
@@ -59,6 +70,8 @@ export class EdgeProver {
     readonly site: string,
     private readonly blocks: IndexedBlock[],
     private readonly commits: Map<string, Commit[]>,
+    /** Where each storage member was admitted, by node name (the first admission of a name: the only valid one). */
+    private readonly admissions: Map<string, Commit>,
   ) {}
 
   /** The records that hold chunk (or object) `id`, newest first. */
@@ -105,6 +118,7 @@ export class EdgeProver {
     const log = await openBlockLog(ledgerPaths(join(stateRoot, 'edge', 'ledger')).blocksFile, 'r');
     const blocks: IndexedBlock[] = [];
     const commits = new Map<string, Commit[]>();
+    const admissions = new Map<string, Commit>();
     try {
       for await (const event of readBlocks(log)) {
         if (event.kind !== 'block') {
@@ -114,17 +128,24 @@ export class EdgeProver {
         }
         const { block } = event;
         const mine = new Map<number, BlockRecord>();
+        const admitting = new Map<number, BlockRecord>();
         block.records.forEach((r, i) => {
-          if (r.account === account) mine.set(i, r);
+          if (isAdmissionRecord(r)) admitting.set(i, r);
+          else if (r.account === account) mine.set(i, r);
         });
-        if (mine.size === 0) continue;
+        if (mine.size === 0 && admitting.size === 0) continue;
         const at = blocks.length;
         blocks.push({
           header: { height: block.height, prevHash: block.prevHash, time: block.time, merkleRoot: block.merkleRoot },
           qc: block.qc,
           leaves: block.records.map(leafHash),
           records: mine,
+          admissions: admitting,
         });
+        for (const [index, record] of admitting) {
+          const member = admissionOf(record);
+          if (typeof member !== 'string' && !admissions.has(member.node)) admissions.set(member.node, { block: at, record: index });
+        }
         for (const [index, record] of mine) {
           const seen = new Set<string>();
           for (const s of record.shards) {
@@ -141,7 +162,7 @@ export class EdgeProver {
     } finally {
       await log.fh.close();
     }
-    return new EdgeProver(site, blocks, commits);
+    return new EdgeProver(site, blocks, commits, admissions);
   }
 
   /** How many chunks of the account the ledger commits. */
@@ -149,7 +170,11 @@ export class EdgeProver {
     return this.commits.size;
   }
 
-  /** A proof for `ids` (each block once), and the ids no block of the ledger holds. */
+  /**
+   * A proof for `ids` (each block once, in height order), and the ids no block of the ledger holds. It
+   * carries the admission record of every signer of its records that the ledger admitted as a storage
+   * member (with that record's block, when no proven record is in it).
+   */
   prove(ids: readonly string[]): { proof: EdgeProof | undefined; unproven: string[] } {
     const wanted = new Map<number, Set<number>>();
     const unproven: string[] = [];
@@ -166,12 +191,23 @@ export class EdgeProver {
       }
     }
     if (wanted.size === 0) return { proof: undefined, unproven };
+    const signers = new Set<string>();
+    for (const [at, records] of wanted) for (const index of records) for (const s of this.blocks[at]!.records.get(index)!.signatures) signers.add(s.signer);
+    for (const signer of signers) {
+      const admission = this.admissions.get(signer);
+      if (!admission) continue; // a validator (or a signer the ledger never admitted: the verifier says so)
+      let records = wanted.get(admission.block);
+      if (!records) wanted.set(admission.block, (records = new Set()));
+      records.add(admission.record);
+    }
     const blocks: EdgeProofBlock[] = [...wanted].sort((a, b) => a[0] - b[0]).map(([at, records]) => {
       const b = this.blocks[at]!;
       return {
         ...b.header,
         qc: b.qc,
-        entries: [...records].sort((x, y) => x - y).map((index) => ({ record: b.records.get(index)!, proof: proofForLeaves(b.leaves, index) })),
+        entries: [...records]
+          .sort((x, y) => x - y)
+          .map((index) => ({ record: (b.records.get(index) ?? b.admissions.get(index))!, proof: proofForLeaves(b.leaves, index) })),
       };
     });
     return { proof: { site: this.site, blocks }, unproven };

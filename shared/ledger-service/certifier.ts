@@ -30,6 +30,8 @@ export interface BlockCertifierConfig {
   /** Our validator id. */
   self: string;
   registry: SignerRegistry;
+  /** A storage member's ledger (members.ts): it follows the chain by sync and never signs. */
+  follower?: boolean;
   /** The first height the store does not hold yet (store.length). */
   nextHeight: number;
   options?: Partial<BlockCertifierOptions>;
@@ -90,7 +92,7 @@ export class BlockCertifier {
   private out: CertifierAction[] = [];
 
   constructor(private readonly config: BlockCertifierConfig) {
-    assert(config.registry.has(config.self), `${config.self} is not in the validator set`);
+    assert(config.follower === true || config.registry.has(config.self), `${config.self} is not in the validator set`);
     this.options = blockCertifierOptions(config.options);
     this.nextHeightState = config.nextHeight;
   }

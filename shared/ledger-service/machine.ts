@@ -15,6 +15,11 @@
  * its shell, and snapshots never hold a half batch. A batch with no admitted record and no cut op forms
  * no block. Sealed blocks wait in an outbox the shell drains (`takeBlocks`) to certify them.
  *
+ * Storage members (ledger/members.ts) are part of the machine's state, not the shell's: an admission record
+ * admits its member at once, for the records after it, and snapshots carry the admitted set. (The store
+ * learns the same set from certified blocks, but a replica catching up by sync may hold blocks its machine
+ * has not executed yet; admitting by the store's view would let replicas disagree on a record.)
+ *
  * Everything here is deterministic and synchronous: no clock, no I/O, no randomness.
  */
 import { assert } from '../errors.ts';
@@ -22,6 +27,7 @@ import { admitRecord } from '../commit/deadline.ts';
 import { verify } from '../crypto/sign.ts';
 import { GENESIS_PREV_HASH, blockHash, type UnsignedBlock } from '../ledger/block.ts';
 import { buildBlock } from '../ledger/build.ts';
+import { AdmittedKeys, admissionOf, checkAdmission, isAdmissionRecord, type Admission } from '../ledger/members.ts';
 import type { SignerRegistry } from '../ledger/quorum.ts';
 import type { ChainTip } from '../ledger/verify.ts';
 import type { Application, ExecuteContext } from '../consensus/types.ts';
@@ -59,6 +65,7 @@ export class LedgerMachine implements Application {
   private tipState: ChainTip | undefined;
   private batch: Batch | undefined;
   private readonly recent = new RecentTxs();
+  private admitted = new AdmittedKeys();
   private outbox: UnsignedBlock[] = [];
   readonly stats: LedgerMachineStats = { admitted: 0, refused: {}, blocks: 0 };
 
@@ -85,7 +92,7 @@ export class LedgerMachine implements Application {
   /** Seals the batch first: a checkpoint comes only after a whole batch, so there is never half a batch to save. */
   snapshot(): Uint8Array {
     this.seal();
-    return encodeMachineState({ tip: this.tipState, txs: this.recent.entries() });
+    return encodeMachineState({ tip: this.tipState, txs: this.recent.entries(), members: this.admitted.members() });
   }
 
   restore(snapshot: Uint8Array): void {
@@ -94,6 +101,8 @@ export class LedgerMachine implements Application {
     this.batch = undefined;
     this.recent.clear();
     for (const [txId, tx] of state.txs) this.recent.add(txId, tx.ts, tx.height);
+    this.admitted = new AdmittedKeys();
+    for (const m of state.members) this.admitted.admit(m);
     // Blocks still in the outbox belong to the agreed history (the snapshot is a later state of it): keep them.
   }
 
@@ -122,6 +131,11 @@ export class LedgerMachine implements Application {
     return tx && { height: tx.height };
   }
 
+  /** The storage members admitted so far (in the agreed order). */
+  members(): AdmittedKeys {
+    return this.admitted;
+  }
+
   get recentTxs(): number {
     return this.recent.size;
   }
@@ -132,19 +146,22 @@ export class LedgerMachine implements Application {
     if (this.recent.size >= this.options.recentTxsMax && !this.recent.has(record.txId)) {
       return this.refusal('LEDGER_FULL', `${this.recent.size} transactions are inside their deadline window; retry later`);
     }
+    const joining = isAdmissionRecord(record);
     const admission = admitRecord(
-      record,
+      joining ? { ...record, signatures: [] } : record, // the deadline rule for an admission; its signers answer to checkAdmission
       {
         blockTimeMs: timeMs,
         isCommitted: (txId) => this.recent.has(txId),
         verifySignature: (signer, digest, signature) => {
-          const key = this.registry.keyOf(signer);
+          const key = this.registry.keyOf(signer) ?? this.admitted.keyOf(signer);
           return key !== undefined && verify(key, digest, signature);
         },
       },
       this.options,
     );
     if (!admission.ok) return this.refusal(admission.reason, admission.message);
+    const badAdmission = joining ? checkAdmission(record, this.registry, this.admitted) : undefined;
+    if (badAdmission) return this.refusal('BAD_ADMISSION', badAdmission);
     let batch = this.openBatch(seq, timeMs);
     if (batch.records.length > 0 && (batch.records.length >= this.options.blockRecordsMax || batch.bytes + opBytes > this.options.blockBytesMax)) {
       this.seal();
@@ -154,6 +171,11 @@ export class LedgerMachine implements Application {
     batch.bytes += opBytes;
     const height = this.nextHeight();
     this.recent.add(record.txId, record.ts, height);
+    if (joining) {
+      // Where the record lands in the block (checkAdmission found it well formed above).
+      const member = admissionOf(record) as Admission;
+      this.admitted.admit({ ...member, height, index: batch.records.length - 1 });
+    }
     this.stats.admitted += 1;
     return { ok: true, height };
   }

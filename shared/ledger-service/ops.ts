@@ -23,6 +23,8 @@ export const LedgerRefusal = {
   tooEarly: 'TOO_EARLY',
   /** Too many transactions inside their deadline window (LedgerMachineOptions.recentTxsMax). */
   ledgerFull: 'LEDGER_FULL',
+  /** A storage member's admission record that its rule refuses (ledger/members.ts). */
+  badAdmission: 'BAD_ADMISSION',
 } as const;
 export type LedgerRefusal = (typeof LedgerRefusal)[keyof typeof LedgerRefusal];
 

@@ -33,6 +33,11 @@ import { ledgerServiceOptions, type LedgerServiceOptions } from './options.ts';
 export interface LedgerServiceConfig {
   /** Our validator id (also the name peers answer us by). */
   self: string;
+  /**
+   * A storage member (shared/ledger/members.ts): no replica feeds the machine, so the chain comes by sync
+   * alone (`syncNow`), and the node never signs a block nor answers for one.
+   */
+  follower?: boolean;
   privateKey: KeyObject;
   /** Opened for writing; its validator set is the cluster's. The caller closes it. */
   store: LedgerStore;
@@ -83,7 +88,13 @@ export class LedgerService {
   private constructor(private readonly config: LedgerServiceConfig) {
     this.options = ledgerServiceOptions(config.options);
     this.log = config.logger ?? silentLogger;
-    this.certifier = new BlockCertifier({ self: config.self, registry: config.store.registry, nextHeight: config.store.length, options: this.options.certifier });
+    this.certifier = new BlockCertifier({
+      self: config.self,
+      registry: config.store.registry,
+      follower: config.follower === true,
+      nextHeight: config.store.length,
+      options: this.options.certifier,
+    });
   }
 
   /** Indexes the store's transactions, then takes whatever the machine already formed (a restored replica). */
@@ -106,7 +117,7 @@ export class LedgerService {
   receive(from: string, message: LedgerMessage): void {
     switch (message.type) {
       case 'BlockSignature':
-        this.perform(this.certifier.step({ type: 'peer', from, ...message.body }));
+        if (!this.config.follower) this.perform(this.certifier.step({ type: 'peer', from, ...message.body }));
         break;
       case 'LedgerSyncRequest':
         this.serveSync(from, message.body);
@@ -124,6 +135,11 @@ export class LedgerService {
   tick(): void {
     this.pump();
     this.perform(this.certifier.step({ type: 'tick' }));
+  }
+
+  /** Asks the next validator for the blocks past our tip (a follower's pull; a validator's gaps ask by themselves). */
+  syncNow(): void {
+    this.perform([{ type: 'syncNeeded', fromHeight: this.config.store.length }]);
   }
 
   // ---- queries ------------------------------------------------------------------------------------
@@ -288,7 +304,7 @@ export class LedgerService {
    * One at a time, like sync answers: a peer asking for many old heights cannot queue up disk reads.
    */
   private async answerFromStore(to: string, height: number, hash: Uint8Array): Promise<void> {
-    if (this.answering || height >= this.config.store.length) return;
+    if (this.config.follower || this.answering || height >= this.config.store.length) return;
     this.answering = true;
     try {
       const block = await this.config.store.block(height);

@@ -15,6 +15,11 @@
  * is checked by hashing its cuts (`matchesDataShards`): no re-encoding, and the parity never matters.
  * A block is sent once per proof however many of its records it carries, and a proof never needs the
  * chain before it: the certificate alone binds the header, the inclusion proof the record.
+ *
+ * A record signed by a storage member (members.ts: a gateway admitted after the validator set was fixed)
+ * is proven with the member's admission record, which the proof carries like any entry: certified, in
+ * an earlier block (or earlier in the same one), checked by the admission rule against the registered
+ * validators. Admission entries prove keys, not chunks, and may be of another account.
  */
 import { createHash } from 'node:crypto';
 import { decodeUntrusted, encodeCanonical, type DecodeLimits } from '../protocol/codec.ts';
@@ -24,6 +29,7 @@ import { shardBytesFor } from '../erasure/shards.ts';
 import { quorumSignatureSchema, QC_SIGNATURES_MAX, type BlockHeader, type QuorumSignature } from './block.ts';
 import { verifyProof, type InclusionProof } from './merkle.ts';
 import type { SignerRegistry } from './quorum.ts';
+import { AdmittedKeys, admissionOf, isAdmissionRecord, type Admission } from './members.ts';
 import { checkRecordSignatures, verifyCertificate, type BlockProblem } from './verify.ts';
 
 /** Largest encoded proof a verifier reads. */
@@ -105,13 +111,31 @@ export function verifyEdgeProof(
   account: string,
 ): { ok: true; chunks: Map<string, ProvenChunk[]> } | { ok: false; height: number; problem: BlockProblem } {
   const chunks = new Map<string, ProvenChunk[]>();
+  // Certificates and inclusion first, then the admissions in chain order, then the records that use them.
   for (const block of proof.blocks) {
-    const fail = (reason: BlockProblem['reason'], message: string) => ({ ok: false as const, height: block.height, problem: { reason, message } });
     const bad = verifyCertificate(block, block.qc, registry);
     if (bad) return { ok: false, height: block.height, problem: bad };
     for (const { record, proof: inclusion } of block.entries) {
-      if (!verifyProof(record, inclusion, block.merkleRoot)) return fail('BAD_MERKLE_ROOT', `record ${inclusion.index} is not in the block (its inclusion proof fails)`);
-      const badSignature = checkRecordSignatures(record, registry);
+      if (!verifyProof(record, inclusion, block.merkleRoot)) {
+        return { ok: false, height: block.height, problem: { reason: 'BAD_MERKLE_ROOT', message: `record ${inclusion.index} is not in the block (its inclusion proof fails)` } };
+      }
+    }
+  }
+  const admitted = new AdmittedKeys();
+  const admissions = proof.blocks
+    .flatMap((block) => block.entries.filter((e) => isAdmissionRecord(e.record)).map((e) => ({ height: block.height, index: e.proof.index, record: e.record })))
+    .sort((a, b) => a.height - b.height || a.index - b.index);
+  for (const a of admissions) {
+    const bad = checkRecordSignatures(a.record, registry, admitted);
+    if (bad) return { ok: false, height: a.height, problem: { reason: 'BAD_RECORD_SIGNATURE', message: `record ${a.index}: ${bad}` } };
+    const member = admissionOf(a.record) as Admission; // well formed: checkRecordSignatures passed it
+    admitted.admit({ ...member, height: a.height, index: a.index });
+  }
+  for (const block of proof.blocks) {
+    const fail = (reason: BlockProblem['reason'], message: string) => ({ ok: false as const, height: block.height, problem: { reason, message } });
+    for (const { record, proof: inclusion } of block.entries) {
+      if (isAdmissionRecord(record)) continue;
+      const badSignature = checkRecordSignatures(record, registry, admittedBefore(admitted, block.height, inclusion.index));
       if (badSignature) return fail('BAD_RECORD_SIGNATURE', `record ${inclusion.index}: ${badSignature}`);
       if (record.account !== account) return fail('BAD_RECORD_SIGNATURE', `record ${inclusion.index} is of account ${record.account}, not ${account}`);
       const byChunk = new Map<string, Uint8Array[]>();
@@ -133,6 +157,13 @@ export function verifyEdgeProof(
     }
   }
   return { ok: true, chunks };
+}
+
+/** The members admitted before record `index` of block `height` (a signature never predates its signer's admission). */
+function admittedBefore(all: AdmittedKeys, height: number, index: number): AdmittedKeys {
+  const before = new AdmittedKeys();
+  for (const m of all.members()) if (m.height! < height || (m.height === height && m.index! < index)) before.admit(m);
+  return before;
 }
 
 /**

@@ -23,6 +23,17 @@ export {
   type UnsignedBlock,
 } from './block.ts';
 export { encodeRecord, leafHash, merkleRoot, merkleRootOfLeaves, proofFor, proofForLeaves, verifyLeafProof, verifyProof, type InclusionProof } from './merkle.ts';
+export {
+  AdmittedKeys,
+  MEMBER_RECORD_PREFIX,
+  admissionOf,
+  admissionRecord,
+  admissionSigningBytes,
+  checkAdmission,
+  isAdmissionRecord,
+  type Admission,
+  type AdmittedMember,
+} from './members.ts';
 export { SignerRegistry, faultsTolerated, quorumSize, type ValidatorEntry } from './quorum.ts';
 export { buildBlock, nextBlock, signBlock, signWithAll, withQc, type BlockInput } from './build.ts';
 export {

@@ -4,6 +4,7 @@
  * open   reads the validator set, walks the block log, checks the hash links, indexes frame offsets, and
  *        cuts off a torn tail (a writer) or just reports it (read-only). Corruption before the tail is
  *        an error (LEDGER_CORRUPT): committed blocks are never dropped silently.
+ *        It also learns the storage members the chain admitted (members.ts: `admitted`).
  * append verifies the block in full against the tip (verify.ts), writes its frame with one positional write
  *        and fdatasyncs before it returns; appends are serialized. After a failed write the next append first
  *        truncates the file back to the last good frame.
@@ -15,6 +16,7 @@ import { blockHash, encodeBlock, decodeBlock, type Block } from './block.ts';
 import { openBlockLog, readBlocks } from './blocklog.ts';
 import { encodeValidators, ledgerPaths, readValidators, writeFileAtomic, type LedgerPaths } from './files.ts';
 import { defaultFrameBytesMax, encodeFrame, FRAME_HEADER_BYTES, MAGIC } from './frame.ts';
+import { AdmittedKeys } from './members.ts';
 import { SignerRegistry, type ValidatorEntry } from './quorum.ts';
 import { bytesEqual } from '../protocol/digest.ts';
 import { defaultLedgerVerifyOptions, verifyBlock, type ChainTip, type LedgerVerifyOptions } from './verify.ts';
@@ -57,6 +59,8 @@ export class LedgerStore {
   private queue: Promise<unknown> = Promise.resolve();
   private dirty = false;
   private closed = false;
+  /** The storage members admitted by the stored blocks (members.ts), grown with each append. */
+  readonly admitted = new AdmittedKeys();
 
   private constructor(
     readonly paths: LedgerPaths,
@@ -96,6 +100,7 @@ export class LedgerStore {
       let tip: ChainTip | undefined;
       let end = log.tornMagic ? 0 : MAGIC.length;
       let torn: Omit<TornTail, 'truncated'> | undefined;
+      const admitted = new AdmittedKeys();
       for await (const event of readBlocks(log, opts.frameBytesMax)) {
         if (event.kind === 'torn') {
           torn = event;
@@ -108,6 +113,7 @@ export class LedgerStore {
           throw corrupt(paths.blocksFile, `block at byte ${event.offset} does not extend block ${height - 1}`, { offset: event.offset, height });
         }
         offsets.push(event.offset);
+        admitted.learn(block.records, height);
         tip = { height, hash: blockHash(block), time: block.time };
         end = event.offset + FRAME_HEADER_BYTES + event.length;
       }
@@ -128,6 +134,7 @@ export class LedgerStore {
       const store = new LedgerStore(paths, registry, opts, log.fh, end, tornTail);
       store.offsets = offsets;
       store.tipState = tip;
+      for (const m of admitted.members()) store.admitted.admit(m);
       return store;
     } catch (error) {
       await log.fh.close();
@@ -163,7 +170,7 @@ export class LedgerStore {
   private async appendNow(block: Block): Promise<void> {
     if (this.closed) throw new BaksaError('LEDGER_CLOSED', 'the ledger is closed');
     if (this.options.readOnly) throw new BaksaError('LEDGER_READ_ONLY', 'the ledger was opened read-only');
-    const problem = verifyBlock(block, this.tipState, this.registry, this.options.verify);
+    const problem = verifyBlock(block, this.tipState, this.registry, this.options.verify, this.admitted);
     if (problem) {
       throw new BaksaError('LEDGER_REJECTED', `block ${block.height} rejected: ${problem.message} [${problem.reason}]`, {
         details: { height: block.height, reason: problem.reason },
@@ -190,6 +197,7 @@ export class LedgerStore {
       throw error;
     }
     this.offsets.push(this.end);
+    this.admitted.learn(block.records, block.height);
     this.end += frame.length;
     this.tipState = { height: block.height, hash: blockHash(block), time: block.time };
   }

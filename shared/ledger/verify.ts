@@ -6,8 +6,10 @@
  *   BAD_PREV_HASH         prevHash = blockHash(block h−1); 32 zero bytes for the genesis block
  *   BAD_TIME              time never decreases
  *   BAD_MERKLE_ROOT       merkleRoot = Merkle root of the records
- *   BAD_RECORD_SIGNATURE  each record's signatures are by distinct registered signers and verify over its
- *                         transaction digest (option `recordSignatures`, on by default)
+ *   BAD_RECORD_SIGNATURE  each record's signatures are by distinct registered signers (validators, or storage
+ *                         members admitted before the record: members.ts) and verify over its transaction
+ *                         digest; an admission record is checked by its own rule (option `recordSignatures`,
+ *                         on by default)
  *   UNKNOWN_SIGNER        every certificate signer is in the validator set
  *   DUPLICATE_SIGNER      no signer appears twice in the certificate
  *   BAD_SIGNATURE         every certificate signature verifies over the block hash
@@ -19,6 +21,7 @@ import { bytesEqual, transactionDigest } from '../protocol/digest.ts';
 import type { BlockRecord } from '../protocol/messages.ts';
 import { blockHash, blockSigningBytes, GENESIS_PREV_HASH, type Block, type BlockHeader, type QuorumSignature } from './block.ts';
 import { merkleRoot } from './merkle.ts';
+import { AdmittedKeys, checkAdmission, isAdmissionRecord } from './members.ts';
 import type { SignerRegistry } from './quorum.ts';
 
 export const LedgerReason = {
@@ -62,6 +65,7 @@ export function verifyBlock(
   tip: ChainTip | undefined,
   registry: SignerRegistry,
   options: LedgerVerifyOptions = defaultLedgerVerifyOptions,
+  admitted: AdmittedKeys = new AdmittedKeys(),
 ): BlockProblem | undefined {
   const height = tip === undefined ? 0 : tip.height + 1;
   if (block.height !== height) return problem('BAD_HEIGHT', `expected height ${height}, found ${block.height}`);
@@ -76,9 +80,12 @@ export function verifyBlock(
     return problem('BAD_MERKLE_ROOT', 'merkleRoot does not match the records (a record was altered, added or removed)');
   }
   if (options.recordSignatures) {
+    const inBlock = new AdmittedKeys(admitted); // a member admitted earlier in this block may sign later in it
     for (let i = 0; i < block.records.length; i++) {
-      const bad = checkRecordSignatures(block.records[i]!, registry);
+      const record = block.records[i]!;
+      const bad = checkRecordSignatures(record, registry, inBlock);
       if (bad) return problem('BAD_RECORD_SIGNATURE', `record ${i}: ${bad}`);
+      if (isAdmissionRecord(record)) inBlock.learn([record], block.height);
     }
   }
   return verifyCertificate(block, block.qc, registry);
@@ -105,14 +112,18 @@ export function verifyCertificate(header: BlockHeader, qc: readonly QuorumSignat
   return undefined;
 }
 
-/** Why a record's placement-target signatures fail (distinct registered signers over its digest), or undefined. */
-export function checkRecordSignatures(record: BlockRecord, registry: SignerRegistry): string | undefined {
+/**
+ * Why a record's placement-target signatures fail (distinct signers, validators or admitted storage
+ * members, over its digest), or undefined. An admission record answers to `checkAdmission`.
+ */
+export function checkRecordSignatures(record: BlockRecord, registry: SignerRegistry, admitted: AdmittedKeys = new AdmittedKeys()): string | undefined {
+  if (isAdmissionRecord(record)) return checkAdmission(record, registry, admitted);
   if (record.signatures.length === 0) return undefined;
   const digest = transactionDigest(record);
   const seen = new Set<string>();
   for (const { signer, signature } of record.signatures) {
-    const key = registry.keyOf(signer);
-    if (!key) return `signer ${JSON.stringify(signer)} is not in the validator set`;
+    const key = registry.keyOf(signer) ?? admitted.keyOf(signer);
+    if (!key) return `signer ${JSON.stringify(signer)} is neither a validator nor an admitted member`;
     if (seen.has(signer)) return `signer ${signer} signed twice`;
     seen.add(signer);
     if (!verify(key, digest, signature)) return `the signature of ${signer} over the transaction digest does not verify`;
@@ -151,6 +162,8 @@ export class ChainVerifier {
   private recordCount = 0;
   private readonly signerSet = new Set<string>();
   private failure: { height: number; problem: BlockProblem } | undefined;
+  /** The storage members admitted by the blocks verified so far. */
+  readonly admitted = new AdmittedKeys();
 
   constructor(
     readonly registry: SignerRegistry,
@@ -169,11 +182,12 @@ export class ChainVerifier {
   /** Verifies the next block; returns the problem (also remembered), or undefined. */
   push(block: Block): BlockProblem | undefined {
     if (this.failure) return this.failure.problem;
-    const bad = verifyBlock(block, this.tip, this.registry, this.options);
+    const bad = verifyBlock(block, this.tip, this.registry, this.options, this.admitted);
     if (bad) {
       this.failure = { height: this.count, problem: bad };
       return bad;
     }
+    this.admitted.learn(block.records, block.height);
     this.tip = { height: block.height, hash: blockHash(block), time: block.time };
     this.count++;
     this.recordCount += block.records.length;

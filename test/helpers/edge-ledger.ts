@@ -6,22 +6,26 @@ import { sign } from '../../shared/crypto/sign.ts';
 import { splitIntoShards } from '../../shared/erasure/index.ts';
 import { nextBlock, proofFor, signWithAll, type Block, type EdgeProof } from '../../shared/ledger/index.ts';
 import { transactionDigest, type BlockRecord } from '../../shared/protocol/index.ts';
-import { fixtureKey } from '../fixtures/ledger/make.ts';
+import { fixtureKey, type FixtureKey } from '../fixtures/ledger/make.ts';
 
 export const siteGateways = ['gw-1', 'gw-2', 'gw-3'].map(fixtureKey);
 
 const sha = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
-/** The record of a 2+1 transaction committing `objects` (sealed chunk objects) for `account`, signed by its targets. */
+/**
+ * The record of a 2+1 transaction committing `objects` (sealed chunk objects) for `account`, signed by its
+ * targets (the three site gateways, or `fields.targets`).
+ */
 export function commitRecord(
   account: string,
   objects: readonly Uint8Array[],
   seed: string,
-  fields: { snapshotId?: string; manifestRoot?: (ids: string[]) => Uint8Array } = {},
+  fields: { snapshotId?: string; manifestRoot?: (ids: string[]) => Uint8Array; targets?: readonly FixtureKey[] } = {},
 ): { record: BlockRecord; ids: string[] } {
+  const targets = fields.targets ?? siteGateways;
   const ids = objects.map((_, i) => Buffer.from(sha(Buffer.from(`${seed} chunk ${i}`))).toString('hex'));
   const shards = objects.flatMap((object, c) =>
-    splitIntoShards(object, 2, 1).map((data, index) => ({ chunk: new Uint8Array(Buffer.from(ids[c]!, 'hex')), index, hash: sha(data), node: siteGateways[index]!.id })),
+    splitIntoShards(object, 2, 1).map((data, index) => ({ chunk: new Uint8Array(Buffer.from(ids[c]!, 'hex')), index, hash: sha(data), node: targets[index]!.id })),
   );
   const content = {
     txId: sha(Buffer.from(`tx ${seed}`)).subarray(0, 16),
@@ -34,7 +38,7 @@ export function commitRecord(
     shards,
   };
   const digest = transactionDigest(content);
-  return { record: { ...content, signatures: siteGateways.map((g) => ({ signer: g.id, signature: sign(g.privateKey, digest) })) }, ids };
+  return { record: { ...content, signatures: targets.map((g) => ({ signer: g.id, signature: sign(g.privateKey, digest) })) }, ids };
 }
 
 /** The next block holding `records`, certified by the first two gateways (the quorum of three). */

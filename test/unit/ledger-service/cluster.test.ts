@@ -5,15 +5,25 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyChain } from '../../../shared/ledger/index.ts';
+import { sign } from '../../../shared/crypto/sign.ts';
+import { admissionRecord, admissionSigningBytes, verifyChain } from '../../../shared/ledger/index.ts';
 import { encodeLedgerOp, type LedgerResult } from '../../../shared/ledger-service/index.ts';
 import { LedgerCluster, hashesOf } from './cluster.ts';
-import { LIFETIME_MS, commitOp, commitRequest, registry } from './fixture.ts';
+import { LIFETIME_MS, commitOp, commitRequest, keyOf, keys, registry, sha, type TestKey } from './fixture.ts';
 
 const root = mkdtempSync(join(tmpdir(), '2baksa-ledger-service-'));
 let dirs = 0;
 const cluster = (options: Omit<Parameters<typeof LedgerCluster.create>[0], 'root'> = {}) => LedgerCluster.create({ root: join(root, `c${dirs++}`), ...options });
 const reason = (r: LedgerResult | undefined) => (r === undefined ? 'NONE' : r.ok ? 'OK' : r.reason);
+const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : 'none');
+
+/** The op admitting `member` as a storage member (shared/ledger/members.ts), signed by validators `signers`. */
+function admissionOp(member: TestKey, signers: TestKey[], ts: number): Uint8Array {
+  const record = admissionRecord({ node: member.id, publicKey: member.publicKey }, sha(`cluster admit ${member.id}`).subarray(0, 16), ts);
+  const digest = admissionSigningBytes(record);
+  const signed = { ...record, signatures: signers.map((s) => ({ signer: s.id, signature: sign(s.privateKey, digest) })) };
+  return encodeLedgerOp({ op: 'commit', request: { txId: signed.txId, record: signed } });
+}
 
 /** Every listed node holds the same chain, and it verifies against the validator set. */
 async function sameVerifiedChains(c: LedgerCluster, nodes = [0, 1, 2, 3]): Promise<string[]> {
@@ -134,6 +144,54 @@ test('a replica down past the log window catches up by state transfer and syncs 
   const chain = await sameVerifiedChains(c);
   assert.ok(chain.length >= 15);
   assert.ok(c.nodes[1]!.service.status().syncAppended > 0, 'node1 took blocks from a peer');
+  await c.close();
+});
+
+test('a replica that catches up by state transfer learns the storage members from the snapshot', async () => {
+  const gw4 = keyOf('gw-4');
+  const c = await cluster();
+  c.submit(commitOp('m0', c.now));
+  await c.settle();
+  await c.crash(1);
+  // While node1 is down: admit gw-4, then order enough batches that the admission leaves every live
+  // replica's log (checkpointInterval 4, logWindow 8), so node1 can only learn it from a checkpoint snapshot.
+  const admitted = c.submit(admissionOp(gw4, [keys[0]!], c.now));
+  await c.runUntil(() => c.result(admitted) !== undefined);
+  assert.equal(c.result(admitted), { ok: true, height: 1 });
+  for (let i = 1; i <= 14; i++) {
+    const id = c.submit(commitOp(`m${i}`, c.now));
+    await c.runUntil(() => c.result(id) !== undefined);
+    assert.is(reason(c.result(id)), 'OK', `m${i}`);
+  }
+  await c.restart(1);
+  assert.is(c.nodes[1]!.machine.members().size, 0, 'node1 restarted from its own checkpoint, taken before the admission');
+  c.submit(commitOp('m15', c.now));
+  await c.settle(600);
+  assert.ok(c.nodes[1]!.service.status().syncAppended > 0, 'node1 took the blocks it skipped from a peer');
+  assert.ok(c.nodes[1]!.machine.stats.admitted < 15, `node1 did not execute the admission itself (it executed ${c.nodes[1]!.machine.stats.admitted} records)`);
+  assert.is(hex(c.nodes[1]!.machine.members().keyOf('gw-4')), hex(gw4.publicKey), "node1's machine knows gw-4 from the transferred snapshot");
+
+  // A record placed on gw-4 and signed by it: every replica, node1 included, admits it the same way.
+  const name = 'on gw-4';
+  const placed = c.submit(commitOp(name, c.now, { targets: ['node0', 'gw-4', 'node2'], signers: [keys[0]!, gw4, keys[2]!] }));
+  await c.runUntil(() => c.result(placed) !== undefined && c.repliesTo(placed).size === c.nodes.length);
+  const result = c.result(placed);
+  assert.is(reason(result), 'OK');
+  for (const [i, r] of c.repliesTo(placed)) assert.equal(r, result, `node${i} admitted the record like the others`);
+  await c.settle(600);
+  const txId = commitRequest(name, 0).txId;
+  for (const node of c.nodes) {
+    assert.is(node.machine.lookup(txId)?.height, result!.ok ? result!.height : -1, `node${node.index}'s machine placed it in the same block`);
+    assert.is(hex(node.store.admitted.keyOf('gw-4')), hex(gw4.publicKey), `node${node.index}'s store learned gw-4 from the chain`);
+    assert.is(hex(node.machine.members().keyOf('gw-4')), hex(gw4.publicKey), `node${node.index}'s machine knows gw-4`);
+  }
+  const chain = await sameVerifiedChains(c);
+  assert.ok(chain.length >= 18);
+  const blocks = await c.chain(1);
+  assert.ok(
+    blocks.some((b) => b.records.some((r) => hex(r.txId) === hex(txId))),
+    "node1's chain holds the record",
+  );
   await c.close();
 });
 

@@ -74,6 +74,8 @@ export class LedgerCluster {
   readonly clients: Client[] = [];
   /** Results by client index, then request id. */
   readonly results: Map<number, LedgerResult>[] = [];
+  /** Every replica's own reply, by client index, then request id, then replica index (the client keeps only the f+1 that match). */
+  readonly replies: Map<number, Map<number, LedgerResult>>[] = [];
   now = T0;
   private readonly keyring = new FakeKeyring(7);
   private pbft: PbftPacket[] = [];
@@ -92,6 +94,7 @@ export class LedgerCluster {
     for (let j = 0; j < (options.clients ?? 1); j++) {
       c.clients.push(createClient({ id: `coord${j}`, n: keys.length, signer: c.keyring.clientSigner(`coord${j}`), verifier: c.keyring.verifier() }));
       c.results.push(new Map());
+      c.replies.push(new Map());
       c.submitted.push(0);
     }
     return c;
@@ -132,6 +135,11 @@ export class LedgerCluster {
 
   result(requestId: number, client = 0): LedgerResult | undefined {
     return this.results[client]!.get(requestId);
+  }
+
+  /** The reply each replica sent for a request, by replica index (replicas that never replied are absent). */
+  repliesTo(requestId: number, client = 0): Map<number, LedgerResult> {
+    return this.replies[client]!.get(requestId) ?? new Map();
   }
 
   private performClient(index: number, actions: ClientAction[]): void {
@@ -218,9 +226,16 @@ export class LedgerCluster {
         case 'broadcast':
           for (let to = 0; to < this.nodes.length; to++) if (to !== node.index) this.pbft.push({ to, message: a.message });
           break;
-        case 'reply':
+        case 'reply': {
           this.pbft.push({ client: a.client, message: a.message });
+          const byRequest = this.replies[this.clients.findIndex((c) => c.id === a.client)];
+          if (byRequest) {
+            const byReplica = byRequest.get(a.message.requestId) ?? new Map<number, LedgerResult>();
+            byReplica.set(node.index, decodeLedgerResult(a.message.result));
+            byRequest.set(a.message.requestId, byReplica);
+          }
           break;
+        }
         default:
           node.service.observe(a);
       }

@@ -64,13 +64,13 @@ test('machine state round-trips', () => {
   const tip = fc.option(fc.record({ height: fc.nat(), hash: fc.uint8Array({ minLength: 32, maxLength: 32 }), time: fc.nat() }).map((r) => ({ ...r })), { nil: undefined });
   fc.assert(
     fc.property(tip, fc.array(tx, { maxLength: 20 }), (t, txs) => {
-      const state = { tip: t, txs: txs.map(([id, ts, height]) => [id, { ts, height }] as [Uint8Array, { ts: number; height: number }]) };
+      const state = { tip: t, txs: txs.map(([id, ts, height]) => [id, { ts, height }] as [Uint8Array, { ts: number; height: number }]), members: [] };
       const back = decodeMachineState(encodeMachineState(state), 100);
       assert.equal(back.tip, state.tip);
       assert.equal(back.txs, state.txs);
     }),
   );
-  const big = encodeMachineState({ tip: undefined, txs: Array.from({ length: 5 }, (_, i) => [new Uint8Array(16).fill(i), { ts: 1, height: 0 }]) });
+  const big = encodeMachineState({ tip: undefined, txs: Array.from({ length: 5 }, (_, i) => [new Uint8Array(16).fill(i), { ts: 1, height: 0 }]), members: [] });
   assert.throws(() => decodeMachineState(big, 4), (e: unknown) => e instanceof ProtocolError);
 });
 

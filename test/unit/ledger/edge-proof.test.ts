@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import {
   LedgerStore,
   SignerRegistry,
+  admissionRecord,
+  admissionSigningBytes,
   decodeEdgeProof,
   encodeEdgeProof,
   matchesDataShards,
@@ -18,7 +20,9 @@ import {
   type EdgeProof,
 } from '../../../shared/ledger/index.ts';
 import { EdgeProver } from '../../../agent/migrate/edge-proofs.ts';
-import { fixtureKey, intruder } from '../../fixtures/ledger/make.ts';
+import { sign } from '../../../shared/crypto/sign.ts';
+import { transactionDigest } from '../../../shared/protocol/index.ts';
+import { fixtureKey, intruder, type FixtureKey } from '../../fixtures/ledger/make.ts';
 import { certifiedBlock, commitRecord, proofOf, siteGateways } from '../../helpers/edge-ledger.ts';
 
 const registry = new SignerRegistry(siteGateways);
@@ -114,6 +118,73 @@ test('the gateway proves its chunks from the ledger file: each block once, every
     const verdict = verifyEdgeProof(decodeEdgeProof(encodeEdgeProof(proof!)), registry, 'gw-1');
     assert.ok(verdict.ok);
     if (verdict.ok) for (const id of mine) assert.ok(matchesDataShards(objects.get(id)!, verdict.chunks.get(id)![0]!), id);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a chunk a storage member signed is proven with the member\'s admission, which the index finds in any block', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'baksa-edge-member-'));
+  try {
+    const [gw1, gw2, gw3] = siteGateways as [FixtureKey, FixtureKey, FixtureKey];
+    const gw4 = fixtureKey('gw-4');
+    // Block 1 admits gw-4 (a record of account gw-4, signed by the validator gw-2); block 3 holds a record of
+    // gw-1 placed on gw-1, gw-4, gw-3; block 4 one placed on the validators only.
+    const admit = admissionRecord({ node: 'gw-4', publicKey: gw4.publicKey }, new Uint8Array(16).fill(4), 1_700_000_000_000);
+    const admission = { ...admit, signatures: [{ signer: gw2.id, signature: sign(gw2.privateKey, admissionSigningBytes(admit)) }] };
+    const objects = [randomBytes(700), randomBytes(5000)];
+    const onMember = commitRecord('gw-1', [objects[0]!], 'member', { targets: [gw1, gw4, gw3] });
+    const onValidators = commitRecord('gw-1', [objects[1]!], 'validators');
+    const blocks: Block[] = [];
+    for (const records of [[commitRecord('gw-2', [randomBytes(10)], 'z').record], [admission], [commitRecord('gw-1', [randomBytes(10)], 'y').record], [onMember.record], [onValidators.record]]) {
+      blocks.push(certifiedBlock(blocks.at(-1), records));
+    }
+    const store = await LedgerStore.create(join(dir, 'edge', 'ledger'), registry);
+    for (const b of blocks) await store.append(b);
+    await store.close();
+
+    const prover = await EdgeProver.open(dir, 'plant-7', 'gw-1');
+    const [id] = onMember.ids;
+    const { proof } = prover.prove([id!]);
+    assert.ok(proof);
+    assert.equal(
+      proof!.blocks.map((b) => [b.height, b.entries.map((e) => e.record.snapshotId)]),
+      [
+        [1, ['member:gw-4']],
+        [3, ['snap-member']],
+      ],
+    );
+    const verdict = verifyEdgeProof(decodeEdgeProof(encodeEdgeProof(proof!)), registry, 'gw-1');
+    assert.ok(verdict.ok, JSON.stringify(verdict));
+    if (verdict.ok) {
+      assert.equal([...verdict.chunks.keys()], [id]);
+      assert.ok(matchesDataShards(objects[0]!, verdict.chunks.get(id!)![0]!));
+    }
+    // The admission is what makes it verify.
+    const without = { ...proof!, blocks: proof!.blocks.filter((b) => b.height !== 1) };
+    const refused = verifyEdgeProof(without, registry, 'gw-1');
+    assert.is(refused.ok ? 'ok' : refused.problem.reason, 'BAD_RECORD_SIGNATURE');
+
+    // Signed by validators only: no admission rides along.
+    assert.equal(
+      prover.prove([onValidators.ids[0]!]).proof!.blocks.map((b) => [b.height, b.entries.length]),
+      [[4, 1]],
+    );
+    // Both chunks: each block once, in height order, and the admission once.
+    const both = prover.prove([onValidators.ids[0]!, id!, id!]).proof!;
+    assert.equal(
+      both.blocks.map((b) => [b.height, b.entries.length]),
+      [
+        [1, 1],
+        [3, 1],
+        [4, 1],
+      ],
+    );
+    assert.ok(verifyEdgeProof(both, registry, 'gw-1').ok);
+    // The admission is no snapshot of gw-4's account, nor a chunk of it.
+    const member = await EdgeProver.open(dir, 'plant-7', 'gw-4');
+    assert.is(member.chunkCount, 0);
+    assert.equal(member.descriptors(), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
