@@ -20,6 +20,7 @@ interface InitFlags {
   cluster?: string;
   monitorKey?: string;
   members?: string;
+  join?: boolean;
   tlsDir?: string;
   cloudServer?: string;
   cloudTlsDir?: string;
@@ -44,6 +45,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")
     .option('--members <names>', 'edge cluster: the member gateways of this site, comma-separated (this one included)')
+    .option('--join', 'edge cluster: join a running one as a storage member; --members lists its first members (not this one), and a member runs `cluster admit`')
     .option('--tls-dir <dir>', 'edge cluster: PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, for mqtts')
     .option('--cloud-server <url>', 'aggregator node the daemon migrates to by itself (https://HOST:PORT)')
     .option('--cloud-tls-dir <dir>', 'with --cloud-server: PKI directory with ca.crt and the agent certificate')
@@ -70,6 +72,7 @@ export function registerAgentGroup(program: Command): void {
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
         ...(opts.monitorKey !== undefined ? { monitorKey: opts.monitorKey } : {}),
         ...(opts.members !== undefined ? { members: opts.members.split(',').map((m) => m.trim()).filter(Boolean) } : {}),
+        ...(opts.join ? { join: true } : {}),
         ...(opts.tlsDir !== undefined ? { tlsDir: opts.tlsDir } : {}),
         ...(opts.cloudServer && opts.cloudTlsDir && opts.cloudCertName ? { cloud: { server: opts.cloudServer, tlsDir: opts.cloudTlsDir, certName: opts.cloudCertName } } : {}),
       });
@@ -83,6 +86,7 @@ export function registerAgentGroup(program: Command): void {
           root_key: `${paths.rootKey} (keep a copy somewhere safe: restores need it)`,
           node_public_key: config.nodePublicKey,
           ...(config.cluster ? { cluster: `${config.cluster.members.join(',')} on ${config.cluster.broker}` } : {}),
+          ...(config.cluster?.join ? { join: `on a member: 2baksa cluster admit ${config.name} --key ${config.nodePublicKey} --state DIR` } : {}),
         },
         formatOf(opts),
       );

@@ -3,9 +3,11 @@
  * `2baksa cluster repair --state DIR [--json]`: rebuild this gateway's shards held by members that are
  * not online onto the members that are (the daemon does it by itself after `cluster.repairAfterS`).
  * `2baksa rebalance --state DIR [--json]`: every member up, chunks back to the cluster's full geometry.
+ * `2baksa cluster admit NAME --key HEX --state DIR [--json]`: on a validator, admit a gateway that joins the
+ *   running cluster as a storage member (its key is the `node_public_key` its `agent init --join` printed).
  */
 import type { Command } from 'commander';
-import { printRows } from '../../shared/output.ts';
+import { printRecord, printRows } from '../../shared/output.ts';
 import { stateDirOf } from './common.ts';
 
 export function registerClusterGroup(program: Command): void {
@@ -31,6 +33,7 @@ export function registerClusterGroup(program: Command): void {
         reply.members,
         [
           { header: 'member', value: (m) => `${m.id}${m.self ? ' (this)' : ''}` },
+          { header: 'role', value: (m) => (m.role === 'storage' ? `storage (block ${m.admittedAt ?? '?'})` : 'validator') },
           { header: 'state', value: (m) => m.status },
           { header: 'blocks', value: (m) => m.blocks ?? '?', align: 'right' },
           { header: 'view', value: (m) => m.view ?? '?', align: 'right' },
@@ -39,11 +42,40 @@ export function registerClusterGroup(program: Command): void {
         opts.json ? 'json' : 'table',
         () => reply,
       );
-      const online = reply.members.filter((m) => m.status === 'online').length;
+      const validators = reply.members.filter((m) => m.role !== 'storage');
+      const online = validators.filter((m) => m.status === 'online').length;
       if (!opts.json && reply.quorum !== undefined) {
-        process.stdout.write(`${online} of ${reply.members.length} online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
+        process.stdout.write(`${online} of ${validators.length} validators online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
       }
-      if (!opts.json && !reply.joined) process.stdout.write('the daemon is still waiting for every member to come online once\n');
+      if (!opts.json && !reply.joined) {
+        process.stdout.write(
+          state.config.cluster.join
+            ? `the daemon is waiting to be admitted: on a member, run 2baksa cluster admit ${state.config.name} --key ${state.config.nodePublicKey} --state DIR\n`
+            : 'the daemon is still waiting for every member to come online once\n',
+        );
+      }
+    });
+  cluster
+    .command('admit <name>')
+    .description('admit a gateway that joins this running cluster as a storage member (on a validator; asks the daemon)')
+    .option('--state <dir>', 'agent state directory')
+    .requiredOption('--key <hex>', "the joining gateway's node public key (`agent init --join` prints it as node_public_key)")
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { state?: string; key: string; json?: boolean }) => {
+      const { loadState } = await import('../config/index.ts');
+      const { BaksaError, ExitCode } = await import('../../shared/errors.ts');
+      const key = opts.key.trim().toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(key)) {
+        throw new BaksaError('USAGE', '--key: an Ed25519 public key is 64 hex digits', { hint: 'copy node_public_key from the joining gateway\'s `agent init` output (or its agent.json)', exitCode: ExitCode.usage });
+      }
+      const state = await loadState(stateDirOf(opts));
+      if (!state.config.cluster) {
+        throw new BaksaError('NOT_IN_CLUSTER', `${state.config.name} is not a member of an edge cluster`, { hint: 'run it on a member of the cluster the gateway joins', exitCode: ExitCode.usage });
+      }
+      const { admitThroughDaemon } = await import('../edge/cli.ts');
+      const reply = await admitThroughDaemon(state, name.trim().toLowerCase(), key);
+      printRecord({ admitted: reply.node, key: reply.key, block: reply.height, members: reply.members.join(', ') }, opts.json ? 'json' : 'table');
+      if (!opts.json) process.stdout.write(`new chunks now spread over ${reply.members.length} members; run \`2baksa rebalance\` on each gateway to spread the older ones\n`);
     });
   cluster
     .command('repair')

@@ -30,6 +30,8 @@ export interface InitOptions {
   monitorKey?: string;
   /** Edge cluster: every member gateway's name (this one included); they meet on `broker`. */
   members?: string[];
+  /** Edge cluster: join a running one as a storage member; `members` are its first members (without this one). */
+  join?: boolean;
   /** PKI directory with ca.crt and this gateway's certificate, for an mqtts site broker. */
   tlsDir?: string;
   /** The aggregator cluster the daemon migrates to by itself. */
@@ -83,10 +85,21 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
   };
   if (options.account !== undefined) config.account = options.account;
   if (options.cloud) config.cloud = { ...options.cloud, tlsDir: resolve(options.cloud.tlsDir) };
+  if (options.join && !(options.members?.length)) {
+    throw configError('members', 'a gateway that joins a running edge cluster needs its first members', 'add --members A,B,C (the names the cluster was set up with, without this gateway)');
+  }
   if (options.members !== undefined && options.members.length > 0) {
     if (!options.broker) throw configError('broker', 'an edge cluster meets on a site broker', 'add --broker mqtt://HOST:PORT (a member may embed it: `agent run --broker-listen PORT`)');
     const members = options.members.map((m) => normalizeHostName(m));
-    config.cluster = { members: members.includes(name) ? members : [...members, name], broker: options.broker, ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}) };
+    if (options.join && members.includes(name)) {
+      throw configError('members', `a gateway that joins a running cluster lists its first members, not itself (${name})`, 'leave this gateway out of --members');
+    }
+    config.cluster = {
+      members: options.join || members.includes(name) ? members : [...members, name],
+      ...(options.join ? { join: true } : {}),
+      broker: options.broker,
+      ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}),
+    };
   }
   if (options.broker && (options.mqttTopics?.length ?? 0) > 0) {
     config.mqtt = { broker: options.broker, topics: options.mqttTopics!, ...defaultCapture };

@@ -73,6 +73,12 @@ export const checkConfig = refine(
     cluster: optional(
       object({
         members: array(str(hostNamePattern, 'an RFC 1034 host name (a member gateway\'s --name)'), 64),
+        /**
+         * This gateway joins a running cluster as a storage member (shared/ledger/members.ts): `members`
+         * are the cluster's first members (its validators), without this one, and a member admits it with
+         * `2baksa cluster admit NAME --key HEX`.
+         */
+        join: optional(bool()),
         broker: str(brokerPattern, 'a broker URL (mqtt://host:port or mqtts://host:port)'),
         /** PKI directory (`2baksa pki`) with ca.crt and this gateway's certificate, for mqtts. */
         tlsDir: optional(str(/^\/.{0,4095}$/, 'an absolute directory')),
@@ -90,8 +96,10 @@ export const checkConfig = refine(
   (c) =>
     c.sources.length === 0 && !c.mqtt
       ? ['sources', 'at least one source (or an MQTT capture) is needed']
-      : c.cluster && !c.cluster.members.includes(c.name)
+      : c.cluster && !c.cluster.join && !c.cluster.members.includes(c.name)
         ? ['cluster.members', `the member list must include this gateway (${c.name})`]
+        : c.cluster?.join && c.cluster.members.includes(c.name)
+          ? ['cluster.members', `a gateway that joins (cluster.join) lists the cluster's first members only, not itself (${c.name})`]
         : c.cluster && new Set(c.cluster.members).size !== c.cluster.members.length
           ? ['cluster.members', 'a member is listed twice']
           : undefined,

@@ -4,6 +4,7 @@
  *   backup {type?}          run a backup now (after the one in progress); events stream, the summary returns
  *   readShard {node, shardId}  one committed shard, from this gateway's store or the member holding it
  *   clusterStatus           every member: online state, ledger height, view, staged transactions
+ *   admit                   a validator commits a storage member's admission (name and key) to the ledger
  *   check {readData, repair}   `check` over this gateway's catalog, reading shards where they are
  *   repair                  rebuild this gateway's shards held by members that are not online onto the others
  *   recordReceipt {account, snapshotId, receipt}   a cloud receipt into the site ledger (agent/edge/descriptor.ts)
@@ -12,6 +13,7 @@
  *                           forgotten snapshots' shards on every member (agent/edge/release.ts)
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { isValidSegment } from '../../shared/protocol/topics.ts';
 import type { SnapshotType } from '../catalog/index.ts';
 import { tenantOf, type AgentState } from '../config/index.ts';
 import type { ControlHandler } from '../edge/control.ts';
@@ -196,10 +198,28 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
       const { policy, dryRun, utc } = (args ?? {}) as { policy?: unknown; dryRun?: unknown; utc?: unknown };
       return forgetNow(state, edge, policyOf(policy) ?? state.profile.retention, { dryRun: dryRun === true, utc: utc === true });
     },
+    async admit(args) {
+      const { node: name, key } = (args ?? {}) as { node?: unknown; key?: unknown };
+      if (typeof name !== 'string' || !isValidSegment(name) || typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key)) {
+        throw badArgs('admit', 'needs {node: a node name, key: 64 hex digits}');
+      }
+      const node = await edge.ready;
+      const { height } = await node.admit(name, new Uint8Array(Buffer.from(key, 'hex')));
+      return { node: name, key, height, members: node.members };
+    },
     async clusterStatus() {
       const node = edge.node();
       if (!node) {
-        return { self: state.config.name, site: state.config.site, joined: false, members: state.config.cluster!.members.map((id) => ({ id, status: 'unknown', self: id === state.config.name })) };
+        return {
+          self: state.config.name,
+          site: state.config.site,
+          joined: false,
+          members: [
+            ...state.config.cluster!.members.map((id) => ({ id, status: 'unknown', self: id === state.config.name, role: 'validator' })),
+            // A gateway that joins waits for a validator to admit it (`cluster admit`).
+            ...(state.config.cluster!.join ? [{ id: state.config.name, status: 'unknown', self: true, role: 'storage' }] : []),
+          ],
+        };
       }
       return { self: node.self, site: state.config.site, joined: true, quorum: node.quorum(), members: await node.clusterStatus() };
     },

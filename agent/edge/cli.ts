@@ -56,6 +56,11 @@ export async function recordReceiptThroughDaemon(state: AgentState, account: str
   await callDaemon(state, 'recordReceipt', { account, snapshotId, receipt: new TextEncoder().encode(JSON.stringify(receipt)) });
 }
 
+/** Admits a gateway as a storage member (the daemon must be a validator's). */
+export function admitThroughDaemon(state: AgentState, node: string, key: string): Promise<{ node: string; key: string; height: number; members: string[] }> {
+  return callDaemon(state, 'admit', { node, key });
+}
+
 export function clusterStatusThroughDaemon(state: AgentState): Promise<ClusterStatusReply> {
   return callDaemon(state, 'clusterStatus');
 }

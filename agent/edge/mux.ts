@@ -10,6 +10,10 @@
  * A client link is named `<node>~client` on the replica side, so the replica core tells requests from
  * replica messages by name, as it does on TLS. Frames to this node itself are delivered locally (on the
  * next turn of the event loop, never re-entrantly) instead of through the broker.
+ *
+ * Validators (the members the cluster started with) run replicas; storage members (admitted later,
+ * shared/ledger/members.ts) run only a client and the services. So replica frames and client replies are
+ * taken from validators only, requests go to validators only, and the services reach every member.
  */
 import { emptyStats, type FrameHandler, type Transport, type TransportStats } from '../../shared/transport/index.ts';
 
@@ -67,26 +71,42 @@ export class EdgeMux {
   readonly service: Endpoint;
   private closed = false;
 
+  private readonly storage = new Set<string>();
+
   constructor(
     private readonly inner: Transport,
-    readonly members: readonly string[],
+    readonly validators: readonly string[],
   ) {
     const self = inner.self;
-    const isMember = (id: string) => members.includes(id);
+    const isValidator = (id: string) => validators.includes(id);
     this.replica = new Endpoint(
       self,
       this,
       (to) =>
-        isMember(to)
+        isValidator(to)
           ? { node: to, channel: Channel.replica }
-          : to.endsWith(CLIENT_SUFFIX) && isMember(to.slice(0, -CLIENT_SUFFIX.length))
+          : to.endsWith(CLIENT_SUFFIX) && this.isMember(to.slice(0, -CLIENT_SUFFIX.length))
             ? { node: to.slice(0, -CLIENT_SUFFIX.length), channel: Channel.reply }
             : undefined,
-      () => members.filter((m) => m !== self),
+      () => validators.filter((m) => m !== self),
     );
-    this.client = new Endpoint(clientLinkName(self), this, (to) => (isMember(to) ? { node: to, channel: Channel.request } : undefined), () => members);
-    this.service = new Endpoint(self, this, (to) => (isMember(to) ? { node: to, channel: Channel.service } : undefined), () => members.filter((m) => m !== self));
+    this.client = new Endpoint(clientLinkName(self), this, (to) => (isValidator(to) ? { node: to, channel: Channel.request } : undefined), () => validators);
+    this.service = new Endpoint(self, this, (to) => (this.isMember(to) ? { node: to, channel: Channel.service } : undefined), () => this.members().filter((m) => m !== self));
     inner.onFrame((from, frame) => this.receive(from, frame));
+  }
+
+  /** A storage member admitted by the ledger: its services and its client's requests are taken from now on. */
+  addMember(id: string): void {
+    this.storage.add(id);
+  }
+
+  isMember(id: string): boolean {
+    return this.validators.includes(id) || this.storage.has(id);
+  }
+
+  /** Validators, then storage members in admission order. */
+  members(): string[] {
+    return [...this.validators, ...[...this.storage].filter((m) => !this.validators.includes(m))];
   }
 
   send(to: string, channel: Channel, frame: Uint8Array): boolean {
@@ -104,15 +124,16 @@ export class EdgeMux {
   }
 
   private receive(from: string, framed: Uint8Array): void {
-    if (framed.length < 1 || !this.members.includes(from)) return;
+    if (framed.length < 1 || !this.isMember(from)) return;
     const frame = framed.subarray(1);
+    const validator = this.validators.includes(from);
     switch (framed[0]) {
       case Channel.replica:
-        return this.replica.deliver(from, frame);
+        return validator ? this.replica.deliver(from, frame) : undefined;
       case Channel.request:
         return this.replica.deliver(clientLinkName(from), frame);
       case Channel.reply:
-        return this.client.deliver(from, frame);
+        return validator ? this.client.deliver(from, frame) : undefined;
       case Channel.service:
         return this.service.deliver(from, frame);
       default:

@@ -17,6 +17,15 @@
  *
  * A commit needs a quorum of members online; below it `commit` refuses at once with EDGE_NO_QUORUM
  * instead of waiting out the transaction's deadline (the minority side of a partition).
+ *
+ * Storage members. The members listed at `agent init` are the validators, fixed for the life of the
+ * cluster. A gateway added later is a storage member (shared/ledger/members.ts): a validator commits its
+ * admission (`admit`, behind `cluster admit NAME --key HEX`) and from that block on every member takes
+ * its frames, places shards on it and accepts its signatures. A storage member runs no replica: it
+ * pins the validators' keys as they do, follows the ledger by sync (`LedgerService` as a follower, asking
+ * a validator every second and at once after each of its own commits), stages and signs shards, and
+ * submits its own backups' records through its client. It starts serving once its own admission is in
+ * the chain it synced. Quorums count validators only; placement, repair and rebalance count every member.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
@@ -36,7 +45,17 @@ import {
 } from '../../shared/commit/index.ts';
 import { sign, verify, type SigningKeyPair } from '../../shared/crypto/sign.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
-import { LedgerStore, SignerRegistry, ledgerPaths, quorumSize, writeFileAtomic, type Block } from '../../shared/ledger/index.ts';
+import {
+  LedgerStore,
+  SignerRegistry,
+  admissionRecord,
+  admissionSigningBytes,
+  isAdmissionRecord,
+  ledgerPaths,
+  quorumSize,
+  writeFileAtomic,
+  type Block,
+} from '../../shared/ledger/index.ts';
 import {
   LedgerMachine,
   LedgerService,
@@ -57,8 +76,10 @@ import { EdgeMux, clientLinkName } from './mux.ts';
 export interface EdgeNodeConfig {
   self: string;
   site: string;
-  /** Every member's node id, this one included. */
+  /** The validators' node ids: every member listed at `agent init`, this one included unless `join`. */
   members: readonly string[];
+  /** This node is a storage member (not in `members`): it waits for its admission, then follows the ledger. */
+  join?: boolean;
   broker: string;
   /** Further mqtt.js options (TLS material …). */
   mqtt?: IClientOptions;
@@ -85,6 +106,9 @@ export interface EdgeMemberStatus {
   id: string;
   status: 'online' | 'offline' | 'dead' | 'unknown';
   self: boolean;
+  /** A validator orders and certifies the ledger; a storage member (admitted at block `admittedAt`) keeps shards. */
+  role: 'validator' | 'storage';
+  admittedAt?: number;
   /** Durable ledger blocks on that member (from its answer); undefined when it did not answer. */
   blocks?: number;
   view?: number;
@@ -121,9 +145,13 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
 }
 
+/** How often a storage member asks a validator for new blocks. */
+const FOLLOW_SYNC_MS = 1000;
+
 export class EdgeNode {
   readonly self: string;
-  readonly members: readonly string[];
+  /** The validators, sorted (fixed for the life of the cluster). */
+  readonly validators: readonly string[];
   private readonly logger: Logger;
   private readonly coordinator: Coordinator;
   private readonly participant: Participant;
@@ -140,24 +168,30 @@ export class EdgeNode {
   private readonly lastOnline = new Map<string, number>();
   private readonly blockListeners = new Set<(block: Block) => void>();
   private readonly startedMs = Date.now();
+  private lastFollowSyncMs = 0;
 
   private constructor(
     private readonly config: EdgeNodeConfig,
     private readonly membership: MembershipClient,
     private readonly mux: EdgeMux,
-    private readonly replica: ReplicaNode,
+    private readonly transport: MqttTransport,
+    private readonly replica: ReplicaNode | undefined,
     private readonly client: ClientNode,
     private readonly ledger: LedgerService,
     private readonly ledgerStore: LedgerStore,
+    /** Envelope keys by node id: the pinned validators', then each admitted member's. */
+    private readonly keys: Map<string, Uint8Array>,
+    /** Client link keys the replica checks requests with, grown the same way. */
+    private readonly clientKeys: Map<string, Uint8Array>,
   ) {
     this.self = config.self;
-    this.members = config.members;
+    this.validators = config.members;
     this.logger = config.logger ?? silentLogger;
     const options = { ...EDGE_COMMIT_OPTIONS, ...config.commit };
     this.coordinator = new Coordinator({
       self: config.self,
       verify: (signer, digest, signature) => {
-        const key = ledgerStore.registry.keyOf(signer);
+        const key = ledgerStore.registry.keyOf(signer) ?? ledgerStore.admitted.keyOf(signer);
         return key !== undefined && verify(key, digest, signature);
       },
       options,
@@ -172,8 +206,14 @@ export class EdgeNode {
   static async start(config: EdgeNodeConfig): Promise<EdgeNode> {
     const logger = config.logger ?? silentLogger;
     const members = [...new Set(config.members)].sort();
-    if (!members.includes(config.self)) {
+    const joining = config.join === true;
+    if (!joining && !members.includes(config.self)) {
       throw new BaksaError('CONFIG_INVALID', `cluster.members does not list this node (${config.self})`, { hint: 'add the node\'s own name to the member list' });
+    }
+    if (joining && members.includes(config.self)) {
+      throw new BaksaError('CONFIG_INVALID', `cluster.members lists this node (${config.self}), which joins as a storage member`, {
+        hint: 'list only the cluster\'s first members (its validators) for a gateway that joins later',
+      });
     }
     await mkdir(config.dir, { recursive: true });
     const membership = new MembershipClient({
@@ -212,12 +252,16 @@ export class EdgeNode {
         });
       }
     }
+    // Keys by node id: envelopes and client requests of the validators now, of each storage member once admitted.
+    const memberKeys = new Map(pins);
+    if (joining) memberKeys.set(config.self, config.signer.publicKey);
+    const clientKeys = new Map(members.map((m) => [clientLinkName(m), pins.get(m)!]));
     const transport = new MqttTransport({
       self: config.self,
-      peers: members,
+      peers: joining ? [...members, config.self] : members,
       client,
       inTopic: (id) => topics.nodeIn(config.site, id),
-      sealer: envelopeSealer({ self: config.self, privateKey: config.signer.privateKey, keyOf: (id) => pins.get(id) }),
+      sealer: envelopeSealer({ self: config.self, privateKey: config.signer.privateKey, keyOf: (id) => memberKeys.get(id) }),
       frameBytesMax: 4 * 1024 * 1024,
       logger,
     });
@@ -226,28 +270,35 @@ export class EdgeNode {
     const machine = new LedgerMachine({ registry, options: pickLedgerOptions({ ...EDGE_COMMIT_OPTIONS, ...config.commit }) });
     const ledger = await LedgerService.open({
       self: config.self,
+      follower: joining,
       privateKey: config.signer.privateKey,
       store: ledgerStore,
       machine,
-      send: (to, message) => node?.sendService(to, message),
+      // Block signatures go to the validators only; storage members pull blocks (syncNow).
+      send: (to, message) => {
+        if (to !== undefined) node?.sendService(to, message);
+        else for (const v of members) if (v !== config.self) node?.sendService(v, message);
+      },
       onBlock: (block) => node?.onBlock(block),
       onFatal: (error) => logger.error({ err: error.message }, 'the ledger refused a block this node certified'),
       logger,
     });
-    const replica = await ReplicaNode.start({
-      n: members.length,
-      id: members.indexOf(config.self),
-      replicaNames: members,
-      transport: mux.replica,
-      app: machine,
-      keys: { self: config.signer, replicas: keys, clients: linkKeyResolver(new Map(members.map((m) => [clientLinkName(m), pins.get(m)!]))) },
-      dataDir: join(config.dir, 'pbft'),
-      options: { tickMs: 20, ...config.replica },
-      observe: (action) => {
-        if (action.type !== 'view-change') ledger.observe(action);
-      },
-      logger,
-    });
+    const replica = joining
+      ? undefined
+      : await ReplicaNode.start({
+          n: members.length,
+          id: members.indexOf(config.self),
+          replicaNames: members,
+          transport: mux.replica,
+          app: machine,
+          keys: { self: config.signer, replicas: keys, clients: linkKeyResolver(clientKeys) },
+          dataDir: join(config.dir, 'pbft'),
+          options: { tickMs: 20, ...config.replica },
+          observe: (action) => {
+            if (action.type !== 'view-change') ledger.observe(action);
+          },
+          logger,
+        });
     const clientNode = new ClientNode({
       id: clientLinkName(config.self),
       n: members.length,
@@ -259,23 +310,117 @@ export class EdgeNode {
       options: { logicalClients: 16, tickMs: 20, requestTimeoutTicks: 250 },
     });
     clientNode.start();
-    node = new EdgeNode({ ...config, members }, membership, mux, replica, clientNode, ledger, ledgerStore);
+    node = new EdgeNode({ ...config, members }, membership, mux, transport, replica, clientNode, ledger, ledgerStore, memberKeys, clientKeys);
+    for (const m of ledgerStore.admitted.members()) node.addMember(m.node, m.publicKey);
     mux.service.onFrame((from, frame) => node!.receive(from, frame));
     await transport.start();
+    if (joining) {
+      try {
+        await node.awaitAdmission();
+      } catch (error) {
+        await node.close({ orderly: true });
+        throw error;
+      }
+    }
     const staged = await config.store.stagedTransactions();
     node.stepP({ kind: 'restore', staged: staged.filter((t) => /^[0-9a-f]+$/.test(t.txId)).map((t) => ({ txId: t.txId, shardIds: t.shardIds, modifiedMs: t.modifiedMs })) });
     node.timer = setInterval(() => node!.tick(), config.tickMs ?? 100);
-    logger.info({ node: config.self, members, blocks: (ledger.tip()?.height ?? -1) + 1 }, 'joined the edge cluster');
+    logger.info({ node: config.self, validators: members, storage: ledgerStore.admitted.members().map((m) => m.node), blocks: (ledger.tip()?.height ?? -1) + 1 }, 'joined the edge cluster');
     return node;
+  }
+
+  /** Every member that keeps shards, sorted: the validators and the admitted storage members. */
+  get members(): readonly string[] {
+    return [...this.validators, ...this.ledgerStore.admitted.members().map((m) => m.node)].sort();
+  }
+
+  /** Whether this node is a storage member (admitted, not a validator). */
+  get isStorageMember(): boolean {
+    return !this.validators.includes(this.self);
+  }
+
+  /**
+   * Admits `node` as a storage member with its Ed25519 `publicKey`: a ledger record signed with this
+   * validator's key (shared/ledger/members.ts). Resolves with the block height once the record is durable
+   * in this node's ledger.
+   */
+  async admit(node: string, publicKey: Uint8Array): Promise<{ height: number }> {
+    this.throwIfClosed();
+    if (this.isStorageMember) {
+      throw new BaksaError('EDGE_NOT_VALIDATOR', `${this.self} is a storage member: only a validator (${this.validators.join(', ')}) admits members`, { exitCode: ExitCode.usage });
+    }
+    const known = this.validators.includes(node) ? this.ledgerStore.registry.keyOf(node) : this.ledgerStore.admitted.keyOf(node);
+    if (known) {
+      if (hex(known) === hex(publicKey)) return { height: this.ledgerStore.admitted.get(node)?.height ?? 0 };
+      throw new BaksaError('EDGE_MEMBER_EXISTS', `${node} is a member already, with another key (${hex(known).slice(0, 16)}…)`, {
+        hint: 'a member keeps its key; a gateway set up again needs a new name',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const txId = new Uint8Array(randomBytes(16));
+    const record = admissionRecord({ node, publicKey }, txId, Date.now());
+    record.signatures = [{ signer: this.self, signature: sign(this.config.signer.privateKey, admissionSigningBytes(record)) }];
+    const result = decodeLedgerResult(await this.client.submit(encodeLedgerOp({ op: 'commit', request: { txId, record } })));
+    if (!result.ok) {
+      throw new BaksaError('EDGE_ADMIT_REFUSED', `the ledger refused to admit ${node}: ${result.message} [${result.reason}]`, { exitCode: ExitCode.usage });
+    }
+    for (const until = Date.now() + 30_000; !this.ledgerStore.admitted.has(node); ) {
+      if (Date.now() > until) throw new BaksaError('EDGE_COMMIT_FAILED', `the admission of ${node} was ordered into block ${result.height} but is not certified yet`, { exitCode: ExitCode.failure });
+      await new Promise((r) => setTimeout(r, 50));
+      this.throwIfClosed();
+    }
+    return { height: result.height };
+  }
+
+  /** A storage member waits here until its own admission (with its key) is in the chain it synced. */
+  private async awaitAdmission(): Promise<void> {
+    let lastLog = 0;
+    for (;;) {
+      const mine = this.ledgerStore.admitted.get(this.self);
+      if (mine) {
+        if (hex(mine.publicKey) !== hex(this.config.signer.publicKey)) {
+          throw new BaksaError('EDGE_KEY_CHANGED', `the cluster admitted ${this.self} with another key than this gateway's`, {
+            hint: 'the node key in the state directory changed, or the key given to `cluster admit` was another gateway\'s',
+            exitCode: ExitCode.data,
+          });
+        }
+        return;
+      }
+      if (this.config.signal?.aborted || this.closed) throw new BaksaError('EDGE_CLOSED', 'stopped while waiting to be admitted', { exitCode: ExitCode.failure });
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        const command = `2baksa cluster admit ${this.self} --key ${hex(this.config.signer.publicKey)} --state DIR`;
+        this.logger.info({ command }, 'waiting to be admitted: run this on a member of the cluster');
+        this.config.onWaiting?.([`admission of ${this.self} (${command})`]);
+      }
+      this.ledger.syncNow();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** From the block that admits it: `node`'s frames, requests and signatures count. */
+  private addMember(node: string, publicKey: Uint8Array): void {
+    if (this.validators.includes(node)) return;
+    this.keys.set(node, publicKey);
+    this.clientKeys.set(clientLinkName(node), publicKey);
+    this.transport.addPeer(node);
+    this.mux.addMember(node);
+    if (node !== this.self) this.logger.info({ member: node, key: hex(publicKey).slice(0, 16) }, 'a storage member was admitted');
   }
 
   // ---- what the gateway asks --------------------------------------------------------------------
 
-  /** Members online now (this node included), by the membership view. */
+  /** Members online now (this node included), by the membership view: every member that keeps shards. */
   liveMembers(): string[] {
     if (!this.connected()) return [this.self]; // cut off from the broker: this node's view of the others is stale
     const records = new Map(this.membership.members().map((r) => [r.nodeId, r]));
     return this.members.filter((m) => m === this.self || records.get(m)?.status === 'online');
+  }
+
+  /** Validators online now (the ones a quorum counts). */
+  liveValidators(): string[] {
+    const live = new Set(this.liveMembers());
+    return this.validators.filter((v) => live.has(v));
   }
 
   /** Whether this node's MQTT session to the site broker is up. */
@@ -289,7 +434,7 @@ export class EdgeNode {
   }
 
   quorum(): number {
-    return quorumSize(this.members.length);
+    return quorumSize(this.validators.length);
   }
 
   /**
@@ -298,19 +443,21 @@ export class EdgeNode {
    */
   async commit(spec: Omit<TxSpec, 'txId' | 'ts'>): Promise<EdgeCommitted> {
     this.throwIfClosed();
-    let live = this.liveMembers();
-    for (const until = Date.now() + (this.config.quorumWaitMs ?? 5000); live.length < this.quorum() && Date.now() < until; live = this.liveMembers()) {
+    let voters = this.liveValidators();
+    for (const until = Date.now() + (this.config.quorumWaitMs ?? 5000); voters.length < this.quorum() && Date.now() < until; voters = this.liveValidators()) {
       await new Promise((r) => setTimeout(r, 100)); // births arrive just after a (re)connect
     }
     this.throwIfClosed();
-    if (live.length < this.quorum()) {
+    const live = this.liveMembers();
+    if (voters.length < this.quorum()) {
+      const n = this.validators.length;
       const why = this.connected()
-        ? `only ${live.length} of ${this.members.length} gateways of the cluster are reachable (${live.join(', ')})`
-        : `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other ${this.members.length - 1} gateways`;
-      throw new BaksaError('EDGE_NO_QUORUM', `${why}; a commit needs ${this.quorum()} of ${this.members.length}`, {
+        ? `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'})`
+        : `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other gateways`;
+      throw new BaksaError('EDGE_NO_QUORUM', `${why}; a commit needs ${this.quorum()} of ${n}`, {
         hint: 'nothing was committed; the backup runs again on schedule: check the link to the site broker and the other gateways',
         exitCode: ExitCode.failure,
-        details: { live, members: this.members },
+        details: { live, members: this.members, validators: this.validators },
       });
     }
     const txId = new Uint8Array(randomBytes(16));
@@ -353,7 +500,8 @@ export class EdgeNode {
       this.members.map(async (id): Promise<EdgeMemberStatus> => {
         const self = id === this.self;
         const status = self ? 'online' : (records.get(id)?.status ?? 'unknown');
-        const base: EdgeMemberStatus = { id, status, self };
+        const admitted = this.ledgerStore.admitted.get(id);
+        const base: EdgeMemberStatus = { id, status, self, role: admitted ? 'storage' : 'validator', ...(admitted ? { admittedAt: admitted.height } : {}) };
         try {
           const s = self ? this.localStatus(0) : await this.askStatus(id, timeoutMs);
           return { ...base, blocks: s.blocks, view: s.view, stagedTxs: s.stagedTxs, wireBytes: s.wireBytes, shardBytes: s.shardBytes };
@@ -375,9 +523,9 @@ export class EdgeNode {
     return () => this.blockListeners.delete(listener);
   }
 
-  /** A member's Ed25519 key (the one pinned and in the ledger's validator set); undefined for a non-member. */
+  /** A member's Ed25519 key (a validator's pinned one, or a storage member's from its admission); undefined for a non-member. */
   memberKey(id: string): Uint8Array | undefined {
-    return this.members.includes(id) ? this.ledgerStore.registry.keyOf(id) : undefined;
+    return this.validators.includes(id) ? this.ledgerStore.registry.keyOf(id) : this.ledgerStore.admitted.keyOf(id);
   }
 
   /** Every block of this node's chain, in height order. */
@@ -398,7 +546,7 @@ export class EdgeNode {
       map.clear();
     }
     this.client.close();
-    await this.replica.close();
+    await this.replica?.close();
     await Promise.allSettled([...this.work]);
     await this.ledger.idle();
     await this.mux.close();
@@ -413,12 +561,12 @@ export class EdgeNode {
   }
 
   private localStatus(reqId: number): EdgeStatus {
-    const r = this.replica.status;
+    const r = this.replica?.status;
     return {
       reqId,
       blocks: this.blocks(),
-      view: r.view,
-      executed: r.lastExecuted,
+      view: r?.view ?? 0,
+      executed: r?.lastExecuted ?? 0,
       stagedTxs: this.participant.status().open,
       wireBytes: this.mux.stats().bytesSent,
       shardBytes: this.shardBytesSent,
@@ -510,6 +658,11 @@ export class EdgeNode {
   }
 
   private onBlock(block: Block): void {
+    for (const record of block.records) {
+      if (!isAdmissionRecord(record)) continue;
+      const m = this.ledgerStore.admitted.get(record.account);
+      if (m && m.height === block.height) this.addMember(m.node, m.publicKey);
+    }
     const event = blockCommittedOf(block);
     this.stepC(event);
     this.stepP(event);
@@ -520,6 +673,10 @@ export class EdgeNode {
     if (this.closed) return;
     const now = Date.now();
     for (const id of this.liveMembers()) this.lastOnline.set(id, now);
+    if (this.isStorageMember && now - this.lastFollowSyncMs >= FOLLOW_SYNC_MS) {
+      this.lastFollowSyncMs = now;
+      this.ledger.syncNow();
+    }
     this.stepC({ kind: 'tick' });
     this.stepP({ kind: 'tick' });
     this.ledger.tick();
@@ -552,6 +709,7 @@ export class EdgeNode {
             .then((bytes) => {
               const result = decodeLedgerResult(bytes);
               if (!result.ok) this.logger.warn({ tx: hex(a.request.txId), reason: result.reason, message: result.message }, 'the ledger refused a commit request');
+              else if (this.isStorageMember) this.ledger.syncNow(); // the block is coming: fetch it now, not on the next poll
             })
             .catch((error: Error) => this.logger.warn({ err: error.message }, 'a commit request was not ordered')),
         );

@@ -54,9 +54,9 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
       port: options.brokerListen.port,
       host: options.brokerListen.host,
       allowAnonymous: !tls,
-      // An agent certificate from the deployment's CA is a node of this site only if it is a member: a
-      // gateway of another site (same CA) must not act as one of ours.
-      nodeOf: (identity) => (cluster.members.includes(identity) ? identity : undefined),
+      // An agent certificate from the deployment's CA is a node of this site only if it is a member (or
+      // one admitted later): a gateway of another site (same CA) must not act as one of ours.
+      nodeOf: (identity) => (cluster.members.includes(identity) || joined?.members.includes(identity) ? identity : undefined),
       logger,
     });
     if (!tls) logger.warn({ url: broker.url }, 'the site broker speaks plain MQTT: use it on trusted links only (give the cluster a --tls-dir for mqtts)');
@@ -72,6 +72,7 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
     self: name,
     site,
     members: cluster.members,
+    ...(cluster.join ? { join: true } : {}),
     broker: cluster.broker,
     mqtt,
     signer,

@@ -49,7 +49,7 @@ export class MqttTransport implements Transport {
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
 
   constructor(options: Partial<MqttTransportOptions> & Pick<MqttTransportOptions, 'self' | 'peers' | 'client' | 'inTopic' | 'sealer'>) {
-    this.options = { ...defaultMqttTransportOptions, ...options };
+    this.options = { ...defaultMqttTransportOptions, ...options, peers: [...options.peers] };
     this.self = options.self;
     this.topic = this.options.inTopic(this.self);
   }
@@ -77,6 +77,11 @@ export class MqttTransport implements Transport {
 
   onFrame(handler: FrameHandler): void {
     this.handler = handler;
+  }
+
+  /** Lets `peer` send to and receive from this node from now on (a member admitted while it runs). */
+  addPeer(peer: string): void {
+    if (!this.options.peers.includes(peer)) this.options.peers.push(peer);
   }
 
   peers(): readonly string[] {

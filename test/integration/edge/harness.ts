@@ -101,7 +101,9 @@ export function startDaemon(ctx: Ctx, g: Gateway): void {
   g.daemon = runCli(['agent', 'run', '--state', g.state, ...embed], { BAKSA_LOG_LEVEL: 'info' });
 }
 
-export async function clusterStatus(g: Gateway): Promise<{ joined: boolean; members: Array<{ id: string; status: string; blocks?: number }> } | undefined> {
+export async function clusterStatus(
+  g: Gateway,
+): Promise<{ joined: boolean; members: Array<{ id: string; status: string; blocks?: number; role?: string; admittedAt?: number }> } | undefined> {
   const r = await cli(['cluster', 'status', '--state', g.state, '--json']);
   if (r.code !== 0) return undefined;
   return JSON.parse(r.stdout) as never;
