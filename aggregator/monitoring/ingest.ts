@@ -24,7 +24,7 @@ import { verify } from '../../shared/crypto/sign.ts';
 import { syncVerifier, type BatchVerifier, type VerifyItem } from '../../shared/crypto/verify-pool.ts';
 import type { Database } from '../../shared/db/index.ts';
 import {
-  ProtocolError, ReplayGuard, bytesEqual, decodeEnvelope, parseTopic, topics, type DecodeLimits, type ParsedTopic,
+  ProtocolError, ReplayGuard, bytesEqual, decodeEnvelope, envelopeSigningBytes, parseTopic, topics, type DecodeLimits, type ParsedTopic,
 } from '../../shared/protocol/index.ts';
 import { formatAccountNumber, parseAccountNumber } from '../accounts/names.ts';
 import type { Account } from '../accounts/types.ts';
@@ -99,7 +99,7 @@ interface Decoded {
 /** Decode and schema checks (shared/protocol decodeEnvelope); the signature is the BatchVerifier's. */
 function decodeTelemetry(bytesIn: Uint8Array): { message: TelemetryMessage; signed: Uint8Array; signature: Uint8Array } {
   const opened = decodeEnvelope(bytesIn, { limits: TELEMETRY_LIMITS, registry: telemetryRegistry });
-  return { message: opened.message as unknown as TelemetryMessage, signed: opened.payload, signature: opened.signature };
+  return { message: opened.message as unknown as TelemetryMessage, signed: envelopeSigningBytes(opened.payload), signature: opened.signature };
 }
 
 interface KnownKey {

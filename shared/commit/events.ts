@@ -101,6 +101,7 @@ export type ParticipantEvent =
 
 export type ParticipantAction =
   /** Write these shards durably into staging of `txKey`, then report `staged` with the ticket. */
+  /** `shards`: each one's data checked against its hash. */
   | { kind: 'stage'; txId: Uint8Array; txKey: string; ticket: number; shards: ShardPut[] }
   | { kind: 'commitStaged'; txId: Uint8Array; txKey: string }
   | { kind: 'abortStaged'; txId: Uint8Array; txKey: string; reason: string }

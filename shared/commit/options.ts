@@ -32,6 +32,12 @@ export interface CommitOptions {
   pendingStagesPerTxMax: number;
   /** Both: finished transactions remembered to answer duplicates (oldest forgotten first). */
   finishedTxsRememberedMax: number;
+  /**
+   * Coordinator: hash every shard of a requester's spec against its claimed hash. Off only where the
+   * requester is this process's own backup, which hashed the shards a moment before (the edge); targets
+   * always hash what they receive.
+   */
+  checkShardHashes: boolean;
 }
 
 export const defaultCommitOptions: CommitOptions = Object.freeze({
@@ -48,12 +54,15 @@ export const defaultCommitOptions: CommitOptions = Object.freeze({
   openTxsMax: 4096,
   pendingStagesPerTxMax: 16,
   finishedTxsRememberedMax: 4096,
+  checkShardHashes: true,
 });
 
 /** Merges over the defaults; refuses a bad value with its field name (CONFIG_INVALID). */
 export function commitOptions(options: Partial<CommitOptions> = {}): CommitOptions {
   const o: CommitOptions = { ...defaultCommitOptions, ...options };
+  if (typeof o.checkShardHashes !== 'boolean') throw configError('commit.checkShardHashes', `must be true or false, got ${String(o.checkShardHashes)}`);
   for (const [field, value] of Object.entries(o)) {
+    if (field === 'checkShardHashes') continue;
     const zeroOk = field === 'clockSkewMsMax';
     if (!Number.isSafeInteger(value) || (value as number) < (zeroOk ? 0 : 1)) {
       throw configError(`commit.${field}`, `must be a whole number ≥ ${zeroOk ? 0 : 1}, got ${String(value)}`);

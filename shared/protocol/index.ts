@@ -70,6 +70,8 @@ export {
 } from './registry.ts';
 export {
   decodeEnvelope,
+  PREHASH_ABOVE,
+  envelopeSigningBytes,
   defaultSkewMsMax,
   isMessage,
   openEnvelope,

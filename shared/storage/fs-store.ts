@@ -107,12 +107,13 @@ export class FsShardStore implements ShardStore {
     return { ...this.staging.counts };
   }
 
-  async putStaged(txId: string, data: Uint8Array): Promise<string> {
+  async putStaged(txId: string, data: Uint8Array, knownId?: string): Promise<string> {
     checkTxId(txId);
     this.checkSize(data);
+    if (knownId !== undefined) checkShardId(knownId);
     return this.shared(() =>
       this.withTxLock(txId, false, async () => {
-        const id = shardIdOf(data);
+        const id = knownId ?? shardIdOf(data);
         const volume = await this.chooseVolume(id, data.length);
         try {
           // A commit that failed midway (I/O error) left a marker: the tx only goes forward now. (Markers

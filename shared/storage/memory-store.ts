@@ -38,10 +38,11 @@ export class MemoryShardStore implements ShardStore {
     this.options = { ...defaultMemoryShardStoreOptions, ...options };
   }
 
-  async putStaged(txId: string, data: Uint8Array): Promise<string> {
+  async putStaged(txId: string, data: Uint8Array, knownId?: string): Promise<string> {
     this.check(data);
     checkTxId(txId);
-    const id = shardIdOf(data);
+    if (knownId !== undefined) checkShardId(knownId);
+    const id = knownId ?? shardIdOf(data);
     this.reserve(data.length);
     const tx = this.staged.get(txId) ?? { shards: new Map<string, Uint8Array>(), modifiedMs: 0 };
     tx.shards.set(id, Uint8Array.from(data));

@@ -46,9 +46,11 @@ export interface VolumeSpace {
 export interface ShardStore {
   /**
    * Stages `data` in transaction `txId` and returns its id; durable only after `syncStaged` or `commit`
-   * (see the durability contract above). Staging the same bytes twice is fine.
+   * (see the durability contract above). Staging the same bytes twice is fine. `id`: the SHA-256 of
+   * `data` (hex) when the caller has just checked it (a 2PC target hashes every shard it receives), so
+   * the store does not hash the bytes again; a wrong one is the caller's bug (reads still check it).
    */
-  putStaged(txId: string, data: Uint8Array): Promise<string>;
+  putStaged(txId: string, data: Uint8Array, id?: string): Promise<string>;
   /** Makes every shard staged in `txId` so far durable (power loss). A tx with nothing staged: no-op. */
   syncStaged(txId: string): Promise<void>;
   /** Makes every staged shard of `txId` committed, durably. Idempotent; a commit of an unknown tx does nothing. */

@@ -196,6 +196,15 @@ test('ordering: resubmitted until seen, bounded; expiry found through the ledger
   assert.match(ofKind(fin, 'respond')[0]!.response.reason!, /^EXPIRED/);
 });
 
+test('with checkShardHashes off (the requester is this process), the coordinator leaves hashing to the targets', () => {
+  const c = new Coordinator({ self: 'n0', verify: verifyTx, options: { ...testOptions, checkShardHashes: false } });
+  const tampered = spec('tamper-off', 2, 1);
+  tampered.shards[1]!.data[0]! ^= 1;
+  const out = begin(c, tampered);
+  assert.is(ofKind(out, 'respond').length, 0, 'not refused here');
+  assert.ok(ofKind(out, 'send').some((a) => a.message.type === 'PrepareRequest'), 'sent to the targets, which hash what they stage');
+});
+
 test('begin refuses bad requests with non-final reasons', () => {
   const c = coordinator();
   const future = spec('future', 2, 1, 1, NOW + 10_000);

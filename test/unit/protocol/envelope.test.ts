@@ -3,11 +3,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decode, encode } from '@msgpack/msgpack';
 import { z } from 'zod';
-import { generateSigningKey, sign } from '../../../shared/crypto/sign.ts';
+import { generateSigningKey, sign, verify } from '../../../shared/crypto/sign.ts';
 import { codeOf } from '../../helpers/protocol.ts';
 import {
   CONSENSUS_BODY_BYTES_MAX,
   MessageRegistry,
+  PREHASH_ABOVE,
+  envelopeSigningBytes,
   ProtocolError,
   ReplayGuard,
   fromSafeParse,
@@ -138,6 +140,30 @@ test('STALE outside the window, REPLAY for a repeated id, verifyEnvelope skips b
   assert.is(codeOf(() => openEnvelope(forged, opts({ replay: guard }))), 'BAD_SIGNATURE');
   const real = sealEnvelope({ type: 'Consensus', from: 'alice', id: new Uint8Array(16).fill(9), ts: NOW, body: new Uint8Array(1) }, alice);
   assert.is(openEnvelope(real, opts({ replay: guard })).message.type, 'Consensus');
+});
+
+test('a long payload is signed over a context and its SHA-256; a changed byte still fails', () => {
+  const body = new Uint8Array(256 * 1024).map((_, i) => i & 0xff);
+  const sealed = sealEnvelope({ type: 'Consensus', from: 'alice', ts: NOW, body }, alice);
+  const { p, s } = decode(sealed) as { p: Uint8Array; s: Uint8Array };
+  assert.ok(p.length > PREHASH_ABOVE);
+  assert.not.equal(envelopeSigningBytes(p), p, 'not the payload itself');
+  assert.ok(envelopeSigningBytes(p).length < 64);
+  assert.ok(verify(alice.publicKey, envelopeSigningBytes(p), s));
+  assert.not.ok(verify(alice.publicKey, p, s), 'the raw payload is not what was signed');
+  assert.equal(openEnvelope(sealed, opts()).message.body, body);
+  for (const at of [0, p.length >> 1, p.length - 1]) {
+    const edited = new Uint8Array(p);
+    edited[at]! ^= 1;
+    assert.ok(['BAD_SIGNATURE', 'SCHEMA', 'MALFORMED', 'UNKNOWN_TYPE'].includes(codeOf(() => openEnvelope(encode({ p: edited, s }), opts()))!), `byte ${at}`);
+  }
+  // A body byte flipped in the middle (the header still decodes): exactly BAD_SIGNATURE.
+  const inside = new Uint8Array(p);
+  inside[p.length >> 1]! ^= 1;
+  assert.is(codeOf(() => openEnvelope(encode({ p: inside, s }), opts())), 'BAD_SIGNATURE');
+  // Short payloads are signed as they are (what births and heartbeats already carry).
+  const small = decode(sealEnvelope({ type: 'Consensus', from: 'alice', ts: NOW, body: new Uint8Array(8) }, alice)) as { p: Uint8Array; s: Uint8Array };
+  assert.ok(verify(alice.publicKey, small.p, small.s));
 });
 
 test('Consensus bodies are bounded', () => {

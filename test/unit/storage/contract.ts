@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BaksaError } from '../../../shared/errors.ts';
 import { shardIdOf, type ShardStore } from '../../../shared/storage/index.ts';
 
@@ -82,6 +82,15 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     data[0] = data[0]! ^ 0xff;
     const got = await store.get(id);
     assert.equal(Buffer.from(got), Buffer.from(copy));
+  });
+
+  s('a shard staged with the id its caller checked is stored and committed under that id', async (ctx) => {
+    const store = storeOf(ctx);
+    const data = bytes(1500);
+    const id = createHash('sha256').update(data).digest('hex');
+    assert.is(await store.putStaged('tx-known-id', data, id), id);
+    await store.commit('tx-known-id');
+    assert.equal(Buffer.from(await store.get(id)), Buffer.from(data));
   });
 
   s('staged shards are invisible until commit, then visible', async (ctx) => {
@@ -260,6 +269,7 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
       await expectCode(store.abort(bad), 'TX_ID_INVALID');
     }
     await store.putStaged('x'.repeat(128), bytes(1)); // the longest allowed
+    for (const bad of badIds) await expectCode(store.putStaged('tx-known', bytes(1), bad), 'SHARD_ID_INVALID');
     await expectCode(store.get(undefined as unknown as string), 'SHARD_ID_INVALID');
   });
 
