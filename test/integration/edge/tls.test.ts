@@ -5,22 +5,23 @@
 // certificate, with a certificate of another CA or of no member, or with a member's certificate trying
 // another node's topics, other sites or $SYS are refused, and a forged message never reaches a legitimate
 // subscriber; a CONNECT (and, once authenticated, a PUBLISH) announcing 200 MB is cut at its header while
-// its body trickles in. Afterwards every daemon still runs, and one more backup commits and restores.
+// its body trickles in. The certificate of no member is taken once a validator admits that gateway, which
+// then joins as a storage member. Afterwards every daemon still runs, and one more backup commits and restores.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import mqtt from 'mqtt';
 import * as mqttPacket from 'mqtt-packet';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { join, relative } from 'node:path';
-import { appendLogs } from '../../../cli/demo-data.ts';
+import { appendLogs, generateGatewayData } from '../../../cli/demo-data.ts';
 import { loadTlsMaterial, tlsClientOptions, type TlsMaterial } from '../../../shared/crypto/pki.ts';
 import { cli, jsonLines } from '../../helpers/cli.ts';
 import { sleep, until } from '../../helpers/wait.ts';
 import { grantOf, remainingLength } from '../broker/helpers.ts';
 import {
-  NAMES, backup, clusterStatus, ok, restoresIdentical, setUp, snapshotOf, startDaemon, tearDown, waitJoined, type Ctx, type Gateway,
+  NAMES, backup, clusterStatus, ok, restoresIdentical, setUp, snapshotOf, startDaemon, tearDown, waitJoined, writeProfile, type Ctx, type Gateway,
 } from './harness.ts';
 
 const R = '2baksa/v1/plant';
@@ -310,9 +311,33 @@ test('a CONNECT announcing 200 MB is cut at its header while the body trickles i
   assert.equal([second.reason, second.declaredBytes, second.limitBytes, second.packetType], ['too-large', ANNOUNCED, 8 * 1024 * 1024, 3]);
 });
 
+test('gw-9, refused while no member, connects once a validator admits it and joins over mqtts as a storage member', async (ctx) => {
+  const name = 'gw-9.site';
+  const g9: Gateway = { name, state: join(ctx.root, name, 'state'), source: join(ctx.root, name, 'logs'), tlsDir: join(ctx.root, name, 'tls') };
+  mkdirSync(g9.source, { recursive: true });
+  mkdirSync(g9.tlsDir!, { recursive: true, mode: 0o700 });
+  for (const file of ['ca.crt', `${name}.crt`, `${name}.key`]) copyFileSync(join(ctx.pki!, file), join(g9.tlsDir!, file));
+  await generateGatewayData(g9.source, 256 * 1024, 9);
+  const init = ok(
+    await cli([
+      'agent', 'init', '--state', g9.state, '--name', name, '--site', 'plant', '--members', NAMES.join(','), '--join', '--broker', ctx.brokerUrl,
+      '--profile', writeProfile(join(ctx.root, 'profile-9.json')), '--source', g9.source, '--tls-dir', g9.tlsDir!, '--json',
+    ]),
+    'init --join gw-9',
+  );
+  const key = (JSON.parse(init.stdout) as { node_public_key: string }).node_public_key;
+  ok(await cli(['cluster', 'admit', name, '--key', key, '--state', broker(ctx).state, '--json']), 'cluster admit gw-9');
+  assert.is(await attempt(ctx.brokerUrl, clientOptions(ctx, name, name)), 'connected', 'admitted: the broker takes its certificate now');
+  ctx.gateways.push(g9);
+  startDaemon(ctx, g9);
+  await waitJoined(g9, 4, ctx.gateways);
+  const r = ok(await backup(g9), 'backup on gw-9');
+  await restoresIdentical(g9, snapshotOf(r), join(ctx.root, 'r-gw9'));
+});
+
 test('after all that every daemon still runs, the cluster is whole, and one more backup commits and restores', async (ctx) => {
   for (const g of ctx.gateways) assert.ok(alive(g), `${g.name} is still running:\n${g.daemon?.output().slice(-2000)}`);
-  for (const g of ctx.gateways) await waitJoined(g, 3, ctx.gateways);
+  for (const g of ctx.gateways) await waitJoined(g, ctx.gateways.length, ctx.gateways);
   const [, g2] = ctx.gateways as [Gateway, Gateway, Gateway];
   await appendLogs(g2.source, 256 * 1024, 0.5, 11);
   const r = ok(await backup(g2), 'one more backup on gw-2');
