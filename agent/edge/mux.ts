@@ -23,6 +23,7 @@ const Channel = { replica: 0, request: 1, reply: 2, service: 3 } as const;
 type Channel = (typeof Channel)[keyof typeof Channel];
 
 export const clientLinkName = (node: string): string => `${node}${CLIENT_SUFFIX}`;
+const CHANNEL_BYTES = [0, 1, 2, 3].map((c) => Uint8Array.of(c));
 
 class Endpoint implements Transport {
   handler: FrameHandler = () => {};
@@ -111,6 +112,7 @@ export class EdgeMux {
 
   send(to: string, channel: Channel, frame: Uint8Array): boolean {
     if (this.closed) return false;
+    if (to !== this.inner.self && this.inner.sendParts) return this.inner.sendParts(to, [CHANNEL_BYTES[channel]!, frame]); // joined in the envelope, not here
     const framed = new Uint8Array(frame.length + 1);
     framed[0] = channel;
     framed.set(frame, 1);

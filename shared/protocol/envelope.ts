@@ -22,7 +22,7 @@ import { sign, verify } from '../crypto/sign.ts';
 import { decodeUntrusted, defaultDecodeLimits, encodeCanonical, type DecodeLimits } from './codec.ts';
 import { MESSAGE_ID_BYTES, newMessageId } from './digest.ts';
 import { ProtocolError } from './errors.ts';
-import { nodeIdSchema, signature64 } from './messages.ts';
+import { CONSENSUS_BODY_BYTES_MAX, nodeIdSchema, signature64 } from './messages.ts';
 import { PROTOCOL_VERSION, defaultRegistry, type Message, type MessageRegistry, type MessageType } from './registry.ts';
 import { bytes, literal, object, optional, parseWith, str, uint } from './schema.ts';
 import type { ReplayGuard } from './replay.ts';
@@ -103,6 +103,58 @@ export function sealEnvelope<K extends MessageType>(
   const body = parseWith(schema, message.body, 'body');
   const payload = encodeCanonical({ ...header, body });
   return encodeCanonical({ p: payload, s: sign(signer.privateKey, envelopeSigningBytes(payload)) });
+}
+
+/**
+ * `sealEnvelope` of a `Consensus` message whose body is the concatenation of `parts`, byte for byte, with
+ * one copy of the body instead of four: the body is written straight into the envelope's final buffer
+ * (a frame of shards crossed the encoder twice and two concatenations before). The payload's keys sort
+ * `body` first, so it is the canonical map `{body, …header}` assembled by hand; the tests hold it to
+ * sealEnvelope's bytes.
+ */
+export function sealConsensusParts(
+  message: { from: string; to?: string; ts: number; id?: Uint8Array },
+  parts: readonly Uint8Array[],
+  signer: Signer,
+): Uint8Array {
+  const header = parseWith(headerSchema, { v: PROTOCOL_VERSION, type: 'Consensus', from: message.from, to: message.to, id: message.id ?? newMessageId(), ts: message.ts });
+  let bodyBytes = 0;
+  for (const p of parts) bodyBytes += p.length;
+  if (bodyBytes > CONSENSUS_BODY_BYTES_MAX) throw new ProtocolError('SCHEMA', `body: at most ${CONSENSUS_BODY_BYTES_MAX} bytes, got ${bodyBytes}`, 'body');
+  const rest = encodeCanonical(header); // a fixmap of the header fields, all sorting after `body`
+  const bodyHead = binHeader(bodyBytes);
+  const payloadBytes = 1 + BODY_KEY.length + bodyHead.length + bodyBytes + rest.length - 1;
+  const payloadHead = binHeader(payloadBytes);
+  const out = new Uint8Array(1 + P_KEY.length + payloadHead.length + payloadBytes + S_KEY.length + 2 + 64);
+  let at = 0;
+  const put = (b: ArrayLike<number>) => {
+    out.set(b, at);
+    at += b.length;
+  };
+  put([0x82]);
+  put(P_KEY);
+  put(payloadHead);
+  const payloadAt = at;
+  put([rest[0]! + 1]); // the header's fixmap, one entry more
+  put(BODY_KEY);
+  put(bodyHead);
+  for (const p of parts) put(p);
+  put(rest.subarray(1));
+  const payload = out.subarray(payloadAt, at);
+  put(S_KEY);
+  put([0xc4, 64]);
+  put(sign(signer.privateKey, envelopeSigningBytes(payload)));
+  return out;
+}
+
+const P_KEY = [0xa1, 0x70];
+const S_KEY = [0xa1, 0x73];
+const BODY_KEY = [0xa4, 0x62, 0x6f, 0x64, 0x79];
+
+function binHeader(n: number): number[] {
+  if (n < 0x100) return [0xc4, n];
+  if (n < 0x10000) return [0xc5, n >>> 8, n & 0xff];
+  return [0xc6, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 }
 
 export interface DecodeEnvelopeOptions {

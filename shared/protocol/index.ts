@@ -75,6 +75,7 @@ export {
   defaultSkewMsMax,
   isMessage,
   openEnvelope,
+  sealConsensusParts,
   sealEnvelope,
   verifyEnvelope,
   type DecodeEnvelopeOptions,

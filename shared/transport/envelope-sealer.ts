@@ -4,7 +4,7 @@
  * (a broker redelivering, an attacker re-publishing) are refused by the replay guard.
  */
 import type { KeyObject } from 'node:crypto';
-import { ProtocolError, ReplayGuard, openEnvelope, sealEnvelope } from '../protocol/index.ts';
+import { ProtocolError, ReplayGuard, openEnvelope, sealConsensusParts } from '../protocol/index.ts';
 import type { FrameSealer } from './mqtt.ts';
 
 export interface EnvelopeSealerOptions {
@@ -23,7 +23,10 @@ export function envelopeSealer(options: EnvelopeSealerOptions): FrameSealer {
   const replay = options.replay ?? new ReplayGuard();
   return {
     seal(to, frame) {
-      return sealEnvelope({ type: 'Consensus', from: options.self, to, ts: now(), body: frame }, { privateKey: options.privateKey });
+      return sealConsensusParts({ from: options.self, to, ts: now() }, [frame], { privateKey: options.privateKey });
+    },
+    sealParts(to, parts) {
+      return sealConsensusParts({ from: options.self, to, ts: now() }, parts, { privateKey: options.privateKey });
     },
     open(payload) {
       try {

@@ -14,6 +14,8 @@ import { silentLogger, type Logger } from '../log.ts';
 
 export interface FrameSealer {
   seal(to: string, frame: Uint8Array): Uint8Array;
+  /** `seal` of the concatenation of `parts` (the frame of a multiplexed endpoint: its channel, then its bytes). */
+  sealParts?(to: string, parts: readonly Uint8Array[]): Uint8Array;
   /** Returns the authenticated sender and the frame, or undefined for a payload that fails checks. */
   open(payload: Uint8Array): { from: string; to: string | undefined; frame: Uint8Array } | undefined;
 }
@@ -61,11 +63,18 @@ export class MqttTransport implements Transport {
   }
 
   send(to: string, frame: Uint8Array): boolean {
-    if (this.closed || !this.options.peers.includes(to) || frame.length > this.options.frameBytesMax || this.inFlight >= this.options.sendQueueFramesMax) {
+    return this.sendParts(to, [frame]);
+  }
+
+  sendParts(to: string, parts: readonly Uint8Array[]): boolean {
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    if (this.closed || !this.options.peers.includes(to) || bytes > this.options.frameBytesMax || this.inFlight >= this.options.sendQueueFramesMax) {
       this.counters.framesDropped++;
       return false;
     }
-    const payload = this.options.sealer.seal(to, frame);
+    const { sealer } = this.options;
+    const payload = parts.length === 1 ? sealer.seal(to, parts[0]!) : sealer.sealParts ? sealer.sealParts(to, parts) : sealer.seal(to, Buffer.concat(parts));
     this.inFlight++;
     this.counters.framesSent++;
     this.counters.bytesSent += payload.length;

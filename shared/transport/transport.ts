@@ -25,6 +25,8 @@ export interface Transport {
   readonly self: string;
   /** Queues one frame for `to`. Returns false when it was dropped (unknown peer, queue full, closed). */
   send(to: string, frame: Uint8Array): boolean;
+  /** `send` of the concatenation of `parts`, for a transport that can write them without joining them first. */
+  sendParts?(to: string, parts: readonly Uint8Array[]): boolean;
   /** Sets the one handler that receives every frame addressed to this node. */
   onFrame(handler: FrameHandler): void;
   /** The peers this node can address. */

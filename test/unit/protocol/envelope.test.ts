@@ -16,6 +16,7 @@ import {
   isMessage,
   object,
   openEnvelope,
+  sealConsensusParts,
   sealEnvelope,
   str,
   uint,
@@ -164,6 +165,26 @@ test('a long payload is signed over a context and its SHA-256; a changed byte st
   // Short payloads are signed as they are (what births and heartbeats already carry).
   const small = decode(sealEnvelope({ type: 'Consensus', from: 'alice', ts: NOW, body: new Uint8Array(8) }, alice)) as { p: Uint8Array; s: Uint8Array };
   assert.ok(verify(alice.publicKey, small.p, small.s));
+});
+
+test('sealConsensusParts gives sealEnvelope\'s bytes, whatever the body size and however it is cut', () => {
+  const id = new Uint8Array(16).fill(7);
+  for (const size of [0, 1, 200, 255, 256, 4096, 4097, 65_535, 65_536, 300_000]) {
+    const body = new Uint8Array(size).map((_, i) => (i * 31) & 0xff);
+    for (const to of [undefined, 'bob']) {
+      const want = sealEnvelope({ type: 'Consensus', from: 'alice', ...(to ? { to } : {}), ts: NOW, id, body }, alice);
+      const cuts = [[body], [body.subarray(0, 1), body.subarray(1)], [new Uint8Array(0), body, new Uint8Array(0)]];
+      for (const parts of cuts) {
+        const got = sealConsensusParts({ from: 'alice', ...(to ? { to } : {}), ts: NOW, id }, parts, alice);
+        assert.equal(Buffer.from(got).equals(Buffer.from(want)), true, `${size} bytes, to ${to}, ${parts.length} parts`);
+      }
+    }
+  }
+  const opened = openEnvelope(sealConsensusParts({ from: 'alice', to: 'bob', ts: NOW }, [Uint8Array.of(3), new Uint8Array(5000).fill(9)], alice), opts());
+  assert.is((opened.message.body as Uint8Array).length, 5001);
+  assert.is((opened.message.body as Uint8Array)[0], 3);
+  assert.is(codeOf(() => sealConsensusParts({ from: 'alice', ts: NOW }, [new Uint8Array(CONSENSUS_BODY_BYTES_MAX), new Uint8Array(1)], alice)), 'SCHEMA');
+  assert.is(codeOf(() => sealConsensusParts({ from: 'a/b', ts: NOW }, [new Uint8Array(1)], alice)), 'SCHEMA');
 });
 
 test('Consensus bodies are bounded', () => {
