@@ -219,17 +219,7 @@ export class EdgeNode {
       });
     }
     await mkdir(config.dir, { recursive: true });
-    const membership = new MembershipClient({
-      site: config.site,
-      nodeId: config.self,
-      signer: config.signer,
-      connect: (o) => mqtt.connect(config.broker, o),
-      mqtt: { reconnectPeriod: 1000, connectTimeout: 10_000, ...config.mqtt },
-      bdSeq: new FileBdSeqStore(join(config.dir, 'bdseq')),
-      tracker: { goneAfterTicks: 300 },
-      logger,
-    });
-    await membership.start();
+    const membership = await joinSiteBroker(config, logger);
     let pins: Map<string, Uint8Array>;
     try {
       pins = await pinMemberKeys(config, members, membership, logger);
@@ -777,6 +767,49 @@ export class EdgeNode {
 
 function pickLedgerOptions(c: Partial<CommitOptions>): { txLifetimeMs?: number; clockSkewMsMax?: number } {
   return { ...(c.txLifetimeMs !== undefined ? { txLifetimeMs: c.txLifetimeMs } : {}), ...(c.clockSkewMsMax !== undefined ? { clockSkewMsMax: c.clockSkewMsMax } : {}) };
+}
+
+/** How long a gateway that joins waits between connection attempts the site broker refused. */
+const REFUSED_RETRY_MS = 5000;
+
+/**
+ * Connects to the site broker with a birth and a will. A gateway that joins is refused by the embedded
+ * broker (mqtts) until a validator admits it, so it tries again every few seconds, saying what to run;
+ * any other refusal, or one of a listed member, is final.
+ */
+async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<MembershipClient> {
+  let lastLog = 0;
+  for (;;) {
+    const membership = new MembershipClient({
+      site: config.site,
+      nodeId: config.self,
+      signer: config.signer,
+      connect: (o) => mqtt.connect(config.broker, o),
+      mqtt: { reconnectPeriod: 1000, connectTimeout: 10_000, ...config.mqtt },
+      bdSeq: new FileBdSeqStore(join(config.dir, 'bdseq')),
+      tracker: { goneAfterTicks: 300 },
+      logger,
+    });
+    try {
+      await membership.start();
+      return membership;
+    } catch (error) {
+      const code = (error as BaksaError).details?.connackCode;
+      if (!config.join || !(error instanceof BaksaError) || error.code !== 'MEMBERSHIP_REFUSED' || code !== 5) throw error;
+      if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped while waiting to be admitted', { exitCode: ExitCode.failure });
+      if (Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        const command = `2baksa cluster admit ${config.self} --key ${hex(config.signer.publicKey)} --state DIR`;
+        logger.info({ command }, 'the site broker does not take this gateway yet: waiting to be admitted (run this on a member of the cluster)');
+        config.onWaiting?.([`admission of ${config.self} (${command})`]);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REFUSED_RETRY_MS);
+        config.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped while waiting to be admitted', { exitCode: ExitCode.failure });
+    }
+  }
 }
 
 /** Pins (and persists) every member's key: from DIR/members.json, else from its birth (first use). */

@@ -326,10 +326,15 @@ test('gw-9, refused while no member, connects once a validator admits it and joi
     'init --join gw-9',
   );
   const key = (JSON.parse(init.stdout) as { node_public_key: string }).node_public_key;
-  ok(await cli(['cluster', 'admit', name, '--key', key, '--state', broker(ctx).state, '--json']), 'cluster admit gw-9');
-  assert.is(await attempt(ctx.brokerUrl, clientOptions(ctx, name, name)), 'connected', 'admitted: the broker takes its certificate now');
+  // Started before its admission: the broker refuses it, and it keeps trying, saying what to run.
   ctx.gateways.push(g9);
   startDaemon(ctx, g9);
+  const waiting = () => jsonLines(g9.daemon!.err()).find((l) => String(l.msg).startsWith('the site broker does not take this gateway yet'));
+  await until('gw-9 says it waits to be admitted', () => waiting() !== undefined, 30_000, () => g9.daemon!.output().slice(-3000));
+  assert.match(String(waiting()!.command), `cluster admit ${name} --key ${key}`);
+  assert.ok(alive(g9));
+  ok(await cli(['cluster', 'admit', name, '--key', key, '--state', broker(ctx).state, '--json']), 'cluster admit gw-9');
+  assert.is(await attempt(ctx.brokerUrl, clientOptions(ctx, name, `${name}:probe`)), 'connected', 'admitted: the broker takes its certificate now');
   await waitJoined(g9, 4, ctx.gateways);
   const r = ok(await backup(g9), 'backup on gw-9');
   await restoresIdentical(g9, snapshotOf(r), join(ctx.root, 'r-gw9'));
