@@ -4,7 +4,7 @@
 // certificates from the real `2baksa pki` (tls.test.ts).
 import * as assert from 'uvu/assert';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,13 +197,21 @@ export async function tearDown(ctx: Ctx): Promise<void> {
   rmSync(ctx.root, { recursive: true, force: true });
 }
 
+/** The shard files under `dir`; a daemon may delete some while this walks (a release), which is no error. */
 export function shardFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^[0-9a-f]{64}$/.test(name)) out.push(p);
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (/^[0-9a-f]{64}$/.test(entry.name)) out.push(p);
     }
   };
   walk(dir);
