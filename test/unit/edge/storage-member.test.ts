@@ -4,7 +4,7 @@
  * shards of new transactions, answers reads, commits its own transactions through the validators, and
  * keeps its membership across a restart. Bad admissions are refused with their reason.
  */
-import { test } from 'uvu';
+import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,17 @@ import type { ShardPut } from '../../../shared/protocol/messages.ts';
 import { BaksaError } from '../../../shared/errors.ts';
 import { startAedes, type TestBroker } from '../../helpers/brokers.ts';
 import { until } from '../../helpers/wait.ts';
+
+/** uvu prints nothing for a failure whose error carries `details` (as BaksaError does): say what it was. */
+const test = Object.assign(
+  (name: string, fn: () => Promise<void>) =>
+    uvuTest(name, () =>
+      fn().catch((e: Error & { code?: string }) => {
+        throw new Error(`${e.code ?? ''} ${e.message}\n${e.stack ?? ''}`);
+      }),
+    ),
+  { before: uvuTest.before, after: uvuTest.after, run: uvuTest.run },
+);
 
 const VALIDATORS = ['gw-a', 'gw-b', 'gw-c'];
 const JOINER = 'gw-d';
