@@ -38,6 +38,15 @@ test('a valid config passes; each wrong field is named', () => {
   assert.is(field({ ...good, sources: [] }), 'sources');
 });
 
+test('an edge cluster lists this gateway, unless it joins a running one, and then it must not', () => {
+  const cluster = { members: ['gw1.plant.example', 'gw2.plant.example'], broker: 'mqtt://gw2.plant.example:1883' };
+  assert.is(field({ ...good, cluster }), undefined);
+  assert.is(field({ ...good, cluster: { ...cluster, members: ['gw2.plant.example'] } }), 'cluster.members');
+  assert.is(field({ ...good, cluster: { ...cluster, members: ['gw2.plant.example', 'gw3.plant.example'], join: true } }), undefined);
+  assert.is(field({ ...good, cluster: { ...cluster, join: true } }), 'cluster.members', 'a joining gateway is not one of the first members');
+  assert.is(field({ ...good, cluster: { ...cluster, join: 'yes' } }), 'cluster.join');
+});
+
 test('RFC 1034 host names up to 255 characters', () => {
   assert.ok(hostNamePattern.test('a'));
   assert.ok(hostNamePattern.test('gw-1.site-2.example.org'));
