@@ -27,7 +27,7 @@ import { admitRecord } from '../commit/deadline.ts';
 import { verify } from '../crypto/sign.ts';
 import { GENESIS_PREV_HASH, blockHash, type UnsignedBlock } from '../ledger/block.ts';
 import { buildBlock } from '../ledger/build.ts';
-import { AdmittedKeys, admissionOf, checkAdmission, isAdmissionRecord, type Admission } from '../ledger/members.ts';
+import { AdmittedKeys, checkAdmission, isAdmissionRecord } from '../ledger/members.ts';
 import type { SignerRegistry } from '../ledger/quorum.ts';
 import type { ChainTip } from '../ledger/verify.ts';
 import type { Application, ExecuteContext } from '../consensus/types.ts';
@@ -171,11 +171,7 @@ export class LedgerMachine implements Application {
     batch.bytes += opBytes;
     const height = this.nextHeight();
     this.recent.add(record.txId, record.ts, height);
-    if (joining) {
-      // Where the record lands in the block (checkAdmission found it well formed above).
-      const member = admissionOf(record) as Admission;
-      this.admitted.admit({ ...member, height, index: batch.records.length - 1 });
-    }
+    this.admitted.learnOne(record, height, batch.records.length - 1); // where the record lands in the block
     this.stats.admitted += 1;
     return { ok: true, height };
   }

@@ -29,7 +29,7 @@ import { shardBytesFor } from '../erasure/shards.ts';
 import { quorumSignatureSchema, QC_SIGNATURES_MAX, type BlockHeader, type QuorumSignature } from './block.ts';
 import { verifyProof, type InclusionProof } from './merkle.ts';
 import type { SignerRegistry } from './quorum.ts';
-import { AdmittedKeys, admissionOf, isAdmissionRecord, type Admission } from './members.ts';
+import { AdmittedKeys, isAdmissionRecord } from './members.ts';
 import { checkRecordSignatures, verifyCertificate, type BlockProblem } from './verify.ts';
 
 /** Largest encoded proof a verifier reads. */
@@ -128,8 +128,7 @@ export function verifyEdgeProof(
   for (const a of admissions) {
     const bad = checkRecordSignatures(a.record, registry, admitted);
     if (bad) return { ok: false, height: a.height, problem: { reason: 'BAD_RECORD_SIGNATURE', message: `record ${a.index}: ${bad}` } };
-    const member = admissionOf(a.record) as Admission; // well formed: checkRecordSignatures passed it
-    admitted.admit({ ...member, height: a.height, index: a.index });
+    admitted.learnOne(a.record, a.height, a.index);
   }
   for (const block of proof.blocks) {
     const fail = (reason: BlockProblem['reason'], message: string) => ({ ok: false as const, height: block.height, problem: { reason, message } });

@@ -120,17 +120,15 @@ export class AdmittedKeys {
   }
 
   /** Admits the members the records of block `height` admit (records already verified). */
-  learn(records: readonly BlockRecord[], height: number): AdmittedMember[] {
-    const added: AdmittedMember[] = [];
-    records.forEach((record, index) => {
-      if (!isAdmissionRecord(record)) return;
-      const a = admissionOf(record);
-      if (typeof a === 'string' || this.has(a.node)) return;
-      const member = { ...a, height, index };
-      this.admit(member);
-      added.push(member);
-    });
-    return added;
+  learn(records: readonly BlockRecord[], height: number): void {
+    records.forEach((record, index) => this.learnOne(record, height, index));
+  }
+
+  /** Admits the member of record `index` of block `height`, if it is a (verified) admission of a new name. */
+  learnOne(record: BlockRecord, height: number, index: number): void {
+    if (!isAdmissionRecord(record)) return;
+    const a = admissionOf(record);
+    if (typeof a !== 'string' && !this.has(a.node)) this.admit({ ...a, height, index });
   }
 
   /** Every member, the parent's first. */

@@ -85,7 +85,7 @@ export function verifyBlock(
       const record = block.records[i]!;
       const bad = checkRecordSignatures(record, registry, inBlock);
       if (bad) return problem('BAD_RECORD_SIGNATURE', `record ${i}: ${bad}`);
-      if (isAdmissionRecord(record)) inBlock.learn([record], block.height);
+      inBlock.learnOne(record, block.height, i);
     }
   }
   return verifyCertificate(block, block.qc, registry);

@@ -9,25 +9,15 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { EdgeNode } from '../../../agent/edge/node.ts';
-import { generateSigningKey, type SigningKeyPair } from '../../../shared/crypto/sign.ts';
+import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { FsShardStore } from '../../../shared/storage/index.ts';
-import type { ShardPut } from '../../../shared/protocol/messages.ts';
 import { BaksaError } from '../../../shared/errors.ts';
 import { startAedes, type TestBroker } from '../../helpers/brokers.ts';
 import { until } from '../../helpers/wait.ts';
+import { chunkShards, sha, type Member } from './_members.ts';
 
 const NAMES = ['gw-a', 'gw-b', 'gw-c'];
-const sha = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
-
-interface Member {
-  name: string;
-  key: SigningKeyPair;
-  dir: string;
-  store: FsShardStore;
-  node?: EdgeNode;
-}
 
 let root: string;
 let broker: TestBroker;
@@ -39,13 +29,6 @@ async function startMember(m: Member): Promise<EdgeNode> {
   return m.node;
 }
 
-function chunkShards(seed: number, k: number, m: number): ShardPut[] {
-  const chunk = sha(Buffer.from(`chunk ${seed}`));
-  return Array.from({ length: k + m }, (_, index) => {
-    const data = new Uint8Array(Buffer.from(`chunk ${seed} shard ${index} `.repeat(50 + index)));
-    return { chunk, index, hash: sha(data), data };
-  });
-}
 
 test.before(async () => {
   root = await mkdtemp(join(tmpdir(), '2baksa-edge-'));
@@ -66,7 +49,7 @@ test.after(async () => {
 test('a transaction commits its shards on distinct members, in a block every member holds', async () => {
   const a = members[0]!.node!;
   await until('all members online at a', () => a.liveMembers().length === 3, 10_000);
-  const shards = [...chunkShards(1, 2, 1), ...chunkShards(2, 2, 1)];
+  const shards = [...chunkShards(1, 3), ...chunkShards(2, 3)];
   const committed = await a.commit({ account: 'acct', snapshotId: 's1', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards });
   assert.is(committed.record.shards.length, 6);
   for (const chunk of [shards[0]!.chunk, shards[3]!.chunk]) {
@@ -120,7 +103,7 @@ async function t4() {
   assert.equal(a.node!.goneMembers(300), ['gw-b', 'gw-c']);
   assert.equal(a.node!.goneMembers(3_600_000), [], 'not gone for an hour');
   try {
-    await a.node!.commit({ account: 'acct', snapshotId: 's2', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(3, 2, 1) });
+    await a.node!.commit({ account: 'acct', snapshotId: 's2', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(3, 3) });
     assert.unreachable();
   } catch (error) {
     assert.is((error as BaksaError).code, 'EDGE_NO_QUORUM');
@@ -132,7 +115,7 @@ async function t4() {
   assert.is(b.node!.blocks(), height, 'the chain survived the restart');
   await until('a sees all online again', () => a.node!.liveMembers().length === 3, 10_000);
   await until('b sees all online', () => b.node!.liveMembers().length === 3, 10_000);
-  const committed = await b.node!.commit({ account: 'acct', snapshotId: 's3', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(4, 2, 1) });
+  const committed = await b.node!.commit({ account: 'acct', snapshotId: 's3', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(4, 3) });
   assert.ok(committed.height >= height);
 }
 
@@ -142,7 +125,7 @@ test('a lone gateway (a cluster of one) commits on its own', async () => {
   const store = await FsShardStore.open({ volumes: [join(dir, 'shards')], volumeReserveBytes: 0 });
   const node = await EdgeNode.start({ self: 'gw-lone', site: 'plant', members: ['gw-lone'], broker: broker.url, signer: key, dir: join(dir, 'edge'), store });
   try {
-    const committed = await node.commit({ account: 'acct', snapshotId: 'l1', manifestRoot: new Uint8Array(32), dataShards: 1, parityShards: 0, shards: chunkShards(9, 1, 0) });
+    const committed = await node.commit({ account: 'acct', snapshotId: 'l1', manifestRoot: new Uint8Array(32), dataShards: 1, parityShards: 0, shards: chunkShards(9, 1) });
     assert.equal(committed.record.shards.map((s) => s.node), ['gw-lone']);
     await until('the shard is committed', () => store.has(Buffer.from(committed.record.shards[0]!.hash).toString('hex')), 10_000);
   } finally {

@@ -9,14 +9,13 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { EdgeNode } from '../../../agent/edge/node.ts';
-import { generateSigningKey, type SigningKeyPair } from '../../../shared/crypto/sign.ts';
+import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { FsShardStore } from '../../../shared/storage/index.ts';
-import type { ShardPut } from '../../../shared/protocol/messages.ts';
 import { BaksaError } from '../../../shared/errors.ts';
 import { startAedes, type TestBroker } from '../../helpers/brokers.ts';
 import { until } from '../../helpers/wait.ts';
+import { chunkShards, sha, type Member } from './_members.ts';
 
 /** uvu prints nothing for a failure whose error carries `details` (as BaksaError does): say what it was. */
 const test = Object.assign(
@@ -31,16 +30,7 @@ const test = Object.assign(
 
 const VALIDATORS = ['gw-a', 'gw-b', 'gw-c'];
 const JOINER = 'gw-d';
-const sha = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-interface Member {
-  name: string;
-  key: SigningKeyPair;
-  dir: string;
-  store: FsShardStore;
-  node?: EdgeNode;
-}
 
 let root: string;
 let broker: TestBroker;
@@ -64,13 +54,6 @@ async function startMember(m: Member, joining = false): Promise<EdgeNode> {
   return m.node;
 }
 
-function chunkShards(seed: number, n: number): ShardPut[] {
-  const chunk = sha(Buffer.from(`chunk ${seed}`));
-  return Array.from({ length: n }, (_, index) => {
-    const data = new Uint8Array(Buffer.from(`chunk ${seed} shard ${index} `.repeat(40 + index)));
-    return { chunk, index, hash: sha(data), data };
-  });
-}
 
 const codeOf = async (p: Promise<unknown>): Promise<string> =>
   p.then(
