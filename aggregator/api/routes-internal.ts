@@ -142,7 +142,7 @@ export function internalRoutes(store: ShardStore, options: Partial<InternalRoute
         }
         const actual = createHash('sha256').update(bytes).digest('hex');
         if (actual !== id) return replyError(reply, 400, shardIdMismatch(id, actual));
-        await store.put(bytes);
+        await store.put(bytes, id);
         return reply.status(204).send();
       },
     },

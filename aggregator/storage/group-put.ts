@@ -37,8 +37,7 @@ export async function putShardsGrouped(store: ShardStore, shards: readonly Shard
         outcomes[i] = `SHARD_ID_MISMATCH: the bytes hash to ${actual}, not ${id}`;
         return;
       }
-      const stored = await store.put(bytes);
-      if (stored !== id) throw new Error(`invariant violated: the shard store named ${id} as ${stored}`);
+      await store.put(bytes, id); // hashed just above: the store does not hash it again
       outcomes[i] = undefined;
     } catch (e) {
       if (!(e instanceof BaksaError)) throw e;

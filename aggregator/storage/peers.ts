@@ -36,6 +36,12 @@ export const SHARD_FRAME_HEAD_BYTES = 32;
 export interface ShardPeer {
   /** The member id (node name) this peer stands for. */
   readonly node: string;
+  /**
+   * True when `get` and `getMany` return only bytes this process has just hashed against their ids
+   * (this node's own store, which checks every read), so the cluster store does not hash them a second
+   * time. Absent or false for anything across a network: a reader checks what another member sends.
+   */
+  readonly checksReads?: boolean;
   /** Stores `bytes` as shard `id` (committed, durable); throws a BaksaError when it could not. */
   put(id: string, bytes: Uint8Array): Promise<void>;
   /** Stores several shards (each committed and durable before it counts); why each was not stored, or undefined, in order. Never throws for an operating problem. */
@@ -58,6 +64,8 @@ export interface LocalShardPeerOptions {
 
 /** This node's own shard store as a peer. */
 export class LocalShardPeer implements ShardPeer {
+  /** The store's get hashes every read against its id. */
+  readonly checksReads = true;
   readonly #logger: Logger;
 
   constructor(
@@ -72,8 +80,7 @@ export class LocalShardPeer implements ShardPeer {
     checkShardId(id);
     const actual = shardIdOf(bytes);
     if (actual !== id) throw shardIdMismatch(id, actual);
-    const stored = await this.store.put(bytes);
-    if (stored !== id) throw new Error(`invariant violated: the shard store named ${id} as ${stored}`);
+    await this.store.put(bytes, id);
   }
 
   putMany(shards: readonly ShardToStore[]): Promise<PutOutcome[]> {

@@ -184,10 +184,11 @@ export class FsShardStore implements ShardStore {
     );
   }
 
-  async put(data: Uint8Array): Promise<string> {
+  async put(data: Uint8Array, knownId?: string): Promise<string> {
     this.checkSize(data);
+    if (knownId !== undefined) checkShardId(knownId);
     return this.shared(async () => {
-      const id = shardIdOf(data);
+      const id = knownId ?? shardIdOf(data);
       const volume = await this.chooseVolume(id, data.length);
       try {
         // The temp name needs no fsync of tmp/: a crash leaves at worst a temp file, removed on open.

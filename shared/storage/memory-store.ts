@@ -72,9 +72,10 @@ export class MemoryShardStore implements ShardStore {
     this.staged.delete(txId);
   }
 
-  async put(data: Uint8Array): Promise<string> {
+  async put(data: Uint8Array, knownId?: string): Promise<string> {
     this.check(data);
-    const id = shardIdOf(data);
+    if (knownId !== undefined) checkShardId(knownId);
+    const id = knownId ?? shardIdOf(data);
     this.reserve(data.length);
     this.committed.set(id, Uint8Array.from(data));
     return id;

@@ -57,8 +57,8 @@ export interface ShardStore {
   commit(txId: string): Promise<void>;
   /** Drops the staged shards of `txId`. Idempotent. Refuses (TX_COMMITTING) once commit has started. */
   abort(txId: string): Promise<void>;
-  /** Stores `data` committed at once (no transaction) and returns its id. */
-  put(data: Uint8Array): Promise<string>;
+  /** Stores `data` committed at once (no transaction) and returns its id; `id` as for putStaged. */
+  put(data: Uint8Array, id?: string): Promise<string>;
   /** The committed shard, hash-verified. SHARD_MISSING / SHARD_CORRUPT / SHARD_ID_INVALID otherwise. */
   get(id: string): Promise<Uint8Array>;
   /**

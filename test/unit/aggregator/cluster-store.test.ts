@@ -20,6 +20,8 @@ class SwitchablePeer implements ShardPeer {
   batches = 0;
   /** getMany calls (batched reads). */
   fetches = 0;
+  /** Set to say, as this node's own store does, that what get returns was hashed against its id. */
+  checksReads: boolean | undefined;
   constructor(readonly inner: LocalShardPeer) {}
   get node(): string {
     return this.inner.node;
@@ -202,6 +204,29 @@ test('a member that sends damaged bytes is not believed: the shard is rebuilt an
   assert.equal(Buffer.from(r.bytes), Buffer.from(data));
   assert.equal(r.healed, [0]);
   assert.is(liar.puts, puts + 1, 'the rebuilt shard was put back on its member');
+});
+
+test('a member whose reads are checked by its own store is not hashed again, and its store still catches a corrupt shard', async () => {
+  const c = cluster();
+  for (const peer of c.peers.values()) peer.checksReads = true;
+  const data = bytes(901);
+  const ref = await c.store.putBlob('checked-reads', data);
+  c.stores.get(ref.nodes[1]!)!.corrupt(ref.shards[1]!);
+  const r = await c.store.getBlob('checked-reads', ref);
+  assert.equal(Buffer.from(r.bytes), Buffer.from(data));
+  assert.equal(r.healed, [1], 'the store refused the corrupt copy and the read healed it');
+  assert.is(new LocalShardPeer('n1', new MemoryShardStore()).checksReads, true, "this node's own store is such a member");
+});
+
+test('a read that finds every data shard computes no parity: a reference with a wrong parity id reads, a scrub refuses it', async () => {
+  const c = cluster();
+  const data = bytes(640);
+  const ref = await c.store.putBlob('no-parity', data);
+  const wrong: BlobRef = { ...ref, shards: [...ref.shards.slice(0, 3), shardIdOf(bytes(ref.shardBytes))] };
+  const r = await c.store.getBlob('no-parity', wrong);
+  assert.equal(Buffer.from(r.bytes), Buffer.from(data));
+  assert.equal(r.healed, []);
+  await expectCode(c.store.scrubBlob('no-parity', wrong), 'BLOB_REF_INVALID');
 });
 
 test('scrub reads parity too: a corrupt parity shard is missed by a read and healed by a scrub', async () => {

@@ -93,6 +93,15 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     assert.equal(Buffer.from(await store.get(id)), Buffer.from(data));
   });
 
+  s('a shard put with the id its caller checked is stored under that id; a malformed id is refused', async (ctx) => {
+    const store = storeOf(ctx);
+    const data = bytes(1200);
+    const id = createHash('sha256').update(data).digest('hex');
+    assert.is(await store.put(data, id), id);
+    assert.equal(Buffer.from(await store.get(id)), Buffer.from(data));
+    await expectCode(store.put(data, 'not-a-shard-id'), 'SHARD_ID_INVALID');
+  });
+
   s('staged shards are invisible until commit, then visible', async (ctx) => {
     const store = storeOf(ctx);
     const a = bytes(1000);
