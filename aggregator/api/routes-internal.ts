@@ -21,15 +21,13 @@
  * each shard whose bytes do not hash to its id fails alone (and is stored under no name); the
  * others are stored, and each is reported stored only once it is durable.
  */
-import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes } from '../../shared/output.ts';
 import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, type ShardStore } from '../../shared/storage/index.ts';
 import { decodeFrames, encodeFrames, type Frame } from '../../shared/http/frames.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
-import { shardIdMismatch } from '../storage/errors.ts';
-import { putShardsGrouped } from '../storage/group-put.ts';
+import { putCheckedShard, putShardsGrouped } from '../storage/group-put.ts';
 import { SHARD_FRAME_HEAD_BYTES, defaultShardBatchLimits } from '../storage/peers.ts';
 import { apiError } from './errors.ts';
 import type { RouteSpec } from './route.ts';
@@ -140,9 +138,12 @@ export function internalRoutes(store: ShardStore, options: Partial<InternalRoute
           if (e instanceof BaksaError && e.code === 'PAYLOAD_TOO_LARGE') return replyError(reply, 413, e);
           throw e;
         }
-        const actual = createHash('sha256').update(bytes).digest('hex');
-        if (actual !== id) return replyError(reply, 400, shardIdMismatch(id, actual));
-        await store.put(bytes, id);
+        try {
+          await putCheckedShard(store, id, bytes);
+        } catch (e) {
+          if (e instanceof BaksaError && e.code === 'SHARD_ID_MISMATCH') return replyError(reply, 400, e);
+          throw e;
+        }
         return reply.status(204).send();
       },
     },

@@ -13,6 +13,7 @@
 import { BaksaError } from '../../shared/errors.ts';
 import { forEachLimited } from '../../shared/storage/fsutil.ts';
 import { shardIdOf, type ShardStore } from '../../shared/storage/index.ts';
+import { shardIdMismatch } from './errors.ts';
 
 /** Shards of one batch written at once. */
 const PUT_PARALLEL_MAX = 8;
@@ -31,13 +32,7 @@ export async function putShardsGrouped(store: ShardStore, shards: readonly Shard
   await forEachLimited([...shards.keys()], PUT_PARALLEL_MAX, async (i) => {
     const { id, bytes } = shards[i]!;
     try {
-      // Checked before anything is written, as a single put is: a damaged shard is stored under no name.
-      const actual = shardIdOf(bytes);
-      if (actual !== id) {
-        outcomes[i] = `SHARD_ID_MISMATCH: the bytes hash to ${actual}, not ${id}`;
-        return;
-      }
-      await store.put(bytes, id); // hashed just above: the store does not hash it again
+      await putCheckedShard(store, id, bytes);
       outcomes[i] = undefined;
     } catch (e) {
       if (!(e instanceof BaksaError)) throw e;
@@ -45,4 +40,16 @@ export async function putShardsGrouped(store: ShardStore, shards: readonly Shard
     }
   });
   return outcomes;
+}
+
+/**
+ * Stores a shard that came from elsewhere as `id`: hashed here, once. Bytes that are not that id's are
+ * refused (SHARD_ID_MISMATCH) before anything is written, so a damaged shard is stored under no name;
+ * the store gets the id checked and does not hash the bytes again. Every put of a shard that arrives at
+ * a node goes through here.
+ */
+export async function putCheckedShard(store: ShardStore, id: string, bytes: Uint8Array): Promise<void> {
+  const actual = shardIdOf(bytes);
+  if (actual !== id) throw shardIdMismatch(id, actual);
+  await store.put(bytes, id);
 }

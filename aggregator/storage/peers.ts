@@ -14,11 +14,10 @@
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
-import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, checkShardId, shardIdOf, type ShardStore } from '../../shared/storage/index.ts';
+import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, checkShardId, type ShardStore } from '../../shared/storage/index.ts';
 import type { ApiClient } from '../../shared/http/api-client.ts';
 import { decodeFrames, encodeFrames, framesBytes } from '../../shared/http/frames.ts';
-import { shardIdMismatch } from './errors.ts';
-import { putShardsGrouped, type PutOutcome, type ShardToStore } from './group-put.ts';
+import { putCheckedShard, putShardsGrouped, type PutOutcome, type ShardToStore } from './group-put.ts';
 
 /**
  * Bounds of one batched shard put (POST /v1/internal/shards/batch) and read (POST /v1/internal/shards/fetch):
@@ -78,9 +77,7 @@ export class LocalShardPeer implements ShardPeer {
 
   async put(id: string, bytes: Uint8Array): Promise<void> {
     checkShardId(id);
-    const actual = shardIdOf(bytes);
-    if (actual !== id) throw shardIdMismatch(id, actual);
-    await this.store.put(bytes, id);
+    await putCheckedShard(this.store, id, bytes);
   }
 
   putMany(shards: readonly ShardToStore[]): Promise<PutOutcome[]> {
