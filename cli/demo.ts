@@ -23,10 +23,8 @@ import { join, relative } from 'node:path';
 import type { Command } from 'commander';
 import { BaksaError } from '../shared/errors.ts';
 import { formatBytes, printRecord } from '../shared/output.ts';
-import { appendLogs, generateGatewayData } from './demo-data.ts';
 import type { AggregatorNode as AggregatorNodeT } from '../aggregator/node/node.ts';
 import type { RunningDaemon as RunningDaemonT } from '../agent/daemon/index.ts';
-import { Catalog } from '../agent/catalog/index.ts';
 
 export interface DemoOptions {
   mb: string;
@@ -110,7 +108,8 @@ interface DemoGateway {
 async function edgeDemo(root: string, mb: number, run: Run, step: Step, report: Record<string, unknown>, daemons: Array<RunningDaemonT | undefined>): Promise<DemoGateway[]> {
   const { startDaemon } = await import('../agent/daemon/index.ts');
   const { createLogger } = await import('../shared/log.ts');
-  const { freePort } = await import('./demo-data.ts');
+  const { appendLogs, freePort, generateGatewayData } = await import('./demo-data.ts');
+  const { Catalog } = await import('../agent/catalog/index.ts');
   const names = ['gw-1.demo.local', 'gw-2.demo.local', 'gw-3.demo.local'];
   const gateways: DemoGateway[] = names.map((name, i) => ({ name, state: join(root, `gw-${i + 1}`), data: join(root, `gw-${i + 1}-logs`) }));
   const perGateway = Math.max(1, Math.round((mb * 1024 * 1024) / 3));

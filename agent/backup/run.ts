@@ -28,7 +28,6 @@ import type { FsShardStore } from '../../shared/storage/index.ts';
 import { tenantOf } from '../config/index.ts';
 import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend, edgeCommitsInFlight } from '../edge/backend.ts';
 import type { EdgeNode } from '../edge/node.ts';
-import { commitDescriptors, describe } from '../edge/descriptor.ts';
 import type { Profile } from '../profile/index.ts';
 import { openRepo, rollBackStaged } from './open.ts';
 
@@ -326,6 +325,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
         if (!l) throw new Error(`invariant violated: chunk ${id} of the snapshot is not in the catalog`);
         return { id, length: l.length, sealedLength: l.sealedLength };
       });
+      // Loaded here: the descriptor's wire codec is only a cluster backup's (a lone gateway's start-up skips it).
+      const { commitDescriptors, describe } = await import('../edge/descriptor.ts');
       await commitDescriptors(edge.node, tenantOf(state.config), { k: profile.erasure.k, m: profile.erasure.m }, describe(snapshotId, started, rootChunks, chunks));
     }
     const durationMs = Date.now() - started;

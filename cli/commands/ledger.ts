@@ -8,7 +8,11 @@
 import { Command } from 'commander';
 import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
 import { formatOf, printRecord, printRows, type Column, type OutputFormat } from '../../shared/output.ts';
-import { auditLedger, blockHash, openBlockLog, readBlocks, resolveLedgerPath, type Block } from '../../shared/ledger/index.ts';
+import type { Block } from '../../shared/ledger/index.ts';
+
+// The ledger code loads when a ledger command runs, not with every command line (it is the largest part
+// of the command modules' start-up).
+const loadLedger = () => import('../../shared/ledger/index.ts');
 
 interface VerifyFlags {
   validators?: string;
@@ -28,6 +32,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 async function verifyCommand(path: string, opts: VerifyFlags): Promise<void> {
   const format = formatOf(opts);
+  const { auditLedger } = await loadLedger();
   const audit = await auditLedger(path, { validatorsFile: opts.validators, verify: { recordSignatures: opts.recordSignatures !== false } });
   const v = audit.verdict;
   const tornBad = opts.strict === true && audit.tornTail !== undefined;
@@ -67,7 +72,7 @@ interface BlockRow {
   merkleRoot: string;
 }
 
-function rowOf(block: Block): BlockRow {
+function rowOf(block: Block, blockHash: (block: Block) => Uint8Array): BlockRow {
   return {
     height: block.height,
     time: block.time,
@@ -87,8 +92,7 @@ const blockColumns: Column<BlockRow>[] = [
   { header: 'HASH', value: (r) => r.hash.slice(0, 16) },
 ];
 
-function printBlock(block: Block, format: OutputFormat): void {
-  const row = rowOf(block);
+function printBlock(block: Block, row: BlockRow, format: OutputFormat): void {
   if (format === 'json') {
     printRecord({ ...row, qc: block.qc, records: block.records }, format);
     return;
@@ -117,6 +121,7 @@ async function showCommand(path: string, opts: ShowFlags): Promise<void> {
     if (!/^\d+$/.test(opts.height)) throw configError('height', `"${opts.height}" is not a block height`);
     height = Number(opts.height);
   }
+  const { blockHash, openBlockLog, readBlocks, resolveLedgerPath } = await loadLedger();
   const paths = await resolveLedgerPath(path);
   const log = await openBlockLog(paths.blocksFile, 'r');
   const rows: BlockRow[] = [];
@@ -129,7 +134,7 @@ async function showCommand(path: string, opts: ShowFlags): Promise<void> {
         break;
       }
       count++;
-      if (height === undefined) rows.push(rowOf(event.block));
+      if (height === undefined) rows.push(rowOf(event.block, blockHash));
       else if (count - 1 === height) {
         found = event.block;
         break;
@@ -148,7 +153,7 @@ async function showCommand(path: string, opts: ShowFlags): Promise<void> {
       hint: `choose a height from 0 to ${count - 1}`,
     });
   }
-  printBlock(found, format);
+  printBlock(found, rowOf(found, blockHash), format);
 }
 
 export function registerLedger(program: Command): void {

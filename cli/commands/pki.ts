@@ -5,7 +5,11 @@
 import { Command } from 'commander';
 import { configError } from '../../shared/errors.ts';
 import { formatOf, printRecord } from '../../shared/output.ts';
-import { ROLES, initCa, issueCertificate, showCertificate, validateRole, type CertificateInfo } from '../../shared/crypto/pki.ts';
+import { ROLES, validateRole } from '../../shared/crypto/pki-identity.ts';
+import type { CertificateInfo } from '../../shared/crypto/pki.ts';
+
+// The certificate code (and its X.509 library) loads when a pki command runs.
+const loadPki = () => import('../../shared/crypto/pki.ts');
 
 function parseDays(text: string): number {
   if (!/^\d+$/.test(text)) throw configError('days', `"${text}" is not a whole number of days`);
@@ -50,6 +54,7 @@ export function registerPki(program: Command): void {
     .option('--force', 'replace an existing CA (every certificate it issued stops working)')
     .option('--json', 'print JSON')
     .action(async (opts: InitFlags) => {
+      const { initCa } = await loadPki();
       const ca = await initCa(opts.dir, { name: opts.name, days: parseDays(opts.days ?? '3650'), force: opts.force === true });
       printRecord({
         ca: ca.name, cert: ca.certPath, key: ca.keyPath,
@@ -69,6 +74,7 @@ export function registerPki(program: Command): void {
     .option('--force', 'replace an existing certificate of that name (renewal)')
     .option('--json', 'print JSON')
     .action(async (opts: IssueFlags) => {
+      const { issueCertificate } = await loadPki();
       const issued = await issueCertificate(opts.dir, {
         name: opts.name,
         role: validateRole('role', opts.role),
@@ -90,7 +96,8 @@ export function registerPki(program: Command): void {
     .requiredOption('--dir <dir>', 'PKI directory')
     .requiredOption('--name <name>', 'certificate name')
     .option('--json', 'print JSON')
-    .action((opts: ShowFlags) => {
+    .action(async (opts: ShowFlags) => {
+      const { showCertificate } = await loadPki();
       printRecord(infoRecord(showCertificate(opts.dir, opts.name), opts.json === true), formatOf(opts));
     });
 }
