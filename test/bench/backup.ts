@@ -11,9 +11,9 @@
  * Fairness on a shared machine: the generated data is flushed (`sync`) before anything is timed, so no
  * tool pays for the generator's writeback; each phase times the main 2baksa agent, Borg and restic back to
  * back, and only then the other agent variants, so the ratios compare runs made under the same load.
- * BENCH_BACKUP_REPEAT=N (default 1) times the first backup and the restore of the main agent and of Borg N
- * times each, alternating, and keeps the fastest of each (incremental runs cannot be repeated on the same
- * state). The compiled variant is built with tsc plus the prebuilt wasm kernels, as `npm run build` makes it.
+ * BENCH_BACKUP_REPEAT=N (default 3) times the first backup and the restore of the main agent and of Borg N
+ * times each, alternating, and keeps the fastest of each: one run of each swung their ratio by up to 0.3
+ * on this shared machine (incremental runs cannot be repeated on the same state). The compiled variant is built with tsc plus the prebuilt wasm kernels, as `npm run build` makes it.
  *
  * Borg and restic come from Debian (apt-get install -y borgbackup restic, tried once when missing); a tool
  * that cannot be installed is skipped with a note. Run: node --import tsx test/bench/backup.ts [MB]
@@ -110,7 +110,7 @@ interface Agent {
   restore?: Timed;
 }
 
-export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), repeat = Math.max(1, Number(process.env.BENCH_BACKUP_REPEAT ?? 1))): Promise<BenchResult[]> {
+export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), repeat = Math.max(1, Number(process.env.BENCH_BACKUP_REPEAT ?? 3))): Promise<BenchResult[]> {
   const tools = ensureTools();
   const work = mkdtempSync(join(tmpdir(), 'baksa-bench-backup-'));
   const results: BenchResult[] = [];
