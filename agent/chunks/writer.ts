@@ -108,6 +108,8 @@ export class ChunkWriter {
   private txId: string;
   private batchBytes = 0;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** The last `add` called: the next waits for it (dedup and batch bookkeeping assume one at a time). */
+  private adding: Promise<unknown> = Promise.resolve();
   /** Chunks staged, recorded in the catalog at the checkpoint of their transaction. */
   private readonly staged = new Map<string, { txId: string; record: ChunkRecord }>();
   private failure: unknown;
@@ -140,8 +142,17 @@ export class ChunkWriter {
     return chunkIdHex(this.ring.current, plain);
   }
 
-  /** The id of `plain`; stores it unless known. Resolves once accepted (not yet durable). */
-  async add(plain: Uint8Array): Promise<AddedChunk> {
+  /**
+   * The id of `plain`; stores it unless known. Resolves once accepted (not yet durable). Calls made
+   * while one is under way (several files read at once) run one after another, in call order.
+   */
+  add(plain: Uint8Array): Promise<AddedChunk> {
+    const run = this.adding.then(() => this.addNow(plain));
+    this.adding = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addNow(plain: Uint8Array): Promise<AddedChunk> {
     this.throwIfFailed();
     const id = this.idOf(plain);
     this.stats.chunks++;

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBackup } from '../../../agent/backup/run.ts';
+import { filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
 import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
 import { runRestore, compareTree, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
@@ -80,6 +80,51 @@ test('backup then restore gives a byte-identical tree with modes and mtimes; ded
     assertSameTree(restored, snapshotTree(src));
     assert.is((await compare(state, join(t.path, 'restore'))).differences.length, 0);
     assert.is((await compare(state, '/')).differences.length, 0, 'the live source matches too');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a profile that reads several files at once keeps scan order, dedup across files and per-file read errors', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    mkdirSync(join(src, 'b'), { recursive: true });
+    const shared = pseudoRandom(600_000, 5);
+    for (let i = 0; i < 12; i++) {
+      const dir = i % 2 === 0 ? 'a' : 'b';
+      // Sizes from a few bytes to a few chunks, so files finish out of the order they started in.
+      const body = i % 3 === 0 ? shared : Buffer.from(sensorLines(200 + ((i * 7919) % 40) * 500, i * 100_000, `s${i}`));
+      writeFileSync(join(src, dir, `f${String(i).padStart(2, '0')}.log`), body);
+      settle(join(src, dir, `f${String(i).padStart(2, '0')}.log`), i + 1);
+    }
+    const state = await freshState(t.path, [src], 'x86-edge');
+    assert.is(filesInFlightFor(state.profile) > 1, true, 'x86-edge reads files side by side');
+    const unreadable = join(src, 'b', 'f05.log');
+    const s1 = await runBackup(state, { type: 'snapshot', faults: { readError: /f05\.log$/ } });
+    assert.is(s1.counters.filesRead, 11);
+    assert.is(s1.counters.filesSkipped, 1);
+    assert.equal(s1.problems.map((p) => p.path), [unreadable]);
+    // The four copies of `shared` were read side by side; their chunks were stored once.
+    assert.ok(s1.counters.bytesNew < s1.snapshot.bytes - 2 * shared.length, `dedup: ${s1.counters.bytesNew} new of ${s1.snapshot.bytes}`);
+    const repo = await openRepo(state);
+    try {
+      const snap = await repo.catalog.findSnapshot('latest');
+      const m = await openManifest(new ChunkReader(repo.store, repo.catalog, repo.ring), snap.rootChunks);
+      const paths: string[] = [];
+      for await (const e of m.entries) paths.push(e.path);
+      const files = paths.filter((p) => p.endsWith('.log'));
+      assert.equal(files, [...files].sort(), 'the manifest lists files in scan order');
+      assert.not.ok(paths.includes(unreadable));
+      assert.is(files.length, 11);
+    } finally {
+      await repo.close();
+    }
+    const restored = await restoredTree(state, join(t.path, 'r'), src);
+    const expected = snapshotTree(src);
+    expected.delete('b/f05.log');
+    assertSameTree(restored, expected);
   } finally {
     t.cleanup();
   }

@@ -107,6 +107,31 @@ test('writer dedups, commits at checkpoints, and the reader rebuilds lost data s
   }
 });
 
+test('adds made at once run one after another: a new chunk two files bring at the same time is stored once', async () => {
+  const t = tempDir();
+  const store = new MemoryShardStore();
+  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
+  try {
+    const writer = await ChunkWriter.create(store, catalog, ring, {
+      k: 2, m: 1, compression: { algorithm: 'brotli', level: 1 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1 << 30, location: 'local',
+    });
+    const a = pseudoRandom(100_000, 11);
+    const b = Buffer.from(sensorLines(2000));
+    // Each add waits for the budget before it marks its chunk in flight: without one-at-a-time, the
+    // second add of `a` would not see the first and store it again.
+    const added = await Promise.all([writer.add(a), writer.add(Buffer.from(a)), writer.add(b), writer.add(Buffer.from(b))]);
+    assert.equal(added.map((r) => r.isNew), [true, false, true, false]);
+    assert.is(added[1]!.id, added[0]!.id);
+    await writer.checkpoint();
+    assert.is(writer.stats.chunksNew, 2);
+    assert.is(writer.stats.chunks, 4);
+    assert.is((await catalog.chunkCount()), 2);
+  } finally {
+    await catalog.close();
+    t.cleanup();
+  }
+});
+
 test('abort drops the staged batch; the catalog never names uncommitted shards', async () => {
   const t = tempDir();
   const store = new MemoryShardStore();
