@@ -253,6 +253,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
 
     // Files are read `filesInFlight` at a time (each one's opens, stats and reads wait on the thread
     // pool, so one file's waits overlap another's work); the manifest takes their entries in scan order.
+    // A cluster member keeps one: its batch size and transactions in flight were measured so, and its
+    // run shares the machine's cores with the other members' work (not measured with more).
     const filesInFlight = edge ? 1 : filesInFlightFor(profile);
     const pending: Array<Promise<ManifestEntry | undefined>> = [];
     const addNext = async () => {

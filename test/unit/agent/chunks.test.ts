@@ -7,7 +7,7 @@ import { KeyRing, generateRootKey } from '../../../shared/crypto/index.ts';
 import { MemoryShardStore } from '../../../shared/storage/index.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { ChunkReader, ChunkWriter, chunkIdHex, openChunk, sealChunk, type ChunkBackend } from '../../../agent/chunks/index.ts';
-import { sealChunkShards } from '../../../agent/chunks/codec.ts';
+import { sealChunkShards, type CompressionOptions } from '../../../agent/chunks/codec.ts';
 import { ReedSolomon, joinShards } from '../../../shared/erasure/index.ts';
 import { pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
 
@@ -62,19 +62,27 @@ test('seal/open round-trips with every compression and records it in the header'
   );
 });
 
-test('writer dedups, commits at checkpoints, and the reader rebuilds lost data shards', async () => {
+/** A 2+1 writer over a memory store and a fresh catalog, with no checkpoint but the test's own, for `body`. */
+async function withWriter(
+  compression: CompressionOptions,
+  body: (w: { writer: ChunkWriter; store: MemoryShardStore; catalog: Catalog }) => Promise<void>,
+): Promise<void> {
   const t = tempDir();
   const store = new MemoryShardStore();
   const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
   try {
     const writer = await ChunkWriter.create(store, catalog, ring, {
-      k: 2,
-      m: 1,
-      compression: { algorithm: 'brotli', level: 1 },
-      memoryBudgetBytes: 1 << 20,
-      checkpointBytes: 1 << 30,
-      location: 'local',
+      k: 2, m: 1, compression, memoryBudgetBytes: 1 << 20, checkpointBytes: 1 << 30, location: 'local',
     });
+    await body({ writer, store, catalog });
+  } finally {
+    await catalog.close();
+    t.cleanup();
+  }
+}
+
+test('writer dedups, commits at checkpoints, and the reader rebuilds lost data shards', () =>
+  withWriter({ algorithm: 'brotli', level: 1 }, async ({ writer, store, catalog }) => {
     const a = pseudoRandom(100_000, 7);
     const b = Buffer.from(sensorLines(3000));
     const r1 = await writer.add(a);
@@ -101,20 +109,10 @@ test('writer dedups, commits at checkpoints, and the reader rebuilds lost data s
       (e: { code?: string }) => assert.is(e.code, 'CHUNK_UNRECOVERABLE'),
     );
     assert.equal(Buffer.from(await reader.read(r2.id)), b);
-  } finally {
-    await catalog.close();
-    t.cleanup();
-  }
-});
+  }));
 
-test('adds made at once run one after another: a new chunk two files bring at the same time is stored once', async () => {
-  const t = tempDir();
-  const store = new MemoryShardStore();
-  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
-  try {
-    const writer = await ChunkWriter.create(store, catalog, ring, {
-      k: 2, m: 1, compression: { algorithm: 'brotli', level: 1 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1 << 30, location: 'local',
-    });
+test('adds made at once run one after another: a new chunk two files bring at the same time is stored once', () =>
+  withWriter({ algorithm: 'brotli', level: 1 }, async ({ writer, catalog }) => {
     const a = pseudoRandom(100_000, 11);
     const b = Buffer.from(sensorLines(2000));
     // Each add waits for the budget before it marks its chunk in flight: without one-at-a-time, the
@@ -126,20 +124,10 @@ test('adds made at once run one after another: a new chunk two files bring at th
     assert.is(writer.stats.chunksNew, 2);
     assert.is(writer.stats.chunks, 4);
     assert.is((await catalog.chunkCount()), 2);
-  } finally {
-    await catalog.close();
-    t.cleanup();
-  }
-});
+  }));
 
-test('abort drops the staged batch; the catalog never names uncommitted shards', async () => {
-  const t = tempDir();
-  const store = new MemoryShardStore();
-  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
-  try {
-    const writer = await ChunkWriter.create(store, catalog, ring, {
-      k: 2, m: 1, compression: { algorithm: 'none', level: 0 }, memoryBudgetBytes: 1 << 20, checkpointBytes: 1 << 30, location: 'local',
-    });
+test('abort drops the staged batch; the catalog never names uncommitted shards', () =>
+  withWriter({ algorithm: 'none', level: 0 }, async ({ writer, store, catalog }) => {
     await writer.add(pseudoRandom(10_000, 3));
     await writer.abort();
     assert.is((await catalog.chunkStats()).chunks, 0);
@@ -147,11 +135,7 @@ test('abort drops the staged batch; the catalog never names uncommitted shards',
     let committed = 0;
     for await (const _ of store.list()) committed++;
     assert.is(committed, 0);
-  } finally {
-    await catalog.close();
-    t.cleanup();
-  }
-});
+  }));
 
 /** A backend whose commits resolve when the test says, placing every shard on "peer-<idx>". */
 function slowBackend(): { backend: ChunkBackend; release(n?: number): void; commits: string[]; failNext(): void } {
