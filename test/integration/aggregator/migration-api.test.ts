@@ -21,6 +21,7 @@ import { verifyReceipt, type ReceiptSignature } from '../../../shared/crypto/rec
 import { encodeEdgeProof } from '../../../shared/ledger/index.ts';
 import { CHUNK_FRAME_HEAD_BYTES, encodeChunkFrameHead, encodeFrames } from '../../../shared/http/frames.ts';
 import { certifiedBlock, commitRecord, proofOf, siteValidators } from '../../helpers/edge-ledger.ts';
+import { until } from '../../helpers/wait.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -140,7 +141,10 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       const gw2 = '/v1/accounts/gw2.example';
       const put = (i: number, bytes = objects[i]!) => site.request<{ stored: boolean }>('PUT', `${gw2}/chunks/${ids[i]}?length=${bytes.length}&sha256=${sha(bytes)}`, bytes);
       const offered = objects.map((o, i) => ({ id: ids[i]!, length: o.length, sealedLength: o.length, sha256: sha(o) }));
-      assert.equal((await site.request<{ need: string[]; site: string | null }>('POST', `${gw2}/migration/need`, { chunks: offered })).body, { need: ids, site: 'plant-7' });
+      const need = () => site.request<{ need: string[]; site: string | null }>('POST', `${gw2}/migration/need`, { chunks: offered });
+      // The site was registered through node 1; node 3 answers once it has executed that request too.
+      await until('node 3 to know site plant-7', async () => (await need()).body.site === 'plant-7', 10_000);
+      assert.equal((await need()).body, { need: ids, site: 'plant-7' });
       assert.is((await agent.request<{ site: string | null }>('POST', `${base}/migration/need`, { chunks: offer })).body.site, null, 'an account of no site needs no proof');
       await refused(put(0), 'EDGE_PROOF_MISSING');
       // A forged certificate (one signature flipped: below the quorum of 2) proves nothing; nothing is stored.
