@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { appendLogs, generateGatewayData } from '../../../cli/demo-data.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
 import { cli, jsonLines } from '../../helpers/cli.ts';
@@ -31,10 +31,10 @@ const test = (name: string, fn: (ctx: Ctx) => Promise<void>) =>
     }),
   );
 
-async function layoutOf(g: Gateway): Promise<Array<{ id: string; geometry: string; locations: string[] }>> {
+async function layoutOf(g: Gateway): Promise<Array<{ id: string; geometry: string; locations: string[]; shards: Array<{ shardId: string; location: string }> }>> {
   const c = await Catalog.open(join(g.state, 'catalog.db'));
   try {
-    return (await c.chunkPage('', 100_000)).map((chunk) => ({ id: chunk.id, geometry: `${chunk.k}+${chunk.m}`, locations: chunk.shards.map((s) => s.location) }));
+    return (await c.chunkPage('', 100_000)).map((chunk) => ({ id: chunk.id, geometry: `${chunk.k}+${chunk.m}`, locations: chunk.shards.map((s) => s.location), shards: chunk.shards }));
   } finally {
     await c.close();
   }
@@ -93,7 +93,7 @@ test('a gateway admitted by a validator joins, takes shards of new backups, and 
 });
 
 test('rebalance moves the older chunks onto the newcomer: they restore with two of the first three gone', async (ctx) => {
-  const [g1, g2, g3] = ctx.gateways as [Gateway, Gateway, Gateway];
+  const [g1, g2, g3, g4] = ctx.gateways as [Gateway, Gateway, Gateway, Gateway];
   const r = ok(await cli(['rebalance', '--state', g1.state, '--json']), 'rebalance on gw-1');
   const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { chunks_repaired: number; geometry: string };
   assert.is(summary.geometry, '2+2');
@@ -102,6 +102,14 @@ test('rebalance moves the older chunks onto the newcomer: they restore with two 
     assert.is(c.geometry, '2+2');
     assert.ok(c.locations.includes(JOINER), `chunk ${c.id.slice(0, 8)} has a shard on the newcomer`);
   }
+  // The newcomer moves its new shards out of staging once it learns the transactions' certified blocks,
+  // which can be just after rebalance returns on gw-1; until then it answers a read of them "missing".
+  const onNewcomer = (await layoutOf(g1)).flatMap((c) => c.shards.filter((s) => s.location === JOINER).map((s) => s.shardId));
+  const committedOnNewcomer = () => new Set(shardFiles(join(g4.state, 'shards')).filter((p) => !p.includes('/staging/')).map((p) => basename(p)));
+  await until('the newcomer to commit its shards of the new layout', () => {
+    const have = committedOnNewcomer();
+    return onNewcomer.every((id) => have.has(id));
+  }, 30_000);
   // Only gw-1 and the newcomer left: k = 2 shards of every chunk, so the early snapshot still restores.
   for (const g of [g2, g3]) {
     g.daemon!.child.kill('SIGKILL');
