@@ -32,7 +32,8 @@ export const defaultCodecOptions: CodecOptions = {
   resultBytesMax: 1024 * 1024,
   snapshotBytesMax: 64 * 1024 * 1024,
   clientIdBytesMax: 255,
-  signatureBytesMax: 128,
+  // A batch signature (batch-signature.ts): 7 header bytes, the signature, up to 6 siblings of 32.
+  signatureBytesMax: 512,
   batchRequestsMax: 1024,
   certificatesMax: 4096,
   votesMax: 256,

@@ -6,7 +6,7 @@
  * A Core is internal: shells use `Replica`.
  */
 import { VoteSet } from './quorum.ts';
-import { hex, type Signer, type Verifier } from './crypto.ts';
+import { hex, signAll, type Signer, type Verifier } from './crypto.ts';
 import { requestKey, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
   type Prepare, type PreparedCert, type CommitCert, type Request, type Unsigned, type ViewChange,
   type ReplicaMessage, type Reply } from './messages.ts';
@@ -185,6 +185,12 @@ export class Core {
 
   sign<M extends Exclude<Message, Request>>(unsigned: Unsigned<M>): M {
     return { ...unsigned, sig: this.signer.sign(signedBytes(unsigned)) } as unknown as M;
+  }
+
+  /** Signs several messages at once: one signature over their Merkle root where the signer allows it. */
+  signMany<M extends Exclude<Message, Request>>(unsigned: readonly Unsigned<M>[]): M[] {
+    const sigs = signAll(this.signer, unsigned.map((u) => signedBytes(u)));
+    return unsigned.map((u, i) => ({ ...u, sig: sigs[i]! }) as unknown as M);
   }
 
   /** A replica message signed by a replica of this cluster. */

@@ -4,12 +4,23 @@
  * with the same semantics (only the key holder can make a signature that verifies).
  * Digests are SHA-256 (pure, no I/O).
  */
-import { createHash } from 'node:crypto';
-import { sign, verify, type SigningKeyPair } from '../crypto/sign.ts';
+import { createHash, hash } from 'node:crypto';
+import { sign, verify, SIGNATURE_BYTES, type SigningKeyPair } from '../crypto/sign.ts';
+import { signBatch, verifyBatchSignature, VerifiedRoots } from './batch-signature.ts';
 import type { ClientId, ReplicaId } from './types.ts';
 
 export interface Signer {
   sign(data: Uint8Array): Uint8Array;
+  /**
+   * Signs several messages at once, in order: with one signature over a Merkle root where the scheme
+   * allows it (batch-signature.ts), so a batch of replies or requests costs one signature.
+   */
+  signMany?(data: readonly Uint8Array[]): Uint8Array[];
+}
+
+/** `signer.signMany`, or one `sign` each for a signer without it. */
+export function signAll(signer: Signer, data: readonly Uint8Array[]): Uint8Array[] {
+  return signer.signMany ? signer.signMany(data) : data.map((d) => signer.sign(d));
 }
 
 export interface Verifier {
@@ -26,7 +37,14 @@ export interface ReplicaKeys {
 }
 
 export function ed25519Signer(pair: SigningKeyPair): Signer {
-  return { sign: (data) => sign(pair.privateKey, data) };
+  const one = (data: Uint8Array) => sign(pair.privateKey, data);
+  return { sign: one, signMany: (data) => signBatch(data, one) };
+}
+
+/** Checks a plain Ed25519 signature, or a batch signature whose root `key` signed (remembered in `verified`). */
+function verifyEd25519(key: Uint8Array, data: Uint8Array, signature: Uint8Array, verified: VerifiedRoots): boolean {
+  if (signature.length === SIGNATURE_BYTES) return verify(key, data, signature);
+  return verifyBatchSignature(hex(key), data, signature, (root, s) => verify(key, root, s), verified);
 }
 
 export function ed25519Verifier(
@@ -34,19 +52,21 @@ export function ed25519Verifier(
   clients: ReplicaKeys['clients'] = new Map(),
 ): Verifier {
   const clientKey = typeof clients === 'function' ? clients : (c: ClientId) => clients.get(c);
+  const verified = new VerifiedRoots();
   return {
     verifyReplica(replica, data, signature) {
       const key = replicas[replica];
-      return key !== undefined && verify(key, data, signature);
+      return key !== undefined && verifyEd25519(key, data, signature, verified);
     },
     verifyClient(client, data, signature) {
       const key = clientKey(client);
-      return key !== undefined && verify(key, data, signature);
+      return key !== undefined && verifyEd25519(key, data, signature, verified);
     },
   };
 }
 
 export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return new Uint8Array(hash('sha256', parts[0]!, 'buffer'));
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());

@@ -40,7 +40,8 @@ export {
   type ViewChange,
 } from './messages.ts';
 export { quorumSize, defaultFaults, checkClusterSize, VoteSet } from './quorum.ts';
-export { ed25519Signer, ed25519Verifier, sha256, type ReplicaKeys, type Signer, type Verifier } from './crypto.ts';
+export { bytesEqual, ed25519Signer, ed25519Verifier, sha256, signAll, type ReplicaKeys, type Signer, type Verifier } from './crypto.ts';
+export { BATCH_LEAVES_MAX, signBatch, verifyBatchSignature, VerifiedRoots } from './batch-signature.ts';
 export {
   applyPersistRecord,
   clonePersistedState,

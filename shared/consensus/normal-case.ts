@@ -196,7 +196,11 @@ function executeEntry(c: Core, e: Entry, replay: boolean): void {
   }
   c.lastExecuted = e.seq;
   c.out.push({ type: 'execute', seq: e.seq, view: pp.view, digest: pp.digest, timeMs: pp.timeMs, requests: executed, replay });
-  for (const x of executed) sendReply(c, x.client, x.requestId, x.result);
+  // One signature for all of the batch's replies (batch-signature.ts), not one per request.
+  const replies = c.signMany<Reply>(executed.map((x) => ({
+    type: 'reply', view: c.view, client: x.client, requestId: x.requestId, result: x.result, replica: c.id,
+  })));
+  for (const reply of replies) c.reply(reply.client, reply);
   if (!c.viewChanging) {
     // Progress: the primary is doing its job, so forget earlier suspicion and restart the timer.
     c.viewChangeAttempts = 0;

@@ -7,6 +7,10 @@
  * operation to an idle logical client, or queues it (bounded by `queuedOpsMax`) until one is free, so
  * at most `logicalClients` requests are in flight. A result is accepted after f+1 matching replies.
  *
+ * The requests that go out in one turn of the event loop (those submitted, and those whose logical
+ * client a result just freed) are signed together, with one signature over their Merkle root
+ * (shared/consensus/batch-signature.ts): each replica then checks one signature for them, not one each.
+ *
  * Request ids start at `firstRequestId`, by default `Date.now() * 1000`: a restarted client never
  * reuses an id (a replica would answer a reused id with the cached result of the old request), as
  * long as a logical client averages under 1,000 requests per millisecond, which a round trip forbids.
@@ -16,11 +20,14 @@
  */
 import { BaksaError } from '../errors.ts';
 import {
+  bytesEqual,
   createClient,
   decodeMessage,
   encodeMessage,
   ed25519Signer,
   ed25519Verifier,
+  signAll,
+  signedBytes,
   type Client,
   type ClientAction,
   type Signer,
@@ -77,15 +84,29 @@ export class ClientNode {
   /** The replica whose authenticated link the reply being stepped came on (channel reply auth). */
   private channelReplica: number | undefined;
   private readonly counters = { submitted: 0, completed: 0, retransmissions: 0, framesIgnored: 0 };
+  private readonly signer: Signer;
+  /** Logical clients given an operation this turn; their requests are signed together, then sent. */
+  private unsent: number[] = [];
+  /** The signature made for the request a logical client is about to sign (see `sendUnsent`). */
+  private presigned: { readonly bytes: Uint8Array; readonly sig: Uint8Array } | undefined;
 
   constructor(private readonly config: ClientNodeConfig) {
     this.id = config.id;
     const o = clientNodeOptions(config.options);
     this.options = o;
     this.replicaIds = replicaIdsByName(config.replicaNames);
-    const signer = config.signer ?? (config.keys && ed25519Signer(config.keys.self));
+    const linkSigner = config.signer ?? (config.keys && ed25519Signer(config.keys.self));
     const inner = config.verifier ?? (config.keys && ed25519Verifier(config.keys.replicas));
-    if (!signer || !inner) throw new Error('invariant violated: a client node needs keys, or a signer and a verifier');
+    if (!linkSigner || !inner) throw new Error('invariant violated: a client node needs keys, or a signer and a verifier');
+    this.signer = linkSigner;
+    // A logical client signs what `sendUnsent` already signed for it; anything else on its own.
+    const signer: Signer = {
+      sign: (data) => {
+        const p = this.presigned;
+        this.presigned = undefined;
+        return p && bytesEqual(p.bytes, data) ? p.sig : linkSigner.sign(data);
+      },
+    };
     const verifier: Verifier = {
       verifyReplica: (replica, data, sig) =>
         (o.replyAuth === 'channel' && replica === this.channelReplica) || inner.verifyReplica(replica, data, sig),
@@ -152,7 +173,26 @@ export class ClientNode {
 
   private dispatch(i: number, waiting: Waiting): void {
     this.outstanding[i] = waiting;
-    this.perform(i, this.clients[i]!.submit(waiting.op));
+    this.unsent.push(i);
+    // setImmediate: the results of every frame read this turn free their clients before the signing.
+    if (this.unsent.length === 1) setImmediate(() => this.sendUnsent());
+  }
+
+  /** Signs the requests of this turn's operations together, then lets each logical client send its own. */
+  private sendUnsent(): void {
+    const unsent = this.unsent;
+    this.unsent = [];
+    if (this.closed) return;
+    const requests = unsent.map((i) => {
+      const client = this.clients[i]!;
+      return signedBytes({ type: 'request', client: client.id, requestId: client.nextId, op: this.outstanding[i]!.op });
+    });
+    const sigs = signAll(this.signer, requests);
+    unsent.forEach((i, k) => {
+      this.presigned = { bytes: requests[k]!, sig: sigs[k]! };
+      this.perform(i, this.clients[i]!.submit(this.outstanding[i]!.op));
+    });
+    this.presigned = undefined;
   }
 
   private receive(from: string, frame: Uint8Array): void {

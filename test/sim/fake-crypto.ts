@@ -1,9 +1,10 @@
 /**
  * A cheap deterministic signature scheme with Ed25519's semantics inside the simulation: a signature
  * is a keyed 64-bit hash of the data, and only code given a principal's signer can make one that
- * verifies. Byzantine nodes get only their own signer, so they cannot forge others' votes.
+ * verifies. Byzantine nodes get only their own signer, so they cannot forge others' votes. Batch
+ * signatures (one over a Merkle root, shared/consensus/batch-signature.ts) work as with Ed25519.
  */
-import type { Signer, Verifier } from '../../shared/consensus/index.ts';
+import { signBatch, verifyBatchSignature, VerifiedRoots, type Signer, type Verifier } from '../../shared/consensus/index.ts';
 
 function secretOf(clusterSeed: number, principal: string): number {
   let h = (0x811c9dc5 ^ clusterSeed) >>> 0;
@@ -28,6 +29,13 @@ function mac(secret: number, data: Uint8Array): Uint8Array {
   return out;
 }
 
+const MAC_BYTES = 8;
+
+function signerOf(secret: number): Signer {
+  const one = (data: Uint8Array) => mac(secret, data);
+  return { sign: one, signMany: (data) => signBatch(data, one) };
+}
+
 function equal(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -38,29 +46,26 @@ export class FakeKeyring {
   constructor(readonly clusterSeed: number) {}
 
   replicaSigner(id: number): Signer {
-    const secret = secretOf(this.clusterSeed, `replica/${id}`);
-    return { sign: (data) => mac(secret, data) };
+    return signerOf(secretOf(this.clusterSeed, `replica/${id}`));
   }
 
   clientSigner(id: string): Signer {
-    const secret = secretOf(this.clusterSeed, `client/${id}`);
-    return { sign: (data) => mac(secret, data) };
+    return signerOf(secretOf(this.clusterSeed, `client/${id}`));
   }
 
   verifier(): Verifier {
-    const replicaSecrets = new Map<number, number>();
-    const clientSecrets = new Map<string, number>();
+    const secrets = new Map<string, number>();
+    const verified = new VerifiedRoots();
+    const check = (principal: string, data: Uint8Array, sig: Uint8Array) => {
+      let s = secrets.get(principal);
+      if (s === undefined) secrets.set(principal, (s = secretOf(this.clusterSeed, principal)));
+      const secret = s;
+      const plain = (d: Uint8Array, x: Uint8Array) => x.length === MAC_BYTES && equal(mac(secret, d), x);
+      return sig.length === MAC_BYTES ? plain(data, sig) : verifyBatchSignature(principal, data, sig, plain, verified);
+    };
     return {
-      verifyReplica: (id, data, sig) => {
-        let s = replicaSecrets.get(id);
-        if (s === undefined) replicaSecrets.set(id, (s = secretOf(this.clusterSeed, `replica/${id}`)));
-        return sig.length === 8 && equal(mac(s, data), sig);
-      },
-      verifyClient: (id, data, sig) => {
-        let s = clientSecrets.get(id);
-        if (s === undefined) clientSecrets.set(id, (s = secretOf(this.clusterSeed, `client/${id}`)));
-        return sig.length === 8 && equal(mac(s, data), sig);
-      },
+      verifyReplica: (id, data, sig) => check(`replica/${id}`, data, sig),
+      verifyClient: (id, data, sig) => check(`client/${id}`, data, sig),
     };
   }
 }

@@ -188,8 +188,14 @@ test('client node: logical client ids, in-flight bound, queue bound, close rejec
   const net = new MemoryNetwork();
   const crypto = fakeCrypto(4);
   const sent: string[] = [];
+  const requests: Request[] = [];
   const transport = net.join('agent-9');
-  const spy = { ...transport, self: transport.self, send: (to: string, frame: Uint8Array) => (sent.push(to), true),
+  const spy = { ...transport, self: transport.self, send: (to: string, frame: Uint8Array) => {
+    sent.push(to);
+    const m = decodeMessage(frame);
+    if (m.ok && m.value.type === 'request') requests.push(m.value);
+    return true;
+  },
     onFrame: transport.onFrame.bind(transport), peers: transport.peers.bind(transport), stats: transport.stats.bind(transport), close: transport.close.bind(transport) };
   const client = new ClientNode({
     id: 'agent-9', n: 4, replicaNames: names, transport: spy, signer: crypto.keys.clientSigner('agent-9'), verifier: crypto.verifier,
@@ -200,7 +206,12 @@ test('client node: logical client ids, in-flight bound, queue bound, close rejec
   const refused = await client.submit(op(6)).then(() => 'ok', (e: { code: string }) => e.code);
   assert.is(refused, 'CLIENT_QUEUE_FULL');
   assert.equal(client.stats, { submitted: 5, completed: 0, inFlight: 3, queued: 2, retransmissions: 0, framesIgnored: 0 });
+  await new Promise((r) => setImmediate(r)); // the requests of one turn are signed together, then sent
   assert.equal(sent, ['r0', 'r0', 'r0']);
+  // One signature over the three: each request carries it and its own path (batch-signature.ts).
+  const rootSignatures = new Set(requests.map((r) => Buffer.from(r.sig.subarray(7, 15)).toString('hex')));
+  assert.is(rootSignatures.size, 1, 'one root signature');
+  for (const r of requests) assert.ok(crypto.verifier.verifyClient(r.client, signedBytes(r), r.sig), `${r.client} verifies`);
   client.close();
   assert.equal(await Promise.all(pending), Array(5).fill('CLIENT_CLOSED'));
   assert.is(logicalClientId('agent-9', 2), 'agent-9/2');
