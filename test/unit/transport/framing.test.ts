@@ -24,6 +24,29 @@ test('frames survive any split of the byte stream', () => {
   );
 });
 
+test('a frame that arrives in many chunks is joined once, not once per chunk', () => {
+  const frame = new Uint8Array(1 << 20).map((_, i) => i * 7);
+  const stream = encode([frame, new Uint8Array([1, 2, 3])]);
+  const decoder = new FrameDecoder(2 << 20);
+  const concat = Buffer.concat;
+  let copied = 0;
+  Buffer.concat = ((list: readonly Uint8Array[], total?: number) => {
+    const joined = concat(list, total);
+    copied += joined.length;
+    return joined;
+  }) as typeof Buffer.concat;
+  const out: Uint8Array[] = [];
+  try {
+    for (let at = 0; at < stream.length; at += 4096) out.push(...decoder.push(stream.subarray(at, at + 4096)));
+  } finally {
+    Buffer.concat = concat;
+  }
+  assert.is(out.length, 2);
+  assert.ok(Buffer.from(out[0]!).equals(Buffer.from(frame)), 'the large frame, intact');
+  assert.equal([...out[1]!], [1, 2, 3]);
+  assert.ok(copied <= 2 * stream.length, `joining copied ${copied} bytes for a ${stream.length}-byte stream`);
+});
+
 test('a declared length over the bound is refused before its bytes arrive', () => {
   const decoder = new FrameDecoder(1000);
   assert.throws(() => decoder.push(Buffer.from(encodeFrameHeader(1001))), (e: unknown) => e instanceof FrameTooLargeError);
