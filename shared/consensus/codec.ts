@@ -10,6 +10,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { DIGEST_BYTES } from './crypto.ts';
 import type { Message, MessageType } from './messages.ts';
+import { elideRepeatedBatches, restoreRepeatedBatches } from './batch-references.ts';
 import type { PersistRecord } from './persistence.ts';
 
 export interface CodecOptions {
@@ -143,7 +144,8 @@ function toWire(kind: Kind, value: unknown): unknown {
   }
 }
 
-function messageToWire(m: Message): unknown[] {
+function messageToWire(message: Message): unknown[] {
+  const m = message.type === 'new-view' ? elideRepeatedBatches(message) : message;
   const schema = SCHEMAS[m.type];
   return [schema.tag, ...schema.fields.map(([name, k]) => toWire(k, (m as unknown as Record<string, unknown>)[name]))];
 }
@@ -191,7 +193,8 @@ function messageFromWire(v: unknown, o: CodecOptions, path = 'message'): Message
   const type = TYPE_OF_TAG.get(v[0]);
   if (!type) throw new SchemaError(`${path}: unknown message tag ${v[0]}`);
   const out = fieldsFromWire(SCHEMAS[type].fields, v, 1, o, `${path}<${type}>`);
-  return { type, ...out } as unknown as Message;
+  const m = { type, ...out } as unknown as Message;
+  return m.type === 'new-view' ? restoreRepeatedBatches(m) : m;
 }
 
 function msgpackLimits(o: CodecOptions) {
