@@ -12,7 +12,7 @@
  * empty, and the core refuses it as before. Signatures never cover batches (a pre-prepare signs its
  * digest), so none changes.
  */
-import { bytesEqual, hex } from './crypto.ts';
+import { bytesEqual, hex } from './bytes.ts';
 import { NULL_DIGEST, type NewView, type PrePrepare, type Request } from './messages.ts';
 
 const NULL_KEY = hex(NULL_DIGEST);
@@ -23,7 +23,7 @@ function sameRequests(a: readonly Request[], b: readonly Request[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.client !== y.client || x.requestId !== y.requestId || !bytesEqual(x.sig, y.sig) || !Buffer.from(x.op).equals(y.op)) return false;
+    if (x.client !== y.client || x.requestId !== y.requestId || !bytesEqual(x.sig, y.sig) || !bytesEqual(x.op, y.op)) return false;
   }
   return true;
 }

@@ -6,8 +6,8 @@
  * several messages at once (a client node's requests of one turn, a replica's replies to one
  * executed batch) signs the root of a Merkle tree over them, and each message carries that one
  * signature plus its path to the root. A verifier folds the path and checks the root's signature
- * once: it remembers the (key, root, signature) triples it has verified, so the other messages of
- * the batch cost it a few SHA-256 hashes each.
+ * once: it remembers the trees it has verified (by key, root signature and the nodes paths showed),
+ * so the other messages of the batch cost it a hash or two each.
  *
  * A message is still accepted only if its signature bytes prove it: the memory is keyed by the
  * signature as well, so a message with a valid path but a wrong signature fails on every replica
@@ -22,6 +22,7 @@
  * path has exactly the siblings that shape needs.
  */
 import { hash } from 'node:crypto';
+import { bytesEqual } from './bytes.ts';
 
 const MAGIC_0 = 0xb5;
 const MAGIC_1 = 0x16;
@@ -126,7 +127,7 @@ const nodeAt = (level: number, position: number) => level * 0x10000 + position;
  * costs its leaf hash and about one more instead of a whole path. Bounded; the oldest tree is
  * forgotten first. One per verifier: what one key signed is remembered under that key's id only.
  */
-export class VerifiedRoots {
+export class VerifiedTrees {
   private readonly trees = new Map<string, VerifiedTree>();
 
   constructor(private readonly treesMax = 1024) {}
@@ -141,10 +142,6 @@ export class VerifiedRoots {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
 /**
  * Checks a batch signature on `data` made with the key `keyId` names: folds the path to the root and
  * checks the root's signature with `verifyOne`. A tree verified before is not checked again: once the
@@ -156,7 +153,7 @@ export function verifyBatchSignature(
   data: Uint8Array,
   signature: Uint8Array,
   verifyOne: (data: Uint8Array, signature: Uint8Array) => boolean,
-  verified: VerifiedRoots,
+  verified: VerifiedTrees,
 ): boolean {
   if (!isBatchSignature(signature)) return false;
   const count = (signature[2]! << 8) | signature[3]!;
@@ -177,7 +174,7 @@ export function verifyBatchSignature(
   for (let width = count; width > 1; level++, at >>>= 1, width = (width + 1) >>> 1) {
     if (!met) {
       const known = tree?.nodes.get(nodeAt(level, at));
-      if (known && !sameBytes(known, node)) return false; // not a message of that tree
+      if (known && !bytesEqual(known, node)) return false; // not a message of that tree
       met = known !== undefined;
     }
     if ((at ^ 1) >= width) continue; // no right sibling: the node moves up unchanged
@@ -187,7 +184,7 @@ export function verifyBatchSignature(
     if (met) {
       // Above a known node every sibling is known too; a different one would fold to another root.
       const knownSibling = tree!.nodes.get(nodeAt(level, at ^ 1));
-      if (!knownSibling || !sameBytes(knownSibling, sibling)) return false;
+      if (!knownSibling || !bytesEqual(knownSibling, sibling)) return false;
       continue;
     }
     learned.push([nodeAt(level, at), node], [nodeAt(level, at ^ 1), sibling]);
@@ -195,7 +192,7 @@ export function verifyBatchSignature(
   }
   if (next !== signature.length) return false;
   if (tree) {
-    if (!met && !sameBytes(tree.root, node)) return false;
+    if (!met && !bytesEqual(tree.root, node)) return false;
     for (const [k, v] of learned) tree.nodes.set(k, v);
     return true;
   }
@@ -204,4 +201,20 @@ export function verifyBatchSignature(
   nodes.set(nodeAt(level, 0), node);
   verified.add(treeKey, { root: node, nodes });
   return true;
+}
+
+/**
+ * A signature of either form: `plainBytes` long, a plain one checked by `verifyOne`; otherwise a
+ * batch signature (verifyBatchSignature).
+ */
+export function verifySignature(
+  keyId: string,
+  data: Uint8Array,
+  signature: Uint8Array,
+  plainBytes: number,
+  verifyOne: (data: Uint8Array, signature: Uint8Array) => boolean,
+  verified: VerifiedTrees,
+): boolean {
+  if (signature.length === plainBytes) return verifyOne(data, signature);
+  return verifyBatchSignature(keyId, data, signature, verifyOne, verified);
 }

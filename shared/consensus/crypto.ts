@@ -6,7 +6,8 @@
  */
 import { createHash, hash } from 'node:crypto';
 import { sign, verify, SIGNATURE_BYTES, type SigningKeyPair } from '../crypto/sign.ts';
-import { signBatch, verifyBatchSignature, VerifiedRoots } from './batch-signature.ts';
+import { signBatch, verifySignature, VerifiedTrees } from './batch-signature.ts';
+import { hex } from './bytes.ts';
 import type { ClientId, ReplicaId } from './types.ts';
 
 export interface Signer {
@@ -42,9 +43,8 @@ export function ed25519Signer(pair: SigningKeyPair): Signer {
 }
 
 /** Checks a plain Ed25519 signature, or a batch signature whose root `key` signed (remembered in `verified`). */
-function verifyEd25519(key: Uint8Array, data: Uint8Array, signature: Uint8Array, verified: VerifiedRoots): boolean {
-  if (signature.length === SIGNATURE_BYTES) return verify(key, data, signature);
-  return verifyBatchSignature(hex(key), data, signature, (root, s) => verify(key, root, s), verified);
+function verifyEd25519(key: Uint8Array, data: Uint8Array, signature: Uint8Array, verified: VerifiedTrees): boolean {
+  return verifySignature(hex(key), data, signature, SIGNATURE_BYTES, (d, s) => verify(key, d, s), verified);
 }
 
 export function ed25519Verifier(
@@ -52,7 +52,7 @@ export function ed25519Verifier(
   clients: ReplicaKeys['clients'] = new Map(),
 ): Verifier {
   const clientKey = typeof clients === 'function' ? clients : (c: ClientId) => clients.get(c);
-  const verified = new VerifiedRoots();
+  const verified = new VerifiedTrees();
   return {
     verifyReplica(replica, data, signature) {
       const key = replicas[replica];
@@ -74,12 +74,4 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
 
 export const DIGEST_BYTES = 32;
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+export { bytesEqual, hex } from './bytes.ts';

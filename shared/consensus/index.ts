@@ -41,7 +41,7 @@ export {
 } from './messages.ts';
 export { quorumSize, defaultFaults, checkClusterSize, VoteSet } from './quorum.ts';
 export { bytesEqual, ed25519Signer, ed25519Verifier, sha256, signAll, type ReplicaKeys, type Signer, type Verifier } from './crypto.ts';
-export { BATCH_LEAVES_MAX, signBatch, verifyBatchSignature, VerifiedRoots } from './batch-signature.ts';
+export { BATCH_LEAVES_MAX, signBatch, verifyBatchSignature, verifySignature, VerifiedTrees } from './batch-signature.ts';
 export {
   applyPersistRecord,
   clonePersistedState,

@@ -4,7 +4,7 @@
  * verifies. Byzantine nodes get only their own signer, so they cannot forge others' votes. Batch
  * signatures (one over a Merkle root, shared/consensus/batch-signature.ts) work as with Ed25519.
  */
-import { signBatch, verifyBatchSignature, VerifiedRoots, type Signer, type Verifier } from '../../shared/consensus/index.ts';
+import { bytesEqual, signBatch, verifySignature, VerifiedTrees, type Signer, type Verifier } from '../../shared/consensus/index.ts';
 
 function secretOf(clusterSeed: number, principal: string): number {
   let h = (0x811c9dc5 ^ clusterSeed) >>> 0;
@@ -36,11 +36,6 @@ function signerOf(secret: number): Signer {
   return { sign: one, signMany: (data) => signBatch(data, one) };
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class FakeKeyring {
   constructor(readonly clusterSeed: number) {}
@@ -55,13 +50,13 @@ export class FakeKeyring {
 
   verifier(): Verifier {
     const secrets = new Map<string, number>();
-    const verified = new VerifiedRoots();
+    const verified = new VerifiedTrees();
     const check = (principal: string, data: Uint8Array, sig: Uint8Array) => {
       let s = secrets.get(principal);
       if (s === undefined) secrets.set(principal, (s = secretOf(this.clusterSeed, principal)));
       const secret = s;
-      const plain = (d: Uint8Array, x: Uint8Array) => x.length === MAC_BYTES && equal(mac(secret, d), x);
-      return sig.length === MAC_BYTES ? plain(data, sig) : verifyBatchSignature(principal, data, sig, plain, verified);
+      const plain = (d: Uint8Array, x: Uint8Array) => bytesEqual(mac(secret, d), x);
+      return verifySignature(principal, data, sig, MAC_BYTES, plain, verified);
     };
     return {
       verifyReplica: (id, data, sig) => check(`replica/${id}`, data, sig),
