@@ -69,7 +69,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     const start = async (i: number) => {
       const p = runCli(['aggregator', 'run', '--config', init.nodes[i]!.config, '--json']);
       nodes[i] = p;
-      await until(`node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000);
+      await until(`node ${i + 1} ready`, () => p.out().includes('"event":"ready"') || p.child.exitCode !== null, 60_000, () => `its output so far:\n${p.output().slice(-3000)}`);
       assert.ok(p.out().includes('"event":"ready"'), `node ${i + 1} did not start:\n${p.err().slice(-3000)}`);
     };
     await Promise.all([0, 1, 2, 3].map(start));
