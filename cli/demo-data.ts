@@ -3,7 +3,9 @@
  * needs no Python): per-sensor CSV logs, JSON-lines event logs and a few binary blobs, deterministic
  * for a seed. `appendLogs` grows every log by a share, as a gateway does between backups.
  */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 
@@ -80,7 +82,6 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port whose cluster ports (base + 0..3 replicas, + 100..103 API, + 200 MQTT) are all free. */
 /** A free loopback TCP port. */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -90,13 +91,68 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function freeBasePort(): Promise<number> {
-  // Bases stay below Linux's ephemeral range (32768 and up), so no outgoing connection can take one of
-  // these ports as its source port between this check and the nodes' listen.
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 120) * 100;
+const BASE_FIRST = 20_000;
+const BASE_STEP = 300;
+const BASES = 40;
+const defaultClaimsDir = () => join(tmpdir(), '2baksa-port-claims');
+const ownClaims = new Set<string>();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims `base` for this process: a file named after it holding our pid, made only if absent. A claim
+ * whose process is gone is taken over. Two processes (two test files, a demo and a test) checking the
+ * same free ports at once would otherwise both start clusters on them.
+ */
+function claim(claimsDir: string, base: number): boolean {
+  const file = join(claimsDir, String(base));
+  mkdirSync(claimsDir, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      if (ownClaims.size === 0) process.once('exit', () => ownClaims.forEach((f) => rmSync(f, { force: true })));
+      ownClaims.add(file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(file, 'utf8'));
+    } catch {
+      continue;
+    }
+    if (holder > 0 && alive(holder)) return false;
+    rmSync(file, { force: true });
+  }
+  return false;
+}
+
+/**
+ * A base port for a 4-node cluster on this machine (base + 0..3 replicas, + 100..103 API, + 200 MQTT):
+ * all of them free, and claimed so that no other 2baksa process picks the same range meanwhile. Bases
+ * are 300 apart, so two claimed ranges never overlap, and below Linux's ephemeral range (32768 and
+ * up), so no outgoing connection takes one as its source port before the nodes listen. Claims are
+ * files in `claimsDir`, removed when this process exits.
+ */
+export async function freeBasePort(claimsDir = defaultClaimsDir()): Promise<number> {
+  const first = Math.floor(Math.random() * BASES);
+  for (let k = 0; k < BASES; k++) {
+    const base = BASE_FIRST + ((first + k) % BASES) * BASE_STEP;
+    if (!claim(claimsDir, base)) continue;
     const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+    // A port of it is held by another program (or by a cluster claimed elsewhere): let it go.
+    const file = join(claimsDir, String(base));
+    rmSync(file, { force: true });
+    ownClaims.delete(file);
   }
-  throw new Error('no free range of loopback ports for the demo cluster');
+  throw new Error(`no free range of loopback ports for a demo cluster (${BASES} ranges from ${BASE_FIRST}, ${BASE_STEP} apart, all in use or claimed in ${claimsDir})`);
 }

@@ -61,3 +61,26 @@ export function assert(condition: unknown, message: string): asserts condition {
 export function unreachable(value: never, what = 'value'): never {
   throw new Error(`invariant violated: unexpected ${what} ${JSON.stringify(value)}`);
 }
+
+/**
+ * Runs `listen` (a server binding `host:port`, the value of config field `field`); an address in use,
+ * a port not allowed or an address not of this machine becomes a config error naming the field.
+ */
+export async function listening<T>(field: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const refusal = (what: string, hint: string) =>
+      new BaksaError(code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'ADDRESS_REFUSED', `${field}: ${host}:${port} ${what}`, {
+        hint,
+        exitCode: ExitCode.config,
+        details: { field, host, port },
+        cause: error,
+      });
+    if (code === 'EADDRINUSE') throw refusal('is already in use', `stop the process that holds it (\`ss -ltnp 'sport = :${port}'\` names it), or set "${field}" to a free port`);
+    if (code === 'EACCES') throw refusal('may not be bound by this user', `ports below 1024 need privileges; set "${field}" to 1024 or above`);
+    if (code === 'EADDRNOTAVAIL') throw refusal('is not an address of this machine', `set the host of "${field}" to one of this machine's addresses (or 0.0.0.0)`);
+    throw error;
+  }
+}

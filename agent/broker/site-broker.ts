@@ -152,13 +152,19 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
     server = tlsServer;
   }
   server.maxConnections = options.connectionsMax;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // The broker's own timers would keep the process alive.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
   server.on('error', (error) => logger.error({ err: error.message }, 'MQTT listener error'));
   const port = (server.address() as AddressInfo).port;
   const urlHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;

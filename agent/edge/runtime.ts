@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { loadTlsMaterial, tlsClientOptions } from '../../shared/crypto/pki.ts';
 import type { SigningKeyPair } from '../../shared/crypto/sign.ts';
-import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { BaksaError, ExitCode, listening } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { startSiteBroker, type SiteBroker } from '../broker/index.ts';
@@ -47,18 +47,19 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
   const { name, site } = state.config;
   const tls = cluster.tlsDir ? loadTlsMaterial(cluster.tlsDir, name) : undefined;
   let broker: SiteBroker | undefined;
-  if (options.brokerListen) {
-    broker = await startSiteBroker({
+  const listen = options.brokerListen;
+  if (listen) {
+    broker = await listening('--broker-listen', listen.host, listen.port, () => startSiteBroker({
       site,
       tls: tls ?? false,
-      port: options.brokerListen.port,
-      host: options.brokerListen.host,
+      port: listen.port,
+      host: listen.host,
       allowAnonymous: !tls,
       // An agent certificate from the deployment's CA is a node of this site only if it is a member (or
       // one admitted later): a gateway of another site (same CA) must not act as one of ours.
       nodeOf: (identity) => (cluster.members.includes(identity) || joined?.members.includes(identity) ? identity : undefined),
       logger,
-    });
+    }));
     if (!tls) logger.warn({ url: broker.url }, 'the site broker speaks plain MQTT: use it on trusted links only (give the cluster a --tls-dir for mqtts)');
     else logger.info({ url: broker.url }, 'site broker listening');
   }

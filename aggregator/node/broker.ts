@@ -50,13 +50,19 @@ export async function startEmbeddedBroker(host: string, port: number, logger: Lo
     guards.set(guard, guard);
     aedes.handle(guard);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // The broker's own timers would keep the process alive.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
   const bound = (server.address() as AddressInfo).port;
   return {
     url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${bound}`,

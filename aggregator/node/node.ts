@@ -29,7 +29,7 @@ import { loadTlsMaterial, roleOf, identityOf } from '../../shared/crypto/pki.ts'
 import { readKeyFile } from '../../shared/crypto/key-file.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import type { Database } from '../../shared/db/index.ts';
-import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { BaksaError, ExitCode, listening } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { ClientNode, ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } from '../../shared/replica-node/index.ts';
 import { TlsTransport } from '../../shared/transport/index.ts';
@@ -126,184 +126,202 @@ export class AggregatorNode {
     }
     const submitters = new Map(config.submitters.map((s) => [s.name, new Uint8Array(Buffer.from(s.publicKey, 'hex'))]));
 
-    const db = await openAccountDb(join(config.dataDir, 'accounts.db'), { durable: true });
-    const app = new AccountsApp();
-    const materializer = new AccountsMaterializer(db, app, { resultsKept: 4096, logger, onFatal });
-    await materializer.start();
+    // What is open so far, closed in reverse if the start fails halfway (a port in use, a bad
+    // cron): a node that cannot start must exit, not linger with a broker and timers but no API.
+    const opened: Array<() => unknown> = [];
+    try {
+      const db = await openAccountDb(join(config.dataDir, 'accounts.db'), { durable: true });
+      opened.push(() => db.close());
+      const app = new AccountsApp();
+      const materializer = new AccountsMaterializer(db, app, { resultsKept: 4096, logger, onFatal });
+      await materializer.start();
+      opened.push(() => materializer.stop());
 
-    const broker = config.mqtt.embedded ? await startEmbeddedBroker(config.mqtt.embedded.host, config.mqtt.embedded.port, logger) : undefined;
+      const embedded = config.mqtt.embedded;
+      const broker = embedded ? await listening('mqtt.embedded.port', embedded.host, embedded.port, () => startEmbeddedBroker(embedded.host, embedded.port, logger)) : undefined;
+      if (broker) opened.push(() => broker.stop());
 
-    const replicaTransport = new TlsTransport({
-      self: config.node,
-      listenHost: '0.0.0.0',
-      listenPort: config.replicas[config.id]!.port,
-      peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
-      tls: loadTlsMaterial(config.pkiDir, config.node),
-      reconnectDelayMsMax: 1000,
-      acceptClient: (cert) => {
-        const name = identityOf(cert);
-        return roleOf(cert) !== 'replica' && name !== undefined && submitters.has(name) ? name : undefined;
-      },
-      logger,
-    });
-    const replica = await ReplicaNode.start({
-      n: config.replicas.length,
-      id: config.id,
-      replicaNames,
-      transport: replicaTransport,
-      app,
-      dataDir: join(config.dataDir, 'pbft'),
-      options: config.replicaNode as Partial<ReplicaNodeOptions>,
-      logger,
-      keys: { self: replicaKey, replicas: replicaKeys, clients: linkKeyResolver(submitters) },
-      observe: (action) => {
-        if (action.type === 'new-view') logger.info({ view: action.view, primary: action.primary }, 'new view');
-        if (action.type === 'state-transferred') logger.info({ seq: action.seq }, 'state transferred');
-      },
-      onFatal,
-    });
-    await replicaTransport.start();
+      const replicaTransport = new TlsTransport({
+        self: config.node,
+        listenHost: '0.0.0.0',
+        listenPort: config.replicas[config.id]!.port,
+        peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
+        tls: loadTlsMaterial(config.pkiDir, config.node),
+        reconnectDelayMsMax: 1000,
+        acceptClient: (cert) => {
+          const name = identityOf(cert);
+          return roleOf(cert) !== 'replica' && name !== undefined && submitters.has(name) ? name : undefined;
+        },
+        logger,
+      });
+      const replica = await ReplicaNode.start({
+        n: config.replicas.length,
+        id: config.id,
+        replicaNames,
+        transport: replicaTransport,
+        app,
+        dataDir: join(config.dataDir, 'pbft'),
+        options: config.replicaNode as Partial<ReplicaNodeOptions>,
+        logger,
+        keys: { self: replicaKey, replicas: replicaKeys, clients: linkKeyResolver(submitters) },
+        observe: (action) => {
+          if (action.type === 'new-view') logger.info({ view: action.view, primary: action.primary }, 'new view');
+          if (action.type === 'state-transferred') logger.info({ seq: action.seq }, 'state transferred');
+        },
+        onFatal,
+      });
+      opened.push(() => replicaTransport.close(), () => replica.close());
+      await listening(`replicas[${config.id}].port`, '0.0.0.0', config.replicas[config.id]!.port, () => replicaTransport.start());
 
-    const clientTransport = new TlsTransport({
-      self: config.submitter,
-      listen: false,
-      peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
-      tls: loadTlsMaterial(config.pkiDir, config.submitter),
-      reconnectDelayMsMax: 1000,
-      logger,
-    });
-    const client = new ClientNode({
-      id: config.submitter,
-      n: config.replicas.length,
-      replicaNames,
-      transport: clientTransport,
-      keys: { self: submitterKey, replicas: replicaKeys },
-      options: { logicalClients: 4, replyAuth: 'channel' },
-    });
-    client.start();
-    await clientTransport.start();
+      const clientTransport = new TlsTransport({
+        self: config.submitter,
+        listen: false,
+        peers: config.replicas.map((r) => ({ id: r.name, host: r.host, port: r.port })),
+        tls: loadTlsMaterial(config.pkiDir, config.submitter),
+        reconnectDelayMsMax: 1000,
+        logger,
+      });
+      const client = new ClientNode({
+        id: config.submitter,
+        n: config.replicas.length,
+        replicaNames,
+        transport: clientTransport,
+        keys: { self: submitterKey, replicas: replicaKeys },
+        options: { logicalClients: 4, replyAuth: 'channel' },
+      });
+      client.start();
+      opened.push(() => clientTransport.close(), () => client.close());
+      await clientTransport.start();
 
-    const submitOrdered = async (command: AccountCommand): Promise<OrderedResult> => {
-      const { position, chain } = decodeAccountsResult(await client.submit(encodeAccountOp(command)));
-      return { result: await materializer.waitFor(position), position, chain: Buffer.from(chain).toString('hex') };
-    };
-    const submit = async (command: AccountCommand): Promise<ApplyResult> => (await submitOrdered(command)).result;
-
-    const registry = new Registry();
-    const mqttUrl = config.mqtt.url;
-    const liveNodes = () => [config.node, ...replicaTransport.connectedPeers()].sort();
-    const monitor = await MonitorService.start({
-      db,
-      mqttUrl,
-      cluster: config.cluster,
-      nodeId: config.node,
-      signer: monitorKey,
-      adminContact: config.monitor.adminContact,
-      ...(config.monitor.hookPath ? { hookPath: config.monitor.hookPath } : {}),
-      silenceFactor: config.monitor.silenceFactor,
-      verifyWorkers: config.monitor.verifyWorkers,
-      liveNodes,
-      waitForBroker: false,
-      registry,
-      logger,
-    });
-
-    let nodeRef: AggregatorNode | undefined;
-    const getNode = () => nodeRef;
-    // Storage: objects erasure-coded over the nodes (rack-aware), shards exchanged through the API's
-    // internal routes with the nodes' own certificates; without a storage section, one local directory.
-    let sink: ObjectSink;
-    let extraRoutes: RouteSpec[] = [];
-    let storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined;
-    let pendingTimer: NodeJS.Timeout | undefined;
-    if (config.storage) {
-      const local = await FsShardStore.open({ volumes: config.storage.volumes });
-      const nodeTls = loadTlsMaterial(config.pkiDir, config.node);
-      const peers = new Map<string, ShardPeer>();
-      const peerApis = new Map<string, ApiClient>();
-      for (const r of config.replicas) {
-        if (r.name !== config.node) peerApis.set(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }));
-        peers.set(r.name, r.name === config.node ? new LocalShardPeer(r.name, local, { logger }) : new HttpShardPeer(r.name, peerApis.get(r.name)!, { logger }));
-      }
-      const receipts = new ReceiptCertifier({ db, app, cluster: config.cluster, node: config.node, replicas: config.replicas.length, tls: nodeTls, peers: peerApis });
-      const rs = await ReedSolomon.create(config.storage.dataShards, config.storage.parityShards);
-      const members = config.replicas.map((r) => ({ id: r.name, rack: r.rack ?? r.name }));
-      const store = new ClusterStore({ self: config.node, members, peers, rs, segmentBytes: config.storage.segmentBytes, logger });
-      sink = new ClusterObjectSink(db, store, local, { cluster: config.cluster, node: config.node, logger });
-      extraRoutes = internalRoutes(local);
-      const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
-      storage = { local, store, scrubber };
-      const migration = {
-        db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions,
-        receipts: { replicas: config.replicas.length, collect: (f: ReceiptFacts) => receipts.collect(f), positionOf: (a: number, s: string) => receipts.positionOf(a, s) },
+      const submitOrdered = async (command: AccountCommand): Promise<OrderedResult> => {
+        const { position, chain } = decodeAccountsResult(await client.submit(encodeAccountOp(command)));
+        return { result: await materializer.waitFor(position), position, chain: Buffer.from(chain).toString('hex') };
       };
-      extraRoutes.push(...migrationRoutes(migration));
-      extraRoutes.push({
-        method: 'POST', url: '/v1/internal/receipts', tag: 'internal', roles: ['replica'],
-        summary: "sign a migration receipt once this node's ordered log shows it (position, chain, the snapshot's record)",
-        schema: {
-          body: {
-            type: 'object', additionalProperties: false, required: ['cluster', 'account', 'snapshotId', 'position', 'chain', 'chunks', 'replicas'],
-            properties: {
-              cluster: { type: 'string', maxLength: 255 }, account: { type: 'string', maxLength: 255 }, snapshotId: { type: 'string', maxLength: 128 },
-              position: { type: 'integer', minimum: 1 }, chain: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-              chunks: { type: 'integer', minimum: 0 }, replicas: { type: 'integer', minimum: 1 },
+      const submit = async (command: AccountCommand): Promise<ApplyResult> => (await submitOrdered(command)).result;
+
+      const registry = new Registry();
+      const mqttUrl = config.mqtt.url;
+      const liveNodes = () => [config.node, ...replicaTransport.connectedPeers()].sort();
+      const monitor = await MonitorService.start({
+        db,
+        mqttUrl,
+        cluster: config.cluster,
+        nodeId: config.node,
+        signer: monitorKey,
+        adminContact: config.monitor.adminContact,
+        ...(config.monitor.hookPath ? { hookPath: config.monitor.hookPath } : {}),
+        silenceFactor: config.monitor.silenceFactor,
+        verifyWorkers: config.monitor.verifyWorkers,
+        liveNodes,
+        waitForBroker: false,
+        registry,
+        logger,
+      });
+      opened.push(() => monitor.stop());
+
+      let nodeRef: AggregatorNode | undefined;
+      const getNode = () => nodeRef;
+      // Storage: objects erasure-coded over the nodes (rack-aware), shards exchanged through the API's
+      // internal routes with the nodes' own certificates; without a storage section, one local directory.
+      let sink: ObjectSink;
+      let extraRoutes: RouteSpec[] = [];
+      let storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined;
+      let pendingTimer: NodeJS.Timeout | undefined;
+      if (config.storage) {
+        const local = await FsShardStore.open({ volumes: config.storage.volumes });
+        opened.push(() => local.close());
+        const nodeTls = loadTlsMaterial(config.pkiDir, config.node);
+        const peers = new Map<string, ShardPeer>();
+        const peerApis = new Map<string, ApiClient>();
+        for (const r of config.replicas) {
+          if (r.name !== config.node) peerApis.set(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }));
+          peers.set(r.name, r.name === config.node ? new LocalShardPeer(r.name, local, { logger }) : new HttpShardPeer(r.name, peerApis.get(r.name)!, { logger }));
+        }
+        const receipts = new ReceiptCertifier({ db, app, cluster: config.cluster, node: config.node, replicas: config.replicas.length, tls: nodeTls, peers: peerApis });
+        const rs = await ReedSolomon.create(config.storage.dataShards, config.storage.parityShards);
+        const members = config.replicas.map((r) => ({ id: r.name, rack: r.rack ?? r.name }));
+        const store = new ClusterStore({ self: config.node, members, peers, rs, segmentBytes: config.storage.segmentBytes, logger });
+        sink = new ClusterObjectSink(db, store, local, { cluster: config.cluster, node: config.node, logger });
+        extraRoutes = internalRoutes(local);
+        const scrubber = new Scrubber(db, store, local, { node: config.node, members: replicaNames, share: config.storage.scrubShare, logger });
+        storage = { local, store, scrubber };
+        opened.push(() => scrubber.idle());
+        const migration = {
+          db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions,
+          receipts: { replicas: config.replicas.length, collect: (f: ReceiptFacts) => receipts.collect(f), positionOf: (a: number, s: string) => receipts.positionOf(a, s) },
+        };
+        extraRoutes.push(...migrationRoutes(migration));
+        extraRoutes.push({
+          method: 'POST', url: '/v1/internal/receipts', tag: 'internal', roles: ['replica'],
+          summary: "sign a migration receipt once this node's ordered log shows it (position, chain, the snapshot's record)",
+          schema: {
+            body: {
+              type: 'object', additionalProperties: false, required: ['cluster', 'account', 'snapshotId', 'position', 'chain', 'chunks', 'replicas'],
+              properties: {
+                cluster: { type: 'string', maxLength: 255 }, account: { type: 'string', maxLength: 255 }, snapshotId: { type: 'string', maxLength: 128 },
+                position: { type: 'integer', minimum: 1 }, chain: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+                chunks: { type: 'integer', minimum: 0 }, replicas: { type: 'integer', minimum: 1 },
+              },
             },
           },
-        },
-        handler: async ({ request }) => ({ ...(await receipts.certify(request.body as ReceiptFacts)) }),
-      });
-      // Uploads whose snapshot never came (or came to another node) are recorded in the background.
-      let flushing = false;
-      pendingTimer = setInterval(() => {
-        if (flushing) return;
-        flushing = true;
-        void flushPendingRecords(migration)
-          .catch((err: Error) => logger.warn({ err: err.message }, 'queued chunk records not flushed yet'))
-          .finally(() => (flushing = false));
-      }, 15_000);
-      pendingTimer.unref();
-      extraRoutes.push({
-        method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
-        summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",
-        handler: async () => ({ ...(await scrubber.run()) }),
-      });
-    } else {
-      sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
-    }
-    const api = await createApiServer({
-      db,
-      tls: loadTlsMaterial(config.pkiDir, config.node),
-      sink,
-      submit,
-      registry,
-      logger,
-      defaultCluster: config.cluster,
-      nodeStatus: async () => ({ ...(await getNode()?.status()) }),
-      extraRoutes,
-    });
-    const apiUrl = await api.listen(config.api.port, config.api.host);
-
-    const node = new AggregatorNode(config, db, app, materializer, replica, replicaTransport, client, clientTransport, api, apiUrl, monitor, broker, storage, logger);
-    if (storage && config.storage?.scrubCron) {
-      const cron = (await import('node-cron')).default;
-      if (!cron.validate(config.storage.scrubCron)) {
-        await node.stop();
-        throw new BaksaError('CONFIG_INVALID', `storage.scrubCron: "${config.storage.scrubCron}" is not a cron expression`, { exitCode: ExitCode.config, hint: 'use five fields, e.g. "*/10 * * * *", or null for no scheduled scrub', details: { field: 'storage.scrubCron' } });
+          handler: async ({ request }) => ({ ...(await receipts.certify(request.body as ReceiptFacts)) }),
+        });
+        // Uploads whose snapshot never came (or came to another node) are recorded in the background.
+        let flushing = false;
+        pendingTimer = setInterval(() => {
+          if (flushing) return;
+          flushing = true;
+          void flushPendingRecords(migration)
+            .catch((err: Error) => logger.warn({ err: err.message }, 'queued chunk records not flushed yet'))
+            .finally(() => (flushing = false));
+        }, 15_000);
+        pendingTimer.unref();
+        opened.push(() => clearInterval(pendingTimer));
+        extraRoutes.push({
+          method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
+          summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",
+          handler: async () => ({ ...(await scrubber.run()) }),
+        });
+      } else {
+        sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
       }
-      node.scrubTask = cron.schedule(config.storage.scrubCron, () => void storage.scrubber.run().catch((err: Error) => logger.error({ err: err.message }, 'scrub failed')), { name: 'scrub', noOverlap: true });
+      const api = await createApiServer({
+        db,
+        tls: loadTlsMaterial(config.pkiDir, config.node),
+        sink,
+        submit,
+        registry,
+        logger,
+        defaultCluster: config.cluster,
+        nodeStatus: async () => ({ ...(await getNode()?.status()) }),
+        extraRoutes,
+      });
+      opened.push(() => api.close());
+      const apiUrl = await listening('api.port', config.api.host, config.api.port, () => api.listen(config.api.port, config.api.host));
+
+      const node = new AggregatorNode(config, db, app, materializer, replica, replicaTransport, client, clientTransport, api, apiUrl, monitor, broker, storage, logger);
+      if (storage && config.storage?.scrubCron) {
+        const cron = (await import('node-cron')).default;
+        if (!cron.validate(config.storage.scrubCron)) {
+          throw new BaksaError('CONFIG_INVALID', `storage.scrubCron: "${config.storage.scrubCron}" is not a cron expression`, { exitCode: ExitCode.config, hint: 'use five fields, e.g. "*/10 * * * *", or null for no scheduled scrub', details: { field: 'storage.scrubCron' } });
+        }
+        node.scrubTask = cron.schedule(config.storage.scrubCron, () => void storage.scrubber.run().catch((err: Error) => logger.error({ err: err.message }, 'scrub failed')), { name: 'scrub', noOverlap: true });
+      }
+      nodeRef = node;
+      node.pendingTimer = pendingTimer;
+      const gauge = (name: string, help: string, value: () => number) =>
+        new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
+      gauge('baksa_pbft_view', 'current PBFT view', () => replica.status.view);
+      gauge('baksa_pbft_last_executed', 'last executed sequence number', () => replica.status.lastExecuted);
+      gauge('baksa_account_commands', 'account commands ordered', () => app.position);
+      gauge('baksa_account_commands_applied', 'account commands applied to this node\'s database', () => materializer.position);
+      gauge('baksa_replica_peers_connected', 'replicas this node\'s links reach', () => replicaTransport.connectedPeers().length);
+      logger.info({ node: config.node, id: config.id, api: apiUrl, mqtt: mqttUrl, replicas: replicaNames.length }, 'aggregator node running');
+      return node;
+    } catch (error) {
+      for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+      throw error;
     }
-    nodeRef = node;
-    node.pendingTimer = pendingTimer;
-    const gauge = (name: string, help: string, value: () => number) =>
-      new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
-    gauge('baksa_pbft_view', 'current PBFT view', () => replica.status.view);
-    gauge('baksa_pbft_last_executed', 'last executed sequence number', () => replica.status.lastExecuted);
-    gauge('baksa_account_commands', 'account commands ordered', () => app.position);
-    gauge('baksa_account_commands_applied', 'account commands applied to this node\'s database', () => materializer.position);
-    gauge('baksa_replica_peers_connected', 'replicas this node\'s links reach', () => replicaTransport.connectedPeers().length);
-    logger.info({ node: config.node, id: config.id, api: apiUrl, mqtt: mqttUrl, replicas: replicaNames.length }, 'aggregator node running');
-    return node;
   }
 
   get mqttUrl(): string {

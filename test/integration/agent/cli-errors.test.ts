@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { cli } from '../../helpers/cli.ts';
 import { tempDir } from '../../unit/agent/_helpers.ts';
@@ -37,6 +38,28 @@ test('compare exits 1 on a difference and 2 on an error; bad input is refused wi
     assert.is(again.code, 2);
     assert.match(again.stderr, 'AGENT_EXISTS');
   } finally {
+    t.cleanup();
+  }
+});
+
+test('agent run with its --broker-listen port taken exits 3 naming the flag, rather than running on without a broker', async () => {
+  const t = tempDir();
+  const held = createServer();
+  try {
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    const port = (held.address() as AddressInfo).port;
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'hello\n');
+    const state = join(t.path, 'state');
+    const init = await cli(['agent', 'init', '--state', state, '--name', 'gw1', '--site', 'plant', '--members', 'gw1,gw2,gw3', '--broker', `mqtt://127.0.0.1:${port}`, '--profile', 'small-arm', '--source', src]);
+    assert.is(init.code, 0, init.stderr);
+    const run = await cli(['agent', 'run', '--state', state, '--broker-listen', String(port), '--broker-host', '127.0.0.1']);
+    assert.is(run.code, 3, run.stderr);
+    assert.match(run.stderr, 'PORT_IN_USE');
+    assert.match(run.stderr, `--broker-listen: 127.0.0.1:${port} is already in use`);
+  } finally {
+    await new Promise<void>((resolve) => held.close(() => resolve()));
     t.cleanup();
   }
 });

@@ -1,0 +1,81 @@
+// An aggregator node that cannot start (a port of its config taken by another process) fails with the
+// field to fix and leaves nothing open: its other ports are free again, and `aggregator run` exits
+// with the config exit code instead of lingering with a broker and timers but no API.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../../shared/log.ts';
+import type { BaksaError } from '../../../shared/errors.ts';
+import { initCluster } from '../../../aggregator/node/init.ts';
+import { loadNodeConfig } from '../../../aggregator/node/config.ts';
+import { AggregatorNode } from '../../../aggregator/node/node.ts';
+import { freeBasePort } from '../../../cli/demo-data.ts';
+import { runCli } from '../../helpers/cli.ts';
+
+const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+const release = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+const free = async (port: number, host: string) => {
+  try {
+    await release(await hold(port, host));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a taken port: the error names the field, and every port the node had opened is closed again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-start-'));
+  try {
+    const base = await freeBasePort();
+    const init = await initCluster({ dir: join(dir, 'c'), nodes: 4, basePort: base, persistFsync: false });
+    const config = await loadNodeConfig(init.nodes[0]!.config);
+    const cases: Array<[string, number, string]> = [
+      ['mqtt.embedded.port', base + 200, '127.0.0.1'],
+      ['replicas[0].port', base, '0.0.0.0'],
+      ['api.port', base + 100, '127.0.0.1'],
+    ];
+    for (const [field, port, host] of cases) {
+      const taken = await hold(port, host);
+      try {
+        await AggregatorNode.start(config, { logger: silentLogger, onFatal: (e) => { throw e; } });
+        assert.unreachable(`${field} is taken`);
+      } catch (error) {
+        const e = error as BaksaError;
+        assert.is(e.code, 'PORT_IN_USE', String(error));
+        assert.is(e.details?.field, field);
+        assert.match(e.message, `:${port} is already in use`);
+        assert.is(e.exitCode, 3);
+      } finally {
+        await release(taken);
+      }
+      // What the failed start had bound before the taken port is free for the next start.
+      for (const [otherField, otherPort, otherHost] of cases) assert.ok(await free(otherPort, otherHost), `${otherField} (${otherPort}) still bound after a failed start on ${field}`);
+    }
+
+    // The command exits (code 3) with the error as JSON, rather than running on without an API.
+    const taken = await hold(base + 100);
+    try {
+      const run = runCli(['aggregator', 'run', '--config', init.nodes[0]!.config, '--json']);
+      const { code } = await run.exited;
+      assert.is(code, 3, run.output());
+      const out = JSON.parse(run.out().trim().split('\n').pop()!) as { ok: boolean; error: { code: string; details: { field: string } } };
+      assert.is(out.ok, false);
+      assert.is(out.error.code, 'PORT_IN_USE');
+      assert.is(out.error.details.field, 'api.port');
+    } finally {
+      await release(taken);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
