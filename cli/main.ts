@@ -61,7 +61,24 @@ async function runInProcess(args: string[]): Promise<number> {
   return code;
 }
 
+/**
+ * A reader that went away (`2baksa … | head`, a supervisor that closed its pipe) makes writes to stdout
+ * or stderr fail with EPIPE, which Node throws as an unhandled 'error' event: a running node would
+ * die of its own log line. Output nobody reads is dropped instead; the work goes on.
+ */
+let outputGuarded = false;
+function dropOutputToClosedPipes(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
+  dropOutputToClosedPipes();
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);

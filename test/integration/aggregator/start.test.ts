@@ -1,6 +1,7 @@
 // An aggregator node that cannot start (a port of its config taken by another process) fails with the
 // field to fix and leaves nothing open: its other ports are free again, and `aggregator run` exits
-// with the config exit code instead of lingering with a broker and timers but no API.
+// with the config exit code instead of lingering with a broker and timers but no API. A node whose
+// stdout reader goes away keeps running and stops cleanly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { initCluster } from '../../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort } from '../../../cli/demo-data.ts';
-import { runCli } from '../../helpers/cli.ts';
+import { runCli, startCli } from '../../helpers/cli.ts';
 
 const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
   new Promise((resolve, reject) => {
@@ -31,7 +32,7 @@ const free = async (port: number, host: string) => {
   }
 };
 
-test('a taken port: the error names the field, and every port the node had opened is closed again', async () => {
+test('a taken port: the error names the field, and every port the node had opened is closed again; a closed stdout is no crash', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-start-'));
   try {
     const base = await freeBasePort();
@@ -73,6 +74,24 @@ test('a taken port: the error names the field, and every port the node had opene
     } finally {
       await release(taken);
     }
+
+    // Started for real, then its reader goes away (`… | head`): the node runs on, and on SIGTERM its
+    // last line ("stopped") is dropped instead of killing it with EPIPE.
+    const child = startCli(['aggregator', 'run', '--config', init.nodes[0]!.config, '--json']);
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    await new Promise<void>((resolve) => {
+      child.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('"event":"ready"')) resolve();
+      });
+    });
+    child.stdout!.destroy();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.is(await exited, 0, err.slice(-3000));
+    assert.not.match(err, 'EPIPE');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
