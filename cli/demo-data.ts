@@ -74,11 +74,12 @@ export async function appendLogs(dir: string, totalBytes: number, share: number,
   for (let i = 0; i < EVENT_LOGS; i++) await appendFile(join(dir, 'events', `gateway-${i}.jsonl`), eventLines(rng, i, t0, (totalBytes * 0.25 * share) / EVENT_LOGS));
 }
 
-async function portFree(port: number): Promise<boolean> {
+/** Whether a TCP listen on `host:port` succeeds now (it is closed again at once). */
+export async function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   const server = createServer();
   return new Promise((resolve) => {
     server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
@@ -148,7 +149,7 @@ export async function freeBasePort(claimsDir = defaultClaimsDir()): Promise<numb
     const base = BASE_FIRST + ((first + k) % BASES) * BASE_STEP;
     if (!claim(claimsDir, base)) continue;
     const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+    if ((await Promise.all(ports.map((p) => portFree(p)))).every(Boolean)) return base;
     // A port of it is held by another program (or by a cluster claimed elsewhere): let it go.
     const file = join(claimsDir, String(base));
     rmSync(file, { force: true });

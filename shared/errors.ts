@@ -80,7 +80,7 @@ export async function listening<T>(field: string, host: string, port: number, li
       });
     if (code === 'EADDRINUSE') throw refusal('is already in use', `stop the process that holds it (\`ss -ltnp 'sport = :${port}'\` names it), or set "${field}" to a free port`);
     if (code === 'EACCES') throw refusal('may not be bound by this user', `ports below 1024 need privileges; set "${field}" to 1024 or above`);
-    if (code === 'EADDRNOTAVAIL') throw refusal('is not an address of this machine', `set the host of "${field}" to one of this machine's addresses (or 0.0.0.0)`);
+    if (code === 'EADDRNOTAVAIL') throw refusal('is not an address of this machine', `listen on one of this machine's addresses (or 0.0.0.0) for "${field}"`);
     throw error;
   }
 }

@@ -13,7 +13,7 @@ import type { BaksaError } from '../../../shared/errors.ts';
 import { initCluster } from '../../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
-import { freeBasePort } from '../../../cli/demo-data.ts';
+import { freeBasePort, portFree } from '../../../cli/demo-data.ts';
 import { runCli, startCli } from '../../helpers/cli.ts';
 
 const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
@@ -23,14 +23,6 @@ const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
     server.listen(port, host, () => resolve(server));
   });
 const release = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
-const free = async (port: number, host: string) => {
-  try {
-    await release(await hold(port, host));
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('a taken port: the error names the field, and every port the node had opened is closed again; a closed stdout is no crash', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-start-'));
@@ -58,7 +50,7 @@ test('a taken port: the error names the field, and every port the node had opene
         await release(taken);
       }
       // What the failed start had bound before the taken port is free for the next start.
-      for (const [otherField, otherPort, otherHost] of cases) assert.ok(await free(otherPort, otherHost), `${otherField} (${otherPort}) still bound after a failed start on ${field}`);
+      for (const [otherField, otherPort, otherHost] of cases) assert.ok(await portFree(otherPort, otherHost), `${otherField} (${otherPort}) still bound after a failed start on ${field}`);
     }
 
     // The command exits (code 3) with the error as JSON, rather than running on without an API.
