@@ -17,6 +17,7 @@ import { writeFileDurable } from '../../shared/crypto/durable-file.ts';
 import { readKeyFile } from '../../shared/crypto/key-file.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import { listenForStop } from '../../shared/stop-signal.ts';
 import { processAlive, processStartTicks } from '../backup/lock.ts';
 import { loadState, tenantOf, type AgentState } from '../config/index.ts';
 import { join, resolve } from 'node:path';
@@ -337,13 +338,14 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 /** Runs until SIGTERM/SIGINT (or `stopSignal`), then shuts down cleanly. */
 export async function runDaemon(stateDir: string, options: DaemonOptions = {}): Promise<void> {
   const logger = options.logger ?? createLogger('agent');
-  const daemon = await startDaemon(stateDir, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {});
-  const stop =
-    options.stopSignal ??
-    new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => resolve());
-      process.once('SIGINT', () => resolve());
-    });
-  await stop;
+  const signals = options.stopSignal ? undefined : listenForStop();
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(stateDir, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {});
+  } catch (error) {
+    signals?.dispose();
+    throw error;
+  }
+  await (options.stopSignal ?? signals!.requested);
   await daemon.stop();
 }

@@ -4,6 +4,7 @@
  * restarts itself once with it (a daemon pays that half second once), forwarding signals and exit code.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import type { Profile } from '../profile/index.ts';
 
 export const RUNTIME_MARK = 'BAKSA_RUNTIME_APPLIED';
@@ -30,7 +31,8 @@ export function rerunWith(env: NodeJS.ProcessEnv): Promise<number> {
     child.on('exit', (code, signal) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      resolve(code ?? (signal ? 128 : 1));
+      // A child killed by a signal exits as shells report it: 128 + the signal's number.
+      resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1));
     }),
   );
 }

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { configError } from '../../shared/errors.ts';
+import { listenForStop } from '../../shared/stop-signal.ts';
 import { formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
 import { intFlag, outputOptions, targetOptions, type CommonFlags } from './common.ts';
 
@@ -70,13 +71,17 @@ export function registerAggregator(program: Command): void {
       const { loadNodeConfig } = await import('../node/config.ts');
       const { AggregatorNode } = await import('../node/node.ts');
       const config = await loadNodeConfig(flags.config);
-      const node = await AggregatorNode.start(config);
+      const stop = listenForStop();
+      let node: Awaited<ReturnType<typeof AggregatorNode.start>>;
+      try {
+        node = await AggregatorNode.start(config);
+      } catch (error) {
+        stop.dispose();
+        throw error;
+      }
       if (formatOf(flags) === 'json') printJsonLine({ event: 'ready', pid: process.pid, ...(await node.status()) });
       else process.stdout.write(`aggregator node ${config.node} running: API ${node.apiUrl}, MQTT ${node.mqttUrl}\n`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
+      await stop.requested;
       await node.stop();
       if (formatOf(flags) === 'json') printJsonLine({ event: 'stopped', node: config.node });
     });

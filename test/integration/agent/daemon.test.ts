@@ -150,4 +150,25 @@ test('agent run in snapshot mode follows its cron schedule', async () => {
   }
 });
 
+test('agent run: a SIGTERM during start-up waits for the start, then stops cleanly', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'logs');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.csv'), sensorLines(100));
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw-e', '--profile', 'small-arm', '--source', src])).code, 0);
+    const daemon = startCli(['agent', 'run', '--state', state]);
+    const done = finished(daemon);
+    // The pid file is the daemon's first step; everything else is still starting.
+    while (!existsSync(join(state, 'daemon.pid')) && daemon.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    daemon.kill('SIGTERM');
+    const exit = await done;
+    assert.equal([exit.code, exit.signal], [0, null], exit.stderr);
+    assert.not.ok(existsSync(join(state, 'daemon.pid')), 'the pid file is removed: the clean stop ran');
+  } finally {
+    t.cleanup();
+  }
+});
+
 test.run();

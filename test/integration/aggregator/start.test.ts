@@ -14,7 +14,7 @@ import { initCluster } from '../../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort, portFree } from '../../../cli/demo-data.ts';
-import { runCli, startCli } from '../../helpers/cli.ts';
+import { jsonLines, runCli, startCli } from '../../helpers/cli.ts';
 
 const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
   new Promise((resolve, reject) => {
@@ -84,6 +84,16 @@ test('a taken port: the error names the field, and every port the node had opene
     child.kill('SIGTERM');
     assert.is(await exited, 0, err.slice(-3000));
     assert.not.match(err, 'EPIPE');
+
+    // SIGTERM while the node is still starting (its broker is up, its API not yet): it finishes
+    // starting, then stops cleanly, instead of dying by the signal halfway through.
+    const early = runCli(['aggregator', 'run', '--config', init.nodes[0]!.config, '--json']);
+    while (await portFree(base + 200) && early.child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    early.child.kill('SIGTERM');
+    const ended = await early.exited;
+    assert.equal([ended.code, ended.signal], [0, null], early.output().slice(-3000));
+    const events = jsonLines(ended.stdout).map((l) => l.event);
+    assert.equal(events, ['ready', 'stopped']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,27 @@
+/**
+ * The end of a long-running command: the first SIGTERM or SIGINT. Ask for it before starting anything.
+ * Node applies a signal's default action (the process dies where it stands) while nobody listens for
+ * it, so a supervisor's SIGTERM that arrives during start-up, or right after the command said "ready",
+ * would otherwise skip the clean stop: no flushed state, no Deregister, exit by signal instead of 0.
+ */
+export interface StopSignal {
+  /** Resolves with the signal that asked the command to stop. */
+  readonly requested: Promise<NodeJS.Signals>;
+  /** Stops listening (the command failed to start and ends anyway). */
+  dispose(): void;
+}
+
+export function listenForStop(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): StopSignal {
+  let handler: (signal: NodeJS.Signals) => void = () => {};
+  const requested = new Promise<NodeJS.Signals>((resolve) => {
+    handler = (signal) => {
+      dispose();
+      resolve(signal);
+    };
+  });
+  const dispose = () => {
+    for (const s of signals) process.off(s, handler);
+  };
+  for (const s of signals) process.on(s, handler);
+  return { requested, dispose };
+}
