@@ -10,8 +10,9 @@
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { RequestOptions } from '../../shared/http/api-client.ts';
+import { ByteParts } from '../../shared/http/body.ts';
 import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
-import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrames } from '../../shared/http/frames.ts';
+import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrameParts } from '../../shared/http/frames.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
@@ -232,7 +233,7 @@ export class CloudClient {
   async putChunks(chunks: ReadonlyArray<{ offer: ChunkOffer; sealed: Uint8Array }>): Promise<Array<{ stored: boolean } | BaksaError>> {
     if (chunks.length === 0) return [];
     if (chunks.length > UPLOAD_BATCH_CHUNKS_MAX) throw new Error(`invariant violated: putChunks() with ${chunks.length} chunks (at most ${UPLOAD_BATCH_CHUNKS_MAX})`);
-    const body = encodeFrames(chunks.map(({ offer, sealed }) => ({ head: encodeChunkFrameHead(offer), bytes: sealed })), CHUNK_FRAME_HEAD_BYTES);
+    const body = new ByteParts(encodeFrameParts(chunks.map(({ offer, sealed }) => ({ head: encodeChunkFrameHead(offer), bytes: sealed })), CHUNK_FRAME_HEAD_BYTES));
     const { body: answer } = await this.api.request<unknown>('POST', `${this.base}/chunks`, body);
     const results = isObject(answer) ? answer.results : undefined;
     if (!Array.isArray(results) || results.length !== chunks.length) throw badAnswer('POST chunks', `not one result for each of the ${chunks.length} chunks`);

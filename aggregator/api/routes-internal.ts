@@ -30,6 +30,7 @@ import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { putCheckedShard, putShardsGrouped } from '../storage/group-put.ts';
 import { SHARD_FRAME_HEAD_BYTES, defaultShardBatchLimits } from '../storage/peers.ts';
 import { apiError } from './errors.ts';
+import { BodyTooLarge, collectBody, declaredLength } from '../../shared/http/body.ts';
 import type { RouteSpec } from './route.ts';
 
 export interface InternalRoutesOptions {
@@ -71,19 +72,18 @@ function replyError(reply: FastifyReply, status: number, error: BaksaError): Fas
 }
 
 /** Reads a raw body into one buffer, refusing it as soon as it passes `bytesMax`. */
-async function readBounded(body: unknown, bytesMax: number): Promise<Buffer> {
+async function readBounded(request: { headers: Record<string, unknown>; body: unknown }, bytesMax: number): Promise<Buffer> {
+  const body = request.body;
   if (body === undefined || body === null) return Buffer.alloc(0);
   if (typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
     throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the shard as application/octet-stream', 'set Content-Type: application/octet-stream');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > bytesMax) throw shardTooLarge(undefined, bytesMax);
-    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+  try {
+    return await collectBody(body as AsyncIterable<Uint8Array>, bytesMax, declaredLength(request.headers['content-length']));
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw shardTooLarge(undefined, bytesMax);
+    throw error;
   }
-  return Buffer.concat(chunks, size);
 }
 
 export function internalRoutes(store: ShardStore, options: Partial<InternalRoutesOptions> = {}): RouteSpec[] {
@@ -104,7 +104,7 @@ export function internalRoutes(store: ShardStore, options: Partial<InternalRoute
         if (Number.isFinite(declared) && declared > shardBatchBytesMax) return replyError(reply, 413, shardTooLarge(declared, shardBatchBytesMax));
         let frames: Frame[];
         try {
-          frames = decodeFrames(await readBounded(request.body, shardBatchBytesMax), {
+          frames = decodeFrames(await readBounded(request, shardBatchBytesMax), {
             headBytes: SHARD_FRAME_HEAD_BYTES, countMax: shardBatchCountMax, frameBytesMax: shardBytesMax, batchBytesMax: shardBatchBytesMax,
           });
         } catch (e) {
@@ -133,7 +133,7 @@ export function internalRoutes(store: ShardStore, options: Partial<InternalRoute
         if (Number.isFinite(declared) && declared > shardBytesMax) return replyError(reply, 413, shardTooLarge(declared, shardBytesMax));
         let bytes: Buffer;
         try {
-          bytes = await readBounded(request.body, shardBytesMax);
+          bytes = await readBounded(request, shardBytesMax);
         } catch (e) {
           if (e instanceof BaksaError && e.code === 'PAYLOAD_TOO_LARGE') return replyError(reply, 413, e);
           throw e;

@@ -59,6 +59,7 @@ import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { resolveAccount } from '../accounts/queries.ts';
 import { admitBackup } from '../accounts/quota.ts';
 import { payloadTooLarge } from './object-sink.ts';
+import { BodyTooLarge, collectBody, declaredLength } from '../../shared/http/body.ts';
 import { apiError } from './errors.ts';
 import { requireOwnAccount, type Principal } from './rbac.ts';
 import type { RouteSpec } from './route.ts';
@@ -248,14 +249,12 @@ async function readBody(request: { headers: Record<string, unknown>; body: unkno
   if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
     throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/octet-stream', 'set Content-Type: application/octet-stream');
   }
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const part of body as AsyncIterable<Uint8Array>) {
-    total += part.length;
-    if (total > bytesMax) throw payloadTooLarge(bytesMax);
-    parts.push(Buffer.from(part.buffer, part.byteOffset, part.length));
+  try {
+    return await collectBody(body as AsyncIterable<Uint8Array>, bytesMax, declaredLength(request.headers['content-length']));
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw payloadTooLarge(bytesMax);
+    throw error;
   }
-  return Buffer.concat(parts, total);
 }
 
 function badRequest(field: string, why: string): BaksaError {

@@ -16,7 +16,8 @@ import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { SHARD_BYTES_MAX_DEFAULT, StorageErrorCode, checkShardId, type ShardStore } from '../../shared/storage/index.ts';
 import type { ApiClient } from '../../shared/http/api-client.ts';
-import { decodeFrames, encodeFrames, framesBytes } from '../../shared/http/frames.ts';
+import { ByteParts } from '../../shared/http/body.ts';
+import { decodeFrames, encodeFrameParts, framesBytes } from '../../shared/http/frames.ts';
 import { putCheckedShard, putShardsGrouped, type PutOutcome, type ShardToStore } from './group-put.ts';
 
 /**
@@ -183,7 +184,8 @@ export class HttpShardPeer implements ShardPeer {
   }
 
   async #putRun(run: readonly ShardToStore[]): Promise<PutOutcome[]> {
-    const body = encodeFrames(run.map((s) => ({ head: Buffer.from(s.id, 'hex'), bytes: s.bytes })), SHARD_FRAME_HEAD_BYTES);
+    // The shards go out as they are (views of their stripe), not joined into one body first.
+    const body = new ByteParts(encodeFrameParts(run.map((s) => ({ head: Buffer.from(s.id, 'hex'), bytes: s.bytes })), SHARD_FRAME_HEAD_BYTES));
     let answer: unknown;
     try {
       answer = (await this.client.request<unknown>('POST', '/v1/internal/shards/batch', body)).body;

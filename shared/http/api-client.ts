@@ -10,6 +10,9 @@ import { createSecureContext } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { tlsClientOptions, type TlsMaterial } from '../crypto/pki.ts';
 import { BaksaError, ExitCode } from '../errors.ts';
+import { BodyCollector, ByteParts, declaredLength } from './body.ts';
+
+export { ByteParts };
 
 export interface ApiClientOptions {
   timeoutMs?: number;
@@ -44,16 +47,19 @@ export class ApiClient {
   }
 
   /**
-   * Sends one request. `body` is JSON; bytes (Uint8Array) or a stream (Readable) go as
+   * Sends one request. `body` is JSON; bytes (Uint8Array or ByteParts) or a stream (Readable) go as
    * application/octet-stream, with a Content-Length for bytes. With `responseBytes` a successful
    * response body comes back as the bytes received (a Buffer), not as text or JSON.
    */
   async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<{ status: number; body: T }> {
     const url = new URL(path, this.base);
     const raw = body !== undefined && typeof (body as Readable)?.pipe === 'function';
-    const bin = body instanceof Uint8Array;
+    const parts = body instanceof ByteParts ? body.parts : undefined;
+    const bin = body instanceof Uint8Array || parts !== undefined;
     // Bytes go as they are (a view, not a copy: uploads are megabytes and are not changed meanwhile).
-    const data = body === undefined || raw ? undefined : bin ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
+    const data =
+      body === undefined || raw || parts !== undefined ? undefined : body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
+    const length = parts !== undefined ? (body as ByteParts).length : data?.length;
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,
@@ -63,25 +69,33 @@ export class ApiClient {
           timeout: this.timeoutMs,
           headers: {
             accept: 'application/json',
-            ...(data ? { 'content-type': bin ? 'application/octet-stream' : 'application/json', 'content-length': String(data.length) } : {}),
+            ...(length !== undefined ? { 'content-type': bin ? 'application/octet-stream' : 'application/json', 'content-length': String(length) } : {}),
             ...(raw ? { 'content-type': 'application/octet-stream' } : {}),
           },
         },
         (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
+          const tooLarge = () => req.destroy(new Error(`response larger than ${this.responseBytesMax} bytes`));
+          let collector: BodyCollector;
+          try {
+            collector = new BodyCollector(this.responseBytesMax, declaredLength(res.headers['content-length']));
+          } catch {
+            tooLarge();
+            return;
+          }
           res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > this.responseBytesMax) req.destroy(new Error(`response larger than ${this.responseBytesMax} bytes`));
-            else chunks.push(c);
+            try {
+              collector.add(c);
+            } catch {
+              tooLarge();
+            }
           });
           res.on('end', () => {
             const status0 = res.statusCode ?? 0;
             if (options.responseBytes === true && status0 < 400) {
-              resolve({ status: status0, body: Buffer.concat(chunks) as T });
+              resolve({ status: status0, body: collector.bytes() as T });
               return;
             }
-            const text = Buffer.concat(chunks).toString('utf8');
+            const text = collector.bytes().toString('utf8');
             let parsed: unknown = text;
             if ((res.headers['content-type'] ?? '').includes('json')) {
               try {
@@ -121,7 +135,10 @@ export class ApiClient {
         ),
       );
       if (raw) (body as Readable).pipe(req);
-      else req.end(data);
+      else if (parts !== undefined) {
+        for (const part of parts) if (part.length > 0) req.write(part);
+        req.end();
+      } else req.end(data);
     });
   }
 

@@ -44,6 +44,7 @@ import {
 import { Limiter } from '../../../agent/util/index.ts';
 import { ChunkOpenPool } from '../../../agent/chunks/open-pool.ts';
 import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeFrames } from '../../../shared/http/frames.ts';
+import { ByteParts } from '../../../shared/http/body.ts';
 import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir, assertSameTree } from './_helpers.ts';
 
 const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
@@ -218,8 +219,9 @@ class FakeCloud implements ApiTransport {
       return ok(stored ? 201 : 200, { id, stored });
     }
     if (route === 'POST chunks') {
-      assert.instance(body, Uint8Array);
-      const frames = decodeFrames(body as Uint8Array, { headBytes: CHUNK_FRAME_HEAD_BYTES, countMax: UPLOAD_BATCH_CHUNKS_MAX, frameBytesMax: 1 << 24, batchBytesMax: 1 << 26 });
+      // Sent as pieces (the sealed chunks as they are); what goes on the wire is them in order.
+      assert.instance(body, ByteParts);
+      const frames = decodeFrames(Buffer.concat((body as ByteParts).parts), { headBytes: CHUNK_FRAME_HEAD_BYTES, countMax: UPLOAD_BATCH_CHUNKS_MAX, frameBytesMax: 1 << 24, batchBytesMax: 1 << 26 });
       this.batches++;
       const results = frames.map((f) => {
         const head = decodeChunkFrameHead(f.head);

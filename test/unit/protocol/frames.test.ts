@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeChunkFrameHead, encodeFrames, framesBytes, type FrameLimits } from '../../../shared/http/frames.ts';
+import { CHUNK_FRAME_HEAD_BYTES, decodeChunkFrameHead, decodeFrames, encodeChunkFrameHead, encodeFrameParts, encodeFrames, framesBytes, type FrameLimits } from '../../../shared/http/frames.ts';
 import { ProtocolError } from '../../../shared/protocol/index.ts';
 import { codeOf } from '../../helpers/protocol.ts';
 
@@ -25,6 +25,20 @@ test('round trip: heads and bodies come back as they went, views into the input'
     }),
     { numRuns: 300 },
   );
+});
+
+test('as pieces: in order they are the encoded batch, and each frame body is the caller\'s own buffer', () => {
+  fc.assert(
+    fc.property(fc.array(frameArb, { maxLength: 8 }), (frames) => {
+      const parts = encodeFrameParts(frames, 3);
+      assert.equal(Buffer.concat(parts), encodeFrames(frames, 3));
+      const bodies = new Set<Uint8Array>(frames.filter((f) => f.bytes.length > 0).map((f) => f.bytes));
+      assert.equal(parts.filter((p) => bodies.has(p)).length, bodies.size, 'no body is copied');
+      assert.ok(parts.every((p) => p.length > 0), 'no empty piece');
+    }),
+    { numRuns: 300 },
+  );
+  assert.throws(() => encodeFrameParts([{ head: new Uint8Array(2), bytes: new Uint8Array(1) }], 3), /frame head of 2 bytes/);
 });
 
 test('every limit is refused with OVERSIZE, the format with MALFORMED or TRAILING_BYTES', () => {
