@@ -28,6 +28,17 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 30_00
   }
 }
 
+/** A lone agent (small-arm) on one log of `lines` sensor lines; its state directory. */
+async function initLoneAgent(root: string, name: string, lines: number): Promise<string> {
+  const src = join(root, 'logs');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a.csv'), sensorLines(lines));
+  const state = join(root, 'state');
+  const init = await cli(['agent', 'init', '--state', state, '--name', name, '--profile', 'small-arm', '--source', src]);
+  assert.is(init.code, 0, init.stderr);
+  return state;
+}
+
 test('agent run: capture, lazy backups, heartbeat and events, clean shutdown', async () => {
   const t = tempDir();
   const broker = await startAedes();
@@ -120,11 +131,7 @@ test('agent run: capture, lazy backups, heartbeat and events, clean shutdown', a
 test('agent run in snapshot mode follows its cron schedule', async () => {
   const t = tempDir();
   try {
-    const src = join(t.path, 'logs');
-    mkdirSync(src);
-    writeFileSync(join(src, 'a.csv'), sensorLines(500));
-    const state = join(t.path, 'state');
-    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw-c', '--profile', 'small-arm', '--source', src])).code, 0);
+    const state = await initLoneAgent(t.path, 'gw-c', 500);
     editConfig(state, (c) => (c.schedule = { mode: 'snapshot', cron: '*/2 * * * * *' }));
     const daemon = startCli(['agent', 'run', '--state', state]);
     const done = finished(daemon);
@@ -153,11 +160,7 @@ test('agent run in snapshot mode follows its cron schedule', async () => {
 test('agent run: a SIGTERM during start-up waits for the start, then stops cleanly', async () => {
   const t = tempDir();
   try {
-    const src = join(t.path, 'logs');
-    mkdirSync(src);
-    writeFileSync(join(src, 'a.csv'), sensorLines(100));
-    const state = join(t.path, 'state');
-    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw-e', '--profile', 'small-arm', '--source', src])).code, 0);
+    const state = await initLoneAgent(t.path, 'gw-e', 100);
     const daemon = startCli(['agent', 'run', '--state', state]);
     const done = finished(daemon);
     // The pid file is the daemon's first step; everything else is still starting.
