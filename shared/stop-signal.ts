@@ -3,6 +3,8 @@
  * Node applies a signal's default action (the process dies where it stands) while nobody listens for
  * it, so a supervisor's SIGTERM that arrives during start-up, or right after the command said "ready",
  * would otherwise skip the clean stop: no flushed state, no Deregister, exit by signal instead of 0.
+ * A second signal is not waited on: it ends the process at once, by that signal, for a start-up or a
+ * shutdown that hangs (the second Ctrl-C of a person at a terminal).
  */
 export interface StopSignal {
   /** Resolves with the signal that asked the command to stop. */
@@ -12,13 +14,18 @@ export interface StopSignal {
 }
 
 export function listenForStop(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): StopSignal {
-  let handler: (signal: NodeJS.Signals) => void = () => {};
-  const requested = new Promise<NodeJS.Signals>((resolve) => {
-    handler = (signal) => {
-      dispose();
-      resolve(signal);
-    };
-  });
+  let asked = false;
+  let resolveRequested: (signal: NodeJS.Signals) => void = () => {};
+  const requested = new Promise<NodeJS.Signals>((resolve) => (resolveRequested = resolve));
+  const handler = (signal: NodeJS.Signals) => {
+    if (!asked) {
+      asked = true;
+      resolveRequested(signal);
+      return;
+    }
+    dispose();
+    process.kill(process.pid, signal);
+  };
   const dispose = () => {
     for (const s of signals) process.off(s, handler);
   };
