@@ -18,6 +18,7 @@ import { authenticateClient, ConnackCode, type AuthenticationPolicy } from './au
 import { authorize, type Principal } from './authorize.ts';
 import { GuardedConnection, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
 import { resolveSiteBrokerOptions, type SiteBrokerInput, type SiteBrokerOptions } from './options.ts';
+import { listenOn } from '../../shared/transport/listen.ts';
 
 export interface SiteBrokerStats {
   /** Sockets handed to the guard (after TLS, when on). */
@@ -153,13 +154,7 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
   }
   server.maxConnections = options.connectionsMax;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, options.port, options.host);
   } catch (error) {
     // The broker's own timers would keep the process alive.
     await new Promise<void>((resolve) => aedes.close(() => resolve()));

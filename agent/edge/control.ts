@@ -23,6 +23,7 @@ import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { decodeUntrusted, type DecodeLimits } from '../../shared/protocol/codec.ts';
 import { FrameDecoder, encodeFrameHeader } from '../../shared/transport/framing.ts';
+import { listenOn } from '../../shared/transport/listen.ts';
 
 export type ControlHandler = (args: unknown, ctx: { emit(event: unknown): void; signal: AbortSignal }) => Promise<unknown>;
 export interface ControlServerOptions { frameBytesMax?: number; logger?: Logger }
@@ -155,10 +156,7 @@ export async function startControlServer(path: string, handlers: Readonly<Record
     }, (why) => logger.warn({ why }, 'closing a control connection after a bad frame'));
   });
   server.on('error', (error) => logger.error({ err: error }, 'control server error'));
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once('error', reject);
-    server.listen(endpoint, () => (server.off('error', reject), resolvePromise()));
-  });
+  await listenOn(server, endpoint);
   await chmod(endpoint, 0o600);
   if (endpoint !== path) {
     await writeFile(`${path}.tmp`, `${endpoint}\n`, { mode: 0o600 });

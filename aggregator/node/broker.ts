@@ -11,6 +11,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { GuardedConnection, type GuardLimits } from '../../agent/broker/index.ts';
+import { listenOn } from '../../shared/transport/listen.ts';
 
 export interface EmbeddedBroker {
   url: string;
@@ -51,13 +52,7 @@ export async function startEmbeddedBroker(host: string, port: number, logger: Lo
     aedes.handle(guard);
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port, host);
   } catch (error) {
     // The broker's own timers would keep the process alive.
     await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -27,7 +27,7 @@ export function onRequest(c: Core, r: Request): void {
   const last = c.clientTable.get(r.client);
   if (last && r.requestId <= last.requestId) {
     // A retransmission of the last executed request gets its cached reply; older ones are dropped.
-    if (r.requestId === last.requestId) sendReply(c, r.client, r.requestId, last.result);
+    if (r.requestId === last.requestId) sendReplies(c, [{ client: r.client, requestId: r.requestId, result: last.result }]);
     return;
   }
   const held = c.pending.get(r.client);
@@ -196,11 +196,7 @@ function executeEntry(c: Core, e: Entry, replay: boolean): void {
   }
   c.lastExecuted = e.seq;
   c.out.push({ type: 'execute', seq: e.seq, view: pp.view, digest: pp.digest, timeMs: pp.timeMs, requests: executed, replay });
-  // One signature for all of the batch's replies (batch-signature.ts), not one per request.
-  const replies = c.signMany<Reply>(executed.map((x) => ({
-    type: 'reply', view: c.view, client: x.client, requestId: x.requestId, result: x.result, replica: c.id,
-  })));
-  for (const reply of replies) c.reply(reply.client, reply);
+  sendReplies(c, executed);
   if (!c.viewChanging) {
     // Progress: the primary is doing its job, so forget earlier suspicion and restart the timer.
     c.viewChangeAttempts = 0;
@@ -209,9 +205,12 @@ function executeEntry(c: Core, e: Entry, replay: boolean): void {
   if (e.seq % c.options.checkpointInterval === 0) takeCheckpoint(c, e.seq);
 }
 
-export function sendReply(c: Core, client: string, requestId: number, result: Uint8Array): void {
-  const reply = c.sign<Reply>({ type: 'reply', view: c.view, client, requestId, result, replica: c.id });
-  c.reply(client, reply);
+/** Replies to these requests, all under one signature (batch-signature.ts; one alone gets a plain one). */
+function sendReplies(c: Core, to: ReadonlyArray<{ client: string; requestId: number; result: Uint8Array }>): void {
+  const replies = c.signMany<Reply>(to.map((x) => ({
+    type: 'reply', view: c.view, client: x.client, requestId: x.requestId, result: x.result, replica: c.id,
+  })));
+  for (const reply of replies) c.reply(reply.client, reply);
 }
 
 /** Drops pending requests the client table shows as executed (after a state transfer). */

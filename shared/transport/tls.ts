@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { BoundedFrameQueue, emptyStats, type FrameHandler, type Transport, type TransportStats } from './transport.ts';
 import { FrameDecoder, encodeFrameHeader } from './framing.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { listenOn } from './listen.ts';
 
 export interface TlsPeer {
   id: string;
@@ -127,13 +128,7 @@ export class TlsTransport implements Transport {
     });
     server.on('secureConnection', (socket) => this.accept(socket));
     server.on('tlsClientError', (error) => this.options.logger.debug({ err: error.message }, 'tls client refused'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.listenPort, this.options.listenHost, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, this.options.listenPort, this.options.listenHost);
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     for (const link of this.links.values()) this.dial(link);
