@@ -10,6 +10,15 @@
  * from elsewhere waits instead of landing inside someone's transaction. Inside `fn`, the Database itself
  * (the `db` argument, or the same object) runs statements directly: the transaction is tracked with
  * AsyncLocalStorage. A `transaction` inside a transaction becomes a SAVEPOINT.
+ *
+ * Statements are prepared once per SQL text and kept (the most recently used STATEMENTS_KEPT of
+ * them; an older one is finalized when pushed out). `sqlite3`'s own `Database#run/get/all` prepare,
+ * step and finalize a new statement on every call: measured here on an indexed table, 123 µs of CPU per
+ * statement that way against 53 µs with the statement kept, and when many run at once, 460 µs against 55.
+ * Every replica of the cluster executes each request's statements, and a backup records each file
+ * and chunk, so that cost was paid everywhere. A kept statement is bound afresh on each call (the
+ * module resets it and clears its bindings when parameters are given); `get` is followed by a reset,
+ * so a statement never stays in the middle of its rows.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import sqlite3 from 'sqlite3';
@@ -50,12 +59,26 @@ interface TxContext {
 
 let savepointCounter = 0;
 
+/** Prepared statements a connection keeps (distinct SQL texts: IN lists of many lengths make more). */
+export const STATEMENTS_KEPT = 128;
+
+interface Kept {
+  statement: sqlite3.Statement;
+  /** Until it is prepared: settles then, rejecting with the error when preparing failed (sqlite3 drops calls queued on such a statement without answering them). */
+  ready: Promise<void> | undefined;
+  /** Calls using it now; one pushed out of the kept set is finalized when the last of them ends. */
+  users: number;
+  pushedOut: boolean;
+}
+
 export class Database {
   readonly path: string;
   readonly options: Required<DatabaseOptions>;
   private readonly raw: sqlite3.Database;
   private readonly lock = new SharedExclusiveLock();
   private readonly txContext = new AsyncLocalStorage<TxContext>();
+  /** Kept statements by SQL text, least recently used first. */
+  private readonly kept = new Map<string, Kept>();
   private closed = false;
 
   private constructor(path: string, raw: sqlite3.Database, options: Required<DatabaseOptions>) {
@@ -91,31 +114,99 @@ export class Database {
   /** Runs one statement; returns the rows changed and the last inserted rowid. */
   run(sql: string, params: SqlParams = []): Promise<RunResult> {
     return this.statement(sql, () =>
-      new Promise<RunResult>((resolve, reject) => {
-        this.raw.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-          if (err) reject(err);
-          else resolve({ changes: this.changes, lastID: this.lastID });
-        });
-      }),
+      this.withKept(sql, (statement) =>
+        new Promise<RunResult>((resolve, reject) => {
+          statement.run(params, function (this: sqlite3.RunResult, err: Error | null) {
+            if (err) reject(err);
+            else resolve({ changes: this.changes, lastID: this.lastID });
+          });
+        }),
+      ),
     );
   }
 
   /** The first row of a query, or undefined. */
   get<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T | undefined> {
     return this.statement(sql, () =>
-      new Promise<T | undefined>((resolve, reject) => {
-        this.raw.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(err) : resolve(row)));
-      }),
+      this.withKept(sql, (statement) =>
+        new Promise<T | undefined>((resolve, reject) => {
+          statement.get<T>(params, (err: Error | null, row?: T) => (err ? reject(err) : resolve(row)));
+          // Queued behind the get: the statement leaves its rows (and its read) before anything else uses it.
+          statement.reset(() => undefined);
+        }),
+      ),
     );
   }
 
   /** Every row of a query. */
   all<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T[]> {
     return this.statement(sql, () =>
-      new Promise<T[]>((resolve, reject) => {
-        this.raw.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
-      }),
+      this.withKept(sql, (statement) =>
+        new Promise<T[]>((resolve, reject) => {
+          statement.all<T>(params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
+        }),
+      ),
     );
+  }
+
+  /**
+   * Runs `use` with the kept statement for `sql`, prepared first when there is none (rejecting with
+   * the error when it cannot be, and keeping nothing then). The least recently used statement past
+   * STATEMENTS_KEPT is pushed out, and finalized once no call uses it.
+   */
+  private async withKept<T>(sql: string, use: (statement: sqlite3.Statement) => Promise<T>): Promise<T> {
+    let kept = this.kept.get(sql);
+    if (kept !== undefined) {
+      this.kept.delete(sql); // most recently used last
+      this.kept.set(sql, kept);
+    } else {
+      kept = this.prepare(sql);
+      this.kept.set(sql, kept);
+      if (this.kept.size > STATEMENTS_KEPT) {
+        const [oldest, old] = this.kept.entries().next().value as [string, Kept];
+        this.kept.delete(oldest);
+        old.pushedOut = true;
+        if (old.users === 0) old.statement.finalize(() => undefined);
+      }
+    }
+    kept.users++;
+    try {
+      if (kept.ready !== undefined) await kept.ready;
+      return await use(kept.statement);
+    } finally {
+      kept.users--;
+      if (kept.pushedOut && kept.users === 0) kept.statement.finalize(() => undefined);
+    }
+  }
+
+  private prepare(sql: string): Kept {
+    let settle!: (err: Error | null) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err === null ? resolve() : reject(err));
+    });
+    ready.catch(() => undefined); // awaited by every call that uses it before it is prepared
+    const kept: Kept = {
+      statement: this.raw.prepare(sql, (err: Error | null) => {
+        if (err === null) {
+          kept.ready = undefined;
+        } else if (this.kept.get(sql) === kept) {
+          this.kept.delete(sql); // sqlite3 has finalized it
+          kept.pushedOut = false;
+        }
+        settle(err);
+      }),
+      ready,
+      users: 0,
+      pushedOut: false,
+    };
+    return kept;
+  }
+
+  /** Finalizes every kept statement (after the calls queued on them); the connection cannot close before. */
+  private async finalizeKept(): Promise<void> {
+    const all = [...this.kept.values()];
+    this.kept.clear();
+    await Promise.all(all.map((k) => new Promise<void>((resolve) => k.statement.finalize(() => resolve()))));
   }
 
   /** Runs one or more statements separated by semicolons, without parameters. */
@@ -189,6 +280,7 @@ export class Database {
     await this.lock.with(true, async () => {
       if (this.closed) return;
       this.closed = true;
+      await this.finalizeKept();
       await new Promise<void>((resolve, reject) =>
         this.raw.close((err) => (err ? reject(mapSqliteError(err, this.path)) : resolve())),
       );

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, migrate } from '../../../shared/db/index.ts';
+import { STATEMENTS_KEPT } from '../../../shared/db/sqlite.ts';
 import { BaksaError } from '../../../shared/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'baksa-db-'));
@@ -269,6 +270,56 @@ test('close waits for a running transaction and later use fails', async () => {
   } catch (err) {
     assert.match((err as Error).message, /after close/);
   }
+});
+
+test('a kept statement answers every call afresh: no parameters, the first of many rows, after a write', async () => {
+  const db = await Database.open(fresh());
+  await db.exec('CREATE TABLE r (k INTEGER PRIMARY KEY, v TEXT)');
+  for (let i = 1; i <= 3; i++) await db.run('INSERT INTO r (v) VALUES (?)', [`v${i}`]);
+  // sqlite3's statement would step on to the second row (then past the end) if it were not reset.
+  for (let i = 0; i < 4; i++) assert.equal(await db.get('SELECT k, v FROM r ORDER BY k'), { k: 1, v: 'v1' });
+  assert.equal(await db.get('SELECT count(*) AS n FROM r'), { n: 3 });
+  await db.run('DELETE FROM r WHERE k = ?', [1]);
+  assert.equal(await db.get('SELECT count(*) AS n FROM r'), { n: 2 });
+  assert.equal(await db.get('SELECT k, v FROM r ORDER BY k'), { k: 2, v: 'v2' });
+  // A get left at its first row does not keep a transaction from committing.
+  await db.transaction(async (tx) => {
+    assert.equal(await tx.get('SELECT k FROM r ORDER BY k'), { k: 2 });
+    await tx.run('INSERT INTO r (v) VALUES (?)', ['v4']);
+  });
+  assert.equal(await db.all('SELECT v FROM r ORDER BY k'), [{ v: 'v2' }, { v: 'v3' }, { v: 'v4' }]);
+  // Named parameters, and the same statement with other values at once.
+  const runs = await Promise.all([10, 11, 12].map((k) => db.run('INSERT INTO r (k, v) VALUES ($k, $v)', { $k: k, $v: `n${k}` })));
+  assert.equal(runs.map((r) => [r.changes, r.lastID]).sort(), [[1, 10], [1, 11], [1, 12]]);
+  assert.equal(await Promise.all([10, 11, 12].map((k) => db.get('SELECT v FROM r WHERE k = ?', [k]))), [{ v: 'n10' }, { v: 'n11' }, { v: 'n12' }]);
+  await db.close();
+});
+
+test('a statement that could not be prepared is not kept; a kept one follows the schema', async () => {
+  const db = await Database.open(fresh());
+  try {
+    await db.get('SELECT * FROM later');
+    assert.unreachable('no such table yet');
+  } catch (err) {
+    assert.match((err as Error).message, /no such table: later/);
+  }
+  await db.exec('CREATE TABLE later (a INTEGER)');
+  await db.run('INSERT INTO later (a) VALUES (?)', [1]);
+  assert.equal(await db.get('SELECT * FROM later'), { a: 1 });
+  await db.exec('ALTER TABLE later ADD COLUMN b TEXT DEFAULT \'x\'');
+  assert.equal(await db.get('SELECT * FROM later'), { a: 1, b: 'x' });
+  await db.close();
+});
+
+test('more distinct statements than are kept, at once: every call answers, and the database closes', async () => {
+  const db = await Database.open(fresh());
+  await db.exec('CREATE TABLE m (k INTEGER PRIMARY KEY)');
+  await db.run('INSERT INTO m (k) VALUES (1), (2), (3)');
+  const texts = Array.from({ length: 3 * STATEMENTS_KEPT }, (_, i) => `SELECT ${i} AS i, count(*) AS n FROM m`);
+  const rows = await Promise.all(texts.flatMap((sql) => [db.get<{ i: number; n: number }>(sql), db.all<{ i: number; n: number }>(sql)]));
+  assert.equal(rows.map((r) => (Array.isArray(r) ? r[0] : r)), texts.flatMap((_, i) => [{ i, n: 3 }, { i, n: 3 }]));
+  // Pushed-out statements were finalized: an unfinalized one would make close fail with SQLITE_BUSY.
+  await db.close();
 });
 
 test.run();
