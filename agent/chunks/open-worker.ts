@@ -1,7 +1,7 @@
 /** A chunk opener (runs in a worker thread, open-pool.ts): sealed object in, verified plaintext out. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { KeyRing } from '../../shared/crypto/keys.ts';
-import { handOver, wireErrorOf } from '../util/worker-rpc.ts';
+import { announceReady, handOver, wireErrorOf } from '../util/worker-rpc.ts';
 import { openChunk } from './codec.ts';
 import type { OpenReply, OpenRequest, OpenerInit } from './open-pool.ts';
 
@@ -20,3 +20,4 @@ port.on('message', (msg: OpenRequest) => {
     }
   })();
 });
+announceReady(port);

@@ -2,9 +2,10 @@
  * Request/reply over a worker thread: each request carries a sequence number, the worker answers with
  * the same number and either a result or an error as {code, message, hint, exitCode}, which becomes a
  * BaksaError again here (an INTERNAL one an Error). A worker that dies fails every pending call and
- * every later one. Used by the store worker (backup) and the chunk openers (restore).
+ * every later one. Used by the store worker (backup) and the chunk openers (restore). A worker may
+ * announce that its modules are loaded by posting `{ seq: 0 }` (`announceReady`); `ready` says it did.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { BaksaError } from '../../shared/errors.ts';
 
 export interface WireError {
@@ -29,6 +30,14 @@ export function workerScript(base: string, module: string): { entry: URL; argv: 
   return { entry: new URL('../util/worker-entry.mjs', base), argv: [new URL(module, base).href] };
 }
 
+/** The sequence number no request has: a message with it says the worker is loaded. */
+const READY_SEQ = 0;
+
+/** Worker side: tells `WorkerRpc` (`ready`) that this worker's modules are loaded and it takes requests. */
+export function announceReady(port: MessagePort): void {
+  port.postMessage({ seq: READY_SEQ });
+}
+
 /** A request without its sequence number (the RPC adds it), for each member of a union. */
 export type Unsequenced<T> = T extends unknown ? Omit<T, 'seq'> : never;
 
@@ -39,12 +48,14 @@ export class WorkerRpc<Req extends { seq: number }, Reply extends { seq: number;
   private seq = 0;
   private readonly pending = new Map<number, Pending<Reply>>();
   private dead: unknown;
+  #ready = false;
 
   /** `base` is the caller's import.meta.url, `module` the worker's source file beside it. */
   constructor(base: string, module: string, workerData: unknown, readonly name: string) {
     const { entry, argv } = workerScript(base, module);
     this.worker = new Worker(entry, { workerData, argv });
     this.worker.on('message', (reply: Reply) => {
+      if (reply.seq === READY_SEQ) this.#ready = true;
       const p = this.pending.get(reply.seq);
       if (!p) return;
       this.pending.delete(reply.seq);
@@ -57,6 +68,16 @@ export class WorkerRpc<Req extends { seq: number }, Reply extends { seq: number;
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`${name} exited (${code})`)));
+  }
+
+  /** The worker announced it is loaded, and has not died or been closed since. */
+  get ready(): boolean {
+    return this.#ready && this.dead === undefined;
+  }
+
+  /** Alive and not announced yet (a worker that never announces stays so until it dies or is closed). */
+  get loading(): boolean {
+    return !this.#ready && this.dead === undefined;
   }
 
   /** Requests sent and not answered yet. */

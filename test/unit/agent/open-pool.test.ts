@@ -15,6 +15,7 @@ import { assertSameTree, freshState, pseudoRandom, sensorLines, snapshotTree, te
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
+import { until } from '../../helpers/wait.ts';
 
 const root = generateRootKey();
 const ring = KeyRing.fromRoot(root, 'gw1.test.example', 2); // versions 1 and 2
@@ -71,6 +72,23 @@ test('openers refuse what openChunk refuses, with its error codes, and go on wor
     await pool.close();
   }
   assert.ok((await codeOf(pool.open('00', new Uint8Array(10), 10))).startsWith('not a BaksaError'), 'a closed pool refuses calls');
+});
+
+test('until a worker has loaded, chunks are opened on this thread; then they go to the worker', async () => {
+  const pool = ChunkOpenPool.start(ring, 1);
+  try {
+    const plain = Buffer.from(sensorLines(5000));
+    const first = await sealed(plain);
+    assert.is(pool.threadsReady, 0, 'a worker takes tens of milliseconds to load');
+    assert.equal(Buffer.from(await pool.open(first.id, first.object, plain.length)), plain);
+    assert.ok(first.object.byteLength > 0, 'opened here: its buffer was not transferred');
+    await until('the opener loaded', () => pool.threadsReady === 1, 30_000);
+    const second = await sealed(plain);
+    assert.equal(Buffer.from(await pool.open(second.id, second.object, plain.length)), plain);
+    assert.is(second.object.byteLength, 0, 'opened by the worker: its buffer went over');
+  } finally {
+    await pool.close();
+  }
 });
 
 test('handOver transfers a buffer the caller owns and copies a small (possibly pooled) one', () => {
