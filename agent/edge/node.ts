@@ -473,7 +473,7 @@ export class EdgeNode {
   /** One committed shard from `node` (this one or a peer), hash-checked by whoever stores it. */
   async readShard(node: string, shardId: string): Promise<Uint8Array> {
     this.throwIfClosed();
-    if (node === this.self) return this.config.store.get(shardId);
+    if (node === this.self) return this.localShard(shardId);
     if (!this.members.includes(node)) {
       throw new BaksaError('SHARD_UNREACHABLE', `shard ${shardId.slice(0, 12)} is on ${node}, which is not a member of this cluster`, { details: { node, shardId } });
     }
@@ -639,9 +639,26 @@ export class EdgeNode {
     }
   }
 
+  /**
+   * A shard of this member's store: committed, or else staged. Right after a commit the member may
+   * hold its new shards staged until it learns the certified block (a restore straight after a
+   * rebalance asked for exactly those and was told they were missing); a reader only asks for shards
+   * of committed records, and a staged copy is checked against its id like any other.
+   */
+  private async localShard(shardId: string): Promise<Uint8Array> {
+    try {
+      return await this.config.store.get(shardId);
+    } catch (error) {
+      if (!(error instanceof BaksaError) || error.code !== 'SHARD_MISSING') throw error;
+      return this.config.store.getStaged(shardId).catch(() => {
+        throw error;
+      });
+    }
+  }
+
   private async serveShard(from: string, reqId: number, shardId: string): Promise<void> {
     try {
-      const data = await this.config.store.get(shardId);
+      const data = await this.localShard(shardId);
       if (data.length > SHARD_DATA_BYTES_MAX) throw new BaksaError('SHARD_TOO_LARGE', 'too large for one message');
       this.sendService(from, { type: 'ShardData', body: { reqId, shardId, data } });
     } catch (error) {

@@ -224,6 +224,37 @@ export class FsShardStore implements ShardStore {
     });
   }
 
+  /** Looks in each transaction's staging directory on every volume: a miss costs a directory listing per volume. */
+  async getStaged(id: string): Promise<Uint8Array> {
+    checkShardId(id);
+    return this.shared(async () => {
+      let corrupt: { volume: string; actual: string } | undefined;
+      for (const volume of this.ranked(id)) {
+        let txs: string[];
+        try {
+          txs = (await readdir(volume.stagingDir)).filter(isTxId);
+        } catch (err) {
+          if (isMissing(err)) continue;
+          throw volumeError(err, volume.path, 'listing staged transactions');
+        }
+        for (const txId of txs) {
+          let data: Buffer;
+          try {
+            data = await readFile(join(volume.txDir(txId), id));
+          } catch (err) {
+            if (isMissing(err)) continue; // not in this transaction, or it was committed or aborted meanwhile
+            throw volumeError(err, volume.path, `reading staged shard ${id}`);
+          }
+          const actual = shardIdOf(data);
+          if (actual === id) return data;
+          corrupt ??= { volume: volume.path, actual };
+        }
+      }
+      if (corrupt !== undefined) throw shardCorrupt(id, corrupt.volume, corrupt.actual);
+      throw shardMissing(id);
+    });
+  }
+
   async getInto(id: string, target: Uint8Array): Promise<void> {
     checkShardId(id);
     return this.shared(async () => {

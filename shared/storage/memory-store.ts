@@ -91,6 +91,21 @@ export class MemoryShardStore implements ShardStore {
     return Uint8Array.from(data);
   }
 
+  async getStaged(id: string): Promise<Uint8Array> {
+    this.checkOpen();
+    checkShardId(id);
+    let corrupt: string | undefined;
+    for (const tx of this.staged.values()) {
+      const data = tx.shards.get(id);
+      if (data === undefined) continue;
+      const actual = shardIdOf(data);
+      if (actual === id) return Uint8Array.from(data);
+      corrupt ??= actual;
+    }
+    if (corrupt !== undefined) throw shardCorrupt(id, this.options.volumeId, corrupt);
+    throw shardMissing(id);
+  }
+
   async getInto(id: string, target: Uint8Array): Promise<void> {
     const data = await this.get(id);
     if (data.length !== target.length) throw shardCorrupt(id, this.options.volumeId, `a shard of ${data.length} bytes, not ${target.length}`);

@@ -67,6 +67,13 @@ export interface ShardStore {
    * A shard of another size is SHARD_CORRUPT; otherwise as `get`. `target` holds garbage after an error.
    */
   getInto(id: string, target: Uint8Array): Promise<void>;
+  /**
+   * A shard staged under `id` in any transaction not yet committed or aborted, hash-verified;
+   * SHARD_MISSING when none holds it, SHARD_CORRUPT when every staged copy is damaged. For a member
+   * that staged a shard whose transaction the cluster has decided but this member has not learned
+   * yet: the bytes are the shard's (its id is their hash), so it can serve them before it commits.
+   */
+  getStaged(id: string): Promise<Uint8Array>;
   /** Whether a committed shard with this id is stored (its bytes are not read). */
   has(id: string): Promise<boolean>;
   /** Removes a committed shard; true when something was removed. */

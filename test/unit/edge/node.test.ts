@@ -87,6 +87,23 @@ test('a read of a shard a member does not hold is refused with the code', async 
   }
 });
 
+test('a member serves a shard it holds staged, before it learns the commit', async () => {
+  const [a, b] = members as [Member, Member];
+  // As a member holds its new shards between the quorum's decision and the block reaching it.
+  const data = chunkShards(7, 1)[0]!.data;
+  const id = await b.store.putStaged('ab'.repeat(16), data);
+  assert.not.ok(await b.store.has(id), 'not committed on gw-b');
+  assert.equal(sha(await a.node!.readShard('gw-b', id)), sha(data));
+  assert.equal(sha(await b.node!.readShard('gw-b', id)), sha(data), 'and to itself');
+  await b.store.abort('ab'.repeat(16));
+  try {
+    await a.node!.readShard('gw-b', id);
+    assert.unreachable();
+  } catch (error) {
+    assert.is((error as BaksaError).code, 'SHARD_MISSING');
+  }
+});
+
 test('with two members gone, the last one refuses to commit (no quorum) and a restarted member rejoins', async () => {
   // uvu prints nothing for a failure that carries `details` (as BaksaError does): say what it was
   await t4().catch((e: Error & { code?: string }) => {

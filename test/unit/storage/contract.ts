@@ -122,6 +122,24 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     assert.equal(await store.stagedTransactions(), []);
   });
 
+  s('getStaged reads a shard staged in any open transaction, and nothing once it is committed or aborted', async (ctx) => {
+    const store = storeOf(ctx);
+    const a = bytes(1000);
+    const b = bytes(3000);
+    const ida = await store.putStaged('tx-1', a);
+    const idb = await store.putStaged('tx-2', b);
+    assert.equal(Buffer.from(await store.getStaged(ida)), Buffer.from(a));
+    assert.equal(Buffer.from(await store.getStaged(idb)), Buffer.from(b));
+    await expectCode(store.getStaged(shardIdOf(bytes(10))), 'SHARD_MISSING');
+    await expectCode(store.getStaged('nope'), 'SHARD_ID_INVALID');
+    await store.commit('tx-1');
+    await expectCode(store.getStaged(ida), 'SHARD_MISSING');
+    assert.equal(Buffer.from(await store.get(ida)), Buffer.from(a));
+    await store.abort('tx-2');
+    await expectCode(store.getStaged(idb), 'SHARD_MISSING');
+    await expectCode(store.get(idb), 'SHARD_MISSING');
+  });
+
   s('syncStaged keeps shards staged and invisible, is idempotent, and allows more staging', async (ctx) => {
     const store = storeOf(ctx);
     const a = bytes(1500);
