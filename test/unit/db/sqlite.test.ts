@@ -295,6 +295,24 @@ test('a kept statement answers every call afresh: no parameters, the first of ma
   await db.close();
 });
 
+test('a run of a statement that returns rows has ended it when it answers: its write is committed', async () => {
+  const path = fresh();
+  const db = await Database.open(path);
+  await db.exec('CREATE TABLE q (k INTEGER PRIMARY KEY, v TEXT)');
+  const other = await Database.open(path, { readonly: true });
+  for (const v of ['a', 'b', 'c']) {
+    await db.run('INSERT INTO q (v) VALUES (?) RETURNING k', [v]);
+    // Another connection sees it at once: the statement is not left open at its first row.
+    assert.equal(await other.get('SELECT v FROM q ORDER BY k DESC'), { v });
+  }
+  await db.transaction(async (tx) => {
+    await tx.run('INSERT INTO q (v) VALUES (?) RETURNING k', ['d']);
+  });
+  assert.equal(await other.all('SELECT v FROM q ORDER BY k'), [{ v: 'a' }, { v: 'b' }, { v: 'c' }, { v: 'd' }]);
+  await other.close();
+  await db.close();
+});
+
 test('a statement that could not be prepared is not kept; a kept one follows the schema', async () => {
   const db = await Database.open(fresh());
   try {
