@@ -46,6 +46,10 @@ export interface IngestOptions {
   replayIdsMax: number;
   /** Site used for alerts of accounts whose site is unknown. */
   defaultSite: string;
+  /** Registrations for accounts this node does not have yet, kept to be admitted once it does (oldest dropped past this). */
+  parkedRegistrationsMax: number;
+  /** How long such a registration is kept, by its own time. */
+  parkedRegistrationMs: number;
 }
 
 export const defaultIngestOptions: Omit<IngestOptions, 'cluster'> = {
@@ -55,6 +59,8 @@ export const defaultIngestOptions: Omit<IngestOptions, 'cluster'> = {
   replayWindowMs: 5 * 60_000,
   replayIdsMax: 200_000,
   defaultSite: 'aggregator',
+  parkedRegistrationsMax: 1000,
+  parkedRegistrationMs: 10 * 60_000,
 };
 
 /** Decode bounds for telemetry: a heartbeat with 32 errors of 1024 characters still fits. */
@@ -71,7 +77,9 @@ export const TELEMETRY_LIMITS: DecodeLimits = {
 export type IngestAction =
   | { type: 'publish'; topic: string; body: MonitorConfigBody }
   | { type: 'alert'; request: AlertRequest }
-  | { type: 'refreshAccounts' };
+  | { type: 'refreshAccounts' }
+  /** Registrations wait for their account here (`admitParked`). */
+  | { type: 'admitParked' };
 
 export interface IncomingMessage {
   topic: string;
@@ -136,6 +144,13 @@ export class HeartbeatIngest {
 
   /** Batches wait here for the ones before them: messages are admitted strictly in arrival order. */
   private turn: Promise<unknown> = Promise.resolve();
+  /**
+   * Registers (authenticated) for accounts unknown here, by sender: the account was created through
+   * another node and this one has not executed that request yet. The agent registers once per
+   * connection, so a Register dropped here left the agent unknown to this node (its heartbeats
+   * refused as from an unknown sender) until it reconnected.
+   */
+  private readonly parked = new Map<string, { topic: ParsedTopic; message: TelemetryMessage }>();
 
   constructor(
     private readonly db: Database,
@@ -217,6 +232,47 @@ export class HeartbeatIngest {
     return reason === 'UNKNOWN_ACCOUNT' ? [{ type: 'refreshAccounts' }] : [];
   }
 
+  private park(topic: ParsedTopic, message: TelemetryMessage): void {
+    this.parked.delete(message.from); // the sender's latest Register, last in age order
+    this.parked.set(message.from, { topic, message });
+    for (const from of this.parked.keys()) {
+      if (this.parked.size <= this.options.parkedRegistrationsMax) break;
+      this.parked.delete(from);
+    }
+  }
+
+  /** Registrations waiting for their account on this node. */
+  get parkedRegistrations(): number {
+    return this.parked.size;
+  }
+
+  /**
+   * Admits the parked registrations whose account this node now has, in order with the messages (as
+   * `handleBatch`); the others wait on. One indexed lookup each; the accounts are re-read only when one
+   * has appeared. Never rejects.
+   */
+  admitParked(): Promise<BatchOutcome> {
+    const outcome = this.turn.then(async () => {
+      const out: BatchOutcome = { actions: [], errors: [] };
+      for (const [from, p] of [...this.parked]) {
+        const ref = p.message.body.account as string;
+        if (this.account(ref) === undefined) {
+          if (!(await resolveAccount(this.db, ref).catch(() => undefined))) continue;
+          await this.refreshAccounts();
+        }
+        this.parked.delete(from);
+        try {
+          out.actions.push(...(await this.accept(p.topic, p.message)));
+        } catch (err) {
+          out.errors.push(err);
+        }
+      }
+      return out;
+    });
+    this.turn = outcome;
+    return outcome;
+  }
+
   /** Handles one MQTT message. Never throws for bad input: it is counted and dropped. */
   async handle(topic: string, payload: Uint8Array, receivedMs: number): Promise<IngestAction[]> {
     const { actions, errors } = await this.handleBatch([{ topic, payload, receivedMs }]);
@@ -248,7 +304,13 @@ export class HeartbeatIngest {
           const d = decoded[i]!;
           const a = asked[i];
           const admitted = 'rejected' in d ? d : this.admit(d, a ? { publicKey: a.publicKey, ok: got?.[a.index] } : undefined, messages[i]!.receivedMs);
-          out.actions.push(...('rejected' in admitted ? this.reject(admitted.rejected) : await this.accept(admitted.topic, admitted.message)));
+          if ('rejected' in admitted) {
+            out.actions.push(...this.reject(admitted.rejected));
+            // A heartbeat of an agent whose Register waits for its account: look for the account again.
+            if (!('rejected' in d) && this.parked.has(d.message.from)) out.actions.push({ type: 'admitParked' });
+          } else {
+            out.actions.push(...(await this.accept(admitted.topic, admitted.message)));
+          }
         } catch (err) {
           out.errors.push(err);
         }
@@ -319,7 +381,10 @@ export class HeartbeatIngest {
         account = this.account(message.body.account);
       }
     }
-    if (!account) return this.reject('UNKNOWN_ACCOUNT');
+    if (!account) {
+      if (message.type === 'Register') this.park(parsed, message);
+      return this.reject('UNKNOWN_ACCOUNT');
+    }
     const pinned = this.keys.get(message.from);
     if (message.type !== 'Register' && pinned?.account !== account.number) return this.reject('WRONG_ACCOUNT');
     const key = String(account.number);
@@ -402,7 +467,10 @@ export class HeartbeatIngest {
 
   /** Advances the tracker to `now`: silent accounts become alerts. */
   tick(now: number): IngestAction[] {
-    return this.fromTracker(this.tracker.step({ type: 'tick', now }));
+    const actions = this.fromTracker(this.tracker.step({ type: 'tick', now }));
+    for (const [from, p] of [...this.parked]) if (now - p.message.ts > this.options.parkedRegistrationMs) this.parked.delete(from);
+    if (this.parked.size > 0) actions.push({ type: 'admitParked' });
+    return actions;
   }
 
   private fromTracker(actions: TrackerAction[]): IngestAction[] {

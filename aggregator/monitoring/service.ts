@@ -75,6 +75,7 @@ export class MonitorService {
   private refreshTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<unknown> = Promise.resolve();
   private lastRefreshMs = 0;
+  private lastParkedMs = 0;
   private stopped = false;
   private work = new Set<Promise<unknown>>();
   private readonly alertQueue: AlertRequest[] = [];
@@ -224,7 +225,8 @@ export class MonitorService {
       if (a.type === 'publish') {
         const payload = sealTelemetry('MonitorConfig', a.body, this.options.nodeId, this.now(), this.options.signer.privateKey);
         await this.client.publishAsync(a.topic, Buffer.from(payload), { qos: 1 });
-      } else await this.refresh();
+      } else if (a.type === 'admitParked') await this.admitParked();
+      else await this.refresh();
     }
   }
 
@@ -234,6 +236,16 @@ export class MonitorService {
     this.lastRefreshMs = now;
     await this.ingest.refreshAccounts();
     this.schedule();
+  }
+
+  /** Registrations waiting for their account (created through another node, not executed here yet): at most once a second. */
+  private async admitParked(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastParkedMs < 1000) return;
+    this.lastParkedMs = now;
+    const { actions, errors } = await this.ingest.admitParked();
+    for (const err of errors) this.logger.error({ err }, 'monitor: admitting a waiting registration failed');
+    await this.run(actions);
   }
 
   /** One timer: the next deadline, or `tickIntervalMsMax` from now, whichever is sooner. */

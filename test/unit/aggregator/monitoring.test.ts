@@ -64,6 +64,35 @@ test('a Register for an account created after the monitor last read the accounts
   await db.close();
 });
 
+test('a Register for an account this node has not created yet waits for it, and is admitted once it is there', async () => {
+  const { db, ingest } = await setup();
+  const agent = generateSigningKey();
+  const hbAt = (ms: number) => sealTelemetry('Heartbeat', hb('gw3.example'), 'gw3', ms, agent.privateKey);
+  // Created through another node; this node has not executed that request yet.
+  const r = await ingest.handle(topics.dc(CLUSTER, 'register'), register(agent, 'gw3', 'gw3.example', T0), T0);
+  assert.not.ok(r.some((a) => a.type === 'publish'));
+  assert.is(ingest.parkedRegistrations, 1);
+  // Its heartbeats are refused (unknown sender) and ask for another look, as the ticks do.
+  assert.ok((await ingest.handle(topics.heartbeat('site-a', 'gw3.example'), hbAt(T0 + 1000), T0 + 1000)).some((a) => a.type === 'admitParked'));
+  assert.equal(ingest.tick(T0 + 1500).map((a) => a.type), ['admitParked']);
+  assert.equal(await ingest.admitParked(), { actions: [], errors: [] }, 'nothing to admit yet');
+  await applyOrThrow(db, { type: 'CreateAccount', atMs: T0, name: 'gw3.example', number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 10 });
+  const admitted = await ingest.admitParked();
+  assert.ok(admitted.actions.some((a) => a.type === 'publish'), JSON.stringify(admitted));
+  assert.is(ingest.parkedRegistrations, 0);
+  assert.equal(await ingest.handle(topics.heartbeat('site-a', 'gw3.example'), hbAt(T0 + 3000), T0 + 3000), []);
+  await ingest.store.flush();
+  assert.is((await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = 3'))?.heartbeats, 1);
+  // A registration whose account never comes is forgotten after a while (10 minutes by its own time).
+  await ingest.handle(topics.dc(CLUSTER, 'register'), register(generateSigningKey(), 'gw9', 'gw9.example', T0 + 4000), T0 + 4000);
+  assert.is(ingest.parkedRegistrations, 1);
+  ingest.tick(T0 + 4000 + 10 * 60_000);
+  assert.is(ingest.parkedRegistrations, 1);
+  ingest.tick(T0 + 4001 + 10 * 60_000);
+  assert.is(ingest.parkedRegistrations, 0);
+  await db.close();
+});
+
 test('register returns the monitoring config; heartbeats update state and counters in the database', async () => {
   const { db, ingest } = await setup();
   const agent = generateSigningKey();
