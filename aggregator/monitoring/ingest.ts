@@ -248,7 +248,7 @@ export class HeartbeatIngest {
 
   /**
    * Admits the parked registrations whose account this node now has, in order with the messages (as
-   * `handleBatch`); the others wait on. One indexed lookup each; the accounts are re-read only when one
+   * `handleBatch`); the others wait on. Every tick asks for this while one waits (`admitParked`). One indexed lookup each; the accounts are re-read only when one
    * has appeared. Never rejects.
    */
   admitParked(): Promise<BatchOutcome> {
@@ -304,13 +304,7 @@ export class HeartbeatIngest {
           const d = decoded[i]!;
           const a = asked[i];
           const admitted = 'rejected' in d ? d : this.admit(d, a ? { publicKey: a.publicKey, ok: got?.[a.index] } : undefined, messages[i]!.receivedMs);
-          if ('rejected' in admitted) {
-            out.actions.push(...this.reject(admitted.rejected));
-            // A heartbeat of an agent whose Register waits for its account: look for the account again.
-            if (!('rejected' in d) && this.parked.has(d.message.from)) out.actions.push({ type: 'admitParked' });
-          } else {
-            out.actions.push(...(await this.accept(admitted.topic, admitted.message)));
-          }
+          out.actions.push(...('rejected' in admitted ? this.reject(admitted.rejected) : await this.accept(admitted.topic, admitted.message)));
         } catch (err) {
           out.errors.push(err);
         }
