@@ -23,6 +23,7 @@ import type { ClientNode, ClientNodeOptions, ReplicaNodeOptions } from '../../sh
 import { ProcessCluster, tempPkiDir, until } from '../integration/consensus/harness.ts';
 import type { CryptoKind } from '../integration/consensus/keys.ts';
 import type { BenchResult } from './_tools.ts';
+import { compiledNodeArgs } from './_compiled.mjs';
 
 const seconds = Number(process.env.PBFT_BENCH_SECONDS ?? 10);
 const clients = Number(process.env.PBFT_BENCH_CLIENTS ?? 256);
@@ -117,7 +118,9 @@ async function openLoop(client: ClientNode, ratePerS: number, ms: number, during
 }
 
 async function withCluster<T>(pkiDir: string, crypto: CryptoKind, body: (cluster: ProcessCluster, client: ClientNode) => Promise<T>): Promise<T> {
-  const cluster = await ProcessCluster.start(pkiDir, { crypto, replica: replicaOptions, clientLinks: ['client-1', 'client-2'] });
+  const cluster = await ProcessCluster.start(pkiDir, {
+    crypto, replica: replicaOptions, clientLinks: ['client-1', 'client-2'], nodeArgs: compiledNodeArgs,
+  });
   try {
     const client = await cluster.client(clientOptions);
     await Promise.all(Array.from({ length: 1000 }, () => client.submit(nextOp()))); // warm-up

@@ -2,7 +2,9 @@
  * `npm run bench`: runs every benchmark in test/bench and prints one table of results.
  * Each bench module exports `run(): Promise<BenchResult[]>`; numbers are measured in this run only,
  * and ratios compare against baselines measured in the same run. `npm run bench -- NAME…` runs some.
+ * While the compiled build is fresh, the benches run it, as the installed `2baksa` does (_compiled.mjs).
  */
+import { measuredCode } from './_compiled.mjs';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ const modules = readdirSync(dir)
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
   .sort();
 
+process.stdout.write(`measuring ${measuredCode}\n`);
 const all: Array<BenchResult & { bench: string }> = [];
 let failed = 0;
 for (const file of modules) {
