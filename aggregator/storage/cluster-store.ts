@@ -40,14 +40,14 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
-import { ReedSolomon, joinShards, shardBytesFor, splitIntoShards, type MaybeShard } from '../../shared/erasure/index.ts';
+import { ReedSolomon, allocShards, joinShards, shardBytesFor, type MaybeShard } from '../../shared/erasure/index.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { place, replaceShard, type Member } from '../../shared/placement/index.ts';
 import { SHARD_BYTES_MAX_DEFAULT, shardIdOf } from '../../shared/storage/index.ts';
 import { payloadTooLarge } from '../api/object-sink.ts';
 import { blobRefInvalid, blobStoreFailed, blobUnrecoverable, objectCorrupt, type ShardFailure } from './errors.ts';
 import type { ShardPeer } from './peers.ts';
-import { whiten } from './whiten.ts';
+import { Whitener, whiten } from './whiten.ts';
 import { checkBlobRef, checkObjectRef, decodeManifest, encodeManifest, type BlobRef, type ObjectRef } from './refs.ts';
 
 export interface ClusterMember {
@@ -237,15 +237,20 @@ export class ClusterStore {
     const k = this.rs.dataShards;
     const m = this.rs.parityShards;
     if (bytes.length === 0) return { key, ids: [], shards: [], nodes: [], first: [], ref: { length: 0, shardBytes: 0, k, m, shards: [], nodes: [] } };
-    const shards = splitIntoShards(bytes, k, m);
-    const shardBytes = shards[0]!.length;
+    const shardBytes = shardBytesFor(bytes.length, k);
     if (shardBytes > this.shardBytesMax) {
       throw new BaksaError('SHARD_TOO_LARGE', `blob ${key}: shards of ${shardBytes} bytes are larger than the limit of ${this.shardBytesMax}`, {
         hint: 'store large data with putObject (it cuts segments), or use more data shards', exitCode: ExitCode.data,
         details: { key, shardBytes, shardBytesMax: this.shardBytesMax },
       });
     }
-    whiten(key, new Uint8Array(shards[0]!.buffer, shards[0]!.byteOffset, k * shardBytes));
+    // The blob whitened straight into its data shards (no copy of it first), then the zeroed padding
+    // after it, as if the padded data shards had been whitened whole.
+    const { buffer, shards } = allocShards(bytes.length, k, m);
+    const whitener = new Whitener(key);
+    whitener.xor(bytes, buffer);
+    const padding = buffer.subarray(bytes.length, k * shardBytes);
+    whitener.xor(padding, padding);
     this.rs.encode(shards);
     const ids = shards.map(shardIdOf);
     const placement = place(key, k + m, this.#members, { parityShards: m });

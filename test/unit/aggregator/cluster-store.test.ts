@@ -2,9 +2,9 @@
 // (DESIGN §3 steps 5–6: erasure coding, failure-domain-aware placement), healing on read and scrub.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { BaksaError } from '../../../shared/errors.ts';
-import { ReedSolomon } from '../../../shared/erasure/index.ts';
+import { ReedSolomon, splitIntoShards } from '../../../shared/erasure/index.ts';
 import { place } from '../../../shared/placement/index.ts';
 import { MemoryShardStore, shardIdOf } from '../../../shared/storage/index.ts';
 import {
@@ -148,6 +148,26 @@ test('objects stream in segments: sizes 0, 1, odd, exactly two segments and seve
   const before = await totalShards(c);
   await c.store.putObject('count-me', chunks(bytes(3517), [4096]), { bytesMax: 10_000 });
   assert.is((await totalShards(c)) - before, 5 * 4);
+});
+
+test('a stripe is the blob padded to k shards, whitened whole (AES-256-CTR of its key) and encoded: the same shards across whitening pieces', async () => {
+  const { store, stores } = cluster({ k: 2, m: 2 });
+  const rs = new ReedSolomon(2, 2, { kernel: 'ts' });
+  // Lengths around the whitener's 64 KiB pieces and with padding (odd lengths over 2 data shards).
+  for (const length of [1, 3, 65_535, 65_536, 131_073, 200_003]) {
+    const key = `blob-${length}`;
+    const bytes = randomBytes(length);
+    const ref = await store.putBlob(key, bytes);
+    // The definition (whiten.ts): the padded data shards XORed with one keystream from offset 0.
+    const shards = splitIntoShards(bytes, 2, 2);
+    const data = new Uint8Array(shards[0]!.buffer, shards[0]!.byteOffset, 2 * shards[0]!.length);
+    const aesKey = createHash('sha256').update('2baksa/v1/cluster-blob-whitening').update('\0').update(key, 'utf8').digest();
+    data.set(createCipheriv('aes-256-ctr', aesKey, Buffer.alloc(16)).update(data));
+    rs.encode(shards);
+    assert.equal(ref.shards, shards.map(shardIdOf), `shard ids of ${length} bytes`);
+    for (const [i, id] of ref.shards.entries()) assert.equal(await stores.get(ref.nodes[i]!)!.get(id), shards[i], `shard ${i} of ${length} bytes`);
+    assert.equal((await store.getBlob(key, ref)).bytes, new Uint8Array(bytes), `read back ${length} bytes`);
+  }
 });
 
 test('an ObjectRef stays small as JSON (k + m = 8, long node names) and passes its own check', async () => {
