@@ -65,6 +65,9 @@ async function dirBytes(root: string): Promise<number> {
 export async function runDemo(options: DemoOptions, run: Run): Promise<void> {
   const mb = Number(options.mb);
   if (!Number.isFinite(mb) || mb <= 0 || mb > 4096) throw new BaksaError('DEMO_BAD_SIZE', `--mb ${options.mb} is not a size from 1 to 4096`, { hint: 'pass --mb 32, say' });
+  // This process hosts the aggregator nodes and the gateway daemons: the servers' heap growth.
+  const { SERVER_HEAP_GROWING_PERCENT, setHeapGrowingPercent } = await import('../shared/heap-growth.ts');
+  setHeapGrowingPercent(SERVER_HEAP_GROWING_PERCENT);
   const root = await mkdtemp(join(tmpdir(), '2baksa-demo-'));
   const report: Record<string, unknown> = {};
   const started = performance.now();

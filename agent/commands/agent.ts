@@ -101,10 +101,15 @@ export function registerAgentGroup(program: Command): void {
       const { loadState } = await import('../config/index.ts');
       const { runtimeEnv, rerunWith } = await import('../daemon/runtime.ts');
       const stateDir = stateDirOf(opts);
-      const env = runtimeEnv((await loadState(stateDir)).profile);
+      const { profile } = await loadState(stateDir);
+      const env = runtimeEnv(profile);
       if (env) {
         process.exitCode = await rerunWith(env);
         return;
+      }
+      if (profile.runtime?.heapGrowingPercent !== undefined) {
+        const { setHeapGrowingPercent } = await import('../../shared/heap-growth.ts');
+        setHeapGrowingPercent(profile.runtime.heapGrowingPercent);
       }
       const { runDaemon } = await import('../daemon/index.ts');
       let brokerListen: number | undefined;

@@ -73,10 +73,16 @@ export const checkProfile = refine(
      */
     storeWorker: optional(bool()),
     /**
-     * Process settings for small memory (the daemon restarts itself with them; set them in the service
-     * unit for one-shot commands): V8 young-generation size and glibc malloc arenas.
+     * Process settings. For small memory (the daemon restarts itself with them; set them in the service
+     * unit for one-shot commands): V8 young-generation size and glibc malloc arenas. For CPU, where memory
+     * allows: V8's old-generation growing factor for the daemon, 1 + heapGrowingPercent / 100
+     * (shared/heap-growth.ts; 0 or absent: V8's own).
      */
-    runtime: optional(object({ maxSemiSpaceMiB: optional(int(1, 64)), mallocArenaMax: optional(int(1, 64)) })),
+    runtime: optional(object({
+      maxSemiSpaceMiB: optional(int(1, 64)),
+      mallocArenaMax: optional(int(1, 64)),
+      heapGrowingPercent: optional(int(0, 1000)),
+    })),
   }),
   (p) =>
     p.memoryBudgetBytes < 2 * p.chunking.maxBytes

@@ -70,6 +70,8 @@ export function registerAggregator(program: Command): void {
     .action(async (flags: CommonFlags & { config: string }) => {
       const { loadNodeConfig } = await import('../node/config.ts');
       const { AggregatorNode } = await import('../node/node.ts');
+      const { SERVER_HEAP_GROWING_PERCENT, setHeapGrowingPercent } = await import('../../shared/heap-growth.ts');
+      setHeapGrowingPercent(SERVER_HEAP_GROWING_PERCENT);
       const config = await loadNodeConfig(flags.config);
       const stop = listenForStop();
       let node: Awaited<ReturnType<typeof AggregatorNode.start>>;

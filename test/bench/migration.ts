@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate, loadTlsMaterial } from '../../shared/crypto/pki.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { SERVER_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../../shared/heap-growth.ts';
 import { ApiClient } from '../../shared/http/api-client.ts';
 import { initCluster } from '../../aggregator/node/init.ts';
 import { loadNodeConfig } from '../../aggregator/node/config.ts';
@@ -54,8 +55,11 @@ type ClusterMode = 'one process' | 'processes';
 async function startNodes(init: Awaited<ReturnType<typeof initCluster>>, mode: ClusterMode): Promise<() => Promise<void>> {
   if (mode === 'one process') {
     const nodes: AggregatorNode[] = [];
+    // This process hosts the nodes, as `npm start` does: the servers' heap growth while they run.
+    setHeapGrowingPercent(SERVER_HEAP_GROWING_PERCENT);
     const stop = async () => {
       for (const n of nodes) await n.stop().catch(() => undefined);
+      setHeapGrowingPercent(0);
     };
     try {
       for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger }));

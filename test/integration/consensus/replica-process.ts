@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { identityOf, loadTlsMaterial, roleOf } from '../../../shared/crypto/pki.ts';
 import { createLogger } from '../../../shared/log.ts';
+import { SERVER_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../../../shared/heap-growth.ts';
 import { TlsTransport } from '../../../shared/transport/index.ts';
 import { ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } from '../../../shared/replica-node/index.ts';
 import { ChainApp } from './chain-app.ts';
@@ -58,6 +59,8 @@ export interface ReplicaProcessStatus {
 }
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ReplicaProcessConfig;
+// As an aggregator node's replica runs (`aggregator run`).
+setHeapGrowingPercent(SERVER_HEAP_GROWING_PERCENT);
 const logger = createLogger(`replica-${config.id}`);
 const self = config.names[config.id]!;
 const transport = new TlsTransport({

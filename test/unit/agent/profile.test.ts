@@ -53,6 +53,15 @@ test('a wrong field is refused with its name', () => {
   const p7 = base();
   p7.memoryBudgetBytes = p7.chunking.maxBytes;
   assert.is(refusedField(p7), 'memoryBudgetBytes');
+  const p8 = base();
+  p8.runtime.heapGrowingPercent = 5000;
+  assert.is(refusedField(p8), 'runtime.heapGrowingPercent');
+});
+
+test('runtime.heapGrowingPercent: the profiles with memory to spare set it, small-arm leaves V8 its own', () => {
+  assert.is(loadProfile('x86-edge').runtime?.heapGrowingPercent, 300);
+  assert.is(loadProfile('mid-arm').runtime?.heapGrowingPercent, 300);
+  assert.is(loadProfile('small-arm').runtime?.heapGrowingPercent, undefined);
 });
 
 test('migration.priority: normal when absent, one of the classes, anything else refused naming the classes', () => {
