@@ -15,8 +15,8 @@
  *
  * The cost is memory: garbage may reach three times the live heap before a full collection takes it
  * (observed peaks 40-57 MB instead of 40-44). Data-center nodes and gateways with gigabytes have it; a
- * 512 MB gateway's profile (small-arm) leaves V8's own heuristic in place. One-shot commands keep it
- * too: a backup's heap stays near 10 MB, where V8's minimum growing step, not the factor, decides.
+ * 512 MB gateway's profile (small-arm) leaves V8's own heuristic in place, and so do the one-shot
+ * commands: a backup's heap stays near 10 MB, where V8's minimum growing step, not the factor, decides.
  *
  * The flag is read whenever V8 computes a new limit, so setting it at start-up (before the heap has
  * grown) is enough; 0 restores V8's dynamic factor.

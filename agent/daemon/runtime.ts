@@ -1,7 +1,8 @@
 /**
  * Process settings a profile asks for (small gateways: a small V8 young generation, two malloc arenas)
- * can only take effect at process start (V8's heap growing factor can be set later: `agent run` does). `runtimeEnv` says which environment they need; `agent run`
+ * can only take effect at process start. `runtimeEnv` says which environment they need; `agent run`
  * restarts itself once with it (a daemon pays that half second once), forwarding signals and exit code.
+ * V8's heap growing factor (`heapGrowingPercent`) needs no restart: `agent run` sets it in place.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -12,7 +13,6 @@ export const RUNTIME_MARK = 'BAKSA_RUNTIME_APPLIED';
 /** The environment the profile's runtime settings need, or undefined when the process already has it. */
 export function runtimeEnv(profile: Profile, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv | undefined {
   const r = profile.runtime;
-  // heapGrowingPercent needs no restart: `agent run` sets it in the running process (shared/heap-growth.ts).
   if (!r || (r.maxSemiSpaceMiB === undefined && r.mallocArenaMax === undefined) || env[RUNTIME_MARK] === '1') return undefined;
   const out: NodeJS.ProcessEnv = { ...env, [RUNTIME_MARK]: '1' };
   if (r.maxSemiSpaceMiB !== undefined) out.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --max-semi-space-size=${r.maxSemiSpaceMiB}`.trim();
