@@ -2,12 +2,27 @@
 // modification time under the source directories. The launcher (2baksa.mjs) runs dist/ only while the
 // sources still have the fingerprint its build recorded, so an edited tree never runs stale code.
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 export const SOURCE_DIRS = ['cli', 'shared', 'agent', 'aggregator'];
 export const SOURCE_FILES = ['package.json', 'tsconfig.json', 'tsconfig.build.json'];
 export const STAMP_FILE = '.source-stamp';
+
+/**
+ * True when `root`'s compiled build (dist/) was made from the sources as they are now, and
+ * BAKSA_FROM_SOURCES=1 does not ask for the sources: what the launcher and the benches run.
+ */
+export function distIsFresh(root) {
+  if (process.env.BAKSA_FROM_SOURCES === '1') return false;
+  let built;
+  try {
+    built = readFileSync(join(root, 'dist', STAMP_FILE), 'utf8').trim();
+  } catch {
+    return false;
+  }
+  return built === sourceStamp(root);
+}
 
 /** The fingerprint of the sources under `root`. */
 export function sourceStamp(root) {

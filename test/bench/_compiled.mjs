@@ -9,25 +9,16 @@
 // The hook maps each resolved module under cli/, shared/, agent/ or aggregator/ (`*.ts`) to its
 // compiled twin in dist/ (`*.js`); test code itself stays on tsx. Every import in the process goes
 // through it, so no module is loaded twice.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SOURCE_DIRS, STAMP_FILE, sourceStamp } from '../../cli/source-stamp.mjs';
+import { SOURCE_DIRS, distIsFresh } from '../../cli/source-stamp.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function fresh() {
-  if (process.env.BAKSA_FROM_SOURCES === '1') return false;
-  try {
-    return readFileSync(join(root, 'dist', STAMP_FILE), 'utf8').trim() === sourceStamp(root);
-  } catch {
-    return false;
-  }
-}
-
-/** True when this process runs the compiled build. Set once, by the first import. */
-export const compiled = fresh();
+/** True when this process runs the compiled build (the launcher's rule). Set once, by the first import. */
+export const compiled = distIsFresh(root);
 
 if (compiled) {
   register('./_compiled-hooks.mjs', import.meta.url, {
@@ -39,6 +30,8 @@ if (compiled) {
 export const compiledNodeArgs = compiled ? ['--import', fileURLToPath(import.meta.url)] : [];
 
 /** A line for a bench's output: which code was measured. */
-export const measuredCode = compiled
-  ? 'the compiled build (dist/)'
-  : `the sources through tsx (dist/ is ${existsSync(join(root, 'dist')) ? 'stale' : 'missing'}: run npm run build to measure what 2baksa runs)`;
+function whySources() {
+  if (process.env.BAKSA_FROM_SOURCES === '1') return 'BAKSA_FROM_SOURCES=1';
+  return `dist/ is ${existsSync(join(root, 'dist')) ? 'stale' : 'missing'}: run npm run build to measure what 2baksa runs`;
+}
+export const measuredCode = compiled ? 'the compiled build (dist/)' : `the sources through tsx (${whySources()})`;
