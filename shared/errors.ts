@@ -14,6 +14,8 @@ export const ExitCode = {
   config: 3,
   data: 4,
   unavailable: 5,
+  /** A backup saved its snapshot without some entries it could not read (restic's exit 3). */
+  incomplete: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

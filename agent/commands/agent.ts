@@ -77,6 +77,7 @@ export function registerAgentGroup(program: Command): void {
         ...(opts.cloudServer && opts.cloudTlsDir && opts.cloudCertName ? { cloud: { server: opts.cloudServer, tlsDir: opts.cloudTlsDir, certName: opts.cloudCertName } } : {}),
       });
       const paths = statePaths(stateDir);
+      await warnMissingSources(config.sources);
       printRecord(
         {
           config: paths.config,
@@ -122,4 +123,18 @@ export function registerAgentGroup(program: Command): void {
       }
       await runDaemon(stateDir, { ...(brokerListen !== undefined ? { brokerListen: { port: brokerListen, host: opts.brokerHost ?? '0.0.0.0' } } : {}) });
     });
+}
+
+/**
+ * A source path that is not there is kept (a disk may be mounted later), but said now: each backup
+ * would skip it and exit 6 (BACKUP_INCOMPLETE) until it exists. Globs may match nothing yet: not checked.
+ */
+async function warnMissingSources(sources: readonly string[]): Promise<void> {
+  const { hasGlob } = await import('../sources/glob.ts');
+  const { lstat } = await import('node:fs/promises');
+  for (const source of sources) {
+    if (hasGlob(source)) continue;
+    const missing = await lstat(source).then(() => false, (error: NodeJS.ErrnoException) => error.code === 'ENOENT' || error.code === 'ENOTDIR');
+    if (missing) process.stderr.write(`warning: source ${source} does not exist (yet): backups skip it, and exit 6, until it does\n`);
+  }
 }

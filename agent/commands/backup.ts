@@ -1,4 +1,8 @@
-/** `2baksa backup --state DIR [--lazy] [--force] [--json]`: one backup now (through the daemon in an edge cluster). */
+/**
+ * `2baksa backup --state DIR [--lazy] [--force] [--json]`: one backup now (through the daemon in an edge
+ * cluster). Exit 0 when everything was read; 6 (BACKUP_INCOMPLETE) when the snapshot was saved without
+ * entries it could not read (unreadable or special files, a source that is not there), as restic's 3.
+ */
 import type { Command } from 'commander';
 import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import { stateDirOf } from './common.ts';
@@ -68,6 +72,16 @@ export function registerBackupCommand(program: Command): void {
             },
             'table',
           );
+        }
+        if (c.filesSkipped > 0) {
+          // The snapshot is saved and usable; the exit code tells a script it lacks something (restic's exit 3).
+          const { ExitCode } = await import('../../shared/errors.ts');
+          const entries = c.filesSkipped === 1 ? '1 entry' : `${c.filesSkipped} entries`;
+          process.stderr.write(
+            `2baksa: backup incomplete: ${entries} could not be read (listed above, each with its reason); snapshot ${s.id.slice(0, 8)} holds everything else [BACKUP_INCOMPLETE]\n` +
+              '  what to do: make them readable, or leave them out (agent.json "excludes"), and back up again\n',
+          );
+          process.exitCode = ExitCode.incomplete;
         }
       } catch (error) {
         reporter.stop();

@@ -25,7 +25,7 @@ export function registerStatusCommand(program: Command): void {
           sources: s.sources.join(' '),
           daemon: s.daemon.running ? `running (pid ${s.daemon.pid})` : 'not running',
           backup_running: s.backupRunning ? `yes (pid ${s.backupRunning.pid})` : 'no',
-          last_backup: s.lastRun ? `${s.lastRun.type} ${s.lastRun.ok ? 'ok' : `failed (${s.lastRun.error})`} at ${iso(s.lastRun.timeMs)}` : 'never',
+          last_backup: s.lastRun ? `${s.lastRun.type} ${runOutcome(s.lastRun)} at ${iso(s.lastRun.timeMs)}` : 'never',
           last_snapshot: s.lastSnapshot ? `${s.lastSnapshot.id.slice(0, 8)} at ${iso(s.lastSnapshot.timeMs)}` : 'none',
           snapshots: s.snapshots,
           chunks: s.chunks,
@@ -36,4 +36,10 @@ export function registerStatusCommand(program: Command): void {
         formatOf(opts),
       );
     });
+}
+
+/** "ok", "ok, 2 entries skipped" (saved without what it could not read) or "failed (CODE)". */
+function runOutcome(run: { ok: boolean; error?: string; skipped?: number }): string {
+  if (!run.ok) return `failed (${run.error})`;
+  return run.skipped ? `ok, ${run.skipped} ${run.skipped === 1 ? 'entry' : 'entries'} skipped` : 'ok';
 }

@@ -9,7 +9,8 @@ import type { BackupCounters } from '../backup/events.ts';
 import type { StatePaths } from '../config/index.ts';
 
 export interface RunStatus {
-  lastRun?: { type: string; ok: boolean; timeMs: number; snapshotId?: string; error?: string };
+  /** `skipped`: entries a backup that saved its snapshot could not read (absent when none). */
+  lastRun?: { type: string; ok: boolean; timeMs: number; snapshotId?: string; error?: string; skipped?: number };
   lastSuccessMs?: number;
   lastSyncMs?: number;
   /** Counters since the last heartbeat took them. */
@@ -90,7 +91,7 @@ export async function recordRun(
 ): Promise<void> {
   await updateStatus(paths, (s) => {
     const now = Date.now();
-    s.lastRun = { type: run.type, ok: run.ok, timeMs: now, ...(run.snapshotId ? { snapshotId: run.snapshotId } : {}), ...(run.error ? { error: run.error } : {}) };
+    s.lastRun = { type: run.type, ok: run.ok, timeMs: now, ...(run.snapshotId ? { snapshotId: run.snapshotId } : {}), ...(run.error ? { error: run.error } : {}), ...(run.counters?.filesSkipped ? { skipped: run.counters.filesSkipped } : {}) };
     if (run.ok) s.lastSuccessMs = now;
     if (run.counters && run.counters.bytesNew > 0) s.lastSyncMs = now;
     s.pending.bytesSynced += run.counters?.storedNew ?? 0;

@@ -23,7 +23,7 @@ function editConfig(state: string, edit: (c: Record<string, unknown>) => void): 
   writeFileSync(path, JSON.stringify(c));
 }
 
-test('unreadable entries (a FIFO, a read error) are skipped with read-error events; the backup completes', async () => {
+test('unreadable entries (a FIFO, a read error) are skipped with read-error events; the backup completes and exits 6', async () => {
   const t = tempDir();
   try {
     const src = join(t.path, 'src');
@@ -33,7 +33,8 @@ test('unreadable entries (a FIFO, a read error) are skipped with read-error even
     writeFileSync(join(src, 'fine.csv'), sensorLines(100, 1000));
     const state = await init(t.path, src);
     const r = await cli(['backup', '--state', state, '--json'], { BAKSA_FAULTS: JSON.stringify({ readError: 'broken\\.csv$' }) });
-    assert.is(r.code, 0, r.stderr);
+    assert.is(r.code, 6, r.stderr);
+    assert.match(r.stderr, 'BACKUP_INCOMPLETE');
     const lines = jsonLines(r.stdout);
     const errors = lines.filter((l) => l.event === 'read-error').map((l) => String(l.path).slice(src.length)).sort();
     assert.equal(errors, ['/broken.csv', '/fifo']);
@@ -41,8 +42,13 @@ test('unreadable entries (a FIFO, a read error) are skipped with read-error even
     assert.is(summary.files_skipped, 2);
     assert.is(summary.total_files_processed, 1);
     const people = await cli(['backup', '--state', state], { BAKSA_FAULTS: JSON.stringify({ readError: 'broken\\.csv$' }) });
-    assert.is(people.code, 0);
+    assert.is(people.code, 6);
     assert.match(people.stderr, /warning: skipped .*broken\.csv/);
+    assert.match(people.stderr, /backup incomplete: 2 entries could not be read.*\n  what to do: /);
+    const status = await cli(['status', '--state', state]);
+    assert.match(status.stdout, /last_backup +snapshot ok, 2 entries skipped at /);
+    const snaps = JSON.parse((await cli(['snapshots', '--state', state, '--json'])).stdout) as unknown[];
+    assert.is(snaps.length, 2, 'both runs saved their snapshot');
   } finally {
     t.cleanup();
   }
@@ -62,9 +68,35 @@ test('a file changing while read is re-read, or skipped when it never settles â€
     assert.is(r.code, 0, r.stdout);
     writeFileSync(join(src, 'hot.csv'), sensorLines(21_000));
     const always = await cli(['backup', '--state', state, '--json'], { BAKSA_FAULTS: JSON.stringify({ mutate: { match: 'hot\\.csv$', times: 99 } }) });
-    assert.is(always.code, 0);
+    assert.is(always.code, 6, 'saved without the file, and says so');
     const err = jsonLines(always.stdout).find((l) => l.event === 'read-error')!;
     assert.is(err.code, 'FILE_CHANGING');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a source that is not there: init warns, and backups save the rest and exit 6 until it exists', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'fine.csv'), sensorLines(100));
+    const later = join(t.path, 'mounted-later');
+    const state = join(t.path, 'state');
+    const init = await cli(['agent', 'init', '--state', state, '--name', 'gw.faults.test', '--profile', 'small-arm', '--source', src, later]);
+    assert.is(init.code, 0, init.stderr);
+    assert.match(init.stderr, `warning: source ${later} does not exist (yet)`);
+    const missing = await cli(['backup', '--state', state, '--json']);
+    assert.is(missing.code, 6, missing.stderr);
+    const summary = jsonLines(missing.stdout).find((l) => l.message_type === 'summary')!;
+    assert.equal([summary.total_files_processed, summary.files_skipped], [1, 1]);
+    mkdirSync(later);
+    writeFileSync(join(later, 'more.csv'), sensorLines(50));
+    const whole = await cli(['backup', '--state', state]);
+    assert.is(whole.code, 0, whole.stderr);
+    assert.not.match(whole.stderr, 'BACKUP_INCOMPLETE');
+    assert.match((await cli(['status', '--state', state])).stdout, /last_backup +snapshot ok at /);
   } finally {
     t.cleanup();
   }
