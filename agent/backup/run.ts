@@ -73,7 +73,9 @@ const TREE_DIGEST_KEY = 'treeDigest';
 
 /**
  * The profile a cluster member backs up with: the cluster's geometry (DESIGN §3: 2+1 on 3 gateways),
- * and chunks small enough that one shard fits one MQTT message (agent/edge/backend.ts).
+ * and chunks small enough that one shard fits one MQTT message (agent/edge/backend.ts). The smallest
+ * chunk is at most a quarter of the average (FastCDC's usual ratio): on 3 gateways every built-in
+ * profile chunks at 256 KiB / 1 MiB / 2 MiB, whatever its lone-gateway sizes.
  */
 export function edgeProfile(profile: Profile, members: number): Profile {
   const g = edgeGeometry(members);
@@ -81,7 +83,7 @@ export function edgeProfile(profile: Profile, members: number): Profile {
   const smallest = edgeGeometry(quorumSize(members));
   const maxBytes = Math.min(profile.chunking.maxBytes, EDGE_CHUNK_BYTES_PER_SHARD_MAX * smallest.dataShards);
   const avgBytes = Math.min(profile.chunking.avgBytes, maxBytes / 2);
-  const chunking = { maxBytes, avgBytes, minBytes: Math.min(profile.chunking.minBytes, avgBytes / 2) };
+  const chunking = { maxBytes, avgBytes, minBytes: Math.min(profile.chunking.minBytes, avgBytes / 4) };
   return { ...profile, chunking, erasure: { ...profile.erasure, k: g.dataShards, m: g.parityShards } };
 }
 /**

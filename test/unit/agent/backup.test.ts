@@ -4,7 +4,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
+import { edgeProfile, filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
+import { builtinProfileNames, loadProfile } from '../../../agent/profile/index.ts';
+import { EDGE_CHUNK_BYTES_PER_SHARD_MAX } from '../../../agent/edge/backend.ts';
+import { edgeGeometry } from '../../../shared/placement/index.ts';
+import { quorumSize } from '../../../shared/ledger/quorum.ts';
 import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
 import { runRestore, compareTree, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
@@ -367,6 +371,26 @@ test('compare lists differences: content, mode, missing and extra files', async 
   } finally {
     t.cleanup();
   }
+});
+
+test('edgeProfile: one shard of the largest chunk fits a message; 3 gateways chunk alike on every profile', () => {
+  const MiB = 1024 * 1024;
+  for (const name of builtinProfileNames()) {
+    const profile = loadProfile(name);
+    for (const members of [1, 2, 3, 4, 5, 6]) {
+      const { chunking, erasure } = edgeProfile(profile, members);
+      assert.ok(chunking.minBytes < chunking.avgBytes && chunking.avgBytes < chunking.maxBytes, `${name} on ${members}: min < avg < max`);
+      assert.ok(chunking.maxBytes <= profile.chunking.maxBytes, `${name} on ${members}: never above the profile's chunks`);
+      assert.is(erasure.k, edgeGeometry(members).dataShards);
+      // Written by a quorum alone (the smallest geometry), one data shard of the largest chunk still fits.
+      const smallestK = edgeGeometry(quorumSize(members)).dataShards;
+      assert.ok(chunking.maxBytes <= EDGE_CHUNK_BYTES_PER_SHARD_MAX * smallestK, `${name} on ${members}: ${chunking.maxBytes} per ${smallestK} shards`);
+    }
+  }
+  for (const name of ['mid-arm', 'x86-edge']) {
+    assert.equal(edgeProfile(loadProfile(name), 3).chunking, { minBytes: MiB / 4, avgBytes: MiB, maxBytes: 2 * MiB }, `${name} on 3 gateways`);
+  }
+  assert.equal(loadProfile('x86-edge').chunking, { minBytes: MiB / 2, avgBytes: 2 * MiB, maxBytes: 8 * MiB }, 'a lone x86 gateway: 2 MiB on average');
 });
 
 test('restored times are exact to the microsecond (to the millisecond before 1970)', () => {
