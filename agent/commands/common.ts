@@ -46,7 +46,7 @@ function usage(flag: string, message: string, hint: string): BaksaError {
  */
 export async function cloudTargetOf(opts: CloudFlags, command: string): Promise<{ server: string; tlsDir: string; certName: string }> {
   const { stat } = await import('node:fs/promises');
-  const { validateHostName } = await import('../../shared/crypto/pki.ts');
+  const { loadTlsMaterial, validateHostName } = await import('../../shared/crypto/pki.ts');
   const example = `2baksa ${command} … --server https://HOST:PORT --tls-dir PKI --cert-name ACCOUNT`;
   if (!opts.server) throw usage('--server', `${command} needs the URL of an aggregator node`, `add --server https://HOST:PORT (${example})`);
   let url: URL;
@@ -65,6 +65,9 @@ export async function cloudTargetOf(opts: CloudFlags, command: string): Promise<
   } catch (error) {
     throw usage('--cert-name', (error as Error).message.replace(/^--cert-name: /, ''), 'give the name the agent certificate was issued for (its account name)');
   }
+  // Read now, not at the first request: a migrate with nothing left to send makes none, and would
+  // otherwise report success with a certificate that does not exist (PKI_FILE_MISSING names the file).
+  loadTlsMaterial(opts.tlsDir, opts.certName);
   return { server: opts.server, tlsDir: opts.tlsDir, certName: opts.certName };
 }
 

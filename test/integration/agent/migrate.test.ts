@@ -89,6 +89,11 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     assert.is(m2.snapshots_skipped, 2);
     assert.is(m2.chunks_sent, 0);
     assert.is(m2.bytes_sent, 0);
+    // With nothing to send no request is made, but a certificate that is not there is still named.
+    const typo = await cli(['migrate', '--state', state, '--server', init.nodes[2]!.apiUrl, '--tls-dir', pki, '--cert-name', 'gw9.migrate.example', ...now]);
+    assert.is.not(typo.code, 0, typo.stdout);
+    assert.match(typo.stderr, /PKI_FILE_MISSING/);
+    assert.match(typo.stderr, /gw9\.migrate\.example\.crt/);
 
     // The receipts lost (a crash after the cloud recorded): everything is offered, nothing travels,
     // the cloud answers with the receipts it already gave.
