@@ -46,6 +46,11 @@ export function registerClusterGroup(program: Command): void {
       const online = validators.filter((m) => m.status === 'online').length;
       if (!opts.json && reply.quorum !== undefined) {
         process.stdout.write(`${online} of ${validators.length} validators online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
+        const mismatched = reply.members.filter((m) => m.status === 'mismatched').map((m) => m.id);
+        if (mismatched.length > 0) {
+          process.stdout.write(`${mismatched.join(', ')} ${mismatched.length === 1 ? 'was' : 'were'} set up with another member list than this gateway: ` +
+            'every member must be set up with the same --members (2baksa agent init)\n');
+        }
       }
       if (!opts.json && !reply.joined) {
         process.stdout.write(

@@ -64,7 +64,7 @@ import {
   encodeLedgerOp,
 } from '../../shared/ledger-service/index.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
-import { FileBdSeqStore, MembershipClient, type MemberRecord } from '../../shared/membership/index.ts';
+import { FileBdSeqStore, MembershipClient, validatorSetDigest, type MemberRecord } from '../../shared/membership/index.ts';
 import type { BlockRecord, CommitResponse } from '../../shared/protocol/messages.ts';
 import { topics } from '../../shared/protocol/topics.ts';
 import { ClientNode, ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } from '../../shared/replica-node/index.ts';
@@ -104,7 +104,8 @@ export interface EdgeNodeConfig {
 
 export interface EdgeMemberStatus {
   id: string;
-  status: 'online' | 'offline' | 'dead' | 'unknown';
+  /** `mismatched`: online, but set up with another member list (its birth's validator-set digest), so not of this cluster. */
+  status: 'online' | 'offline' | 'dead' | 'unknown' | 'mismatched';
   self: boolean;
   /** A validator orders and certifies the ledger; a storage member (admitted at block `admittedAt`) keeps shards. */
   role: 'validator' | 'storage';
@@ -155,6 +156,10 @@ export class EdgeNode {
   readonly self: string;
   /** The validators, sorted (fixed for the life of the cluster). */
   readonly validators: readonly string[];
+  /** validatorSetDigest of this node's site and validators, as its births carry it. */
+  private readonly validatorDigest: Uint8Array;
+  /** The session (bdSeq) of each member whose mismatch was logged. */
+  private readonly mismatchLogged = new Map<string, number>();
   private readonly logger: Logger;
   private readonly coordinator: Coordinator;
   private readonly participant: Participant;
@@ -189,6 +194,7 @@ export class EdgeNode {
   ) {
     this.self = config.self;
     this.validators = config.members;
+    this.validatorDigest = validatorSetDigest(config.site, config.members);
     this.logger = config.logger ?? silentLogger;
     const options = { ...EDGE_COMMIT_OPTIONS, ...config.commit };
     this.coordinator = new Coordinator({
@@ -407,7 +413,30 @@ export class EdgeNode {
   liveMembers(): string[] {
     if (!this.connected()) return [this.self]; // cut off from the broker: this node's view of the others is stale
     const records = new Map(this.membership.members().map((r) => [r.nodeId, r]));
-    return this.members.filter((m) => m === this.self || records.get(m)?.status === 'online');
+    return this.members.filter((m) => m === this.self || (records.get(m)?.status === 'online' && !this.mismatched(records.get(m)!)));
+  }
+
+  /** Online members whose birth says they were set up with another member list than this node. */
+  mismatchedMembers(): string[] {
+    const records = new Map(this.membership.members().map((r) => [r.nodeId, r]));
+    return this.members.filter((m) => m !== this.self && records.get(m)?.status === 'online' && this.mismatched(records.get(m)!));
+  }
+
+  /**
+   * Whether `r`'s birth carries another validator-set digest than ours: a gateway set up with other
+   * `--members` is not of this cluster, whatever its name, and counts as not online (said once per session).
+   */
+  private mismatched(r: MemberRecord): boolean {
+    if (!r.validators || Buffer.compare(r.validators, this.validatorDigest) === 0) return false;
+    const said = this.mismatchLogged.get(r.nodeId);
+    if (said !== r.bdSeq) {
+      this.mismatchLogged.set(r.nodeId, r.bdSeq);
+      this.logger.error(
+        { member: r.nodeId, validators: this.validators },
+        'a member was set up with another member list than this gateway: it does not count as online (every member must be set up with the same --members)',
+      );
+    }
+    return true;
   }
 
   /** Validators online now (the ones a quorum counts). */
@@ -444,11 +473,17 @@ export class EdgeNode {
     const live = this.liveMembers();
     if (voters.length < this.quorum()) {
       const n = this.validators.length;
-      const why = this.connected()
-        ? `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'})`
-        : `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other gateways`;
+      const mismatched = this.mismatchedMembers();
+      const why = !this.connected()
+        ? `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other gateways`
+        : mismatched.length > 0
+          ? `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'}): ${mismatched.join(', ')} ` +
+            `${mismatched.length === 1 ? 'was' : 'were'} set up with another member list than this gateway's (${this.validators.join(', ')})`
+          : `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'})`;
       throw new BaksaError('EDGE_NO_QUORUM', `${why}; a commit needs ${this.quorum()} of ${n}`, {
-        hint: 'nothing was committed; the backup runs again on schedule: check the link to the site broker and the other gateways',
+        hint: mismatched.length > 0
+          ? 'nothing was committed; every member must be set up with the same --members (2baksa agent init): fix the member list of the gateways that differ'
+          : 'nothing was committed; the backup runs again on schedule: check the link to the site broker and the other gateways',
         exitCode: ExitCode.failure,
         details: { live, members: this.members, validators: this.validators },
       });
@@ -492,7 +527,8 @@ export class EdgeNode {
     return Promise.all(
       this.members.map(async (id): Promise<EdgeMemberStatus> => {
         const self = id === this.self;
-        const status = self ? 'online' : (records.get(id)?.status ?? 'unknown');
+        const record = records.get(id);
+        const status = self ? 'online' : record?.status === 'online' && this.mismatched(record) ? 'mismatched' : (record?.status ?? 'unknown');
         const admitted = this.ledgerStore.admitted.get(id);
         const base: EdgeMemberStatus = { id, status, self, role: admitted ? 'storage' : 'validator', ...(admitted ? { admittedAt: admitted.height } : {}) };
         try {
@@ -796,6 +832,8 @@ const REFUSED_RETRY_MS = 5000;
  */
 async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<MembershipClient> {
   let lastLog = 0;
+  // A joining storage member lists the validators too, so its digest is theirs.
+  const validators = validatorSetDigest(config.site, config.members);
   for (;;) {
     const membership = new MembershipClient({
       site: config.site,
@@ -804,6 +842,7 @@ async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<M
       connect: (o) => mqtt.connect(config.broker, o),
       mqtt: { reconnectPeriod: 1000, connectTimeout: 10_000, ...config.mqtt },
       bdSeq: new FileBdSeqStore(join(config.dir, 'bdseq')),
+      details: () => ({ validators }),
       tracker: { goneAfterTicks: 300 },
       logger,
     });

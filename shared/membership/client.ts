@@ -36,7 +36,7 @@ export interface MembershipClientOptions {
   /** Registered node keys. Without it, keys are trusted on first use (pinned from births). */
   keyOf?: ((nodeId: string) => Uint8Array | undefined) | undefined;
   /** What the birth announces besides the key. */
-  details: () => { capacity?: NodeCapacity; version?: string };
+  details: () => { capacity?: NodeCapacity; version?: string; validators?: Uint8Array };
   tracker: Partial<MembershipTrackerOptions>;
   /** One tracker tick per interval. */
   tickIntervalMs: number;
@@ -203,8 +203,11 @@ export class MembershipClient extends EventEmitter<MembershipEvents> {
   }
 
   private birth(bdSeq: number): Buffer {
-    const { capacity, version } = this.options.details();
-    return this.seal({ online: true, bdSeq, pubkey: this.options.signer.publicKey, ...(capacity ? { capacity } : {}), ...(version ? { version } : {}) });
+    const { capacity, version, validators } = this.options.details();
+    return this.seal({
+      online: true, bdSeq, pubkey: this.options.signer.publicKey,
+      ...(capacity ? { capacity } : {}), ...(version ? { version } : {}), ...(validators ? { validators } : {}),
+    });
   }
 
   private async onConnect(): Promise<void> {

@@ -12,7 +12,7 @@ export {
   type MembershipTrackerOptions, type NodeStatus, type StateEvent, type TickEvent,
 } from './tracker.ts';
 export {
-  NODE_STATE_BYTES_MAX, NODE_STATE_TYPE, nodeStateSchema, openNodeState, sealNodeState, type NodeCapacity, type NodeStateBody,
+  NODE_STATE_BYTES_MAX, NODE_STATE_TYPE, VALIDATOR_SET_DIGEST_BYTES, nodeStateSchema, openNodeState, sealNodeState, validatorSetDigest, type NodeCapacity, type NodeStateBody,
   type NodeStateReading, type OpenNodeStateOptions, type OpenedNodeState,
 } from './state-message.ts';
 export { FileBdSeqStore, MemoryBdSeqStore, type BdSeqStore } from './bdseq-store.ts';

@@ -12,7 +12,7 @@
  * Keys: `keyOf` gives a node's registered key. Without one (trust on first use), a state message may verify
  * against the key it carries, and the caller pins that key for later messages (`opened.pinKey`).
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { PUBLIC_KEY_BYTES } from '../crypto/sign.ts';
 import {
   ProtocolError, bool, bytes, decodeUntrusted, defaultRegistry, object, optional, parseWith, registerMessageType, sealEnvelope,
@@ -36,6 +36,12 @@ export interface NodeStateBody {
   capacity?: NodeCapacity;
   /** Agent version, for people. */
   version?: string;
+  /**
+   * SHA-256 of the site and the validator set this node was set up with (`validatorSetDigest`). Members
+   * set up with other member lists are not one cluster; a node counts a peer whose birth carries another
+   * digest as not a member. Older births carry none and are taken as they are.
+   */
+  validators?: Uint8Array;
 }
 
 declare module '../protocol/messages.ts' {
@@ -45,6 +51,13 @@ declare module '../protocol/messages.ts' {
 }
 
 export const NODE_STATE_TYPE = 'NodeState';
+export const VALIDATOR_SET_DIGEST_BYTES = 32;
+
+/** What a birth's `validators` holds: SHA-256 over the site and the sorted, distinct validator ids. */
+export function validatorSetDigest(site: string, validators: readonly string[]): Uint8Array {
+  const ids = [...new Set(validators)].sort();
+  return new Uint8Array(createHash('sha256').update(`2baksa validator set v1\n${site}\n${ids.join('\n')}`).digest());
+}
 /** The largest state payload anyone needs; bigger ones are dropped before decoding. */
 export const NODE_STATE_BYTES_MAX = 4096;
 
@@ -56,6 +69,7 @@ export const nodeStateSchema: Schema<NodeStateBody> = object(
     pubkey: optional(bytes({ len: PUBLIC_KEY_BYTES })),
     capacity: optional(object({ bytesTotal: uint(), bytesFree: uint() })),
     version: optional(str({ max: 64, forbidden: /[\u0000-\u001f\u007f]/ })),
+    validators: optional(bytes({ len: VALIDATOR_SET_DIGEST_BYTES })),
   },
   {
     check: (s) =>

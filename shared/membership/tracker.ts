@@ -33,6 +33,7 @@ export interface StateEvent {
   pubkey?: Uint8Array;
   capacity?: NodeCapacity;
   version?: string;
+  validators?: Uint8Array;
 }
 
 export interface TickEvent {
@@ -51,6 +52,8 @@ export interface MemberRecord {
   pubkey?: Uint8Array;
   capacity?: NodeCapacity;
   version?: string;
+  /** The validator-set digest of its latest birth (state-message.ts), when it carried one. */
+  validators?: Uint8Array;
 }
 
 export type IgnoreReason = 'foreign-signer' | 'stale';
@@ -139,6 +142,7 @@ export class MembershipTracker {
     if (event.pubkey) entry.pubkey = event.pubkey;
     if (event.capacity) entry.capacity = event.capacity;
     if (event.version !== undefined) entry.version = event.version;
+    if (event.validators) entry.validators = event.validators;
   }
 
   private set(nodeId: string, previous: Entry | undefined, status: NodeStatus, event: StateEvent): MembershipChange {
@@ -147,6 +151,7 @@ export class MembershipTracker {
       if (previous.pubkey) entry.pubkey = previous.pubkey;
       if (previous.capacity) entry.capacity = previous.capacity;
       if (previous.version !== undefined) entry.version = previous.version;
+      if (previous.validators) entry.validators = previous.validators;
     }
     this.details(entry, event);
     this.entries.set(nodeId, entry);
@@ -183,5 +188,6 @@ function record(e: Entry): MemberRecord {
   if (e.pubkey) r.pubkey = e.pubkey;
   if (e.capacity) r.capacity = { ...e.capacity };
   if (e.version !== undefined) r.version = e.version;
+  if (e.validators) r.validators = e.validators;
   return r;
 }

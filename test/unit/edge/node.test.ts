@@ -76,6 +76,36 @@ test('cluster status reports every member and its ledger height', async () => {
   }
 });
 
+test('a gateway set up with another member list counts the members as mismatched and refuses to commit; they go on', async () => {
+  const m: Member = { name: 'gw-x', key: generateSigningKey(), dir: join(root, 'gw-x'), store: undefined as never };
+  m.store = await FsShardStore.open({ volumes: [join(m.dir, 'shards')], volumeReserveBytes: 0 });
+  // gw-a and gw-b list gw-c as their third member; gw-x lists itself instead.
+  const x = await EdgeNode.start({ self: 'gw-x', site: 'plant', members: ['gw-a', 'gw-b', 'gw-x'], broker: broker.url, signer: m.key, dir: join(m.dir, 'edge'), store: m.store, quorumWaitMs: 500 });
+  try {
+    const status = await x.clusterStatus(500);
+    assert.equal(status.map((s) => [s.id, s.status]), [['gw-a', 'mismatched'], ['gw-b', 'mismatched'], ['gw-x', 'online']]);
+    assert.equal(x.liveMembers(), ['gw-x']);
+    assert.equal(x.mismatchedMembers(), ['gw-a', 'gw-b']);
+    try {
+      await x.commit({ account: 'acct', snapshotId: 'sx', manifestRoot: new Uint8Array(32), dataShards: 1, parityShards: 1, shards: chunkShards(9, 2) });
+      assert.unreachable('a gateway whose member list the others do not share must not commit');
+    } catch (error) {
+      assert.instance(error, BaksaError);
+      assert.is((error as BaksaError).code, 'EDGE_NO_QUORUM');
+      assert.match((error as BaksaError).message, /gw-a, gw-b were set up with another member list/);
+    }
+    // The cluster itself is unaffected: its members still see each other and commit.
+    const a = members[0]!.node!;
+    assert.equal(a.liveMembers(), NAMES);
+    assert.equal(a.mismatchedMembers(), []);
+    const committed = await a.commit({ account: 'acct', snapshotId: 's-x', manifestRoot: new Uint8Array(32), dataShards: 2, parityShards: 1, shards: chunkShards(10, 3) });
+    assert.is(committed.record.shards.length, 3);
+  } finally {
+    await x.close().catch(() => undefined);
+    await m.store.close().catch(() => undefined);
+  }
+});
+
 test('a read of a shard a member does not hold is refused with the code', async () => {
   const a = members[0]!.node!;
   try {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { defaultRegistry, sealEnvelope } from '../../../shared/protocol/index.ts';
-import { NODE_STATE_BYTES_MAX, openNodeState, sealNodeState, type NodeStateBody } from '../../../shared/membership/state-message.ts';
+import { NODE_STATE_BYTES_MAX, openNodeState, sealNodeState, validatorSetDigest, type NodeStateBody } from '../../../shared/membership/state-message.ts';
 
 const a = generateSigningKey();
 const b = generateSigningKey();
@@ -28,6 +28,17 @@ test('a birth and a will seal and open with the registered keys; the will opens 
   const old = sealNodeState('a', { online: false, bdSeq: 7 }, a.privateKey, NOW - 30 * 86_400_000);
   const w = openNodeState(old, { keyOf: registered, trustOnFirstUse: false });
   assert.ok(w.ok && w.state.body.online === false && w.state.body.bdSeq === 7);
+});
+
+test('a birth carries the digest of its validator set: the same set in any order gives the same digest; a digest of another length is refused', () => {
+  const digest = validatorSetDigest('plant', ['gw-2', 'gw-1', 'gw-3', 'gw-1']);
+  assert.equal(digest, validatorSetDigest('plant', ['gw-1', 'gw-2', 'gw-3']));
+  assert.not.equal(digest, validatorSetDigest('plant', ['gw-1', 'gw-2', 'gw-9']));
+  assert.not.equal(digest, validatorSetDigest('mill', ['gw-1', 'gw-2', 'gw-3']));
+  const r = openNodeState(sealNodeState('a', { online: true, bdSeq: 1, pubkey: a.publicKey, validators: digest }, a.privateKey, NOW), { keyOf: registered, trustOnFirstUse: false });
+  assert.ok(r.ok && r.state.body.validators !== undefined);
+  if (r.ok) assert.equal(r.state.body.validators, digest);
+  assert.throws(() => sealNodeState('a', { online: true, bdSeq: 1, pubkey: a.publicKey, validators: digest.subarray(0, 16) }, a.privateKey, NOW), /validators/);
 });
 
 test("a message signed with the wrong key is refused; a state signed by b stays b's (the tracker drops it on a's topic)", () => {
