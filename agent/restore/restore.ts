@@ -110,11 +110,15 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   const queue = new AsyncQueue<Task>();
   const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   let matched = 0;
+  // A relative --path is taken from the root (as Borg does); paths that end with it are kept to suggest.
+  const relative = options.path !== undefined && !options.path.startsWith('/') && selector !== undefined ? selector : undefined;
+  const suggestions: string[] = [];
 
   // Producer: walk the manifest, start chunk fetches within the budget.
   const producer = (async () => {
     try {
       for await (const entry of manifest.entries) {
+        if (relative && suggestions.length < 3 && entry.path !== relative && entry.path.endsWith(relative)) suggestions.push(entry.path);
         if (!selected(entry.path, selector)) continue;
         matched++;
         queue.push({ kind: 'entry', entry });
@@ -201,7 +205,10 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   await producer;
   if (selector !== undefined && matched === 0) {
     throw new BaksaError('PATH_NOT_IN_SNAPSHOT', `${selector} is not in snapshot ${snapshot.id.slice(0, 8)}`, {
-      hint: 'give the absolute path as it was backed up (see the source paths of `2baksa snapshots`)',
+      hint: suggestions.length > 0
+        ? `paths are absolute, as they were backed up: did you mean ${suggestions.map((p) => `--path ${p}`).join(' or ')}?`
+        : 'give the absolute path as it was backed up (see the source paths of `2baksa snapshots`)',
+      details: { path: selector, ...(suggestions.length > 0 ? { suggestions } : {}) },
       exitCode: ExitCode.usage,
     });
   }

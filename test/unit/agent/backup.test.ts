@@ -343,6 +343,14 @@ test('restore --path: one file or one subtree; older snapshots stay restorable',
       () => assert.unreachable('restored a path that is not there'),
       (e: { code?: string }) => assert.is(e.code, 'PATH_NOT_IN_SNAPSHOT'),
     );
+    // A relative path is taken from the root; one that ends a path of the snapshot is suggested.
+    await runRestore(state, 'latest', { target: sub, path: 'line1/sensor-b.csv' }).then(
+      () => assert.unreachable('restored a relative path as if it were below a source'),
+      (e: { code?: string; hint?: string }) => {
+        assert.is(e.code, 'PATH_NOT_IN_SNAPSHOT');
+        assert.ok(e.hint?.includes(`--path ${join(src, 'logs', 'line1', 'sensor-b.csv')}`), e.hint);
+      },
+    );
   } finally {
     t.cleanup();
   }
