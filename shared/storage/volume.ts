@@ -203,7 +203,8 @@ async function readMeta(path: string, create: boolean): Promise<VolumeMeta> {
     throw new BaksaError(StorageErrorCode.volumeFormat, `volume ${path} has an unknown or damaged ${VOLUME_META_FILE}`, {
       hint: meta?.format !== undefined && meta.format !== VOLUME_FORMAT
         ? `it was written by another 2baksa version (format ${String(meta.format)}): use that version`
-        : `restore ${file} (it names the volume) or move the directory away`,
+        : `it only names the volume, and the shards beside it do not depend on it: restore it from a copy, or write a new name into it ` +
+          `(echo '{"format":1,"id":"vol-${randomBytes(8).toString('hex')}"}' > ${file}), then run 2baksa check --read-data`,
       exitCode: ExitCode.data,
       details: { volume: path, format: meta?.format },
     });

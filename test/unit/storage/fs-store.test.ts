@@ -305,7 +305,13 @@ test('bad volume configuration is refused with a clear code', async () => {
   writeFileSync(join(dir, 'volume.json'), '{"format":99,"id":"vol-0000000000000000"}');
   assert.is(await code(open([dir])), 'VOLUME_FORMAT');
   writeFileSync(join(dir, 'volume.json'), 'garbage');
-  assert.is(await code(open([dir])), 'VOLUME_FORMAT');
+  const damaged = await open([dir]).then(() => undefined, (e: BaksaError) => e);
+  assert.is(damaged?.code, 'VOLUME_FORMAT');
+  // The hint's own fix works: the name it suggests opens the volume again.
+  const suggested = /echo '(\{[^']+\})'/.exec(damaged?.hint ?? '')?.[1];
+  assert.ok(suggested, damaged?.hint);
+  writeFileSync(join(dir, 'volume.json'), suggested!);
+  await (await open([dir])).close();
 });
 
 test('space() is counted once by a walk, then kept up to date across reopen', async () => {
