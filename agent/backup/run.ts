@@ -8,7 +8,7 @@
  * at their previous version, or out of the snapshot when they have none yet.
  */
 import { randomBytes } from 'node:crypto';
-import { readlink } from 'node:fs/promises';
+import { mkdir, readlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -168,6 +168,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
   const problems: BackupSummary['problems'] = [];
   const snapshotId = randomBytes(16).toString('hex');
   const sources = options.sources ?? sourcesOf(state);
+  // The capture directory is the agent's own: before the first sensor message it is empty, not unreadable.
+  if (state.config.mqtt) await mkdir(resolve(state.paths.root, state.config.mqtt.captureDir), { recursive: true, mode: 0o700 });
   const lock = await acquireLock(state.paths.lock, `backup ${snapshotId.slice(0, 8)}`);
   let repo: Awaited<ReturnType<typeof openRepo>> | undefined;
   let writer: ChunkWriter | undefined;

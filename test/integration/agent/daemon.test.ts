@@ -60,6 +60,9 @@ test('agent run: capture, lazy backups, heartbeat and events, clean shutdown', a
       c.schedule = { mode: 'lazy', settleS: 1, scanIntervalS: 1 };
       c.heartbeatIntervalS = 5;
     });
+    // Before any sensor message the capture directory is empty, not an entry the backup could not read.
+    const before = await cli(['backup', '--state', state]);
+    assert.is(before.code, 0, `a backup before the first capture exited ${before.code}: ${before.stderr}`);
 
     const daemon = startCli(['agent', 'run', '--state', state], { BAKSA_LOG_LEVEL: 'info' });
     const done = finished(daemon);
