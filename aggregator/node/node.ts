@@ -161,7 +161,7 @@ export class AggregatorNode {
         transport: replicaTransport,
         app,
         dataDir: join(config.dataDir, 'pbft'),
-        options: config.replicaNode as Partial<ReplicaNodeOptions>,
+        options: withUnsignedReplies(config.replicaNode as Partial<ReplicaNodeOptions>),
         logger,
         keys: { self: replicaKey, replicas: replicaKeys, clients: linkKeyResolver(submitters) },
         observe: (action) => {
@@ -375,4 +375,14 @@ export class AggregatorNode {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * The replicas' only clients are the nodes' submitters, which take a reply by the mutual-TLS link it
+ * came on (`replyAuth: 'channel'` above), so replies go unsigned unless the config says otherwise: no
+ * Merkle tree, signature or path per executed batch (measured: 3,717-3,960 against 3,211-3,490
+ * requests/s at the PBFT bench's peak, alternating).
+ */
+function withUnsignedReplies(options: Partial<ReplicaNodeOptions>): Partial<ReplicaNodeOptions> {
+  return { ...options, replica: { replySignatures: false, ...options.replica } };
 }

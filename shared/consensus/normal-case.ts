@@ -205,13 +205,19 @@ function executeEntry(c: Core, e: Entry, replay: boolean): void {
   if (e.seq % c.options.checkpointInterval === 0) takeCheckpoint(c, e.seq);
 }
 
-/** Replies to these requests, all under one signature (batch-signature.ts; one alone gets a plain one). */
+/**
+ * Replies to these requests, all under one signature (batch-signature.ts; one alone gets a plain one),
+ * or unsigned where the clients authenticate replies by their link (`replySignatures: false`).
+ */
 function sendReplies(c: Core, to: ReadonlyArray<{ client: string; requestId: number; result: Uint8Array }>): void {
-  const replies = c.signMany<Reply>(to.map((x) => ({
-    type: 'reply', view: c.view, client: x.client, requestId: x.requestId, result: x.result, replica: c.id,
-  })));
+  const unsigned = to.map((x) => ({
+    type: 'reply' as const, view: c.view, client: x.client, requestId: x.requestId, result: x.result, replica: c.id,
+  }));
+  const replies: Reply[] = c.options.replySignatures ? c.signMany<Reply>(unsigned) : unsigned.map((r) => ({ ...r, sig: NO_SIGNATURE }));
   for (const reply of replies) c.reply(reply.client, reply);
 }
+
+const NO_SIGNATURE = new Uint8Array(0);
 
 /** Drops pending requests the client table shows as executed (after a state transfer). */
 export function prunePending(c: Core): void {

@@ -46,6 +46,13 @@ export interface ReplicaOptions {
   retransmitEntriesMax: number;
   /** Largest client operation accepted. */
   opBytesMax: number;
+  /**
+   * Whether replies are signed (one signature per executed batch, batch-signature.ts). False only where
+   * every client authenticates replies by the link they come on (ClientNode `replyAuth: 'channel'`:
+   * mutual TLS, or MQTT envelopes signed by their sender); a client that checks signatures never
+   * accepts an unsigned reply. Replies are never forwarded as proof, so nothing else needs them signed.
+   */
+  replySignatures: boolean;
 }
 
 export const defaultReplicaOptions: ReplicaOptions = {
@@ -60,12 +67,17 @@ export const defaultReplicaOptions: ReplicaOptions = {
   pendingRequestsMax: 4096,
   retransmitEntriesMax: 32,
   opBytesMax: 1024 * 1024,
+  replySignatures: true,
 };
 
 /** Merges options over the defaults and refuses bad values with the field name. */
 export function replicaOptions(options: Partial<ReplicaOptions> = {}): ReplicaOptions {
   const o: ReplicaOptions = { ...defaultReplicaOptions, ...options };
   for (const [field, value] of Object.entries(o)) {
+    if (field === 'replySignatures') {
+      if (typeof value !== 'boolean') throw configError('consensus.replySignatures', `must be true or false, got ${String(value)}`);
+      continue;
+    }
     const min = field === 'eagerInFlightBatchesMax' ? 0 : 1;
     if (!Number.isSafeInteger(value) || (value as number) < min) {
       throw configError(`consensus.${field}`, `must be an integer of at least ${min}, got ${String(value)}`);

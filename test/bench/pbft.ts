@@ -37,7 +37,8 @@ const replicaOptions: Partial<ReplicaNodeOptions> = {
   tickMs,
   persistFsync: true,
   // The status is also the idle primary's heartbeat, so at most half the view timeout (types.ts).
-  replica: { batchRequestsMax: batch, checkpointInterval: 32, logWindow: 64, viewTimeoutTicks, statusIntervalTicks: 20 },
+  // Replies unsigned, the client taking them by their TLS link, as the aggregator nodes run (node.ts).
+  replica: { batchRequestsMax: batch, checkpointInterval: 32, logWindow: 64, viewTimeoutTicks, statusIntervalTicks: 20, replySignatures: false },
 };
 const clientOptions: Partial<ClientNodeOptions> = {
   logicalClients: clients,

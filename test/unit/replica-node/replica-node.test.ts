@@ -128,6 +128,53 @@ test('Ed25519 keys: 200 requests from 16 logical clients on one link commit exac
   }
 });
 
+test('replySignatures false: replies go unsigned; a client taking them by link gets its results, one checking signatures none', async () => {
+  const net = new MemoryNetwork();
+  const replicaKeys = names.map(() => generateSigningKey());
+  const linkKeys = new Map([['agent-1', generateSigningKey()], ['agent-2', generateSigningKey()]]);
+  const clients = linkKeyResolver(new Map([...linkKeys].map(([link, k]) => [link, k.publicKey])));
+  const nodes = await Promise.all(names.map((name, id) => ReplicaNode.start({
+    n: 4, id, replicaNames: names, transport: net.join(name), app: new ChainApp(), dataDir: join(root, `unsigned${dirs++}`),
+    keys: { self: replicaKeys[id]!, replicas: replicaKeys.map((k) => k.publicKey), clients },
+    options: { ...fast, replica: { ...fast.replica, replySignatures: false } },
+  })));
+  const sigs: number[] = [];
+  const client = (link: string, replyAuth: 'channel' | 'signature') => {
+    const inner = net.join(link);
+    // The client's own transport, with every frame it receives seen here first.
+    const transport = Object.create(inner) as typeof inner;
+    transport.onFrame = (handler) => inner.onFrame((from, frame) => {
+      const m = decodeMessage(frame);
+      if (m.ok && m.value.type === 'reply') sigs.push(m.value.sig.length);
+      handler(from, frame);
+    });
+    const c = new ClientNode({
+      id: link, n: 4, replicaNames: names, transport,
+      keys: { self: linkKeys.get(link)!, replicas: replicaKeys.map((k) => k.publicKey) }, options: { logicalClients: 4, tickMs: 5, replyAuth },
+    });
+    c.start();
+    return c;
+  };
+  const byLink = client('agent-1', 'channel');
+  const bySignature = client('agent-2', 'signature');
+  try {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => byLink.submit(op(i))));
+    assert.is(results.length, 20);
+    let settled = false;
+    const checked = bySignature.submit(op(100)).then(() => (settled = true), () => undefined);
+    await until(() => nodes.every((n) => n!.status.executedRequests >= 21), 'the signature client\'s request executed');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.not.ok(settled, 'an unsigned reply passed a signature check');
+    assert.ok(sigs.length >= 80 && sigs.every((n) => n === 0), 'replies carry no signature');
+    bySignature.close();
+    await checked;
+  } finally {
+    byLink.close();
+    bySignature.close();
+    for (const node of nodes) await node.close();
+  }
+});
+
 test('garbage, foreign requests and replica messages from a client link are counted and dropped', async () => {
   const cluster = await fakeCluster(2);
   const client = fakeClient(cluster, 'agent-1');
