@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { configError } from '../../shared/errors.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
-import { formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
+import { formatBytes, formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
 import { intFlag, outputOptions, targetOptions, type CommonFlags } from './common.ts';
 
 interface InitFlags extends CommonFlags {
@@ -92,7 +92,9 @@ export function registerAggregator(program: Command): void {
     .description("scrub the node's share of objects now: read every shard, verify, heal (admin certificate)")
     .action(async (flags: CommonFlags) => {
       const report = await nodeRequest(flags, 'POST', '/v1/node/scrub');
-      printRecord(report, formatOf(flags));
+      const format = formatOf(flags);
+      if (format === 'table') printScrubReport(report);
+      else printRecord(report, format);
       if (Array.isArray(report.failed) && report.failed.length > 0) process.exitCode = 1;
     });
 
@@ -101,6 +103,33 @@ export function registerAggregator(program: Command): void {
     .action(async (flags: CommonFlags) => {
       printRecord(await nodeRequest(flags, 'GET', '/v1/node'), formatOf(flags));
     });
+}
+
+interface ScrubVolume {
+  path?: string;
+  shards?: number;
+  usedBytes?: number;
+  freeBytes?: number;
+  totalBytes?: number;
+}
+
+/** A scrub report for people: times as times, sizes in units, one line per volume and per failure (--json has it all). */
+function printScrubReport(report: Record<string, unknown>): void {
+  const n = (v: unknown) => (typeof v === 'number' ? v : 0);
+  const failed = Array.isArray(report.failed) ? (report.failed as Array<{ account?: number; objectId?: string; error?: string }>) : [];
+  const volumes = Array.isArray(report.volumes) ? (report.volumes as ScrubVolume[]) : [];
+  printRecord({
+    started: typeof report.startedMs === 'number' ? new Date(report.startedMs).toISOString() : '?',
+    duration: `${(n(report.durationMs) / 1000).toFixed(2)} s`,
+    objects: `${n(report.objects)} read of the ${n(report.owned)} this node owns`,
+    shards: `${n(report.shardsChecked)} checked, ${n(report.shardsHealed)} healed, ${n(report.shardsRespread)} moved to another node`,
+    failed: failed.length === 0 ? 'none' : `${failed.length}`,
+  }, 'table');
+  for (const f of failed) process.stdout.write(`  failed: account ${f.account ?? '?'} object ${f.objectId ?? '?'}: ${f.error ?? ''}\n`);
+  for (const v of volumes) {
+    const total = v.totalBytes !== undefined ? ` of ${formatBytes(v.totalBytes)}` : '';
+    process.stdout.write(`volume ${v.path ?? '?'}: ${n(v.shards)} shards, ${formatBytes(n(v.usedBytes))} used, ${formatBytes(n(v.freeBytes))} free${total}\n`);
+  }
 }
 
 /** One call to a node's API with the certificate named on the command line. */

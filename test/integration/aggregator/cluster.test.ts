@@ -133,6 +133,12 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
       assert.is(createHash('sha256').update(readFileSync(victim)).digest('hex'), victim.slice(-64), 'the flipped shard is healed in place');
       const again = await Promise.all([0, 1, 2, 3].map((i) => run<{ shardsHealed: number }>(['aggregator', 'scrub', ...admin(i)])));
       assert.is(again.reduce((n, r) => n + r.shardsHealed, 0), 0, 'a second scrub finds nothing to heal');
+      // For people: times and sizes in units, a line per volume.
+      const human = runCli(['aggregator', 'scrub', ...admin(0)]);
+      assert.is((await human.exited).code, 0, human.err());
+      assert.match(human.out(), /^started +\d{4}-\d\d-\d\dT/m);
+      assert.match(human.out(), /^shards +\d+ checked, 0 healed/m);
+      assert.match(human.out(), /^volume \S+: \d+ shards, [\d.]+ \w+ used, [\d.]+ \w+ free of /m);
 
       await run(['accounts', 'setlimit', 'gw1.site-a.example', '100000', '150000', ...admin(0)]);
       try {
