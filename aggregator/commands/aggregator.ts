@@ -101,7 +101,9 @@ export function registerAggregator(program: Command): void {
   outputOptions(targetOptions(aggregator.command('status')))
     .description("a node's consensus and account-database state, through its API")
     .action(async (flags: CommonFlags) => {
-      printRecord(await nodeRequest(flags, 'GET', '/v1/node'), formatOf(flags));
+      const status = await nodeRequest(flags, 'GET', '/v1/node');
+      const format = formatOf(flags);
+      printRecord(format === 'table' ? humanStatus(status) : status, format);
     });
 }
 
@@ -130,6 +132,18 @@ function printScrubReport(report: Record<string, unknown>): void {
     const total = v.totalBytes !== undefined ? ` of ${formatBytes(v.totalBytes)}` : '';
     process.stdout.write(`volume ${v.path ?? '?'}: ${n(v.shards)} shards, ${formatBytes(n(v.usedBytes))} used, ${formatBytes(n(v.freeBytes))} free${total}\n`);
   }
+}
+
+/** `aggregator status` for people: the last scrub in a sentence, the connected peers as a list. */
+function humanStatus(status: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...status };
+  const scrub = status.lastScrub as { startedMs?: number; objects?: number; shardsChecked?: number; shardsHealed?: number; failed?: number } | null | undefined;
+  out.lastScrub = scrub
+    ? `${typeof scrub.startedMs === 'number' ? new Date(scrub.startedMs).toISOString() : '?'}: ${scrub.objects ?? 0} objects, ` +
+      `${scrub.shardsChecked ?? 0} shards checked, ${scrub.shardsHealed ?? 0} healed, ${scrub.failed ?? 0} failed`
+    : 'none yet';
+  if (Array.isArray(status.peersConnected)) out.peersConnected = status.peersConnected.length === 0 ? 'none' : status.peersConnected.join(', ');
+  return out;
 }
 
 /** One call to a node's API with the certificate named on the command line. */
