@@ -139,6 +139,10 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
       assert.match(human.out(), /^started +\d{4}-\d\d-\d\dT/m);
       assert.match(human.out(), /^shards +\d+ checked, 0 healed/m);
       assert.match(human.out(), /^volume \S+: \d+ shards, [\d.]+ \w+ used, [\d.]+ \w+ free of /m);
+      const status = runCli(['aggregator', 'status', ...admin(0)]);
+      assert.is((await status.exited).code, 0, status.err());
+      assert.match(status.out(), /^lastScrub +\d{4}-\d\d-\d\dT[^:]+:\d\d:\d\d\.\d+Z: \d+ objects, \d+ shards checked/m);
+      assert.match(status.out(), /^peersConnected +(none|[\w.-]+(, [\w.-]+)*)$/m, 'a list, not JSON');
 
       await run(['accounts', 'setlimit', 'gw1.site-a.example', '100000', '150000', ...admin(0)]);
       try {
