@@ -27,13 +27,20 @@ export class ObjectReader {
     const shards: MaybeShard[] = Array.from({ length: k + m }, () => null);
     let have = 0;
     const candidates = record.shards.filter((s) => s.node !== skip && s.index < k + m && hexOf(s.chunk) === id).sort((a, b) => a.index - b.index);
-    for (const s of candidates) {
-      if (have >= k) break;
-      const data = await this.readShard(s.node, hexOf(s.hash)).catch(() => undefined);
-      if (!(data instanceof Uint8Array) || !createHash('sha256').update(data).digest().equals(Buffer.from(s.hash))) continue;
-      shards[s.index] = data;
-      have++;
-    }
+    // k reads at once, data shards first (no decoding then); a read that fails or does not hash to its
+    // id hands its place to the next candidate. One after another, each shard cost a round trip to a peer.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < candidates.length) {
+        const s = candidates[next++]!;
+        const data = await this.readShard(s.node, hexOf(s.hash)).catch(() => undefined);
+        if (!(data instanceof Uint8Array) || !createHash('sha256').update(data).digest().equals(Buffer.from(s.hash))) continue;
+        shards[s.index] = data;
+        have++;
+        return;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(k, candidates.length) }, lane));
     if (have < k) throw new Error(`${have} of the ${k} shards needed are readable (transaction of ${record.snapshotId})`);
     let data = shards;
     if (shards.slice(0, k).some((s) => s === null)) {

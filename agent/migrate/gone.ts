@@ -239,11 +239,11 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
         await Promise.all(
           sizedGroups(batch.filter((c) => need.has(c.id)), UPLOAD_BATCH_CHUNKS_MAX, UPLOAD_BATCH_BYTES_MAX).map((group) =>
             uploads.run(async () => {
-              const items: Array<{ offer: ChunkOffer; sealed: Uint8Array }> = [];
-              for (const c of group) {
+              // A group's chunks are rebuilt side by side (each a round trip to the peers through the daemon).
+              const items: Array<{ offer: ChunkOffer; sealed: Uint8Array }> = await Promise.all(group.map(async (c) => {
                 const sealed = await source.read(c.id, c.sealedLength);
-                items.push({ offer: { id: c.id, length: c.length, sealedLength: c.sealedLength, sha256: sha256(sealed).toString('hex') }, sealed });
-              }
+                return { offer: { id: c.id, length: c.length, sealedLength: c.sealedLength, sha256: sha256(sealed).toString('hex') }, sealed };
+              }));
               const outcomes = await client!.putChunks(items);
               outcomes.forEach((outcome, i) => {
                 if (outcome instanceof BaksaError) throw outcome;
