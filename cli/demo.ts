@@ -132,6 +132,16 @@ async function edgeDemo(root: string, mb: number, run: Run, step: Step, report: 
     for (const [i, g] of gateways.entries()) {
       daemons.push(await startDaemon(g.state, logger.child({ gateway: g.name }), i === 0 ? { brokerListen: { port, host: '127.0.0.1' } } : {}));
     }
+    // Each daemon joins once it has every member's birth; until then a backup would only wait for it.
+    const { loadState } = await import('../agent/config/index.ts');
+    const { clusterStatusThroughDaemon } = await import('../agent/edge/cli.ts');
+    const states = await Promise.all(gateways.map((g) => loadState(g.state)));
+    for (const deadline = Date.now() + 60_000; ;) {
+      const replies = await Promise.all(states.map((st) => clusterStatusThroughDaemon(st).catch(() => undefined)));
+      if (replies.every((r) => r?.joined && r.members.every((m) => m.status === 'online'))) break;
+      if (Date.now() > deadline) throw new BaksaError('DEMO_STEP_FAILED', 'the 3 gateways did not all join their cluster within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
   await step('every member is online', ['cluster', 'status', '--state', gateways[0]!.state]);
   const firstSeconds = await step('the 3 gateways back up at the same time (2+1 shards on distinct gateways, quorum-signed blocks)', async () => {
