@@ -48,7 +48,9 @@ export function registerCheckCommand(program: Command): void {
             printRecord({ ...summary, read: formatBytes(report.bytesRead) }, 'table');
             process.stdout.write(
               code === 0
-                ? 'no errors were found\n'
+                ? report.repaired > 0
+                  ? `${report.repaired} damaged ${report.repaired === 1 ? 'shard was' : 'shards were'} found and rebuilt; nothing else is wrong\n`
+                  : 'no errors were found\n'
                 : code === 1
                   ? 'damaged shards were found: run `2baksa check --read-data --repair` to rebuild them\n'
                   : 'data is lost or the catalog is inconsistent (see the errors above)\n',

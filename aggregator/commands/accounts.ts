@@ -33,7 +33,7 @@ function printAccount(a: Record<string, unknown>, flags: CommonFlags): void {
     'hard limit': limitText(v.hardBytes),
     monitoring: v.monitoring ? `on, heartbeat every ${v.heartbeatIntervalS} s` : 'off',
     'primary cluster': v.primaryCluster ?? '(this cluster)',
-    'secondary cluster': v.secondaryCluster ?? '',
+    'secondary cluster': v.secondaryCluster ?? '(none)',
     regions: v.regions.length > 0 ? v.regions.join(',') : '(any)',
     'store marker': v.storeMarker,
     created: new Date(v.createdMs).toISOString(),

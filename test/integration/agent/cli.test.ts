@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, jsonLines, repoRoot } from '../../helpers/cli.ts';
 import { assertSameTree, snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
@@ -95,6 +95,19 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
     assert.ok(fj.prune.chunksDeleted >= 1);
     const c2 = await cli(['check', '--state', state, '--read-data']);
     assert.is(c2.code, 0, c2.stdout);
+    assert.match(c2.stdout, /no errors were found/);
+
+    // One shard damaged: the repair says what it did, not that nothing was wrong.
+    const committed = join(state, 'shards', 'committed');
+    const fan = readdirSync(committed).find((d) => readdirSync(join(committed, d)).length > 0)!;
+    const victim = join(committed, fan, readdirSync(join(committed, fan))[0]!);
+    const bytes = readFileSync(victim);
+    bytes[0] = bytes[0]! ^ 0xff;
+    writeFileSync(victim, bytes);
+    const repaired = await cli(['check', '--state', state, '--read-data', '--repair']);
+    assert.is(repaired.code, 0, repaired.stdout);
+    assert.match(repaired.stdout, /1 damaged shard was found and rebuilt; nothing else is wrong/);
+    assert.not.match(repaired.stdout, /no errors were found/);
   } finally {
     t.cleanup();
   }
