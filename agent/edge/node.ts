@@ -474,12 +474,12 @@ export class EdgeNode {
     if (voters.length < this.quorum()) {
       const n = this.validators.length;
       const mismatched = this.mismatchedMembers();
+      const reachable = `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'})`;
       const why = !this.connected()
         ? `this gateway is cut off from the site broker (${this.config.broker}), so it reaches none of the other gateways`
-        : mismatched.length > 0
-          ? `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'}): ${mismatched.join(', ')} ` +
-            `${mismatched.length === 1 ? 'was' : 'were'} set up with another member list than this gateway's (${this.validators.join(', ')})`
-          : `only ${voters.length} of the ${n} validators of the cluster are reachable (${voters.join(', ') || 'none'})`;
+        : mismatched.length === 0
+          ? reachable
+          : `${reachable}: ${mismatched.join(', ')} ${mismatched.length === 1 ? 'was' : 'were'} set up with another member list than this gateway's (${this.validators.join(', ')})`;
       throw new BaksaError('EDGE_NO_QUORUM', `${why}; a commit needs ${this.quorum()} of ${n}`, {
         hint: mismatched.length > 0
           ? 'nothing was committed; every member must be set up with the same --members (2baksa agent init): fix the member list of the gateways that differ'

@@ -380,8 +380,8 @@ export class AggregatorNode {
 /**
  * The replicas' only clients are the nodes' submitters, which take a reply by the mutual-TLS link it
  * came on (`replyAuth: 'channel'` above), so replies go unsigned unless the config says otherwise: no
- * Merkle tree, signature or path per executed batch (measured: 3,717-3,960 against 3,211-3,490
- * requests/s at the PBFT bench's peak, alternating).
+ * Merkle tree, signature or path per executed batch (measured: 3,510-3,960 against 2,993-3,672
+ * requests/s with the PBFT bench's cluster and client, six alternating pairs).
  */
 function withUnsignedReplies(options: Partial<ReplicaNodeOptions>): Partial<ReplicaNodeOptions> {
   return { ...options, replica: { replySignatures: false, ...options.replica } };
