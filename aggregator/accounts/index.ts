@@ -20,7 +20,7 @@ export { HEARTBEAT_INTERVAL_S_MAX, HEARTBEAT_INTERVAL_S_MIN, accountCommandSchem
 export { REFUSAL_CODES, apply, applyOrThrow } from './state-machine.ts';
 export { accountJson, defaultHeartbeatIntervalS, nextAccountNumber } from './apply-accounts.ts';
 export { planHousekeeping, type HousekeepingPlan } from './housekeeping.ts';
-export { admitBackup, crossesUp, groupUsageOf, validateLimits, type Admission } from './quota.ts';
+export { admitBackup, crossesUp, groupUsageOf, quotaHoldsOf, QuotaHolds, validateLimits, type Admission, type QuotaHold, type UnrecordedBytes } from './quota.ts';
 export {
   accountNotFound,
   checkUsage,

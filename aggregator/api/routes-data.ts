@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { objectsOf, resolveAccount } from '../accounts/queries.ts';
-import { admitBackup } from '../accounts/quota.ts';
+import { quotaHoldsOf } from '../accounts/quota.ts';
 import type { ApiContext } from './context.ts';
 import { apiError } from './errors.ts';
 import { requireOwnAccount } from './rbac.ts';
@@ -64,6 +64,7 @@ const jobView = {
 
 export function dataRoutes(ctx: ApiContext): RouteSpec[] {
   const { db, ops, sink } = ctx;
+  const holds = quotaHoldsOf(db);
   return [
     {
       method: 'POST', url: '/v1/accounts/:account/backups', tag: 'backups', roles: dataRoles, rawBody: true,
@@ -77,7 +78,8 @@ export function dataRoutes(ctx: ApiContext): RouteSpec[] {
           throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the backup as application/octet-stream', 'set Content-Type: application/octet-stream');
         }
         const declared = Number(request.headers['content-length'] ?? 0);
-        await admitBackup(db, account.number, Number.isFinite(declared) ? declared : 0);
+        // Held while it streams in, then again (its stored size) until its record counts it.
+        let hold = await holds.admit(account.number, Number.isFinite(declared) ? declared : 0);
         const now = ctx.now();
         const job: JobRecord = { id: randomBytes(16).toString('hex'), kind: 'backup', account: account.number, state: 'receiving', objectId: null, bytes: null, error: null, createdMs: now, updatedMs: now };
         await saveJob(db, job);
@@ -90,8 +92,9 @@ export function dataRoutes(ctx: ApiContext): RouteSpec[] {
             // The same content is recorded already: what this upload wrote is not needed.
             await sink.discard(account.number, stored);
           } else {
+            hold.release();
             try {
-              await admitBackup(db, account.number, stored.bytes);
+              hold = await holds.admit(account.number, stored.bytes);
             } catch (e) {
               await sink.discard(account.number, stored);
               throw e;
@@ -109,6 +112,8 @@ export function dataRoutes(ctx: ApiContext): RouteSpec[] {
           job.updatedMs = ctx.now();
           await saveJob(db, job);
           throw e;
+        } finally {
+          hold.release();
         }
       },
     },

@@ -57,7 +57,7 @@ import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { resolveAccount } from '../accounts/queries.ts';
-import { admitBackup } from '../accounts/quota.ts';
+import { quotaHoldsOf, type UnrecordedBytes } from '../accounts/quota.ts';
 import { payloadTooLarge } from './object-sink.ts';
 import { BodyTooLarge, collectBody, declaredLength } from '../../shared/http/body.ts';
 import { apiError } from './errors.ts';
@@ -161,6 +161,23 @@ function ensurePending(db: Database): Promise<void> {
     pendingReady.set(db, p);
   }
   return p;
+}
+
+const queuedSources = new WeakMap<Database, UnrecordedBytes>();
+
+/** The bytes of the accounts' chunks in this node's queue: stored, not yet recorded (one source per database). */
+function queuedBytesOf(db: Database): UnrecordedBytes {
+  let source = queuedSources.get(db);
+  if (!source) {
+    source = async (accounts) => {
+      if (accounts.length === 0) return 0;
+      await ensurePending(db);
+      const row = await db.get<{ n: number }>(`SELECT COALESCE(SUM(bytes), 0) AS n FROM migration_pending WHERE account IN (${accounts.map(() => '?').join(', ')})`, [...accounts]);
+      return row?.n ?? 0;
+    };
+    queuedSources.set(db, source);
+  }
+  return source;
 }
 
 /** Bytes of RecordObjects commands (their layouts); well under the account command limit. */
@@ -317,6 +334,8 @@ export class ProvenChunks {
 export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
   const { db, store } = deps;
   const proven = new ProvenChunks();
+  const holds = quotaHoldsOf(db);
+  holds.countAlso(queuedBytesOf(db));
   /**
    * The account of the route. An agent acts for its own; with `peer`, also for another account of its
    * edge site: a gateway migrates a dead peer's snapshots (DESIGN §6), which it can only do with chunks
@@ -377,37 +396,46 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
     }
     const toStore = open();
     if (toStore.length > 0) {
-      await admitBackup(db, a.number, toStore.reduce((sum, i) => sum + uploads[i]!.body.length, 0));
-      const prefix = `chunk/${a.number.toString(16).padStart(8, '0')}`;
-      const keys = toStore.map((i) => `${prefix}/${uploads[i]!.id}/${randomBytes(8).toString('hex')}`);
-      const blobs = await store.putBlobs(toStore.map((i, j) => ({ key: keys[j]!, bytes: uploads[i]!.body })));
-      const queued: Array<{ i: number; key: string; blob: BlobRef }> = [];
-      toStore.forEach((i, j) => {
-        const blob = blobs[j]!;
-        if (blob instanceof BaksaError) out[i] = blob;
-        else queued.push({ i, key: keys[j]!, blob });
-      });
-      const raced = await db.transaction(async (tx) => {
-        const lost: typeof queued = [];
-        for (const q of queued) {
-          const u = uploads[q.i]!;
-          const layout: ChunkLayout = { v: 1, kind: 'chunk', key: q.key, blob: q.blob, length: u.length, sha256: u.sha256 };
-          const r = await tx.run('INSERT OR IGNORE INTO migration_pending(account, object_id, bytes, layout, queued_ms) VALUES (?, ?, ?, ?, ?)', [
-            a.number, chunkObject(u.id), u.body.length, JSON.stringify(layout), deps.now(),
-          ]);
-          // changes 0: another upload of the same chunk got there first.
-          if (r.changes === 0) lost.push(q);
-          out[q.i] = { stored: r.changes > 0 };
-        }
-        return lost;
-      });
-      for (const q of raced) await store.deleteBlob(q.key, q.blob).catch(() => undefined);
-      if (raced.length < queued.length) recordSoon(deps);
+      // Held from admission until queued: from then on the queue counts them until they are recorded.
+      const hold = await holds.admit(a.number, toStore.reduce((sum, i) => sum + uploads[i]!.body.length, 0), 'migration');
+      try {
+        await storeAdmitted(a, uploads, toStore, out);
+      } finally {
+        hold.release();
+      }
     }
     return out.map((o) => {
       if (o === undefined) throw new Error('invariant violated: a chunk upload without an outcome');
       return o;
     });
+  };
+  /** Stores and queues the admitted uploads `toStore`, filling in their outcomes. */
+  const storeAdmitted = async (a: { number: number }, uploads: readonly ChunkUpload[], toStore: readonly number[], out: Array<{ stored: boolean } | BaksaError | undefined>): Promise<void> => {
+    const prefix = `chunk/${a.number.toString(16).padStart(8, '0')}`;
+    const keys = toStore.map((i) => `${prefix}/${uploads[i]!.id}/${randomBytes(8).toString('hex')}`);
+    const blobs = await store.putBlobs(toStore.map((i, j) => ({ key: keys[j]!, bytes: uploads[i]!.body })));
+    const queued: Array<{ i: number; key: string; blob: BlobRef }> = [];
+    toStore.forEach((i, j) => {
+      const blob = blobs[j]!;
+      if (blob instanceof BaksaError) out[i] = blob;
+      else queued.push({ i, key: keys[j]!, blob });
+    });
+    const raced = await db.transaction(async (tx) => {
+      const lost: typeof queued = [];
+      for (const q of queued) {
+        const u = uploads[q.i]!;
+        const layout: ChunkLayout = { v: 1, kind: 'chunk', key: q.key, blob: q.blob, length: u.length, sha256: u.sha256 };
+        const r = await tx.run('INSERT OR IGNORE INTO migration_pending(account, object_id, bytes, layout, queued_ms) VALUES (?, ?, ?, ?, ?)', [
+          a.number, chunkObject(u.id), u.body.length, JSON.stringify(layout), deps.now(),
+        ]);
+        // changes 0: another upload of the same chunk got there first.
+        if (r.changes === 0) lost.push(q);
+        out[q.i] = { stored: r.changes > 0 };
+      }
+      return lost;
+    });
+    for (const q of raced) await store.deleteBlob(q.key, q.blob).catch(() => undefined);
+    if (raced.length < queued.length) recordSoon(deps);
   };
   const idParams = {
     type: 'object',

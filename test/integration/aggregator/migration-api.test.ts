@@ -201,4 +201,51 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
   }
 });
 
+test('a hard limit holds while uploads wait for their records: parallel uploads past it are refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-migration-quota-'));
+  const nodes: AggregatorNode[] = [];
+  try {
+    const init = await initCluster({ dir: join(dir, 'c'), nodes: 4, basePort: await freeBasePort(), persistFsync: false });
+    for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger, onFatal: (e) => { throw e; } }));
+    const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
+    await admin.request('POST', '/v1/accounts', { name: 'gw3.example', hardBytes: 1_000_000 });
+    await issueCertificate(init.pkiDir, { name: 'gw3.example', role: 'agent' });
+    const agent = new ApiClient(init.nodes[1]!.apiUrl, loadTlsMaterial(init.pkiDir, 'gw3.example'));
+    const base = '/v1/accounts/gw3.example';
+    try {
+      // Eight 200 kB chunks at once, 1.6 MB against a 1 MB limit: uploads are answered before their
+      // records count them, so only what the node holds unrecorded can keep the limit.
+      const chunks = Array.from({ length: 8 }, () => randomBytes(200_000)).map((bytes) => ({ id: sha(Buffer.concat([bytes, Buffer.from('id')])), bytes, sha256: sha(bytes) }));
+      const outcomes = await Promise.all(
+        chunks.map((c) =>
+          agent.request<{ stored: boolean }>('PUT', `${base}/chunks/${c.id}?length=${c.bytes.length - 1}&sha256=${c.sha256}`, c.bytes).then(
+            (r) => (r.body.stored ? 'stored' : 'not stored'),
+            (e: BaksaError) => e,
+          ),
+        ),
+      );
+      const stored = outcomes.filter((o) => o === 'stored').length;
+      const refusals = outcomes.filter((o): o is BaksaError => typeof o !== 'string');
+      assert.is(stored, 5, JSON.stringify(outcomes.map((o) => (typeof o === 'string' ? o : o.code))));
+      assert.is(refusals.length, 3);
+      for (const e of refusals) {
+        assert.is(e.code, 'QUOTA_EXCEEDED');
+        assert.match(e.message, /^migration refused: account gw3\.example is at its hard limit/);
+      }
+      // Once recorded (the snapshot's record takes what is still queued), the usage is within the limit.
+      const kept = chunks.filter((_, i) => outcomes[i] === 'stored').map((c) => c.id);
+      const snap = { createdMs: 1_700_000_000_000, rootChunks: [kept[0]], chunks: kept };
+      assert.is((await agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)))).status, 201);
+      const info = (await admin.request<{ usedBytes: number; hardBytes: number }>('GET', '/v1/accounts/gw3.example')).body;
+      assert.ok(info.usedBytes <= info.hardBytes && info.usedBytes >= 1_000_000 - 200_000, `used ${info.usedBytes} of ${info.hardBytes}`);
+    } finally {
+      agent.close();
+      admin.close();
+    }
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

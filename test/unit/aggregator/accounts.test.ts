@@ -7,6 +7,8 @@ import { BaksaError } from '../../../shared/errors.ts';
 import {
   admitBackup,
   apply,
+  QuotaHolds,
+  type QuotaHold,
   applyOrThrow,
   checkUsage,
   dumpState,
@@ -156,6 +158,43 @@ test('group statistics sum the members; a group hard limit refuses naming the gr
   }
   await admitBackup(db, 'b.example', 450);
   await admitBackup(db, 'c.example', 10_000); // not in site-a
+  await db.close();
+});
+
+test('uploads held by a node count against the hard limits until released: parallel admissions cannot pass them together', async () => {
+  const db = await freshDb();
+  await applyOrThrow(db, create('a.example', { hardBytes: 1000 }));
+  await applyOrThrow(db, create('b.example'));
+  await applyOrThrow(db, create('c.example'));
+  await applyOrThrow(db, { type: 'CreateGroup', name: 'site-a', admin: 'ops-a@example.org', softBytes: null, hardBytes: 700, atMs: T });
+  for (const n of [2, 3]) await applyOrThrow(db, { type: 'AddMember', group: 'site-a', account: n, atMs: T });
+  await applyOrThrow(db, { type: 'RecordObject', account: 1, objectId: 'x', bytes: 100, atMs: T });
+  const holds = new QuotaHolds(db);
+  const outcome = (p: Promise<QuotaHold>) => p.then((h) => h, (e: BaksaError) => e.code);
+
+  // Six uploads of 200 at once against 900 left: four fit, whichever order they are admitted in.
+  const six = await Promise.all(Array.from({ length: 6 }, () => outcome(holds.admit('a.example', 200))));
+  assert.is(six.filter((o) => o === 'QUOTA_EXCEEDED').length, 2);
+  assert.is(await holds.unrecorded([1]), 800);
+  const refused = await holds.admit('a.example', 200).then(() => undefined, (e: BaksaError) => e);
+  assert.is(refused?.details?.usedBytes, 900, 'the refusal counts the recorded and the held bytes');
+  // Released (recorded now, or failed): room again.
+  for (const o of six) if (typeof o !== 'string') o.release();
+  six.filter((o) => typeof o !== 'string').forEach((o) => (o as QuotaHold).release()); // twice is once
+  assert.is(await holds.unrecorded([1]), 0);
+  (await holds.admit('a.example', 900)).release();
+
+  // A group's limit counts what is held for every member; other sources (a queue) count too.
+  let queued = 300;
+  holds.countAlso((accounts) => (accounts.includes(3) ? queued : 0));
+  const b = await holds.admit('b.example', 300);
+  assert.is(await outcome(holds.admit('c.example', 200)), 'QUOTA_EXCEEDED', '300 held + 300 queued + 200 > 700');
+  queued = 0;
+  const c = await holds.admit('c.example', 200);
+  b.release();
+  c.release();
+  // The plain check, without holds, is what it was.
+  await admitBackup(db, 'a.example', 900);
   await db.close();
 });
 
