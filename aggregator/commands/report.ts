@@ -86,7 +86,7 @@ export function registerReport(program: Command): void {
 
   outputOptions(targetOptions(report.command('space')), true)
     .description('space used by cluster, node, volume (storage directory), group or account')
-    .requiredOption('--by <dimension>', DIMENSIONS.join('|'))
+    .option('--by <dimension>', DIMENSIONS.join('|'), 'account')
     .action(async (o: CommonFlags & { by: string }) => {
       if (!DIMENSIONS.includes(o.by)) {
         throw new BaksaError('INVALID_ARGUMENT', `--by: "${o.by}" is not one of ${DIMENSIONS.join(', ')}`, { exitCode: ExitCode.usage, hint: `use --by ${DIMENSIONS.join('|')}` });
