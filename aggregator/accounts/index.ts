@@ -20,6 +20,7 @@ export { HEARTBEAT_INTERVAL_S_MAX, HEARTBEAT_INTERVAL_S_MIN, accountCommandSchem
 export { REFUSAL_CODES, apply, applyOrThrow } from './state-machine.ts';
 export { accountJson, defaultHeartbeatIntervalS, nextAccountNumber } from './apply-accounts.ts';
 export { planHousekeeping, type HousekeepingPlan } from './housekeeping.ts';
+export { requireResidency } from './residency.ts';
 export { admitBackup, crossesUp, groupUsageOf, quotaHoldsOf, QuotaHolds, validateLimits, type Admission, type QuotaHold, type UnrecordedBytes } from './quota.ts';
 export {
   accountNotFound,

@@ -14,6 +14,8 @@ export interface ApiContext {
   now: () => number;
   backupBytesMax: number;
   defaultCluster: string | undefined;
+  /** The region this cluster keeps its data in (data residency); undefined: it names none. */
+  region: string | undefined;
   /** Physical volume usage for space reports: the sink's, plus what the database records. */
   volumes: () => Promise<VolumeUsage[]>;
   registry: Registry;

@@ -12,6 +12,7 @@ import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { objectsOf, resolveAccount } from '../accounts/queries.ts';
 import { quotaHoldsOf } from '../accounts/quota.ts';
+import { requireResidency } from '../accounts/residency.ts';
 import type { ApiContext } from './context.ts';
 import { apiError } from './errors.ts';
 import { requireOwnAccount } from './rbac.ts';
@@ -73,6 +74,7 @@ export function dataRoutes(ctx: ApiContext): RouteSpec[] {
       handler: async ({ request, reply, principal }) => {
         const account = await resolveAccount(db, (request.params as { account: string }).account);
         requireOwnAccount(principal, account);
+        requireResidency(account, ctx.region);
         const body = request.body as AsyncIterable<Uint8Array> | undefined;
         if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
           throw apiError('UNSUPPORTED_MEDIA_TYPE', 'send the backup as application/octet-stream', 'set Content-Type: application/octet-stream');

@@ -58,6 +58,8 @@ import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { resolveAccount } from '../accounts/queries.ts';
 import { quotaHoldsOf, type UnrecordedBytes } from '../accounts/quota.ts';
+import { requireResidency } from '../accounts/residency.ts';
+import type { Account } from '../accounts/types.ts';
 import { payloadTooLarge } from './object-sink.ts';
 import { BodyTooLarge, collectBody, declaredLength } from '../../shared/http/body.ts';
 import { apiError } from './errors.ts';
@@ -88,6 +90,8 @@ export interface MigrationDeps {
   /** Submits a command through consensus; resolves with this node's result and its place in the order. */
   submitOrdered: (command: AccountCommand) => Promise<OrderedResult>;
   cluster: string;
+  /** The region this cluster keeps its data in (data residency); undefined: it names none. */
+  region?: string;
   now: () => number;
   /** Largest sealed chunk object accepted (a 4 MiB chunk that did not compress, plus overhead). */
   chunkBytesMax: number;
@@ -358,7 +362,8 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
    * shards of all of them in one request: ClusterStore.putBlobs) and queued for their records in one
    * transaction. One outcome per upload, in order.
    */
-  const storeChunks = async (a: { number: number; name: string }, uploads: readonly ChunkUpload[]): Promise<Array<{ stored: boolean } | BaksaError>> => {
+  const storeChunks = async (a: Account, uploads: readonly ChunkUpload[]): Promise<Array<{ stored: boolean } | BaksaError>> => {
+    requireResidency(a, deps.region, 'migration');
     const out: Array<{ stored: boolean } | BaksaError | undefined> = uploads.map(() => undefined);
     const seen = new Set<string>();
     uploads.forEach((u, i) => {
@@ -471,6 +476,7 @@ export function migrationRoutes(deps: MigrationDeps): RouteSpec[] {
       },
       handler: async ({ request, principal }) => {
         const a = await account(request, principal, true);
+        requireResidency(a, deps.region, 'migration');
         const { chunks } = request.body as { chunks: Array<{ id: string }> };
         const have = await layoutsOf(db, a.number, chunks.map((c) => chunkObject(c.id)));
         const site = await siteOfAccount(db, a.name);

@@ -42,6 +42,8 @@ export interface ApiServerOptions {
   /** JSON bodies larger than this are refused. */
   jsonBodyBytesMax?: number;
   defaultCluster?: string;
+  /** The region this cluster keeps its data in (data residency); absent: it names none. */
+  region?: string;
   /** The node's consensus and database state for GET /v1/node (absent outside an aggregator node). */
   nodeStatus?: () => Promise<Record<string, unknown>>;
   /** More routes (e.g. the node-to-node shard routes), mounted after the built-in ones and in the OpenAPI document. */
@@ -100,6 +102,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     now,
     backupBytesMax: options.backupBytesMax ?? defaultApiServerOptions.backupBytesMax,
     defaultCluster: options.defaultCluster,
+    region: options.region,
     volumes: async (): Promise<VolumeUsage[]> => {
       const own = await options.sink.volumes();
       const seen = new Set(own.map((v) => `${v.cluster}\u0000${v.node}\u0000${v.volume}`));

@@ -12,6 +12,7 @@ interface InitFlags extends CommonFlags {
   dir: string;
   nodes: string;
   cluster?: string;
+  region?: string;
   domain?: string;
   host?: string;
   basePort?: string;
@@ -31,6 +32,7 @@ export function registerAggregator(program: Command): void {
     .option('--host <host>', 'address every node listens on and is reached at')
     .option('--base-port <port>', 'replicas listen on base..base+N-1, the API on base+100.., MQTT on base+200')
     .option('--racks <n>', 'racks to spread the nodes over (round-robin)')
+    .option('--region <name>', 'the region the cluster keeps its data in (data residency: accounts that list regions are stored only in one of theirs)')
     .option('--admin-contact <contact>', 'the backup administrator alerts go to')
     .action(async (flags: InitFlags) => {
       const { initCluster } = await import('../node/init.ts');
@@ -44,6 +46,7 @@ export function registerAggregator(program: Command): void {
         ...(flags.basePort ? { basePort: intFlag('base-port', flags.basePort, 1024, 65335) } : {}),
         ...(flags.racks ? { racks: intFlag('racks', flags.racks, 1, 64) } : {}),
         ...(flags.adminContact ? { adminContact: flags.adminContact } : {}),
+        ...(flags.region ? { region: flags.region } : {}),
         onProgress: (what) => {
           if (format !== 'json') process.stderr.write(`  ${what}\n`);
         },
@@ -143,6 +146,7 @@ function humanStatus(status: Record<string, unknown>): Record<string, unknown> {
       `${scrub.shardsChecked ?? 0} shards checked, ${scrub.shardsHealed ?? 0} healed, ${scrub.failed ?? 0} failed`
     : 'none yet';
   if (Array.isArray(status.peersConnected)) out.peersConnected = status.peersConnected.length === 0 ? 'none' : status.peersConnected.join(', ');
+  if (status.region === null) out.region = '(none: accounts that list regions are refused)';
   return out;
 }
 

@@ -4,6 +4,9 @@
  * refused with its path in the file and what to do.
  *
  *   cluster, node, rack          names (node: the CN of its replica certificate)
+ *   region                       where the cluster keeps its data (data residency; the same on every
+ *                                node): an account that lists regions is stored only by a cluster in
+ *                                one of them (aggregator/accounts/residency.ts). Optional.
  *   dataDir                      persist log (pbft/), account database (accounts.db), objects (objects/)
  *   pkiDir                       the cluster CA and the certificates named by node and submitter
  *   keys.replica|submitter|monitor   Ed25519 key files (32-byte seeds, `2baksa` key-file format)
@@ -41,6 +44,7 @@ export const nodeConfigSchema = z.strictObject({
   cluster: label,
   node: hostName,
   rack: label,
+  region: label.optional(),
   dataDir: path,
   pkiDir: path,
   keys: z.strictObject({ replica: path, submitter: path, monitor: path }),

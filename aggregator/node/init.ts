@@ -32,6 +32,8 @@ export interface InitClusterOptions {
   basePort: number;
   racks: number;
   adminContact: string;
+  /** Where the cluster keeps its data (data residency), written into every node's config. */
+  region?: string;
   /** persist log fsync (false only for throwaway test clusters). */
   persistFsync: boolean;
   onProgress?: (what: string) => void;
@@ -64,6 +66,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
   if (!Number.isInteger(o.racks) || o.racks < 1 || o.racks > 64) throw configError('racks', `${o.racks} is not a rack count from 1 to 64`);
   if (!Number.isInteger(o.basePort) || o.basePort < 1024 || o.basePort + 200 > 65535) throw configError('base-port', `${o.basePort} leaves no room for the ports (base to base + 200)`);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(o.cluster)) throw configError('cluster', `"${o.cluster}" is not a cluster name`, 'use 1 to 63 letters, digits, ".", "_" or "-"');
+  if (o.region !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(o.region)) throw configError('region', `"${o.region}" is not a region name`, 'use 1 to 63 letters, digits, ".", "_" or "-" (for example eu-west)');
   validateHostName('domain', `agg1.${o.domain}`);
   if (existsSync(join(o.dir, 'pki', 'ca.crt'))) {
     throw new BaksaError('CLUSTER_EXISTS', `${o.dir} already holds a cluster (pki/ca.crt)`, {
@@ -117,6 +120,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
       cluster: o.cluster,
       node: name,
       rack,
+      ...(o.region ? { region: o.region } : {}),
       dataDir: 'data',
       pkiDir: relative(nodeDir, pkiDir),
       keys: { replica: 'replica.key', submitter: 'submitter.key', monitor: relative(nodeDir, join(o.dir, 'monitor.key')) },

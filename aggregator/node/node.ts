@@ -63,6 +63,8 @@ export interface AggregatorNodeOptions {
 
 export interface AggregatorNodeStatus {
   cluster: string;
+  /** Where the cluster keeps its data (data residency); null: it names no region. */
+  region: string | null;
   node: string;
   id: number;
   view: number;
@@ -247,7 +249,7 @@ export class AggregatorNode {
         storage = { local, store, scrubber };
         opened.push(() => scrubber.idle());
         const migration = {
-          db, store, submitOrdered, cluster: config.cluster, now: Date.now, ...defaultMigrationOptions,
+          db, store, submitOrdered, cluster: config.cluster, ...(config.region ? { region: config.region } : {}), now: Date.now, ...defaultMigrationOptions,
           receipts: { replicas: config.replicas.length, collect: (f: ReceiptFacts) => receipts.collect(f), positionOf: (a: number, s: string) => receipts.positionOf(a, s) },
         };
         extraRoutes.push(...migrationRoutes(migration));
@@ -293,6 +295,7 @@ export class AggregatorNode {
         registry,
         logger,
         defaultCluster: config.cluster,
+        ...(config.region ? { region: config.region } : {}),
         nodeStatus: async () => ({ ...(await getNode()?.status()) }),
         extraRoutes,
       });
@@ -333,6 +336,7 @@ export class AggregatorNode {
     const accountsDigest = await stateDigest(this.db);
     return {
       cluster: this.config.cluster,
+      region: this.config.region ?? null,
       node: this.config.node,
       id: this.config.id,
       view: s.view,

@@ -201,11 +201,11 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
   }
 });
 
-test('a hard limit holds while uploads wait for their records: parallel uploads past it are refused', async () => {
+test('a hard limit holds while uploads wait for their records: parallel uploads past it are refused; an account stored only in other regions is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-migration-quota-'));
   const nodes: AggregatorNode[] = [];
   try {
-    const init = await initCluster({ dir: join(dir, 'c'), nodes: 4, basePort: await freeBasePort(), persistFsync: false });
+    const init = await initCluster({ dir: join(dir, 'c'), nodes: 4, basePort: await freeBasePort(), persistFsync: false, region: 'eu-west' });
     for (const n of init.nodes) nodes.push(await AggregatorNode.start(await loadNodeConfig(n.config), { logger: silentLogger, onFatal: (e) => { throw e; } }));
     const admin = new ApiClient(init.nodes[0]!.apiUrl, loadTlsMaterial(init.pkiDir, init.certificates.admin));
     await admin.request('POST', '/v1/accounts', { name: 'gw3.example', hardBytes: 1_000_000 });
@@ -238,6 +238,23 @@ test('a hard limit holds while uploads wait for their records: parallel uploads 
       assert.is((await agent.request('PUT', `${base}/snapshots/s1`, Buffer.from(JSON.stringify(snap)))).status, 201);
       const info = (await admin.request<{ usedBytes: number; hardBytes: number }>('GET', '/v1/accounts/gw3.example')).body;
       assert.ok(info.usedBytes <= info.hardBytes && info.usedBytes >= 1_000_000 - 200_000, `used ${info.usedBytes} of ${info.hardBytes}`);
+
+      // Data residency: this cluster is in eu-west. An account allowed only us-east is refused at the
+      // offer and at the upload, before anything is stored; allowed eu-west too, it is taken.
+      await admin.request('PUT', '/v1/accounts/gw3.example/limits', { softBytes: null, hardBytes: null });
+      await admin.request('PATCH', '/v1/accounts/gw3.example', { regions: ['us-east'] });
+      const c = { bytes: randomBytes(1000) };
+      const id = sha(Buffer.concat([c.bytes, Buffer.from('id')]));
+      const offer = { chunks: [{ id, length: 999, sealedLength: 1000 }] };
+      const e = await refused(agent.request('POST', `${base}/migration/need`, offer), 'RESIDENCY_VIOLATION');
+      assert.match(e.message, /^migration refused: account gw3\.example may be stored only in region us-east, and this cluster is in region eu-west/);
+      assert.match(e.hint ?? '', /--regions us-east,eu-west/);
+      const upload = () => agent.request('PUT', `${base}/chunks/${id}?length=999&sha256=${sha(c.bytes)}`, c.bytes);
+      await refused(upload(), 'RESIDENCY_VIOLATION');
+      await refused(agent.request('POST', `${base}/backups`, randomBytes(10)), 'RESIDENCY_VIOLATION');
+      await admin.request('PATCH', '/v1/accounts/gw3.example', { regions: ['us-east', 'eu-west'] });
+      assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, offer)).body.need, [id]);
+      assert.is((await upload()).status, 201);
     } finally {
       agent.close();
       admin.close();

@@ -8,6 +8,7 @@ import {
   admitBackup,
   apply,
   QuotaHolds,
+  requireResidency,
   type QuotaHold,
   applyOrThrow,
   checkUsage,
@@ -196,6 +197,33 @@ test('uploads held by a node count against the hard limits until released: paral
   // The plain check, without holds, is what it was.
   await admitBackup(db, 'a.example', 900);
   await db.close();
+});
+
+test('residency: an account that lists regions is taken only by a cluster in one of them', () => {
+  const code = (f: () => void) => {
+    try {
+      f();
+      return 'taken';
+    } catch (e) {
+      return (e as BaksaError).code;
+    }
+  };
+  const anywhere = { name: 'a.example', regions: [] };
+  const eu = { name: 'b.example', regions: ['eu-west', 'eu-central'] };
+  assert.is(code(() => requireResidency(anywhere, undefined)), 'taken');
+  assert.is(code(() => requireResidency(anywhere, 'us-east')), 'taken');
+  assert.is(code(() => requireResidency(eu, 'eu-central')), 'taken');
+  assert.is(code(() => requireResidency(eu, 'us-east')), 'RESIDENCY_VIOLATION');
+  assert.is(code(() => requireResidency(eu, 'EU-WEST')), 'RESIDENCY_VIOLATION', 'region names are compared exactly');
+  try {
+    requireResidency(eu, undefined, 'migration');
+    assert.unreachable();
+  } catch (e) {
+    const err = e as BaksaError;
+    assert.match(err.message, /^migration refused: account b\.example may be stored only in regions eu-west, eu-central, and this cluster names no region/);
+    assert.match(err.hint ?? '', /"region" in every node's node\.json/);
+    assert.equal(err.details, { account: 'b.example', regions: ['eu-west', 'eu-central'], clusterRegion: null });
+  }
 });
 
 test('disabled accounts are refused', async () => {
