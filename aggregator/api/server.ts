@@ -14,7 +14,7 @@ import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { AccountOps, type AccountOpsOptions } from '../accounts/ops.ts';
-import { volumesFromDb, type VolumeUsage } from '../reports/space.ts';
+import { recordVolumes, volumesFromDb, type VolumeUsage } from '../reports/space.ts';
 import type { ApiContext } from './context.ts';
 import { errorHandler } from './errors.ts';
 import type { LedgerReader } from './ledger-reader.ts';
@@ -44,6 +44,11 @@ export interface ApiServerOptions {
   defaultCluster?: string;
   /** The region this cluster keeps its data in (data residency); absent: it names none. */
   region?: string;
+  /**
+   * The other nodes' volumes, asked of them now (a node that does not answer is left out). Space reports
+   * record what comes back (`recordVolumes`), so a node that is down shows the last figures it gave.
+   */
+  peerVolumes?: () => Promise<VolumeUsage[]>;
   /** The node's consensus and database state for GET /v1/node (absent outside an aggregator node). */
   nodeStatus?: () => Promise<Record<string, unknown>>;
   /** More routes (e.g. the node-to-node shard routes), mounted after the built-in ones and in the OpenAPI document. */
@@ -104,7 +109,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     defaultCluster: options.defaultCluster,
     region: options.region,
     volumes: async (): Promise<VolumeUsage[]> => {
-      const own = await options.sink.volumes();
+      const [own, peers] = await Promise.all([options.sink.volumes(), options.peerVolumes?.() ?? []]);
+      if (peers.length > 0) await recordVolumes(options.db, peers, now());
       const seen = new Set(own.map((v) => `${v.cluster}\u0000${v.node}\u0000${v.volume}`));
       return [...own, ...(await volumesFromDb(options.db)).filter((v) => !seen.has(`${v.cluster}\u0000${v.node}\u0000${v.volume}`))];
     },

@@ -37,6 +37,7 @@ import { stateDigest } from '../accounts/digest.ts';
 import { openAccountDb } from '../accounts/schema.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
+import { volumeList, type VolumeUsage } from '../reports/space.ts';
 import { ApiClient } from '../../shared/http/api-client.ts';
 import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
 import type { RouteSpec } from '../api/route.ts';
@@ -229,6 +230,7 @@ export class AggregatorNode {
       let extraRoutes: RouteSpec[] = [];
       let storage: { local: FsShardStore; store: ClusterStore; scrubber: Scrubber } | undefined;
       let pendingTimer: NodeJS.Timeout | undefined;
+      let peerVolumes: (() => Promise<VolumeUsage[]>) | undefined;
       if (config.storage) {
         const local = await FsShardStore.open({ volumes: config.storage.volumes });
         opened.push(() => local.close());
@@ -253,6 +255,26 @@ export class AggregatorNode {
           receipts: { replicas: config.replicas.length, collect: (f: ReceiptFacts) => receipts.collect(f), positionOf: (a: number, s: string) => receipts.positionOf(a, s) },
         };
         extraRoutes.push(...migrationRoutes(migration));
+        const ownSink = sink;
+        extraRoutes.push({
+          method: 'GET', url: '/v1/internal/volumes', tag: 'internal', roles: ['replica'],
+          summary: "this node's volumes (node to node: a space report through any node covers every node)",
+          handler: async () => ({ volumes: await ownSink.volumes() }),
+        });
+        // A report waits for no node longer than this: one that is down shows its last figures.
+        const volumeApis = config.replicas.filter((r) => r.name !== config.node).map((r) => ({ name: r.name, api: new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 3000 }) }));
+        opened.push(() => volumeApis.forEach((p) => p.api.close()));
+        peerVolumes = async () => {
+          const answers = await Promise.all(
+            volumeApis.map(({ name, api }) =>
+              api.request<{ volumes?: unknown }>('GET', '/v1/internal/volumes').then(
+                (r) => volumeList(r.body.volumes, config.cluster).filter((v) => v.node === name),
+                () => [],
+              ),
+            ),
+          );
+          return answers.flat();
+        };
         extraRoutes.push({
           method: 'POST', url: '/v1/internal/receipts', tag: 'internal', roles: ['replica'],
           summary: "sign a migration receipt once this node's ordered log shows it (position, chain, the snapshot's record)",
@@ -296,6 +318,7 @@ export class AggregatorNode {
         logger,
         defaultCluster: config.cluster,
         ...(config.region ? { region: config.region } : {}),
+        ...(peerVolumes ? { peerVolumes } : {}),
         nodeStatus: async () => ({ ...(await getNode()?.status()) }),
         extraRoutes,
       });

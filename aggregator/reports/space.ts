@@ -5,8 +5,11 @@
  * Accounts and groups are logical usage from the account database (the bytes of the stored objects).
  * Nodes, volumes and clusters are physical usage reported by the storage side as a `VolumeUsage` list:
  * the storage node records it in the `volumes` table (`recordVolumes`), or a caller hands a list in.
+ * An aggregator node asks the other nodes for theirs when it makes a report (`GET /v1/internal/volumes`,
+ * checked by `volumeList`) and records them, so a node that is down shows the last figures it gave.
  * The computations are pure functions over those lists.
  */
+import { z } from 'zod';
 import type { Database } from '../../shared/db/index.ts';
 import { formatAccountNumber } from '../accounts/names.ts';
 import { listAccounts, listGroupStats, type GroupStats } from '../accounts/queries.ts';
@@ -21,6 +24,31 @@ export interface VolumeUsage {
   /** Capacity of the file system holding the volume; null when unknown. */
   bytesTotal: number | null;
   objects?: number | null;
+}
+
+const VOLUMES_PER_NODE_MAX = 256;
+const bytesCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const volumeUsageSchema = z.object({
+  cluster: z.string().min(1).max(255),
+  node: z.string().min(1).max(255),
+  volume: z.string().min(1).max(4096),
+  bytesUsed: bytesCount,
+  bytesTotal: bytesCount.nullable(),
+  objects: bytesCount.nullable().optional(),
+});
+
+/**
+ * A peer's answer as volume figures: at most VOLUMES_PER_NODE_MAX well-formed entries of `cluster`;
+ * anything else in it is left out (a bad answer never breaks a report).
+ */
+export function volumeList(answer: unknown, cluster: string): VolumeUsage[] {
+  if (!Array.isArray(answer)) return [];
+  const out: VolumeUsage[] = [];
+  for (const entry of answer.slice(0, VOLUMES_PER_NODE_MAX)) {
+    const v = volumeUsageSchema.safeParse(entry);
+    if (v.success && v.data.cluster === cluster) out.push({ ...v.data, objects: v.data.objects ?? null });
+  }
+  return out;
 }
 
 /** What the storage node implements to feed space reports. */

@@ -239,6 +239,16 @@ test('a hard limit holds while uploads wait for their records: parallel uploads 
       const info = (await admin.request<{ usedBytes: number; hardBytes: number }>('GET', '/v1/accounts/gw3.example')).body;
       assert.ok(info.usedBytes <= info.hardBytes && info.usedBytes >= 1_000_000 - 200_000, `used ${info.usedBytes} of ${info.hardBytes}`);
 
+      // The space report through any node covers every node (each asked for its volumes), and after a
+      // node stops, its last figures.
+      type NodeRow = { cluster: string; node: string; volumes: number; usedBytes: number };
+      const byNode = async () => (await admin.request<{ by: string; rows: NodeRow[] }>('GET', '/v1/reports/space?by=node')).body.rows;
+      const rows = await byNode();
+      assert.equal(rows.map((r) => r.node), init.nodes.map((n) => n.name));
+      assert.ok(rows.every((r) => r.cluster === 'dc1' && r.volumes === 1 && r.usedBytes > 0), JSON.stringify(rows));
+      await nodes[3]!.stop();
+      assert.equal((await byNode()).map((r) => [r.node, r.usedBytes]), rows.map((r) => [r.node, r.usedBytes]));
+
       // Data residency: this cluster is in eu-west. An account allowed only us-east is refused at the
       // offer and at the upload, before anything is stored; allowed eu-west too, it is taken.
       await admin.request('PUT', '/v1/accounts/gw3.example/limits', { softBytes: null, hardBytes: null });
