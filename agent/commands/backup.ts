@@ -39,7 +39,7 @@ export function registerBackupCommand(program: Command): void {
           ? await (await import('../edge/cli.ts')).backupThroughDaemon(state, type, reporter.listener, opts.force === true)
           : await runBackup(state, { type, settleS: state.profile.schedule.settleS, listener: reporter.listener, force: opts.force === true });
         reporter.stop();
-        if (!cluster) await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters });
+        if (!cluster) await recordRun(state.paths, { type: summary.snapshot.type, ok: true, snapshotId: summary.snapshot.id, counters: summary.counters, durationMs: summary.durationMs });
         const s = summary.snapshot;
         const c = summary.counters;
         if (opts.json) {

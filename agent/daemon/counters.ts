@@ -14,6 +14,7 @@ export interface TakenCounters {
   bytesRestored: number;
   errors: SignificantError[];
   lastSyncMs?: number;
+  lastSyncDurationMs?: number;
 }
 
 export class HeartbeatCounters {
@@ -34,6 +35,7 @@ export class HeartbeatCounters {
       bytesRestored: s.pending.bytesRestored,
       errors: [...fromFile, ...localTaken],
       ...(s.lastSyncMs !== undefined ? { lastSyncMs: s.lastSyncMs } : {}),
+      ...(s.lastSyncDurationMs !== undefined ? { lastSyncDurationMs: s.lastSyncDurationMs } : {}),
     };
     const commit = async () => {
       this.local.splice(0, localTaken.length);

@@ -93,7 +93,6 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 
   const lastRun = (await readStatus(paths)).lastRun;
   let lastBackupType: 'lazy' | 'snapshot' | undefined = lastRun?.type === 'lazy' || lastRun?.type === 'snapshot' ? lastRun.type : undefined;
-  let lastSyncDurationMs: number | undefined;
   const counters = new HeartbeatCounters(paths);
 
   const capture = config.mqtt
@@ -133,7 +132,7 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
                 bytesRestored: c.bytesRestored,
                 errors: c.errors,
                 ...(c.lastSyncMs !== undefined ? { lastSyncMs: c.lastSyncMs } : {}),
-                ...(lastSyncDurationMs !== undefined ? { lastSyncDurationMs } : {}),
+                ...(c.lastSyncDurationMs !== undefined ? { lastSyncDurationMs: c.lastSyncDurationMs } : {}),
               },
               commit,
             };
@@ -212,7 +211,6 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       onDone: (type, result, error) => {
         if (result && !result.unchanged) {
           lastBackupType = type;
-          lastSyncDurationMs = result.durationMs;
           housekeepingRun = housekeepingRun.then(() => housekeeping.maybeRun());
           void migrateNow('backup');
         }

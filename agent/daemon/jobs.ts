@@ -139,7 +139,7 @@ export class BackupJob {
       });
       report?.({ result });
       if (!result.unchanged) {
-        await recordRun(this.state.paths, { type, ok: true, snapshotId: result.snapshot.id, counters: result.counters });
+        await recordRun(this.state.paths, { type, ok: true, snapshotId: result.snapshot.id, counters: result.counters, durationMs: result.durationMs });
         this.logger.info({ type, snapshot: result.snapshot.id, files: result.snapshot.fileCount, storedNew: result.counters.storedNew }, 'backup done');
       }
       this.hooks.onDone?.(type, result, undefined);

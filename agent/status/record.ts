@@ -13,6 +13,8 @@ export interface RunStatus {
   lastRun?: { type: string; ok: boolean; timeMs: number; snapshotId?: string; error?: string; skipped?: number };
   lastSuccessMs?: number;
   lastSyncMs?: number;
+  /** How long that backup took (the heartbeat's sync time, Box Backup's "time of last sync"). */
+  lastSyncDurationMs?: number;
   /** Counters since the last heartbeat took them. */
   pending: { bytesSynced: number; bytesRestored: number; errors: Array<{ code: string; message: string; timeMs: number }> };
 }
@@ -87,13 +89,17 @@ const ERRORS_KEPT = 20;
 
 export async function recordRun(
   paths: StatePaths,
-  run: { type: string; ok: boolean; snapshotId?: string; error?: string; counters?: BackupCounters; bytesRestored?: number },
+  run: { type: string; ok: boolean; snapshotId?: string; error?: string; counters?: BackupCounters; durationMs?: number; bytesRestored?: number },
 ): Promise<void> {
   await updateStatus(paths, (s) => {
     const now = Date.now();
     s.lastRun = { type: run.type, ok: run.ok, timeMs: now, ...(run.snapshotId ? { snapshotId: run.snapshotId } : {}), ...(run.error ? { error: run.error } : {}), ...(run.counters?.filesSkipped ? { skipped: run.counters.filesSkipped } : {}) };
     if (run.ok) s.lastSuccessMs = now;
-    if (run.counters && run.counters.bytesNew > 0) s.lastSyncMs = now;
+    if (run.counters && run.counters.bytesNew > 0) {
+      s.lastSyncMs = now;
+      if (run.durationMs !== undefined) s.lastSyncDurationMs = run.durationMs;
+      else delete s.lastSyncDurationMs;
+    }
     s.pending.bytesSynced += run.counters?.storedNew ?? 0;
     s.pending.bytesRestored += run.bytesRestored ?? 0;
     if (run.error) s.pending.errors = [...s.pending.errors, { code: run.error, message: `${run.type} failed`, timeMs: now }].slice(-ERRORS_KEPT);

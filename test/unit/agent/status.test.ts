@@ -34,4 +34,22 @@ test('concurrent runs and heartbeat commits: every run is counted once and every
   }
 });
 
+test("the last sync's time and duration survive a daemon restart: the heartbeat takes both from status.json", async () => {
+  const t = tempDir('baksa-status-');
+  try {
+    mkdirSync(join(t.path, 'state'), { recursive: true });
+    const paths = statePaths(join(t.path, 'state'));
+    await recordRun(paths, { type: 'snapshot', ok: true, counters: counters(1000), durationMs: 1234 });
+    // A later daemon (a new HeartbeatCounters) reports the backup a CLI run or an earlier daemon made.
+    const { counters: taken } = await new HeartbeatCounters(paths).take();
+    assert.ok(taken.lastSyncMs !== undefined);
+    assert.is(taken.lastSyncDurationMs, 1234);
+    // A run that stored nothing new leaves the last sync as it was.
+    await recordRun(paths, { type: 'snapshot', ok: true, counters: counters(0), durationMs: 5 });
+    assert.is((await new HeartbeatCounters(paths).take()).counters.lastSyncDurationMs, 1234);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test.run();
