@@ -140,6 +140,10 @@ export class HeartbeatIngest {
   /** account number → the node id whose key is pinned for it. */
   private readonly keyOwner = new Map<number, string>();
   private readonly siteOf = new Map<number, string>();
+  /** The account string each agent registered here with (its config topic), by account number. */
+  private readonly registeredAs = new Map<number, string>();
+  /** New configs for registered agents whose account changed, waiting for `takeConfigPushes`. */
+  private configPushes: IngestAction[] = [];
   private pinnedDuringRefresh: Map<string, { account: number; nodeId: string; pubkey: Uint8Array }> | undefined;
 
   /** Batches wait here for the ones before them: messages are admitted strictly in arrival order. */
@@ -198,7 +202,9 @@ export class HeartbeatIngest {
 
   /**
    * Re-reads the accounts (telling the tracker about changed intervals, monitoring switches and
-   * deletions) and the pinned keys.
+   * deletions) and the pinned keys. An agent registered here whose config changed (interval, monitoring,
+   * clusters) gets the new one (`takeConfigPushes`): the tracker now expects the new interval, and an
+   * agent left on the old one would be judged late, or watched too loosely, until it registered again.
    */
   async refreshAccounts(): Promise<void> {
     await this.refreshKeys();
@@ -213,11 +219,26 @@ export class HeartbeatIngest {
       if (old && (old.heartbeatIntervalS !== a.heartbeatIntervalS || old.monitoring !== a.monitoring || old.enabled !== a.enabled)) {
         this.tracker.step({ type: 'configure', key: String(a.number), intervalS: a.heartbeatIntervalS, monitored: a.monitoring && a.enabled });
       }
+      const as = this.registeredAs.get(a.number);
+      if (old && as !== undefined) {
+        const before = monitorConfigOf(old, this.options.servers, this.options.cluster);
+        const now = monitorConfigOf(a, this.options.servers, this.options.cluster);
+        if (JSON.stringify(before) !== JSON.stringify(now)) {
+          this.configPushes.push({ type: 'publish', topic: topics.dc(this.options.cluster, 'config', as), body: { ...now, account: as } });
+        }
+      }
     }
     for (const n of this.accountsByNumber.keys()) if (!byNumber.has(n)) this.tracker.step({ type: 'forget', key: String(n) });
     this.accountsByRef = byRef;
     this.accountsByNumber = byNumber;
     this.metrics?.accountsTracked.set(this.tracker.size);
+  }
+
+  /** The config updates `refreshAccounts` found for registered agents (each returned once). */
+  takeConfigPushes(): IngestAction[] {
+    const out = this.configPushes;
+    this.configPushes = [];
+    return out;
   }
 
   account(ref: string): Account | undefined {
@@ -402,6 +423,7 @@ export class HeartbeatIngest {
         const actions = this.fromTracker(this.tracker.step({ type: 'register', key, now: message.ts, intervalS: account.heartbeatIntervalS, monitored }));
         // Answer on the topic, and under the account string, the agent registered with (its name or its hex number).
         const registeredAs = message.body.account;
+        this.registeredAs.set(account.number, registeredAs);
         actions.push({
           type: 'publish',
           topic: topics.dc(this.options.cluster, 'config', registeredAs),

@@ -187,7 +187,7 @@ export class MonitorService {
         // A new account (or a shorter interval) may bring a deadline before the timer: re-aim it.
         const next = this.ingest.tracker.nextDeadlineMs();
         if (next !== undefined && next < this.timerDueMs) this.schedule();
-        await this.run(actions);
+        await this.run([...actions, ...this.ingest.takeConfigPushes()]);
       }),
     );
   }
@@ -236,6 +236,7 @@ export class MonitorService {
     this.lastRefreshMs = now;
     await this.ingest.refreshAccounts();
     this.schedule();
+    await this.run(this.ingest.takeConfigPushes());
   }
 
   /** Registrations waiting for their account (created through another node, not executed here yet): at most once a second. */

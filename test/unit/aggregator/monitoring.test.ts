@@ -128,6 +128,27 @@ test('register returns the monitoring config; heartbeats update state and counte
   await db.close();
 });
 
+test('a registered agent whose account changes is sent the new config, under the name it registered with', async () => {
+  const { db, ingest } = await setup();
+  const agent = generateSigningKey();
+  await ingest.handle(topics.dc(CLUSTER, 'register'), register(agent, 'gw1', '0x00000001', T0), T0);
+  await ingest.refreshAccounts();
+  assert.equal(ingest.takeConfigPushes(), [], 'nothing changed');
+  await applyOrThrow(db, { type: 'SetAccountConfig', account: 1, heartbeatIntervalS: 5 });
+  await applyOrThrow(db, { type: 'SetAccountConfig', account: 2, heartbeatIntervalS: 7 }); // never registered here
+  await ingest.refreshAccounts();
+  const pushes = ingest.takeConfigPushes();
+  assert.equal(
+    pushes.map((p) => (p.type === 'publish' ? [p.topic, p.body.account, p.body.heartbeatIntervalS, p.body.monitoring] : p.type)),
+    [[topics.dc(CLUSTER, 'config', '0x00000001'), '0x00000001', 5, true]],
+  );
+  assert.equal(ingest.takeConfigPushes(), [], 'each push is taken once');
+  await applyOrThrow(db, { type: 'SetAccountConfig', account: 1, monitoring: false });
+  await ingest.refreshAccounts();
+  assert.equal(ingest.takeConfigPushes().map((p) => p.type === 'publish' && p.body.monitoring), [false]);
+  await db.close();
+});
+
 test('silence for 2 × interval gives one silent alert; deregistration gives none', async () => {
   const { db, ingest } = await setup();
   const agent = generateSigningKey();
