@@ -206,7 +206,7 @@ export class HeartbeatIngest {
    * clusters) gets the new one (`takeConfigPushes`): the tracker now expects the new interval, and an
    * agent left on the old one would be judged late, or watched too loosely, until it registered again.
    */
-  async refreshAccounts(): Promise<void> {
+  async refreshAccounts(now?: number): Promise<void> {
     await this.refreshKeys();
     const accounts = await listAccounts(this.db);
     const byRef = new Map<string, Account>();
@@ -217,7 +217,7 @@ export class HeartbeatIngest {
       byNumber.set(a.number, a);
       const old = this.accountsByNumber.get(a.number);
       if (old && (old.heartbeatIntervalS !== a.heartbeatIntervalS || old.monitoring !== a.monitoring || old.enabled !== a.enabled)) {
-        this.tracker.step({ type: 'configure', key: String(a.number), intervalS: a.heartbeatIntervalS, monitored: a.monitoring && a.enabled });
+        this.tracker.step({ type: 'configure', key: String(a.number), intervalS: a.heartbeatIntervalS, monitored: a.monitoring && a.enabled, ...(now !== undefined ? { now } : {}) });
       }
       const as = this.registeredAs.get(a.number);
       if (old && as !== undefined) {

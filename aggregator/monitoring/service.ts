@@ -234,7 +234,7 @@ export class MonitorService {
     const now = this.now();
     if (now - this.lastRefreshMs < 1000) return;
     this.lastRefreshMs = now;
-    await this.ingest.refreshAccounts();
+    await this.ingest.refreshAccounts(now);
     this.schedule();
     await this.run(this.ingest.takeConfigPushes());
   }

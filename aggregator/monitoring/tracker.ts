@@ -38,7 +38,12 @@ export type TrackerEvent =
   | { type: 'register'; key: string; now: number; intervalS: number; monitored: boolean }
   | { type: 'heartbeat'; key: string; now: number; intervalS: number; monitored: boolean }
   | { type: 'deregister'; key: string; now: number }
-  | { type: 'configure'; key: string; intervalS: number; monitored: boolean }
+  /**
+   * A changed interval or monitoring switch. With `now`, a shorter interval gives the agent until
+   * now + silenceFactor × the new interval to send on it (it learns it now), never a deadline already
+   * past; a longer one counts from the last heartbeat as usual.
+   */
+  | { type: 'configure'; key: string; intervalS: number; monitored: boolean; now?: number }
   | { type: 'forget'; key: string }
   | { type: 'tick'; now: number };
 
@@ -71,9 +76,17 @@ export class HeartbeatTracker {
       case 'configure': {
         const row = this.table.get(event.key);
         if (!row) return [];
+        const before = row.deadlineMs;
         row.intervalS = event.intervalS;
         row.monitored = event.monitored;
-        if (row.state === 'ok') this.setDeadline(row, this.deadlineOf(row));
+        if (row.state === 'ok') {
+          let deadline = this.deadlineOf(row);
+          if (deadline !== undefined && event.now !== undefined) {
+            const grace = event.now + Math.round(this.options.silenceFactor * row.intervalS * 1000);
+            deadline = Math.max(deadline, Math.min(before ?? grace, grace));
+          }
+          this.setDeadline(row, deadline);
+        }
         return [];
       }
       case 'forget': {

@@ -54,6 +54,27 @@ test('monitoring off: never alerted; configure switches it on', () => {
   assert.is(t.size, 0);
 });
 
+test('a shorter interval gives the agent time to learn it; a longer one counts from its last heartbeat', () => {
+  const t = new HeartbeatTracker();
+  t.step({ type: 'register', key: 'a', now: 0, intervalS: 900, monitored: true });
+  // 300 s on, 900 s → 5 s: by the last heartbeat alone the deadline passed long ago (10 s); the agent is
+  // told now, so it has until now + 2 × 5 s.
+  t.step({ type: 'configure', key: 'a', intervalS: 5, monitored: true, now: 300_000 });
+  assert.is(t.nextDeadlineMs(), 310_000);
+  assert.equal(t.step({ type: 'tick', now: 309_999 }), [], 'no alert for a silence the agent could not avoid');
+  t.step({ type: 'heartbeat', key: 'a', now: 305_000, intervalS: 5, monitored: true });
+  assert.is(t.nextDeadlineMs(), 315_000);
+  // Back to 900 s: from the last heartbeat, not from now.
+  t.step({ type: 'configure', key: 'a', intervalS: 900, monitored: true, now: 306_000 });
+  assert.is(t.nextDeadlineMs(), 305_000 + 1_800_000);
+  // A shorter interval never moves a deadline later than it was.
+  t.step({ type: 'configure', key: 'a', intervalS: 899, monitored: true, now: 306_000 });
+  assert.is(t.nextDeadlineMs(), 306_000 + 1_798_000);
+  // Without a time, as before: from the last heartbeat.
+  t.step({ type: 'configure', key: 'a', intervalS: 5, monitored: true });
+  assert.is(t.nextDeadlineMs(), 315_000);
+});
+
 test('property: one alert per silence, only after the deadline, never after deregister', () => {
   const ev = fc.oneof(
     fc.record({ kind: fc.constant('hb' as const), key: fc.constantFrom('a', 'b', 'c'), dt: fc.integer({ min: 0, max: 30_000 }) }),
