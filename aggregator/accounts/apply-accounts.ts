@@ -5,6 +5,7 @@
 import type { Database } from '../../shared/db/index.ts';
 import { ACCOUNT_NUMBER_MAX, formatAccountNumber, normalizeAccountName, validateClusterName, validateRegions } from './names.ts';
 import { accountNotFound, findAccount, findAccountByName, objectsOf } from './queries.ts';
+import { recordDeletion } from './apply-objects.ts';
 import { validateLimits } from './quota.ts';
 import { counter, refuse, setCounter, watchingLimits, type ApplyContext } from './apply-context.ts';
 import type { Account, AccountCommand, AccountConfig } from './types.ts';
@@ -147,6 +148,7 @@ export async function applyAccountCommand(ctx: ApplyContext, cmd: AccountCmd): P
     case 'DeleteAccount': {
       const a = await mustFind(db, cmd.account);
       const objects = await objectsOf(db, a.number);
+      await recordDeletion(db, a.number, undefined, cmd.atMs);
       await db.run('DELETE FROM accounts WHERE number = ?', [a.number]);
       // The storage side deletes these objects' shards; the list is the same on every replica.
       return { deleted: accountJson(a), objectsToDelete: objects.map((o) => o.objectId), bytesToDelete: a.usedBytes };

@@ -28,14 +28,8 @@ async function housekeep(ctx: ApplyContext, cmd: Extract<ObjectCmd, { type: 'Hou
   const aggressive = cmd.aggressive || pending.some((p) => p.aggressive === 1);
   const plan = planHousekeeping(await objectsOf(db, a.number), a.usedBytes, a.softBytes, aggressive);
   for (const o of plan.remove) {
+    await recordDeletion(db, a.number, o.objectId, cmd.atMs);
     await db.run('DELETE FROM objects WHERE account = ? AND object_id = ?', [a.number, o.objectId]);
-    await db.run('INSERT INTO deletions(account, object_id, seq, bytes, deleted_ms) VALUES (?, ?, ?, ?, ?)', [
-      a.number,
-      o.objectId,
-      o.seq,
-      o.bytes,
-      cmd.atMs,
-    ]);
   }
   if (plan.remove.length > 0) {
     await db.run('UPDATE accounts SET used_bytes = used_bytes - ?, object_count = object_count - ?, store_marker = store_marker + 1 WHERE number = ?', [
@@ -73,6 +67,15 @@ async function housekeep(ctx: ApplyContext, cmd: Extract<ObjectCmd, { type: 'Hou
     removedBytes: plan.removedBytes,
     usedBytes: plan.usedBytesAfter,
   };
+}
+
+/** Records the removal of an object (or of every object of the account) with its layout, before its row goes. */
+export async function recordDeletion(db: ApplyContext['db'], account: number, objectId: string | undefined, atMs: number): Promise<void> {
+  await db.run(
+    `INSERT OR REPLACE INTO deletions(account, object_id, seq, bytes, deleted_ms, layout)
+     SELECT account, object_id, seq, bytes, ?, layout FROM objects WHERE account = ?${objectId === undefined ? '' : ' AND object_id = ?'}`,
+    objectId === undefined ? [atMs, account] : [atMs, account, objectId],
+  );
 }
 
 export async function applyObjectCommand(ctx: ApplyContext, cmd: ObjectCmd): Promise<Record<string, unknown>> {

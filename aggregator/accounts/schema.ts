@@ -165,6 +165,11 @@ export const ACCOUNT_DB_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX site_accounts_site ON site_accounts(site);
   `,
+  // A removed object's layout, kept with its deletion: the object row is gone by the time the storage
+  // side frees its shards (housekeeping, a deleted account), and this is where it finds them.
+  `
+  ALTER TABLE deletions ADD COLUMN layout TEXT;
+  `,
 ];
 
 export interface AccountDbOptions {

@@ -37,7 +37,11 @@ export interface ObjectSink {
   put(account: number, data: AsyncIterable<Uint8Array>, options: PutOptions): Promise<StoredObjectInfo>;
   /** A stream of the object, or undefined when it is not stored. */
   get(account: number, objectId: string): Promise<{ bytes: number; stream: Readable } | undefined>;
-  delete(account: number, objectId: string): Promise<boolean>;
+  /**
+   * Frees a removed object's storage. `layout`: the one its deletion recorded (the object's row is
+   * gone by then); without it the sink looks the object up.
+   */
+  delete(account: number, objectId: string, layout?: string | null): Promise<boolean>;
   /** Drops what `put` wrote for an upload that will not be recorded (refused, or a duplicate). */
   discard(account: number, stored: StoredObjectInfo): Promise<void>;
   /** Physical usage, for space reports. */

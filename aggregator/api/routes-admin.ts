@@ -42,6 +42,13 @@ export function adminRoutes(ctx: ApiContext): RouteSpec[] {
   const { ops } = ctx;
   const account = (r: { params: unknown }) => (r.params as P<{ account: string }>).account;
   const group = (r: { params: unknown }) => (r.params as P<{ group: string }>).group;
+  /** Frees the storage of removed objects, found by the layouts their deletions recorded. */
+  const reclaim = async (accountNumber: number, objectIds: readonly string[]) => {
+    for (const id of objectIds) {
+      const row = await ctx.db.get<{ layout: string | null }>('SELECT layout FROM deletions WHERE account = ? AND object_id = ? ORDER BY deleted_ms DESC, seq DESC LIMIT 1', [accountNumber, id]);
+      await ctx.sink.delete(accountNumber, id, row?.layout ?? null);
+    }
+  };
   return [
     {
       method: 'GET', url: '/v1/accounts', tag: 'accounts', roles: admin, summary: 'list accounts',
@@ -91,10 +98,8 @@ export function adminRoutes(ctx: ApiContext): RouteSpec[] {
       schema: { params: accountParams },
       handler: async ({ request }) => {
         const result = await ops.delete(account(request));
-        for (const id of (result.objectsToDelete as string[] | undefined) ?? []) {
-          const n = ((result.deleted as { number: number } | undefined)?.number) ?? 0;
-          await ctx.sink.delete(n, id);
-        }
+        const n = ((result.deleted as { number: number } | undefined)?.number) ?? 0;
+        await reclaim(n, (result.objectsToDelete as string[] | undefined) ?? []);
         return result;
       },
     },
@@ -104,7 +109,7 @@ export function adminRoutes(ctx: ApiContext): RouteSpec[] {
       handler: async ({ request }) => {
         const b = (request.body ?? {}) as { aggressive?: boolean };
         const result = await ops.housekeep(account(request), b.aggressive ?? false);
-        for (const id of (result.removedObjects as string[] | undefined) ?? []) await ctx.sink.delete(result.account as number, id);
+        await reclaim(result.account as number, (result.removedObjects as string[] | undefined) ?? []);
         return result;
       },
     },

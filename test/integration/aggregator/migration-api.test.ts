@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../shared/log.ts';
@@ -265,6 +265,17 @@ test('a hard limit holds while uploads wait for their records: parallel uploads 
       await admin.request('PATCH', '/v1/accounts/gw3.example', { regions: ['us-east', 'eu-west'] });
       assert.equal((await agent.request<{ need: string[] }>('POST', `${base}/migration/need`, offer)).body.need, [id]);
       assert.is((await upload()).status, 201);
+
+      // Deleting the account frees its shards on every node that is up (node 4 is stopped above).
+      const shardFiles = (i: number) => {
+        const committed = join(dir, 'c', init.nodes[i]!.name, 'data', 'volume1', 'committed');
+        return existsSync(committed) ? readdirSync(committed, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0;
+      };
+      const before = [0, 1, 2].map(shardFiles);
+      assert.ok(before.every((n) => n > 0), `shards before: ${before}`);
+      const deleted = (await admin.request<{ objectsToDelete: string[] }>('DELETE', '/v1/accounts/gw3.example')).body;
+      assert.ok(deleted.objectsToDelete.length >= 6, JSON.stringify(deleted.objectsToDelete));
+      assert.equal([0, 1, 2].map(shardFiles), [0, 0, 0], 'no shard of the deleted account is left');
     } finally {
       agent.close();
       admin.close();

@@ -253,6 +253,19 @@ test('housekeeping removes old and deleted objects oldest first, down to the sof
   await db.close();
 });
 
+test('a removed object keeps its layout in its deletion (housekeeping, a deleted account): the storage side frees it from there', async () => {
+  const db = await freshDb();
+  await applyOrThrow(db, create('a.example'));
+  for (let i = 0; i < 3; i++) await applyOrThrow(db, { type: 'RecordObject', account: 1, objectId: `o${i}`, bytes: 10, atMs: T + i, layout: `{"where":${i}}` });
+  await applyOrThrow(db, { type: 'MarkObject', account: 1, objectId: 'o0', state: 'old', atMs: T });
+  await applyOrThrow(db, { type: 'Housekeep', account: 1, atMs: T + 10, aggressive: true, reason: 'test' });
+  const deleted = await applyOrThrow(db, { type: 'DeleteAccount', account: 1, atMs: T + 20 });
+  assert.equal(deleted.value.objectsToDelete, ['o1', 'o2']);
+  const rows = await db.all<{ object_id: string; layout: string | null; deleted_ms: number }>('SELECT object_id, layout, deleted_ms FROM deletions ORDER BY object_id');
+  assert.equal(rows.map((r) => [r.object_id, r.layout, r.deleted_ms]), [['o0', '{"where":0}', T + 10], ['o1', '{"where":1}', T + 20], ['o2', '{"where":2}', T + 20]]);
+  await db.close();
+});
+
 test('check finds counters that disagree with the stored objects; RecomputeUsage fixes them', async () => {
   const db = await freshDb();
   await applyOrThrow(db, create('a.example'));
