@@ -15,6 +15,7 @@ import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDir } from '../../shared/crypto/durable-file.ts';
+import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes } from '../../shared/output.ts';
 import type { VolumeUsage } from '../reports/space.ts';
@@ -46,6 +47,17 @@ export interface ObjectSink {
   discard(account: number, stored: StoredObjectInfo): Promise<void>;
   /** Physical usage, for space reports. */
   volumes(): Promise<VolumeUsage[]>;
+}
+
+/**
+ * Frees the storage of objects a command removed (housekeeping, a deleted account), found by the
+ * layouts their deletions recorded: the objects' rows are gone by then.
+ */
+export async function reclaimRemoved(db: Database, sink: ObjectSink, account: number, objectIds: readonly string[]): Promise<void> {
+  for (const id of objectIds) {
+    const row = await db.get<{ layout: string | null }>('SELECT layout FROM deletions WHERE account = ? AND object_id = ? ORDER BY deleted_ms DESC, seq DESC LIMIT 1', [account, id]);
+    await sink.delete(account, id, row?.layout ?? null);
+  }
 }
 
 export function payloadTooLarge(bytesMax: number): BaksaError {

@@ -7,6 +7,7 @@ import { parseAccountNumber } from '../accounts/names.ts';
 import { SITE_ACCOUNTS_MAX, SITE_VALIDATORS_MAX } from '../accounts/command-schema.ts';
 import type { AccountConfig, SiteValidator } from '../accounts/types.ts';
 import type { ApiContext } from './context.ts';
+import { reclaimRemoved } from './object-sink.ts';
 import type { RouteSpec } from './route.ts';
 import {
   accountParams,
@@ -42,13 +43,7 @@ export function adminRoutes(ctx: ApiContext): RouteSpec[] {
   const { ops } = ctx;
   const account = (r: { params: unknown }) => (r.params as P<{ account: string }>).account;
   const group = (r: { params: unknown }) => (r.params as P<{ group: string }>).group;
-  /** Frees the storage of removed objects, found by the layouts their deletions recorded. */
-  const reclaim = async (accountNumber: number, objectIds: readonly string[]) => {
-    for (const id of objectIds) {
-      const row = await ctx.db.get<{ layout: string | null }>('SELECT layout FROM deletions WHERE account = ? AND object_id = ? ORDER BY deleted_ms DESC, seq DESC LIMIT 1', [accountNumber, id]);
-      await ctx.sink.delete(accountNumber, id, row?.layout ?? null);
-    }
-  };
+  const reclaim = (accountNumber: number, objectIds: readonly string[]) => reclaimRemoved(ctx.db, ctx.sink, accountNumber, objectIds);
   return [
     {
       method: 'GET', url: '/v1/accounts', tag: 'accounts', roles: admin, summary: 'list accounts',

@@ -107,7 +107,7 @@ export class ClusterObjectSink implements ObjectSink {
     try {
       await this.store.deleteObject(layout.key, layout.ref);
     } catch (error) {
-      this.options.logger.warn({ err: (error as Error).message, key: layout.key }, 'object shards not removed (space is reclaimed by a later cleanup)');
+      this.options.logger.warn({ err: (error as Error).message, key: layout.key }, 'object shards not removed (they keep their space)');
     }
   }
 

@@ -21,6 +21,7 @@
  *   storage.*                    shard volumes, the cluster's erasure geometry (k + m over the nodes),
  *                                object segment size, scrub schedule and share
  *   monitor.*                    alert contacts and hook, silence factor
+ *   housekeepingIntervalS        how often requested housekeeping runs (default 60)
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -78,6 +79,8 @@ export const nodeConfigSchema = z.strictObject({
       silenceFactor: z.number().min(1).max(100).default(2),
       verifyWorkers: z.number().int().min(0).max(64).default(1),
     }),
+  /** How often the node runs the housekeeping that crossed soft limits requested (aggregator/node/housekeeper.ts). */
+  housekeepingIntervalS: z.number().int().min(1).max(86_400).default(60),
   /** Overrides of the replica shell's options (shared/replica-node/options.ts), e.g. persistFsync. */
   replicaNode: z.record(z.string(), z.unknown()).default({}),
 });

@@ -131,6 +131,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
       api: { host: o.host, port: o.basePort + 100 + i },
       storage: { volumes: ['data/volume1'], dataShards, parityShards, segmentBytes: 4 * 1024 * 1024, scrubCron: '*/10 * * * *', scrubShare: 0.1 },
       monitor: { adminContact: o.adminContact, hookPath: null, silenceFactor: 2, verifyWorkers: 1 },
+      housekeepingIntervalS: 60,
       replicaNode: o.persistFsync ? {} : { persistFsync: false },
     };
     const file = join(nodeDir, 'node.json');

@@ -55,6 +55,7 @@ import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-a
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { KEY_KINDS, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
+import { Housekeeper } from './housekeeper.ts';
 
 export interface AggregatorNodeOptions {
   logger?: Logger;
@@ -105,6 +106,7 @@ export class AggregatorNode {
 
   scrubTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
   pendingTimer: NodeJS.Timeout | undefined;
+  housekeeper: Housekeeper | undefined;
 
   static async start(config: LoadedNodeConfig, options: AggregatorNodeOptions = {}): Promise<AggregatorNode> {
     const logger = options.logger ?? createLogger(`aggregator-${config.id}`);
@@ -335,6 +337,8 @@ export class AggregatorNode {
       }
       nodeRef = node;
       node.pendingTimer = pendingTimer;
+      node.housekeeper = new Housekeeper({ db, submit, sink, self: config.node, liveNodes, now: Date.now, logger });
+      node.housekeeper.start(config.housekeepingIntervalS * 1000);
       const gauge = (name: string, help: string, value: () => number) =>
         new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
       gauge('baksa_pbft_view', 'current PBFT view', () => replica.status.view);
@@ -385,6 +389,7 @@ export class AggregatorNode {
     this.stopping ??= (async () => {
       this.logger.info('aggregator node stopping');
       if (this.pendingTimer) clearInterval(this.pendingTimer);
+      await this.housekeeper?.stop();
       await this.scrubTask?.stop();
       await this.scrubTask?.destroy();
       await this.api.close().catch(() => undefined);

@@ -35,8 +35,9 @@
  * was put under. Each blob's bytes are whitened with a keystream from its key before they are cut
  * (whiten.ts), so equal content under two keys gives different shards and `deleteObject` can remove
  * one object's shards without touching another's. Deletion is best effort: shards of a member that is
- * down stay until a sweep over the live ObjectRefs removes them. A put that fails or is refused removes
- * what it stored, best effort, before it throws.
+ * down stay (they cost space, never correctness; there is no sweep over the live refs yet, which would
+ * need a grace period for uploads not yet recorded). A put that fails or is refused removes what it
+ * stored, best effort, before it throws.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
@@ -367,7 +368,7 @@ export class ClusterStore {
     try {
       return await this.#putSegments(key, data, options, hash, segments);
     } catch (e) {
-      // What was stored of a refused or failed upload goes again, best effort (a sweep finds the rest).
+      // What was stored of a refused or failed upload goes again, best effort.
       for (const [i, seg] of segments.entries()) await this.deleteBlob(`${key}/${i}`, seg).catch(() => undefined);
       throw e;
     }
@@ -443,7 +444,7 @@ export class ClusterStore {
 
   /**
    * Removes the blob's shards from their recorded members, best effort (a member that is down keeps
-   * its shard until a sweep; a copy a heal moved elsewhere is not in `ref` unless the caller kept the
+   * its shard; a copy a heal moved elsewhere is not in `ref` unless the caller kept the
    * ref getBlob returned). Safe because whitening makes every shard belong to one blob key.
    */
   async deleteBlob(key: string, ref: BlobRef): Promise<{ deleted: number; failed: number }> {
