@@ -23,6 +23,7 @@ export function registerStatusCommand(program: Command): void {
           name: s.name,
           profile: s.profile,
           sources: s.sources.join(' '),
+          ...(s.capture ? { capture: `${s.capture.topics.join(' ')} from ${s.capture.broker} into ${s.capture.dir} (by the daemon)` } : {}),
           daemon: s.daemon.running ? `running (pid ${s.daemon.pid})` : 'not running',
           backup_running: s.backupRunning ? `yes (pid ${s.backupRunning.pid})` : 'no',
           last_backup: s.lastRun ? `${s.lastRun.type} ${runOutcome(s.lastRun)} at ${iso(s.lastRun.timeMs)}` : 'never',

@@ -1,5 +1,6 @@
 /** Gathers what `status` shows (and the daemon's heartbeat reuses): config, catalog totals, run status, daemon pid. */
 import { readFile, statfs } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Catalog } from '../catalog/index.ts';
 import { loadState } from '../config/index.ts';
 import { processAlive, readLock } from '../backup/lock.ts';
@@ -9,6 +10,8 @@ export interface AgentStatus {
   name: string;
   profile: string;
   sources: string[];
+  /** MQTT topics the daemon captures into rolling logs (backed up with the sources), when configured. */
+  capture?: { broker: string; topics: string[]; dir: string };
   daemon: { running: boolean; pid?: number };
   backupRunning?: { pid: number; purpose: string };
   lastRun?: RunStatus['lastRun'];
@@ -20,6 +23,18 @@ export interface AgentStatus {
   storedBytes: number;
   storedWithParityBytes: number;
   volumeFreeBytes: number;
+}
+
+/** A broker URL as it may be shown: a password in it is replaced by "***". */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 export async function daemonPid(path: string): Promise<number | undefined> {
@@ -46,6 +61,7 @@ export async function collectStatus(stateDir: string): Promise<AgentStatus> {
       name: state.config.name,
       profile: state.config.profile,
       sources: state.config.sources,
+      ...(state.config.mqtt ? { capture: { broker: withoutPassword(state.config.mqtt.broker), topics: state.config.mqtt.topics, dir: resolve(state.paths.root, state.config.mqtt.captureDir) } } : {}),
       daemon: pid ? { running: true, pid } : { running: false },
       ...(lock && processAlive(lock.pid, lock.startTicks) ? { backupRunning: { pid: lock.pid, purpose: lock.purpose } } : {}),
       ...(run.lastRun ? { lastRun: run.lastRun } : {}),

@@ -6,8 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { statePaths } from '../../../agent/config/state-dir.ts';
 import { HeartbeatCounters } from '../../../agent/daemon/counters.ts';
-import { readStatus, recordRun, updateStatus } from '../../../agent/status/index.ts';
-import { tempDir } from './_helpers.ts';
+import { collectStatus, readStatus, recordRun, updateStatus } from '../../../agent/status/index.ts';
+import { freshState, tempDir } from './_helpers.ts';
 
 const counters = (storedNew: number) => ({ storedNew, bytesNew: storedNew }) as unknown as Parameters<typeof recordRun>[1]['counters'];
 
@@ -47,6 +47,20 @@ test("the last sync's time and duration survive a daemon restart: the heartbeat 
     // A run that stored nothing new leaves the last sync as it was.
     await recordRun(paths, { type: 'snapshot', ok: true, counters: counters(0), durationMs: 5 });
     assert.is((await new HeartbeatCounters(paths).take()).counters.lastSyncDurationMs, 1234);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('status names the captured MQTT topics, the broker without its password, and where the logs go', async () => {
+  const t = tempDir('baksa-status-');
+  try {
+    const state = await freshState(join(t.path, 'state'), [join(t.path, 'src')], 'small-arm', { broker: 'mqtt://plc:s3cret@127.0.0.1:1883', mqttTopics: ['plant/+/temp'] });
+    const s = await collectStatus(state.paths.root);
+    assert.equal(s.capture, { broker: 'mqtt://plc:***@127.0.0.1:1883', topics: ['plant/+/temp'], dir: join(state.paths.root, 'sensors') });
+    assert.not.match(JSON.stringify(s), /s3cret/);
+    const plain = await freshState(join(t.path, 'plain'), [join(t.path, 'src')]);
+    assert.is((await collectStatus(plain.paths.root)).capture, undefined);
   } finally {
     t.cleanup();
   }
