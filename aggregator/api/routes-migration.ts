@@ -184,6 +184,17 @@ function queuedBytesOf(db: Database): UnrecordedBytes {
   return source;
 }
 
+/** The shard ids of the chunks in this node's queue (stored, their records not yet ordered). */
+export async function queuedShardIds(db: Database): Promise<string[]> {
+  await ensurePending(db);
+  const rows = await db.all<{ layout: string }>('SELECT layout FROM migration_pending');
+  return rows.flatMap((r) => {
+    const layout = JSON.parse(r.layout) as Partial<ChunkLayout>;
+    if (!Array.isArray(layout.blob?.shards)) throw new Error(`a queued chunk's layout names no shards: ${r.layout.slice(0, 200)}`);
+    return layout.blob.shards;
+  });
+}
+
 /** Bytes of RecordObjects commands (their layouts); well under the account command limit. */
 const RECORD_BATCH_BYTES_MAX = 192 * 1024;
 

@@ -3,7 +3,7 @@
  * and ask a running node how it is. Heavy modules (PBFT, fastify, sqlite) load inside the actions.
  */
 import type { Command } from 'commander';
-import { configError } from '../../shared/errors.ts';
+import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
 import { formatBytes, formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
 import { intFlag, outputOptions, targetOptions, type CommonFlags } from './common.ts';
@@ -101,6 +101,24 @@ export function registerAggregator(program: Command): void {
       if (Array.isArray(report.failed) && report.failed.length > 0) process.exitCode = 1;
     });
 
+  outputOptions(targetOptions(aggregator.command('sweep')))
+    .description("count the shards on a node that no stored object names (left by a node that was down during a deletion, or by an upload cut off before its record); --delete frees them (admin certificate)")
+    .option('--delete', 'free them (without it, only count)')
+    .option('--grace <duration>', 'keep shards written less than this long ago, e.g. 3600, 90m, 24h, 7d (default 24h)')
+    .action(async (flags: CommonFlags & { delete?: boolean; grace?: string }) => {
+      const graceS = flags.grace === undefined ? undefined : durationSeconds('--grace', flags.grace);
+      const report = await nodeRequest(flags, 'POST', '/v1/node/sweep', { delete: flags.delete === true, ...(graceS !== undefined ? { graceS } : {}) });
+      const format = formatOf(flags);
+      if (format !== 'table') return printRecord(report, format);
+      const n = (v: unknown) => (typeof v === 'number' ? v : 0);
+      process.stdout.write(
+        `${String(report.node)}: ${n(report.shards)} shards, ${n(report.named)} named by stored objects or queued chunks, ${n(report.recent)} unnamed but written in the last ${formatSeconds(n(report.graceS))}\n` +
+          (report.dryRun
+            ? `${n(report.unnamed)} unnamed and older (${formatBytes(n(report.unnamedBytes))}): run again with --delete to free them\n`
+            : `${n(report.freed)} of ${n(report.unnamed)} unnamed and older freed (${formatBytes(n(report.unnamedBytes))})\n`),
+      );
+    });
+
   outputOptions(targetOptions(aggregator.command('status')))
     .description("a node's consensus and account-database state, through its API")
     .action(async (flags: CommonFlags) => {
@@ -151,7 +169,19 @@ function humanStatus(status: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** One call to a node's API with the certificate named on the command line. */
-async function nodeRequest(flags: CommonFlags, method: string, path: string): Promise<Record<string, unknown>> {
+/** "3600", "90m", "24h", "7d" → seconds; anything else is a usage error naming the flag. */
+function durationSeconds(flag: string, text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as Record<string, number>)[m[2]!]! : Number.NaN;
+  if (!Number.isSafeInteger(seconds) || seconds > 365 * 86_400) {
+    throw new BaksaError('INVALID_ARGUMENT', `${flag}: "${text}" is not a duration of at most a year`, { exitCode: ExitCode.usage, hint: `give seconds or a number with s, m, h or d, e.g. ${flag} 24h` });
+  }
+  return seconds;
+}
+
+const formatSeconds = (s: number): string => (s % 86_400 === 0 && s > 0 ? `${s / 86_400} d` : s % 3600 === 0 && s > 0 ? `${s / 3600} h` : s % 60 === 0 && s > 0 ? `${s / 60} min` : `${s} s`);
+
+async function nodeRequest(flags: CommonFlags, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   if (!flags.server || !flags.tlsDir || !flags.certName) {
     throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
   }
@@ -159,7 +189,7 @@ async function nodeRequest(flags: CommonFlags, method: string, path: string): Pr
   const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
   const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs: 600_000 });
   try {
-    return (await client.request<Record<string, unknown>>(method, path)).body;
+    return (await client.request<Record<string, unknown>>(method, path, body)).body;
   } finally {
     client.close();
   }

@@ -42,7 +42,7 @@ import { ApiClient } from '../../shared/http/api-client.ts';
 import { LocalCasSink, type ObjectSink } from '../api/object-sink.ts';
 import type { RouteSpec } from '../api/route.ts';
 import { internalRoutes } from '../api/routes-internal.ts';
-import { defaultMigrationOptions, flushPendingRecords, migrationRoutes, type OrderedResult } from '../api/routes-migration.ts';
+import { defaultMigrationOptions, flushPendingRecords, migrationRoutes, queuedShardIds, type OrderedResult } from '../api/routes-migration.ts';
 import { ClusterStore, HttpShardPeer, LocalShardPeer, type ShardPeer } from '../storage/index.ts';
 import { ReedSolomon } from '../../shared/erasure/index.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
@@ -56,6 +56,10 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { KEY_KINDS, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
 import { Housekeeper } from './housekeeper.ts';
+import { defaultSweepGraceMs, sweepShards } from './sweep.ts';
+
+/** Most shard ids a node may answer a sweep with for its queue (a queue is normally a few hundred chunks). */
+const QUEUED_SHARDS_MAX = 4_000_000;
 
 export interface AggregatorNodeOptions {
   logger?: Logger;
@@ -303,6 +307,41 @@ export class AggregatorNode {
         }, 15_000);
         pendingTimer.unref();
         opened.push(() => clearInterval(pendingTimer));
+        const sweepApis = config.replicas.filter((r) => r.name !== config.node).map((r) => ({ name: r.name, api: new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 30_000 }) }));
+        opened.push(() => sweepApis.forEach((p) => p.api.close()));
+        const peersQueued = async (): Promise<string[]> => {
+          const lists = await Promise.all(
+            sweepApis.map(async ({ name, api }) => {
+              let body: { shards?: unknown };
+              try {
+                body = (await api.request<{ shards?: unknown }>('GET', '/v1/internal/queued-shards')).body;
+              } catch (error) {
+                throw new Error(`node ${name} did not say which chunks it has queued (${(error as Error).message})`);
+              }
+              if (!Array.isArray(body.shards) || body.shards.length > QUEUED_SHARDS_MAX || !body.shards.every((id) => typeof id === 'string' && /^[0-9a-f]{64}$/.test(id))) {
+                throw new Error(`node ${name} answered with something other than a list of shard ids`);
+              }
+              return body.shards as string[];
+            }),
+          );
+          return lists.flat();
+        };
+        extraRoutes.push(
+          {
+            method: 'GET', url: '/v1/internal/queued-shards', tag: 'internal', roles: ['replica'],
+            summary: "the shard ids of the chunks this node has queued for their records (node to node, for a sweep)",
+            handler: async () => ({ shards: await queuedShardIds(db) }),
+          },
+          {
+            method: 'POST', url: '/v1/node/sweep', tag: 'meta', roles: ['admin'],
+            summary: "count (or, with delete, free) the shards on this node that no stored object or queued chunk names and that are older than graceS",
+            schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { delete: { type: 'boolean' }, graceS: { type: 'integer', minimum: 0, maximum: 365 * 86_400 } } } },
+            handler: async ({ request }) => {
+              const b = (request.body ?? {}) as { delete?: boolean; graceS?: number };
+              return { ...(await sweepShards({ db, store, local, node: config.node, peersQueued, now: Date.now }, { delete: b.delete === true, graceMs: b.graceS !== undefined ? b.graceS * 1000 : defaultSweepGraceMs })) };
+            },
+          },
+        );
         extraRoutes.push({
           method: 'POST', url: '/v1/node/scrub', tag: 'meta', roles: ['admin'],
           summary: "run a scrub of this node's share of objects now (reads every shard, heals), and return its report",

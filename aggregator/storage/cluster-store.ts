@@ -35,9 +35,9 @@
  * was put under. Each blob's bytes are whitened with a keystream from its key before they are cut
  * (whiten.ts), so equal content under two keys gives different shards and `deleteObject` can remove
  * one object's shards without touching another's. Deletion is best effort: shards of a member that is
- * down stay (they cost space, never correctness; there is no sweep over the live refs yet, which would
- * need a grace period for uploads not yet recorded). A put that fails or is refused removes what it
- * stored, best effort, before it throws.
+ * down stay (they cost space, never correctness) until `aggregator sweep` frees what no layout names
+ * (aggregator/node/sweep.ts). A put that fails or is refused removes what it stored, best effort,
+ * before it throws.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';

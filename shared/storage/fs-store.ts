@@ -285,6 +285,22 @@ export class FsShardStore implements ShardStore {
     });
   }
 
+  /** The shard's size and when its file was last written (ms since the epoch); undefined when not held. */
+  async shardInfo(id: string): Promise<{ bytes: number; modifiedMs: number } | undefined> {
+    checkShardId(id);
+    return this.shared(async () => {
+      for (const volume of this.ranked(id)) {
+        try {
+          const st = await stat(volume.shardPath(id));
+          return { bytes: st.size, modifiedMs: st.mtimeMs };
+        } catch (err) {
+          if (!isMissing(err)) throw volumeError(err, volume.path, `reading shard ${id}`);
+        }
+      }
+      return undefined;
+    });
+  }
+
   async delete(id: string): Promise<boolean> {
     checkShardId(id);
     return this.shared(async () => {

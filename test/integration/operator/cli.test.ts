@@ -106,6 +106,11 @@ test('bad values are refused with the flag named; unknown accounts with a clear 
   const confirm = await cli('accounts', 'delete', 'gw1.example', ...db());
   assert.is(confirm.code, 2);
   assert.match(confirm.stderr, /--yes/);
+  for (const grace of ['2x', '-1', '400d']) {
+    const sweep = await cli('aggregator', 'sweep', '--grace', grace, ...server());
+    assert.is(sweep.code, 2, grace);
+    assert.match(sweep.stderr, /--grace: ".*" is not a duration of at most a year/);
+  }
 });
 
 test('a hard group quota refuses a backup; the space report sums match the stored bytes', async () => {
