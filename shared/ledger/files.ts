@@ -29,7 +29,10 @@ export function ledgerPaths(dir: string): LedgerPaths {
   return { dir, blocksFile: join(dir, BLOCKS_FILE), validatorsFile: join(dir, VALIDATORS_FILE) };
 }
 
-/** Resolves a directory or block-log path given by a user. Throws LEDGER_NOT_FOUND when neither exists. */
+/**
+ * Resolves a directory or block-log path given by a user (an agent's state directory stands for its
+ * site ledger, STATE/edge/ledger). Throws LEDGER_NOT_FOUND when there is none.
+ */
 export async function resolveLedgerPath(path: string, validatorsFile?: string): Promise<LedgerPaths> {
   const info = await stat(path).catch(() => undefined);
   if (!info) {
@@ -38,7 +41,19 @@ export async function resolveLedgerPath(path: string, validatorsFile?: string): 
       hint: `give a ledger directory (holding ${BLOCKS_FILE} and ${VALIDATORS_FILE}) or a ${BLOCKS_FILE} file`,
     });
   }
-  const paths = info.isDirectory() ? ledgerPaths(path) : { dir: dirname(path), blocksFile: path, validatorsFile: join(dirname(path), VALIDATORS_FILE) };
+  let dir = path;
+  if (info.isDirectory() && !(await stat(join(path, BLOCKS_FILE)).catch(() => undefined))) {
+    // An agent's state directory: its site ledger is STATE/edge/ledger.
+    const agentLedger = join(path, 'edge', 'ledger');
+    if (await stat(join(agentLedger, BLOCKS_FILE)).catch(() => undefined)) dir = agentLedger;
+    else {
+      throw new BaksaError('LEDGER_NOT_FOUND', `no ledger in ${path} (no ${BLOCKS_FILE} there, nor in edge/ledger/ under it)`, {
+        exitCode: ExitCode.usage,
+        hint: `give a ledger directory (holding ${BLOCKS_FILE} and ${VALIDATORS_FILE}), a ${BLOCKS_FILE} file, or the state directory of an edge cluster's gateway`,
+      });
+    }
+  }
+  const paths = info.isDirectory() ? ledgerPaths(dir) : { dir: dirname(path), blocksFile: path, validatorsFile: join(dirname(path), VALIDATORS_FILE) };
   if (validatorsFile !== undefined) paths.validatorsFile = validatorsFile;
   return paths;
 }

@@ -3,6 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -71,6 +73,24 @@ test('usage errors are not chain failures', async () => {
   const notLedger = await run('ledger', 'verify', join(fixtures, 'make.ts'), '--validators', join(fixtures, 'good', 'validators.json'));
   assert.is(notLedger.code, 4);
   assert.match(notLedger.stderr, /LEDGER_FORMAT/);
+  const noLedgerDir = await run('ledger', 'verify', join(root, 'test', 'fixtures'));
+  assert.is(noLedgerDir.code, 2);
+  assert.match(noLedgerDir.stderr, /no ledger in .*fixtures \(no blocks\.log there, nor in edge\/ledger\/ under it\)/);
+});
+
+test("an agent's state directory stands for its site ledger (STATE/edge/ledger)", async () => {
+  const state = mkdtempSync(join(tmpdir(), 'baksa-ledger-state-'));
+  try {
+    mkdirSync(join(state, 'edge'), { recursive: true });
+    cpSync(join(fixtures, 'good'), join(state, 'edge', 'ledger'), { recursive: true });
+    const r = await run('ledger', 'verify', state, '--json');
+    assert.is(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { ok: boolean; height: number; path: string };
+    assert.equal([out.ok, out.height], [true, 4]);
+    assert.is(out.path, join(state, 'edge', 'ledger', 'blocks.log'));
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
 });
 
 test('show lists blocks and prints one block with its records', async () => {
