@@ -69,8 +69,8 @@ function quotaExceeded(scope: 'account' | 'group', name: string, limitBytes: num
     {
       hint:
         scope === 'group'
-          ? `raise the group limit (2baksa groups setlimit ${name} …), remove data, or move the account out of the group`
-          : `raise the account limit (2baksa accounts setlimit ${name} …) or remove data`,
+          ? `raise the group limit (2baksa groups set ${name} --hard SIZE), remove data, or move the account out of the group`
+          : `raise the account limit (2baksa accounts setlimit ${name} SOFT HARD) or remove data`,
       exitCode: ExitCode.data,
       details: { scope, name, [scope]: name, limit: 'hard', limitBytes, usedBytes, requestedBytes: bytes },
     },

@@ -118,6 +118,7 @@ test('account hard limit refuses a backup with QUOTA_EXCEEDED; soft limit crossi
     assert.is((e as BaksaError).details?.scope, 'account');
     assert.is((e as BaksaError).details?.limitBytes, 200);
     assert.is((e as BaksaError).details?.usedBytes, 110);
+    assert.match((e as BaksaError).hint ?? '', /2baksa accounts setlimit gw1\.example SOFT HARD/);
   }
   await db.close();
 });
@@ -153,6 +154,7 @@ test('group statistics sum the members; a group hard limit refuses naming the gr
     const err = e as BaksaError;
     assert.is(err.code, 'QUOTA_EXCEEDED');
     assert.match(err.message, /group "site-a"/);
+    assert.match(err.hint ?? '', /2baksa groups set site-a --hard SIZE/, 'the hint names a command that exists');
     assert.is(err.details?.group, 'site-a');
     assert.is(err.details?.limitBytes, 1000);
     assert.is(err.details?.usedBytes, 550);
