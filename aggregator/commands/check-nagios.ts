@@ -6,6 +6,7 @@
  *   2baksa check-nagios heartbeat --db accounts.db [-w 0] [-c 4]        late or silent accounts
  *   2baksa check-nagios space --db accounts.db [-w 80] [-c 90]          volume fill %, accounts/groups over limits
  *   2baksa check-nagios ledger --dir LEDGER_DIR [--validators FILE]     offline chain verification
+ *   2baksa check-nagios cluster --server URL --tls-dir DIR --cert-name N  nodes reachable against the quorum
  *
  * Thresholds are Nagios ranges (`10`, `10:`, `~:10`, `10:20`, `@10:20`).
  */
@@ -75,6 +76,41 @@ export function registerCheckNagios(program: Command): void {
           };
         });
         return spaceCheck(input, t, o.quotas);
+      }),
+    );
+
+  check
+    .command('cluster')
+    .option('--server <url>', 'the REST API of a node (https://HOST:PORT)')
+    .option('--tls-dir <dir>', 'PKI directory holding ca.crt and your certificate')
+    .option('--cert-name <name>', 'your certificate name in --tls-dir (admin, operator or auditor)')
+    .description('the aggregator nodes one node reaches: CRITICAL below the PBFT quorum, WARNING with any node missing or a view change under way (--server)')
+    .action(async (o: CommonFlags) =>
+      emit('CLUSTER', async () => {
+        const { clusterCheck } = await import('../reports/checks.ts');
+        if (!o.server || !o.tlsDir || !o.certName) {
+          throw new BaksaError('INVALID_ARGUMENT', 'check-nagios cluster asks a node: give --server URL, --tls-dir DIR and --cert-name NAME', { exitCode: ExitCode.usage });
+        }
+        const { ApiClient } = await import('../../shared/http/api-client.ts');
+        const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
+        const client = new ApiClient(o.server, loadTlsMaterial(o.tlsDir, o.certName), { timeoutMs: 10_000 });
+        try {
+          const s = (await client.request<Record<string, unknown>>('GET', '/v1/node')).body;
+          const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+          const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+          if (typeof s.node !== 'string' || !Array.isArray(s.replicas)) throw new Error(`${o.server} did not answer with a node status`);
+          return clusterCheck({
+            node: s.node,
+            replicas: list(s.replicas),
+            peersConnected: list(s.peersConnected),
+            view: num(s.view),
+            viewChanging: s.viewChanging === true,
+            accountCommands: num(s.accountCommands),
+            accountCommandsApplied: num(s.accountCommandsApplied),
+          });
+        } finally {
+          client.close();
+        }
       }),
     );
 

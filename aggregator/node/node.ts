@@ -84,6 +84,8 @@ export interface AggregatorNodeStatus {
   accountsDigest: string;
   lastScrub: { startedMs: number; objects: number; shardsChecked: number; shardsHealed: number; failed: number } | null;
   peersConnected: string[];
+  /** Every replica of the cluster, in id order. */
+  replicas: string[];
   apiUrl: string;
   mqttUrl: string;
 }
@@ -418,6 +420,7 @@ export class AggregatorNode {
         return r ? { startedMs: r.startedMs, objects: r.objects, shardsChecked: r.shardsChecked, shardsHealed: r.shardsHealed, failed: r.failed.length } : null;
       })(),
       peersConnected: this.replicaTransport.connectedPeers(),
+      replicas: this.config.replicas.map((r) => r.name),
       apiUrl: this.apiUrl,
       mqttUrl: this.mqttUrl,
     };

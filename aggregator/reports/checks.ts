@@ -1,6 +1,7 @@
 /**
  * The checks behind `2baksa check-nagios`: heartbeat (late and silent accounts), space (volume fill and
- * accounts or groups over their limits) and ledger (an offline verification of a ledger directory).
+ * accounts or groups over their limits), ledger (an offline verification of a ledger directory) and
+ * cluster (the aggregator nodes one node reaches, against the PBFT quorum).
  * Each returns a NagiosResult; the command prints `statusLine` and exits with `exitCodeOf`.
  */
 import type { BoardRow } from './heartbeats.ts';
@@ -84,6 +85,41 @@ export function ledgerCheck(input: LedgerCheckInput): NagiosResult {
   if (!input.ok) return { service: 'LEDGER', state: 'CRITICAL', text: `verification failed: ${input.problem ?? 'unknown reason'}`, perf };
   if (input.tornTail) return { service: 'LEDGER', state: 'WARNING', text: `${input.blocks} blocks verified, torn last frame (a crash mid-append)`, perf };
   return { service: 'LEDGER', state: 'OK', text: `${input.blocks} blocks verified, height ${input.height}`, perf };
+}
+
+/** What `GET /v1/node` says that the cluster check reads. */
+export interface ClusterCheckInput {
+  node: string;
+  replicas: readonly string[];
+  peersConnected: readonly string[];
+  view: number;
+  viewChanging: boolean;
+  accountCommands: number;
+  accountCommandsApplied: number;
+}
+
+/**
+ * The cluster as one node sees it: CRITICAL when the nodes it reaches (itself included) are fewer than
+ * a PBFT quorum ⌈(n + f + 1) / 2⌉, so nothing commits; WARNING when any node is missing or a view change
+ * is under way; OK otherwise.
+ */
+export function clusterCheck(s: ClusterCheckInput): NagiosResult {
+  const n = s.replicas.length;
+  const f = Math.floor((n - 1) / 3);
+  const quorum = Math.ceil((n + f + 1) / 2);
+  const up = new Set([s.node, ...s.peersConnected.filter((p) => s.replicas.includes(p))]);
+  const missing = s.replicas.filter((r) => !up.has(r));
+  const perf: PerfItem[] = [
+    { label: 'nodes_up', value: up.size, min: 0, max: n },
+    { label: 'quorum', value: quorum },
+    { label: 'view', value: s.view },
+    { label: 'commands_behind', value: Math.max(0, s.accountCommands - s.accountCommandsApplied) },
+  ];
+  const seen = `${up.size} of ${n} nodes reachable from ${s.node}`;
+  if (up.size < quorum) return { service: 'CLUSTER', state: 'CRITICAL', text: `${seen}, commits need ${quorum}; down or cut off: ${names(missing)}`, perf };
+  if (missing.length > 0) return { service: 'CLUSTER', state: 'WARNING', text: `${seen} (down or cut off: ${names(missing)}); commits go on with ${quorum}`, perf };
+  if (s.viewChanging) return { service: 'CLUSTER', state: 'WARNING', text: `${seen}, a view change from view ${s.view} is under way`, perf };
+  return { service: 'CLUSTER', state: 'OK', text: `${seen}, view ${s.view}, ${s.accountCommandsApplied} account commands applied`, perf };
 }
 
 export function unknownResult(service: string, why: string): NagiosResult {

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.ts';
 import {
   boardState,
+  clusterCheck,
   clusterSpace,
   formatPerf,
   heartbeatBoard,
@@ -116,6 +117,21 @@ test('space by account and group from the database; group sums equal member sums
     assert.match(check.text, /over hard limit: group g/);
   }
   await db.close();
+});
+
+test('cluster check: CRITICAL below the PBFT quorum, WARNING with a node missing or a view change, OK otherwise', () => {
+  const replicas = ['agg1', 'agg2', 'agg3', 'agg4'];
+  const base = { node: 'agg1', replicas, view: 3, viewChanging: false, accountCommands: 12, accountCommandsApplied: 11 };
+  const all = clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'] });
+  assert.is(statusLine(all), 'CLUSTER OK - 4 of 4 nodes reachable from agg1, view 3, 11 account commands applied | nodes_up=4;;;0;4 quorum=3 view=3 commands_behind=1');
+  const one = clusterCheck({ ...base, peersConnected: ['agg2', 'agg4', 'someone-else'] });
+  assert.equal([one.state, exitCodeOf(one)], ['WARNING', 1]);
+  assert.match(one.text, /3 of 4 nodes reachable from agg1 \(down or cut off: agg3\); commits go on with 3/);
+  const two = clusterCheck({ ...base, peersConnected: ['agg2'] });
+  assert.equal([two.state, exitCodeOf(two)], ['CRITICAL', 2]);
+  assert.match(two.text, /2 of 4 nodes reachable from agg1, commits need 3; down or cut off: agg3, agg4/);
+  assert.is(clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'], viewChanging: true }).state, 'WARNING');
+  assert.is(clusterCheck({ ...base, replicas: ['agg1'], peersConnected: [] }).state, 'OK', 'a one-node cluster');
 });
 
 test.run();
