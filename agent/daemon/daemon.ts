@@ -292,8 +292,9 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   let lazyTimer: NodeJS.Timeout | undefined;
   if (schedule.mode === 'snapshot') {
     const cron = (await import('node-cron')).default;
-    if (!cron.validate(schedule.cron)) throw new BaksaError('CONFIG_INVALID', `schedule.cron: "${schedule.cron}" is not a valid cron expression`, { exitCode: ExitCode.config, hint: 'fix schedule.cron in the profile or agent.json' });
-    cronTask = cron.schedule(schedule.cron, () => job.trigger('snapshot'), { name: 'backup', noOverlap: true });
+    const expression = schedule.cron ?? '';
+    if (!cron.validate(expression)) throw new BaksaError('CONFIG_INVALID', `schedule.cron: ${schedule.cron === undefined ? 'is missing (snapshot mode backs up on it)' : `"${expression}" is not a valid cron expression`}`, { exitCode: ExitCode.config, hint: 'fix schedule.cron in the profile or agent.json' });
+    cronTask = cron.schedule(expression, () => job.trigger('snapshot'), { name: 'backup', noOverlap: true });
   } else {
     lazyTimer = setInterval(() => void job.trigger('lazy'), schedule.scanIntervalS * 1000);
   }

@@ -52,12 +52,16 @@ export const checkProfile = refine(
     /** Max bytes of chunk data in flight in the backup/restore pipeline (read, compressed, encoded). */
     memoryBudgetBytes: int(1 * MiB, 64 * GiB),
     compression: object({ algorithm: oneOf(compressionAlgorithms), level: int(0, 11) }),
-    schedule: object({
-      mode: oneOf(backupModes),
-      cron: str(cronPattern, 'a cron expression (5 or 6 fields)'),
-      settleS: int(0, 7 * 86_400),
-      scanIntervalS: int(1, 86_400),
-    }),
+    /** `cron` drives snapshot mode; lazy mode scans every `scanIntervalS` and needs none. */
+    schedule: refine(
+      object({
+        mode: oneOf(backupModes),
+        cron: optional(str(cronPattern, 'a cron expression (5 or 6 fields)')),
+        settleS: int(0, 7 * 86_400),
+        scanIntervalS: int(1, 86_400),
+      }),
+      (s) => (s.mode === 'snapshot' && s.cron === undefined ? ['cron', 'is missing: snapshot mode backs up on this schedule (e.g. "*/15 * * * *")'] : undefined),
+    ),
     heartbeatIntervalS: int(5, 86_400),
     migration: object({
       bandwidthBytesPerS: int(0),

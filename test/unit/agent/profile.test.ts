@@ -58,6 +58,20 @@ test('a wrong field is refused with its name', () => {
   assert.is(refusedField(p8), 'runtime.heapGrowingPercent');
 });
 
+test('schedule.cron: snapshot mode needs it, lazy mode (which scans every scanIntervalS) does not', () => {
+  const lazy = base();
+  lazy.schedule = { mode: 'lazy', settleS: 30, scanIntervalS: 15 };
+  assert.is(parseProfile(lazy).schedule.cron, undefined);
+  const snapshot = base();
+  snapshot.schedule = { mode: 'snapshot', settleS: 30, scanIntervalS: 15 };
+  assert.is(refusedField(snapshot), 'schedule.cron');
+  try {
+    parseProfile(snapshot);
+  } catch (error) {
+    assert.match((error as BaksaError).message, /snapshot mode backs up on this schedule/);
+  }
+});
+
 test('runtime.heapGrowingPercent: the profiles with memory to spare set it, small-arm leaves V8 its own', () => {
   assert.is(loadProfile('x86-edge').runtime?.heapGrowingPercent, 300);
   assert.is(loadProfile('mid-arm').runtime?.heapGrowingPercent, 300);
