@@ -14,6 +14,14 @@ import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
 import { selected } from './select.ts';
 
+/** Nanoseconds since the epoch as an ISO time with all nine digits ("2026-11-24T09:39:22.799974257Z"). */
+export function isoNs(ns: bigint | string): string {
+  const n = BigInt(ns);
+  const frac = ((n % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  const seconds = (n - frac) / 1_000_000_000n; // floored, also before 1970
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;
+}
+
 export interface Difference {
   path: string;
   what: 'missing' | 'extra' | 'kind' | 'size' | 'content' | 'mode' | 'mtime' | 'target' | 'unreadable';
@@ -110,7 +118,7 @@ export async function compareTree(
     }
     // Directory mtimes move whenever an entry is added or removed; their entries are compared instead.
     if ((options.mtimes ?? true) && e.kind === 'file' && !sameMtime(st.mtimeNs, e.mtimeNs)) {
-      differences.push({ path: e.path, what: 'mtime', detail: `${st.mtimeNs} here, ${e.mtimeNs} in the snapshot` });
+      differences.push({ path: e.path, what: 'mtime', detail: `${isoNs(st.mtimeNs)} here, ${isoNs(e.mtimeNs)} in the snapshot` });
     }
     if (e.kind !== 'file') continue;
     if (Number(st.size) !== e.size) {

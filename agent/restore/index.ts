@@ -1,6 +1,6 @@
 // Restore (whole snapshot, subtree or file; atomic writes) and compare (bbackupquery-style verify).
 export { runRestore, restoreSnapshot, utimesTimeOf } from './restore.ts';
 export type { RestoreOptions, RestoreProgress, RestoreSummary, RestorableSnapshot } from './restore.ts';
-export { compareTree } from './compare.ts';
+export { compareTree, isoNs } from './compare.ts';
 export type { CompareOptions, CompareResult, Difference } from './compare.ts';
 export { normalizeSelector, selected } from './select.ts';

@@ -10,7 +10,7 @@ import { EDGE_CHUNK_BYTES_PER_SHARD_MAX } from '../../../agent/edge/backend.ts';
 import { edgeGeometry } from '../../../shared/placement/index.ts';
 import { quorumSize } from '../../../shared/ledger/quorum.ts';
 import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
-import { runRestore, compareTree, utimesTimeOf } from '../../../agent/restore/index.ts';
+import { runRestore, compareTree, isoNs, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
 import { openManifest } from '../../../agent/manifest/index.ts';
@@ -376,9 +376,19 @@ test('compare lists differences: content, mode, missing and extra files', async 
     rmSync(join(base, 'empty.txt'));
     const diff = (await compare(state, target)).differences.map((d) => `${d.what}:${d.path.slice(src.length)}`).sort();
     assert.equal(diff, ['content:/blobs/image.bin', 'extra:/logs/new.txt', 'missing:/empty.txt', 'mode:/secret.key']);
+    // A time alone: shown as times, to the nanosecond.
+    utimesSync(join(base, 'secret.key'), new Date('2026-01-02T03:04:05.678Z'), new Date('2026-01-02T03:04:05.678Z'));
+    const mtime = (await compare(state, target)).differences.find((d) => d.what === 'mtime');
+    assert.match(mtime?.detail ?? '', /^2026-01-02T03:04:05\.67\d{7}Z here, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z in the snapshot$/);
   } finally {
     t.cleanup();
   }
+});
+
+test('isoNs: nanoseconds since the epoch as an ISO time with nine digits, before 1970 too', () => {
+  assert.is(isoNs('1795513162799974257'), '2026-11-24T09:39:22.799974257Z');
+  assert.is(isoNs(0n), '1970-01-01T00:00:00.000000000Z');
+  assert.is(isoNs(-1n), '1969-12-31T23:59:59.999999999Z');
 });
 
 test('edgeProfile: one shard of the largest chunk fits a message; 3 gateways chunk alike on every profile', () => {
