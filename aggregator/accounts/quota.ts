@@ -95,7 +95,8 @@ export async function admitBackup(db: Database, ref: string | number, bytes: num
     });
   }
   const softExceeded: QuotaEvent[] = [];
-  const used = account.usedBytes + (unrecorded ? await unrecorded([account.number]) : 0);
+  const limited = account.hardBytes !== null || account.softBytes !== null;
+  const used = account.usedBytes + (unrecorded && limited ? await unrecorded([account.number]) : 0);
   const after = used + bytes;
   if (account.hardBytes !== null && after > account.hardBytes) {
     throw quotaExceeded('account', account.name, account.hardBytes, used, bytes, action);
