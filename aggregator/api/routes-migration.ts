@@ -189,8 +189,8 @@ export async function queuedShardIds(db: Database): Promise<string[]> {
   await ensurePending(db);
   const rows = await db.all<{ layout: string }>('SELECT layout FROM migration_pending');
   return rows.flatMap((r) => {
-    const layout = JSON.parse(r.layout) as Partial<ChunkLayout>;
-    if (!Array.isArray(layout.blob?.shards)) throw new Error(`a queued chunk's layout names no shards: ${r.layout.slice(0, 200)}`);
+    const layout = chunkLayout(r.layout);
+    if (!Array.isArray(layout?.blob?.shards)) throw new Error(`a queued chunk's layout names no shards: ${r.layout.slice(0, 200)}`);
     return layout.blob.shards;
   });
 }
@@ -318,6 +318,17 @@ export function chunkLayout(text: string | null | undefined): ChunkLayout | unde
     return v.v === 1 && v.kind === 'chunk' ? (v as ChunkLayout) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** True for a snapshot record's layout (`{v: 1, kind: 'snapshot', …}`), which names no stored bytes. */
+export function isSnapshotLayout(text: string | null | undefined): boolean {
+  if (!text) return false;
+  try {
+    const v = JSON.parse(text) as Partial<SnapshotLayout>;
+    return v.v === 1 && v.kind === 'snapshot';
+  } catch {
+    return false;
   }
 }
 

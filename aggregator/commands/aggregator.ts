@@ -3,10 +3,10 @@
  * and ask a running node how it is. Heavy modules (PBFT, fastify, sqlite) load inside the actions.
  */
 import type { Command } from 'commander';
-import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
 import { formatBytes, formatOf, printJsonLine, printRecord, printRows } from '../../shared/output.ts';
-import { intFlag, outputOptions, targetOptions, type CommonFlags } from './common.ts';
+import { intFlag, nodeRequest, outputOptions, targetOptions, type CommonFlags } from './common.ts';
 
 interface InitFlags extends CommonFlags {
   dir: string;
@@ -181,16 +181,3 @@ function durationSeconds(flag: string, text: string): number {
 
 const formatSeconds = (s: number): string => (s % 86_400 === 0 && s > 0 ? `${s / 86_400} d` : s % 3600 === 0 && s > 0 ? `${s / 3600} h` : s % 60 === 0 && s > 0 ? `${s / 60} min` : `${s} s`);
 
-async function nodeRequest(flags: CommonFlags, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  if (!flags.server || !flags.tlsDir || !flags.certName) {
-    throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
-  }
-  const { ApiClient } = await import('../../shared/http/api-client.ts');
-  const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
-  const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs: 600_000 });
-  try {
-    return (await client.request<Record<string, unknown>>(method, path, body)).body;
-  } finally {
-    client.close();
-  }
-}

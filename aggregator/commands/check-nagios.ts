@@ -13,7 +13,7 @@
 import type { Command } from 'commander';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { NagiosRange, NagiosResult } from '../reports/nagios.ts';
-import { targetOptions, withTarget, type CommonFlags } from './common.ts';
+import { nodeRequest, targetOptions, withTarget, type CommonFlags } from './common.ts';
 
 interface ThresholdFlags {
   warning: string;
@@ -88,29 +88,19 @@ export function registerCheckNagios(program: Command): void {
     .action(async (o: CommonFlags) =>
       emit('CLUSTER', async () => {
         const { clusterCheck } = await import('../reports/checks.ts');
-        if (!o.server || !o.tlsDir || !o.certName) {
-          throw new BaksaError('INVALID_ARGUMENT', 'check-nagios cluster asks a node: give --server URL, --tls-dir DIR and --cert-name NAME', { exitCode: ExitCode.usage });
-        }
-        const { ApiClient } = await import('../../shared/http/api-client.ts');
-        const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
-        const client = new ApiClient(o.server, loadTlsMaterial(o.tlsDir, o.certName), { timeoutMs: 10_000 });
-        try {
-          const s = (await client.request<Record<string, unknown>>('GET', '/v1/node')).body;
-          const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-          const num = (v: unknown) => (typeof v === 'number' ? v : 0);
-          if (typeof s.node !== 'string' || !Array.isArray(s.replicas)) throw new Error(`${o.server} did not answer with a node status`);
-          return clusterCheck({
-            node: s.node,
-            replicas: list(s.replicas),
-            peersConnected: list(s.peersConnected),
-            view: num(s.view),
-            viewChanging: s.viewChanging === true,
-            accountCommands: num(s.accountCommands),
-            accountCommandsApplied: num(s.accountCommandsApplied),
-          });
-        } finally {
-          client.close();
-        }
+        const s = await nodeRequest(o, 'GET', '/v1/node', undefined, 10_000);
+        const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+        const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+        if (typeof s.node !== 'string' || !Array.isArray(s.replicas)) throw new Error(`${o.server} did not answer with a node status`);
+        return clusterCheck({
+          node: s.node,
+          replicas: list(s.replicas),
+          peersConnected: list(s.peersConnected),
+          view: num(s.view),
+          viewChanging: s.viewChanging === true,
+          accountCommands: num(s.accountCommands),
+          accountCommandsApplied: num(s.accountCommandsApplied),
+        });
       }),
     );
 

@@ -4,7 +4,7 @@
  * (sqlite, https) load only inside actions.
  */
 import type { Command } from 'commander';
-import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
 import { formatBytes, parseBytes } from '../../shared/output.ts';
 import type { AdminBackend, TargetFlags } from './backend.ts';
 
@@ -69,4 +69,19 @@ export function limitText(bytes: number | null | undefined): string {
 export function listFlag(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** One request to a node's API with the `--server`, `--tls-dir` and `--cert-name` flags; its JSON answer. */
+export async function nodeRequest(flags: TargetFlags, method: string, path: string, body?: unknown, timeoutMs = 600_000): Promise<Record<string, unknown>> {
+  if (!flags.server || !flags.tlsDir || !flags.certName) {
+    throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
+  }
+  const { ApiClient } = await import('../../shared/http/api-client.ts');
+  const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
+  const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs });
+  try {
+    return (await client.request<Record<string, unknown>>(method, path, body)).body;
+  } finally {
+    client.close();
+  }
 }

@@ -17,7 +17,8 @@ import type { Database } from '../../shared/db/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import type { ObjectSink, PutOptions, StoredObjectInfo } from '../api/object-sink.ts';
 import type { VolumeUsage } from '../reports/space.ts';
-import type { BlobRef, ClusterStore, ObjectRef } from '../storage/index.ts';
+import type { ClusterStore, ObjectRef } from '../storage/index.ts';
+import { chunkLayout } from '../api/routes-migration.ts';
 
 /** What `RecordObject.layout` holds for a cluster object. */
 export interface ClusterLayout {
@@ -31,17 +32,6 @@ export function parseLayout(text: string | null | undefined): ClusterLayout | un
   try {
     const value = JSON.parse(text) as Partial<ClusterLayout>;
     return value.v === 1 && typeof value.key === 'string' && value.ref ? (value as ClusterLayout) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The blob of a migrated chunk's layout (`{v: 1, kind: 'chunk', key, blob}`), else undefined. */
-function parseChunkBlob(text: string | null | undefined): { key: string; blob: BlobRef } | undefined {
-  if (!text) return undefined;
-  try {
-    const value = JSON.parse(text) as { v?: unknown; kind?: unknown; key?: unknown; blob?: unknown };
-    return value.v === 1 && value.kind === 'chunk' && typeof value.key === 'string' && value.blob && typeof value.blob === 'object' ? { key: value.key, blob: value.blob as BlobRef } : undefined;
   } catch {
     return undefined;
   }
@@ -82,7 +72,7 @@ export class ClusterObjectSink implements ObjectSink {
   async delete(account: number, objectId: string, recorded?: string | null): Promise<boolean> {
     if (recorded !== undefined) {
       // A migrated chunk is one blob (routes-migration.ts ChunkLayout); anything else here is an object.
-      const chunk = parseChunkBlob(recorded);
+      const chunk = chunkLayout(recorded);
       if (chunk) {
         await this.store.deleteBlob(chunk.key, chunk.blob).catch((error: Error) => this.options.logger.warn({ err: error.message, key: chunk.key }, 'chunk shards not removed'));
         return true;

@@ -269,13 +269,11 @@ export class AggregatorNode {
           summary: "this node's volumes (node to node: a space report through any node covers every node)",
           handler: async () => ({ volumes: await ownSink.volumes() }),
         });
-        // A report waits for no node longer than this: one that is down shows its last figures.
-        const volumeApis = config.replicas.filter((r) => r.name !== config.node).map((r) => ({ name: r.name, api: new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 3000 }) }));
-        opened.push(() => volumeApis.forEach((p) => p.api.close()));
         peerVolumes = async () => {
           const answers = await Promise.all(
-            volumeApis.map(({ name, api }) =>
-              api.request<{ volumes?: unknown }>('GET', '/v1/internal/volumes').then(
+            [...peerApis].map(([name, api]) =>
+              // A report waits for no node longer than this: one that is down shows its last figures.
+              api.request<{ volumes?: unknown }>('GET', '/v1/internal/volumes', undefined, { timeoutMs: 3000 }).then(
                 (r) => volumeList(r.body.volumes, config.cluster).filter((v) => v.node === name),
                 () => [],
               ),
@@ -309,14 +307,12 @@ export class AggregatorNode {
         }, 15_000);
         pendingTimer.unref();
         opened.push(() => clearInterval(pendingTimer));
-        const sweepApis = config.replicas.filter((r) => r.name !== config.node).map((r) => ({ name: r.name, api: new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 30_000 }) }));
-        opened.push(() => sweepApis.forEach((p) => p.api.close()));
         const peersQueued = async (): Promise<string[]> => {
           const lists = await Promise.all(
-            sweepApis.map(async ({ name, api }) => {
+            [...peerApis].map(async ([name, api]) => {
               let body: { shards?: unknown };
               try {
-                body = (await api.request<{ shards?: unknown }>('GET', '/v1/internal/queued-shards')).body;
+                body = (await api.request<{ shards?: unknown }>('GET', '/v1/internal/queued-shards', undefined, { timeoutMs: 30_000 })).body;
               } catch (error) {
                 throw new Error(`node ${name} did not say which chunks it has queued (${(error as Error).message})`);
               }

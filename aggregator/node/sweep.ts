@@ -17,8 +17,9 @@
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { Database } from '../../shared/db/index.ts';
 import type { FsShardStore } from '../../shared/storage/index.ts';
-import { queuedShardIds } from '../api/routes-migration.ts';
-import { checkBlobRef, decodeManifest, type BlobRef, type ClusterStore, type ObjectRef } from '../storage/index.ts';
+import { chunkLayout, isSnapshotLayout, queuedShardIds } from '../api/routes-migration.ts';
+import { checkBlobRef, checkObjectRef, decodeManifest, type BlobRef, type ClusterStore } from '../storage/index.ts';
+import { parseLayout } from './cluster-sink.ts';
 
 export interface SweepDeps {
   db: Database;
@@ -63,32 +64,30 @@ function sweepStopped(message: string, hint: string): BaksaError {
 async function namedByObjects(db: Database, store: ClusterStore, named: Set<string>): Promise<void> {
   const rows = await db.all<{ account: number; object_id: string; layout: string }>('SELECT account, object_id, layout FROM objects WHERE layout IS NOT NULL');
   for (const row of rows) {
-    let layout: { v?: unknown; kind?: unknown; key?: unknown; blob?: unknown; ref?: unknown };
-    try {
-      layout = JSON.parse(row.layout) as typeof layout;
-    } catch {
-      throw sweepStopped(`the layout of object ${row.object_id} (account ${row.account}) is not JSON`, 'report it: a replicated layout is damaged');
-    }
-    if (layout.v !== 1) throw sweepStopped(`object ${row.object_id} (account ${row.account}) has a layout of version ${String(layout.v)}`, 'run the sweep with the version of 2baksa that wrote it');
-    if (layout.kind === 'snapshot') continue;
-    if (typeof layout.key !== 'string') throw sweepStopped(`the layout of object ${row.object_id} (account ${row.account}) has no key`, 'report it: a replicated layout is damaged');
-    if (layout.kind === 'chunk') {
+    const what = `object ${row.object_id} (account ${row.account})`;
+    const chunk = chunkLayout(row.layout);
+    if (chunk) {
       try {
-        checkBlobRef(layout.key, layout.blob as BlobRef);
+        checkBlobRef(chunk.key, chunk.blob);
       } catch (error) {
-        throw sweepStopped(`chunk ${row.object_id} (account ${row.account}): ${(error as Error).message}`, 'report it: a replicated layout is damaged');
+        throw sweepStopped(`${what}: ${(error as Error).message}`, 'report it: a replicated layout is damaged');
       }
-      for (const id of (layout.blob as BlobRef).shards) named.add(id);
+      for (const id of chunk.blob.shards) named.add(id);
       continue;
     }
-    if (layout.kind !== undefined || !layout.ref) throw sweepStopped(`object ${row.object_id} (account ${row.account}) has a layout this sweep does not know`, 'run the sweep with the version of 2baksa that wrote it');
-    const ref = layout.ref as ObjectRef;
+    const layout = parseLayout(row.layout);
+    if (!layout) {
+      if (isSnapshotLayout(row.layout)) continue; // a snapshot record holds no bytes
+      throw sweepStopped(`${what} has a layout this sweep does not know`, 'run the sweep with the version of 2baksa that wrote it');
+    }
+    const ref = layout.ref;
     let segments: BlobRef[];
     try {
+      checkObjectRef(layout.key, ref);
       const { bytes } = await store.getBlob(`${layout.key}/manifest`, ref.manifest);
       segments = decodeManifest(layout.key, bytes, ref.length).segments;
     } catch (error) {
-      throw sweepStopped(`the manifest of object ${row.object_id} (account ${row.account}) could not be read: ${(error as Error).message}`, 'run it again with the nodes up (aggregator status)');
+      throw sweepStopped(`the manifest of ${what} could not be read: ${(error as Error).message}`, 'run it again with the nodes up (aggregator status)');
     }
     for (const id of ref.manifest.shards) named.add(id);
     for (const seg of segments) for (const id of seg.shards) named.add(id);

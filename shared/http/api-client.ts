@@ -22,6 +22,8 @@ export interface ApiClientOptions {
 export interface RequestOptions {
   /** Return a successful response body as raw bytes (binary downloads). */
   responseBytes?: boolean;
+  /** This request's time to answer, instead of the client's `timeoutMs`. */
+  timeoutMs?: number;
 }
 
 export class ApiClient {
@@ -66,7 +68,7 @@ export class ApiClient {
         {
           method,
           agent: this.agent,
-          timeout: this.timeoutMs,
+          timeout: options.timeoutMs ?? this.timeoutMs,
           headers: {
             accept: 'application/json',
             ...(length !== undefined ? { 'content-type': bin ? 'application/octet-stream' : 'application/json', 'content-length': String(length) } : {}),
@@ -122,7 +124,7 @@ export class ApiClient {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} within ${this.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} within ${options.timeoutMs ?? this.timeoutMs} ms`)));
       req.on('error', (err) =>
         reject(
           err instanceof BaksaError
