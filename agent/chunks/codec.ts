@@ -171,12 +171,16 @@ export function chunkCorrupt(why: string, id?: string): BaksaError {
   });
 }
 
-/** Opens a sealed object: authenticates, decompresses and checks the chunk id. */
-export async function openChunk(ring: KeyRing, idHex: string, object: Uint8Array, lengthMax: number): Promise<Uint8Array> {
+/**
+ * Opens a sealed object: authenticates, decompresses and checks the chunk id. With `consume`, the
+ * caller hands `object` over: it is decrypted over its own bytes (`openInPlace`: no body-sized
+ * allocation, about twice the speed), and its bytes are garbage afterwards, whatever the outcome.
+ */
+export async function openChunk(ring: KeyRing, idHex: string, object: Uint8Array, lengthMax: number, consume = false): Promise<Uint8Array> {
   if (object.length < CHUNK_HEADER_BYTES || object[0] !== CHUNK_FORMAT) throw chunkCorrupt('unknown format', idHex);
   const header = object.subarray(0, CHUNK_HEADER_BYTES);
   const sealed = object.subarray(CHUNK_HEADER_BYTES);
-  const body = openVersioned(ring, sealed, aadOf(idHex, header));
+  const body = openVersioned(ring, sealed, aadOf(idHex, header), consume);
   const plain = await decompress(object[1]!, body, lengthMax, idHex);
   const version = keyVersionOf(sealed)!;
   if (chunkIdHex(ring.byVersion(version), plain) !== idHex) throw chunkCorrupt('its content does not match its id', idHex);

@@ -56,7 +56,7 @@ export class ChunkOpenPool {
    */
   async open(id: string, object: Uint8Array, lengthMax: number): Promise<Uint8Array> {
     const ready = this.workers.filter((w) => w.ready);
-    if (ready.length === 0 && this.workers.some((w) => w.loading)) return openChunk(this.ring, id, object, lengthMax);
+    if (ready.length === 0 && this.workers.some((w) => w.loading)) return openChunk(this.ring, id, object, lengthMax, true);
     // A dead or closed worker answers with its error (ChunkReader then opens on its own thread).
     const worker = (ready.length > 0 ? ready : this.workers).reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const { data, offset, transfer } = handOver(object);

@@ -12,7 +12,7 @@ const port = parentPort!;
 port.on('message', (msg: OpenRequest) => {
   void (async () => {
     try {
-      const plain = await openChunk(ring, msg.id, new Uint8Array(msg.data, msg.offset, msg.length), msg.lengthMax);
+      const plain = await openChunk(ring, msg.id, new Uint8Array(msg.data, msg.offset, msg.length), msg.lengthMax, true);
       const { data, offset, transfer } = handOver(plain);
       port.postMessage({ seq: msg.seq, data, offset, length: plain.length } satisfies OpenReply, transfer);
     } catch (error) {

@@ -60,7 +60,7 @@ export type ChunkOpen = (id: string, object: Uint8Array, lengthMax: number) => P
 
 export class ChunkReader implements ChunkSource {
   private readonly fetch: ShardFetch;
-  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
+  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax, true);
   /**
    * Where `read` opens chunks: on this thread unless a restore hands them to worker threads. When that
    * fails other than with a BaksaError (the thread died), `read` opens on this thread from then on.

@@ -41,7 +41,7 @@ export class CloudChunkReader implements ChunkSource {
   private downloadScheduled = false;
   /** Sealed bytes received (for the summary). */
   bytesReceived = 0;
-  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax);
+  private readonly openHere: ChunkOpen = (id, object, lengthMax) => openChunk(this.ring, id, object, lengthMax, true);
   /**
    * Where `read` opens chunks: on this thread unless a restore hands them to worker threads
    * (ChunkReader.open). When that fails other than with a BaksaError (the thread died), the chunk is

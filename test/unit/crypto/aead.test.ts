@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { BaksaError } from '../../../shared/errors.ts';
 import {
-  KEY_VERSION_HEADER_BYTES, SEAL_OVERHEAD_BYTES, SEAL_SLICE_BYTES, keyVersionOf, open, openVersioned, seal, sealInto, sealVersioned,
+  KEY_VERSION_HEADER_BYTES, OPEN_SLICE_BYTES, SEAL_HEADER_BYTES, SEAL_OVERHEAD_BYTES, SEAL_SLICE_BYTES, keyVersionOf, open, openInPlace,
+  openVersioned, seal, sealInto, sealVersioned,
   sealVersionedInto, sealedVersionedBytes,
 } from '../../../shared/crypto/aead.ts';
 import { KeyRing } from '../../../shared/crypto/keys.ts';
@@ -113,6 +114,37 @@ test('sealInto writes the seal format in place, reports every region in order, a
   assert.is(sealVersionedInto(ring.current, plain, text('a'), out, 0), out.length);
   assert.equal(Buffer.from(openVersioned(ring, out, text('a'))), Buffer.from(plain));
   assert.throws(() => sealInto(KEY, plain, text(''), new Uint8Array(10), 0), /no room/);
+});
+
+test('openInPlace decrypts over the ciphertext, across slices, touching nothing outside the sealed bytes', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 * OPEN_SLICE_BYTES + 33 }), fc.integer({ min: 0, max: 40 }), (length, offset) => {
+      const plain = new Uint8Array(length).map((_, i) => (i * 7 + length) & 0xff);
+      const sealed = seal(KEY, plain, text('ctx'));
+      const buffer = new Uint8Array(offset + sealed.length + 5).fill(0xee);
+      buffer.set(sealed, offset);
+      const view = buffer.subarray(offset, offset + sealed.length);
+      const opened = openInPlace(KEY, view, text('ctx'));
+      assert.is(opened.buffer, buffer.buffer); // a view, no copy
+      assert.is(opened.byteOffset, offset + SEAL_HEADER_BYTES);
+      assert.equal(Buffer.from(opened), Buffer.from(plain));
+      assert.ok(buffer.subarray(0, offset).every((b) => b === 0xee) && buffer.subarray(offset + sealed.length).every((b) => b === 0xee));
+    }),
+    { numRuns: 40 },
+  );
+  // Tampering, a wrong key or AAD fail as `open` does (the bytes are spent either way).
+  const sealed = seal(KEY, new Uint8Array(OPEN_SLICE_BYTES + 100).fill(9), text('ctx'));
+  for (const bit of [0, 8 * 5, 8 * (SEAL_HEADER_BYTES + OPEN_SLICE_BYTES + 3), 8 * sealed.length - 1]) {
+    const bad = sealed.slice();
+    bad[bit >> 3]! ^= 1 << (bit & 7);
+    failsDecrypt(() => openInPlace(KEY, bad, text('ctx')));
+  }
+  failsDecrypt(() => openInPlace(OTHER, sealed.slice(), text('ctx')));
+  failsDecrypt(() => openInPlace(KEY, sealed.slice(), text('ctX')));
+  failsDecrypt(() => openInPlace(KEY, sealed.slice(0, SEAL_OVERHEAD_BYTES - 1), text('ctx')));
+  const ring = KeyRing.fromRoot(new Uint8Array(32).fill(5), 'gw.example', 1);
+  const versioned = sealVersioned(ring.current, text('versioned, opened in place'), text('a'));
+  assert.equal(Buffer.from(openVersioned(ring, versioned, text('a'), true)).toString(), 'versioned, opened in place');
 });
 
 test.run();
