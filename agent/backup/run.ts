@@ -25,7 +25,7 @@ import { acquireLock } from './lock.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
 import { quorumSize } from '../../shared/ledger/quorum.ts';
 import type { FsShardStore } from '../../shared/storage/index.ts';
-import { tenantOf } from '../config/index.ts';
+import { keepKeyCurrent, tenantOf, type KeyRotation } from '../config/index.ts';
 import { EDGE_BATCH_BYTES_PER_SHARD, EDGE_CHUNK_BYTES_PER_SHARD_MAX, edgeBackend, edgeCommitsInFlight } from '../edge/backend.ts';
 import type { EdgeNode } from '../edge/node.ts';
 import type { Profile } from '../profile/index.ts';
@@ -62,6 +62,8 @@ export interface BackupSummary {
   counters: BackupCounters;
   durationMs: number;
   problems: Array<{ path: string; code: string; message: string }>;
+  /** The key rotation this run made before it began (scheduled: config/key-rotation.ts). */
+  keyRotation?: KeyRotation;
 }
 
 /** Commit staged shards every 4 memory budgets (at least 8 MiB): a crash loses at most that much work. */
@@ -174,6 +176,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
   let repo: Awaited<ReturnType<typeof openRepo>> | undefined;
   let writer: ChunkWriter | undefined;
   try {
+    const keyRotation = await keepKeyCurrent(state, started);
     const edge = options.edge;
     repo = await openRepo(state, edge?.store);
     // In a cluster the participant owns staging (other gateways' transactions live there too).
@@ -344,7 +347,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
         await writer.abort();
         const durationMs = Date.now() - started;
         emit({ type: 'backup-finish', snapshotId: last.id, counters: { ...counters }, durationMs });
-        return { snapshot: last, unchanged: true, counters, durationMs, problems };
+        return { snapshot: last, unchanged: true, counters, durationMs, problems, ...(keyRotation ? { keyRotation } : {}) };
       }
     }
     if (edge && described) {
@@ -380,7 +383,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     await repo.catalog.commitSnapshot(snapshot, changed, removed, { [TREE_DIGEST_KEY]: treeDigest });
     emit({ type: 'backup-finish', snapshotId, counters: { ...counters }, durationMs });
     emit({ type: 'backup-ok', snapshotId, counters: { ...counters }, durationMs });
-    return { snapshot, unchanged: false, counters, durationMs, problems };
+    return { snapshot, unchanged: false, counters, durationMs, problems, ...(keyRotation ? { keyRotation } : {}) };
   } catch (error) {
     await writer?.abort().catch(() => undefined);
     const e = options.signal?.aborted ? cancelled() : toBackupError(error);

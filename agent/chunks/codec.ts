@@ -9,7 +9,7 @@
  *     offset 1  1 byte   compression of the body: 0 none, 1 gzip, 2 brotli
  *     offset 2  …        sealVersioned(tenant data key, body, aad = chunk id ‖ bytes 0..1)
  *
- * The chunk id (HMAC of the plaintext under the dedup key of the same key version) is bound into the AAD,
+ * The chunk id (HMAC of the plaintext under the ring's dedup key, `KeyRing.idKeys`) is bound into the AAD,
  * so a shard set cannot be passed off as another chunk, and `openChunk` re-computes the id from the
  * plaintext it returns. Compression is skipped when it does not make the body smaller.
  */
@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { chunkId, type DataKeys, type KeyRing } from '../../shared/crypto/keys.ts';
-import { keyVersionOf, openVersioned, sealVersioned, sealVersionedInto, sealedVersionedBytes } from '../../shared/crypto/aead.ts';
+import { openVersioned, sealVersioned, sealVersionedInto, sealedVersionedBytes } from '../../shared/crypto/aead.ts';
 import { allocShards, type ShardLayout } from '../../shared/erasure/index.ts';
 import type { CompressionAlgorithm } from '../profile/index.ts';
 
@@ -182,7 +182,6 @@ export async function openChunk(ring: KeyRing, idHex: string, object: Uint8Array
   const sealed = object.subarray(CHUNK_HEADER_BYTES);
   const body = openVersioned(ring, sealed, aadOf(idHex, header), consume);
   const plain = await decompress(object[1]!, body, lengthMax, idHex);
-  const version = keyVersionOf(sealed)!;
-  if (chunkIdHex(ring.byVersion(version), plain) !== idHex) throw chunkCorrupt('its content does not match its id', idHex);
+  if (chunkIdHex(ring.idKeys, plain) !== idHex) throw chunkCorrupt('its content does not match its id', idHex);
   return plain;
 }

@@ -137,9 +137,9 @@ export class ChunkWriter {
     return new ChunkWriter(backend, catalog, ring, options, known);
   }
 
-  /** The chunk id of `plain` under the current dedup key (nothing stored). */
+  /** The chunk id of `plain` (the ring's dedup key; nothing stored). */
   idOf(plain: Uint8Array): string {
-    return chunkIdHex(this.ring.current, plain);
+    return chunkIdHex(this.ring.idKeys, plain);
   }
 
   /**

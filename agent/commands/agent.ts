@@ -93,6 +93,36 @@ export function registerAgentGroup(program: Command): void {
       );
     });
   agent
+    .command('rotate-key')
+    .description('seal new data with the next key version from now on (old versions still decrypt; backups rotate by themselves every keyRotationDays, default 90)')
+    .option('--state <dir>', 'agent state directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { state?: string; json?: boolean }) => {
+      const { keyRotationDueMs, rotateKey, statePaths } = await import('../config/index.ts');
+      const { acquireLock } = await import('../backup/lock.ts');
+      const stateDir = stateDirOf(opts);
+      // Under the backup lock: a backup checks the schedule and writes the version under it too.
+      const lock = await acquireLock(statePaths(stateDir).lock, 'key rotation');
+      try {
+        const { config, rotation } = await rotateKey(stateDir);
+        const next = keyRotationDueMs(config);
+        printRecord(
+          {
+            key_version: rotation.to,
+            previous_version: rotation.from,
+            rotated_at: new Date(rotation.atMs).toISOString(),
+            next_rotation: next === undefined ? 'never (keyRotationDays is 0)' : new Date(next).toISOString(),
+            note: config.cluster
+              ? 'new data is sealed with it from the next backup on, the daemon\'s included; old versions still decrypt'
+              : 'new data is sealed with it from the next backup on; old versions still decrypt',
+          },
+          formatOf(opts),
+        );
+      } finally {
+        await lock.release();
+      }
+    });
+  agent
     .command('run')
     .description('run the agent daemon (schedules, lazy mode, heartbeat); SIGTERM/SIGINT stop it cleanly')
     .option('--state <dir>', 'agent state directory')

@@ -59,6 +59,7 @@ export function registerBackupCommand(program: Command): void {
             data_stored: c.storedNew,
             data_stored_with_parity: c.storedWithParityNew,
             total_duration: summary.durationMs / 1000,
+            ...(summary.keyRotation ? { key_version: summary.keyRotation.to, key_rotated_from: summary.keyRotation.from } : {}),
           });
         } else {
           printRecord(
@@ -69,6 +70,7 @@ export function registerBackupCommand(program: Command): void {
               read: formatBytes(c.bytesRead),
               added: `${formatBytes(c.bytesNew)} (${formatBytes(c.storedNew)} stored, ${formatBytes(c.storedWithParityNew)} with parity)`,
               duration: `${(summary.durationMs / 1000).toFixed(2)} s`,
+              ...(summary.keyRotation ? { key: `rotated from version ${summary.keyRotation.from} to ${summary.keyRotation.to} (scheduled): new data is sealed with it` } : {}),
             },
             'table',
           );

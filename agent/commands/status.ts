@@ -26,6 +26,7 @@ export function registerStatusCommand(program: Command): void {
           ...(s.capture ? { capture: `${s.capture.topics.join(' ')} from ${s.capture.broker} into ${s.capture.dir} (by the daemon)` } : {}),
           daemon: s.daemon.running ? `running (pid ${s.daemon.pid})` : 'not running',
           backup_running: s.backupRunning ? `yes (pid ${s.backupRunning.pid})` : 'no',
+          key: `version ${s.key.version} since ${iso(s.key.sinceMs)}; ${s.key.nextRotationMs === undefined ? 'never rotated (keyRotationDays 0)' : `the next backup after ${iso(s.key.nextRotationMs)} rotates it`}`,
           last_backup: s.lastRun ? `${s.lastRun.type} ${runOutcome(s.lastRun)} at ${iso(s.lastRun.timeMs)}` : 'never',
           last_snapshot: s.lastSnapshot ? `${s.lastSnapshot.id.slice(0, 8)} at ${iso(s.lastSnapshot.timeMs)}` : 'none',
           snapshots: s.snapshots,

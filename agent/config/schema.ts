@@ -23,7 +23,12 @@ export const checkConfig = refine(
     profile: str(/^.{1,4096}$/, 'a profile name or path'),
     sources: array(str(/^\/.{0,4095}$/, 'an absolute path or glob'), 1000),
     excludes: array(str(/^.{1,4096}$/, 'a glob'), 1000),
+    /** The key version new data is sealed with (scheduled rotation raises it: key-rotation.ts). */
     keyVersion: int(1, 0xffff_ffff),
+    /** When `keyVersion` became current (ms since the epoch); absent, `createdMs`. */
+    keyRotatedMs: optional(int(0)),
+    /** Days between scheduled key rotations (DESIGN §8: default 90); 0 never rotates. */
+    keyRotationDays: optional(int(0, 36_500)),
     nodePublicKey: str(/^[0-9a-f]{64}$/, '32 bytes of hex'),
     createdMs: int(0),
     mqtt: optional(

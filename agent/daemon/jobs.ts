@@ -138,6 +138,7 @@ export class BackupJob {
         ...(edge && node ? { edge: { store: edge.store, node } } : {}),
       });
       report?.({ result });
+      if (result.keyRotation) this.logger.info({ from: result.keyRotation.from, to: result.keyRotation.to }, 'key rotated: new data is sealed with the new version');
       if (!result.unchanged) {
         await recordRun(this.state.paths, { type, ok: true, snapshotId: result.snapshot.id, counters: result.counters, durationMs: result.durationMs });
         this.logger.info({ type, snapshot: result.snapshot.id, files: result.snapshot.fileCount, storedNew: result.counters.storedNew }, 'backup done');

@@ -67,8 +67,8 @@ async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, re
         if (bytesRead === 0) return `file ends at ${pos + got}`;
         got += bytesRead;
       }
-      if (chunkIdHex(ring.current, buf) !== c.id) {
-        // Another key version may have made the id: compare with the stored bytes.
+      if (chunkIdHex(ring.idKeys, buf) !== c.id) {
+        // An id another dedup key made (a ring without the version that made it): compare the stored bytes.
         const stored = await reader.read(c.id);
         if (!Buffer.from(stored).equals(buf)) return `bytes ${pos}..${pos + c.length} differ`;
       }

@@ -2,7 +2,7 @@
 import { readFile, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Catalog } from '../catalog/index.ts';
-import { loadState } from '../config/index.ts';
+import { keyRotationDueMs, loadState } from '../config/index.ts';
 import { processAlive, readLock } from '../backup/lock.ts';
 import { readStatus, type RunStatus } from './record.ts';
 
@@ -13,6 +13,8 @@ export interface AgentStatus {
   /** MQTT topics the daemon captures into rolling logs (backed up with the sources), when configured. */
   capture?: { broker: string; topics: string[]; dir: string };
   daemon: { running: boolean; pid?: number };
+  /** The key version new data is sealed with, since when, and when the next scheduled rotation is due (none: never). */
+  key: { version: number; sinceMs: number; nextRotationMs?: number };
   backupRunning?: { pid: number; purpose: string };
   lastRun?: RunStatus['lastRun'];
   lastSuccessMs?: number;
@@ -57,12 +59,14 @@ export async function collectStatus(stateDir: string): Promise<AgentStatus> {
     const pid = await daemonPid(state.paths.daemonPid);
     const last = snaps.at(-1);
     const fs = await statfs(state.paths.root).catch(() => undefined);
+    const nextRotation = keyRotationDueMs(state.config);
     return {
       name: state.config.name,
       profile: state.config.profile,
       sources: state.config.sources,
       ...(state.config.mqtt ? { capture: { broker: withoutPassword(state.config.mqtt.broker), topics: state.config.mqtt.topics, dir: resolve(state.paths.root, state.config.mqtt.captureDir) } } : {}),
       daemon: pid ? { running: true, pid } : { running: false },
+      key: { version: state.config.keyVersion, sinceMs: state.config.keyRotatedMs ?? state.config.createdMs, ...(nextRotation !== undefined ? { nextRotationMs: nextRotation } : {}) },
       ...(lock && processAlive(lock.pid, lock.startTicks) ? { backupRunning: { pid: lock.pid, purpose: lock.purpose } } : {}),
       ...(run.lastRun ? { lastRun: run.lastRun } : {}),
       ...(run.lastSuccessMs ? { lastSuccessMs: run.lastSuccessMs } : {}),

@@ -9,8 +9,15 @@
  * with salt = utf8("2baksa key hierarchy"). The key version v (1 … 2^32-1) is in every info string, so
  * rotation (a new v, default every 90 days) yields independent keys, and any old version can be derived
  * again to decrypt old data. Ciphertext names its version (aead.ts `sealVersioned`).
- * A chunk id is HMAC-SHA-256(dedup key, plaintext): 32 bytes, equal across every gateway of a tenant that
- * uses the same dedup key version. A new dedup version therefore starts a new dedup domain.
+ * A chunk id is HMAC-SHA-256(dedup key, plaintext): 32 bytes, equal across every gateway of a tenant.
+ * Rotation renews the data key and keeps the dedup key: ids are made with the dedup key of the ring's
+ * first version (`KeyRing.idKeys`), whatever version seals. A dedup key renewed with every rotation
+ * would give all content new ids, so every later backup would store (and migrate) again everything it
+ * read, and a grown log could no longer be checked against its old chunk ids: each rotation would cost
+ * a full backup and a doubled store until the old snapshots expire. What a dedup key protects is less
+ * than that: it lets whoever sees chunk ids confirm a guessed chunk's presence, never read one. A data
+ * key opens what it sealed, so renewing it bounds what one key seals (GCM's random nonces) and what a
+ * leaked one opens.
  *
  * These derivations are pinned by fixed vectors in test/unit/crypto/keys.test.ts: never change them.
  */
@@ -90,6 +97,7 @@ export function chunkId(dedupKey: Uint8Array, plaintext: Uint8Array): Uint8Array
 export class KeyRing {
   readonly #byVersion: ReadonlyMap<number, DataKeys>;
   readonly #current: DataKeys;
+  readonly #idKeys: DataKeys;
 
   constructor(keys: Iterable<DataKeys>, currentVersion?: number) {
     const map = new Map<number, DataKeys>();
@@ -103,6 +111,7 @@ export class KeyRing {
     if (!current) throw configError('keyVersion', `current version ${String(currentVersion)} is not in the ring`);
     this.#byVersion = map;
     this.#current = current;
+    this.#idKeys = map.get(Math.min(...map.keys()))!;
   }
 
   /** Derives the ring from the root key: versions 1 … `currentVersion` (or the listed versions). */
@@ -120,6 +129,11 @@ export class KeyRing {
     return this.#current;
   }
 
+  /** The keys whose dedup key makes chunk ids: the ring's first version, the same across rotations. */
+  get idKeys(): DataKeys {
+    return this.#idKeys;
+  }
+
   has(version: number): boolean {
     return this.#byVersion.has(version);
   }
@@ -129,7 +143,7 @@ export class KeyRing {
     const keys = this.#byVersion.get(version);
     if (!keys) {
       throw new BaksaError('KEY_VERSION_UNKNOWN', `key version ${version} is not loaded (this ring holds ${this.versions().join(', ')})`, {
-        hint: 'load the tenant key of that version (old versions stay needed until all data sealed with them is gone)',
+        hint: `an agent derives key versions 1 to the keyVersion of its agent.json from its root key: data sealed with version ${version} needs keyVersion ${version} or more there (an older copy of agent.json names an older version)`,
         exitCode: ExitCode.data,
         details: { version },
       });

@@ -113,4 +113,47 @@ test('init → backup → snapshots → restore --verify → check --read-data, 
   }
 });
 
+test('keys: agent rotate-key now, a backup rotates when keyRotationDays have passed, every version restores', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    execFileSync('mkdir', ['-p', src]);
+    writeFileSync(join(src, 'a.csv'), 'ts,value\n'.repeat(20_000));
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw1.example.org', '--profile', 'small-arm', '--source', src])).code, 0);
+    const status = async () => JSON.parse((await cli(['status', '--state', state, '--json'])).stdout) as { key: { version: number; nextRotationMs?: number } };
+    assert.is((await status()).key.version, 1);
+    assert.is((await cli(['backup', '--state', state])).code, 0);
+
+    const rotated = await cli(['agent', 'rotate-key', '--state', state, '--json']);
+    assert.is(rotated.code, 0, rotated.stderr);
+    const record = JSON.parse(rotated.stdout) as { key_version: number; previous_version: number };
+    assert.equal([record.previous_version, record.key_version], [1, 2]);
+    const s2 = await status();
+    assert.is(s2.key.version, 2);
+    assert.ok(s2.key.nextRotationMs! > Date.now() + 89 * 86_400_000, 'the next rotation is 90 days away');
+
+    writeFileSync(join(src, 'b.csv'), 'after the first rotation\n'.repeat(5000));
+    const b2 = jsonLines((await cli(['backup', '--state', state, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    assert.is(b2.key_version, undefined, 'not due: no rotation');
+
+    // Two days after a rotation with keyRotationDays 1: the next backup rotates first.
+    const config = JSON.parse(readFileSync(join(state, 'agent.json'), 'utf8'));
+    writeFileSync(join(state, 'agent.json'), JSON.stringify({ ...config, keyRotationDays: 1, keyRotatedMs: Date.now() - 2 * 86_400_000 }));
+    writeFileSync(join(src, 'c.csv'), 'after the second rotation\n'.repeat(5000));
+    const b3 = jsonLines((await cli(['backup', '--state', state, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    assert.is(b3.key_rotated_from, 2);
+    assert.is(b3.key_version, 3);
+    assert.is((await status()).key.version, 3);
+
+    const r = await cli(['restore', 'latest', '--state', state, '--target', join(t.path, 'r'), '--verify']);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    assertSameTree(snapshotTree(join(t.path, 'r', src)), snapshotTree(src));
+    const c = await cli(['check', '--state', state, '--read-data', '--json']);
+    assert.is(JSON.parse(c.stdout).status, 'OK', c.stdout);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test.run();

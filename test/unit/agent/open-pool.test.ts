@@ -22,7 +22,7 @@ const ring = KeyRing.fromRoot(root, 'gw1.test.example', 2); // versions 1 and 2
 
 async function sealed(plain: Uint8Array, version = 2, algorithm: 'brotli' | 'gzip' | 'none' = 'brotli') {
   const keys = ring.byVersion(version);
-  const id = chunkIdHex(keys, plain);
+  const id = chunkIdHex(ring.idKeys, plain); // ids keep the first version's dedup key
   return { id, object: await sealChunk(keys, id, plain, { algorithm, level: 1 }) };
 }
 

@@ -95,6 +95,10 @@ test('KeyRing: versions, current, lookups, rotation', () => {
   const rotated = fromTenant.rotate(ring.byVersion(3));
   assert.is(rotated.current.version, 3);
   assert.is(fromTenant.current.version, 2, 'rotate returns a new ring');
+  // Chunk ids keep the first version's dedup key across rotations; sealing moves on.
+  assert.is(ring.idKeys.version, 1);
+  assert.is(rotated.idKeys.version, 1);
+  assert.is.not(Buffer.from(rotated.current.dataKey).toString('hex'), Buffer.from(rotated.idKeys.dataKey).toString('hex'));
   const pinned = KeyRing.fromRoot(ROOT, 'tenant-a', 2, [2, 5]);
   assert.equal(pinned.versions(), [2, 5]);
   assert.is(pinned.current.version, 2);
