@@ -98,9 +98,10 @@ export function registerAgentGroup(program: Command): void {
     .option('--state <dir>', 'agent state directory')
     .option('--json', 'print JSON')
     .action(async (opts: { state?: string; json?: boolean }) => {
-      const { keyRotationDueMs, rotateKey, statePaths } = await import('../config/index.ts');
+      const { keyRotationDueMs, readConfig, rotateKey, statePaths } = await import('../config/index.ts');
       const { acquireLock } = await import('../backup/lock.ts');
       const stateDir = stateDirOf(opts);
+      await readConfig(stateDir); // a directory that is not an agent's is refused before anything is written
       // Under the backup lock: a backup checks the schedule and writes the version under it too.
       const lock = await acquireLock(statePaths(stateDir).lock, 'key rotation');
       try {

@@ -40,10 +40,10 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const { openRepo } = await import('../backup/open.ts');
     const { ChunkReader } = await import('../chunks/index.ts');
     const { openManifest } = await import('../manifest/index.ts');
-    const { compareTree, normalizeSelector } = await import('../restore/index.ts');
+    const { compareTree } = await import('../restore/index.ts');
     const { Excluder } = await import('../sources/glob.ts');
     const excluder = new Excluder(state.config.excludes);
-    const options = { root, selector: normalizeSelector(path), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
+    const options = { root, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
     if (cloud) {
       const { openCloudSource } = await import('../migrate/index.ts');
       const source = await openCloudSource(state, ref, cloud);
@@ -77,7 +77,8 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (json) printJsonLine({ message_type: 'verify', ok: false, error: message, code: error instanceof BaksaError ? error.code : 'INTERNAL' });
-    process.stderr.write(`2baksa: compare failed: ${message}\n`);
+    const known = error instanceof BaksaError ? error : undefined;
+    process.stderr.write(`2baksa: compare failed: ${message}${known ? ` [${known.code}]` : ''}\n${known?.hint ? `  what to do: ${known.hint}\n` : ''}`);
     return 2;
   }
   if (json) {

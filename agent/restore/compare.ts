@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
-import { selected } from './select.ts';
+import { normalizeSelector, pathSuggester, selected } from './select.ts';
 
 /** Nanoseconds since the epoch as an ISO time with all nine digits ("2026-11-24T09:39:22.799974257Z"). */
 export function isoNs(ns: bigint | string): string {
@@ -30,7 +30,8 @@ export interface Difference {
 
 export interface CompareOptions {
   root: string;
-  selector?: string;
+  /** Compare only this path of the snapshot and what is below it (`--path`, as given). */
+  path?: string;
   /** Compare modification times (default true). */
   mtimes?: boolean;
   /** Report local entries that the snapshot does not have (default true). */
@@ -91,8 +92,11 @@ export async function compareTree(
   const dirs: string[] = [];
   let compared = 0;
   const local = (p: string) => (options.root === '/' ? p : join(options.root, p));
+  const selector = normalizeSelector(options.path);
+  const suggest = pathSuggester(options.path);
   for await (const e of entries) {
-    if (!selected(e.path, options.selector)) continue;
+    suggest.see(e.path);
+    if (!selected(e.path, selector)) continue;
     compared++;
     inSnapshot.add(e.path);
     const path = local(e.path);
@@ -132,6 +136,8 @@ export async function compareTree(
       differences.push({ path: e.path, what: 'unreadable', detail: (error as Error).message });
     }
   }
+  // A --path the snapshot does not hold is an error, not "no differences".
+  if (selector !== undefined && compared === 0) throw suggest.notFound('the snapshot');
   if (options.extras ?? true) {
     for (const d of dirs) {
       const names = await readdir(local(d)).catch(() => [] as string[]);

@@ -3,4 +3,4 @@ export { runRestore, restoreSnapshot, utimesTimeOf } from './restore.ts';
 export type { RestoreOptions, RestoreProgress, RestoreSummary, RestorableSnapshot } from './restore.ts';
 export { compareTree, isoNs } from './compare.ts';
 export type { CompareOptions, CompareResult, Difference } from './compare.ts';
-export { normalizeSelector, selected } from './select.ts';
+export { normalizeSelector, pathSuggester, selected } from './select.ts';

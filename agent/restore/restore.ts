@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
 import { ChunkReader, type ChunkSource } from '../chunks/index.ts';
 import { withOpeners } from '../chunks/open-pool.ts';
@@ -23,7 +22,7 @@ import { openManifest, type ManifestEntry } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { ByteBudget } from '../util/budget.ts';
 import { AsyncQueue } from '../util/queue.ts';
-import { normalizeSelector, selected } from './select.ts';
+import { normalizeSelector, pathSuggester, selected } from './select.ts';
 
 export interface RestoreOptions {
   target: string;
@@ -110,15 +109,13 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   const queue = new AsyncQueue<Task>();
   const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   let matched = 0;
-  // A relative --path is taken from the root (as Borg does); paths that end with it are kept to suggest.
-  const relative = options.path !== undefined && !options.path.startsWith('/') && selector !== undefined ? selector : undefined;
-  const suggestions: string[] = [];
+  const suggest = pathSuggester(options.path);
 
   // Producer: walk the manifest, start chunk fetches within the budget.
   const producer = (async () => {
     try {
       for await (const entry of manifest.entries) {
-        if (relative && suggestions.length < 3 && entry.path !== relative && entry.path.endsWith(relative)) suggestions.push(entry.path);
+        suggest.see(entry.path);
         if (!selected(entry.path, selector)) continue;
         matched++;
         queue.push({ kind: 'entry', entry });
@@ -203,15 +200,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     }
   }
   await producer;
-  if (selector !== undefined && matched === 0) {
-    throw new BaksaError('PATH_NOT_IN_SNAPSHOT', `${selector} is not in snapshot ${snapshot.id.slice(0, 8)}`, {
-      hint: suggestions.length > 0
-        ? `paths are absolute, as they were backed up: did you mean ${suggestions.map((p) => `--path ${p}`).join(' or ')}?`
-        : 'give the absolute path as it was backed up (see the source paths of `2baksa snapshots`)',
-      details: { path: selector, ...(suggestions.length > 0 ? { suggestions } : {}) },
-      exitCode: ExitCode.usage,
-    });
-  }
+  if (selector !== undefined && matched === 0) throw suggest.notFound(`snapshot ${snapshot.id.slice(0, 8)}`);
   // Directory metadata last, deepest first.
   for (const d of dirs.reverse()) {
     const dest = join(options.target, d.path);

@@ -23,6 +23,15 @@ test('compare exits 1 on a difference and 2 on an error; bad input is refused wi
     assert.is(diff.code, 1);
     assert.match(diff.stdout, /content\s+.*a\.txt/);
     assert.is((await cli(['compare', 'nosuch', '--state', state])).code, 2);
+    // A --path the snapshot lacks is an error (it compared nothing), with the absolute path to use.
+    const noPath = await cli(['compare', 'latest', '--state', state, '--path', 'a.txt']);
+    assert.is(noPath.code, 2, noPath.stdout);
+    assert.match(noPath.stderr, 'PATH_NOT_IN_SNAPSHOT');
+    assert.match(noPath.stderr, `--path ${join(src, 'a.txt')}`);
+    assert.is((await cli(['compare', 'latest', '--state', state, '--path', join(src, 'a.txt')])).code, 1);
+    const noAgent = await cli(['agent', 'rotate-key', '--state', join(t.path, 'nothing')]);
+    assert.is(noAgent.code, 3, noAgent.stderr);
+    assert.match(noAgent.stderr, 'STATE_NOT_INITIALIZED');
 
     const badProfile = await cli(['agent', 'init', '--state', join(t.path, 's2'), '--name', 'gw3', '--profile', 'tiny', '--source', src]);
     assert.is(badProfile.code, 3);
