@@ -8,7 +8,8 @@
  */
 import { availableParallelism } from 'node:os';
 import type { DataKeys, KeyRing } from '../../shared/crypto/keys.ts';
-import { openChunk } from './codec.ts';
+import { keyVersionOf } from '../../shared/crypto/aead.ts';
+import { CHUNK_HEADER_BYTES, openChunk } from './codec.ts';
 import type { Profile } from '../profile/index.ts';
 import type { ChunkOpen } from './reader.ts';
 import { WorkerRpc, handOver, type WireError } from '../util/worker-rpc.ts';
@@ -39,12 +40,16 @@ export class ChunkOpenPool {
   private constructor(
     private readonly ring: KeyRing,
     private readonly workers: WorkerRpc<OpenRequest, OpenReply>[],
+    /** The key versions the openers hold. */
+    private readonly versions: ReadonlySet<number>,
   ) {}
 
-  /** `count` openers holding every key version of `ring`. */
+  /** `count` openers holding every key version `ring` holds now. */
   static start(ring: KeyRing, count: number): ChunkOpenPool {
-    const init: OpenerInit = { keys: ring.versions().map((v) => ring.byVersion(v)), current: ring.current.version };
-    return new ChunkOpenPool(ring, Array.from({ length: count }, (_, i) => new WorkerRpc<OpenRequest, OpenReply>(import.meta.url, './open-worker.ts', init, `chunk opener ${i + 1}`)));
+    const versions = ring.versions();
+    const init: OpenerInit = { keys: versions.map((v) => ring.byVersion(v)), current: ring.current.version };
+    const workers = Array.from({ length: count }, (_, i) => new WorkerRpc<OpenRequest, OpenReply>(import.meta.url, './open-worker.ts', init, `chunk opener ${i + 1}`));
+    return new ChunkOpenPool(ring, workers, new Set(versions));
   }
 
   /**
@@ -57,6 +62,10 @@ export class ChunkOpenPool {
   async open(id: string, object: Uint8Array, lengthMax: number): Promise<Uint8Array> {
     const ready = this.workers.filter((w) => w.ready);
     if (ready.length === 0 && this.workers.some((w) => w.loading)) return openChunk(this.ring, id, object, lengthMax, true);
+    // Sealed with a key version the openers were not given (newer than the config this ring was made
+    // from): this thread's ring derives it.
+    const version = keyVersionOf(object.subarray(CHUNK_HEADER_BYTES)) ?? 0;
+    if (!this.versions.has(version) && this.ring.has(version)) return openChunk(this.ring, id, object, lengthMax, true);
     // A dead or closed worker answers with its error (ChunkReader then opens on its own thread).
     const worker = (ready.length > 0 ? ready : this.workers).reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const { data, offset, transfer } = handOver(object);

@@ -92,14 +92,17 @@ export function chunkId(dedupKey: Uint8Array, plaintext: Uint8Array): Uint8Array
 
 /**
  * The data and dedup keys of a tenant for every version still needed, one of them current (new data
- * is sealed and identified with it). Immutable: `rotate` returns a new ring.
+ * is sealed with it). A ring made from the root key derives any other version when asked for it, so
+ * data sealed after the config it was made from (a copy of agent.json kept for a replacement
+ * machine) still opens. Its current version never changes: `rotate` returns a new ring.
  */
 export class KeyRing {
-  readonly #byVersion: ReadonlyMap<number, DataKeys>;
+  readonly #byVersion: Map<number, DataKeys>;
   readonly #current: DataKeys;
   readonly #idKeys: DataKeys;
+  readonly #derive: ((version: number) => DataKeys) | undefined;
 
-  constructor(keys: Iterable<DataKeys>, currentVersion?: number) {
+  constructor(keys: Iterable<DataKeys>, currentVersion?: number, derive?: (version: number) => DataKeys) {
     const map = new Map<number, DataKeys>();
     for (const k of keys) {
       validateKeyVersion(k.version);
@@ -112,12 +115,17 @@ export class KeyRing {
     this.#byVersion = map;
     this.#current = current;
     this.#idKeys = map.get(Math.min(...map.keys()))!;
+    this.#derive = derive;
   }
 
-  /** Derives the ring from the root key: versions 1 … `currentVersion` (or the listed versions). */
+  /**
+   * Derives the ring from the root key: versions 1 … `currentVersion`, and any later one when asked;
+   * or, pinned, only the listed versions.
+   */
   static fromRoot(root: Uint8Array, tenantId: string, currentVersion: number, versions?: readonly number[]): KeyRing {
+    const derive = (v: number) => deriveDataKeys(deriveTenantKey(root, tenantId, v), v);
     const wanted = versions ?? Array.from({ length: validateKeyVersion(currentVersion) }, (_, i) => i + 1);
-    return new KeyRing(wanted.map((v) => deriveDataKeys(deriveTenantKey(root, tenantId, v), v)), currentVersion);
+    return new KeyRing(wanted.map(derive), currentVersion, versions ? undefined : derive);
   }
 
   /** Builds the ring from tenant keys by version (what a gateway holds: no root key). */
@@ -134,16 +142,21 @@ export class KeyRing {
     return this.#idKeys;
   }
 
+  /** Whether the ring holds `version`, or derives it. */
   has(version: number): boolean {
-    return this.#byVersion.has(version);
+    return this.#byVersion.has(version) || (this.#derive !== undefined && Number.isInteger(version) && version >= 1 && version <= KEY_VERSION_MAX);
   }
 
-  /** The keys of `version`; throws KEY_VERSION_UNKNOWN when the ring does not hold it. */
+  /** The keys of `version`; throws KEY_VERSION_UNKNOWN when the ring neither holds nor derives it. */
   byVersion(version: number): DataKeys {
-    const keys = this.#byVersion.get(version);
+    let keys = this.#byVersion.get(version);
+    if (!keys && this.#derive && this.has(version)) {
+      keys = this.#derive(version);
+      this.#byVersion.set(version, keys);
+    }
     if (!keys) {
       throw new BaksaError('KEY_VERSION_UNKNOWN', `key version ${version} is not loaded (this ring holds ${this.versions().join(', ')})`, {
-        hint: `an agent derives key versions 1 to the keyVersion of its agent.json from its root key: data sealed with version ${version} needs keyVersion ${version} or more there (an older copy of agent.json names an older version)`,
+        hint: `data sealed with key version ${version} needs that version's tenant key, or the root key (which derives every version)`,
         exitCode: ExitCode.data,
         details: { version },
       });
@@ -157,6 +170,6 @@ export class KeyRing {
 
   /** A new ring that also holds `keys` and makes them current (key rotation). */
   rotate(keys: DataKeys): KeyRing {
-    return new KeyRing([...this.#byVersion.values(), keys], keys.version);
+    return new KeyRing([...this.#byVersion.values(), keys], keys.version, this.#derive);
   }
 }

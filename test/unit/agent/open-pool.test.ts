@@ -74,6 +74,22 @@ test('openers refuse what openChunk refuses, with its error codes, and go on wor
   assert.ok((await codeOf(pool.open('00', new Uint8Array(10), 10))).startsWith('not a BaksaError'), 'a closed pool refuses calls');
 });
 
+test('a key version newer than the ring the openers were given is opened on this thread, which derives it', async () => {
+  const older = KeyRing.fromRoot(root, 'gw1.test.example', 1); // a config from before two rotations
+  const pool = ChunkOpenPool.start(older, 1);
+  try {
+    await until('the opener loaded', () => pool.threadsReady === 1);
+    const plain = Buffer.from(sensorLines(3000));
+    const keys = KeyRing.fromRoot(root, 'gw1.test.example', 3).current;
+    const id = chunkIdHex(older.idKeys, plain);
+    const object = await sealChunk(keys, id, plain, { algorithm: 'brotli', level: 1 });
+    assert.equal(Buffer.from(await pool.open(id, object, plain.length)), plain);
+    assert.is(object.buffer.byteLength > 0, true, 'opened here: the object was not transferred');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('until a worker has loaded, chunks are opened on this thread; then they go to the worker', async () => {
   const pool = ChunkOpenPool.start(ring, 1);
   try {

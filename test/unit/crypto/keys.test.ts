@@ -88,8 +88,12 @@ test('KeyRing: versions, current, lookups, rotation', () => {
   assert.is(ring.current.version, 3);
   assert.equal(ring.byVersion(2), deriveDataKeys(deriveTenantKey(ROOT, 'tenant-a', 2), 2));
   assert.ok(ring.has(1));
-  assert.not.ok(ring.has(4));
-  throwsCode(() => ring.byVersion(4), 'KEY_VERSION_UNKNOWN');
+  // Made from the root key, a ring derives a later version when asked (data sealed after its config).
+  assert.ok(ring.has(4));
+  assert.equal(ring.byVersion(4), deriveDataKeys(deriveTenantKey(ROOT, 'tenant-a', 4), 4));
+  assert.is(ring.current.version, 3);
+  assert.not.ok(ring.has(0));
+  throwsCode(() => ring.byVersion(0), 'KEY_VERSION_UNKNOWN');
   const fromTenant = KeyRing.fromTenantKeys([[1, deriveTenantKey(ROOT, 'tenant-a', 1)], [2, deriveTenantKey(ROOT, 'tenant-a', 2)]]);
   assert.equal(fromTenant.current, ring.byVersion(2));
   const rotated = fromTenant.rotate(ring.byVersion(3));
