@@ -34,7 +34,8 @@ async function sourceOf(opts: RestoreFlags, command: string): Promise<CloudTarge
 }
 
 /** Runs a comparison; returns its exit code (errors become 2). */
-async function compare(state: AgentState, ref: string, root: string, path: string | undefined, json: boolean, cloud?: CloudTarget): Promise<number> {
+/** `extras`: count entries of the tree that the snapshot lacks (compare does; restore --verify leaves what the target held alone). */
+async function compare(state: AgentState, ref: string, root: string, path: string | undefined, json: boolean, cloud?: CloudTarget, extras = true): Promise<number> {
   let result: CompareResult;
   try {
     const { openRepo } = await import('../backup/open.ts');
@@ -43,7 +44,7 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const { compareTree } = await import('../restore/index.ts');
     const { Excluder } = await import('../sources/glob.ts');
     const excluder = new Excluder(state.config.excludes);
-    const options = { root, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
+    const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
     if (cloud) {
       const { openCloudSource } = await import('../migrate/index.ts');
       const source = await openCloudSource(state, ref, cloud);
@@ -112,7 +113,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--state <dir>', 'agent state directory')
     .option('--target <dir>', 'directory to restore into (paths keep their absolute form below it)')
     .option('--path <path>', 'restore only this file or directory of the snapshot')
-    .option('--verify', 'compare the restored tree with the snapshot afterwards (exit 1 when different)')
+    .option('--verify', 'compare what was restored with the snapshot afterwards (exit 1 when different; other files already in --target are left alone and not counted)')
     .option('--json', 'print JSON')
     .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster, for migrated snapshots)', 'local')
     .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
@@ -153,7 +154,7 @@ export function registerRestoreCommands(program: Command): void {
       };
       if (opts.json) printJsonLine({ message_type: 'summary', ...record });
       else printRecord({ ...record, bytes: formatBytes(summary.bytes) }, 'table');
-      if (opts.verify) process.exitCode = await compare(state, summary.snapshot.id, opts.target, opts.path, opts.json === true, cloud);
+      if (opts.verify) process.exitCode = await compare(state, summary.snapshot.id, opts.target, opts.path, opts.json === true, cloud, false);
     });
 
   program

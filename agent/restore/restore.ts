@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
 import { ChunkReader, type ChunkSource } from '../chunks/index.ts';
 import { withOpeners } from '../chunks/open-pool.ts';
@@ -73,6 +74,22 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 async function setOwner(path: string, e: ManifestEntry, link: boolean): Promise<void> {
   if (!isRoot) return;
   await (link ? lchown(path, e.uid, e.gid) : chown(path, e.uid, e.gid)).catch(() => undefined);
+}
+
+/**
+ * What the target holds where the snapshot puts a `kind` (a directory where a file goes, a file where a
+ * directory goes) as RESTORE_CONFLICT; any other error as it is. Restore replaces files and symlinks
+ * in place, never a directory, nor a file with a directory: that is the owner's call.
+ */
+function inTheWay(error: unknown, path: string, kind: 'file' | 'dir' | 'symlink'): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'EISDIR' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY') return error;
+  const here = kind === 'dir' ? 'a file (or a symlink) where the snapshot has a directory' : `a directory where the snapshot has a ${kind}`;
+  return new BaksaError('RESTORE_CONFLICT', `cannot restore ${path}: the target holds ${here}`, {
+    hint: 'move it out of the way and restore again, or restore into an empty --target',
+    exitCode: ExitCode.failure,
+    details: { path, snapshotKind: kind },
+  });
 }
 
 function tempBeside(path: string): string {
@@ -138,7 +155,9 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   const madeDirs = new Set<string>();
   const ensureDir = async (dir: string) => {
     if (madeDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      throw inTheWay(error, dir, 'dir');
+    });
     madeDirs.add(dir);
   };
   let lastReport = 0;
@@ -149,6 +168,24 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     options.onProgress({ ...progress, ...(currentPath ? { currentPath } : {}) });
   };
 
+  // Entries the target holds something else in the way of (RESTORE_CONFLICT): skipped, and the rest
+  // restored, as Borg and restic do; the restore then fails naming them.
+  const conflicts: Array<{ path: string; message: string }> = [];
+  const skipChunks = async () => {
+    for (;;) {
+      const t = await queue.next();
+      if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
+      if (t.kind === 'end') return;
+      await t.data.catch(() => undefined);
+      budget.release(t.length);
+    }
+  };
+  const conflicted = (error: unknown, e: ManifestEntry): boolean => {
+    if (!(error instanceof BaksaError) || error.code !== 'RESTORE_CONFLICT') return false;
+    conflicts.push({ path: e.path, message: error.message });
+    return true;
+  };
+
   for (;;) {
     const task = await queue.next();
     if (task === undefined) break;
@@ -156,12 +193,23 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     const e = task.entry;
     const dest = join(options.target, e.path);
     if (e.kind === 'dir') {
-      await ensureDir(dest);
+      try {
+        await ensureDir(dest);
+      } catch (error) {
+        if (!conflicted(error, e)) throw error;
+        continue;
+      }
       dirs.push(e);
       progress.dirs++;
       continue;
     }
-    await ensureDir(dirname(dest));
+    try {
+      await ensureDir(dirname(dest));
+    } catch (error) {
+      if (!conflicted(error, e)) throw error;
+      if (e.kind === 'file') await skipChunks();
+      continue;
+    }
     const temp = tempBeside(dest);
     if (e.kind === 'symlink') {
       await symlink(e.target ?? '', temp);
@@ -169,7 +217,15 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       const t = utimesTimeOf(e.mtimeNs);
       await lutimes(temp, t, t).catch(() => undefined);
       await rm(dest, { force: true, recursive: false }).catch(() => undefined);
-      await rename(temp, dest);
+      try {
+        await rename(temp, dest).catch((error: unknown) => {
+          throw inTheWay(error, dest, 'symlink');
+        });
+      } catch (error) {
+        await rm(temp, { force: true });
+        if (!conflicted(error, e)) throw error;
+        continue;
+      }
       progress.symlinks++;
       continue;
     }
@@ -191,12 +247,14 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       await chmod(temp, e.mode);
       const t = utimesTimeOf(e.mtimeNs);
       await utimes(temp, t, t);
-      await rename(temp, dest);
+      await rename(temp, dest).catch((error: unknown) => {
+        throw inTheWay(error, dest, 'file');
+      });
       progress.files++;
     } catch (error) {
       await fh?.close().catch(() => undefined);
       await rm(temp, { force: true }).catch(() => undefined);
-      throw error;
+      if (!conflicted(error, e)) throw error;
     }
   }
   await producer;
@@ -208,6 +266,19 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     await chmod(dest, d.mode);
     const t = utimesTimeOf(d.mtimeNs);
     await utimes(dest, t, t);
+  }
+  if (conflicts.length > 0) {
+    const shown = conflicts.slice(0, 3).map((c) => c.path).join(', ');
+    const more = conflicts.length > 3 ? ` and ${conflicts.length - 3} more` : '';
+    throw new BaksaError(
+      'RESTORE_CONFLICT',
+      `restored ${progress.files} files, ${progress.dirs} directories and ${progress.symlinks} symlinks; ${conflicts.length} ${conflicts.length === 1 ? 'entry was' : 'entries were'} not, as the target holds something else there: ${shown}${more}`,
+      {
+        hint: 'move those out of the way and restore again (what is restored already is rewritten in place), or restore into an empty --target',
+        exitCode: ExitCode.failure,
+        details: { conflicts: conflicts.slice(0, 100), count: conflicts.length, files: progress.files, bytes: progress.bytes },
+      },
+    );
   }
   return { ...progress, snapshot, durationMs: Date.now() - started };
 }

@@ -29,6 +29,13 @@ test('compare exits 1 on a difference and 2 on an error; bad input is refused wi
     assert.match(noPath.stderr, 'PATH_NOT_IN_SNAPSHOT');
     assert.match(noPath.stderr, `--path ${join(src, 'a.txt')}`);
     assert.is((await cli(['compare', 'latest', '--state', state, '--path', join(src, 'a.txt')])).code, 1);
+    // restore --verify checks what it restored: a file the target already held is not a difference.
+    const target = join(t.path, 'target');
+    mkdirSync(join(target, src), { recursive: true });
+    writeFileSync(join(target, src, 'mine.txt'), 'already here');
+    const verified = await cli(['restore', 'latest', '--state', state, '--target', target, '--verify']);
+    assert.is(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, 'no differences');
     const noAgent = await cli(['agent', 'rotate-key', '--state', join(t.path, 'nothing')]);
     assert.is(noAgent.code, 3, noAgent.stderr);
     assert.match(noAgent.stderr, 'STATE_NOT_INITIALIZED');

@@ -356,6 +356,37 @@ test('restore --path: one file or one subtree; older snapshots stay restorable',
   }
 });
 
+test('restore over a target with something in the way: the rest is restored, then RESTORE_CONFLICT names what was not', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    buildSource(src);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const target = join(t.path, 'target');
+    // A directory where a file goes, and a file where a directory goes.
+    mkdirSync(join(target, src, 'blobs', 'image.bin'), { recursive: true });
+    mkdirSync(join(target, src), { recursive: true });
+    writeFileSync(join(target, src, 'logs'), 'not a directory');
+    await runRestore(state, 'latest', { target }).then(
+      () => assert.unreachable('restored over what was in the way'),
+      (e: { code?: string; details?: { count: number; conflicts: Array<{ path: string }> } }) => {
+        assert.is(e.code, 'RESTORE_CONFLICT');
+        // logs, logs/line1, its two files, and blobs/image.bin.
+        assert.is(e.details?.count, 5);
+        assert.ok(e.details!.conflicts.some((c) => c.path === join(src, 'blobs', 'image.bin')));
+      },
+    );
+    // Everything else came back byte-identical; what was in the way is untouched.
+    assert.equal(readFileSync(join(target, src, 'blobs', 'image-copy.bin')), readFileSync(join(src, 'blobs', 'image-copy.bin')));
+    assert.equal(readFileSync(join(target, src, 'secret.key')), readFileSync(join(src, 'secret.key')));
+    assert.ok(statSync(join(target, src, 'blobs', 'image.bin')).isDirectory());
+    assert.is(readFileSync(join(target, src, 'logs'), 'utf8'), 'not a directory');
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('compare lists differences: content, mode, missing and extra files', async () => {
   const t = tempDir();
   try {
