@@ -66,6 +66,32 @@ function lstatOf(path: string): Promise<Lstat> {
   );
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** `name` as text, or undefined when its bytes are not UTF-8 (a string could not name the file again). */
+function utf8Name(name: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A name that is not UTF-8 (Latin-1 from an old device, say) is said plainly: Node names files by
+ * string, so the file could not even be opened by its name, and the backup would otherwise report it
+ * as missing. Its bytes are given in hex, to find it with `ls`.
+ */
+function notUtf8(dir: string, name: Buffer): ScanProblem {
+  const shown = `${dir === '/' ? '' : dir}/${name.toString('latin1').replace(/[^\x20-\x7e]/g, '?')}`;
+  return {
+    kind: 'problem',
+    path: shown,
+    reason: `its name is not UTF-8 (bytes ${name.toString('hex')}), and 2baksa backs up UTF-8 names only: rename it (e.g. convmv -f latin1 -t utf8)`,
+    code: 'NAME_NOT_UTF8',
+  };
+}
+
 /** `path` and what is below it; `known` is its lstat when the caller made it already. */
 async function* walk(path: string, excluder: Excluder, match: RegExp | undefined, known?: Lstat): AsyncGenerator<ScanItem> {
   if (excluder.excludes(path)) return;
@@ -83,12 +109,21 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   }
   if (matched) yield { kind, path, stat: st };
   if (kind !== 'dir') return;
-  let names: string[];
+  let raw: Buffer[];
   try {
-    names = await readdir(path);
+    raw = await readdir(path, { encoding: 'buffer' });
   } catch (error) {
     yield problemOf(path, error);
     return;
+  }
+  const names: string[] = [];
+  for (const name of raw) {
+    const text = utf8Name(name);
+    if (text !== undefined) names.push(text);
+    else if (matched) {
+      const problem = notUtf8(path, name);
+      if (!excluder.excludes(problem.path)) yield problem;
+    }
   }
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   // Once a glob matched a directory, its whole subtree is in.

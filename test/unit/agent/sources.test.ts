@@ -57,6 +57,28 @@ test('scan walks depth first in byte order, applies excludes and globs, reports 
   }
 });
 
+test('a name that is not UTF-8 is reported as NAME_NOT_UTF8 with its bytes, not as a missing file; its siblings are scanned', async () => {
+  const t = tempDir();
+  try {
+    const root = join(t.path, 'src');
+    mkdirSync(root);
+    writeFileSync(join(root, 'ok.csv'), 'x');
+    writeFileSync(join(root, 'zähler.csv'), 'x'); // UTF-8 beyond ASCII is fine
+    const dir = Buffer.from(root);
+    writeFileSync(Buffer.concat([dir, Buffer.from('/caf\xe9.csv', 'latin1')]), 'latin-1 name');
+    writeFileSync(Buffer.concat([dir, Buffer.from('/junk\xff.tmp', 'latin1')]), 'excluded anyway');
+    const items = [];
+    for await (const i of scanSources([root], { excludes: ['*.tmp'] })) items.push(i);
+    const problems = items.filter((i) => i.kind === 'problem');
+    assert.is(problems.length, 1);
+    assert.is(problems[0]!.kind === 'problem' && problems[0]!.code, 'NAME_NOT_UTF8');
+    assert.ok(problems[0]!.kind === 'problem' && problems[0]!.reason.includes('636166e92e637376'), 'the bytes of the name, to find it');
+    assert.equal(items.filter((i) => i.kind === 'file').map((i) => i.path.slice(root.length)), ['/ok.csv', '/zähler.csv']);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a directory of more entries than one lstat window comes out whole, in byte order, excludes and specials in place', async () => {
   const t = tempDir();
   try {
