@@ -45,6 +45,7 @@ export function registerClusterGroup(program: Command): void {
       const validators = reply.members.filter((m) => m.role !== 'storage');
       const online = validators.filter((m) => m.status === 'online').length;
       if (!opts.json && reply.quorum !== undefined) {
+        if (reply.cutOff) process.stdout.write(`this gateway is cut off from the site broker (${reply.cutOff}): it reaches no other member, and backups fail until the link is back\n`);
         process.stdout.write(`${online} of ${validators.length} validators online; commits need ${reply.quorum}${online < reply.quorum ? ' (no quorum: backups wait)' : ''}\n`);
         const mismatched = reply.members.filter((m) => m.status === 'mismatched').map((m) => m.id);
         if (mismatched.length > 0) {
@@ -54,9 +55,11 @@ export function registerClusterGroup(program: Command): void {
       }
       if (!opts.json && !reply.joined) {
         process.stdout.write(
-          state.config.cluster.join
-            ? `the daemon is waiting to be admitted: on a member, run 2baksa cluster admit ${state.config.name} --key ${state.config.nodePublicKey} --state DIR\n`
-            : 'the daemon is still waiting for every member to come online once\n',
+          reply.joining?.phase === 'broker'
+            ? `the daemon has not reached the site broker (${reply.joining.broker}) yet: check that the broker runs and the link to it\n`
+            : state.config.cluster.join
+              ? `the daemon is waiting to be admitted: on a member, run 2baksa cluster admit ${state.config.name} --key ${state.config.nodePublicKey} --state DIR\n`
+              : `the daemon is still waiting for every member to come online once${reply.joining ? ` (${reply.joining.missing.join(', ')})` : ''}\n`,
         );
       }
     });

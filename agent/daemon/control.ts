@@ -210,10 +210,12 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
     async clusterStatus() {
       const node = edge.node();
       if (!node) {
+        const joining = edge.joining();
         return {
           self: state.config.name,
           site: state.config.site,
           joined: false,
+          ...(joining ? { joining } : {}),
           members: [
             ...state.config.cluster!.members.map((id) => ({ id, status: 'unknown', self: id === state.config.name, role: 'validator' })),
             // A gateway that joins waits for a validator to admit it (`cluster admit`).
@@ -221,7 +223,10 @@ export function daemonControlHandlers(state: AgentState, job: BackupJob, edge: E
           ],
         };
       }
-      return { self: node.self, site: state.config.site, joined: true, quorum: node.quorum(), members: await node.clusterStatus() };
+      return {
+        self: node.self, site: state.config.site, joined: true, quorum: node.quorum(), members: await node.clusterStatus(),
+        ...(node.connected() ? {} : { cutOff: state.config.cluster!.broker }),
+      };
     },
   };
 }

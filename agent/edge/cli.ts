@@ -11,6 +11,7 @@ import { ChunkReader, type ShardFetch } from '../chunks/index.ts';
 import { loadKeyRing, type AgentState } from '../config/index.ts';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
+import type { EdgeJoining } from './runtime.ts';
 import { ControlClient, controlSocketPath } from './control.ts';
 import type { EdgeMemberStatus } from './node.ts';
 import type { RepairProgress, RepairReport } from './repair.ts';
@@ -49,6 +50,10 @@ export interface ClusterStatusReply {
   joined: boolean;
   quorum?: number;
   members: EdgeMemberStatus[];
+  /** The site broker this gateway is cut off from, when it is: the others' state is then unknown. */
+  cutOff?: string;
+  /** Not joined yet: what the daemon waits for. */
+  joining?: EdgeJoining;
 }
 
 /** Records a cloud receipt in the site ledger, through the daemon (agent/edge/descriptor.ts). */

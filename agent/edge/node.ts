@@ -521,14 +521,22 @@ export class EdgeNode {
     return this.ask(this.reads, reqId, node, { type: 'ShardGet', body: { reqId, shardId } }, `shard ${shardId.slice(0, 12)} from ${node}`);
   }
 
-  /** Every member's status: membership from this node's view, ledger heights from their answers. */
+  /**
+   * Every member's status: membership from this node's view, ledger heights from their answers. Cut off
+   * from the site broker, this node cannot know the others' state (no will reaches it): they are `unknown`.
+   */
   async clusterStatus(timeoutMs = 2000): Promise<EdgeMemberStatus[]> {
     const records = new Map<string, MemberRecord>(this.membership.members().map((r) => [r.nodeId, r]));
+    const connected = this.connected();
     return Promise.all(
       this.members.map(async (id): Promise<EdgeMemberStatus> => {
         const self = id === this.self;
         const record = records.get(id);
-        const status = self ? 'online' : record?.status === 'online' && this.mismatched(record) ? 'mismatched' : (record?.status ?? 'unknown');
+        const status = self
+          ? 'online'
+          : !connected
+            ? 'unknown'
+            : record?.status === 'online' && this.mismatched(record) ? 'mismatched' : (record?.status ?? 'unknown');
         const admitted = this.ledgerStore.admitted.get(id);
         const base: EdgeMemberStatus = { id, status, self, role: admitted ? 'storage' : 'validator', ...(admitted ? { admittedAt: admitted.height } : {}) };
         // Only an online member is asked: one known to be down would cost the whole timeout (2 s) for nothing.
@@ -848,10 +856,17 @@ async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<M
       tracker: { goneAfterTicks: 300 },
       logger,
     });
+    // Stopped while the broker is out of reach: the wait for it ends (it may never come back).
+    if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped before the site broker was reached', { exitCode: ExitCode.failure });
+    const onAbort = () => void membership.close({ orderly: false });
+    config.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await membership.start();
+      config.signal?.removeEventListener('abort', onAbort); // from here the node leaves in order when closed
       return membership;
     } catch (error) {
+      config.signal?.removeEventListener('abort', onAbort);
+      if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped before the site broker was reached', { exitCode: ExitCode.failure });
       const code = (error as BaksaError).details?.connackCode;
       if (!config.join || !(error instanceof BaksaError) || error.code !== 'MEMBERSHIP_REFUSED' || code !== 5) throw error;
       if (config.signal?.aborted) throw new BaksaError('EDGE_CLOSED', 'stopped while waiting to be admitted', { exitCode: ExitCode.failure });

@@ -32,10 +32,14 @@ export interface EdgeRuntime {
   readonly ready: Promise<EdgeNode>;
   /** The node once joined, else undefined. */
   node(): EdgeNode | undefined;
+  /** Until joined, what the node waits for: the site broker, or members that have not come online once. */
+  joining(): EdgeJoining | undefined;
   /** A committed shard at `location` (a member, or 'local' for this one), checked against its id (SHA-256). */
   readShard(location: string, shardId: string): Promise<Uint8Array>;
   close(): Promise<void>;
 }
+
+export type EdgeJoining = { phase: 'broker'; broker: string } | { phase: 'members'; missing: string[] };
 
 export function isClusterMode(state: AgentState): boolean {
   return state.config.cluster !== undefined;
@@ -67,6 +71,7 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
   const store = await FsShardStore.open({ volumes: [state.paths.shards], ...(reserve !== undefined ? { volumeReserveBytes: reserve } : {}) });
   const mqtt: IClientOptions = tls ? (tlsClientOptions(tls) as IClientOptions) : {};
   let joined: EdgeNode | undefined;
+  let joining: EdgeJoining = { phase: 'broker', broker: cluster.broker };
   const stop = new AbortController();
   options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   const ready = EdgeNode.start({
@@ -80,16 +85,23 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
     dir: join(state.paths.root, 'edge'),
     store,
     logger,
-    onWaiting: (missing) => logger.info({ missing }, 'waiting for every member gateway to come online once'),
+    onWaiting: (missing) => {
+      joining = { phase: 'members', missing: [...missing] };
+      logger.info({ missing }, 'waiting for every member gateway to come online once');
+    },
     signal: stop.signal,
   }).then((node) => (joined = node));
-  ready.catch((error: Error) => logger.error({ err: error.message }, 'could not join the edge cluster'));
+  ready.catch((error: Error) => {
+    if ((error as BaksaError).code === 'EDGE_CLOSED') logger.info({ reason: error.message }, 'stopped before joining the edge cluster');
+    else logger.error({ err: error.message }, 'could not join the edge cluster');
+  });
   return {
     store,
     signer,
     broker,
     ready,
     node: () => joined,
+    joining: () => (joined ? undefined : joining),
     async readShard(location, shardId) {
       const edge = joined ?? (await ready);
       // Shards from before the cluster are recorded as 'local'.

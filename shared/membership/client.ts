@@ -83,6 +83,8 @@ export class MembershipClient extends EventEmitter<MembershipEvents> {
   private closing = false;
   private ticks = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Ends a `start` still waiting for its first connection (set only while it waits). */
+  private abortStart: ((error: Error) => void) | undefined;
   private readonly pinned = new Map<string, Uint8Array>();
   private readonly counters: MembershipClientStats = { received: 0, refused: {}, ignoredStale: 0, ignoredForeignSigner: 0, births: 0, reasserted: 0 };
   private readonly stateTopic: string;
@@ -117,6 +119,11 @@ export class MembershipClient extends EventEmitter<MembershipEvents> {
     this.timer.unref();
     let ready = false;
     await new Promise<void>((resolve, reject) => {
+      // `close` before the first connection (a daemon stopped while the broker is down) ends the wait.
+      this.abortStart = (error) => {
+        this.abortStart = undefined;
+        reject(error);
+      };
       // refused for good: stop reconnecting; the caller sees the error from start()
       const giveUp = (error: BaksaError) => {
         this.closing = true;
@@ -137,6 +144,7 @@ export class MembershipClient extends EventEmitter<MembershipEvents> {
         this.onConnect().then(
           () => {
             ready = true;
+            this.abortStart = undefined;
             resolve();
           },
           (error: unknown) => {
@@ -174,6 +182,7 @@ export class MembershipClient extends EventEmitter<MembershipEvents> {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.timer);
+    this.abortStart?.(new BaksaError('MEMBERSHIP_CLOSED', `${this.options.nodeId} was closed before it reached the broker`, { hint: 'nothing to do: it was stopped' }));
     const client = this.mqttClient;
     if (!client) return;
     if (options.orderly === false) {

@@ -166,6 +166,46 @@ async function t4() {
   assert.ok(committed.height >= height);
 }
 
+test('cut off from the site broker, a node reports the others as unknown, not as they last were', async () => {
+  const own = await startAedes();
+  const pair: Member[] = ['gw-p', 'gw-q'].map((name) => ({ name, key: generateSigningKey(), dir: join(root, name), store: undefined as never }));
+  const nodes: EdgeNode[] = [];
+  try {
+    for (const m of pair) m.store = await FsShardStore.open({ volumes: [join(m.dir, 'shards')], volumeReserveBytes: 0 });
+    // Together: each waits for the other's birth to pin its key.
+    nodes.push(...(await Promise.all(pair.map((m) => EdgeNode.start({
+      self: m.name, site: 'pair', members: ['gw-p', 'gw-q'], broker: own.url, signer: m.key, dir: join(m.dir, 'edge'), store: m.store, peerReadTimeoutMs: 500,
+    })))));
+    const p = nodes[0]!;
+    await until('p sees q online', () => p.liveMembers().length === 2, 10_000);
+    assert.equal((await p.clusterStatus()).map((s) => s.status), ['online', 'online']);
+    await own.stop();
+    await until('p notices the broker is gone', () => !p.connected(), 10_000);
+    const status = await p.clusterStatus();
+    assert.equal(status.map((s) => [s.id, s.status]), [['gw-p', 'online'], ['gw-q', 'unknown']]);
+  } finally {
+    for (const n of nodes) await n.close({ orderly: false }).catch(() => undefined);
+    for (const m of pair) await m.store?.close().catch(() => undefined);
+  }
+});
+
+test('a node still looking for its site broker stops when told to (EDGE_CLOSED), instead of waiting for it', async () => {
+  const key = generateSigningKey();
+  const dir = join(root, 'no-broker');
+  const store = await FsShardStore.open({ volumes: [join(dir, 'shards')], volumeReserveBytes: 0 });
+  const stop = new AbortController();
+  try {
+    const starting = EdgeNode.start({ self: 'gw-n', site: 'plant', members: ['gw-n', 'gw-o'], broker: 'mqtt://127.0.0.1:1', signer: key, dir: join(dir, 'edge'), store, signal: stop.signal });
+    const outcome = starting.then(() => 'started', (e: BaksaError) => e.code);
+    setTimeout(() => stop.abort(), 300);
+    // Without the stop reaching the connection, the start waits for a broker that never comes.
+    const waited = await Promise.race([outcome, new Promise((r) => setTimeout(() => r('still waiting'), 20_000))]);
+    assert.is(waited, 'EDGE_CLOSED');
+  } finally {
+    await store.close();
+  }
+});
+
 test('a lone gateway (a cluster of one) commits on its own', async () => {
   const key = generateSigningKey();
   const dir = join(root, 'lone');
