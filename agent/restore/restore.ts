@@ -12,7 +12,7 @@
  * local shard store, migrate/cloud-restore.ts the cloud.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
@@ -180,11 +180,16 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       budget.release(t.length);
     }
   };
+  // Directories of the snapshot that could not be restored: nothing goes below them (below a symlink
+  // the target held there, it would land outside the target).
+  const blocked: string[] = [];
   const conflicted = (error: unknown, e: ManifestEntry): boolean => {
     if (!(error instanceof BaksaError) || error.code !== 'RESTORE_CONFLICT') return false;
     conflicts.push({ path: e.path, message: error.message });
+    if (e.kind === 'dir') blocked.push(`${e.path}/`);
     return true;
   };
+  const blockedBy = (path: string) => blocked.find((b) => path.startsWith(b));
 
   for (;;) {
     const task = await queue.next();
@@ -192,9 +197,23 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     if (task.kind !== 'entry') throw new Error('invariant violated: restore queue out of step');
     const e = task.entry;
     const dest = join(options.target, e.path);
+    const under = blockedBy(e.path);
+    if (under !== undefined) {
+      conflicts.push({ path: e.path, message: `cannot restore ${dest}: ${under.slice(0, -1)} was not restored` });
+      if (e.kind === 'file') await skipChunks();
+      continue;
+    }
     if (e.kind === 'dir') {
       try {
         await ensureDir(dest);
+        // mkdir takes a symlink to a directory for the directory: restore never writes through one.
+        if ((await lstat(dest)).isSymbolicLink()) {
+          throw new BaksaError('RESTORE_CONFLICT', `cannot restore ${dest}: the target holds a symlink where the snapshot has a directory`, {
+            hint: 'restore does not write through a symlink: move it out of the way and restore again, or restore into an empty --target',
+            exitCode: ExitCode.failure,
+            details: { path: dest, snapshotKind: 'dir' },
+          });
+        }
       } catch (error) {
         if (!conflicted(error, e)) throw error;
         continue;

@@ -2,7 +2,7 @@
 // (unchanged files not read, grown logs read from their last chunk), subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { edgeProfile, filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
 import { builtinProfileNames, loadProfile } from '../../../agent/profile/index.ts';
@@ -382,6 +382,22 @@ test('restore over a target with something in the way: the rest is restored, the
     assert.equal(readFileSync(join(target, src, 'secret.key')), readFileSync(join(src, 'secret.key')));
     assert.ok(statSync(join(target, src, 'blobs', 'image.bin')).isDirectory());
     assert.is(readFileSync(join(target, src, 'logs'), 'utf8'), 'not a directory');
+
+    // A symlink where a directory goes is not written through: what is below stays out of its target.
+    const outside = join(t.path, 'outside');
+    mkdirSync(outside);
+    const target2 = join(t.path, 'target2');
+    mkdirSync(join(target2, src), { recursive: true });
+    symlinkSync(outside, join(target2, src, 'logs'));
+    await runRestore(state, 'latest', { target: target2 }).then(
+      () => assert.unreachable('restored through a symlink'),
+      (e: { code?: string; details?: { count: number } }) => {
+        assert.is(e.code, 'RESTORE_CONFLICT');
+        assert.is(e.details?.count, 4, 'logs, logs/line1 and its two files');
+      },
+    );
+    assert.equal(readdirSync(outside), [], 'nothing written outside the target');
+    assert.equal(readFileSync(join(target2, src, 'blobs', 'image.bin')), readFileSync(join(src, 'blobs', 'image.bin')));
   } finally {
     t.cleanup();
   }
