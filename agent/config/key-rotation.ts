@@ -57,7 +57,10 @@ export async function keepKeyCurrent(state: AgentState, nowMs = Date.now()): Pro
     state.config = { ...state.config, keyVersion: onDisk.keyVersion, keyRotatedMs: onDisk.keyRotatedMs ?? onDisk.createdMs };
   }
   const due = keyRotationDueMs(onDisk);
-  if (due === undefined || nowMs < due || onDisk.keyVersion < state.config.keyVersion) return undefined;
+  // A version that began in the future (a gateway's clock far ahead at the time, NTP fixing it since)
+  // would hold its key for years: it is rotated now.
+  const fromFuture = (onDisk.keyRotatedMs ?? onDisk.createdMs) > nowMs + DAY_MS;
+  if (due === undefined || (nowMs < due && !fromFuture) || onDisk.keyVersion < state.config.keyVersion) return undefined;
   const next = rotated(onDisk, nowMs);
   await writeConfig(state.paths.root, next);
   state.config = { ...state.config, keyVersion: next.keyVersion, keyRotatedMs: nowMs };

@@ -54,10 +54,15 @@ test('before a backup: a version written by `agent rotate-key` is taken, a due r
     assert.is((await readConfig(stateDir)).keyRotatedMs, due);
     assert.is(await keepKeyCurrent(state, due + DAY_MS), undefined);
 
+    // A version that began in the future (the clock was far ahead then) is not kept for years.
+    await writeConfig(stateDir, { ...(await readConfig(stateDir)), keyRotatedMs: due + 5 * 365 * DAY_MS });
+    assert.equal(await keepKeyCurrent(state, due + 2 * DAY_MS), { from: 3, to: 4, atMs: due + 2 * DAY_MS });
+    assert.is(await keepKeyCurrent(state, due + 3 * DAY_MS), undefined);
+
     // agent.json edited into something invalid while a daemon runs: no rotation, no overwrite of the edit.
     writeFileSync(join(stateDir, 'agent.json'), '{"format": 1');
     assert.is(await keepKeyCurrent(state, due + 1000 * DAY_MS), undefined);
-    assert.is(state.config.keyVersion, 3);
+    assert.is(state.config.keyVersion, 4);
   } finally {
     dir.cleanup();
   }
