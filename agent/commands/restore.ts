@@ -7,6 +7,7 @@
  * only the keys come from the state directory, so it works when the local shard store is gone.
  */
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { BaksaError } from '../../shared/errors.ts';
 import { formatBytes, printJsonLine, printRecord } from '../../shared/output.ts';
 import type { AgentState } from '../config/index.ts';
@@ -44,7 +45,9 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const { compareTree } = await import('../restore/index.ts');
     const { Excluder } = await import('../sources/glob.ts');
     const excluder = new Excluder(state.config.excludes);
-    const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined };
+    // The live tree: sources that are symlinks were backed up as what they link to (sources/scan.ts).
+    const followed = root === '/' ? new Set(state.config.sources.map((p) => resolve(p))) : undefined;
+    const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined, ...(followed ? { followed } : {}) };
     if (cloud) {
       const { openCloudSource } = await import('../migrate/index.ts');
       const source = await openCloudSource(state, ref, cloud);

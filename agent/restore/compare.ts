@@ -6,7 +6,7 @@
  * `root` is where the snapshot's absolute paths live: a restore target, or "/" for the live sources.
  * Exit codes as bbackupquery: 0 same, 1 different, 2 error.
  */
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
@@ -38,6 +38,8 @@ export interface CompareOptions {
   extras?: boolean;
   /** Local entries to leave out of the extras (the config's excludes, for a live comparison). */
   isExcluded?: (path: string) => boolean;
+  /** Paths compared as what they link to, as the backup took them (sources that are symlinks). */
+  followed?: ReadonlySet<string>;
 }
 
 export interface CompareResult {
@@ -103,6 +105,7 @@ export async function compareTree(
     let st: BigIntStats;
     try {
       st = await lstat(path, { bigint: true });
+      if (st.isSymbolicLink() && options.followed?.has(e.path)) st = await stat(path, { bigint: true });
     } catch {
       differences.push({ path: e.path, what: 'missing' });
       continue;

@@ -1,7 +1,10 @@
 /**
  * Walks the sources (directories, files and globs) and yields every entry to back up, in a stable
  * order (depth first, names in byte order), with its lstat (bigint, for nanosecond mtimes and 64-bit
- * inodes). Symlinks are entries of their own (not followed). Entries that cannot be backed up (FIFOs,
+ * inodes). Symlinks are entries of their own (not followed), except a source that is one: a source
+ * names what to back up, and `/var/log/sensors` linked to a data partition means the logs there, not
+ * a 30-byte link (backing up the link alone made empty backups that looked fine). Its entries keep
+ * the source's own path. Entries that cannot be backed up (FIFOs,
  * sockets, devices, unreadable directories) come out as `problem`s so the backup can report a read-error
  * and carry on.
  *
@@ -9,7 +12,7 @@
  * yielded in order: one at a time, each lstat waited for its turn on the libuv pool, and a scan of
  * 20,000 files spent most of its time waiting.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { resolve } from 'node:path';
 import { Excluder, globBase, globToRegExp, hasGlob } from './glob.ts';
@@ -140,6 +143,16 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   }
 }
 
+/** The lstat of a source, or, when it is a symlink to something that exists, the stat of that. */
+async function sourceRoot(path: string): Promise<Lstat> {
+  const got = await lstatOf(path);
+  if ('error' in got || !got.stat.isSymbolicLink()) return got;
+  return stat(path, { bigint: true }).then(
+    (followed) => ({ stat: followed }),
+    () => got,
+  );
+}
+
 /** Every entry of every source, each path once, sources in the order given. */
 export async function* scanSources(sources: readonly string[], options: ScanOptions = {}): AsyncGenerator<ScanItem> {
   const excluder = new Excluder(options.excludes ?? []);
@@ -148,7 +161,9 @@ export async function* scanSources(sources: readonly string[], options: ScanOpti
     const abs = resolve(source);
     const start = hasGlob(abs) ? globBase(abs) : abs;
     const match = hasGlob(abs) ? globToRegExp(abs) : undefined;
-    for await (const item of walk(start, excluder, match)) {
+    // A source that is a symlink is followed (to a directory or a file); a dangling one stays a link.
+    const root = match === undefined ? await sourceRoot(start) : undefined;
+    for await (const item of walk(start, excluder, match, root)) {
       if (seen.has(item.path)) continue;
       seen.add(item.path);
       yield item;

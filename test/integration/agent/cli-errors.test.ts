@@ -2,10 +2,10 @@
 // hint, and the one-backup-at-a-time lock.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { cli } from '../../helpers/cli.ts';
+import { cli, jsonLines } from '../../helpers/cli.ts';
 import { tempDir } from '../../unit/agent/_helpers.ts';
 
 test('compare exits 1 on a difference and 2 on an error; bad input is refused with a hint', async () => {
@@ -36,6 +36,19 @@ test('compare exits 1 on a difference and 2 on an error; bad input is refused wi
     const verified = await cli(['restore', 'latest', '--state', state, '--target', target, '--verify']);
     assert.is(verified.code, 0, verified.stdout + verified.stderr);
     assert.match(verified.stdout, 'no differences');
+    // A source that is a symlink (logs on a data partition) backs up what it links to, and compares clean.
+    const real = join(t.path, 'data');
+    mkdirSync(real);
+    writeFileSync(join(real, 'sensor.csv'), 'ts,value\n1,2\n');
+    symlinkSync(real, join(t.path, 'linked'));
+    const linked = join(t.path, 'st-linked');
+    assert.is((await cli(['agent', 'init', '--state', linked, '--name', 'gw4', '--profile', 'small-arm', '--source', join(t.path, 'linked')])).code, 0);
+    const b = jsonLines((await cli(['backup', '--state', linked, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    assert.is(b.total_bytes_processed, 13, 'the linked file, not a link');
+    assert.is((await cli(['compare', 'latest', '--state', linked])).code, 0);
+    const r = await cli(['restore', 'latest', '--state', linked, '--target', join(t.path, 'r-linked'), '--verify']);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    assert.is(readFileSync(join(t.path, 'r-linked', t.path, 'linked', 'sensor.csv'), 'utf8'), 'ts,value\n1,2\n');
     const noAgent = await cli(['agent', 'rotate-key', '--state', join(t.path, 'nothing')]);
     assert.is(noAgent.code, 3, noAgent.stderr);
     assert.match(noAgent.stderr, 'STATE_NOT_INITIALIZED');

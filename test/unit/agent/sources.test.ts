@@ -79,6 +79,24 @@ test('a name that is not UTF-8 is reported as NAME_NOT_UTF8 with its bytes, not 
   }
 });
 
+test('a source that is a symlink is followed (its entries keep the source path); links below it and dangling ones are not', async () => {
+  const t = tempDir();
+  try {
+    const real = join(t.path, 'data');
+    mkdirSync(join(real, 'logs'), { recursive: true });
+    writeFileSync(join(real, 'logs', 'a.csv'), 'x');
+    symlinkSync(join(t.path, 'elsewhere'), join(real, 'inner-link'));
+    const source = join(t.path, 'sensors');
+    symlinkSync(real, source);
+    symlinkSync(join(t.path, 'nothing-there'), join(t.path, 'dangling'));
+    const items = [];
+    for await (const i of scanSources([source, join(t.path, 'dangling')])) items.push(`${i.kind}:${i.path.slice(t.path.length)}`);
+    assert.equal(items, ['dir:/sensors', 'symlink:/sensors/inner-link', 'dir:/sensors/logs', 'file:/sensors/logs/a.csv', 'symlink:/dangling']);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a directory of more entries than one lstat window comes out whole, in byte order, excludes and specials in place', async () => {
   const t = tempDir();
   try {
