@@ -59,6 +59,13 @@ export function registerAgentGroup(program: Command): void {
       }
       const { initAgent, statePaths } = await import('../config/index.ts');
       const stateDir = stateDirOf(opts);
+      if ((opts.source ?? []).length === 0 && (opts.mqttTopic ?? []).length === 0) {
+        const { BaksaError } = await import('../../shared/errors.ts');
+        throw new BaksaError('USAGE', 'agent init needs something to back up', {
+          hint: 'add --source PATH (a directory, file or glob; repeatable), or --mqtt-topic TOPIC with --broker URL to capture sensor topics',
+          exitCode: 2,
+        });
+      }
       const config = await initAgent({
         stateDir,
         ...(opts.name !== undefined ? { name: opts.name } : {}),

@@ -60,6 +60,9 @@ test('compare exits 1 on a difference and 2 on an error; bad input is refused wi
     const badName = await cli(['agent', 'init', '--state', join(t.path, 's3'), '--name', 'not a name!', '--profile', 'small-arm', '--source', src]);
     assert.is(badName.code, 3);
     assert.match(badName.stderr, 'name');
+    const noSource = await cli(['agent', 'init', '--state', join(t.path, 's4'), '--name', 'gw5', '--profile', 'small-arm']);
+    assert.is(noSource.code, 2);
+    assert.match(noSource.stderr, 'add --source PATH');
     const noState = await cli(['backup', '--state', join(t.path, 'nothing')]);
     assert.is(noState.code, 3);
     assert.match(noState.stderr, 'agent init');
