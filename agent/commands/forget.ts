@@ -36,7 +36,7 @@ const columns: Column<{ snapshot: SnapshotRecord; action: string; reasons: strin
 export function registerForgetCommand(program: Command): void {
   program
     .command('forget')
-    .description('remove snapshots by retention rules (restic semantics); --prune deletes unreferenced chunks')
+    .description('remove snapshots by retention rules (restic semantics; without a --keep flag, the profile\'s local retention); --prune deletes unreferenced chunks')
     .option('--state <dir>', 'agent state directory')
     .option('--keep-last <n>', 'keep the n newest snapshots (-1: all)', intFlag('keep-last'))
     .option('--keep-hourly <n>', 'keep the newest snapshot of each of the n last hours', intFlag('keep-hourly'))
