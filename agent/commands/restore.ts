@@ -34,8 +34,10 @@ async function sourceOf(opts: RestoreFlags, command: string): Promise<CloudTarge
   return undefined;
 }
 
-/** Runs a comparison; returns its exit code (errors become 2). */
-/** `extras`: count entries of the tree that the snapshot lacks (compare does; restore --verify leaves what the target held alone). */
+/**
+ * Runs a comparison; returns its exit code (errors become 2). `extras`: count entries of the tree that
+ * the snapshot lacks (compare does; restore --verify leaves what the target held alone).
+ */
 async function compare(state: AgentState, ref: string, root: string, path: string | undefined, json: boolean, cloud?: CloudTarget, extras = true): Promise<number> {
   let result: CompareResult;
   try {

@@ -15,11 +15,16 @@ import { readConfig, writeConfig, type AgentState } from './load.ts';
 export const DEFAULT_KEY_ROTATION_DAYS = 90;
 const DAY_MS = 86_400_000;
 
-/** When the next scheduled rotation is due (ms), or undefined when rotation is off. */
-export function keyRotationDueMs(config: AgentConfig): number | undefined {
+/**
+ * When the next scheduled rotation is due (ms), or undefined when rotation is off. A version that
+ * began more than a day after `nowMs` (a gateway's clock far ahead then, NTP fixing it since) would
+ * hold its key for years: it is due now.
+ */
+export function keyRotationDueMs(config: AgentConfig, nowMs = Date.now()): number | undefined {
   const days = config.keyRotationDays ?? DEFAULT_KEY_ROTATION_DAYS;
   if (days === 0) return undefined;
-  return (config.keyRotatedMs ?? config.createdMs) + days * DAY_MS;
+  const began = config.keyRotatedMs ?? config.createdMs;
+  return began > nowMs + DAY_MS ? nowMs : began + days * DAY_MS;
 }
 
 export interface KeyRotation {
@@ -29,7 +34,7 @@ export interface KeyRotation {
 }
 
 /** `config` moved to the next key version, current from `nowMs`. */
-export function rotated(config: AgentConfig, nowMs: number): AgentConfig {
+function rotated(config: AgentConfig, nowMs: number): AgentConfig {
   return { ...config, keyVersion: config.keyVersion + 1, keyRotatedMs: nowMs };
 }
 
@@ -56,11 +61,8 @@ export async function keepKeyCurrent(state: AgentState, nowMs = Date.now()): Pro
   if (onDisk.keyVersion > state.config.keyVersion) {
     state.config = { ...state.config, keyVersion: onDisk.keyVersion, keyRotatedMs: onDisk.keyRotatedMs ?? onDisk.createdMs };
   }
-  const due = keyRotationDueMs(onDisk);
-  // A version that began in the future (a gateway's clock far ahead at the time, NTP fixing it since)
-  // would hold its key for years: it is rotated now.
-  const fromFuture = (onDisk.keyRotatedMs ?? onDisk.createdMs) > nowMs + DAY_MS;
-  if (due === undefined || (nowMs < due && !fromFuture) || onDisk.keyVersion < state.config.keyVersion) return undefined;
+  const due = keyRotationDueMs(onDisk, nowMs);
+  if (due === undefined || nowMs < due || onDisk.keyVersion < state.config.keyVersion) return undefined;
   const next = rotated(onDisk, nowMs);
   await writeConfig(state.paths.root, next);
   state.config = { ...state.config, keyVersion: next.keyVersion, keyRotatedMs: nowMs };

@@ -91,17 +91,26 @@ export function sealInto(
   return at;
 }
 
-/** Checks and decrypts bytes from `seal`. Throws DECRYPT_FAILED; never returns garbage. */
-export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+/** `sealed` as a Buffer over the same bytes, once the key and the format are checked (DECRYPT_FAILED if not). */
+function sealedBytes(key: Uint8Array, sealed: Uint8Array): Buffer {
   checkKey(key);
   if (sealed.length < SEAL_OVERHEAD_BYTES || sealed[0] !== SEAL_FORMAT) throw decryptFailed();
-  const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-  const nonce = bytes.subarray(1, SEAL_HEADER_BYTES);
-  const tag = bytes.subarray(bytes.length - TAG_BYTES);
+  return Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+}
+
+/** The GCM decipher of sealed `bytes`: their nonce, tag, and the format byte bound into the AAD. */
+function decipherOf(key: Uint8Array, bytes: Buffer, aad: Uint8Array) {
+  const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(1, SEAL_HEADER_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAAD(aad.length > 0 ? Buffer.concat([bytes.subarray(0, 1), aad]) : bytes.subarray(0, 1));
+  decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+  return decipher;
+}
+
+/** Checks and decrypts bytes from `seal`. Throws DECRYPT_FAILED; never returns garbage. */
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+  const bytes = sealedBytes(key, sealed);
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(aad.length > 0 ? Buffer.concat([bytes.subarray(0, 1), aad]) : bytes.subarray(0, 1));
-    decipher.setAuthTag(tag);
+    const decipher = decipherOf(key, bytes, aad);
     const head = decipher.update(bytes.subarray(SEAL_HEADER_BYTES, bytes.length - TAG_BYTES));
     const tail = decipher.final();
     const plain = tail.length === 0 ? head : Buffer.concat([head, tail]);
@@ -123,14 +132,10 @@ export const OPEN_SLICE_BYTES = 64 * 1024;
  * unauthenticated is returned.
  */
 export function openInPlace(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
-  checkKey(key);
-  if (sealed.length < SEAL_OVERHEAD_BYTES || sealed[0] !== SEAL_FORMAT) throw decryptFailed();
-  const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+  const bytes = sealedBytes(key, sealed);
   const end = bytes.length - TAG_BYTES;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(1, SEAL_HEADER_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(aad.length > 0 ? Buffer.concat([bytes.subarray(0, 1), aad]) : bytes.subarray(0, 1));
-    decipher.setAuthTag(bytes.subarray(end));
+    const decipher = decipherOf(key, bytes, aad);
     // The output of each update goes where its input was (at or behind the next input): GCM gives as
     // many bytes as it takes, so `at` never passes `from`.
     let at = SEAL_HEADER_BYTES;

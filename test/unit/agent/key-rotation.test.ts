@@ -24,6 +24,8 @@ test('a rotation is due keyRotationDays (default 90) after the current version b
     assert.is(keyRotationDueMs(c), c.createdMs + DEFAULT_KEY_ROTATION_DAYS * DAY_MS);
     assert.is(keyRotationDueMs({ ...c, keyRotatedMs: c.createdMs + 5, keyRotationDays: 7 }), c.createdMs + 5 + 7 * DAY_MS);
     assert.is(keyRotationDueMs({ ...c, keyRotationDays: 0 }), undefined);
+    // A version that began in the future (the clock was far ahead then) is due now, not in years.
+    assert.is(keyRotationDueMs({ ...c, keyRotatedMs: c.createdMs + 400 * DAY_MS }, c.createdMs + 10 * DAY_MS), c.createdMs + 10 * DAY_MS);
   } finally {
     dir.cleanup();
   }
