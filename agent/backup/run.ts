@@ -98,6 +98,9 @@ export function filesInFlightFor(profile: Profile): number {
   return profile.memoryBudgetBytes >= 64 * 1024 * 1024 ? 2 : 1;
 }
 
+/** Entries a run works on at once when they are small files (no chunks) or need no read. */
+const SMALL_AHEAD = 32;
+
 /** New bytes a run stores inline before it hands sealing and staging to the store worker. */
 const WORKER_AFTER_BYTES = 48 * 1024 * 1024;
 /**
@@ -262,10 +265,16 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     // pool, so one file's waits overlap another's work); the manifest takes their entries in scan order.
     // A cluster member keeps one: its batch size and transactions in flight were measured so, and its
     // run shares the machine's cores with the other members' work (not measured with more).
+    // Small files (read whole into the manifest, no chunks) and entries that read nothing do not
+    // count against it: up to SMALL_AHEAD of them wait at once, so a tree of many small files is
+    // read as fast as the thread pool opens them, not one open, two stats and a read at a time.
     const filesInFlight = edge ? 1 : filesInFlightFor(profile);
-    const pending: Array<Promise<ManifestEntry | undefined>> = [];
+    const pending: Array<{ entry: Promise<ManifestEntry | undefined>; large: boolean }> = [];
+    let largeInFlight = 0;
     const addNext = async () => {
-      const entry = await pending.shift()!;
+      const next = pending.shift()!;
+      const entry = await next.entry;
+      if (next.large) largeInFlight--;
       if (entry === undefined) return;
       await manifest.add(entry);
       progress();
@@ -320,19 +329,22 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           }
           if (state_ === undefined) return undefined;
           entry.size = state_.size;
-          entry.chunks = state_.chunks;
+          if (state_.inline) entry.inline = state_.inline;
+          else entry.chunks = state_.chunks;
           if (described) for (const c of state_.chunks ?? []) described.add(c.id);
           fileCount++;
           bytes += state_.size;
           return entry;
         })();
         task.catch(() => undefined); // waited for in order below; a failure must not go unhandled meanwhile
-        pending.push(task);
-        while (pending.length >= filesInFlight) await addNext();
+        const large = item.kind === 'file' && Number(item.stat.size) > fileOpts.inlineMaxBytes;
+        pending.push({ entry: task, large });
+        if (large) largeInFlight++;
+        while (largeInFlight >= filesInFlight || pending.length >= SMALL_AHEAD) await addNext();
       }
       while (pending.length > 0) await addNext();
     } catch (error) {
-      await Promise.allSettled(pending); // no file of this run writes after it fails
+      await Promise.allSettled(pending.map((p) => p.entry)); // no file of this run writes after it fails
       throw error;
     }
 

@@ -63,6 +63,8 @@ export interface FileState {
   head?: string;
   /** The keyed hash of its last TAIL_BYTES bytes (all of it when shorter); absent in older rows. */
   tail?: string;
+  /** A small file's bytes, kept in the manifest instead of as chunks (`chunks` is then empty). */
+  inline?: Uint8Array;
 }
 
 interface FileRow {
@@ -73,6 +75,7 @@ interface FileRow {
   chunks: Buffer;
   head: string | null;
   tail: string | null;
+  inline: Buffer | null;
 }
 
 function fileStateOf(row: FileRow): FileState {
@@ -84,6 +87,7 @@ function fileStateOf(row: FileRow): FileState {
     chunks: unpackChunkList(row.chunks),
     ...(row.head !== null ? { head: row.head } : {}),
     ...(row.tail !== null ? { tail: row.tail } : {}),
+    ...(row.inline !== null ? { inline: row.inline } : {}),
   };
 }
 
@@ -316,9 +320,9 @@ export class Catalog {
       );
       await insertRows(
         tx,
-        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head, tail)',
-        7,
-        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null, f.tail ?? null]),
+        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head, tail, inline)',
+        8,
+        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null, f.tail ?? null, f.inline ?? null]),
       );
       for (let i = 0; i < removed.length; i += ROWS_PER_INSERT) {
         const part = removed.slice(i, i + ROWS_PER_INSERT);

@@ -16,6 +16,8 @@
  * - files.head (4) and files.tail (5): keyed hashes of a file's first and last 4 KiB, how an incremental
  *   run tells a grown log from a file rewritten as it grew (backup/file-reader.ts). NULL in older rows:
  *   those check the first and the last chunk instead.
+ * - files.inline (6): the bytes of a small file kept in the manifest instead of as chunks
+ *   (manifest/model.ts), so an unchanged one is not read again; its `chunks` list is empty.
  */
 export const catalogMigrations: readonly string[] = [
   `
@@ -77,5 +79,8 @@ export const catalogMigrations: readonly string[] = [
   `,
   `
   ALTER TABLE files ADD COLUMN tail TEXT;
+  `,
+  `
+  ALTER TABLE files ADD COLUMN inline BLOB;
   `,
 ];

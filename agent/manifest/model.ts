@@ -9,7 +9,14 @@
  */
 import type { ChunkRef } from '../catalog/chunk-list.ts';
 
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
+/** Versions this code reads: 1 (no inline files) and 2. */
+const VERSIONS_READ: readonly number[] = [1, 2];
+/**
+ * Files of up to this many bytes are kept in the manifest (`inline`) instead of as chunks: a file
+ * system page, under which a chunk's k+m shard files cost more disk and time than the bytes.
+ */
+export const INLINE_BYTES_MAX = 4096;
 
 export interface ManifestHeader {
   v: number;
@@ -33,6 +40,8 @@ export interface ManifestEntry {
   size: number;
   /** The file's chunks in order; their lengths add up to `size`. */
   chunks?: ChunkRef[];
+  /** The bytes of a small file (1..INLINE_BYTES_MAX), kept here instead of as chunks. */
+  inline?: Uint8Array;
   /** Symlink target. */
   target?: string;
 }
@@ -47,6 +56,8 @@ interface EntryLine {
   t: string;
   s: number;
   c?: Array<[string, number]>;
+  /** Inline bytes, base64. */
+  d?: string;
   l?: string;
 }
 
@@ -60,6 +71,7 @@ export function encodeHeader(h: ManifestHeader): string {
 export function encodeEntry(e: ManifestEntry): string {
   const line: EntryLine = { p: e.path, k: kinds[e.kind], m: e.mode, u: e.uid, g: e.gid, t: e.mtimeNs, s: e.size };
   if (e.chunks) line.c = e.chunks.map((c) => [c.id, c.length]);
+  if (e.inline) line.d = Buffer.from(e.inline.buffer, e.inline.byteOffset, e.inline.byteLength).toString('base64');
   if (e.target !== undefined) line.l = e.target;
   return `${JSON.stringify(line)}\n`;
 }
@@ -70,7 +82,7 @@ function fail(what: string): never {
 
 export function decodeHeader(line: string): ManifestHeader {
   const h = JSON.parse(line) as ManifestHeader;
-  if (typeof h !== 'object' || h === null || h.v !== MANIFEST_VERSION) fail(`unknown manifest version ${JSON.stringify((h as { v?: unknown })?.v)}`);
+  if (typeof h !== 'object' || h === null || !VERSIONS_READ.includes(h.v)) fail(`unknown manifest version ${JSON.stringify((h as { v?: unknown })?.v)}`);
   if (typeof h.snapshotId !== 'string' || !Array.isArray(h.paths)) fail('bad header');
   return h;
 }
@@ -87,6 +99,14 @@ export function decodeEntry(line: string): ManifestEntry {
       return { id, length };
     });
     if (e.chunks.reduce((a, c) => a + c.length, 0) !== e.size) fail(`chunk lengths of ${l.p} do not add up to its size`);
+  }
+  if (l.d !== undefined) {
+    // base64 of at most INLINE_BYTES_MAX bytes; Node's decoder skips what is not base64, so the size decides.
+    if (typeof l.d !== 'string' || l.k !== 'f' || l.c !== undefined || l.d.length > 4 * Math.ceil(INLINE_BYTES_MAX / 3)) fail(`bad inline bytes for ${l.p}`);
+    const bytes = Buffer.from(l.d, 'base64');
+    if (bytes.length > INLINE_BYTES_MAX) fail(`bad inline bytes for ${l.p}: more than ${INLINE_BYTES_MAX}`);
+    if (bytes.length !== e.size || bytes.toString('base64') !== l.d) fail(`inline bytes of ${l.p} do not match its size`);
+    e.inline = bytes;
   }
   if (l.l !== undefined) e.target = l.l;
   return e;

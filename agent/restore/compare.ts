@@ -1,6 +1,7 @@
 /**
  * Compares a tree on disk with a snapshot, like `bbackupquery compare`: content (each chunk's byte range
- * re-hashed to its chunk id, so no chunk has to be fetched unless the ids disagree), size, kind, mode,
+ * re-hashed to its chunk id, so no chunk has to be fetched unless the ids disagree; a small file's bytes
+ * against those the manifest holds), size, kind, mode,
  * mtime and symlink targets, and files present on one side only.
  *
  * `root` is where the snapshot's absolute paths live: a restore target, or "/" for the live sources.
@@ -61,6 +62,11 @@ function sameMtime(a: bigint, bNs: string): boolean {
 async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, reader: ChunkSource): Promise<string | undefined> {
   const fh = await open(local, 'r');
   try {
+    if (e.inline) {
+      const here = Buffer.allocUnsafe(e.inline.length);
+      const { bytesRead } = await fh.read(here, 0, here.length, 0);
+      return bytesRead === here.length && here.equals(e.inline) ? undefined : 'bytes differ';
+    }
     let pos = 0;
     for (const c of e.chunks ?? []) {
       const buf = Buffer.allocUnsafe(c.length);

@@ -12,7 +12,7 @@
  * local shard store, migrate/cloud-restore.ts the cloud.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
@@ -91,6 +91,20 @@ function inTheWay(error: unknown, path: string, kind: 'file' | 'dir' | 'symlink'
     details: { path, snapshotKind: kind },
   });
 }
+
+/** Gives a written temp file its owner, mode and mtime, then renames it into place. */
+async function placeFile(temp: string, dest: string, e: ManifestEntry): Promise<void> {
+  await setOwner(temp, e, false);
+  await chmod(temp, e.mode);
+  const t = utimesTimeOf(e.mtimeNs);
+  await utimes(temp, t, t);
+  await rename(temp, dest).catch((error: unknown) => {
+    throw inTheWay(error, dest, 'file');
+  });
+}
+
+/** Small files (inline in the manifest) written at once: each is an open, write, chmod, utimes and rename on the thread pool. */
+const SMALL_FILES_AHEAD = 16;
 
 function tempBeside(path: string): string {
   return join(dirname(path), `.${path.slice(dirname(path).length + 1)}.2baksa-${randomBytes(4).toString('hex')}.tmp`);
@@ -191,91 +205,120 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   };
   const blockedBy = (path: string) => blocked.find((b) => path.startsWith(b));
 
-  for (;;) {
-    const task = await queue.next();
-    if (task === undefined) break;
-    if (task.kind !== 'entry') throw new Error('invariant violated: restore queue out of step');
-    const e = task.entry;
-    const dest = join(options.target, e.path);
-    const under = blockedBy(e.path);
-    if (under !== undefined) {
-      conflicts.push({ path: e.path, message: `cannot restore ${dest}: ${under.slice(0, -1)} was not restored` });
-      if (e.kind === 'file') await skipChunks();
-      continue;
-    }
-    if (e.kind === 'dir') {
-      try {
-        await ensureDir(dest);
-        // mkdir takes a symlink to a directory for the directory: restore never writes through one.
-        if ((await lstat(dest)).isSymbolicLink()) {
-          throw new BaksaError('RESTORE_CONFLICT', `cannot restore ${dest}: the target holds a symlink where the snapshot has a directory`, {
-            hint: 'restore does not write through a symlink: move it out of the way and restore again, or restore into an empty --target',
-            exitCode: ExitCode.failure,
-            details: { path: dest, snapshotKind: 'dir' },
-          });
+  // Small files being written (up to SMALL_FILES_AHEAD at once), and the first of their failures that
+  // is not a conflict.
+  const writes = new Set<Promise<void>>();
+  let writeError: unknown;
+  const restoreEntries = async (): Promise<void> => {
+    for (;;) {
+      const task = await queue.next();
+      if (task === undefined) break;
+      if (task.kind !== 'entry') throw new Error('invariant violated: restore queue out of step');
+      const e = task.entry;
+      const dest = join(options.target, e.path);
+      const under = blockedBy(e.path);
+      if (under !== undefined) {
+        conflicts.push({ path: e.path, message: `cannot restore ${dest}: ${under.slice(0, -1)} was not restored` });
+        if (e.kind === 'file') await skipChunks();
+        continue;
+      }
+      if (e.kind === 'dir') {
+        try {
+          await ensureDir(dest);
+          // mkdir takes a symlink to a directory for the directory: restore never writes through one.
+          if ((await lstat(dest)).isSymbolicLink()) {
+            throw new BaksaError('RESTORE_CONFLICT', `cannot restore ${dest}: the target holds a symlink where the snapshot has a directory`, {
+              hint: 'restore does not write through a symlink: move it out of the way and restore again, or restore into an empty --target',
+              exitCode: ExitCode.failure,
+              details: { path: dest, snapshotKind: 'dir' },
+            });
+          }
+        } catch (error) {
+          if (!conflicted(error, e)) throw error;
+          continue;
         }
-      } catch (error) {
-        if (!conflicted(error, e)) throw error;
+        dirs.push(e);
+        progress.dirs++;
         continue;
       }
-      dirs.push(e);
-      progress.dirs++;
-      continue;
-    }
-    try {
-      await ensureDir(dirname(dest));
-    } catch (error) {
-      if (!conflicted(error, e)) throw error;
-      if (e.kind === 'file') await skipChunks();
-      continue;
-    }
-    const temp = tempBeside(dest);
-    if (e.kind === 'symlink') {
-      await symlink(e.target ?? '', temp);
-      await setOwner(temp, e, true);
-      const t = utimesTimeOf(e.mtimeNs);
-      await lutimes(temp, t, t).catch(() => undefined);
-      await rm(dest, { force: true, recursive: false }).catch(() => undefined);
       try {
-        await rename(temp, dest).catch((error: unknown) => {
-          throw inTheWay(error, dest, 'symlink');
-        });
+        await ensureDir(dirname(dest));
       } catch (error) {
-        await rm(temp, { force: true });
         if (!conflicted(error, e)) throw error;
+        if (e.kind === 'file') await skipChunks();
         continue;
       }
-      progress.symlinks++;
-      continue;
-    }
-    let fh: FileHandle | undefined = await open(temp, 'wx', 0o600);
-    try {
-      for (;;) {
-        const t = await queue.next();
-        if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
-        if (t.kind === 'end') break;
-        const data = await t.data;
-        await fh.write(data);
-        progress.bytes += data.length;
-        budget.release(t.length);
-        report(e.path);
+      const temp = tempBeside(dest);
+      if (e.kind === 'symlink') {
+        await symlink(e.target ?? '', temp);
+        await setOwner(temp, e, true);
+        const t = utimesTimeOf(e.mtimeNs);
+        await lutimes(temp, t, t).catch(() => undefined);
+        await rm(dest, { force: true, recursive: false }).catch(() => undefined);
+        try {
+          await rename(temp, dest).catch((error: unknown) => {
+            throw inTheWay(error, dest, 'symlink');
+          });
+        } catch (error) {
+          await rm(temp, { force: true });
+          if (!conflicted(error, e)) throw error;
+          continue;
+        }
+        progress.symlinks++;
+        continue;
       }
-      await fh.close();
-      fh = undefined;
-      await setOwner(temp, e, false);
-      await chmod(temp, e.mode);
-      const t = utimesTimeOf(e.mtimeNs);
-      await utimes(temp, t, t);
-      await rename(temp, dest).catch((error: unknown) => {
-        throw inTheWay(error, dest, 'file');
-      });
-      progress.files++;
-    } catch (error) {
-      await fh?.close().catch(() => undefined);
-      await rm(temp, { force: true }).catch(() => undefined);
-      if (!conflicted(error, e)) throw error;
+      if (e.inline) {
+        // A small file (manifest/model.ts): its bytes are at hand, so it is written beside the next ones.
+        const end = await queue.next();
+        if (end?.kind !== 'end') throw new Error('invariant violated: restore queue out of step');
+        const bytes = e.inline;
+        const write = (async () => {
+          try {
+            await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
+            await placeFile(temp, dest, e);
+            progress.files++;
+            progress.bytes += bytes.length;
+            report(e.path);
+          } catch (error) {
+            await rm(temp, { force: true }).catch(() => undefined);
+            if (!conflicted(error, e)) writeError ??= error;
+          }
+        })();
+        writes.add(write);
+        void write.then(() => writes.delete(write));
+        while (writes.size >= SMALL_FILES_AHEAD) await Promise.race(writes);
+        if (writeError !== undefined) throw writeError;
+        continue;
+      }
+      let fh: FileHandle | undefined = await open(temp, 'wx', 0o600);
+      try {
+        for (;;) {
+          const t = await queue.next();
+          if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
+          if (t.kind === 'end') break;
+          const data = await t.data;
+          await fh.write(data);
+          progress.bytes += data.length;
+          budget.release(t.length);
+          report(e.path);
+        }
+        await fh.close();
+        fh = undefined;
+        await placeFile(temp, dest, e);
+        progress.files++;
+      } catch (error) {
+        await fh?.close().catch(() => undefined);
+        await rm(temp, { force: true }).catch(() => undefined);
+        if (!conflicted(error, e)) throw error;
+      }
     }
+  };
+  try {
+    await restoreEntries();
+  } finally {
+    await Promise.all(writes);
   }
+  if (writeError !== undefined) throw writeError;
   await producer;
   if (selector !== undefined && matched === 0) throw suggest.notFound(`snapshot ${snapshot.id.slice(0, 8)}`);
   // Directory metadata last, deepest first.

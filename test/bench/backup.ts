@@ -4,7 +4,8 @@
  * Data: gen-sensor-logs.py DIR 256 (256 MB of sensor CSV, JSON-lines events and random blobs), then the same
  * with --append 5. Measured (wall time of the whole command, as a user runs it): first backup, incremental
  * backup, full restore; stored bytes (2baksa without parity); and the agent's peak RSS during the 256 MB
- * backup on the small-arm profile (/usr/bin/time, the child's max RSS).
+ * backup on the small-arm profile (/usr/bin/time, the child's max RSS). Then 20,000 small files
+ * (BENCH_SMALL_FILES), backed up and restored on small-arm against Borg.
  * Targets: first ≤ 1.25× Borg, incremental ≤ 0.5× Borg, restore ≤ 1.0× Borg extract,
  * stored ≤ 1.1× restic, small-arm RSS ≤ 120 MB.
  *
@@ -19,7 +20,7 @@
  * that cannot be installed is skipped with a note. Run: node --import tsx test/bench/backup.ts [MB]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { duBytes, genSensorLogs, have, repoRoot, type BenchResult } from './_tools.ts';
@@ -97,6 +98,63 @@ function smallArmRuntimeEnv(): NodeJS.ProcessEnv {
   if (p.runtime?.maxSemiSpaceMiB) env.NODE_OPTIONS = `--max-semi-space-size=${p.runtime.maxSemiSpaceMiB}`;
   if (p.runtime?.mallocArenaMax) env.MALLOC_ARENA_MAX = String(p.runtime.mallocArenaMax);
   return env;
+}
+
+/** Files of the small-files phase (BENCH_SMALL_FILES, 0 skips it). */
+const smallFilesCount = Number(process.env.BENCH_SMALL_FILES ?? 20_000);
+
+/** `count` sensor readings of 20–40 bytes, 200 to a directory (deterministic), their mtimes in the past. */
+function writeSmallFiles(dir: string, count: number): void {
+  const stamp = new Date('2026-01-01T00:00:00Z');
+  for (let i = 0; i < count; i++) {
+    const sub = join(dir, `d${String(Math.floor(i / 200)).padStart(3, '0')}`);
+    if (i % 200 === 0) mkdirSync(sub, { recursive: true });
+    const path = join(sub, `r${String(i % 200).padStart(4, '0')}.json`);
+    writeFileSync(path, `{"t":${1_790_000_000 + i * 7},"v":${((i * 7919) % 10_000) / 100}}\n`);
+    utimesSync(path, stamp, stamp);
+  }
+}
+
+/**
+ * Many small files (sensor readings one to a file): first backup and restore on the small-arm profile
+ * against `borg create` and `borg extract`, one run each. Small files are kept in the manifest
+ * (agent/manifest/model.ts); before, each was a chunk of 2+1 shard files and took 10× Borg's time.
+ */
+function smallFiles(
+  work: string,
+  agent: Agent,
+  node: (a: Agent, ...args: string[]) => Timed,
+  borg: ((args: string[], cwd?: string) => Timed) | undefined,
+  say: (s: string) => void,
+): BenchResult[] {
+  const data = join(work, 'small');
+  writeSmallFiles(data, smallFilesCount);
+  execFileSync('sync');
+  const a: Agent = { ...agent, state: join(work, 'st-small-files') };
+  node(a, 'agent', 'init', '--state', a.state, '--name', 'bench.example', '--profile', a.profile, '--source', data);
+  const first = node(a, 'backup', '--state', a.state);
+  const out = join(work, 'out-small');
+  const restored = node(a, 'restore', 'latest', '--state', a.state, '--target', out);
+  if (spawnSync('diff', ['-r', data, join(out, data)]).status !== 0) throw new Error('the small files restore is not byte-identical');
+  rmSync(out, { recursive: true, force: true });
+  say(`${smallFilesCount} small files (${a.profile}): 2baksa backup ${first.seconds.toFixed(2)} s, restore ${restored.seconds.toFixed(2)} s`);
+  const results: BenchResult[] = [
+    { name: `small files: 2baksa first backup (${smallFilesCount}, ${a.profile})`, value: smallFilesCount / first.seconds, unit: 'files/s', note: `${first.seconds.toFixed(2)} s` },
+    { name: 'small files: 2baksa restore', value: smallFilesCount / restored.seconds, unit: 'files/s', note: `${restored.seconds.toFixed(2)} s` },
+  ];
+  if (!borg) return results;
+  const repo = join(work, 'borg-small');
+  execFileSync('borg', ['init', '-e', 'repokey', repo], { env: { ...process.env, BORG_PASSPHRASE: 'bench' }, stdio: 'ignore' });
+  const created = borg(['create', `${repo}::first`, data]);
+  mkdirSync(out);
+  const extracted = borg(['extract', `${repo}::first`], out);
+  rmSync(out, { recursive: true, force: true });
+  say(`${smallFilesCount} small files: borg create ${created.seconds.toFixed(2)} s, extract ${extracted.seconds.toFixed(2)} s`);
+  results.push(
+    { name: 'small files: first backup / borg', value: first.seconds / created.seconds, unit: 'x', note: `${created.seconds.toFixed(2)} s` },
+    { name: 'small files: restore / borg extract', value: restored.seconds / extracted.seconds, unit: 'x', note: `${extracted.seconds.toFixed(2)} s` },
+  );
+  return results;
 }
 
 interface Agent {
@@ -261,6 +319,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
       ratios('restic', restic1, restic2, resticX);
       results.push({ name: 'stored bytes (no parity) / restic repo', value: st.storedBytes / resticBytes, unit: 'x', note: 'target ≤ 1.1' });
     } else results.push({ name: 'restic comparison', value: Number.NaN, unit: '', note: tools.note || 'restic missing' });
+    if (smallFilesCount > 0) results.push(...smallFiles(work, agents[1]!, node, tools.borg ? borg : undefined, say));
     return results;
   } finally {
     rmSync(work, { recursive: true, force: true });

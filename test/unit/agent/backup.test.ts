@@ -1,5 +1,6 @@
 // Backup → restore byte-identical (content, modes, mtimes), dedup across files, incremental reads
-// (unchanged files not read, grown logs read from their last chunk), subtree restore and compare.
+// (unchanged files not read, grown logs read from their last chunk), small files kept in the manifest,
+// subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { EDGE_CHUNK_BYTES_PER_SHARD_MAX } from '../../../agent/edge/backend.ts';
 import { edgeGeometry } from '../../../shared/placement/index.ts';
 import { quorumSize } from '../../../shared/ledger/quorum.ts';
 import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
+import { runCheck } from '../../../agent/check/index.ts';
+import { INLINE_BYTES_MAX } from '../../../agent/manifest/model.ts';
 import { runRestore, compareTree, isoNs, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
@@ -248,14 +251,27 @@ test('incremental: unchanged files are not read, a grown log is read at both end
     }
 
     // A grown file whose last chunk is shorter than the minimum is chunked again with its new bytes.
-    const key = join(src, 'secret.key');
-    appendFileSync(key, 'ey material');
-    settle(key, 3);
+    const short = join(src, 'short.log');
+    const shortStart = sensorLines(300, 0, 's');
+    writeFileSync(short, shortStart);
+    settle(short, 3);
+    await runBackup(state, { type: 'snapshot' });
+    appendFileSync(short, 'more\n');
+    settle(short, 4);
     const small = await runBackup(state, { type: 'snapshot' });
     assert.is(small.counters.filesAppended, 1);
-    assert.is(small.counters.bytesRead, 1 + 'ey material'.length, 'the old chunk, read once to check it and chunk it with the new bytes');
+    assert.is(small.counters.bytesRead, shortStart.length + 'more\n'.length, 'the old chunk, read once to check it and chunk it with the new bytes');
+    assert.equal((await catalogFile(state, short)).chunks.map((c) => c.length), [shortStart.length + 'more\n'.length]);
+    // A small file lives in the manifest: grown, it is read whole again (no chunk to check).
+    const key = join(src, 'secret.key');
+    appendFileSync(key, 'ey material');
+    settle(key, 5);
+    const inline = await runBackup(state, { type: 'snapshot' });
+    assert.is(inline.counters.filesAppended, 0);
+    assert.is(inline.counters.bytesRead, 'key material'.length);
     const keyState = await catalogFile(state, key);
-    assert.equal(keyState.chunks.map((c) => c.length), ['key material'.length]);
+    assert.equal(keyState.chunks, []);
+    assert.is(Buffer.from(keyState.inline!).toString(), 'key material');
     assertSameTree(await restoredTree(state, join(t.path, 'r4'), src), snapshotTree(src));
   } finally {
     t.cleanup();
@@ -295,15 +311,16 @@ test('lazy mode: a file changed within the settle time keeps its previous versio
     mkdirSync(src);
     const stillFile = join(src, 'still.csv');
     const hot = join(src, 'hot.csv');
-    writeFileSync(stillFile, sensorLines(100));
-    writeFileSync(hot, sensorLines(100, 0, 'h'));
+    // Larger than a small file (manifest/model.ts INLINE_BYTES_MAX), so the grown one is an append.
+    writeFileSync(stillFile, sensorLines(400));
+    writeFileSync(hot, sensorLines(400, 0, 'h'));
     settle(stillFile);
     settle(hot);
     const state = await freshState(t.path, [src]);
     const first = await runBackup(state, { type: 'lazy', settleS: 60, skipUnchanged: true });
     assert.is(first.snapshot.fileCount, 2);
     const v1 = readFileSync(hot);
-    appendFileSync(hot, sensorLines(10, 100, 'h')); // mtime now: not settled
+    appendFileSync(hot, sensorLines(10, 400, 'h')); // mtime now: not settled
     const second = await runBackup(state, { type: 'lazy', settleS: 60, skipUnchanged: true });
     assert.is(second.counters.filesPending, 1);
     assert.is(second.counters.bytesRead, 0);
@@ -398,6 +415,87 @@ test('restore over a target with something in the way: the rest is restored, the
     );
     assert.equal(readdirSync(outside), [], 'nothing written outside the target');
     assert.equal(readFileSync(join(target2, src, 'blobs', 'image.bin')), readFileSync(join(src, 'blobs', 'image.bin')));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('small files live in the manifest: no chunks, read once, restored (beside each other) and compared byte for byte', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    const stamp = new Date('2026-03-04T05:06:07.891Z');
+    for (let d = 0; d < 4; d++) {
+      mkdirSync(join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 50; f++) {
+        const path = join(src, `d${d}`, `r${f}.json`);
+        writeFileSync(path, `{"t":${d * 1000 + f},"v":${(f * 0.37).toFixed(2)}}\n`);
+        chmodSync(path, f % 2 === 0 ? 0o640 : 0o604);
+        utimesSync(path, stamp, stamp);
+      }
+    }
+    const edge = Buffer.from(pseudoRandom(INLINE_BYTES_MAX, 9)); // the largest kept inline
+    writeFileSync(join(src, 'edge.bin'), edge);
+    writeFileSync(join(src, 'over.bin'), pseudoRandom(INLINE_BYTES_MAX + 1, 9)); // the smallest chunked
+    settle(join(src, 'edge.bin'));
+    settle(join(src, 'over.bin'));
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    assert.is(first.snapshot.fileCount, 202);
+    assert.is(first.counters.filesRead, 202);
+    const repo = await openRepo(state);
+    try {
+      // over.bin's chunk and the manifest's own: none for the 201 small files.
+      assert.is((await repo.catalog.chunkStats()).chunks, 1 + first.snapshot.rootChunks.length);
+      const m = await openManifest(new ChunkReader(repo.store, repo.catalog, repo.ring), first.snapshot.rootChunks);
+      const files = new Map<string, { inline?: Uint8Array; chunks?: unknown[] }>();
+      for await (const e of m.entries) if (e.kind === 'file') files.set(e.path.slice(src.length), e);
+      assert.equal(Buffer.from(files.get('/edge.bin')!.inline!), edge);
+      assert.is(files.get('/edge.bin')!.chunks, undefined);
+      assert.is(files.get('/over.bin')!.inline, undefined);
+      assert.is(files.get('/over.bin')!.chunks!.length, 1);
+      const report = await runCheck(repo.catalog, repo.store, repo.ring, { readData: true, repair: false });
+      assert.equal(report.issues, []);
+    } finally {
+      await repo.close();
+    }
+    // Unchanged small files are not read again; their bytes come from the catalog.
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.is(again.counters.bytesRead, 0);
+    assert.is(again.counters.filesUnchanged, 202);
+    const changed = join(src, 'd2', 'r7.json');
+    writeFileSync(changed, '{"t":2007,"v":9.99}\n');
+    settle(changed, 2);
+    const third = await runBackup(state, { type: 'snapshot' });
+    assert.is(third.counters.filesRead, 1);
+    assert.is(third.counters.bytesRead, statSync(changed).size);
+
+    // Restored byte-identical with modes and mtimes, the first snapshot's version too; a directory in
+    // the way of one file is a conflict, and the rest is restored.
+    assertSameTree(await restoredTree(state, join(t.path, 'r1'), src), snapshotTree(src));
+    const old = join(t.path, 'r0');
+    await runRestore(state, first.snapshot.id, { target: old });
+    assert.is(readFileSync(join(old, changed), 'utf8'), '{"t":2007,"v":2.59}\n');
+    const target = join(t.path, 'r2');
+    mkdirSync(join(target, src, 'd1', 'r3.json'), { recursive: true });
+    await runRestore(state, 'latest', { target }).then(
+      () => assert.unreachable('restored over a directory'),
+      (e: { code?: string; details?: { count: number; files: number } }) => {
+        assert.is(e.code, 'RESTORE_CONFLICT');
+        assert.is(e.details?.count, 1);
+        assert.is(e.details?.files, 201);
+      },
+    );
+    assert.equal(readFileSync(join(target, src, 'd3', 'r49.json')), readFileSync(join(src, 'd3', 'r49.json')));
+
+    // compare checks a small file's bytes against the manifest's: a change of the same size and mtime is found.
+    const r1 = join(t.path, 'r1');
+    assert.equal((await compare(state, r1)).differences, []);
+    const restored = join(r1, src, 'd0', 'r1.json');
+    const before = statSync(restored);
+    writeFileSync(restored, readFileSync(restored, 'utf8').replace('"t":1', '"t":9'));
+    utimesSync(restored, before.atime, before.mtime);
+    assert.equal((await compare(state, r1)).differences.map((d) => `${d.what}:${d.path.slice(src.length)}`), ['content:/d0/r1.json']);
   } finally {
     t.cleanup();
   }

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { packChunkList, unpackChunkList } from '../../../agent/catalog/index.ts';
 import { LineSplitter, decodeEntry, decodeHeader, encodeEntry, encodeHeader, type ManifestEntry } from '../../../agent/manifest/index.ts';
+import { INLINE_BYTES_MAX, MANIFEST_VERSION } from '../../../agent/manifest/model.ts';
 import { ByteBudget } from '../../../agent/util/budget.ts';
 
 const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
@@ -26,11 +27,15 @@ const entry: fc.Arbitrary<ManifestEntry> = fc
     gid: fc.nat(),
     mtimeNs: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map(String),
     chunks: fc.array(fc.record({ id: hexId, length: fc.integer({ min: 1, max: 1 << 24 }) }), { maxLength: 5 }),
+    inline: fc.option(fc.uint8Array({ minLength: 1, maxLength: INLINE_BYTES_MAX }).map((b) => Buffer.from(b)), { nil: undefined }),
     target: fc.string(),
   })
   .map((r) => {
     const e: ManifestEntry = { path: r.path, kind: r.kind, mode: r.mode, uid: r.uid, gid: r.gid, mtimeNs: r.mtimeNs, size: 0 };
-    if (r.kind === 'file') {
+    if (r.kind === 'file' && r.inline) {
+      e.inline = r.inline;
+      e.size = r.inline.length;
+    } else if (r.kind === 'file') {
       e.chunks = r.chunks.map((c) => ({ id: c.id, length: c.length }));
       e.size = r.chunks.reduce((a, c) => a + c.length, 0);
     }
@@ -41,7 +46,7 @@ const entry: fc.Arbitrary<ManifestEntry> = fc
 test('manifest entries round-trip through lines split at any byte (property)', () => {
   fc.assert(
     fc.property(fc.array(entry, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (entries, cuts) => {
-      const header = { v: 1, snapshotId: 'ab', timeMs: 1, host: 'h', type: 'snapshot', paths: ['/x'] };
+      const header = { v: MANIFEST_VERSION, snapshotId: 'ab', timeMs: 1, host: 'h', type: 'snapshot', paths: ['/x'] };
       const bytes = Buffer.from(encodeHeader(header) + entries.map(encodeEntry).join(''), 'utf8');
       const splitter = new LineSplitter();
       const lines: string[] = [];
@@ -61,6 +66,23 @@ test('a manifest entry whose chunk lengths do not add up is refused', () => {
   const line = JSON.stringify({ p: '/a', k: 'f', m: 420, u: 0, g: 0, t: '1', s: 5, c: [['00'.repeat(32), 4]] });
   assert.throws(() => decodeEntry(line), /do not add up/);
   assert.throws(() => decodeHeader(JSON.stringify({ v: 99 })), /version/);
+});
+
+test('a small file inline: the manifest version before it still reads, and bad inline bytes are refused', () => {
+  // Manifests written before small files were kept inline (version 1) restore as they did.
+  assert.is(decodeHeader(JSON.stringify({ v: 1, snapshotId: 'ab', timeMs: 1, host: 'h', type: 'snapshot', paths: ['/x'] })).v, 1);
+  const good = { p: '/a', k: 'f', m: 420, u: 0, g: 0, t: '1', s: 5, d: Buffer.from('hello').toString('base64') };
+  assert.is(Buffer.from(decodeEntry(JSON.stringify(good)).inline!).toString(), 'hello');
+  const bad: Array<[string, object, RegExp]> = [
+    ['size', { ...good, s: 6 }, /do not match its size/],
+    ['not base64', { ...good, d: 'aGVsbG8*' }, /do not match its size/],
+    ['not canonical', { ...good, d: 'aGVsbG8' }, /do not match its size/],
+    ['with chunks too', { ...good, c: [['00'.repeat(32), 5]] }, /bad inline/],
+    ['on a directory', { ...good, k: 'd' }, /bad inline/],
+    ['too large', { ...good, s: INLINE_BYTES_MAX + 1, d: Buffer.alloc(INLINE_BYTES_MAX + 1).toString('base64') }, /bad inline/],
+    ['not a string', { ...good, d: 5 }, /bad inline/],
+  ];
+  for (const [why, line, message] of bad) assert.throws(() => decodeEntry(JSON.stringify(line)), message, why);
 });
 
 test('the byte budget bounds bytes in flight and lets an oversized request through alone', async () => {
