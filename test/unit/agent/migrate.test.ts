@@ -398,6 +398,8 @@ function buildSource(src: string, variant = 0): void {
   writeFileSync(join(src, 'blobs', 'image.bin'), pseudoRandom(600_000, 3 + variant));
   writeFileSync(join(src, 'blobs', 'copy.bin'), pseudoRandom(600_000, 3));
   writeFileSync(join(src, 'empty.txt'), '');
+  // A small file, kept in the manifest: it reaches the cloud with the manifest's chunks.
+  writeFileSync(join(src, 'gateway.json'), JSON.stringify({ site: 'plant-1', line: 3, variant }));
 }
 
 /**
@@ -521,7 +523,7 @@ test('migrate: interrupted, resumed without re-sending, re-run sends nothing, re
     const snap = listed.find((s) => s.snapshotId === third.snapshot.id)!;
     const target2 = join(t.path, 'restored');
     const summary = await restoreSnapshot(new CloudChunkReader(client, ring), { id: snap.snapshotId, rootChunks: snap.rootChunks }, { target: target2, memoryBudgetBytes: 8 << 20 });
-    assert.is(summary.files, 5);
+    assert.is(summary.files, 6);
     assertSameTree(snapshotTree(join(target2, src)), snapshotTree(src));
   } finally {
     t.cleanup();
