@@ -98,6 +98,9 @@ export function filesInFlightFor(profile: Profile): number {
   return profile.memoryBudgetBytes >= 64 * 1024 * 1024 ? 2 : 1;
 }
 
+/** Bytes of changed file states a run holds before it sets them aside in the catalog. */
+const STAGE_BYTES = 4 * 1024 * 1024;
+
 /** Entries a run works on at once when they are small files (no chunks) or need no read. */
 const SMALL_AHEAD = 32;
 
@@ -230,7 +233,22 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       type: options.type,
       paths: sources,
     });
-    const changed: FileState[] = [];
+    // Changed file states wait here for the snapshot's commit; past STAGE_BYTES (small files hold
+    // their bytes) they are set aside in the catalog instead (Catalog.stageFiles).
+    await repo.catalog.clearStagedFiles();
+    let changed: FileState[] = [];
+    let changedBytes = 0;
+    let changedCount = 0;
+    const keepChanged = async (state: FileState) => {
+      changed.push(state);
+      changedCount++;
+      changedBytes += state.path.length + 36 * state.chunks.length + (state.inline?.length ?? 0) + 100;
+      if (changedBytes < STAGE_BYTES) return;
+      const staged = changed;
+      changed = [];
+      changedBytes = 0;
+      await repo!.catalog.stageFiles(staged);
+    };
     const seen = new Set<string>();
     const settleNs = BigInt(Math.round((options.settleS ?? 0) * 1000)) * 1_000_000n;
     const nowNs = BigInt(started) * 1_000_000n;
@@ -322,7 +340,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
               counters.filesRead++;
               if (result.appended) counters.filesAppended++;
               state_ = result.state;
-              changed.push(result.state);
+              await keepChanged(result.state);
               entry.mode = Number(result.stat.mode) & 0o7777;
               entry.mtimeNs = result.state.mtimeNs;
             }
@@ -353,7 +371,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     syncStats();
     const removed = (await repo.catalog.filePaths()).filter((p) => !seen.has(p));
     const treeDigest = manifest.treeDigest();
-    if (options.skipUnchanged && changed.length === 0 && removed.length === 0 && (await repo.catalog.getMeta(TREE_DIGEST_KEY)) === treeDigest) {
+    if (options.skipUnchanged && changedCount === 0 && removed.length === 0 && (await repo.catalog.getMeta(TREE_DIGEST_KEY)) === treeDigest) {
       const last = await repo.catalog.findSnapshot('latest').catch(() => undefined);
       if (last) {
         await writer.abort();

@@ -91,6 +91,11 @@ function fileStateOf(row: FileRow): FileState {
   };
 }
 
+/** The files (and files_staged) columns of a state, in table order. */
+function fileRowOf(f: FileState): unknown[] {
+  return [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null, f.tail ?? null, f.inline ?? null];
+}
+
 interface SnapshotRow {
   id: string;
   time_ms: number;
@@ -307,8 +312,24 @@ export class Catalog {
   // ---- snapshots and files ----
 
   /**
-   * Commits a snapshot together with the file states it saw: upserts `changed`, removes `removed`.
-   * One transaction: the files table always matches some committed snapshot.
+   * Sets aside file states of a running backup (`files_staged`) until its snapshot commits them, so
+   * the run need not hold them all in memory. Not part of any snapshot until then.
+   */
+  async stageFiles(changed: readonly FileState[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await insertRows(tx, 'INSERT OR REPLACE INTO files_staged (path, size, mtime_ns, inode, chunks, head, tail, inline)', 8, changed.map(fileRowOf));
+    });
+  }
+
+  /** Forgets the states a backup set aside and never committed (one that crashed or was stopped). */
+  async clearStagedFiles(): Promise<void> {
+    await this.db.run('DELETE FROM files_staged');
+  }
+
+  /**
+   * Commits a snapshot together with the file states it saw: upserts `changed` and every staged state
+   * (`stageFiles`), removes `removed`. One transaction: the files table always matches some
+   * committed snapshot.
    */
   async commitSnapshot(s: SnapshotRecord, changed: readonly FileState[], removed: readonly string[], meta: Record<string, string> = {}): Promise<void> {
     await this.db.transaction(async (tx) => {
@@ -322,8 +343,12 @@ export class Catalog {
         tx,
         'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head, tail, inline)',
         8,
-        changed.map((f) => [f.path, f.size, f.mtimeNs, f.inode, packChunkList(f.chunks), f.head ?? null, f.tail ?? null, f.inline ?? null]),
+        changed.map(fileRowOf),
       );
+      await tx.run(
+        'INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, chunks, head, tail, inline) SELECT path, size, mtime_ns, inode, chunks, head, tail, inline FROM files_staged',
+      );
+      await tx.run('DELETE FROM files_staged');
       for (let i = 0; i < removed.length; i += ROWS_PER_INSERT) {
         const part = removed.slice(i, i + ROWS_PER_INSERT);
         await tx.run(`DELETE FROM files WHERE path IN (${part.map(() => '?').join(',')})`, part);

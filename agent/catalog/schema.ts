@@ -18,6 +18,9 @@
  *   those check the first and the last chunk instead.
  * - files.inline (6): the bytes of a small file kept in the manifest instead of as chunks
  *   (manifest/model.ts), so an unchanged one is not read again; its `chunks` list is empty.
+ * - files_staged (7): file states a running backup has seen change, set aside so its memory stays bounded
+ *   (a tree of many small files holds their bytes). The snapshot's commit moves them into `files` in
+ *   its transaction; a run that does not commit leaves them, and the next run clears them first.
  */
 export const catalogMigrations: readonly string[] = [
   `
@@ -82,5 +85,17 @@ export const catalogMigrations: readonly string[] = [
   `,
   `
   ALTER TABLE files ADD COLUMN inline BLOB;
+  `,
+  `
+  CREATE TABLE files_staged (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns TEXT NOT NULL,
+    inode TEXT NOT NULL,
+    chunks BLOB NOT NULL,
+    head TEXT,
+    tail TEXT,
+    inline BLOB
+  ) WITHOUT ROWID;
   `,
 ];

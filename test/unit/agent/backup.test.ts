@@ -3,7 +3,7 @@
 // subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { edgeProfile, filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
 import { builtinProfileNames, loadProfile } from '../../../agent/profile/index.ts';
@@ -501,6 +501,58 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
   }
 });
 
+test('a run over thousands of changed small files sets their states aside in the catalog; a stopped run leaves none of them', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const count = 1_200; // 4.8 MB of small files' bytes: past what a run holds before it stages them
+    for (let i = 0; i < count; i++) {
+      const path = join(src, `f${i}.bin`);
+      writeFileSync(path, pseudoRandom(INLINE_BYTES_MAX - 96, 1000 + i));
+      settle(path);
+    }
+    const state = await freshState(t.path, [src]);
+    const stop = new AbortController();
+    await runBackup(state, {
+      type: 'snapshot',
+      signal: stop.signal,
+      progressIntervalMs: 0,
+      listener: (e) => {
+        if (e.type === 'progress' && e.counters.filesRead >= count - 50) stop.abort();
+      },
+    }).then(
+      () => assert.unreachable('the run was stopped'),
+      (e: { code?: string }) => assert.is(e.code, 'BACKUP_CANCELLED'),
+    );
+    const staged = async () => {
+      const repo = await openRepo(state);
+      try {
+        return { staged: (await repo.catalog.db.get<{ n: number }>('SELECT count(*) AS n FROM files_staged'))!.n, files: (await repo.catalog.filePaths()).length };
+      } finally {
+        await repo.close();
+      }
+    };
+    const stopped = await staged();
+    assert.ok(stopped.staged > 0, 'states were set aside before the run stopped');
+    assert.is(stopped.files, 0, 'and none of them is any snapshot’s');
+    // A file set aside by the stopped run, deleted since: the next run does not take its state.
+    const gone = join(src, 'f0.bin');
+    const repo = await openRepo(state);
+    assert.is((await repo.catalog.db.get<{ n: number }>('SELECT count(*) AS n FROM files_staged WHERE path = ?', [gone]))!.n, 1);
+    await repo.close();
+    rmSync(gone);
+    const full = await runBackup(state, { type: 'snapshot' });
+    assert.is(full.counters.filesRead, count - 1);
+    assert.equal(await staged(), { staged: 0, files: count - 1 });
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.is(again.counters.bytesRead, 0, 'every state, staged or not, was committed');
+    assertSameTree(await restoredTree(state, join(t.path, 'r'), src), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('compare lists differences: content, mode, missing and extra files', async () => {
   const t = tempDir();
   try {
@@ -517,7 +569,6 @@ test('compare lists differences: content, mode, missing and extra files', async 
     utimesSync(join(base, 'blobs', 'image.bin'), new Date('2026-01-02T03:04:05.678Z'), new Date('2026-01-02T03:04:05.678Z'));
     chmodSync(join(base, 'secret.key'), 0o644);
     writeFileSync(join(base, 'logs', 'new.txt'), 'x');
-    const { rmSync } = await import('node:fs');
     rmSync(join(base, 'empty.txt'));
     const diff = (await compare(state, target)).differences.map((d) => `${d.what}:${d.path.slice(src.length)}`).sort();
     assert.equal(diff, ['content:/blobs/image.bin', 'extra:/logs/new.txt', 'missing:/empty.txt', 'mode:/secret.key']);
