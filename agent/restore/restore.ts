@@ -151,6 +151,11 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         matched++;
         queue.push({ kind: 'entry', entry });
         if (entry.kind !== 'file') continue;
+        if (entry.inline) {
+          // A small file's bytes count against the budget too, or a manifest of them all would queue up.
+          await budget.acquire(entry.inline.length);
+          queue.push({ kind: 'chunk', data: Promise.resolve(entry.inline), length: entry.inline.length });
+        }
         for (const c of entry.chunks ?? []) {
           await budget.acquire(c.length);
           const data = reader.read(c.id);
@@ -269,9 +274,10 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       }
       if (e.inline) {
         // A small file (manifest/model.ts): its bytes are at hand, so it is written beside the next ones.
-        const end = await queue.next();
-        if (end?.kind !== 'end') throw new Error('invariant violated: restore queue out of step');
         const bytes = e.inline;
+        const held = await queue.next();
+        const end = await queue.next();
+        if (held?.kind !== 'chunk' || end?.kind !== 'end') throw new Error('invariant violated: restore queue out of step');
         const write = (async () => {
           try {
             await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
@@ -282,6 +288,8 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
           } catch (error) {
             await rm(temp, { force: true }).catch(() => undefined);
             if (!conflicted(error, e)) writeError ??= error;
+          } finally {
+            budget.release(held.length);
           }
         })();
         writes.add(write);

@@ -473,6 +473,10 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
     // Restored byte-identical with modes and mtimes, the first snapshot's version too; a directory in
     // the way of one file is a conflict, and the rest is restored.
     assertSameTree(await restoredTree(state, join(t.path, 'r1'), src), snapshotTree(src));
+    // Their bytes count against the restore's memory budget: one smaller than a file still gets through.
+    const tight = join(t.path, 'tight');
+    await runRestore(state, 'latest', { target: tight, memoryBudgetBytes: 1024 });
+    assertSameTree(snapshotTree(join(tight, src)), snapshotTree(src));
     const old = join(t.path, 'r0');
     await runRestore(state, first.snapshot.id, { target: old });
     assert.is(readFileSync(join(old, changed), 'utf8'), '{"t":2007,"v":2.59}\n');
