@@ -332,7 +332,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
             }
           } else {
             progress(item.path);
-            const result = await backupFile(item.path, known, writer, counters, fileOpts);
+            const result = await backupFile(item.path, known, writer, counters, fileOpts, item.stat);
             if (result.kind === 'skipped') {
               skip(item.path, result.code, result.message);
               state_ = undefined;
