@@ -92,10 +92,21 @@ function inTheWay(error: unknown, path: string, kind: 'file' | 'dir' | 'symlink'
   });
 }
 
+/**
+ * The mode to create a small file's temp with: its own when the umask takes nothing of it (then no
+ * chmod follows, one call of the five such a file costs), else owner read and write until the chmod.
+ */
+let umask: number | undefined;
+function createMode(e: ManifestEntry): number {
+  umask ??= process.umask();
+  return e.mode <= 0o777 && (e.mode & umask) === 0 ? e.mode : 0o600;
+}
+
 /** Gives a written temp file its owner, mode and mtime, then renames it into place. */
-async function placeFile(temp: string, dest: string, e: ManifestEntry): Promise<void> {
+async function placeFile(temp: string, dest: string, e: ManifestEntry, created = 0o600): Promise<void> {
   await setOwner(temp, e, false);
-  await chmod(temp, e.mode);
+  // chown clears the set-id bits, so only a mode without them can have been given at creation.
+  if (created !== e.mode) await chmod(temp, e.mode);
   const t = utimesTimeOf(e.mtimeNs);
   await utimes(temp, t, t);
   await rename(temp, dest).catch((error: unknown) => {
@@ -280,8 +291,9 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         if (held?.kind !== 'chunk' || end?.kind !== 'end') throw new Error('invariant violated: restore queue out of step');
         const write = (async () => {
           try {
-            await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
-            await placeFile(temp, dest, e);
+            const mode = createMode(e);
+            await writeFile(temp, bytes, { flag: 'wx', mode });
+            await placeFile(temp, dest, e, mode);
             progress.files++;
             progress.bytes += bytes.length;
             report(e.path);

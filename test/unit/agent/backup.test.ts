@@ -434,6 +434,12 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
         utimesSync(path, stamp, stamp);
       }
     }
+    // Modes the umask would cut, one without owner write, one with set-id bits: each restored exact.
+    for (const [name, mode] of [['open.cfg', 0o666], ['ro.cfg', 0o444], ['suid.sh', 0o4755]] as const) {
+      writeFileSync(join(src, 'd0', name), `${name}\n`);
+      chmodSync(join(src, 'd0', name), mode);
+      utimesSync(join(src, 'd0', name), stamp, stamp);
+    }
     const edge = Buffer.from(pseudoRandom(INLINE_BYTES_MAX, 9)); // the largest kept inline
     writeFileSync(join(src, 'edge.bin'), edge);
     writeFileSync(join(src, 'over.bin'), pseudoRandom(INLINE_BYTES_MAX + 1, 9)); // the smallest chunked
@@ -441,8 +447,8 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
     settle(join(src, 'over.bin'));
     const state = await freshState(t.path, [src]);
     const first = await runBackup(state, { type: 'snapshot' });
-    assert.is(first.snapshot.fileCount, 202);
-    assert.is(first.counters.filesRead, 202);
+    assert.is(first.snapshot.fileCount, 205);
+    assert.is(first.counters.filesRead, 205);
     const repo = await openRepo(state);
     try {
       // over.bin's chunk and the manifest's own: none for the 201 small files.
@@ -462,7 +468,7 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
     // Unchanged small files are not read again; their bytes come from the catalog.
     const again = await runBackup(state, { type: 'snapshot' });
     assert.is(again.counters.bytesRead, 0);
-    assert.is(again.counters.filesUnchanged, 202);
+    assert.is(again.counters.filesUnchanged, 205);
     const changed = join(src, 'd2', 'r7.json');
     writeFileSync(changed, '{"t":2007,"v":9.99}\n');
     settle(changed, 2);
@@ -487,7 +493,7 @@ test('small files live in the manifest: no chunks, read once, restored (beside e
       (e: { code?: string; details?: { count: number; files: number } }) => {
         assert.is(e.code, 'RESTORE_CONFLICT');
         assert.is(e.details?.count, 1);
-        assert.is(e.details?.files, 201);
+        assert.is(e.details?.files, 204);
       },
     );
     assert.equal(readFileSync(join(target, src, 'd3', 'r49.json')), readFileSync(join(src, 'd3', 'r49.json')));
