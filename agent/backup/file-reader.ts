@@ -298,9 +298,9 @@ async function readAttempt(
 
 /**
  * `scanned` is the stat the scan took of `path`, if any: a small file's first attempt takes it as its
- * stat before the read instead of one more fstat (a third of the calls a small file costs besides
- * its open, read and close). It is as good a "before": a file replaced or written between it and
- * the read differs in inode, size, mtime or ctime from the fstat after, and is read again.
+ * stat before the read instead of an fstat, one of the five calls such a file cost (open, fstat,
+ * read, fstat, close). It is as good a "before": a file replaced or written between it and the read
+ * differs in inode, size, mtime or ctime from the fstat after, and is read again.
  */
 export async function backupFile(
   path: string,
