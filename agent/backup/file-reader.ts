@@ -36,6 +36,7 @@ import { Chunker, type ChunkerOptions } from '../../shared/chunking/index.ts';
 import type { ChunkRef, FileState } from '../catalog/index.ts';
 import type { ChunkWriter } from '../chunks/index.ts';
 import { INLINE_BYTES_MAX } from '../manifest/model.ts';
+import { fsPath } from '../sources/names.ts';
 import type { BackupCounters } from './events.ts';
 import type { Faults } from './faults.ts';
 
@@ -199,7 +200,7 @@ interface Attempt {
 async function readInline(fh: FileHandle, path: string, size: number, opts: FileReadOptions, counters: BackupCounters, mutate: boolean): Promise<Attempt> {
   const bytes = Buffer.allocUnsafe(size);
   const got = await readInto(fh, path, bytes, 0, opts, counters);
-  if (mutate) await appendFile(path, 'concurrent write\n');
+  if (mutate) await appendFile(fsPath(path), 'concurrent write\n');
   return { refs: [], appended: false, inline: bytes.subarray(0, got) };
 }
 
@@ -278,7 +279,7 @@ async function readAttempt(
     if (tap?.take(piece)) head = headOf(tap.bytes());
     tailTap.take(piece);
     for (const c of chunker.push(piece)) refs.push(await writer.add(c.data));
-    if (first && mutate) await appendFile(path, 'concurrent write\n');
+    if (first && mutate) await appendFile(fsPath(path), 'concurrent write\n');
     first = false;
   }
   for (const c of chunker.finish()) refs.push(await writer.add(c.data));
@@ -312,7 +313,7 @@ export async function backupFile(
 ): Promise<FileResult> {
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fh = await open(fsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     return { kind: 'skipped', code: e.code ?? 'EIO', message: e.message };

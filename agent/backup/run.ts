@@ -18,6 +18,7 @@ import { ChunkWriter, defaultChunkWriterOptions } from '../chunks/index.ts';
 import type { AgentState } from '../config/index.ts';
 import { ManifestWriter, MANIFEST_VERSION, type ManifestEntry } from '../manifest/index.ts';
 import { scanSources, type ScanEntry, type ScanItem } from '../sources/scan.ts';
+import { fsPath, nameOfBytes } from '../sources/names.ts';
 import { emptyCounters, type BackupCounters, type BackupListener } from './events.ts';
 import { faultsFromEnv, type Faults } from './faults.ts';
 import { backupFile, defaultFileReadOptions, unchanged } from './file-reader.ts';
@@ -310,7 +311,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           if (item.kind === 'dir') return entry;
           if (item.kind === 'symlink') {
             try {
-              entry.target = await readlink(item.path);
+              entry.target = nameOfBytes(await readlink(fsPath(item.path), { encoding: 'buffer' }));
             } catch (error) {
               skip(item.path, (error as NodeJS.ErrnoException).code ?? 'EIO', (error as Error).message);
               return undefined;

@@ -6,6 +6,19 @@
  * chunker as data, so an unchanged part of the tree dedups against the previous snapshot's manifest.
  * The chunks are compressed, encrypted and erasure-coded like any other; their ids are the snapshot's
  * root chunks.
+ *
+ * Small files live inside their entry (`inline`, base64 in the line), as Tahoe-LAFS keeps small files
+ * in their capability: a file of up to INLINE_BYTES_MAX bytes costs no chunk, no catalog rows for
+ * chunks and shards, and no k+m shard files (each created, fsynced and renamed, and each at least a
+ * file system block). Tried as a new user would, 20,000 sensor readings of 10–60 bytes took 23 s to
+ * back up and 244 MB of shards as chunks (Borg: 2 s). Their bytes are still encrypted, compressed
+ * and erasure-coded, as part of the manifest's chunks, and an unchanged stretch of them dedups
+ * against the previous snapshot's manifest like any other.
+ *
+ * Paths and symlink targets are kept names (sources/names.ts): a character of U+F780..U+F7FF stands
+ * for a byte of a name that is not UTF-8. Version 2 is the manifest that may carry inline files and
+ * such names; an agent that knows only version 1 refuses it by its version instead of restoring
+ * those files empty. A version 1 manifest had neither (store.ts reads its names as plain text).
  */
 import type { ChunkRef } from '../catalog/chunk-list.ts';
 

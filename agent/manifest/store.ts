@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Chunker, type ChunkerOptions } from '../../shared/chunking/index.ts';
 import type { ChunkSource, ChunkWriter } from '../chunks/index.ts';
+import { keptOfText } from '../sources/names.ts';
 import { LineSplitter, decodeEntry, decodeHeader, encodeEntry, encodeHeader, type ManifestEntry, type ManifestHeader } from './model.ts';
 
 const FLUSH_CHARS = 64 * 1024;
@@ -79,9 +80,18 @@ export async function openManifest(reader: ChunkSource, rootChunks: readonly str
   };
   if (!(await fill())) throw new Error('manifest: empty');
   const header = decodeHeader(lines[at++]!);
+  // Version 1 recorded names as plain text: a character of the escape range there is that character.
+  const literal = header.v < 2;
   async function* entries(): AsyncGenerator<ManifestEntry> {
     while (await fill()) {
-      while (at < lines.length) yield decodeEntry(lines[at++]!);
+      while (at < lines.length) {
+        const e = decodeEntry(lines[at++]!);
+        if (literal) {
+          e.path = keptOfText(e.path);
+          if (e.target !== undefined) e.target = keptOfText(e.target);
+        }
+        yield e;
+      }
     }
   }
   return { header, entries: entries() };

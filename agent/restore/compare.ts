@@ -14,6 +14,7 @@ import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
+import { fsPath, nameOfBytes } from '../sources/names.ts';
 
 /** Nanoseconds since the epoch as an ISO time with all nine digits ("2026-11-24T09:39:22.799974257Z"). */
 export function isoNs(ns: bigint | string): string {
@@ -60,7 +61,7 @@ function sameMtime(a: bigint, bNs: string): boolean {
 }
 
 async function compareContent(local: string, e: ManifestEntry, ring: KeyRing, reader: ChunkSource): Promise<string | undefined> {
-  const fh = await open(local, 'r');
+  const fh = await open(fsPath(local), 'r');
   try {
     if (e.inline) {
       const here = Buffer.allocUnsafe(e.inline.length);
@@ -110,8 +111,8 @@ export async function compareTree(
     const path = local(e.path);
     let st: BigIntStats;
     try {
-      st = await lstat(path, { bigint: true });
-      if (st.isSymbolicLink() && options.followed?.has(e.path)) st = await stat(path, { bigint: true });
+      st = await lstat(fsPath(path), { bigint: true });
+      if (st.isSymbolicLink() && options.followed?.has(e.path)) st = await stat(fsPath(path), { bigint: true });
     } catch {
       differences.push({ path: e.path, what: 'missing' });
       continue;
@@ -122,7 +123,7 @@ export async function compareTree(
     }
     if (e.kind === 'dir') dirs.push(e.path);
     if (e.kind === 'symlink') {
-      const target = await readlink(path).catch(() => undefined);
+      const target = await readlink(fsPath(path), { encoding: 'buffer' }).then(nameOfBytes, () => undefined);
       if (target !== e.target) differences.push({ path: e.path, what: 'target', detail: `${target} here, ${e.target} in the snapshot` });
       continue;
     }
@@ -149,7 +150,7 @@ export async function compareTree(
   if (selector !== undefined && compared === 0) throw suggest.notFound('the snapshot');
   if (options.extras ?? true) {
     for (const d of dirs) {
-      const names = await readdir(local(d)).catch(() => [] as string[]);
+      const names = await readdir(fsPath(local(d)), { encoding: 'buffer' }).then((raw) => raw.map(nameOfBytes), () => [] as string[]);
       for (const name of names) {
         const p = d === '/' ? `/${name}` : `${d}/${name}`;
         if (!inSnapshot.has(p) && !name.includes('.2baksa-') && !options.isExcluded?.(p)) differences.push({ path: p, what: 'extra' });

@@ -3,7 +3,8 @@
  * mtimes (and owners when run as root). Paths keep their absolute form under the target
  * (`/data/logs/a.csv` → `TARGET/data/logs/a.csv`), as restic does.
  *
- * Files are written to a temp name in their directory, given mode and mtime, then renamed into place, so
+ * Paths are the manifest's (a name that was not UTF-8 has its bytes escaped: sources/names.ts); each
+ * goes to the file system as `fsPath` of it. Files are written to a temp name in their directory, given mode and mtime, then renamed into place, so
  * a crash never leaves a half-written file under its real name. Chunks are fetched ahead of the writer
  * (shard reads, RS rebuild when needed, decrypt and decompress overlap the writes) within the memory
  * budget. Directory modes and mtimes are set last, deepest first, since writing children changes them.
@@ -24,6 +25,7 @@ import { openRepo } from '../backup/open.ts';
 import { ByteBudget } from '../util/budget.ts';
 import { AsyncQueue } from '../util/queue.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
+import { fsPath } from '../sources/names.ts';
 
 export interface RestoreOptions {
   target: string;
@@ -73,7 +75,7 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 async function setOwner(path: string, e: ManifestEntry, link: boolean): Promise<void> {
   if (!isRoot) return;
-  await (link ? lchown(path, e.uid, e.gid) : chown(path, e.uid, e.gid)).catch(() => undefined);
+  await (link ? lchown(fsPath(path), e.uid, e.gid) : chown(fsPath(path), e.uid, e.gid)).catch(() => undefined);
 }
 
 /**
@@ -106,10 +108,10 @@ function createMode(e: ManifestEntry): number {
 async function placeFile(temp: string, dest: string, e: ManifestEntry, created = 0o600): Promise<void> {
   await setOwner(temp, e, false);
   // chown clears the set-id bits, so only a mode without them can have been given at creation.
-  if (created !== e.mode) await chmod(temp, e.mode);
+  if (created !== e.mode) await chmod(fsPath(temp), e.mode);
   const t = utimesTimeOf(e.mtimeNs);
-  await utimes(temp, t, t);
-  await rename(temp, dest).catch((error: unknown) => {
+  await utimes(fsPath(temp), t, t);
+  await rename(fsPath(temp), fsPath(dest)).catch((error: unknown) => {
     throw inTheWay(error, dest, 'file');
   });
 }
@@ -185,7 +187,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   const madeDirs = new Set<string>();
   const ensureDir = async (dir: string) => {
     if (madeDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+    await mkdir(fsPath(dir), { recursive: true }).catch((error: unknown) => {
       throw inTheWay(error, dir, 'dir');
     });
     madeDirs.add(dir);
@@ -242,7 +244,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         try {
           await ensureDir(dest);
           // mkdir takes a symlink to a directory for the directory: restore never writes through one.
-          if ((await lstat(dest)).isSymbolicLink()) {
+          if ((await lstat(fsPath(dest))).isSymbolicLink()) {
             throw new BaksaError('RESTORE_CONFLICT', `cannot restore ${dest}: the target holds a symlink where the snapshot has a directory`, {
               hint: 'restore does not write through a symlink: move it out of the way and restore again, or restore into an empty --target',
               exitCode: ExitCode.failure,
@@ -266,17 +268,17 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
       }
       const temp = tempBeside(dest);
       if (e.kind === 'symlink') {
-        await symlink(e.target ?? '', temp);
+        await symlink(fsPath(e.target ?? ''), fsPath(temp));
         await setOwner(temp, e, true);
         const t = utimesTimeOf(e.mtimeNs);
-        await lutimes(temp, t, t).catch(() => undefined);
-        await rm(dest, { force: true, recursive: false }).catch(() => undefined);
+        await lutimes(fsPath(temp), t, t).catch(() => undefined);
+        await rm(fsPath(dest), { force: true, recursive: false }).catch(() => undefined);
         try {
-          await rename(temp, dest).catch((error: unknown) => {
+          await rename(fsPath(temp), fsPath(dest)).catch((error: unknown) => {
             throw inTheWay(error, dest, 'symlink');
           });
         } catch (error) {
-          await rm(temp, { force: true });
+          await rm(fsPath(temp), { force: true });
           if (!conflicted(error, e)) throw error;
           continue;
         }
@@ -292,13 +294,13 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         const write = (async () => {
           try {
             const mode = createMode(e);
-            await writeFile(temp, bytes, { flag: 'wx', mode });
+            await writeFile(fsPath(temp), bytes, { flag: 'wx', mode });
             await placeFile(temp, dest, e, mode);
             progress.files++;
             progress.bytes += bytes.length;
             report(e.path);
           } catch (error) {
-            await rm(temp, { force: true }).catch(() => undefined);
+            await rm(fsPath(temp), { force: true }).catch(() => undefined);
             if (!conflicted(error, e)) writeError ??= error;
           } finally {
             budget.release(held.length);
@@ -310,7 +312,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         if (writeError !== undefined) throw writeError;
         continue;
       }
-      let fh: FileHandle | undefined = await open(temp, 'wx', 0o600);
+      let fh: FileHandle | undefined = await open(fsPath(temp), 'wx', 0o600);
       try {
         for (;;) {
           const t = await queue.next();
@@ -328,7 +330,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         progress.files++;
       } catch (error) {
         await fh?.close().catch(() => undefined);
-        await rm(temp, { force: true }).catch(() => undefined);
+        await rm(fsPath(temp), { force: true }).catch(() => undefined);
         if (!conflicted(error, e)) throw error;
       }
     }
@@ -345,9 +347,9 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
   for (const d of dirs.reverse()) {
     const dest = join(options.target, d.path);
     await setOwner(dest, d, false);
-    await chmod(dest, d.mode);
+    await chmod(fsPath(dest), d.mode);
     const t = utimesTimeOf(d.mtimeNs);
-    await utimes(dest, t, t);
+    await utimes(fsPath(dest), t, t);
   }
   if (conflicts.length > 0) {
     const shown = conflicts.slice(0, 3).map((c) => c.path).join(', ');

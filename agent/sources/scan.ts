@@ -6,7 +6,8 @@
  * a 30-byte link (backing up the link alone made empty backups that looked fine). Its entries keep
  * the source's own path. Entries that cannot be backed up (FIFOs,
  * sockets, devices, unreadable directories) come out as `problem`s so the backup can report a read-error
- * and carry on.
+ * and carry on. A name that is not UTF-8 is kept with its bytes escaped (names.ts): give `fsPath` of
+ * an entry's path to the file system.
  *
  * The entries of a directory are lstat'ed side by side, a window of STAT_WINDOW names at a time, and
  * yielded in order: one at a time, each lstat waited for its turn on the libuv pool, and a scan of
@@ -16,6 +17,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { resolve } from 'node:path';
 import { Excluder, globBase, globToRegExp, hasGlob } from './glob.ts';
+import { fsPath, nameOfBytes } from './names.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink';
 
@@ -63,36 +65,10 @@ const STAT_WINDOW = 64;
 type Lstat = { stat: BigIntStats } | { error: unknown };
 
 function lstatOf(path: string): Promise<Lstat> {
-  return lstat(path, { bigint: true }).then(
+  return lstat(fsPath(path), { bigint: true }).then(
     (stat) => ({ stat }),
     (error: unknown) => ({ error }),
   );
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** `name` as text, or undefined when its bytes are not UTF-8 (a string could not name the file again). */
-function utf8Name(name: Buffer): string | undefined {
-  try {
-    return strictUtf8.decode(name);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A name that is not UTF-8 (Latin-1 from an old device, say) is said plainly: Node names files by
- * string, so the file could not even be opened by its name, and the backup would otherwise report it
- * as missing. Its bytes are given in hex, to find it with `ls`.
- */
-function notUtf8(dir: string, name: Buffer): ScanProblem {
-  const shown = `${dir === '/' ? '' : dir}/${name.toString('latin1').replace(/[^\x20-\x7e]/g, '?')}`;
-  return {
-    kind: 'problem',
-    path: shown,
-    reason: `its name is not UTF-8 (bytes ${name.toString('hex')}), and 2baksa backs up UTF-8 names only: rename it (e.g. convmv -f latin1 -t utf8)`,
-    code: 'NAME_NOT_UTF8',
-  };
 }
 
 /** `path` and what is below it; `known` is its lstat when the caller made it already. */
@@ -114,20 +90,13 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   if (kind !== 'dir') return;
   let raw: Buffer[];
   try {
-    raw = await readdir(path, { encoding: 'buffer' });
+    raw = await readdir(fsPath(path), { encoding: 'buffer' });
   } catch (error) {
     yield problemOf(path, error);
     return;
   }
-  const names: string[] = [];
-  for (const name of raw) {
-    const text = utf8Name(name);
-    if (text !== undefined) names.push(text);
-    else if (matched) {
-      const problem = notUtf8(path, name);
-      if (!excluder.excludes(problem.path)) yield problem;
-    }
-  }
+  // Read as bytes: a name that is not UTF-8 is kept with its bytes escaped (names.ts).
+  const names = raw.map(nameOfBytes);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   // Once a glob matched a directory, its whole subtree is in.
   const below = matched ? undefined : match;
@@ -147,7 +116,7 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
 async function sourceRoot(path: string): Promise<Lstat> {
   const got = await lstatOf(path);
   if ('error' in got || !got.stat.isSymbolicLink()) return got;
-  return stat(path, { bigint: true }).then(
+  return stat(fsPath(path), { bigint: true }).then(
     (followed) => ({ stat: followed }),
     () => got,
   );

@@ -3,7 +3,7 @@
 // subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { edgeProfile, filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
 import { builtinProfileNames, loadProfile } from '../../../agent/profile/index.ts';
@@ -558,6 +558,55 @@ test('a run over thousands of changed small files sets their states aside in the
     const again = await runBackup(state, { type: 'snapshot' });
     assert.is(again.counters.bytesRead, 0, 'every state, staged or not, was committed');
     assertSameTree(await restoredTree(state, join(t.path, 'r'), src), snapshotTree(src));
+  } finally {
+    t.cleanup();
+  }
+});
+
+/** Every entry below `dir` by its name's bytes (hex path), with its kind, mode and content or target. */
+function bytesTree(dir: Buffer, prefix = ''): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    const p = Buffer.concat([dir, Buffer.from('/'), name]);
+    const key = `${prefix}/${name.toString('hex')}`;
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) out.set(key, `link ${readlinkSync(p, { encoding: 'buffer' }).toString('hex')}`);
+    else if (st.isDirectory()) {
+      out.set(key, `dir ${(st.mode & 0o7777).toString(8)}`);
+      for (const [k, v] of bytesTree(p, key)) out.set(k, v);
+    } else out.set(key, `file ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs} ${readFileSync(p).toString('hex')}`);
+  }
+  return out;
+}
+
+test('names that are not UTF-8 are backed up, restored and compared by their bytes', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const at = (...parts: string[]) => Buffer.concat([Buffer.from(src), ...parts.map((p) => Buffer.from(`/${p}`, 'latin1'))]);
+    mkdirSync(at('Z\xe4hler'));
+    writeFileSync(at('Z\xe4hler', 'caf\xe9.csv'), sensorLines(2000)); // chunked
+    writeFileSync(at('Z\xe4hler', 'r\xfcck.json'), '{"small":true}\n'); // kept in the manifest
+    writeFileSync(at('junk\xff\xfe'), 'bytes that start no UTF-8 sequence');
+    writeFileSync(Buffer.from(`${src}/a\uF780b`, 'utf8'), 'a name holding the escape range itself');
+    symlinkSync(at('Z\xe4hler', 'caf\xe9.csv'), at('l\xe9nk'));
+    for (const p of [at('Z\xe4hler', 'caf\xe9.csv'), at('Z\xe4hler', 'r\xfcck.json'), at('junk\xff\xfe'), Buffer.from(`${src}/a\uF780b`, 'utf8')]) {
+      utimesSync(p, new Date('2026-02-01T00:00:00Z'), new Date('2026-02-01T00:00:00Z'));
+    }
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    assert.equal(first.problems, []);
+    assert.is(first.snapshot.fileCount, 4);
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.is(again.counters.bytesRead, 0, 'the catalog knows them by their kept names');
+    const target = join(t.path, 'r');
+    await runRestore(state, 'latest', { target });
+    assert.equal(bytesTree(Buffer.concat([Buffer.from(target), Buffer.from(src)])), bytesTree(Buffer.from(src)));
+    assert.equal((await compare(state, target)).differences, []);
+    writeFileSync(Buffer.concat([Buffer.from(target), at('junk\xff\xfe')]), 'changed, same length of bytes!!!!!');
+    const diff = (await compare(state, target)).differences.map((d) => d.what);
+    assert.ok(diff.includes('content') || diff.includes('size'), diff.join());
   } finally {
     t.cleanup();
   }

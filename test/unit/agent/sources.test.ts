@@ -1,4 +1,5 @@
-// Sources: globs, excludes and the scan (stable order, symlinks not followed, specials reported).
+// Sources: globs, excludes and the scan (stable order, symlinks not followed, specials reported),
+// names that are not UTF-8 kept by their bytes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
@@ -6,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Excluder, globBase, globToRegExp } from '../../../agent/sources/glob.ts';
 import { scanSources } from '../../../agent/sources/scan.ts';
+import { bytesOfName, keptOfText, nameOfBytes } from '../../../agent/sources/names.ts';
+import fc from 'fast-check';
 import { tempDir } from './_helpers.ts';
 
 test('glob syntax: *, **, ?, classes and braces', () => {
@@ -57,26 +60,54 @@ test('scan walks depth first in byte order, applies excludes and globs, reports 
   }
 });
 
-test('a name that is not UTF-8 is reported as NAME_NOT_UTF8 with its bytes, not as a missing file; its siblings are scanned', async () => {
+test('a name that is not UTF-8 is scanned with its bytes kept (escaped), and its entries are read by them', async () => {
   const t = tempDir();
   try {
     const root = join(t.path, 'src');
     mkdirSync(root);
     writeFileSync(join(root, 'ok.csv'), 'x');
-    writeFileSync(join(root, 'zähler.csv'), 'x'); // UTF-8 beyond ASCII is fine
+    writeFileSync(join(root, 'zähler.csv'), 'x'); // UTF-8 beyond ASCII is itself
     const dir = Buffer.from(root);
-    writeFileSync(Buffer.concat([dir, Buffer.from('/caf\xe9.csv', 'latin1')]), 'latin-1 name');
+    const latin1 = Buffer.concat([dir, Buffer.from('/caf\xe9', 'latin1')]);
+    mkdirSync(latin1);
+    writeFileSync(Buffer.concat([latin1, Buffer.from('/r\xfcckw\xe4rts.csv', 'latin1')]), 'latin-1 names');
     writeFileSync(Buffer.concat([dir, Buffer.from('/junk\xff.tmp', 'latin1')]), 'excluded anyway');
     const items = [];
     for await (const i of scanSources([root], { excludes: ['*.tmp'] })) items.push(i);
-    const problems = items.filter((i) => i.kind === 'problem');
-    assert.is(problems.length, 1);
-    assert.is(problems[0]!.kind === 'problem' && problems[0]!.code, 'NAME_NOT_UTF8');
-    assert.ok(problems[0]!.kind === 'problem' && problems[0]!.reason.includes('636166e92e637376'), 'the bytes of the name, to find it');
-    assert.equal(items.filter((i) => i.kind === 'file').map((i) => i.path.slice(root.length)), ['/ok.csv', '/zähler.csv']);
+    assert.equal(items.filter((i) => i.kind === 'problem'), []);
+    const files = items.filter((i) => i.kind === 'file');
+    assert.is(files.length, 3);
+    const odd = files.find((i) => !i.path.endsWith('.csv') || i.path.includes('caf'))!;
+    // The kept path stands for exactly the bytes on disk, and is well-formed text (sqlite, JSON).
+    assert.equal(bytesOfName(odd.path), Buffer.concat([latin1, Buffer.from('/r\xfcckw\xe4rts.csv', 'latin1')]));
+    assert.is(Buffer.from(odd.path, 'utf8').toString('utf8'), odd.path);
+    assert.ok(odd.kind === 'file' && odd.stat.size === 13n, 'its lstat was taken by its bytes');
   } finally {
     t.cleanup();
   }
+});
+
+test('kept names map back to their bytes for any bytes, and UTF-8 names are themselves (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
+      const kept = nameOfBytes(bytes);
+      assert.equal(bytesOfName(kept), Buffer.from(bytes));
+      assert.is(Buffer.from(kept, 'utf8').toString('utf8'), kept, 'no lone surrogates');
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (text) => {
+      if (/[\uF780-\uF7FF]/.test(text)) return;
+      assert.is(nameOfBytes(Buffer.from(text, 'utf8')), text);
+    }),
+  );
+  // A name that holds the escape range itself keeps its bytes escaped, so it maps back exactly.
+  const pua = Buffer.from('a\uF780b', 'utf8');
+  assert.is.not(nameOfBytes(pua), 'a\uF780b');
+  assert.equal(bytesOfName(nameOfBytes(pua)), pua);
+  assert.is(keptOfText('a\uF780b'), nameOfBytes(pua));
+  assert.is(keptOfText('plain'), 'plain');
 });
 
 test('a source that is a symlink is followed (its entries keep the source path); links below it and dangling ones are not', async () => {
