@@ -1,7 +1,8 @@
 /**
  * Realistic gateway data for the demo (the shape of ../shared/tools/gen-sensor-logs.py, so the demo
- * needs no Python): per-sensor CSV logs, JSON-lines event logs and a few binary blobs, deterministic
- * for a seed. `appendLogs` grows every log by a share, as a gateway does between backups.
+ * needs no Python): per-sensor CSV logs, JSON-lines event logs, a few binary blobs and each sensor's
+ * small calibration file, deterministic for a seed. `appendLogs` grows every log by a share, as a
+ * gateway does between backups.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
@@ -54,7 +55,7 @@ function eventLines(rng: Rng, gateway: number, t0: number, bytes: number): strin
 
 export async function generateGatewayData(dir: string, totalBytes: number, seed = 1): Promise<void> {
   const rng = new Rng(seed);
-  await Promise.all(['sensors', 'events', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
+  await Promise.all(['sensors', 'events', 'blobs', 'config'].map((d) => mkdir(join(dir, d), { recursive: true })));
   const t0 = 1_790_000_000;
   for (let i = 0; i < SENSORS; i++) {
     const text = 'ts,sensor,value,status\n' + sensorLines(rng, i, t0, (totalBytes * 0.6) / SENSORS);
@@ -62,6 +63,11 @@ export async function generateGatewayData(dir: string, totalBytes: number, seed 
   }
   for (let i = 0; i < EVENT_LOGS; i++) await writeFile(join(dir, 'events', `gateway-${i}.jsonl`), eventLines(rng, i, t0, (totalBytes * 0.25) / EVENT_LOGS));
   for (let i = 0; i < BLOBS; i++) await writeFile(join(dir, 'blobs', `image-${i}.bin`), rng.bytes(Math.floor((totalBytes * 0.15) / BLOBS)));
+  // Each sensor's calibration: a small file, kept inside the snapshot's manifest (agent/manifest/model.ts).
+  for (let i = 0; i < SENSORS; i++) {
+    const calibration = { sensor: `s${String(i).padStart(3, '0')}`, offset: Number(((rng.next() - 0.5) * 0.2).toFixed(4)), gain: Number((1 + (rng.next() - 0.5) * 0.02).toFixed(5)), unit: 'degC' };
+    await writeFile(join(dir, 'config', `sensor${String(i).padStart(3, '0')}.json`), `${JSON.stringify(calibration)}\n`);
+  }
 }
 
 /** Appends `share` (0.05 = 5 %) more lines to every log. */
