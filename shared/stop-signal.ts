@@ -13,16 +13,28 @@ export interface StopSignal {
   dispose(): void;
 }
 
-export function listenForStop(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): StopSignal {
-  let asked = false;
+export interface StopOptions {
+  signals?: readonly NodeJS.Signals[];
+  /**
+   * The first signal again within this many ms is the same request, not a second one. A process its
+   * parent restarted (agent/daemon/runtime.ts) gets a terminal's Ctrl-C twice: from the terminal, as
+   * one of its foreground process group, and forwarded by the parent a moment later.
+   */
+  sameSignalMs?: number;
+}
+
+export function listenForStop(options: StopOptions = {}): StopSignal {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  let asked: { signal: NodeJS.Signals; atMs: number } | undefined;
   let resolveRequested: (signal: NodeJS.Signals) => void = () => {};
   const requested = new Promise<NodeJS.Signals>((resolve) => (resolveRequested = resolve));
   const handler = (signal: NodeJS.Signals) => {
-    if (!asked) {
-      asked = true;
+    if (asked === undefined) {
+      asked = { signal, atMs: Date.now() };
       resolveRequested(signal);
       return;
     }
+    if (signal === asked.signal && Date.now() - asked.atMs < (options.sameSignalMs ?? 0)) return;
     dispose();
     process.kill(process.pid, signal);
   };

@@ -138,7 +138,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--broker-host <host>', 'with --broker-listen: the address to listen on', '0.0.0.0')
     .action(async (opts: { state?: string; brokerListen?: string; brokerHost?: string }) => {
       const { loadState } = await import('../config/index.ts');
-      const { runtimeEnv, rerunWith } = await import('../daemon/runtime.ts');
+      const { dieWithParent, runtimeEnv, rerunWith } = await import('../daemon/runtime.ts');
       const stateDir = stateDirOf(opts);
       const { profile } = await loadState(stateDir);
       const env = runtimeEnv(profile);
@@ -146,6 +146,7 @@ export function registerAgentGroup(program: Command): void {
         process.exitCode = await rerunWith(env);
         return;
       }
+      dieWithParent();
       if (profile.runtime?.heapGrowingPercent !== undefined) {
         const { setHeapGrowingPercent } = await import('../../shared/heap-growth.ts');
         setHeapGrowingPercent(profile.runtime.heapGrowingPercent);

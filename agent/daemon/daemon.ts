@@ -18,6 +18,7 @@ import { readKeyFile } from '../../shared/crypto/key-file.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
+import { restartedByParent, SAME_SIGNAL_MS } from './runtime.ts';
 import { processAlive, processStartTicks } from '../backup/lock.ts';
 import { loadState, tenantOf, type AgentState } from '../config/index.ts';
 import { join, resolve } from 'node:path';
@@ -337,7 +338,8 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
 /** Runs until SIGTERM/SIGINT (or `stopSignal`), then shuts down cleanly. */
 export async function runDaemon(stateDir: string, options: DaemonOptions = {}): Promise<void> {
   const logger = options.logger ?? createLogger('agent');
-  const signals = options.stopSignal ? undefined : listenForStop();
+  // Restarted by its parent (runtime.ts), a Ctrl-C at a terminal comes twice: once for each process.
+  const signals = options.stopSignal ? undefined : listenForStop(restartedByParent() ? { sameSignalMs: SAME_SIGNAL_MS } : {});
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(stateDir, logger, options.brokerListen ? { brokerListen: options.brokerListen } : {});

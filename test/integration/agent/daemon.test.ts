@@ -1,6 +1,7 @@
 // The daemon with a real broker (embedded aedes): MQTT sensor capture into rolling logs, lazy-mode
 // backups of settled files, the heartbeat and events of DESIGN §7 as signed MessagePack envelopes (decoded
-// with the aggregator monitor's own decoder, a contract test), and a clean SIGTERM shutdown (Deregister).
+// with the aggregator monitor's own decoder, a contract test), a clean SIGTERM shutdown (Deregister), and
+// no daemon left behind by kill -9 nor a Ctrl-C taken twice when the profile's runtime settings restarted it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startAedes } from '../../helpers/brokers.ts';
 import { openTelemetry, claimedRegisterKey } from '../../../aggregator/monitoring/messages.ts';
-import { cli, finished, startCli } from '../../helpers/cli.ts';
+import { cli, finished, repoRoot, startCli } from '../../helpers/cli.ts';
+import { spawn } from 'node:child_process';
 import { sensorLines, tempDir } from '../../unit/agent/_helpers.ts';
 
 function editConfig(state: string, edit: (c: Record<string, any>) => void): void {
@@ -172,6 +174,69 @@ test('agent run: a SIGTERM during start-up waits for the start, then stops clean
     const exit = await done;
     assert.equal([exit.code, exit.signal], [0, null], exit.stderr);
     assert.not.ok(existsSync(join(state, 'daemon.pid')), 'the pid file is removed: the clean stop ran');
+  } finally {
+    t.cleanup();
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('agent run: kill -9 of the daemon also ends the copy it restarted itself as, and the next daemon starts', async () => {
+  const t = tempDir();
+  let restarted: number | undefined;
+  try {
+    // small-arm's runtime settings (a small young generation, two malloc arenas) restart the daemon once.
+    const state = await initLoneAgent(t.path, 'gw-f', 100);
+    const daemon = startCli(['agent', 'run', '--state', state]);
+    const exited = new Promise((resolve) => daemon.on('exit', resolve));
+    const pidFile = join(state, 'daemon.pid');
+    const copy = await until('the restarted daemon’s pid file', () => {
+      if (!existsSync(pidFile)) return undefined;
+      const pid = (JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid;
+      return pid !== daemon.pid ? pid : undefined;
+    });
+    restarted = copy;
+    daemon.kill('SIGKILL');
+    await exited;
+    await until('the restarted daemon to end', () => !alive(copy) || undefined, 10_000);
+    const next = startCli(['agent', 'run', '--state', state]);
+    const nextDone = finished(next);
+    await until('the next daemon', () => existsSync(pidFile) && (JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid !== copy ? true : undefined);
+    next.kill('SIGTERM');
+    const exit = await nextDone;
+    assert.equal([exit.code, exit.signal], [0, null], exit.stderr);
+  } finally {
+    if (restarted !== undefined && alive(restarted)) process.kill(restarted, 'SIGKILL');
+    t.cleanup();
+  }
+});
+
+test('agent run: a Ctrl-C at a terminal (SIGINT to the whole process group) stops the restarted daemon cleanly', async () => {
+  const t = tempDir();
+  try {
+    const state = await initLoneAgent(t.path, 'gw-g', 100);
+    // Its own process group, as a shell gives a foreground job: the terminal signals every process in it.
+    const daemon = spawn(process.execPath, ['cli/2baksa.mjs', 'agent', 'run', '--state', state], {
+      cwd: repoRoot,
+      env: { ...process.env, BAKSA_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const done = finished(daemon);
+    const pidFile = join(state, 'daemon.pid');
+    await until('the restarted daemon', () => existsSync(pidFile) && (JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid !== daemon.pid ? true : undefined);
+    await new Promise((r) => setTimeout(r, 500)); // running, not still starting
+    process.kill(-daemon.pid!, 'SIGINT');
+    const exit = await done;
+    assert.equal([exit.code, exit.signal], [0, null], exit.stderr);
+    assert.match(exit.stdout + exit.stderr, /agent stopped/, 'the clean stop ran to its end');
   } finally {
     t.cleanup();
   }
