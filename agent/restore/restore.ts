@@ -4,10 +4,12 @@
  * (`/data/logs/a.csv` → `TARGET/data/logs/a.csv`), as restic does.
  *
  * Paths are the manifest's (a name that was not UTF-8 has its bytes escaped: sources/names.ts); each
- * goes to the file system as `fsPath` of it. Files are written to a temp name in their directory, given mode and mtime, then renamed into place, so
- * a crash never leaves a half-written file under its real name. Chunks are fetched ahead of the writer
- * (shard reads, RS rebuild when needed, decrypt and decompress overlap the writes) within the memory
- * budget. Directory modes and mtimes are set last, deepest first, since writing children changes them.
+ * goes to the file system as `fsPath` of it. Files are written to a temp name in their directory,
+ * given mode and mtime, then renamed into place, so a crash never leaves a half-written file under
+ * its real name. Small files (kept in the manifest) are written up to SMALL_FILES_AHEAD at once.
+ * Chunks are fetched ahead of the writer (shard reads, RS rebuild when needed, decrypt and decompress
+ * overlap the writes) within the memory budget. Directory modes and mtimes are set last, deepest
+ * first, since writing children changes them.
  *
  * The restore itself (`restoreSnapshot`) reads chunks through any ChunkSource: `runRestore` gives it the
  * local shard store, migrate/cloud-restore.ts the cloud.
