@@ -5,6 +5,7 @@
  */
 import type { BackupEvent, BackupListener } from '../backup/events.ts';
 import { formatBytes, printJsonLine } from '../../shared/output.ts';
+import { shownPath } from '../sources/names.ts';
 
 export interface Reporter {
   listener: BackupListener;
@@ -23,7 +24,7 @@ export async function backupReporter(json: boolean, expectedBytes: number): Prom
     };
   }
   const readError = (e: BackupEvent) => {
-    if (e.type === 'read-error') process.stderr.write(`warning: skipped ${e.path}: ${e.message} [${e.code}]\n`);
+    if (e.type === 'read-error') process.stderr.write(`warning: skipped ${shownPath(e.path)}: ${e.message} [${e.code}]\n`);
   };
   if (!process.stderr.isTTY) return { listener: readError, stop() {} };
   const { default: cliProgress } = await import('cli-progress');

@@ -14,6 +14,7 @@ import type { AgentState } from '../config/index.ts';
 import type { CloudTarget } from '../migrate/index.ts';
 import type { CompareResult, RestoreProgress } from '../restore/index.ts';
 import { cloudTargetOf, fromFlag, stateDirOf, type CloudFlags } from './common.ts';
+import { shownPath } from '../sources/names.ts';
 
 interface RestoreFlags extends CloudFlags {
   from?: string;
@@ -90,7 +91,7 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
   if (json) {
     printJsonLine({ message_type: 'verify', ok: result.differences.length === 0, compared: result.compared, differences: result.differences });
   } else {
-    for (const d of result.differences) process.stdout.write(`${d.what.padEnd(10)} ${d.path}${d.detail ? `  (${d.detail})` : ''}\n`);
+    for (const d of result.differences) process.stdout.write(`${d.what.padEnd(10)} ${shownPath(d.path)}${d.detail ? `  (${d.detail})` : ''}\n`);
     process.stdout.write(
       result.differences.length === 0
         ? `compare: ${result.compared} entries, no differences\n`

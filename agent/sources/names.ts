@@ -85,3 +85,8 @@ export function fsPath(path: string): string | Buffer {
 export function keptOfText(text: string): string {
   return ESCAPED.test(text) ? nameOfBytes(Buffer.from(text, 'utf8')) : text;
 }
+
+/** A kept path for people to read: each escaped byte as `\xNN` (as `ls -b` shows it), the rest as it is. */
+export function shownPath(path: string): string {
+  return ESCAPED.test(path) ? path.replace(/[\uF780-\uF7FF]/g, (c) => `\\x${(c.charCodeAt(0) - ESCAPE_FIRST + 0x80).toString(16)}`) : path;
+}

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Excluder, globBase, globToRegExp } from '../../../agent/sources/glob.ts';
 import { scanSources } from '../../../agent/sources/scan.ts';
-import { bytesOfName, keptOfText, nameOfBytes } from '../../../agent/sources/names.ts';
+import { bytesOfName, keptOfText, nameOfBytes, shownPath } from '../../../agent/sources/names.ts';
 import fc from 'fast-check';
 import { tempDir } from './_helpers.ts';
 
@@ -108,6 +108,9 @@ test('kept names map back to their bytes for any bytes, and UTF-8 names are them
   assert.equal(bytesOfName(nameOfBytes(pua)), pua);
   assert.is(keptOfText('a\uF780b'), nameOfBytes(pua));
   assert.is(keptOfText('plain'), 'plain');
+  // For people: the escaped bytes as ls -b shows them.
+  assert.is(shownPath(nameOfBytes(Buffer.from('/d/caf\xe9.csv', 'latin1'))), '/d/caf\\xe9.csv');
+  assert.is(shownPath('/d/zähler.csv'), '/d/zähler.csv');
 });
 
 test('a source that is a symlink is followed (its entries keep the source path); links below it and dangling ones are not', async () => {
