@@ -68,6 +68,11 @@ export const defaultFileReadOptions: Omit<FileReadOptions, 'chunker'> = {
   inlineMaxBytes: INLINE_BYTES_MAX,
 };
 
+/** Whether a file of `size` bytes is kept whole in its manifest entry instead of as chunks. */
+export function keptInline(size: number, opts: Pick<FileReadOptions, 'inlineMaxBytes'>): boolean {
+  return size > 0 && size <= opts.inlineMaxBytes;
+}
+
 export type FileResult =
   | { kind: 'stored'; state: FileState; stat: BigIntStats; appended: boolean }
   | { kind: 'skipped'; code: string; message: string };
@@ -323,7 +328,7 @@ export async function backupFile(
     for (let attempt = 0; attempt <= opts.retriesMax; attempt++) {
       if (attempt > 0) await sleep(opts.racyWindowMs);
       const startNs = BigInt(Date.now()) * 1_000_000n;
-      const small = scanned !== undefined && attempt === 0 && scanned.isFile() && scanned.size > 0n && scanned.size <= BigInt(opts.inlineMaxBytes);
+      const small = scanned !== undefined && attempt === 0 && scanned.isFile() && keptInline(Number(scanned.size), opts);
       const s1 = small ? scanned : await fh.stat({ bigint: true });
       if (!s1.isFile()) return { kind: 'skipped', code: 'ESPECIAL', message: `${path} is not a regular file` };
       const size = Number(s1.size);
@@ -331,7 +336,7 @@ export async function backupFile(
       let result: Attempt;
       try {
         result =
-          size > 0 && size <= opts.inlineMaxBytes
+          keptInline(size, opts)
             ? await readInline(fh, path, size, opts, counters, attempt < mutate)
             : await readAttempt(fh, path, size, prev, sameInode, writer, opts, counters, attempt < mutate);
       } catch (error) {

@@ -16,6 +16,7 @@
 const ESCAPE_FIRST = 0xf780;
 const ESCAPE_LAST = 0xf7ff;
 const ESCAPED = /[\uF780-\uF7FF]/;
+const EACH_ESCAPED = /[\uF780-\uF7FF]/g;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -88,5 +89,5 @@ export function keptOfText(text: string): string {
 
 /** A kept path for people to read: each escaped byte as `\xNN` (as `ls -b` shows it), the rest as it is. */
 export function shownPath(path: string): string {
-  return ESCAPED.test(path) ? path.replace(/[\uF780-\uF7FF]/g, (c) => `\\x${(c.charCodeAt(0) - ESCAPE_FIRST + 0x80).toString(16)}`) : path;
+  return ESCAPED.test(path) ? path.replace(EACH_ESCAPED, (c) => `\\x${(c.charCodeAt(0) - ESCAPE_FIRST + 0x80).toString(16)}`) : path;
 }
