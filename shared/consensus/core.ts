@@ -7,7 +7,7 @@
  */
 import { VoteSet } from './quorum.ts';
 import { hex, signAll, type Signer, type Verifier } from './crypto.ts';
-import { requestKey, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
+import { requestKey, requestSignedBytes, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
   type Prepare, type PreparedCert, type CommitCert, type Request, type Unsigned, type ViewChange,
   type ReplicaMessage, type Reply } from './messages.ts';
 import { GENESIS_CHECKPOINT, type PersistRecord, type SnapshotRecord, type StableCheckpoint } from './persistence.ts';
@@ -201,7 +201,7 @@ export class Core {
   verifyRequest(r: Request): boolean {
     if (this.verifiedRequests.has(r)) return true;
     if (r.op.length > this.options.opBytesMax) return false;
-    if (!this.verifier.verifyClient(r.client, signedBytes(r), r.sig)) return false;
+    if (!this.verifier.verifyClient(r.client, requestSignedBytes(r), r.sig)) return false;
     this.verifiedRequests.add(r);
     return true;
   }

@@ -18,6 +18,7 @@ export {
 export {
   batchDigest,
   requestDigest,
+  requestSignedBytes,
   signedBytes,
   stateDigest,
   NULL_DIGEST,

@@ -165,4 +165,31 @@ test('limits: oversized input, oversized fields, wrong types, maps and unknown t
   assert.not.ok(decodeMessage(nested).ok);
 });
 
+test('a refusal names the field by its path in the message', () => {
+  const req: Request = { type: 'request', client: 'c', requestId: 1, op: new Uint8Array(100), sig: new Uint8Array(8) };
+  const pp: PrePrepare = {
+    type: 'pre-prepare', view: 0, seq: 1, digest: batchDigest([req, req]), timeMs: 0, replica: 0, sig: new Uint8Array(8), batch: [req, req],
+  };
+  const r = decodeMessage(encodeMessage(pp), { opBytesMax: 10 });
+  assert.is(r.ok ? '' : r.error.message, 'message<pre-prepare>.batch[0]<request>.op: expected at most 10 bytes');
+  const wire = encodeMessage({ type: 'prepare', view: 1, seq: 2, digest: new Uint8Array(32), replica: 3, sig: new Uint8Array(8) });
+  const badSeq = encode([3, 1, 'two', new Uint8Array(32), 3, new Uint8Array(8)]);
+  assert.is((d => d.ok ? '' : d.error.message)(decodeMessage(badSeq)), 'message<prepare>.seq: expected a non-negative integer');
+  assert.ok(decodeMessage(wire).ok);
+});
+
+test('each options object keeps its own limits (the decoder is cached per object)', () => {
+  const req: Message = { type: 'request', client: 'c', requestId: 1, op: new Uint8Array(100), sig: new Uint8Array(8) };
+  const wire = encodeMessage(req);
+  const tight = { opBytesMax: 10 };
+  const loose = { opBytesMax: 1000 };
+  for (let i = 0; i < 3; i++) {
+    assert.not.ok(decodeMessage(wire, tight).ok);
+    assert.ok(decodeMessage(wire, loose).ok);
+    assert.ok(decodeMessage(wire).ok);
+  }
+  const binCapped = decodeMessage(wire, { opBytesMax: 10, resultBytesMax: 10, snapshotBytesMax: 10 });
+  assert.is(binCapped.ok ? '' : binCapped.error.code, 'MESSAGE_MALFORMED');
+});
+
 test.run();

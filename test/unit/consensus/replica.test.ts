@@ -11,7 +11,12 @@ import {
   emptyPersistedState,
   encodePersistRecord,
   replicaOptions,
+  batchDigest,
+  requestDigest,
+  requestSignedBytes,
+  signedBytes,
   type Action,
+  type PrePrepare,
   type Request,
 } from '../../../shared/consensus/index.ts';
 import { BaksaError } from '../../../shared/errors.ts';
@@ -110,6 +115,30 @@ test('a backup persists an accepted pre-prepare before its prepare goes out', ()
   const persistAt = actions.findIndex((a) => a.type === 'persist');
   const prepareAt = actions.findIndex((a) => a.type === 'broadcast' && a.message.type === 'prepare');
   assert.ok(persistAt >= 0 && prepareAt > persistAt);
+});
+
+test('a backup refuses a pre-prepare whose batch holds a request its client did not sign', () => {
+  // The backup digests the batch before it checks the requests' signatures, from the same bytes
+  // (requestSignedBytes): a request whose op was swapped under its signature must still fail.
+  const primary = keyring.replicaSigner(0);
+  const good = request('c', 7, 'pay 10');
+  const forged: Request = { ...request('c', 8, 'pay 10'), op: new TextEncoder().encode('pay 99') };
+  const prePrepare = (batch: Request[]): PrePrepare => {
+    const unsigned = { type: 'pre-prepare' as const, view: 0, seq: 1, digest: batchDigest(batch), timeMs: 0, replica: 0, batch };
+    return { ...unsigned, sig: primary.sign(signedBytes(unsigned)) };
+  };
+  const backup = () => createReplica({ n: 4, id: 1, signer: keyring.replicaSigner(1), verifier: keyring.verifier(), app: new SimApp() });
+  const refusing = backup();
+  const refused = refusing.step(prePrepare([good, forged]));
+  assert.not.ok(refused.some((a) => a.type === 'broadcast' && a.message.type === 'prepare'));
+  assert.is(refusing.status.rejected['pre-prepare-request'], 1);
+  const accepted = backup().step(prePrepare([good, request('c2', 8, 'pay 99')]));
+  assert.ok(accepted.some((a) => a.type === 'broadcast' && a.message.type === 'prepare'));
+  // The bytes a digest was built from are handed out once; after that they are built again, the same.
+  const fresh = request('c3', 1, 'x');
+  requestDigest(fresh);
+  assert.equal(requestSignedBytes(fresh), signedBytes(fresh));
+  assert.equal(requestSignedBytes(fresh), signedBytes(fresh));
 });
 
 test('restore: persisted records (through the codec) rebuild the replica and replay its execution', () => {
