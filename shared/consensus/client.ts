@@ -40,6 +40,12 @@ export interface ClientConfig {
   options?: Partial<ClientOptions>;
 }
 
+/** A signature made ahead for the request with `requestId` (Client.submit). */
+export interface Presigned {
+  readonly requestId: number;
+  readonly sig: Uint8Array;
+}
+
 export type ClientAction =
   | { readonly type: 'send'; readonly to: ReplicaId; readonly message: Request }
   /** To every replica. */
@@ -65,7 +71,7 @@ export class Client {
   private nextRequestId: number;
   private view = 0;
   private outstanding: Outstanding | undefined;
-  private readonly queue: Uint8Array[] = [];
+  private readonly queue: { readonly op: Uint8Array; readonly presigned?: Presigned }[] = [];
 
   constructor(config: ClientConfig) {
     this.id = config.id;
@@ -90,10 +96,15 @@ export class Client {
     return this.nextRequestId;
   }
 
-  /** Queues an operation; it is sent at once if nothing is outstanding. */
-  submit(op: Uint8Array): ClientAction[] {
+  /**
+   * Queues an operation; it is sent at once if nothing is outstanding. `presigned` is a signature the
+   * caller already made over the request this operation becomes (signedBytes of it, with the id
+   * `nextId` gives): used when that id is the one it gets, so a caller that signs many clients'
+   * requests together (a client node) does not have them built and signed again here.
+   */
+  submit(op: Uint8Array, presigned?: Presigned): ClientAction[] {
     if (this.queue.length >= this.options.queuedRequestsMax) throw new RangeError('client queue is full');
-    this.queue.push(op);
+    this.queue.push({ op, presigned });
     return this.sendNext();
   }
 
@@ -127,10 +138,12 @@ export class Client {
 
   private sendNext(): ClientAction[] {
     if (this.outstanding) return [];
-    const op = this.queue.shift();
-    if (!op) return [];
+    const next = this.queue.shift();
+    if (!next) return [];
+    const { op, presigned } = next;
     const unsigned = { type: 'request' as const, client: this.id, requestId: this.nextRequestId++, op };
-    const request: Request = { ...unsigned, sig: this.signer.sign(signedBytes(unsigned)) };
+    const sig = presigned?.requestId === unsigned.requestId ? presigned.sig : this.signer.sign(signedBytes(unsigned));
+    const request: Request = { ...unsigned, sig };
     this.outstanding = {
       request,
       replies: new Map(),

@@ -3,7 +3,7 @@
  * client, and the MessagePack codec a transport needs to move messages as bytes between replica ids.
  */
 export { Replica, createReplica, type ReplicaConfig, type ReplicaStatus } from './replica.ts';
-export { Client, createClient, defaultClientOptions, type ClientAction, type ClientConfig, type ClientOptions } from './client.ts';
+export { Client, createClient, defaultClientOptions, type ClientAction, type ClientConfig, type ClientOptions, type Presigned } from './client.ts';
 export {
   defaultReplicaOptions,
   replicaOptions,

@@ -20,7 +20,6 @@
  */
 import { BaksaError } from '../errors.ts';
 import {
-  bytesEqual,
   createClient,
   decodeMessage,
   encodeMessage,
@@ -88,7 +87,6 @@ export class ClientNode {
   /** Logical clients given an operation this turn; their requests are signed together, then sent. */
   private unsent: number[] = [];
   /** The signature made for the request a logical client is about to sign (see `sendUnsent`). */
-  private presigned: { readonly bytes: Uint8Array; readonly sig: Uint8Array } | undefined;
 
   constructor(private readonly config: ClientNodeConfig) {
     this.id = config.id;
@@ -99,14 +97,6 @@ export class ClientNode {
     const inner = config.verifier ?? (config.keys && ed25519Verifier(config.keys.replicas));
     if (!linkSigner || !inner) throw new Error('invariant violated: a client node needs keys, or a signer and a verifier');
     this.signer = linkSigner;
-    // A logical client signs what `sendUnsent` already signed for it; anything else on its own.
-    const signer: Signer = {
-      sign: (data) => {
-        const p = this.presigned;
-        this.presigned = undefined;
-        return p && bytesEqual(p.bytes, data) ? p.sig : linkSigner.sign(data);
-      },
-    };
     const verifier: Verifier = {
       verifyReplica: (replica, data, sig) =>
         (o.replyAuth === 'channel' && replica === this.channelReplica) || inner.verifyReplica(replica, data, sig),
@@ -116,7 +106,7 @@ export class ClientNode {
     for (let i = 0; i < o.logicalClients; i++) {
       const id = logicalClientId(config.id, i);
       this.clients.push(createClient({
-        id, n: config.n, f: config.f, signer, verifier, firstRequestId,
+        id, n: config.n, f: config.f, signer: linkSigner, verifier, firstRequestId,
         options: { requestTimeoutTicks: o.requestTimeoutTicks, requestTimeoutTicksMax: o.requestTimeoutTicksMax, queuedRequestsMax: 1 },
       }));
       this.indexOf.set(id, i);
@@ -189,10 +179,9 @@ export class ClientNode {
     });
     const sigs = signAll(this.signer, requests);
     unsent.forEach((i, k) => {
-      this.presigned = { bytes: requests[k]!, sig: sigs[k]! };
-      this.perform(i, this.clients[i]!.submit(this.outstanding[i]!.op));
+      const client = this.clients[i]!;
+      this.perform(i, client.submit(this.outstanding[i]!.op, { requestId: client.nextId, sig: sigs[k]! }));
     });
-    this.presigned = undefined;
   }
 
   private receive(from: string, frame: Uint8Array): void {

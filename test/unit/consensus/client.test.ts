@@ -24,6 +24,27 @@ test('a result is accepted after f+1 matching replies from distinct replicas', (
   assert.is(client.inFlight, 0);
 });
 
+test('a signature made ahead is used only for the request id it was made for', () => {
+  let signed = 0;
+  const inner = keys.clientSigner('c');
+  const signer = { sign: (data: Uint8Array) => (signed++, inner.sign(data)) };
+  const client = createClient({ id: 'c', n: 4, signer, verifier: keys.verifier(), firstRequestId: 5 });
+  const op = new Uint8Array([1]);
+  const ahead = inner.sign(signedBytes({ type: 'request', client: 'c', requestId: 5, op }));
+  const [first] = client.submit(op, { requestId: 5, sig: ahead });
+  assert.ok(first?.type === 'send');
+  assert.equal(first.message.sig, ahead);
+  assert.is(signed, 0);
+  // Queued behind the outstanding request, the operation gets id 6: the signature for 5 is not used.
+  client.submit(new Uint8Array([2]), { requestId: 5, sig: ahead });
+  const next = [0, 1].flatMap((replica) => client.step(reply(replica, 5, 'ok')));
+  const send = next.find((a) => a.type === 'send');
+  assert.ok(send?.type === 'send');
+  assert.is(send.message.requestId, 6);
+  assert.is(signed, 1);
+  assert.ok(keys.verifier().verifyClient('c', signedBytes(send.message), send.message.sig));
+});
+
 test('requests queue behind the outstanding one and go to the primary of the latest view seen', () => {
   const client = createClient({ id: 'c', n: 4, signer: keys.clientSigner('c'), verifier: keys.verifier(), firstRequestId: 10 });
   client.submit(new Uint8Array([1]));
