@@ -44,6 +44,8 @@ export class TelemetryPublisher {
   private lastConnectionMs: number | undefined;
   private intervalS: number;
   private monitoring = true;
+  /** A monitor config came (the first one is logged, later ones only when they change something). */
+  private configApplied = false;
   private sending: Promise<unknown> = Promise.resolve();
   heartbeatsSent = 0;
 
@@ -88,12 +90,15 @@ export class TelemetryPublisher {
     if (!key) return;
     const config = openMonitorConfig(payload, () => key);
     if (!config || config.account !== this.options.account) return;
+    // Every monitor of the cluster answers a registration: the same config arrives once per node.
+    const changed = !this.configApplied || config.monitoring !== this.monitoring || config.heartbeatIntervalS !== this.intervalS;
+    this.configApplied = true;
     this.monitoring = config.monitoring;
     if (config.heartbeatIntervalS !== this.intervalS) {
       this.intervalS = config.heartbeatIntervalS;
       this.schedule();
     }
-    this.options.logger.info({ intervalS: this.intervalS, monitoring: this.monitoring }, 'monitor config applied');
+    if (changed) this.options.logger.info({ intervalS: this.intervalS, monitoring: this.monitoring }, 'monitor config applied');
   }
 
   private schedule(): void {

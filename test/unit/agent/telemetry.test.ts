@@ -10,6 +10,11 @@ import { recordRun, recordRestore, readStatus } from '../../../agent/status/reco
 import { statePaths } from '../../../agent/config/index.ts';
 import { mkdirSync } from 'node:fs';
 import { tempDir } from './_helpers.ts';
+import mqtt from 'mqtt';
+import { startAedes } from '../../helpers/brokers.ts';
+import { topics } from '../../../shared/protocol/index.ts';
+import { sealTelemetry } from '../../../shared/protocol/telemetry.ts';
+import { TelemetryPublisher } from '../../../agent/telemetry/index.ts';
 
 test('the heartbeat carries every field of the Box Backup heart beat packet', () => {
   const hb = buildHeartbeat({
@@ -91,6 +96,47 @@ test('heartbeat counters: taken, then reduced by exactly what was reported', asy
     assert.is((await counters.take()).counters.errors.length, 0);
   } finally {
     t.cleanup();
+  }
+});
+
+test('a monitor config is applied from each node and logged once until it changes', async () => {
+  // Every monitor of a cluster answers a registration, so an agent gets the same config once per node.
+  const broker = await startAedes();
+  const monitor = generateSigningKey();
+  const lines: { msg: string; intervalS?: number; monitoring?: boolean }[] = [];
+  const log = (fields: object, msg?: string) => void lines.push({ ...(fields as object), msg: msg ?? '' });
+  const logger = { info: log, warn: log, debug: () => {}, error: log } as never;
+  const dir = tempDir();
+  const publisher = new TelemetryPublisher({
+    broker: broker.url, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.0.0', cluster: 'c1',
+    signing: generateSigningKey(), monitorPublicKey: monitor.publicKey, heartbeatIntervalS: 900, diskPath: dir.path,
+    source: async () => { throw new Error('no heartbeat in this test'); }, logger,
+  });
+  const sender = mqtt.connect(broker.url);
+  try {
+    publisher.start();
+    const applied = () => lines.filter((l) => l.msg === 'monitor config applied');
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(what(), JSON.stringify(lines));
+    };
+    await until(() => lines.some((l) => l.msg === 'telemetry connected'));
+    await new Promise((r) => setTimeout(r, 100)); // its subscription to the config topic
+    const send = (heartbeatIntervalS: number, node: string) => sender.publish(topics.dc('c1', 'config', 'gw1.example'), Buffer.from(sealTelemetry('MonitorConfig', {
+      account: 'gw1.example', accountNumber: 1, monitoring: true, heartbeatIntervalS, servers: [], primaryCluster: 'c1',
+    }, node, Date.now(), monitor.privateKey)), { qos: 1 });
+    for (const node of ['agg1', 'agg2', 'agg3', 'agg4']) send(60, node);
+    await new Promise((r) => setTimeout(r, 300));
+    await until(() => applied().length >= 1);
+    assert.equal(applied().map((l) => l.intervalS), [60]);
+    send(120, 'agg2');
+    await until(() => applied().length >= 2);
+    assert.equal(applied().map((l) => l.intervalS), [60, 120]);
+  } finally {
+    sender.end(true);
+    await publisher.stop();
+    await broker.stop();
+    dir.cleanup();
   }
 });
 
