@@ -2,7 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { Database } from '../../shared/db/index.ts';
 import type { AccountOps } from '../accounts/ops.ts';
-import type { VolumeUsage } from '../reports/space.ts';
+import type { StorageNodes, VolumeUsage } from '../reports/space.ts';
 import type { LedgerReader } from './ledger-reader.ts';
 import type { ObjectSink } from './object-sink.ts';
 
@@ -18,5 +18,7 @@ export interface ApiContext {
   region: string | undefined;
   /** Physical volume usage for space reports: the sink's, plus what the database records. */
   volumes: () => Promise<VolumeUsage[]>;
+  /** Every node of this cluster that keeps volumes (a space report by node lists each one). */
+  storageNodes?: StorageNodes;
   registry: Registry;
 }

@@ -66,6 +66,7 @@ export function auditRoutes(ctx: ApiContext): RouteSpec[] {
         return spaceReport(ctx.db, by, {
           ...(needsVolumes ? { volumes: await ctx.volumes() } : {}),
           ...(ctx.defaultCluster ? { defaultCluster: ctx.defaultCluster } : {}),
+          ...(ctx.storageNodes ? { storageNodes: ctx.storageNodes } : {}),
         });
       },
     },

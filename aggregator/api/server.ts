@@ -14,7 +14,7 @@ import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { AccountOps, type AccountOpsOptions } from '../accounts/ops.ts';
-import { recordVolumes, volumesFromDb, type VolumeUsage } from '../reports/space.ts';
+import { recordVolumes, volumesFromDb, type StorageNodes, type VolumeUsage } from '../reports/space.ts';
 import type { ApiContext } from './context.ts';
 import { errorHandler } from './errors.ts';
 import type { LedgerReader } from './ledger-reader.ts';
@@ -49,6 +49,8 @@ export interface ApiServerOptions {
    * record what comes back (`recordVolumes`), so a node that is down shows the last figures it gave.
    */
   peerVolumes?: () => Promise<VolumeUsage[]>;
+  /** Every node of this cluster that keeps volumes: a space report by node lists one that never answered too. */
+  storageNodes?: StorageNodes;
   /** The node's consensus and database state for GET /v1/node (absent outside an aggregator node). */
   nodeStatus?: () => Promise<Record<string, unknown>>;
   /** More routes (e.g. the node-to-node shard routes), mounted after the built-in ones and in the OpenAPI document. */
@@ -111,9 +113,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     volumes: async (): Promise<VolumeUsage[]> => {
       const [own, peers] = await Promise.all([options.sink.volumes(), options.peerVolumes?.() ?? []]);
       if (peers.length > 0) await recordVolumes(options.db, peers, now());
-      const seen = new Set(own.map((v) => `${v.cluster}\u0000${v.node}\u0000${v.volume}`));
-      return [...own, ...(await volumesFromDb(options.db)).filter((v) => !seen.has(`${v.cluster}\u0000${v.node}\u0000${v.volume}`))];
+      // Read now: this node's and the answering peers'; the rest are the last figures recorded, with their time.
+      const live = [...own, ...peers].map((v) => ({ ...v, asOfMs: null }));
+      const answered = new Set(live.map((v) => `${v.cluster}\u0000${v.node}`));
+      return [...live, ...(await volumesFromDb(options.db)).filter((v) => !answered.has(`${v.cluster}\u0000${v.node}`))];
     },
+    ...(options.storageNodes ? { storageNodes: options.storageNodes } : {}),
     registry,
   };
 

@@ -12,6 +12,9 @@ import { limitText, outputOptions, targetOptions, withTarget, type CommonFlags }
 const DIMENSIONS = ['cluster', 'node', 'volume', 'group', 'account'];
 const b = (n: number | null) => (n === null ? '' : formatBytes(n));
 const p = (n: number | null) => (n === null ? '' : `${n}%`);
+/** Where a node's or volume's figures come from: read now, the last ones a node that did not answer gave, or none. */
+const asOf = (ms: number | null) => (ms === null ? 'now' : `last known, ${new Date(ms).toISOString()}`);
+const figures = (r: NodeSpaceRow) => (r.figures === 'none' ? 'none (not answered yet)' : asOf(r.asOfMs));
 
 const spaceColumns = {
   account: [
@@ -45,15 +48,17 @@ const spaceColumns = {
     { header: 'SIZE', value: (r) => b(r.totalBytes), align: 'right' },
     { header: 'FREE', value: (r) => b(r.freeBytes), align: 'right' },
     { header: '%USED', value: (r) => p(r.usedPct), align: 'right' },
+    { header: 'FIGURES', value: (r) => asOf(r.asOfMs) },
   ] as Column<VolumeSpaceRow>[],
   node: [
     { header: 'CLUSTER', value: (r) => r.cluster },
     { header: 'NODE', value: (r) => r.node },
     { header: 'VOLUMES', value: (r) => r.volumes, align: 'right' },
     { header: 'USED', value: (r) => b(r.usedBytes), align: 'right' },
-    { header: 'BYTES', value: (r) => r.usedBytes, align: 'right' },
+    { header: 'BYTES', value: (r) => r.usedBytes ?? '', align: 'right' },
     { header: 'SIZE', value: (r) => b(r.totalBytes), align: 'right' },
     { header: '%USED', value: (r) => p(r.usedPct), align: 'right' },
+    { header: 'FIGURES', value: figures },
   ] as Column<NodeSpaceRow>[],
   cluster: [
     { header: 'CLUSTER', value: (r) => r.cluster },

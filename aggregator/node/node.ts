@@ -357,7 +357,7 @@ export class AggregatorNode {
         logger,
         defaultCluster: config.cluster,
         ...(config.region ? { region: config.region } : {}),
-        ...(peerVolumes ? { peerVolumes } : {}),
+        ...(peerVolumes ? { peerVolumes, storageNodes: { cluster: config.cluster, nodes: config.replicas.map((r) => r.name) } } : {}),
         nodeStatus: async () => ({ ...(await getNode()?.status()) }),
         extraRoutes,
       });

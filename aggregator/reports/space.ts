@@ -6,7 +6,9 @@
  * Nodes, volumes and clusters are physical usage reported by the storage side as a `VolumeUsage` list:
  * the storage node records it in the `volumes` table (`recordVolumes`), or a caller hands a list in.
  * An aggregator node asks the other nodes for theirs when it makes a report (`GET /v1/internal/volumes`,
- * checked by `volumeList`) and records them, so a node that is down shows the last figures it gave.
+ * checked by `volumeList`) and records them, so a node that is down shows the last figures it gave,
+ * with their time (`asOfMs`), and a node of the cluster that never gave any is listed without figures
+ * (`figures: 'none'`) rather than left out: a report never looks like a smaller cluster.
  * The computations are pure functions over those lists.
  */
 import { z } from 'zod';
@@ -24,6 +26,8 @@ export interface VolumeUsage {
   /** Capacity of the file system holding the volume; null when unknown. */
   bytesTotal: number | null;
   objects?: number | null;
+  /** When these figures were read from their node (a node that did not answer now); null or absent: now. */
+  asOfMs?: number | null;
 }
 
 const VOLUMES_PER_NODE_MAX = 256;
@@ -46,7 +50,7 @@ export function volumeList(answer: unknown, cluster: string): VolumeUsage[] {
   const out: VolumeUsage[] = [];
   for (const entry of answer.slice(0, VOLUMES_PER_NODE_MAX)) {
     const v = volumeUsageSchema.safeParse(entry);
-    if (v.success && v.data.cluster === cluster) out.push({ ...v.data, objects: v.data.objects ?? null });
+    if (v.success && v.data.cluster === cluster) out.push({ ...v.data, objects: v.data.objects ?? null, asOfMs: null });
   }
   return out;
 }
@@ -134,6 +138,8 @@ export interface VolumeSpaceRow {
   freeBytes: number | null;
   usedPct: number | null;
   objects: number | null;
+  /** When the figures were read (a node that did not answer now); null: now. */
+  asOfMs: number | null;
 }
 
 export function volumeSpace(volumes: readonly VolumeUsage[]): VolumeSpaceRow[] {
@@ -148,6 +154,7 @@ export function volumeSpace(volumes: readonly VolumeUsage[]): VolumeSpaceRow[] {
       freeBytes: v.bytesTotal === null ? null : Math.max(0, v.bytesTotal - v.bytesUsed),
       usedPct: pct(v.bytesUsed, v.bytesTotal),
       objects: v.objects ?? null,
+      asOfMs: v.asOfMs ?? null,
     }));
 }
 
@@ -155,10 +162,21 @@ export interface NodeSpaceRow {
   cluster: string;
   node: string;
   volumes: number;
-  usedBytes: number;
+  /** null when the node never gave figures (`figures: 'none'`). */
+  usedBytes: number | null;
   totalBytes: number | null;
   freeBytes: number | null;
   usedPct: number | null;
+  /** `now`: read from the node for this report; `last-known`: it did not answer, these are from `asOfMs`; `none`: it never answered. */
+  figures: 'now' | 'last-known' | 'none';
+  /** When the oldest of its figures were read; null for `now` and `none`. */
+  asOfMs: number | null;
+}
+
+/** The nodes of one cluster that keep volumes: a space report lists each of them, figures or not. */
+export interface StorageNodes {
+  cluster: string;
+  nodes: readonly string[];
 }
 
 interface Sum {
@@ -173,25 +191,32 @@ function add(into: Sum, v: VolumeUsage): void {
   into.total = into.total === null || v.bytesTotal === null ? null : into.total + v.bytesTotal;
 }
 
-export function nodeSpace(volumes: readonly VolumeUsage[]): NodeSpaceRow[] {
-  const by = new Map<string, Sum & { cluster: string; node: string }>();
+export function nodeSpace(volumes: readonly VolumeUsage[], expected?: StorageNodes): NodeSpaceRow[] {
+  const by = new Map<string, Sum & { cluster: string; node: string; asOfMs: number | null }>();
   for (const v of volumes) {
     const key = `${v.cluster}\u0000${v.node}`;
     let s = by.get(key);
-    if (!s) by.set(key, (s = { cluster: v.cluster, node: v.node, volumes: 0, used: 0, total: 0 }));
+    if (!s) by.set(key, (s = { cluster: v.cluster, node: v.node, volumes: 0, used: 0, total: 0, asOfMs: null }));
     add(s, v);
+    const asOf = v.asOfMs ?? null;
+    if (asOf !== null) s.asOfMs = s.asOfMs === null ? asOf : Math.min(s.asOfMs, asOf);
   }
-  return [...by.values()]
-    .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node))
-    .map((s) => ({
-      cluster: s.cluster,
-      node: s.node,
-      volumes: s.volumes,
-      usedBytes: s.used,
-      totalBytes: s.total,
-      freeBytes: s.total === null ? null : Math.max(0, s.total - s.used),
-      usedPct: pct(s.used, s.total),
-    }));
+  const rows: NodeSpaceRow[] = [...by.values()].map((s) => ({
+    cluster: s.cluster,
+    node: s.node,
+    volumes: s.volumes,
+    usedBytes: s.used,
+    totalBytes: s.total,
+    freeBytes: s.total === null ? null : Math.max(0, s.total - s.used),
+    usedPct: pct(s.used, s.total),
+    figures: s.asOfMs === null ? 'now' : 'last-known',
+    asOfMs: s.asOfMs,
+  }));
+  for (const node of expected?.nodes ?? []) {
+    if (by.has(`${expected!.cluster}\u0000${node}`)) continue;
+    rows.push({ cluster: expected!.cluster, node, volumes: 0, usedBytes: null, totalBytes: null, freeBytes: null, usedPct: null, figures: 'none', asOfMs: null });
+  }
+  return rows.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node));
 }
 
 export interface ClusterSpaceRow {
@@ -255,10 +280,10 @@ export async function recordVolumes(db: Database, volumes: readonly VolumeUsage[
 }
 
 export async function volumesFromDb(db: Database): Promise<VolumeUsage[]> {
-  const rows = await db.all<{ cluster: string; node: string; volume: string; bytes_used: number; bytes_total: number | null; objects: number | null }>(
+  const rows = await db.all<{ cluster: string; node: string; volume: string; bytes_used: number; bytes_total: number | null; objects: number | null; updated_ms: number }>(
     'SELECT * FROM volumes ORDER BY cluster, node, volume',
   );
-  return rows.map((r) => ({ cluster: r.cluster, node: r.node, volume: r.volume, bytesUsed: r.bytes_used, bytesTotal: r.bytes_total, objects: r.objects }));
+  return rows.map((r) => ({ cluster: r.cluster, node: r.node, volume: r.volume, bytesUsed: r.bytes_used, bytesTotal: r.bytes_total, objects: r.objects, asOfMs: r.updated_ms }));
 }
 
 export type SpaceRows =
@@ -273,6 +298,8 @@ export interface SpaceReportOptions {
   volumes?: readonly VolumeUsage[];
   /** The cluster of accounts that name no primary cluster. */
   defaultCluster?: string;
+  /** Every node of the cluster that keeps volumes, listed by `node` even when it gave no figures. */
+  storageNodes?: StorageNodes;
 }
 
 export async function spaceReport(db: Database, by: SpaceDimension, options: SpaceReportOptions = {}): Promise<SpaceRows> {
@@ -285,7 +312,7 @@ export async function spaceReport(db: Database, by: SpaceDimension, options: Spa
     case 'volume':
       return { by, rows: volumeSpace(await volumes()) };
     case 'node':
-      return { by, rows: nodeSpace(await volumes()) };
+      return { by, rows: nodeSpace(await volumes(), options.storageNodes) };
     case 'cluster':
       return { by, rows: clusterSpace(await volumes(), await listAccounts(db), options.defaultCluster) };
     default: {

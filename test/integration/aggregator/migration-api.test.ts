@@ -241,13 +241,18 @@ test('a hard limit holds while uploads wait for their records: parallel uploads 
 
       // The space report through any node covers every node (each asked for its volumes), and after a
       // node stops, its last figures.
-      type NodeRow = { cluster: string; node: string; volumes: number; usedBytes: number };
+      type NodeRow = { cluster: string; node: string; volumes: number; usedBytes: number; figures: string; asOfMs: number | null };
       const byNode = async () => (await admin.request<{ by: string; rows: NodeRow[] }>('GET', '/v1/reports/space?by=node')).body.rows;
       const rows = await byNode();
       assert.equal(rows.map((r) => r.node), init.nodes.map((n) => n.name));
-      assert.ok(rows.every((r) => r.cluster === 'dc1' && r.volumes === 1 && r.usedBytes > 0), JSON.stringify(rows));
+      assert.ok(rows.every((r) => r.cluster === 'dc1' && r.volumes === 1 && r.usedBytes > 0 && r.figures === 'now' && r.asOfMs === null), JSON.stringify(rows));
       await nodes[3]!.stop();
-      assert.equal((await byNode()).map((r) => [r.node, r.usedBytes]), rows.map((r) => [r.node, r.usedBytes]));
+      const stoppedAt = Date.now();
+      const after = await byNode();
+      assert.equal(after.map((r) => [r.node, r.usedBytes]), rows.map((r) => [r.node, r.usedBytes]));
+      // The stopped node's figures are the last it gave, and say when; the others are read now.
+      assert.equal(after.map((r) => r.figures), ['now', 'now', 'now', 'last-known']);
+      assert.ok(after[3]!.asOfMs !== null && after[3]!.asOfMs <= stoppedAt, JSON.stringify(after[3]));
 
       // Data residency: this cluster is in eu-west. An account allowed only us-east is refused at the
       // offer and at the upload, before anything is stored; allowed eu-west too, it is taken.

@@ -89,6 +89,22 @@ test('space by volume, node and cluster adds up', async () => {
   assert.match(statusLine(check), /^SPACE WARNING - 4 volumes, fullest n1:\/data\/b 90%/);
 });
 
+test('space by node: figures read now, the last known of a node that did not answer, and a node that never did', () => {
+  const vols: VolumeUsage[] = [
+    { cluster: 'c1', node: 'n1', volume: '/a', bytesUsed: 10, bytesTotal: 100, asOfMs: null },
+    { cluster: 'c1', node: 'n2', volume: '/a', bytesUsed: 20, bytesTotal: 100, asOfMs: 5_000 },
+    { cluster: 'c1', node: 'n2', volume: '/b', bytesUsed: 30, bytesTotal: 100, asOfMs: 3_000 },
+  ];
+  const rows = nodeSpace(vols, { cluster: 'c1', nodes: ['n1', 'n2', 'n3'] });
+  assert.equal(rows.map((r) => [r.node, r.figures, r.asOfMs, r.volumes, r.usedBytes, r.usedPct]), [
+    ['n1', 'now', null, 1, 10, 10],
+    ['n2', 'last-known', 3_000, 2, 50, 25],
+    ['n3', 'none', null, 0, null, null],
+  ]);
+  assert.equal(volumeSpace(vols).map((v) => v.asOfMs), [null, 5_000, 3_000]);
+  assert.equal(nodeSpace(vols).map((r) => r.node), ['n1', 'n2'], 'without the member list, only nodes with figures');
+});
+
 test('space by account and group from the database; group sums equal member sums', async () => {
   const db = await openAccountDb(':memory:', { durable: false });
   for (const name of ['a.example', 'b.example']) {
