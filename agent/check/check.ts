@@ -43,6 +43,8 @@ export interface CheckIssue {
   shardId?: string;
   idx?: number;
   repaired?: boolean;
+  /** The edge member that holds the shard, for SHARD_UNREACHABLE (a member that does not answer). */
+  node?: string;
 }
 
 export interface CheckReport {
@@ -129,6 +131,7 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
     let repaired = false;
     if (options.repair && canRepair) repaired = await repairChunk(record, shards, problems);
     for (const p of problems) {
+      const node = p.code === 'SHARD_UNREACHABLE' ? p.location : undefined;
       issue({
         severity: 'error',
         code: p.code,
@@ -136,7 +139,8 @@ export async function runCheck(catalog: Catalog, store: ShardStore, ring: KeyRin
         shardId: p.shardId,
         idx: p.idx,
         repaired,
-        message: `chunk ${record.id.slice(0, 16)} shard ${p.idx}${p.shardId ? ` (${p.shardId.slice(0, 16)})` : ''}: ${p.code}${repaired ? ', repaired' : ''}`,
+        ...(node ? { node } : {}),
+        message: `chunk ${record.id.slice(0, 16)} shard ${p.idx}${p.shardId ? ` (${p.shardId.slice(0, 16)})` : ''}: ${p.code}${node ? ` on ${node}` : ''}${repaired ? ', repaired' : ''}`,
       });
     }
     if (repaired) report.repaired += problems.length;

@@ -24,6 +24,8 @@ export interface ShardProblem {
   shardId: string;
   /** SHARD_MISSING, SHARD_CORRUPT or another store error code. */
   code: string;
+  /** Where the shard is recorded to be (`local`, or the edge member holding it). */
+  location?: string;
 }
 
 export interface FetchedShards {
@@ -114,7 +116,7 @@ export class ChunkReader implements ChunkSource {
         return true;
       } catch (error) {
         const code = error instanceof BaksaError ? error.code : 'SHARD_READ_ERROR';
-        problems.push({ chunkId: record.id, idx, shardId: s.shardId, code });
+        problems.push({ chunkId: record.id, idx, shardId: s.shardId, code, location: s.location });
         return false;
       }
     };

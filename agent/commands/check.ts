@@ -44,16 +44,31 @@ export function registerCheckCommand(program: Command): void {
           if (opts.json) {
             printJsonLine({ ...summary, issues: report.issues });
           } else {
-            for (const i of report.issues) process.stdout.write(`${i.severity}: ${i.message}\n`);
+            // Shards on edge members that do not answer are one line per member, not one per shard: they
+            // are not damaged, and a repair cannot rebuild them while their holder may come back.
+            const unreachable = new Map<string, number>();
+            for (const i of report.issues) {
+              if (i.code === 'SHARD_UNREACHABLE' && !i.repaired) unreachable.set(i.node ?? 'a member', (unreachable.get(i.node ?? 'a member') ?? 0) + 1);
+              else process.stdout.write(`${i.severity}: ${i.message}\n`);
+            }
+            for (const [node, count] of unreachable) {
+              process.stdout.write(`error: ${count} ${count === 1 ? 'shard is' : 'shards are'} on ${node}, which does not answer (offline or cut off): not checked\n`);
+            }
             printRecord({ ...summary, read: formatBytes(report.bytesRead) }, 'table');
+            const openErrors = report.issues.filter((i) => i.severity === 'error' && !i.repaired);
+            const onlyUnreachable = openErrors.length > 0 && openErrors.every((i) => i.code === 'SHARD_UNREACHABLE');
             process.stdout.write(
               code === 0
                 ? report.repaired > 0
                   ? `${report.repaired} damaged ${report.repaired === 1 ? 'shard was' : 'shards were'} found and rebuilt; nothing else is wrong\n`
                   : 'no errors were found\n'
-                : code === 1
-                  ? 'damaged shards were found: run `2baksa check --read-data --repair` to rebuild them\n'
-                  : 'data is lost or the catalog is inconsistent (see the errors above)\n',
+                : code === 1 && onlyUnreachable
+                  ? 'nothing damaged was found, and every chunk can be read from the members that answer; check again once ' +
+                    `${[...unreachable.keys()].join(', ')} ${unreachable.size === 1 ? 'is' : 'are'} back, or run \`2baksa cluster repair\` to rebuild ` +
+                    'the shards of a member that is gone for good on the others (the daemon does it by itself after cluster.repairAfterS)\n'
+                  : code === 1
+                    ? `damaged shards were found: run \`2baksa check --read-data --repair\` to rebuild them${unreachable.size > 0 ? ' (the shards on members that do not answer stay as they are)' : ''}\n`
+                    : 'data is lost or the catalog is inconsistent (see the errors above)\n',
             );
           }
           process.exitCode = code;

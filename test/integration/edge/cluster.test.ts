@@ -198,6 +198,17 @@ embedded("with gateway 3 gone, cluster repair rebuilds gateway 1's shards it hel
     return held;
   };
   assert.ok((await onG3()) > 0, 'gw-3 held shards of gw-1');
+  // Before the repair, a check names the member that does not answer instead of calling its shards
+  // damaged, and says that nothing is: exit 1 (WARNING), every unreachable shard on gw-3, none lost.
+  const checked = await cli(['check', '--state', g1.state, '--read-data', '--json']);
+  assert.is(checked.code, 1, checked.stdout + checked.stderr);
+  const report = jsonLines(checked.stdout)[0] as { unrecoverable: number; issues: { code: string; node?: string }[] };
+  assert.is(report.unrecoverable, 0);
+  assert.ok(report.issues.length > 0 && report.issues.every((i) => i.code === 'SHARD_UNREACHABLE' && i.node === g3.name), JSON.stringify(report.issues.slice(0, 3)));
+  const text = await cli(['check', '--state', g1.state, '--read-data']);
+  assert.match(text.stdout, new RegExp(`^error: ${report.issues.length} shards are on ${g3.name.replace(/\./g, '\\.')}, which does not answer`, 'm'));
+  assert.match(text.stdout, /nothing damaged was found, and every chunk can be read from the members that answer/);
+  assert.not.match(text.stdout, /damaged shards were found/);
   const r = ok(await cli(['cluster', 'repair', '--state', g1.state, '--json']), 'cluster repair');
   const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { gone: string[]; chunks_repaired: number; unrecoverable: string[]; geometry: string };
   assert.equal(summary.gone, [g3.name]);
