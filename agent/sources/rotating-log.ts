@@ -28,6 +28,8 @@ export class RotatingLog {
   private sizeBytes = 0;
   private openedMs = 0;
   private seq = 0;
+  /** Bytes were written to the live file since its last fdatasync. */
+  private unsynced = false;
   private queue: Promise<void> = Promise.resolve();
   filesRotated = 0;
   currentPath: string | undefined;
@@ -42,18 +44,32 @@ export class RotatingLog {
   /** Appends one line (a newline is added); writes are serialized. */
   append(line: string): Promise<void> {
     const bytes = Buffer.from(`${line}\n`, 'utf8');
-    this.queue = this.queue.then(() => this.write(bytes));
-    return this.queue;
+    return this.serialized(() => this.write(bytes));
   }
 
   /** Closes the current file now (the next line starts a new one). */
   rotate(): Promise<void> {
-    this.queue = this.queue.then(() => this.closeCurrent());
-    return this.queue;
+    return this.serialized(() => this.closeCurrent());
+  }
+
+  /** Runs `step` after everything queued before it; a step that fails fails its own caller only. */
+  private serialized(step: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(step);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   close(): Promise<void> {
     return this.rotate();
+  }
+
+  /** Makes what was appended to the live file durable (fdatasync), if anything was since the last time. */
+  sync(): Promise<void> {
+    return this.serialized(async () => {
+      if (!this.handle || !this.unsynced) return;
+      this.unsynced = false;
+      await this.handle.datasync();
+    });
   }
 
   private async write(bytes: Buffer): Promise<void> {
@@ -64,6 +80,7 @@ export class RotatingLog {
     if (!this.handle) await this.openNew(now);
     await this.handle!.write(bytes);
     this.sizeBytes += bytes.length;
+    this.unsynced = true;
   }
 
   private async openNew(now: number): Promise<void> {

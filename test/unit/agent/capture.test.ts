@@ -3,7 +3,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RotatingLog, captureLine, logFileName, shouldRotate, slugOf, topicMatches } from '../../../agent/sources/index.ts';
+import mqtt from 'mqtt';
+import { RotatingLog, SensorCapture, captureLine, logFileName, shouldRotate, slugOf, topicMatches } from '../../../agent/sources/index.ts';
+import { startAedes } from '../../helpers/brokers.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { tempDir } from './_helpers.ts';
 
 test('topic filters match like MQTT and become safe file names', () => {
@@ -47,6 +50,61 @@ test('a rolling log writes, rotates and never loses a line', async () => {
     assert.equal(all.trim().split('\n'), [...Array.from({ length: 10 }, (_, i) => `line ${i} ........`), 'after a while']);
     assert.is(log.filesRotated, 4);
     assert.equal(files.map((f) => readFileSync(join(t.path, 'cap', f), 'utf8').split('\n').length - 1), [4, 4, 2, 1]);
+  } finally {
+    t.cleanup();
+  }
+});
+
+const wait = async (what: string, ok: () => boolean) => {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(ok(), what);
+};
+
+test('a captured message is acknowledged only once written: one the agent had not written comes again', async () => {
+  const broker = await startAedes();
+  const t = tempDir();
+  const options = { broker: broker.url, topics: ['plant/+/temp'], dir: t.path, clientId: 'gw.example:capture', rotateBytes: 1 << 20, rotateS: 3600, logger: silentLogger };
+  const sensor = mqtt.connect(broker.url);
+  const stuck = new SensorCapture(options);
+  const next = new SensorCapture(options);
+  try {
+    // The first agent takes the message but its write never finishes, and then it dies (its link is cut).
+    let taken = 0;
+    for (const log of stuck.logs.values()) log.append = () => (taken++, new Promise<void>(() => {}));
+    stuck.start();
+    await wait('the first agent subscribed', () => (stuck as unknown as { client?: mqtt.MqttClient }).client?.connected === true);
+    await new Promise((r) => setTimeout(r, 100));
+    await sensor.publishAsync('plant/line1/temp', '21.5', { qos: 1 });
+    await wait('the first agent took the message', () => taken === 1);
+    (stuck as unknown as { client: mqtt.MqttClient }).client.end(true);
+    // The next agent on the same session gets it again, and writes it.
+    next.start();
+    const lines = () => readdirSync(join(t.path, 'plant_+_temp')).flatMap((f) => readFileSync(join(t.path, 'plant_+_temp', f), 'utf8').split('\n').filter(Boolean));
+    await wait('the message delivered again and written', () => next.messages === 1);
+    assert.equal(lines().map((l) => JSON.parse(l).payload), ['21.5']);
+  } finally {
+    (stuck as unknown as { client?: mqtt.MqttClient }).client?.end(true);
+    await next.stop();
+    sensor.end(true);
+    await broker.stop();
+    t.cleanup();
+  }
+});
+
+test('a write that fails fails alone: the log goes on with the next line, and sync makes lines durable', async () => {
+  const t = tempDir();
+  try {
+    const log = new RotatingLog(t.path, 'x', { rotateBytes: 1 << 20, rotateS: 3600 });
+    const internals = log as unknown as { write: (b: Buffer) => Promise<void> };
+    const write = internals.write.bind(log);
+    let failNext = true;
+    internals.write = (b) => (failNext ? ((failNext = false), Promise.reject(new Error('ENOSPC'))) : write(b));
+    await log.append('lost').then(() => assert.unreachable('the failed write resolved'), (e: Error) => assert.is(e.message, 'ENOSPC'));
+    await log.append('kept');
+    await log.sync();
+    await log.close();
+    const files = readdirSync(t.path);
+    assert.equal(files.map((f) => readFileSync(join(t.path, f), 'utf8')).join(''), 'kept\n');
   } finally {
     t.cleanup();
   }
