@@ -48,8 +48,11 @@ export function registerCheckCommand(program: Command): void {
             // are not damaged, and a repair cannot rebuild them while their holder may come back.
             const unreachable = new Map<string, number>();
             for (const i of report.issues) {
-              if (i.code === 'SHARD_UNREACHABLE' && !i.repaired) unreachable.set(i.node ?? 'a member', (unreachable.get(i.node ?? 'a member') ?? 0) + 1);
-              else process.stdout.write(`${i.severity}: ${i.message}\n`);
+              if (i.code !== 'SHARD_UNREACHABLE' || i.repaired) process.stdout.write(`${i.severity}: ${i.message}\n`);
+              else {
+                const node = i.node ?? 'a member';
+                unreachable.set(node, (unreachable.get(node) ?? 0) + 1);
+              }
             }
             for (const [node, count] of unreachable) {
               process.stdout.write(`error: ${count} ${count === 1 ? 'shard is' : 'shards are'} on ${node}, which does not answer (offline or cut off): not checked\n`);

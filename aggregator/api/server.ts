@@ -113,8 +113,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     volumes: async (): Promise<VolumeUsage[]> => {
       const [own, peers] = await Promise.all([options.sink.volumes(), options.peerVolumes?.() ?? []]);
       if (peers.length > 0) await recordVolumes(options.db, peers, now());
-      // Read now: this node's and the answering peers'; the rest are the last figures recorded, with their time.
-      const live = [...own, ...peers].map((v) => ({ ...v, asOfMs: null }));
+      // Read now (no asOfMs): this node's and the answering peers'; the rest are the last figures recorded, with their time.
+      const live = [...own, ...peers];
       const answered = new Set(live.map((v) => `${v.cluster}\u0000${v.node}`));
       return [...live, ...(await volumesFromDb(options.db)).filter((v) => !answered.has(`${v.cluster}\u0000${v.node}`))];
     },

@@ -50,7 +50,7 @@ export function volumeList(answer: unknown, cluster: string): VolumeUsage[] {
   const out: VolumeUsage[] = [];
   for (const entry of answer.slice(0, VOLUMES_PER_NODE_MAX)) {
     const v = volumeUsageSchema.safeParse(entry);
-    if (v.success && v.data.cluster === cluster) out.push({ ...v.data, objects: v.data.objects ?? null, asOfMs: null });
+    if (v.success && v.data.cluster === cluster) out.push({ ...v.data, objects: v.data.objects ?? null });
   }
   return out;
 }

@@ -86,7 +86,6 @@ export class ClientNode {
   private readonly signer: Signer;
   /** Logical clients given an operation this turn; their requests are signed together, then sent. */
   private unsent: number[] = [];
-  /** The signature made for the request a logical client is about to sign (see `sendUnsent`). */
 
   constructor(private readonly config: ClientNodeConfig) {
     this.id = config.id;
