@@ -240,7 +240,7 @@ export class LedgerService {
     const store = this.config.store;
     if (this.failed || block.height !== store.length) return false; // already there (the other path won), or not next
     try {
-      await store.append(block);
+      await store.append(block, source === 'certified'); // certified here: its signatures were checked as they came
     } catch (error) {
       if (source === 'sync') {
         this.counts.syncRefused += 1;

@@ -46,6 +46,12 @@ export interface BlockProblem {
 export interface LedgerVerifyOptions {
   /** Check the placement targets' signatures inside each record (default true). */
   recordSignatures: boolean;
+  /**
+   * Check each certificate signature over the block hash (default true). Off, the certificate must still
+   * name a quorum of distinct validators; only the Ed25519 checks are skipped, for a block whose
+   * signatures this process has verified already (LedgerStore.append's `formedHere`).
+   */
+  certificateSignatures?: boolean;
 }
 
 export const defaultLedgerVerifyOptions: LedgerVerifyOptions = Object.freeze({ recordSignatures: true });
@@ -88,7 +94,7 @@ export function verifyBlock(
       inBlock.learnOne(record, block.height, i);
     }
   }
-  return verifyCertificate(block, block.qc, registry);
+  return verifyCertificate(block, block.qc, registry, options.certificateSignatures !== false);
 }
 
 /**
@@ -96,15 +102,15 @@ export function verifyBlock(
  * the block hash, at least a quorum of them. With an inclusion proof this is what a reader that holds
  * no chain (the cloud, checking an edge block) verifies.
  */
-export function verifyCertificate(header: BlockHeader, qc: readonly QuorumSignature[], registry: SignerRegistry): BlockProblem | undefined {
-  const signing = blockSigningBytes(blockHash(header));
+export function verifyCertificate(header: BlockHeader, qc: readonly QuorumSignature[], registry: SignerRegistry, signatures = true): BlockProblem | undefined {
+  const signing = signatures ? blockSigningBytes(blockHash(header)) : undefined;
   const seen = new Set<string>();
   for (const { signer, signature } of qc) {
     const key = registry.keyOf(signer);
     if (!key) return problem('UNKNOWN_SIGNER', `signer ${JSON.stringify(signer)} is not in the validator set`);
     if (seen.has(signer)) return problem('DUPLICATE_SIGNER', `signer ${signer} signed twice`);
     seen.add(signer);
-    if (!verify(key, signing, signature)) return problem('BAD_SIGNATURE', `the signature of ${signer} does not verify`);
+    if (signing && !verify(key, signing, signature)) return problem('BAD_SIGNATURE', `the signature of ${signer} does not verify`);
   }
   if (seen.size < registry.quorum) {
     return problem('NO_QUORUM', `${seen.size} signatures, ${registry.quorum} needed of ${registry.size} validators`);

@@ -85,7 +85,7 @@ test('answers a peer: a sync request with its blocks; a want with the certificat
   await r.store.close();
 });
 
-test('sync: certified blocks fill a gap; a block without a quorum is refused and counted', async () => {
+test('sync: certified blocks fill a gap; a block without a quorum or with a bad signature is refused and counted', async () => {
   const r = await replica();
   const b0 = nextBlock(undefined, T0, [commitRequest('d', T0).record]);
   const b1 = nextBlock(b0, T0 + 1, []);
@@ -94,6 +94,14 @@ test('sync: certified blocks fill a gap; a block without a quorum is refused and
   await r.service.idle();
   assert.is(r.store.height, -1);
   assert.is(r.service.status().syncRefused, 1);
+  // Enough signers, one signature not theirs: a peer's block has every signature checked (only blocks
+  // certified here skip that, their signatures having been checked as they came).
+  const full = signWithAll(b0, keys.slice(1));
+  const badSig = { ...full, qc: full.qc.map((q, i) => (i === 0 ? { ...q, signature: full.qc[1]!.signature } : q)) };
+  r.service.receive('node1', { type: 'LedgerSyncBlocks', body: { blocks: [badSig] } });
+  await r.service.idle();
+  assert.is(r.store.height, -1);
+  assert.is(r.service.status().syncRefused, 2);
   r.service.receive('node2', { type: 'LedgerSyncBlocks', body: { blocks: [signWithAll(b1, keys.slice(1)), signWithAll(b0, keys.slice(1))] } });
   await r.service.idle();
   assert.is(r.store.height, 1, 'sorted into height order and appended');

@@ -81,6 +81,26 @@ test('append verifies the block against the tip and leaves the store unchanged w
   await ro.close();
 });
 
+test('a block formed here skips only its Ed25519 checks: height, links, Merkle root and quorum still hold', async () => {
+  const dir = await storeWith(chain.slice(0, 2));
+  const store = await LedgerStore.open(dir);
+  const forged = { ...chain[2]!, qc: chain[2]!.qc.map((q) => ({ ...q, signature: new Uint8Array(64) })) };
+  const e1 = await rejects(() => store.append(forged), 'LEDGER_REJECTED');
+  assert.is(e1.details?.reason, 'BAD_SIGNATURE', 'a block from anywhere else has every signature checked');
+  const e2 = await rejects(() => store.append(chain[3]!, true), 'LEDGER_REJECTED');
+  assert.is(e2.details?.reason, 'BAD_HEIGHT');
+  const e3 = await rejects(() => store.append({ ...chain[2]!, qc: chain[2]!.qc.slice(0, 2) }, true), 'LEDGER_REJECTED');
+  assert.is(e3.details?.reason, 'NO_QUORUM');
+  const e4 = await rejects(() => store.append({ ...chain[2]!, qc: [chain[2]!.qc[0]!, ...chain[2]!.qc.slice(0, -1)] }, true), 'LEDGER_REJECTED');
+  assert.is(e4.details?.reason, 'DUPLICATE_SIGNER');
+  const e5 = await rejects(() => store.append({ ...chain[2]!, records: chain[2]!.records.slice(1) }, true), 'LEDGER_REJECTED');
+  assert.is(e5.details?.reason, 'BAD_MERKLE_ROOT');
+  assert.is(store.height, 1);
+  await store.append(forged, true); // its signatures were counted as they came: not checked again
+  assert.is(store.height, 2);
+  await store.close();
+});
+
 test('a torn last write, cut anywhere, is reported, cut off, and the chain continues', async () => {
   const good = await storeWith(chain.slice(0, 4));
   const frame = encodeFrame(encodeBlock(chain[4]!));
