@@ -308,7 +308,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           }
           seen.add(item.path);
           const entry = baseEntry(item);
-          if (item.kind === 'dir') return entry;
+          if (item.kind === 'dir' || item.kind === 'fifo') return entry; // nothing to read: a FIFO's bytes belong to its writer
           if (item.kind === 'symlink') {
             try {
               entry.target = nameOfBytes(await readlink(fsPath(item.path), { encoding: 'buffer' }));

@@ -155,6 +155,7 @@ export function registerRestoreCommands(program: Command): void {
         files: summary.files,
         dirs: summary.dirs,
         symlinks: summary.symlinks,
+        ...(summary.fifos > 0 ? { fifos: summary.fifos } : {}),
         bytes: summary.bytes,
         duration_s: summary.durationMs / 1000,
       };

@@ -42,7 +42,7 @@ export interface ManifestHeader {
 
 export interface ManifestEntry {
   path: string;
-  kind: 'file' | 'dir' | 'symlink';
+  kind: 'file' | 'dir' | 'symlink' | 'fifo';
   /** Permission bits (st_mode & 0o7777). */
   mode: number;
   uid: number;
@@ -62,7 +62,7 @@ export interface ManifestEntry {
 /** Compact line form: short keys, chunks as [id, length] pairs. */
 interface EntryLine {
   p: string;
-  k: 'f' | 'd' | 'l';
+  k: 'f' | 'd' | 'l' | 'p';
   m: number;
   u: number;
   g: number;
@@ -74,8 +74,8 @@ interface EntryLine {
   l?: string;
 }
 
-const kinds = { file: 'f', dir: 'd', symlink: 'l' } as const;
-const kindsBack = { f: 'file', d: 'dir', l: 'symlink' } as const;
+const kinds = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p' } as const;
+const kindsBack = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo' } as const;
 
 export function encodeHeader(h: ManifestHeader): string {
   return `${JSON.stringify(h)}\n`;

@@ -50,7 +50,7 @@ export interface CompareResult {
 }
 
 function kindOf(st: BigIntStats): string {
-  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
 }
 
 /** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `utimesTimeOf`). */

@@ -14,8 +14,9 @@
  * The restore itself (`restoreSnapshot`) reads chunks through any ChunkSource: `runRestore` gives it the
  * local shard store, migrate/cloud-restore.ts the cloud.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
@@ -42,6 +43,7 @@ export interface RestoreProgress {
   files: number;
   dirs: number;
   symlinks: number;
+  fifos: number;
   bytes: number;
   currentPath?: string;
 }
@@ -85,7 +87,7 @@ async function setOwner(path: string, e: ManifestEntry, link: boolean): Promise<
  * directory goes) as RESTORE_CONFLICT; any other error as it is. Restore replaces files and symlinks
  * in place, never a directory, nor a file with a directory: that is the owner's call.
  */
-function inTheWay(error: unknown, path: string, kind: 'file' | 'dir' | 'symlink'): unknown {
+function inTheWay(error: unknown, path: string, kind: ManifestEntry['kind']): unknown {
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== 'EISDIR' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY') return error;
   const here = kind === 'dir' ? 'a file (or a symlink) where the snapshot has a directory' : `a directory where the snapshot has a ${kind}`;
@@ -114,15 +116,43 @@ async function placeFile(temp: string, dest: string, e: ManifestEntry, created =
   const t = utimesTimeOf(e.mtimeNs);
   await utimes(fsPath(temp), t, t);
   await rename(fsPath(temp), fsPath(dest)).catch((error: unknown) => {
-    throw inTheWay(error, dest, 'file');
+    throw inTheWay(error, dest, e.kind);
+  });
+}
+
+/**
+ * Makes a FIFO with exactly `mode` (no umask) through coreutils' mkfifo: Node has no mkfifo or mknod of
+ * its own, and a FIFO in a snapshot is rare enough for one process each. `path` is a plain name (an
+ * argument cannot carry a name's raw bytes); the caller renames it into place.
+ */
+function makeFifo(path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('mkfifo', ['-m', (mode & 0o777).toString(8), '--', path], (error, _out, stderr) => {
+      if (!error) return resolve();
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      reject(new BaksaError('RESTORE_FIFO_FAILED', `cannot make the FIFO ${path}: ${missing ? 'the mkfifo command is not installed' : String(stderr).trim() || error.message}`, {
+        hint: missing ? 'install coreutils (mkfifo), or restore with --path around it' : 'check the target directory (space, permissions), or restore with --path around it',
+        exitCode: ExitCode.failure,
+      }));
+    });
   });
 }
 
 /** Small files (inline in the manifest) written at once: each is an open, write, chmod, utimes and rename on the thread pool. */
 const SMALL_FILES_AHEAD = 16;
 
-function tempBeside(path: string): string {
-  return join(dirname(path), `.${path.slice(dirname(path).length + 1)}.2baksa-${randomBytes(4).toString('hex')}.tmp`);
+/** Longest name of one directory entry, in bytes (Linux NAME_MAX, and most file systems'). */
+const NAME_BYTES_MAX = 255;
+
+/**
+ * A temp name in the directory of `path`: its name dotted and marked, or only the mark where that would
+ * pass NAME_MAX (a 250-byte name is a valid file, and its restore failed on the longer temp name).
+ */
+export function tempBeside(path: string): string {
+  const dir = dirname(path);
+  const mark = `.2baksa-${randomBytes(4).toString('hex')}.tmp`;
+  const named = `.${path.slice(dir.length + 1)}${mark}`;
+  return join(dir, Buffer.byteLength(named) <= NAME_BYTES_MAX ? named : mark);
 }
 
 /** Restores a snapshot of the local catalog from the local shard store. */
@@ -142,18 +172,62 @@ export async function runRestore(state: AgentState, snapshotRef: string, options
   }
 }
 
-/** Restores `snapshot` reading its manifest and chunks from `reader`; `started` is when the caller began (ms). */
+/**
+ * Restores `snapshot` reading its manifest and chunks from `reader`; `started` is when the caller began
+ * (ms). A system error of the target (full, read-only, a path too long for it) comes out as a
+ * BaksaError naming the path and what to do, not as an internal error.
+ */
 export async function restoreSnapshot<S extends RestorableSnapshot>(
   reader: ChunkSource,
   snapshot: S,
   options: RestoreOptions & { memoryBudgetBytes: number },
   started = Date.now(),
 ): Promise<RestoreSummary<S>> {
+  const there = await stat(options.target).catch(() => undefined);
+  if (there && !there.isDirectory()) {
+    throw new BaksaError('RESTORE_TARGET_NOT_DIR', `--target ${options.target} is a file, not a directory`, {
+      hint: 'give a directory (it is made if it does not exist)',
+      exitCode: ExitCode.usage,
+      details: { target: options.target },
+    });
+  }
+  try {
+    return await restoreInto(reader, snapshot, options, started);
+  } catch (error) {
+    throw targetError(error, options.target);
+  }
+}
+
+function targetError(error: unknown, target: string): unknown {
+  const e = error as NodeJS.ErrnoException;
+  if (error instanceof BaksaError || typeof e?.syscall !== 'string' || typeof e.code !== 'string') return error;
+  const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
+  if (typeof e.path !== 'string' && !full) return error; // not the file system's (a network error of a cloud restore)
+  const path = typeof e.path === 'string' ? e.path : target;
+  const what = full ? `the disk of --target ${target} is full` : `cannot write ${path}`;
+  return new BaksaError(full ? 'TARGET_FULL' : 'RESTORE_WRITE_FAILED', `${what}: ${e.message}`, {
+    hint: full
+      ? 'free space on the target disk (or restore into another --target), then restore again: what is restored already is rewritten in place'
+      : e.code === 'ENAMETOOLONG'
+        ? 'restore into a --target with a shorter path, or restore that part with --path into another target'
+        : 'check the target (permissions, read-only mount, disk errors), then restore again',
+    exitCode: full ? ExitCode.unavailable : ExitCode.failure,
+    details: { path, code: e.code, syscall: e.syscall },
+    cause: error,
+  });
+}
+
+async function restoreInto<S extends RestorableSnapshot>(
+  reader: ChunkSource,
+  snapshot: S,
+  options: RestoreOptions & { memoryBudgetBytes: number },
+  started: number,
+): Promise<RestoreSummary<S>> {
   const manifest = await openManifest(reader, snapshot.rootChunks);
   const selector = normalizeSelector(options.path);
   const budget = new ByteBudget(options.memoryBudgetBytes);
   const queue = new AsyncQueue<Task>();
-  const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, fifos: 0, bytes: 0 };
   let matched = 0;
   const suggest = pathSuggester(options.path);
 
@@ -287,6 +361,19 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
         progress.symlinks++;
         continue;
       }
+      if (e.kind === 'fifo') {
+        const made = join(options.target, `.2baksa-fifo-${randomBytes(4).toString('hex')}.tmp`);
+        try {
+          await makeFifo(made, e.mode);
+          await placeFile(made, dest, e, e.mode & 0o777); // chown clears set-id bits: chmod again if it has any
+        } catch (error) {
+          await rm(made, { force: true }).catch(() => undefined);
+          if (!conflicted(error, e)) throw error;
+          continue;
+        }
+        progress.fifos++;
+        continue;
+      }
       if (e.inline) {
         // A small file (manifest/model.ts): its bytes are at hand, so it is written beside the next ones.
         const bytes = e.inline;
@@ -358,7 +445,7 @@ export async function restoreSnapshot<S extends RestorableSnapshot>(
     const more = conflicts.length > 3 ? ` and ${conflicts.length - 3} more` : '';
     throw new BaksaError(
       'RESTORE_CONFLICT',
-      `restored ${progress.files} files, ${progress.dirs} directories and ${progress.symlinks} symlinks; ${conflicts.length} ${conflicts.length === 1 ? 'entry was' : 'entries were'} not, as the target holds something else there: ${shown}${more}`,
+      `restored ${progress.files} files, ${progress.dirs} directories and ${progress.symlinks} symlinks${progress.fifos > 0 ? ` (and ${progress.fifos} FIFOs)` : ''}; ${conflicts.length} ${conflicts.length === 1 ? 'entry was' : 'entries were'} not, as the target holds something else there: ${shown}${more}`,
       {
         hint: 'move those out of the way and restore again (what is restored already is rewritten in place), or restore into an empty --target',
         exitCode: ExitCode.failure,

@@ -57,6 +57,9 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
         walk(p, r);
       } else if (st.isSymbolicLink()) {
         out.set(r, { kind: 'symlink', mode: 0, mtimeMs: 0, target: readlinkSync(p) });
+      } else if (st.isFIFO() || st.isSocket()) {
+        // Never opened: a FIFO would wait for a writer, a socket does not open.
+        out.set(r, { kind: st.isFIFO() ? 'fifo' : 'socket', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
       } else {
         out.set(r, { kind: 'file', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, content: readFileSync(p).toString('base64') });
       }

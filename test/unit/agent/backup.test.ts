@@ -5,6 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { edgeProfile, filesInFlightFor, runBackup } from '../../../agent/backup/run.ts';
 import { builtinProfileNames, loadProfile } from '../../../agent/profile/index.ts';
 import { EDGE_CHUNK_BYTES_PER_SHARD_MAX } from '../../../agent/edge/backend.ts';
@@ -13,7 +15,7 @@ import { quorumSize } from '../../../shared/ledger/quorum.ts';
 import { HEAD_BYTES, TAIL_BYTES } from '../../../agent/backup/file-reader.ts';
 import { runCheck } from '../../../agent/check/index.ts';
 import { INLINE_BYTES_MAX } from '../../../agent/manifest/model.ts';
-import { runRestore, compareTree, isoNs, utimesTimeOf } from '../../../agent/restore/index.ts';
+import { runRestore, compareTree, isoNs, tempBeside, utimesTimeOf } from '../../../agent/restore/index.ts';
 import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
 import { openManifest } from '../../../agent/manifest/index.ts';
@@ -607,6 +609,60 @@ test('names that are not UTF-8 are backed up, restored and compared by their byt
     writeFileSync(Buffer.concat([Buffer.from(target), at('junk\xff\xfe')]), 'changed, same length of bytes!!!!!');
     const diff = (await compare(state, target)).differences.map((d) => d.what);
     assert.ok(diff.includes('content') || diff.includes('size'), diff.join());
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a FIFO is kept and made again with its mode and time; a socket is passed over; a 250-byte name restores', async () => {
+  const t = tempDir();
+  const server = createServer();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'run'), { recursive: true });
+    execFileSync('mkfifo', ['-m', '640', join(src, 'run', 'sensor.pipe')]);
+    utimesSync(join(src, 'run', 'sensor.pipe'), new Date('2026-03-01T00:00:00Z'), new Date('2026-03-01T00:00:00Z'));
+    const long = 'n'.repeat(250); // NAME_MAX is 255: the restore's temp name may not be this name and more
+    writeFileSync(join(src, long), 'long name\n');
+    writeFileSync(join(src, `${long.slice(0, 200)}.csv`), sensorLines(3000)); // chunked, written through a temp too
+    await new Promise<void>((resolve) => server.listen(join(src, 'run', 'ctl.sock'), resolve));
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    assert.equal(first.problems, [], 'neither the FIFO nor the socket is a read error');
+    const target = join(t.path, 'r');
+    const restored = await runRestore(state, 'latest', { target });
+    assert.is(restored.fifos, 1);
+    const expected = snapshotTree(src);
+    expected.delete('run/ctl.sock');
+    assert.is(expected.get('run/sensor.pipe')?.kind, 'fifo');
+    assertSameTree(snapshotTree(join(target, src)), expected);
+    assert.equal((await compare(state, target)).differences, []);
+    assert.equal(readdirSync(join(target, src)).filter((n) => n.includes('2baksa')), [], 'no temp left behind');
+  } finally {
+    server.close();
+    t.cleanup();
+  }
+});
+
+test('a temp name stays within NAME_MAX however long the name it stands for', () => {
+  for (const name of ['a', 'n'.repeat(230), 'n'.repeat(255), '\u00e9'.repeat(127)]) {
+    const temp = tempBeside(join('/restore/into', name));
+    assert.ok(temp.startsWith('/restore/into/.'), temp);
+    assert.ok(Buffer.byteLength(temp.slice('/restore/into/'.length)) <= 255, `${name.length}: ${temp}`);
+  }
+});
+
+test('restore into a --target that is a file says so', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.log'), 'x\n');
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    writeFileSync(join(t.path, 'file'), 'not a directory');
+    const error = await runRestore(state, 'latest', { target: join(t.path, 'file') }).then(() => undefined, (e: unknown) => e);
+    assert.is((error as { code?: string })?.code, 'RESTORE_TARGET_NOT_DIR');
   } finally {
     t.cleanup();
   }

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { openSync, writeSync, closeSync, readFileSync, writeFileSync, mkdirSync, utimesSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, writeFileSync, mkdirSync, utimesSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
 import type { BackupEvent } from '../../../agent/backup/events.ts';
@@ -162,7 +162,7 @@ test('small files (kept in the manifest, their scan stat taken as the one before
   }
 });
 
-test('FIFOs and files that fail to read are skipped with a read-error; the backup completes', async () => {
+test('files that fail to read are skipped with a read-error, a FIFO beside them kept; the backup completes', async () => {
   const t = tempDir();
   try {
     const src = join(t.path, 'src');
@@ -172,13 +172,15 @@ test('FIFOs and files that fail to read are skipped with a read-error; the backu
     writeFileSync(join(src, 'good.csv'), sensorLines(100, 500));
     const state = await freshState(t.path, [src]);
     const events: BackupEvent[] = [];
-    const s = await runBackup(state, { type: 'snapshot', listener: (e) => events.push(e), faults: { readError: /bad\.csv$/ } });
+    writeFileSync(join(src, 'worse.csv'), sensorLines(50));
+    const s = await runBackup(state, { type: 'snapshot', listener: (e) => events.push(e), faults: { readError: /(bad|worse)\.csv$/ } });
     const errors = events.filter((e) => e.type === 'read-error').map((e) => (e as { path: string }).path.slice(src.length));
-    assert.equal(errors.sort(), ['/bad.csv', '/pipe']);
+    assert.equal(errors.sort(), ['/bad.csv', '/worse.csv']);
     assert.is(s.snapshot.fileCount, 1);
     assert.is(events.at(-1)!.type, 'backup-ok');
     await runRestore(state, 'latest', { target: join(t.path, 'r') });
     assert.equal(readFileSync(join(t.path, 'r', src, 'good.csv')), readFileSync(join(src, 'good.csv')));
+    assert.ok(lstatSync(join(t.path, 'r', src, 'pipe')).isFIFO());
   } finally {
     t.cleanup();
   }

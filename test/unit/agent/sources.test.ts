@@ -1,9 +1,10 @@
-// Sources: globs, excludes and the scan (stable order, symlinks not followed, specials reported),
+// Sources: globs, excludes and the scan (stable order, symlinks not followed, FIFOs kept, sockets passed over),
 // names that are not UTF-8 kept by their bytes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Excluder, globBase, globToRegExp } from '../../../agent/sources/glob.ts';
 import { scanSources } from '../../../agent/sources/scan.ts';
@@ -36,7 +37,7 @@ test('excludes: names at any depth, paths anchored', () => {
   assert.not.ok(ex.excludes('/data/a/b.txt'));
 });
 
-test('scan walks depth first in byte order, applies excludes and globs, reports specials', async () => {
+test('scan walks depth first in byte order, applies excludes and globs; FIFOs are entries, sockets passed over', async () => {
   const t = tempDir();
   try {
     const root = join(t.path, 'src');
@@ -48,10 +49,16 @@ test('scan walks depth first in byte order, applies excludes and globs, reports 
     writeFileSync(join(root, 'b', 'junk.tmp'), 'x');
     symlinkSync('/nonexistent/target', join(root, 'dangling'));
     execFileSync('mkfifo', [join(root, 'pipe')]);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(root, 'sock'), resolve));
     const items = [];
-    for await (const i of scanSources([root], { excludes: ['*.tmp'] })) items.push(i);
+    try {
+      for await (const i of scanSources([root], { excludes: ['*.tmp'] })) items.push(i);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
     const rel = items.map((i) => `${i.kind}:${i.path.slice(root.length) || '/'}`);
-    assert.equal(rel, ['dir:/', 'dir:/a', 'file:/a/1.csv', 'file:/a/2.csv', 'dir:/b', 'dir:/b/deep', 'file:/b/deep/x.log', 'symlink:/dangling', 'problem:/pipe']);
+    assert.equal(rel, ['dir:/', 'dir:/a', 'file:/a/1.csv', 'file:/a/2.csv', 'dir:/b', 'dir:/b/deep', 'file:/b/deep/x.log', 'symlink:/dangling', 'fifo:/pipe']);
     const globbed = [];
     for await (const i of scanSources([`${root}/**/*.csv`])) globbed.push(i.path.slice(root.length));
     assert.equal(globbed, ['/a/1.csv', '/a/2.csv']);
@@ -131,7 +138,7 @@ test('a source that is a symlink is followed (its entries keep the source path);
   }
 });
 
-test('a directory of more entries than one lstat window comes out whole, in byte order, excludes and specials in place', async () => {
+test('a directory of more entries than one lstat window comes out whole, in byte order, excludes and FIFOs in place', async () => {
   const t = tempDir();
   try {
     const root = join(t.path, 'many');
@@ -147,7 +154,7 @@ test('a directory of more entries than one lstat window comes out whole, in byte
     const seen: string[] = [];
     for await (const item of scanSources([root], { excludes: ['*.tmp'] })) seen.push(`${item.kind} ${item.path.slice(root.length) || '/'}`);
     const expected = ['dir /', ...[...names.filter((n) => !n.endsWith('.tmp')), 'f075.pipe', 'sub'].sort().flatMap((n) =>
-      n === 'sub' ? ['dir /sub', 'file /sub/inner.log'] : n.endsWith('.pipe') ? [`problem /${n}`] : [`file /${n}`],
+      n === 'sub' ? ['dir /sub', 'file /sub/inner.log'] : n.endsWith('.pipe') ? [`fifo /${n}`] : [`file /${n}`],
     )];
     assert.equal(seen, expected);
   } finally {
