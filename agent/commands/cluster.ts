@@ -122,7 +122,8 @@ async function relayout(op: 'repair' | 'rebalance', opts: RelayoutFlags): Promis
     ...(op === 'repair' ? { gone: report.gone.join(', ') || '(none)' } : {}),
     geometry: report.geometry ? `${report.geometry.k}+${report.geometry.m}` : '',
     chunks_checked: report.chunksChecked,
-    chunks_repaired: report.chunksRepaired,
+    // A repair rebuilds shards a gone member held; a rebalance moves healthy ones: each says what it did.
+    [op === 'repair' ? 'chunks_repaired' : 'chunks_relaid']: report.chunksRepaired,
     unrecoverable: report.unrecoverable.length,
   };
   if (opts.json) printJsonLine({ message_type: 'summary', ...summary, gone: report.gone, unrecoverable: report.unrecoverable });

@@ -19,6 +19,7 @@
  * Run: npm run bench -- edge                      (256 MB per gateway)
  *      BAKSA_BENCH_EDGE_MB=64 npm run bench -- edge
  *      node --import tsx test/bench/edge.ts [MB]
+ *      BAKSA_BENCH_PROFILE_DIR=DIR npm run bench -- edge   (a V8 CPU profile of each daemon in DIR)
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,6 +96,9 @@ function writeProfile(path: string): string {
 }
 
 const agentEnv: NodeJS.ProcessEnv = { BAKSA_LOG_LEVEL: 'warn' };
+/** BAKSA_BENCH_PROFILE_DIR: each daemon writes a V8 CPU profile there when it stops. */
+const profileDir = process.env.BAKSA_BENCH_PROFILE_DIR;
+const profileArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const baksa = (...args: string[]) => timedAsync(process.execPath, [cliPath, ...args], agentEnv);
 
 interface Daemon {
@@ -116,7 +120,7 @@ const running = (d: Daemon | undefined): d is Daemon => d !== undefined && d.chi
 
 function startDaemon(g: Gateway, embed: string[]): Daemon {
   // Its own process group, so that a SIGKILL in `finally` also reaches anything it may have started.
-  const child = spawn(process.execPath, [cliPath, 'agent', 'run', '--state', g.state, ...embed], {
+  const child = spawn(process.execPath, [...profileArgs, cliPath, 'agent', 'run', '--state', g.state, ...embed], {
     cwd: root,
     env: { ...process.env, ...agentEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

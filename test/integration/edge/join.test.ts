@@ -95,9 +95,9 @@ test('a gateway admitted by a validator joins, takes shards of new backups, and 
 test('rebalance moves the older chunks onto the newcomer: they restore with two of the first three gone', async (ctx) => {
   const [g1, g2, g3, g4] = ctx.gateways as [Gateway, Gateway, Gateway, Gateway];
   const r = ok(await cli(['rebalance', '--state', g1.state, '--json']), 'rebalance on gw-1');
-  const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { chunks_repaired: number; geometry: string };
+  const summary = jsonLines(r.stdout).find((l) => l.message_type === 'summary') as { chunks_relaid: number; geometry: string };
   assert.is(summary.geometry, '2+2');
-  assert.ok(summary.chunks_repaired > 0, 'the 2+1 chunks are laid out again');
+  assert.ok(summary.chunks_relaid > 0, 'the 2+1 chunks are laid out again');
   for (const c of await layoutOf(g1)) {
     assert.is(c.geometry, '2+2');
     assert.ok(c.locations.includes(JOINER), `chunk ${c.id.slice(0, 8)} has a shard on the newcomer`);
