@@ -1,5 +1,5 @@
 /**
- * `2baksa restore SNAPSHOT|latest --state DIR --target DIR [--path P] [--verify] [--json]
+ * `2baksa restore SNAPSHOT|latest --state DIR --target DIR [--path P] [--verify] [--no-sparse] [--json]
  *                [--from local|cloud] [--server URL --tls-dir DIR --cert-name NAME]`
  * `2baksa compare SNAPSHOT|latest --state DIR [--target DIR] [--path P] [--json] [--from local|cloud] [cloud flags]`
  * Verify/compare exit codes follow `bbackupquery compare`: 0 same, 1 different (listed), 2 error.
@@ -22,6 +22,8 @@ interface RestoreFlags extends CloudFlags {
   target?: string;
   path?: string;
   verify?: boolean;
+  /** false with --no-sparse. */
+  sparse?: boolean;
   json?: boolean;
 }
 
@@ -120,6 +122,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--target <dir>', 'directory to restore into (paths keep their absolute form below it)')
     .option('--path <path>', 'restore only this file or directory of the snapshot')
     .option('--verify', 'compare what was restored with the snapshot afterwards (exit 1 when different; other files already in --target are left alone and not counted)')
+    .option('--no-sparse', 'write runs of zeros as zeros (by default a chunk of zeros becomes a hole, taking no disk)')
     .option('--json', 'print JSON')
     .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster, for migrated snapshots)', 'local')
     .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
@@ -138,6 +141,7 @@ export function registerRestoreCommands(program: Command): void {
         const options = {
           target: opts.target,
           ...(opts.path ? { path: opts.path } : {}),
+          sparse: opts.sparse !== false,
           onProgress: opts.json ? (p: RestoreProgress) => printJsonLine({ message_type: 'status', ...p }) : bar?.update,
         };
         if (cloud) {

@@ -29,6 +29,7 @@ import { ByteBudget } from '../util/budget.ts';
 import { AsyncQueue } from '../util/queue.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
 import { fsPath } from '../sources/names.ts';
+import { writeFully } from '../../shared/storage/fsutil.ts';
 
 export interface RestoreOptions {
   target: string;
@@ -36,6 +37,8 @@ export interface RestoreOptions {
   path?: string;
   /** Bytes of chunks fetched ahead (default: the profile's memory budget). */
   memoryBudgetBytes?: number;
+  /** A chunk of zeros becomes a hole instead of written zeros (default true; `restore --no-sparse`). */
+  sparse?: boolean;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -138,6 +141,27 @@ function makeFifo(path: string, mode: number): Promise<void> {
   });
 }
 
+/**
+ * Sparse restore: a chunk that is all zeros (runs of zeros cut into whole chunks of their own: a
+ * preallocated log, `lastlog`, a disk image's empty space) is skipped over instead of written, so the
+ * file gets a hole there and takes no disk for it, as `cp --sparse` and restic's and Borg's `--sparse`
+ * do. A gateway's disk is small: restoring a 2 GB mostly-empty file dense could fill it. What reads
+ * the file sees the same bytes. A chunk under one block is written (a hole smaller than a block saves
+ * nothing). The check costs nothing on ordinary data: the comparison stops at the first nonzero byte.
+ */
+const HOLE_BYTES_MIN = 4096;
+const ZEROS = Buffer.alloc(1 << 20);
+
+function isHole(data: Uint8Array): boolean {
+  if (data.length < HOLE_BYTES_MIN || data[0] !== 0 || data[data.length - 1] !== 0) return false;
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
+  for (let at = 0; at < bytes.length; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, bytes.length - at);
+    if (!bytes.subarray(at, at + n).equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
+  }
+  return true;
+}
+
 /** Small files (inline in the manifest) written at once: each is an open, write, chmod, utimes and rename on the thread pool. */
 const SMALL_FILES_AHEAD = 16;
 
@@ -228,6 +252,7 @@ async function restoreInto<S extends RestorableSnapshot>(
   const budget = new ByteBudget(options.memoryBudgetBytes);
   const queue = new AsyncQueue<Task>();
   const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, fifos: 0, bytes: 0 };
+  const sparse = options.sparse !== false;
   let matched = 0;
   const suggest = pathSuggester(options.path);
 
@@ -403,16 +428,21 @@ async function restoreInto<S extends RestorableSnapshot>(
       }
       let fh: FileHandle | undefined = await open(fsPath(temp), 'wx', 0o600);
       try {
+        let at = 0;
+        let holes = false;
         for (;;) {
           const t = await queue.next();
           if (t === undefined || t.kind === 'entry') throw new Error('invariant violated: restore queue out of step');
           if (t.kind === 'end') break;
           const data = await t.data;
-          await fh.write(data);
+          if (sparse && isHole(data)) holes = true;
+          else await writeFully(fh, data, at);
+          at += data.length;
           progress.bytes += data.length;
           budget.release(t.length);
           report(e.path);
         }
+        if (holes) await fh.truncate(at); // a file that ends in a hole still has its length
         await fh.close();
         fh = undefined;
         await placeFile(temp, dest, e);

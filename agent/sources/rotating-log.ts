@@ -6,6 +6,7 @@
  */
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFully } from '../../shared/storage/fsutil.ts';
 
 export interface RotationPolicy {
   rotateBytes: number;
@@ -78,7 +79,7 @@ export class RotatingLog {
       await this.closeCurrent();
     }
     if (!this.handle) await this.openNew(now);
-    await this.handle!.write(bytes);
+    await writeFully(this.handle!, bytes);
     this.sizeBytes += bytes.length;
     this.unsynced = true;
   }

@@ -18,6 +18,7 @@ import { fsyncDir } from '../../shared/crypto/durable-file.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { formatBytes } from '../../shared/output.ts';
+import { writeFully } from '../../shared/storage/fsutil.ts';
 import type { VolumeUsage } from '../reports/space.ts';
 
 export interface StoredObjectInfo {
@@ -102,7 +103,7 @@ export class LocalCasSink implements ObjectSink {
           bytes += chunk.length;
           if (bytes > options.bytesMax) throw payloadTooLarge(options.bytesMax);
           hash.update(chunk);
-          await fh.write(chunk);
+          await writeFully(fh, chunk);
         }
         await fh.sync();
       } finally {

@@ -3,7 +3,7 @@
 // subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -640,6 +640,36 @@ test('a FIFO is kept and made again with its mode and time; a socket is passed o
     assert.equal(readdirSync(join(target, src)).filter((n) => n.includes('2baksa')), [], 'no temp left behind');
   } finally {
     server.close();
+    t.cleanup();
+  }
+});
+
+test('runs of zeros restore as holes (the same bytes, far less disk); --no-sparse writes them', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const path = join(src, 'lastlog');
+    const size = 48 << 20;
+    const fd = openSync(path, 'w');
+    writeSync(fd, pseudoRandom(100_000, 7), 0, 100_000, 0);
+    writeSync(fd, pseudoRandom(100_000, 8), 0, 100_000, 24 << 20); // zeros on both sides of it
+    ftruncateSync(fd, size); // and it ends in a hole
+    closeSync(fd);
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const sparse = join(t.path, 'sparse');
+    await runRestore(state, 'latest', { target: sparse });
+    assert.equal(readFileSync(join(sparse, path)), readFileSync(path));
+    const got = statSync(join(sparse, path));
+    assert.is(got.size, size);
+    assert.ok(got.blocks * 512 < size / 4, `${got.blocks * 512} bytes allocated for ${size}`);
+    const dense = join(t.path, 'dense');
+    await runRestore(state, 'latest', { target: dense, sparse: false });
+    assert.equal(readFileSync(join(dense, path)), readFileSync(path));
+    assert.ok(statSync(join(dense, path)).blocks * 512 >= size, 'every byte written');
+    assert.equal((await compare(state, sparse)).differences, []);
+  } finally {
     t.cleanup();
   }
 });
