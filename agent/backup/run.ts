@@ -126,6 +126,21 @@ function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw cancelled();
 }
 
+/**
+ * The agent's own state directory is never backed up, whatever the sources and excludes say, except
+ * its MQTT capture directory (a source of its own). A source that holds it (`/var/lib` with the state in
+ * /var/lib/2baksa, or `/`) otherwise took in the catalog while it was being written, the root key, and
+ * the shards of every earlier backup: each backup stored the last one's shards again (tried as a new
+ * user would: 404 files in the first backup, 3,189 in the second), as Borg avoids by skipping its own
+ * repository and cache.
+ */
+export function ownPaths(state: AgentState): (path: string) => boolean {
+  const root = resolve(state.paths.root);
+  const capture = state.config.mqtt ? resolve(state.paths.root, state.config.mqtt.captureDir) : undefined;
+  const under = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+  return (path) => under(path, root) && (capture === undefined || !under(path, capture));
+}
+
 export function sourcesOf(state: AgentState): string[] {
   const list = [...state.config.sources];
   if (state.config.mqtt) list.push(resolve(state.paths.root, state.config.mqtt.captureDir));
@@ -299,7 +314,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       progress();
     };
     try {
-      for await (const { item, prev } of withCatalogRows(scanSources(sources, { excludes: state.config.excludes }), repo.catalog)) {
+      for await (const { item, prev } of withCatalogRows(scanSources(sources, { excludes: state.config.excludes, skip: ownPaths(state) }), repo.catalog)) {
         throwIfCancelled(options.signal);
         const task = (async (): Promise<ManifestEntry | undefined> => {
           if (item.kind === 'problem') {

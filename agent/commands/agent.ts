@@ -3,6 +3,7 @@
  *                    [--broker URL] [--mqtt-topic TOPIC…]`
  * `2baksa agent run --state DIR` (the daemon: schedules, lazy mode, heartbeat, MQTT capture)
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { printRecord, formatOf } from '../../shared/output.ts';
 import { collect, stateDirOf } from './common.ts';
@@ -85,6 +86,7 @@ export function registerAgentGroup(program: Command): void {
       });
       const paths = statePaths(stateDir);
       await warnMissingSources(config.sources);
+      noteStateInSources(config.sources, paths.root);
       printRecord(
         {
           config: paths.config,
@@ -168,6 +170,18 @@ export function registerAgentGroup(program: Command): void {
  * A source path that is not there is kept (a disk may be mounted later), but said now: each backup
  * would skip it and exit 6 (BACKUP_INCOMPLETE) until it exists. Globs may match nothing yet: not checked.
  */
+/** The state directory is never backed up (backup/run.ts `ownPaths`): said at init where a source would take it in. */
+function noteStateInSources(sources: readonly string[], stateRoot: string): void {
+  const state = resolve(stateRoot);
+  for (const source of sources.map((s) => resolve(s))) {
+    if (state === source || state.startsWith(source.endsWith('/') ? source : `${source}/`)) {
+      process.stderr.write(`note: the state directory ${state} is inside source ${source}: backups leave it out (all but its MQTT capture directory, which is a source of its own)\n`);
+    } else if (source.startsWith(`${state}/`)) {
+      process.stderr.write(`warning: source ${source} is inside the state directory ${state}: backups leave it out; put the data elsewhere\n`);
+    }
+  }
+}
+
 async function warnMissingSources(sources: readonly string[]): Promise<void> {
   const { hasGlob } = await import('../sources/glob.ts');
   const { lstat } = await import('node:fs/promises');

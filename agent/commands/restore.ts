@@ -49,7 +49,8 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const { openManifest } = await import('../manifest/index.ts');
     const { compareTree } = await import('../restore/index.ts');
     const { Excluder } = await import('../sources/glob.ts');
-    const excluder = new Excluder(state.config.excludes);
+    const { ownPaths } = await import('../backup/run.ts');
+    const excluder = new Excluder(state.config.excludes, ownPaths(state));
     // The live tree: sources that are symlinks were backed up as what they link to (sources/scan.ts).
     const followed = root === '/' ? new Set(state.config.sources.map((p) => resolve(p))) : undefined;
     const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined, ...(followed ? { followed } : {}) };

@@ -86,12 +86,17 @@ export class Excluder {
   private readonly byPath: RegExp[];
   private readonly byName: RegExp[];
 
-  constructor(patterns: readonly string[]) {
+  constructor(
+    patterns: readonly string[],
+    /** Paths excluded whatever the patterns (the agent's own state: backup/run.ts `ownPaths`). */
+    private readonly always?: (absPath: string) => boolean,
+  ) {
     this.byPath = patterns.filter((p) => p.includes('/')).map(globToRegExp);
     this.byName = patterns.filter((p) => !p.includes('/')).map(globToRegExp);
   }
 
   excludes(absPath: string): boolean {
+    if (this.always?.(absPath)) return true;
     const name = absPath.slice(absPath.lastIndexOf('/') + 1);
     return this.byName.some((r) => r.test(name)) || this.byPath.some((r) => r.test(absPath));
   }

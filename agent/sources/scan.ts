@@ -40,6 +40,8 @@ export type ScanItem = ScanEntry | ScanProblem;
 
 export interface ScanOptions {
   excludes?: readonly string[];
+  /** Paths never taken, whatever the patterns say (the agent's own state directory: backup/run.ts). */
+  skip?: (path: string) => boolean;
 }
 
 function kindOf(st: BigIntStats): EntryKind | undefined {
@@ -125,7 +127,7 @@ async function sourceRoot(path: string): Promise<Lstat> {
 
 /** Every entry of every source, each path once, sources in the order given. */
 export async function* scanSources(sources: readonly string[], options: ScanOptions = {}): AsyncGenerator<ScanItem> {
-  const excluder = new Excluder(options.excludes ?? []);
+  const excluder = new Excluder(options.excludes ?? [], options.skip);
   const seen = new Set<string>();
   for (const source of sources) {
     const abs = resolve(source);

@@ -674,6 +674,41 @@ test('runs of zeros restore as holes (the same bytes, far less disk); --no-spars
   }
 });
 
+test("a source holding the agent's state directory leaves it out, all but the MQTT capture directory", async () => {
+  const t = tempDir();
+  try {
+    writeFileSync(join(t.path, 'readings.csv'), sensorLines(500));
+    // The source is the parent of the state directory (as `/var/lib` holds /var/lib/2baksa).
+    const state = await freshState(t.path, [t.path], 'small-arm', { broker: 'mqtt://127.0.0.1:1', mqttTopics: ['sensors/#'] });
+    const capture = join(state.paths.root, state.config.mqtt!.captureDir);
+    mkdirSync(capture, { recursive: true });
+    writeFileSync(join(capture, 'sensors-1.log'), 'a captured line\n');
+    const paths = async () => {
+      const repo = await openRepo(state);
+      try {
+        const snap = await repo.catalog.findSnapshot('latest');
+        const m = await openManifest(new ChunkReader(repo.store, repo.catalog, repo.ring), snap.rootChunks);
+        const out: string[] = [];
+        for await (const e of m.entries) out.push(e.path);
+        return out;
+      } finally {
+        await repo.close();
+      }
+    };
+    await runBackup(state, { type: 'snapshot' });
+    const first = await paths();
+    assert.ok(first.includes(join(t.path, 'readings.csv')));
+    assert.ok(first.includes(join(capture, 'sensors-1.log')), 'the capture directory is a source of its own');
+    const own = first.filter((p) => p.startsWith(`${state.paths.root}/`) && !p.startsWith(capture));
+    assert.equal(own, [], 'no catalog, key or shard of the agent in its own backup');
+    const again = await runBackup(state, { type: 'snapshot' });
+    assert.is(again.counters.bytesRead, 0, 'the shards the first backup wrote are not new files to the second');
+    assert.equal(await paths(), first);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a temp name stays within NAME_MAX however long the name it stands for', () => {
   for (const name of ['a', 'n'.repeat(230), 'n'.repeat(255), '\u00e9'.repeat(127)]) {
     const temp = tempBeside(join('/restore/into', name));
