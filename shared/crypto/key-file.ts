@@ -57,8 +57,12 @@ export async function readKeyFile(path: string, kind: string, keyBytes?: number)
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (error instanceof BaksaError) throw error;
+    // A new root key cannot open what the old one sealed: never suggest making one.
+    const hint = kind === 'root'
+      ? 'put back the copy of the root key kept when the agent was set up (agent init printed where it belongs); without it the backups sealed under it cannot be read'
+      : 'check the path in the configuration, or create the key';
     throw new BaksaError('KEY_FILE_MISSING', `cannot read key file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, {
-      hint: 'check the path in the configuration, or create the key', exitCode: ExitCode.config, details: { path }, cause: error,
+      hint, exitCode: ExitCode.config, details: { path }, cause: error,
     });
   }
   if ((mode & 0o077) !== 0) {

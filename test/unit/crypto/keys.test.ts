@@ -145,6 +145,9 @@ test('root key file: 0600, crash-safe, refuses to overwrite, insecure modes and 
     writeFileSync(path, 'garbage', { mode: 0o600 });
     await rejectsCode(readRootKeyFile(path), 'KEY_FILE_INVALID');
     await rejectsCode(readRootKeyFile(join(dir, 'missing.key')), 'KEY_FILE_MISSING');
+    const missing = await readRootKeyFile(join(dir, 'missing.key')).catch((e: BaksaError) => e);
+    assert.match(String((missing as BaksaError).hint), 'put back the copy', 'a lost root key is put back, never made anew');
+    assert.not.match(String((missing as BaksaError).hint), 'create');
     await writeKeyFile(join(dir, 'short.key'), 'root', new Uint8Array(16));
     await rejectsCode(readRootKeyFile(join(dir, 'short.key')), 'KEY_FILE_INVALID');
     assert.is.not(hex(generateRootKey()), hex(generateRootKey()));
