@@ -314,8 +314,20 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       progress();
     };
     try {
+      // Hard links: the first name of a file with several (in scan order) is marked, the later ones name it.
+      const firstName = new Map<string, string>();
       for await (const { item, prev } of withCatalogRows(scanSources(sources, { excludes: state.config.excludes, skip: ownPaths(state) }), repo.catalog)) {
         throwIfCancelled(options.signal);
+        let linkOf: string | undefined;
+        let links = false;
+        if (item.kind === 'file' && item.stat.nlink > 1n) {
+          const inode = `${item.stat.dev}:${item.stat.ino}`;
+          linkOf = firstName.get(inode);
+          if (linkOf === undefined) {
+            firstName.set(inode, item.path);
+            links = true;
+          }
+        }
         const task = (async (): Promise<ManifestEntry | undefined> => {
           if (item.kind === 'problem') {
             skip(item.path, item.code, item.reason);
@@ -362,6 +374,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
             }
           }
           if (state_ === undefined) return undefined;
+          if (links) entry.links = true;
+          if (linkOf !== undefined) entry.linkOf = linkOf;
           entry.size = state_.size;
           if (state_.inline) entry.inline = state_.inline;
           else entry.chunks = state_.chunks;

@@ -57,6 +57,14 @@ export interface ManifestEntry {
   inline?: Uint8Array;
   /** Symlink target. */
   target?: string;
+  /**
+   * Hard links (files only). `links`: the file has other names (nlink > 1) and is the first of them in
+   * this snapshot, so a later entry may name it; `linkOf`: an earlier entry of this snapshot that is the
+   * same file (same device and inode when backed up). Each entry still carries its own bytes, so a
+   * restore of only some of the names, or an agent from before (which ignores both), writes a copy.
+   */
+  links?: boolean;
+  linkOf?: string;
 }
 
 /** Compact line form: short keys, chunks as [id, length] pairs. */
@@ -72,6 +80,10 @@ interface EntryLine {
   /** Inline bytes, base64. */
   d?: string;
   l?: string;
+  /** Has other names (the first of them here). */
+  n?: 1;
+  /** Same file as this earlier path. */
+  h?: string;
 }
 
 const kinds = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p' } as const;
@@ -86,6 +98,8 @@ export function encodeEntry(e: ManifestEntry): string {
   if (e.chunks) line.c = e.chunks.map((c) => [c.id, c.length]);
   if (e.inline) line.d = Buffer.from(e.inline.buffer, e.inline.byteOffset, e.inline.byteLength).toString('base64');
   if (e.target !== undefined) line.l = e.target;
+  if (e.links) line.n = 1;
+  if (e.linkOf !== undefined) line.h = e.linkOf;
   return `${JSON.stringify(line)}\n`;
 }
 
@@ -122,6 +136,11 @@ export function decodeEntry(line: string): ManifestEntry {
     e.inline = bytes;
   }
   if (l.l !== undefined) e.target = l.l;
+  if (l.n !== undefined || l.h !== undefined) {
+    if (l.k !== 'f' || (l.n !== undefined && l.n !== 1) || (l.h !== undefined && (typeof l.h !== 'string' || l.h === l.p))) fail(`bad hard link of ${l.p}`);
+    if (l.n === 1) e.links = true;
+    if (l.h !== undefined) e.linkOf = l.h;
+  }
   return e;
 }
 

@@ -16,7 +16,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, open, rename, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
@@ -304,6 +304,8 @@ async function restoreInto<S extends RestorableSnapshot>(
   // Entries the target holds something else in the way of (RESTORE_CONFLICT): skipped, and the rest
   // restored, as Borg and restic do; the restore then fails naming them.
   const conflicts: Array<{ path: string; message: string }> = [];
+  /** The first names of files with several (manifest `links`) → where each landed in the target. */
+  const firstNames = new Map<string, Promise<string | undefined>>();
   const skipChunks = async () => {
     for (;;) {
       const t = await queue.next();
@@ -399,6 +401,30 @@ async function restoreInto<S extends RestorableSnapshot>(
         progress.fifos++;
         continue;
       }
+      if (e.linkOf !== undefined) {
+        // Another name of a file restored above (manifest/model.ts): linked to it, its own bytes not written.
+        const first = await firstNames.get(e.linkOf);
+        if (first !== undefined) {
+          await skipChunks();
+          try {
+            await link(fsPath(first), fsPath(temp));
+            await rename(fsPath(temp), fsPath(dest)).catch((error: unknown) => {
+              throw inTheWay(error, dest, 'file');
+            });
+          } catch (error) {
+            if (!conflicted(error, e)) throw error;
+            continue;
+          } finally {
+            await rm(fsPath(temp), { force: true }).catch(() => undefined); // left by a rename onto a name of the same file
+          }
+          progress.files++;
+          report(e.path);
+          continue;
+        }
+      }
+      // The first name of a file with several: where it lands, once it has (undefined if it does not).
+      let landed: (dest: string | undefined) => void = () => {};
+      if (e.links) firstNames.set(e.path, new Promise((resolve) => (landed = resolve)));
       if (e.inline) {
         // A small file (manifest/model.ts): its bytes are at hand, so it is written beside the next ones.
         const bytes = e.inline;
@@ -406,10 +432,12 @@ async function restoreInto<S extends RestorableSnapshot>(
         const end = await queue.next();
         if (held?.kind !== 'chunk' || end?.kind !== 'end') throw new Error('invariant violated: restore queue out of step');
         const write = (async () => {
+          let placed = false;
           try {
             const mode = createMode(e);
             await writeFile(fsPath(temp), bytes, { flag: 'wx', mode });
             await placeFile(temp, dest, e, mode);
+            placed = true;
             progress.files++;
             progress.bytes += bytes.length;
             report(e.path);
@@ -418,6 +446,7 @@ async function restoreInto<S extends RestorableSnapshot>(
             if (!conflicted(error, e)) writeError ??= error;
           } finally {
             budget.release(held.length);
+            landed(placed ? dest : undefined);
           }
         })();
         writes.add(write);
@@ -446,8 +475,10 @@ async function restoreInto<S extends RestorableSnapshot>(
         await fh.close();
         fh = undefined;
         await placeFile(temp, dest, e);
+        landed(dest);
         progress.files++;
       } catch (error) {
+        landed(undefined);
         await fh?.close().catch(() => undefined);
         await rm(fsPath(temp), { force: true }).catch(() => undefined);
         if (!conflicted(error, e)) throw error;

@@ -3,7 +3,7 @@
 // subtree restore and compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -704,6 +704,43 @@ test("a source holding the agent's state directory leaves it out, all but the MQ
     const again = await runBackup(state, { type: 'snapshot' });
     assert.is(again.counters.bytesRead, 0, 'the shards the first backup wrote are not new files to the second');
     assert.equal(await paths(), first);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('hard links restore as links: one file, several names; a name restored alone is a copy', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'big.csv'), sensorLines(3000)); // chunked
+    linkSync(join(src, 'big.csv'), join(src, 'sub', 'big-again.csv'));
+    writeFileSync(join(src, 'small.json'), '{"kept":"inline"}\n'); // in the manifest
+    linkSync(join(src, 'small.json'), join(src, 'small-2.json'));
+    linkSync(join(src, 'small.json'), join(src, 'sub', 'small-3.json'));
+    writeFileSync(join(src, 'alone.log'), 'one name\n');
+    const state = await freshState(t.path, [src]);
+    await runBackup(state, { type: 'snapshot' });
+    const target = join(t.path, 'r');
+    await runRestore(state, 'latest', { target });
+    const at = (p: string) => join(target, src, p);
+    assertSameTree(snapshotTree(join(target, src)), snapshotTree(src));
+    assert.is(statSync(at('sub/big-again.csv')).ino, statSync(at('big.csv')).ino);
+    assert.is(statSync(at('big.csv')).nlink, 2);
+    assert.is(statSync(at('small-2.json')).ino, statSync(at('small.json')).ino);
+    assert.is(statSync(at('sub/small-3.json')).ino, statSync(at('small.json')).ino);
+    assert.is(statSync(at('alone.log')).nlink, 1);
+    assert.equal((await compare(state, target)).differences, []);
+    // Restored again over itself: the names stay one file and no temp is left (a rename onto another
+    // name of the same file does nothing).
+    await runRestore(state, 'latest', { target });
+    assert.is(statSync(at('sub/small-3.json')).ino, statSync(at('small.json')).ino);
+    assert.equal(readdirSync(at('sub')).filter((n) => n.includes('2baksa')), []);
+    const one = join(t.path, 'one');
+    await runRestore(state, 'latest', { target: one, path: join(src, 'sub') });
+    assert.equal(readFileSync(join(one, src, 'sub', 'big-again.csv')), readFileSync(join(src, 'big.csv')), 'its first name not restored: a copy');
+    assert.is(statSync(join(one, src, 'sub', 'big-again.csv')).nlink, 1);
   } finally {
     t.cleanup();
   }

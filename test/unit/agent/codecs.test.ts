@@ -21,7 +21,7 @@ test('chunk lists pack and unpack (property)', () => {
 const entry: fc.Arbitrary<ManifestEntry> = fc
   .record({
     path: fc.string({ minLength: 1 }).map((s) => `/${s}`),
-    kind: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const),
+    kind: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const, 'fifo' as const),
     mode: fc.integer({ min: 0, max: 0o7777 }),
     uid: fc.nat(),
     gid: fc.nat(),
@@ -29,6 +29,8 @@ const entry: fc.Arbitrary<ManifestEntry> = fc
     chunks: fc.array(fc.record({ id: hexId, length: fc.integer({ min: 1, max: 1 << 24 }) }), { maxLength: 5 }),
     inline: fc.option(fc.uint8Array({ minLength: 1, maxLength: INLINE_BYTES_MAX }).map((b) => Buffer.from(b)), { nil: undefined }),
     target: fc.string(),
+    links: fc.boolean(),
+    linkOf: fc.option(fc.string({ minLength: 1 }).map((s) => `/earlier/${s}`), { nil: undefined }),
   })
   .map((r) => {
     const e: ManifestEntry = { path: r.path, kind: r.kind, mode: r.mode, uid: r.uid, gid: r.gid, mtimeNs: r.mtimeNs, size: 0 };
@@ -40,6 +42,8 @@ const entry: fc.Arbitrary<ManifestEntry> = fc
       e.size = r.chunks.reduce((a, c) => a + c.length, 0);
     }
     if (r.kind === 'symlink') e.target = r.target;
+    if (r.kind === 'file' && r.links) e.links = true;
+    if (r.kind === 'file' && r.linkOf !== undefined) e.linkOf = r.linkOf;
     return e;
   });
 
@@ -83,6 +87,19 @@ test('a small file inline: the manifest version before it still reads, and bad i
     ['not a string', { ...good, d: 5 }, /bad inline/],
   ];
   for (const [why, line, message] of bad) assert.throws(() => decodeEntry(JSON.stringify(line)), message, why);
+});
+
+test('hard link marks are on files only, name another path, and are refused otherwise', () => {
+  const file = { p: '/a', k: 'f', m: 420, u: 0, g: 0, t: '1', s: 0 };
+  assert.equal(decodeEntry(JSON.stringify({ ...file, n: 1 })).links, true);
+  assert.is(decodeEntry(JSON.stringify({ ...file, h: '/b' })).linkOf, '/b');
+  const bad: Array<[string, object]> = [
+    ['on a directory', { ...file, k: 'd', h: '/b' }],
+    ['itself', { ...file, h: '/a' }],
+    ['not a path', { ...file, h: 5 }],
+    ['a bad mark', { ...file, n: 2 }],
+  ];
+  for (const [why, line] of bad) assert.throws(() => decodeEntry(JSON.stringify(line)), /bad hard link/, why);
 });
 
 test('the byte budget bounds bytes in flight and lets an oversized request through alone', async () => {
