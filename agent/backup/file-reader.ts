@@ -28,6 +28,16 @@
  * `size` bytes of the first stat are read. If size, mtime, ctime or inode moved, or the mtime is so recent
  * that a write in the same timestamp tick could hide, the file is read again after a pause, up to
  * `retriesMax` times; then it is skipped as FILE_CHANGING and its previous version stays in the catalog.
+ *
+ * A live log grows while it is read: a logger appending every few milliseconds moves size and mtime
+ * during every attempt, and such a file, the one a gateway most needs kept, was skipped by every backup.
+ * When the file only grew (same inode, larger) and the bytes read, `size` of them, still begin and end
+ * as they did (the keyed hashes of their first HEAD_BYTES and last TAIL_BYTES, read again after the
+ * second fstat; a small file's bytes compared whole), they are stored as the file's version: the log as
+ * it was when it had `size` bytes, with that stat's mtime. The next backup finds it grown and reads on
+ * from there. This trusts a file whose two ends held still to have held still between them, the rule
+ * an incremental backup already applies to a grown log (above); a file rewritten in place while it grew
+ * changes an end and is read again.
  */
 import { open, appendFile, type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats } from 'node:fs';
@@ -94,6 +104,43 @@ export function unchanged(prev: FileState | undefined, st: BigIntStats): boolean
 
 function sameStat(a: BigIntStats, b: BigIntStats): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/** The same file, longer: what a writer that only appends leaves. */
+function grewOnly(before: BigIntStats, after: BigIntStats): boolean {
+  return after.ino === before.ino && after.dev === before.dev && after.size > before.size;
+}
+
+/**
+ * Whether the first `size` bytes of the file are still what the attempt read: a small file's bytes
+ * compared whole; a chunked file's ends by their keyed hashes (what came before this attempt's reading
+ * was checked by them when it began) and the range this attempt read chunked again, chunk id by chunk
+ * id. Equal bytes read twice, the second time after the first read ended, were not torn by a writer.
+ */
+async function versionHeld(fh: FileHandle, path: string, size: number, attempt: Attempt, writer: ChunkWriter, opts: FileReadOptions, counters: BackupCounters): Promise<boolean> {
+  try {
+    if (attempt.inline) {
+      const again = Buffer.allocUnsafe(size);
+      return (await readInto(fh, path, again, 0, opts, counters)) === size && again.equals(attempt.inline);
+    }
+    if (attempt.head === undefined || attempt.tail === undefined) return false;
+    const start = Buffer.allocUnsafe(Math.min(HEAD_BYTES, size));
+    if ((await readInto(fh, path, start, 0, opts, counters)) !== start.length || writer.idOf(start) !== attempt.head) return false;
+    const end = Buffer.allocUnsafe(Math.min(TAIL_BYTES, size));
+    if ((await readInto(fh, path, end, size - end.length, opts, counters)) !== end.length || writer.idOf(end) !== attempt.tail) return false;
+    const expected = attempt.refs.slice(attempt.fresh);
+    const chunker = new Chunker(opts.chunker);
+    let i = 0;
+    const same = (data: Uint8Array) => expected[i]?.length === data.length && expected[i++]!.id === writer.idOf(data);
+    for await (const piece of readRange(fh, path, attempt.from, size, opts, counters)) {
+      for (const c of chunker.push(piece)) if (!same(c.data)) return false;
+    }
+    for (const c of chunker.finish()) if (!same(c.data)) return false;
+    return i === expected.length;
+  } catch (error) {
+    if (error instanceof SourceError) return false; // read again: the next attempt meets the error and reports it
+    throw error;
+  }
 }
 
 async function* readRange(
@@ -197,16 +244,30 @@ interface Attempt {
   appended: boolean;
   head?: string;
   tail?: string;
+  /** Where this attempt's own reading began, and the index in `refs` of the first chunk it cut. */
+  from: number;
+  fresh: number;
   /** A small file's bytes (`inlineMaxBytes`), with no chunks. */
   inline?: Buffer;
 }
 
 /** Reads a small file whole, for its manifest entry. */
+/** The `mutate` fault (faults.ts): a concurrent writer, in place at the start or at the end. */
+async function mutateFile(path: string, faults: FileReadOptions['faults']): Promise<void> {
+  if (faults.mutate?.append) return appendFile(fsPath(path), 'concurrent write\n');
+  const fh = await open(fsPath(path), 'r+');
+  try {
+    await fh.write(Buffer.from('concurrent write\n'), 0, 17, 0);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function readInline(fh: FileHandle, path: string, size: number, opts: FileReadOptions, counters: BackupCounters, mutate: boolean): Promise<Attempt> {
   const bytes = Buffer.allocUnsafe(size);
   const got = await readInto(fh, path, bytes, 0, opts, counters);
-  if (mutate) await appendFile(fsPath(path), 'concurrent write\n');
-  return { refs: [], appended: false, inline: bytes.subarray(0, got) };
+  if (mutate) await mutateFile(path, opts.faults);
+  return { refs: [], appended: false, inline: bytes.subarray(0, got), from: 0, fresh: 0 };
 }
 
 async function readAttempt(
@@ -271,12 +332,13 @@ async function readAttempt(
         } else {
           refs = prev.chunks.slice(0, -1);
           startAt = lastStart;
-          source = concat(old, readRange(fh, path, prev.size, size, opts, counters));
+          source = concat(old, readRange(fh, path, prev.size, size, opts, counters)); // from lastStart on
         }
       }
     }
   }
   source ??= readRange(fh, path, startAt, size, opts, counters);
+  const fresh = refs.length;
   const chunker = new Chunker(opts.chunker);
   let first = true;
   const tap = head === undefined && startAt === 0 ? new HeadTap(headSpan) : undefined;
@@ -284,7 +346,7 @@ async function readAttempt(
     if (tap?.take(piece)) head = headOf(tap.bytes());
     tailTap.take(piece);
     for (const c of chunker.push(piece)) refs.push(await writer.add(c.data));
-    if (first && mutate) await appendFile(fsPath(path), 'concurrent write\n');
+    if (first && mutate) await mutateFile(path, opts.faults);
     first = false;
   }
   for (const c of chunker.finish()) refs.push(await writer.add(c.data));
@@ -299,7 +361,7 @@ async function readAttempt(
     ending = Buffer.allocUnsafe(tailSpan);
     ending = ending.subarray(0, await readInto(fh, path, ending, size - tailSpan, opts, counters));
   }
-  return { refs: refs.map((r) => ({ id: r.id, length: r.length })), appended, head, tail: writer.idOf(ending) };
+  return { refs: refs.map((r) => ({ id: r.id, length: r.length })), appended, head, tail: writer.idOf(ending), from: startAt, fresh };
 }
 
 /**
@@ -346,7 +408,17 @@ export async function backupFile(
       const s2 = await fh.stat({ bigint: true });
       const total = result.inline ? result.inline.length : result.refs.reduce((a, r) => a + r.length, 0);
       const racy = s2.mtimeNs + BigInt(opts.racyWindowMs) * 1_000_000n > startNs;
-      if (!sameStat(s1, s2) || total !== size || racy) continue;
+      const settled = sameStat(s1, s2) && total === size && !racy;
+      let held = false;
+      if (!settled && total === size && (grewOnly(s1, s2) || sameStat(s1, s2))) {
+        // A live log (module comment): it grew while read, or was written just before (racy). Past the
+        // racy window, the bytes read are read again; equal, they are the file as it was at `size`.
+        if (racy) await sleep(opts.racyWindowMs);
+        const s3 = racy ? await fh.stat({ bigint: true }) : s2;
+        held = (grewOnly(s1, s3) || sameStat(s1, s3)) && (await versionHeld(fh, path, size, result, writer, opts, counters));
+      }
+      if (!settled && !held) continue;
+      const version = settled ? s2 : s1; // a live log's version is the stat it had `size` bytes at
       return {
         kind: 'stored',
         appended: result.appended,
@@ -354,8 +426,8 @@ export async function backupFile(
         state: {
           path,
           size,
-          mtimeNs: s2.mtimeNs.toString(),
-          inode: inodeOf(s2),
+          mtimeNs: version.mtimeNs.toString(),
+          inode: inodeOf(version),
           chunks: result.refs,
           ...(result.head !== undefined ? { head: result.head } : {}),
           ...(result.tail !== undefined ? { tail: result.tail } : {}),

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { openSync, writeSync, closeSync, readFileSync, writeFileSync, mkdirSync, utimesSync, lstatSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, writeFileSync, mkdirSync, utimesSync, lstatSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../../agent/backup/run.ts';
 import type { BackupEvent } from '../../../agent/backup/events.ts';
@@ -29,10 +29,74 @@ test('a file that changes once while read is read again and stored consistent', 
     assert.is(s.counters.filesRead, 1);
     assert.is(s.counters.filesSkipped, 0);
     await runRestore(state, 'latest', { target: join(t.path, 'r') });
-    // The stored version is the file as it was after the concurrent write, in full.
+    // The stored version is the file as it was after the concurrent write (in place, at its start), in full.
     assert.equal(readFileSync(join(t.path, 'r', log)), readFileSync(log));
-    assert.ok(readFileSync(log).toString().endsWith('concurrent write\n'));
+    assert.ok(readFileSync(log).toString().startsWith('concurrent write\n'));
   } finally {
+    t.cleanup();
+  }
+});
+
+test('a log that grows during every read is stored as it was when the read began; the next backup reads on from there', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const log = join(src, 'live.csv');
+    const small = join(src, 'live-small.csv');
+    writeFileSync(log, sensorLines(20_000)); // chunked
+    writeFileSync(small, sensorLines(20)); // kept in the manifest
+    const before = readFileSync(log);
+    const smallBefore = readFileSync(small);
+    const state = await freshState(t.path, [src]);
+    const grows = { match: /live(-small)?\.csv$/, times: 99, append: true };
+    const s = await runBackup(state, { type: 'snapshot', faults: { mutate: grows } });
+    assert.equal(s.problems, [], 'a growing log is not a file that keeps changing');
+    assert.is(s.counters.filesRead, 2);
+    await runRestore(state, 'latest', { target: join(t.path, 'r1') });
+    assert.equal(readFileSync(join(t.path, 'r1', log)), before, 'the bytes it had when the read began');
+    assert.equal(readFileSync(join(t.path, 'r1', small)), smallBefore);
+    assert.ok(readFileSync(log).length > before.length, 'it did grow meanwhile');
+    const next = await runBackup(state, { type: 'snapshot' });
+    assert.is(next.counters.filesAppended, 1, 'the next run takes it as a grown log');
+    await runRestore(state, 'latest', { target: join(t.path, 'r2') });
+    assert.equal(readFileSync(join(t.path, 'r2', log)), readFileSync(log));
+    assert.equal(readFileSync(join(t.path, 'r2', small)), readFileSync(small));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a real logger appending every few milliseconds: every backup keeps the log, as a whole-line prefix of it', async () => {
+  const t = tempDir();
+  let writing = true;
+  let logger: Promise<void> = Promise.resolve();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const log = join(src, 'sensor.log');
+    writeFileSync(log, sensorLines(40_000));
+    const state = await freshState(t.path, [src]);
+    let n = 0;
+    logger = (async () => {
+      while (writing) {
+        appendFileSync(log, `2026-11-24T19:00:00.000Z,sensor001,${n++},21.5,ok\n`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    for (let run = 0; run < 3; run++) {
+      const s = await runBackup(state, { type: 'snapshot' });
+      assert.equal(s.problems, [], `run ${run}`);
+      const target = join(t.path, `r${run}`);
+      await runRestore(state, 'latest', { target });
+      const kept = readFileSync(join(target, log));
+      const live = readFileSync(log);
+      assert.ok(kept.length > 0 && live.subarray(0, kept.length).equals(kept), 'a prefix of the live log');
+      assert.is(kept[kept.length - 1], 0x0a, 'ending with a whole line');
+    }
+  } finally {
+    writing = false;
+    await logger;
     t.cleanup();
   }
 });
