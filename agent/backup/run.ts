@@ -36,6 +36,13 @@ export interface BackupOptions {
   type: SnapshotType;
   /** Lazy mode: a changed file is taken only once its mtime is this old. */
   settleS?: number;
+  /**
+   * Lazy mode: a file still changing is taken anyway once it has been waiting this long (a live log never
+   * holds still for `settleS`), as Box Backup's MaxUploadWait; counted in `pendingSince`, which the
+   * caller keeps from one run to the next (the daemon's job). Without it nothing is taken unsettled.
+   */
+  maxWaitS?: number;
+  pendingSince?: Map<string, number>;
   listener?: BackupListener;
   faults?: Faults;
   progressIntervalMs?: number;
@@ -268,6 +275,15 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     const seen = new Set<string>();
     const settleNs = BigInt(Math.round((options.settleS ?? 0) * 1000)) * 1_000_000n;
     const nowNs = BigInt(started) * 1_000_000n;
+    const pendingSince = options.pendingSince;
+    const stillPending = new Set<string>();
+    /** Lazy mode: whether an unsettled file has waited `maxWaitS` (noted the first time it is found so). */
+    const waitedEnough = (path: string): boolean => {
+      if (!pendingSince || options.maxWaitS === undefined) return false;
+      const since = pendingSince.get(path);
+      if (since === undefined) pendingSince.set(path, started);
+      return since !== undefined && started - since >= options.maxWaitS * 1000;
+    };
     let lastProgress = 0;
     const progress = (currentPath?: string) => {
       if (faults.killAfterCommittedChunks !== undefined && writer!.stats.chunksCommitted >= faults.killAfterCommittedChunks) process.kill(process.pid, 'SIGKILL');
@@ -352,8 +368,9 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           if (unchanged(known, item.stat)) {
             counters.filesUnchanged++;
             state_ = prev;
-          } else if (options.type === 'lazy' && item.stat.mtimeNs + settleNs > nowNs) {
+          } else if (options.type === 'lazy' && item.stat.mtimeNs + settleNs > nowNs && !waitedEnough(item.path)) {
             counters.filesPending++;
+            stillPending.add(item.path);
             state_ = prev; // not still yet: keep the previous version, if any
             if (prev) {
               entry.mtimeNs = prev.mtimeNs;
@@ -399,6 +416,8 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     const rootChunks = await manifest.finish();
     await writer.checkpoint();
     syncStats();
+    // A file taken, settled or gone waits afresh the next time it is found changing.
+    if (pendingSince) for (const p of pendingSince.keys()) if (!stillPending.has(p)) pendingSince.delete(p);
     const removed = (await repo.catalog.filePaths()).filter((p) => !seen.has(p));
     const treeDigest = manifest.treeDigest();
     if (options.skipUnchanged && changedCount === 0 && removed.length === 0 && (await repo.catalog.getMeta(TREE_DIGEST_KEY)) === treeDigest) {

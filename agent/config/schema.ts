@@ -56,6 +56,7 @@ export const checkConfig = refine(
         cron: optional(str(/^\s*(\S+\s+){4,5}\S+\s*$/, 'a cron expression (5 or 6 fields)')),
         settleS: optional(int(0, 7 * 86_400)),
         scanIntervalS: optional(int(1, 86_400)),
+        maxWaitS: optional(int(0, 30 * 86_400)),
       }),
     ),
     heartbeatIntervalS: optional(int(5, 86_400)),

@@ -33,8 +33,13 @@ export interface JobHooks {
   onDone?: (type: SnapshotType, result: BackupSummary | undefined, error: BaksaError | undefined) => void;
 }
 
+/** Lazy mode: how long a file that never settles (a live log) waits before it is taken anyway. */
+export const DEFAULT_MAX_WAIT_S = 3600;
+
 export class BackupJob {
   private running: Promise<void> | undefined;
+  /** Lazy runs: when each file still changing was first found so (runBackup's `maxWaitS`). */
+  private readonly pendingSince = new Map<string, number>();
   private controller: AbortController | undefined;
   runs = 0;
   skipped = 0;
@@ -131,6 +136,8 @@ export class BackupJob {
       const result = await runBackup(this.state, {
         type,
         settleS: this.state.profile.schedule.settleS,
+        maxWaitS: this.state.profile.schedule.maxWaitS ?? DEFAULT_MAX_WAIT_S,
+        pendingSince: this.pendingSince,
         skipUnchanged: type === 'lazy',
         force,
         signal,

@@ -59,6 +59,11 @@ export const checkProfile = refine(
         cron: optional(str(cronPattern, 'a cron expression (5 or 6 fields)')),
         settleS: int(0, 7 * 86_400),
         scanIntervalS: int(1, 86_400),
+        /**
+         * Lazy mode: a file that never holds still for `settleS` (a live log) is taken anyway once it has
+         * waited this long (Box Backup's MaxUploadWait; default 3600).
+         */
+        maxWaitS: optional(int(0, 30 * 86_400)),
       }),
       (s) => (s.mode === 'snapshot' && s.cron === undefined ? ['cron', 'is missing: snapshot mode backs up on this schedule (e.g. "*/15 * * * *")'] : undefined),
     ),

@@ -342,6 +342,37 @@ test('lazy mode: a file changed within the settle time keeps its previous versio
   }
 });
 
+test('lazy mode: a file that never settles is taken once it has waited maxWaitS, then waits afresh', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(src);
+    const live = join(src, 'live.csv');
+    writeFileSync(live, sensorLines(400));
+    const state = await freshState(t.path, [src]);
+    const pendingSince = new Map<string, number>();
+    const lazy = () => runBackup(state, { type: 'lazy', settleS: 3600, maxWaitS: 0.2, pendingSince, skipUnchanged: true });
+    const first = await lazy();
+    assert.is(first.counters.filesPending, 1, 'written just now: not settled');
+    assert.ok(pendingSince.has(live), 'its wait has begun');
+    await new Promise((r) => setTimeout(r, 250));
+    appendFileSync(live, sensorLines(5, 400)); // still being written
+    const second = await lazy();
+    assert.is(second.counters.filesPending, 0);
+    assert.is(second.counters.filesRead, 1, 'taken: it waited long enough');
+    assert.not.ok(pendingSince.has(live), 'taken: its wait starts again the next time it is found changing');
+    await runRestore(state, 'latest', { target: join(t.path, 'r') });
+    assert.equal(readFileSync(join(t.path, 'r', live)), readFileSync(live));
+    appendFileSync(live, sensorLines(5, 405));
+    const third = await lazy();
+    assert.is(third.counters.filesPending, 1, 'a fresh wait');
+    const none = await runBackup(state, { type: 'lazy', settleS: 3600, skipUnchanged: true });
+    assert.is(none.counters.filesPending, 1, 'without maxWaitS an unsettled file waits for good');
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('restore --path: one file or one subtree; older snapshots stay restorable', async () => {
   const t = tempDir();
   try {
