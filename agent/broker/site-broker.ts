@@ -5,20 +5,27 @@
  *                                                    authenticate (certificate or password) ─┘
  *                                                    authorizePublish / authorizeSubscribe ──┘
  *
+ * The gateway that embeds the broker joins it through `connectLocal` (local-pair.ts): an in-memory
+ * stream into the same guard and hooks, known as that node without a certificate or password, so its
+ * own traffic (a third of what the broker carries in a 3-gateway site) is neither encrypted nor copied
+ * through the kernel on its way out of and back into the same process.
+ *
  * aedes hooks only translate: `authenticateClient` decides who a client is and `authorize` what it may
  * do. A refused publish closes the client's connection (MQTT 3.1.1 §3.3.5 leaves no other answer); a
  * refused subscription gets the SUBACK failure code 0x80. The Last Will is checked at CONNECT, so a client
  * cannot leave a will on another node's state topic.
  */
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { authenticatedPeer, tlsServerOptions, type AuthenticatedPeer } from '../../shared/crypto/pki.ts';
-import { authenticateClient, ConnackCode, type AuthenticationPolicy } from './authenticate.ts';
+import { authenticateClient, clientIdAllowed, ConnackCode, type AuthenticationPolicy } from './authenticate.ts';
 import { authorize, type Principal } from './authorize.ts';
-import { GuardedConnection, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
+import { GuardedConnection, type GuardedSocket, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
 import { resolveSiteBrokerOptions, type SiteBrokerInput, type SiteBrokerOptions } from './options.ts';
 import { listenOn } from '../../shared/transport/listen.ts';
+import { localPair } from './local-pair.ts';
 
 export interface SiteBrokerStats {
   /** Sockets handed to the guard (after TLS, when on). */
@@ -39,14 +46,28 @@ export interface SiteBroker {
   readonly url: string;
   readonly options: SiteBrokerOptions;
   stats(): SiteBrokerStats;
+  /**
+   * A connection for the node `nodeId` of this process (the embedding gateway): the stream an MQTT client
+   * speaks over, authenticated as that node (its client id and Last Will still checked). After close,
+   * a stream that is already closed.
+   */
+  connectLocal(nodeId: string): Duplex;
   close(): Promise<void>;
 }
 
 interface ConnectionState {
   guard: GuardedConnection;
   peer: AuthenticatedPeer | undefined;
+  /** A local connection (connectLocal): the node it is, in place of a peer or a password. */
+  local?: string;
   connect?: { clientId: string; will: ConnectPacket['will'] };
   principal?: Principal;
+}
+
+/** The embedding node itself (connectLocal): an agent of this site, held to its client id like any. */
+function localClient(policy: AuthenticationPolicy, nodeId: string, clientId: string): ReturnType<typeof authenticateClient> {
+  if (!clientIdAllowed(nodeId, clientId)) return { ok: false, code: ConnackCode.IDENTIFIER_REJECTED, reason: `client id ${JSON.stringify(clientId)} is not node ${nodeId}'s` };
+  return { ok: true, principal: { id: nodeId, role: 'agent', site: policy.site, accounts: policy.accountsOf(nodeId) } };
 }
 
 function authError(code: ConnackCode, reason: string): AuthenticateError {
@@ -82,7 +103,7 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
       const state = stateOf(client);
       const connect = state?.connect;
       if (!state || !connect) return done(authError(ConnackCode.NOT_AUTHORIZED, 'unknown connection'), false);
-      let result = authenticateClient(policy, { peer: state.peer, clientId: connect.clientId, username, password });
+      let result = state.local !== undefined ? localClient(policy, state.local, connect.clientId) : authenticateClient(policy, { peer: state.peer, clientId: connect.clientId, username, password });
       if (result.ok && connect.will) {
         const decision = authorize(result.principal, connect.will.retain ? 'retain' : 'publish', connect.will.topic);
         if (!decision.allowed) result = { ok: false, code: ConnackCode.NOT_AUTHORIZED, reason: `Last Will refused: ${decision.reason}` };
@@ -117,6 +138,7 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
   const aedes = await Aedes.createBroker(hooks);
 
   const sockets = new Set<Socket>();
+  const locals = new Set<Duplex>();
   const limits = { connectBytesMax: options.connectBytesMax, packetBytesMax: options.packetBytesMax, outgoingBytesMax: options.outgoingBytesMax };
   const onRefused = (socket: Socket) => (refusal: GuardRefusal) => {
     stats.guardRefused[refusal.reason] = (stats.guardRefused[refusal.reason] ?? 0) + 1;
@@ -171,11 +193,26 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
     url: `${options.tls === false ? 'mqtt' : 'mqtts'}://${urlHost}:${port}`,
     options,
     stats: () => ({ ...stats, guardRefused: { ...stats.guardRefused } }),
+    connectLocal(nodeId) {
+      const [client, brokerSide] = localPair();
+      if (closing) {
+        brokerSide.destroy();
+        return client;
+      }
+      stats.connections++;
+      const guard = new GuardedConnection(brokerSide as GuardedSocket, limits, (refusal) => logger.warn({ local: nodeId, ...refusal }, 'local MQTT connection cut by the packet guard'));
+      states.set(guard, { guard, peer: undefined, local: nodeId });
+      locals.add(brokerSide);
+      brokerSide.once('close', () => locals.delete(brokerSide));
+      aedes.handle(guard);
+      return client;
+    },
     close() {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
+        for (const local of locals) local.destroy();
         await serverClosed;
       })();
       return closing;

@@ -30,7 +30,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions } from 'mqtt';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
+import type { Duplex } from 'node:stream';
 import {
   Coordinator,
   Participant,
@@ -83,6 +84,11 @@ export interface EdgeNodeConfig {
   broker: string;
   /** Further mqtt.js options (TLS material …). */
   mqtt?: IClientOptions;
+  /**
+   * The site broker runs in this process (`--broker-listen`): the node joins it through this in-memory
+   * stream (SiteBroker.connectLocal), not a connection to itself over TCP and TLS.
+   */
+  localBroker?: () => Duplex;
   signer: SigningKeyPair;
   /** The node's cluster directory (pinned keys, bdSeq, PBFT log, ledger). */
   dir: string;
@@ -840,6 +846,13 @@ const REFUSED_RETRY_MS = 5000;
  * broker (mqtts) until a validator admits it, so it tries again every few seconds, saying what to run;
  * any other refusal, or one of a listed member, is final.
  */
+/** An mqtt.js client over an in-memory stream (each reconnect asks for a new one), as mqtt.connect makes over TCP. */
+function localClient(stream: () => Duplex, options: IClientOptions): MqttClient {
+  const client = new MqttClient(() => stream(), { ...options });
+  client.on('error', () => {}); // as mqtt.connect does: errors are also reported through the session's events
+  return client;
+}
+
 async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<MembershipClient> {
   let lastLog = 0;
   // A joining storage member lists the validators too, so its digest is theirs.
@@ -849,7 +862,7 @@ async function joinSiteBroker(config: EdgeNodeConfig, logger: Logger): Promise<M
       site: config.site,
       nodeId: config.self,
       signer: config.signer,
-      connect: (o) => mqtt.connect(config.broker, o),
+      connect: (o) => (config.localBroker ? localClient(config.localBroker, o) : mqtt.connect(config.broker, o)),
       mqtt: { reconnectPeriod: 1000, connectTimeout: 10_000, ...config.mqtt },
       bdSeq: new FileBdSeqStore(join(config.dir, 'bdseq')),
       details: () => ({ validators }),

@@ -81,6 +81,7 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
     ...(cluster.join ? { join: true } : {}),
     broker: cluster.broker,
     mqtt,
+    ...(broker ? { localBroker: () => broker!.connectLocal(name) } : {}),
     signer,
     dir: join(state.paths.root, 'edge'),
     store,

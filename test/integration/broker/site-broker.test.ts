@@ -181,6 +181,40 @@ plain("a client id of another node (a session takeover) is refused (2); a will o
   await ok.endAsync();
 });
 
+/** An mqtt.js client over the broker's in-memory connection for `node`; resolves at CONNACK or rejects with its code. */
+function localClient(broker: SiteBroker, node: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
+  const c = new mqtt.MqttClient(() => broker.connectLocal(node) as never, { reconnectPeriod: 0, ...options });
+  return new Promise((resolve, reject) => {
+    c.once('connect', () => resolve(c));
+    c.once('error', (error) => {
+      c.end(true);
+      reject(error);
+    });
+  });
+}
+
+plain('the embedding node joins through connectLocal: no password, its own client id and topics only, messages both ways with TCP clients', async ({ broker }) => {
+  const local = await localClient(broker, 'gw-1', { clientId: 'gw-1:membership', will: { topic: `${R}/node/gw-1/state`, payload: Buffer.from('x'), qos: 1, retain: true } });
+  const remote = await mqtt.connectAsync(broker.url, { clientId: 'gw-2', username: 'gw-2', password: SECRET, reconnectPeriod: 0 });
+  await local.subscribeAsync(`${R}/node/gw-1/in`, { qos: 1 });
+  await remote.subscribeAsync(`${R}/node/gw-2/in`, { qos: 1 });
+  const big = Buffer.alloc(3 << 20, 7); // a frame of shards, across the in-memory pair's backpressure
+  const atLocal = new Promise<Buffer>((r) => local.once('message', (_t, p) => r(p)));
+  const atRemote = new Promise<Buffer>((r) => remote.once('message', (_t, p) => r(p)));
+  await remote.publishAsync(`${R}/node/gw-1/in`, Buffer.from('to the embedding node'), { qos: 1 });
+  await local.publishAsync(`${R}/node/gw-2/in`, big, { qos: 1 });
+  assert.is((await atLocal).toString(), 'to the embedding node');
+  assert.ok((await atRemote).equals(big));
+  // Authorized as the node it is: another node's inbox is still refused (the connection is closed).
+  const closed = new Promise<void>((r) => local.once('close', () => r()));
+  local.publish(`${R}/node/gw-2/state`, 'not mine', { qos: 0, retain: true });
+  await closed;
+  local.end(true);
+  await remote.endAsync();
+  const code = await localClient(broker, 'gw-1', { clientId: 'gw-2' }).then(() => undefined, (e: { code?: number }) => e.code);
+  assert.is(code, 2, "another node's client id is refused on a local connection too");
+});
+
 plain('plain mode without a secret or allowAnonymous does not start', async () => {
   try {
     await startSiteBroker({ site: SITE, tls: false, port: 0 });
@@ -188,6 +222,12 @@ plain('plain mode without a secret or allowAnonymous does not start', async () =
   } catch (error) {
     assert.match((error as Error).message, /plainSecret/);
   }
+});
+
+plain('after close, connectLocal gives a stream already closed', async () => {
+  const b = await startSiteBroker({ site: SITE, tls: false, plainSecret: SECRET, host: '127.0.0.1', port: 0 });
+  await b.close();
+  assert.ok(b.connectLocal('gw-1').destroyed);
 });
 
 plain.run();
