@@ -57,6 +57,8 @@ export class Core {
   primaryHeardAt = 0;
   /** Tick of each replica's last valid status, by id (suspicion.ts). */
   readonly statusHeardAt: number[];
+  /** What each replica's last valid status said it had executed, in which view (suspicion.ts `behindProgress`). */
+  readonly statusExecuted: Array<{ view: number; viewChanging: boolean; lastExecuted: number } | undefined>;
   readonly log = new Map<number, Entry>();
   /** Low watermark h: the last stable checkpoint known (its state may still be being fetched). */
   stable: StableCheckpoint = GENESIS_CHECKPOINT;
@@ -102,6 +104,7 @@ export class Core {
   ) {
     this.quorum = quorum;
     this.statusHeardAt = new Array<number>(n).fill(-Infinity);
+    this.statusExecuted = new Array(n).fill(undefined);
     this.timeouts = {
       view: new Timeout('view', options.viewTimeoutTicks),
       status: new Timeout('status', options.statusIntervalTicks),

@@ -18,7 +18,7 @@ import { onCheckpoint, onCommitted, onFetchState, onState, requestState } from '
 import { restoreCore } from './restore.ts';
 import { onNewView, onViewChange, startViewChange } from './view-change.ts';
 import { broadcastStatus, onStatus } from './status.ts';
-import { suspectSilentPrimary, syncViewTimer } from './suspicion.ts';
+import { requestTimerExpired, suspectSilentPrimary, syncViewTimer } from './suspicion.ts';
 import type { Message } from './messages.ts';
 import type { PersistedState } from './persistence.ts';
 
@@ -114,7 +114,7 @@ export class Replica {
     this.started = true;
     c.ticks += 1;
     c.clockMs = nowMs ?? c.ticks;
-    if (c.timeouts.view.tick()) startViewChange(c, c.view + 1);
+    if (c.timeouts.view.tick()) requestTimerExpired(c);
     suspectSilentPrimary(c);
     if (c.timeouts.status.tick()) {
       broadcastStatus(c);

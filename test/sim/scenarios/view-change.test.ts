@@ -31,6 +31,30 @@ test('plain view change: the primary crashes, backups time out and elect the nex
   assert.ok(s.cluster.stats.newViews >= 3);
 });
 
+test('a replica that is only behind waits and catches up instead of asking for a view change alone', () => {
+  // Replica 3 hears none of the ordering, then learns of a request the others executed long ago. Its
+  // request timer expires while f+1 others say (status) that they executed past it in this view: the
+  // primary is fine, it is behind. Before, it asked for view 1 alone and sat out view 0 for good.
+  const s = script(`
+    cluster n=4 clients=1 timeout=20 status=5
+    hold type=pre-prepare,prepare,commit,committed,checkpoint,state to=3
+    submit 0
+    run 10
+    expect executed 1 on=0,1,2
+    expect executed 0 on=3
+    replay 0 1                # the request reaches replica 3, which cannot execute it yet
+    run 80                    # four request timeouts
+    expect view 0 on=3
+    expect viewchanging no on=3
+    expect executed 0 on=3
+    release
+    stabilize max=400
+    expect view 0
+    expect executed 1
+  `);
+  assert.is(s.cluster.stats.newViews, 0);
+});
+
 test('prepared state survives the view change: a request prepared but not committed keeps its seq', () => {
   // PBFT §4.4: the P set carries prepared certificates into the new view (no committed request lost).
   const s = script(`
