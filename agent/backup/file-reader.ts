@@ -30,14 +30,15 @@
  * `retriesMax` times; then it is skipped as FILE_CHANGING and its previous version stays in the catalog.
  *
  * A live log grows while it is read: a logger appending every few milliseconds moves size and mtime
- * during every attempt, and such a file, the one a gateway most needs kept, was skipped by every backup.
- * When the file only grew (same inode, larger) and the bytes read, `size` of them, still begin and end
- * as they did (the keyed hashes of their first HEAD_BYTES and last TAIL_BYTES, read again after the
- * second fstat; a small file's bytes compared whole), they are stored as the file's version: the log as
- * it was when it had `size` bytes, with that stat's mtime. The next backup finds it grown and reads on
- * from there. This trusts a file whose two ends held still to have held still between them, the rule
- * an incremental backup already applies to a grown log (above); a file rewritten in place while it grew
- * changes an end and is read again.
+ * during every attempt (and an incremental read is so short that the mtime is always inside the racy
+ * window), and such a file, the one a gateway most needs kept, was skipped by every backup. When the
+ * file only grew (same inode, larger), or did not change but was written just before (racy: then after
+ * a pause of the racy window), the attempt's bytes are read a second time (`versionHeld`): the ends by
+ * their keyed hashes and the range the attempt read chunked again, chunk id by chunk id (a small file's
+ * bytes compared whole). Equal, they are stored as the file's version: the log as it was when it had
+ * `size` bytes, with that stat's mtime; the next backup finds it grown and reads on from there. Bytes
+ * read twice alike were not torn by a writer, so a file rewritten in place while it is read is still
+ * read again, or skipped.
  */
 import { open, appendFile, type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats } from 'node:fs';
@@ -251,7 +252,6 @@ interface Attempt {
   inline?: Buffer;
 }
 
-/** Reads a small file whole, for its manifest entry. */
 /** The `mutate` fault (faults.ts): a concurrent writer, in place at the start or at the end. */
 async function mutateFile(path: string, faults: FileReadOptions['faults']): Promise<void> {
   if (faults.mutate?.append) return appendFile(fsPath(path), 'concurrent write\n');
@@ -263,6 +263,7 @@ async function mutateFile(path: string, faults: FileReadOptions['faults']): Prom
   }
 }
 
+/** Reads a small file whole, for its manifest entry. */
 async function readInline(fh: FileHandle, path: string, size: number, opts: FileReadOptions, counters: BackupCounters, mutate: boolean): Promise<Attempt> {
   const bytes = Buffer.allocUnsafe(size);
   const got = await readInto(fh, path, bytes, 0, opts, counters);

@@ -8,8 +8,8 @@
  * again, as Borg and restic do); a socket is passed over without a word, as Borg does (it is a
  * listening process's endpoint, with nothing in it to keep, and reporting it made every backup of a
  * tree holding one "incomplete"). What cannot be backed up (devices, unreadable directories) comes
- * out as a `problem` so the backup can report a read-error and carry on. A name that is not UTF-8 is kept with its bytes escaped (names.ts): give `fsPath` of
- * an entry's path to the file system.
+ * out as a `problem` so the backup can report a read-error and carry on. A name that is not UTF-8 is
+ * kept with its bytes escaped (names.ts): give `fsPath` of an entry's path to the file system.
  *
  * The entries of a directory are lstat'ed side by side, a window of STAT_WINDOW names at a time, and
  * yielded in order: one at a time, each lstat waited for its turn on the libuv pool, and a scan of
