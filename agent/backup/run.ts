@@ -332,7 +332,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     try {
       // Hard links: the first name of a file with several (in scan order) is marked, the later ones name it.
       const firstName = new Map<string, string>();
-      for await (const { item, prev } of withCatalogRows(scanSources(sources, { excludes: state.config.excludes, skip: ownPaths(state) }), repo.catalog)) {
+      for await (const { item, prev } of withCatalogRows(scanSources(sources, { excludes: state.config.excludes, skip: ownPaths(state), oneFileSystem: state.config.oneFileSystem === true }), repo.catalog)) {
         throwIfCancelled(options.signal);
         let linkOf: string | undefined;
         let links = false;

@@ -16,6 +16,7 @@ interface InitFlags {
   profile: string;
   source?: string[];
   exclude?: string[];
+  oneFileSystem?: boolean;
   broker?: string;
   mqttTopic?: string[];
   cluster?: string;
@@ -41,6 +42,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--profile <name>', 'firmware profile: small-arm, mid-arm, x86-edge, auto, or a JSON file', 'auto')
     .option('--source <path...>', 'a directory, file or glob to back up (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--exclude <glob...>', 'leave out matching paths (repeatable)', (v: string, p: string[]) => collect(v, p))
+    .option('--one-file-system', 'enter no mount point below a source (kernel pseudo file systems such as /proc are never entered)')
     .option('--broker <url>', 'MQTT broker for telemetry and sensor capture (mqtt://host:port)')
     .option('--cluster <name>', 'data-center cluster whose monitor the agent registers with', 'default')
     .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
@@ -75,6 +77,7 @@ export function registerAgentGroup(program: Command): void {
         profile: opts.profile,
         sources: opts.source ?? [],
         excludes: opts.exclude ?? [],
+        ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
         ...(opts.broker !== undefined ? { broker: opts.broker } : {}),
         mqttTopics: opts.mqttTopic ?? [],
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),

@@ -53,7 +53,7 @@ async function compare(state: AgentState, ref: string, root: string, path: strin
     const excluder = new Excluder(state.config.excludes, ownPaths(state));
     // The live tree: sources that are symlinks were backed up as what they link to (sources/scan.ts).
     const followed = root === '/' ? new Set(state.config.sources.map((p) => resolve(p))) : undefined;
-    const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined, ...(followed ? { followed } : {}) };
+    const options = { root, extras, ...(path !== undefined ? { path } : {}), isExcluded: root === '/' ? (p: string) => excluder.excludes(p) : undefined, ...(followed ? { followed } : {}), oneFileSystem: state.config.oneFileSystem === true };
     if (cloud) {
       const { openCloudSource } = await import('../migrate/index.ts');
       const source = await openCloudSource(state, ref, cloud);

@@ -22,6 +22,7 @@ export interface InitOptions {
   profile: string;
   sources: string[];
   excludes?: string[];
+  oneFileSystem?: boolean;
   broker?: string;
   mqttTopics?: string[];
   /** The data-center cluster to register with (Register/Deregister); default "default" when a broker is given. */
@@ -72,6 +73,7 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
     profile: profileName,
     sources: options.sources.map((s) => resolve(s)),
     excludes: options.excludes ?? [],
+    ...(options.oneFileSystem ? { oneFileSystem: true } : {}),
     keyVersion: 1,
     nodePublicKey: '',
     createdMs: Date.now(),

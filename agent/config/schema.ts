@@ -23,6 +23,8 @@ export const checkConfig = refine(
     profile: str(/^.{1,4096}$/, 'a profile name or path'),
     sources: array(str(/^\/.{0,4095}$/, 'an absolute path or glob'), 1000),
     excludes: array(str(/^.{1,4096}$/, 'a glob'), 1000),
+    /** Enter no mount point below a source (restic's and Borg's --one-file-system; sources/scan.ts). */
+    oneFileSystem: optional(bool()),
     /** The key version new data is sealed with (scheduled rotation raises it: key-rotation.ts). */
     keyVersion: int(1, 0xffff_ffff),
     /** When `keyVersion` became current (ms since the epoch); absent, `createdMs`. */

@@ -15,6 +15,7 @@ import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
 import { fsPath, nameOfBytes } from '../sources/names.ts';
+import { mountNotEntered } from '../sources/scan.ts';
 
 /** Nanoseconds since the epoch as an ISO time with all nine digits ("2026-11-24T09:39:22.799974257Z"). */
 export function isoNs(ns: bigint | string): string {
@@ -42,6 +43,8 @@ export interface CompareOptions {
   isExcluded?: (path: string) => boolean;
   /** Paths compared as what they link to, as the backup took them (sources that are symlinks). */
   followed?: ReadonlySet<string>;
+  /** The config's `oneFileSystem`: mount points the backup kept empty have no extras (sources/scan.ts). */
+  oneFileSystem?: boolean;
 }
 
 export interface CompareResult {
@@ -150,6 +153,8 @@ export async function compareTree(
   if (selector !== undefined && compared === 0) throw suggest.notFound('the snapshot');
   if (options.extras ?? true) {
     for (const d of dirs) {
+      // Live tree: a mount point the backup kept empty (a pseudo file system, or any other with oneFileSystem).
+      if (options.followed && !options.followed.has(d) && (await mountNotEntered(local(d), options))) continue;
       const names = await readdir(fsPath(local(d)), { encoding: 'buffer' }).then((raw) => raw.map(nameOfBytes), () => [] as string[]);
       for (const name of names) {
         const p = d === '/' ? `/${name}` : `${d}/${name}`;

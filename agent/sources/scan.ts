@@ -11,13 +11,19 @@
  * out as a `problem` so the backup can report a read-error and carry on. A name that is not UTF-8 is
  * kept with its bytes escaped (names.ts): give `fsPath` of an entry's path to the file system.
  *
+ * Mount points: below a source, a directory on another file system is entered only if that file system
+ * holds data. Kernel pseudo file systems (proc, sysfs, cgroup, devpts, debugfs, …: `PSEUDO_FS`, told
+ * by statfs at the mount point only) are kept as the empty directory they are mounted on: a source of
+ * `/` otherwise walked /proc, whose kcore alone claims 128 TB, and /sys, whose files block or fail.
+ * With `oneFileSystem` (restic's and Borg's --one-file-system) no other file system is entered at all.
+ *
  * The entries of a directory are lstat'ed side by side, a window of STAT_WINDOW names at a time, and
  * yielded in order: one at a time, each lstat waited for its turn on the libuv pool, and a scan of
  * 20,000 files spent most of its time waiting.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat, statfs } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Excluder, globBase, globToRegExp, hasGlob } from './glob.ts';
 import { fsPath, nameOfBytes } from './names.ts';
 
@@ -42,6 +48,47 @@ export interface ScanOptions {
   excludes?: readonly string[];
   /** Paths never taken, whatever the patterns say (the agent's own state directory: backup/run.ts). */
   skip?: (path: string) => boolean;
+  /** Enter no mount point below a source (each source's own file system only). */
+  oneFileSystem?: boolean;
+}
+
+/** statfs types of Linux's kernel pseudo file systems (linux/magic.h): nothing in them to back up. */
+const PSEUDO_FS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x1cd1, // devpts
+  0x27e0eb, // cgroup
+  0x63677270, // cgroup2
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x73636673, // securityfs
+  0xcafe4a11, // bpf
+  0x6165676c, // pstore
+  0x62656570, // configfs
+  0x65735543, // fusectl
+  0x19800202, // mqueue
+  0x42494e4d, // binfmt_misc
+  0x958458f6, // hugetlbfs
+  0x6e736673, // nsfs
+]);
+
+/**
+ * Whether `path` is a directory a scan keeps empty: a mount point of another file system than its
+ * parent's that the scan does not enter (`entersMount`). Sources themselves are always entered.
+ */
+export async function mountNotEntered(path: string, options: Pick<ScanOptions, 'oneFileSystem'>): Promise<boolean> {
+  const parent = dirname(path);
+  if (parent === path) return false;
+  const [self, up] = await Promise.all([lstat(fsPath(path), { bigint: true }), lstat(fsPath(parent), { bigint: true })]).catch(() => [undefined, undefined]);
+  if (!self?.isDirectory() || !up || self.dev === up.dev) return false;
+  return !(await entersMount(path, options));
+}
+
+/** Whether a walk enters the directory `path`, mounted on a file system other than its parent's. */
+async function entersMount(path: string, options: ScanOptions): Promise<boolean> {
+  if (options.oneFileSystem) return false;
+  const fs = await statfs(fsPath(path)).catch(() => undefined);
+  return fs === undefined || !PSEUDO_FS.has(Number(fs.type));
 }
 
 function kindOf(st: BigIntStats): EntryKind | undefined {
@@ -75,7 +122,7 @@ function lstatOf(path: string): Promise<Lstat> {
 }
 
 /** `path` and what is below it; `known` is its lstat when the caller made it already. */
-async function* walk(path: string, excluder: Excluder, match: RegExp | undefined, known?: Lstat): AsyncGenerator<ScanItem> {
+async function* walk(path: string, excluder: Excluder, match: RegExp | undefined, options: ScanOptions, known?: Lstat, parentDev?: bigint): AsyncGenerator<ScanItem> {
   if (excluder.excludes(path)) return;
   const got = known ?? (await lstatOf(path));
   if ('error' in got) {
@@ -91,6 +138,7 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   }
   if (matched) yield { kind, path, stat: st };
   if (kind !== 'dir') return;
+  if (parentDev !== undefined && st.dev !== parentDev && !(await entersMount(path, options))) return;
   let raw: Buffer[];
   try {
     raw = await readdir(fsPath(path), { encoding: 'buffer' });
@@ -110,7 +158,7 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
     const stats = await Promise.all(window.map((p) => (excluder.excludes(p) ? undefined : lstatOf(p))));
     for (const [j, p] of window.entries()) {
       const stat = stats[j];
-      if (stat) yield* walk(p, excluder, below, stat);
+      if (stat) yield* walk(p, excluder, below, options, stat, st.dev);
     }
   }
 }
@@ -135,7 +183,7 @@ export async function* scanSources(sources: readonly string[], options: ScanOpti
     const match = hasGlob(abs) ? globToRegExp(abs) : undefined;
     // A source that is a symlink is followed (to a directory or a file); a dangling one stays a link.
     const root = match === undefined ? await sourceRoot(start) : undefined;
-    for await (const item of walk(start, excluder, match, root)) {
+    for await (const item of walk(start, excluder, match, options, root)) {
       if (seen.has(item.path)) continue;
       seen.add(item.path);
       yield item;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Excluder, globBase, globToRegExp } from '../../../agent/sources/glob.ts';
-import { scanSources } from '../../../agent/sources/scan.ts';
+import { mountNotEntered, scanSources } from '../../../agent/sources/scan.ts';
 import { bytesOfName, keptOfText, nameOfBytes, shownPath } from '../../../agent/sources/names.ts';
 import fc from 'fast-check';
 import { tempDir } from './_helpers.ts';
@@ -158,6 +158,41 @@ test('a directory of more entries than one lstat window comes out whole, in byte
     )];
     assert.equal(seen, expected);
   } finally {
+    t.cleanup();
+  }
+});
+
+test('mount points: a pseudo file system is kept as an empty directory, another entered unless oneFileSystem', async () => {
+  const t = tempDir();
+  const mounted: string[] = [];
+  try {
+    const root = join(t.path, 'src');
+    mkdirSync(join(root, 'proc'), { recursive: true });
+    mkdirSync(join(root, 'disk'));
+    writeFileSync(join(root, 'data.csv'), 'x');
+    try {
+      execFileSync('mount', ['-t', 'proc', 'proc', join(root, 'proc')], { stdio: 'pipe' });
+      mounted.push(join(root, 'proc'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(root, 'disk')], { stdio: 'pipe' });
+      mounted.push(join(root, 'disk'));
+    } catch (error) {
+      console.log(`  (mounts not allowed here, ${(error as Error).message.split('\n')[0]}: the mount point test is left out)`);
+      return;
+    }
+    writeFileSync(join(root, 'disk', 'kept.log'), 'on another file system');
+    const scan = async (oneFileSystem: boolean) => {
+      const seen: string[] = [];
+      for await (const item of scanSources([root], { oneFileSystem })) seen.push(`${item.kind} ${item.path.slice(root.length) || '/'}`);
+      return seen;
+    };
+    assert.equal(await scan(false), ['dir /', 'file /data.csv', 'dir /disk', 'file /disk/kept.log', 'dir /proc']);
+    assert.equal(await scan(true), ['dir /', 'file /data.csv', 'dir /disk', 'dir /proc']);
+    assert.ok(await mountNotEntered(join(root, 'proc'), {}));
+    assert.not.ok(await mountNotEntered(join(root, 'disk'), {}));
+    assert.ok(await mountNotEntered(join(root, 'disk'), { oneFileSystem: true }));
+    assert.not.ok(await mountNotEntered(join(root, 'data.csv'), { oneFileSystem: true }));
+  } finally {
+    for (const m of mounted.reverse()) execFileSync('umount', [m]);
     t.cleanup();
   }
 });
