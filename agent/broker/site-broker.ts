@@ -200,7 +200,11 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
         return client;
       }
       stats.connections++;
-      const guard = new GuardedConnection(brokerSide as GuardedSocket, limits, (refusal) => logger.warn({ local: nodeId, ...refusal }, 'local MQTT connection cut by the packet guard'));
+      // No slow-consumer cut: the reader is this process's own node, and what waits for it waits in this
+      // process either way. Over the pair (no kernel buffer between the two) a busy turn of the loop let
+      // more than the limit queue up: a fresh-clone edge test once saw the node cut off mid-restore.
+      const localLimits = { ...limits, outgoingBytesMax: Number.POSITIVE_INFINITY };
+      const guard = new GuardedConnection(brokerSide as GuardedSocket, localLimits, (refusal) => logger.warn({ local: nodeId, ...refusal }, 'local MQTT connection cut by the packet guard'));
       states.set(guard, { guard, peer: undefined, local: nodeId });
       locals.add(brokerSide);
       brokerSide.once('close', () => locals.delete(brokerSide));

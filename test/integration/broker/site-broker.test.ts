@@ -224,6 +224,31 @@ plain('plain mode without a secret or allowAnonymous does not start', async () =
   }
 });
 
+plain('the local connection is never cut as a slow consumer: its reader is the broker\'s own process', async () => {
+  const b = await startSiteBroker({ site: SITE, tls: false, plainSecret: SECRET, host: '127.0.0.1', port: 0, outgoingBytesMax: 64 * 1024 });
+  try {
+    const local = await localClient(b, 'gw-1', { clientId: 'gw-1' });
+    await local.subscribeAsync(`${R}/node/gw-1/in`, { qos: 1 });
+    let closed = false;
+    local.on('close', () => (closed = true));
+    const got: number[] = [];
+    local.on('message', (_t, p) => got.push(p.length));
+    const stream = (local as unknown as { stream: { pause(): void; resume(): void } }).stream;
+    stream.pause(); // a busy node: nothing read for a while
+    const remote = await mqtt.connectAsync(b.url, { clientId: 'gw-2', username: 'gw-2', password: SECRET, reconnectPeriod: 0 });
+    for (let i = 0; i < 4; i++) await remote.publishAsync(`${R}/node/gw-1/in`, Buffer.alloc(256 * 1024, i), { qos: 0 });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.not.ok(closed, 'still connected with 1 MiB waiting, over 16 times the limit');
+    assert.equal(b.stats().guardRefused, {});
+    stream.resume();
+    await until(() => got.length === 4, 'the four messages');
+    await remote.endAsync();
+    local.end(true);
+  } finally {
+    await b.close();
+  }
+});
+
 plain('after close, connectLocal gives a stream already closed', async () => {
   const b = await startSiteBroker({ site: SITE, tls: false, plainSecret: SECRET, host: '127.0.0.1', port: 0 });
   await b.close();
