@@ -125,10 +125,9 @@ async function versionHeld(fh: FileHandle, path: string, size: number, attempt: 
       return (await readInto(fh, path, again, 0, opts, counters)) === size && again.equals(attempt.inline);
     }
     if (attempt.head === undefined || attempt.tail === undefined) return false;
-    const start = Buffer.allocUnsafe(Math.min(HEAD_BYTES, size));
-    if ((await readInto(fh, path, start, 0, opts, counters)) !== start.length || writer.idOf(start) !== attempt.head) return false;
-    const end = Buffer.allocUnsafe(Math.min(TAIL_BYTES, size));
-    if ((await readInto(fh, path, end, size - end.length, opts, counters)) !== end.length || writer.idOf(end) !== attempt.tail) return false;
+    if (!(await readIfId(fh, path, 0, Math.min(HEAD_BYTES, size), attempt.head, writer, opts, counters))) return false;
+    const tailSpan = Math.min(TAIL_BYTES, size);
+    if (!(await readIfId(fh, path, size - tailSpan, tailSpan, attempt.tail, writer, opts, counters))) return false;
     const expected = attempt.refs.slice(attempt.fresh);
     const chunker = new Chunker(opts.chunker);
     let i = 0;
@@ -170,6 +169,12 @@ async function* readRange(
     pos += got;
     yield got === n ? buf : buf.subarray(0, got);
   }
+}
+
+/** The `length` bytes at `start` when all are there and their keyed hash is `id` (an end of a file's old content); else undefined. */
+async function readIfId(fh: FileHandle, path: string, start: number, length: number, id: string, writer: ChunkWriter, opts: FileReadOptions, counters: BackupCounters): Promise<Buffer | undefined> {
+  const bytes = Buffer.allocUnsafe(length);
+  return (await readInto(fh, path, bytes, start, opts, counters)) === length && writer.idOf(bytes) === id ? bytes : undefined;
 }
 
 /** Reads target.length bytes at `start` into target (fewer if the file is shorter); the count read. */
@@ -297,14 +302,11 @@ async function readAttempt(
     const lastStart = prev.size - last.length;
     if (prev.head !== undefined && prev.tail !== undefined && last.length >= opts.chunker.minBytes) {
       // Both ends of the old content by their keyed hashes; the old chunks are kept as they are.
-      const ending = Buffer.allocUnsafe(Math.min(TAIL_BYTES, prev.size));
-      let intact = (await readInto(fh, path, ending, prev.size - ending.length, opts, counters)) === ending.length && writer.idOf(ending) === prev.tail;
-      if (intact) {
-        const start = Buffer.allocUnsafe(Math.min(HEAD_BYTES, prev.size));
-        intact = (await readInto(fh, path, start, 0, opts, counters)) === start.length && writer.idOf(start) === prev.head;
-        if (intact) head = headOf(start);
-      }
-      if (intact) {
+      const tailSpanOld = Math.min(TAIL_BYTES, prev.size);
+      const ending = await readIfId(fh, path, prev.size - tailSpanOld, tailSpanOld, prev.tail, writer, opts, counters);
+      const start = ending && (await readIfId(fh, path, 0, Math.min(HEAD_BYTES, prev.size), prev.head, writer, opts, counters));
+      if (ending && start) {
+        head = headOf(start);
         appended = true;
         refs = prev.chunks.slice();
         startAt = prev.size;

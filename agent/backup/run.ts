@@ -18,10 +18,11 @@ import { ChunkWriter, defaultChunkWriterOptions } from '../chunks/index.ts';
 import type { AgentState } from '../config/index.ts';
 import { ManifestWriter, MANIFEST_VERSION, type ManifestEntry } from '../manifest/index.ts';
 import { scanSources, type ScanEntry, type ScanItem } from '../sources/scan.ts';
+import { selected } from '../restore/select.ts';
 import { fsPath, nameOfBytes } from '../sources/names.ts';
 import { emptyCounters, type BackupCounters, type BackupListener } from './events.ts';
 import { faultsFromEnv, type Faults } from './faults.ts';
-import { backupFile, defaultFileReadOptions, unchanged } from './file-reader.ts';
+import { backupFile, defaultFileReadOptions, inodeOf, unchanged } from './file-reader.ts';
 import { acquireLock } from './lock.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
 import { quorumSize } from '../../shared/ledger/quorum.ts';
@@ -144,8 +145,7 @@ function throwIfCancelled(signal: AbortSignal | undefined): void {
 export function ownPaths(state: AgentState): (path: string) => boolean {
   const root = resolve(state.paths.root);
   const capture = state.config.mqtt ? resolve(state.paths.root, state.config.mqtt.captureDir) : undefined;
-  const under = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
-  return (path) => under(path, root) && (capture === undefined || !under(path, capture));
+  return (path) => selected(path, root) && (capture === undefined || !selected(path, capture));
 }
 
 export function sourcesOf(state: AgentState): string[] {
@@ -337,7 +337,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
         let linkOf: string | undefined;
         let links = false;
         if (item.kind === 'file' && item.stat.nlink > 1n) {
-          const inode = `${item.stat.dev}:${item.stat.ino}`;
+          const inode = inodeOf(item.stat);
           linkOf = firstName.get(inode);
           if (linkOf === undefined) {
             firstName.set(inode, item.path);

@@ -89,7 +89,7 @@ export function registerAgentGroup(program: Command): void {
       });
       const paths = statePaths(stateDir);
       await warnMissingSources(config.sources);
-      noteStateInSources(config.sources, paths.root);
+      await noteStateInSources(config.sources, paths.root);
       printRecord(
         {
           config: paths.config,
@@ -174,12 +174,13 @@ export function registerAgentGroup(program: Command): void {
  * would skip it and exit 6 (BACKUP_INCOMPLETE) until it exists. Globs may match nothing yet: not checked.
  */
 /** The state directory is never backed up (backup/run.ts `ownPaths`): said at init where a source would take it in. */
-function noteStateInSources(sources: readonly string[], stateRoot: string): void {
+async function noteStateInSources(sources: readonly string[], stateRoot: string): Promise<void> {
+  const { normalizeSelector, selected } = await import('../restore/select.ts');
   const state = resolve(stateRoot);
   for (const source of sources.map((s) => resolve(s))) {
-    if (state === source || state.startsWith(source.endsWith('/') ? source : `${source}/`)) {
+    if (selected(state, normalizeSelector(source))) {
       process.stderr.write(`note: the state directory ${state} is inside source ${source}: backups leave it out (all but its MQTT capture directory, which is a source of its own)\n`);
-    } else if (source.startsWith(`${state}/`)) {
+    } else if (selected(source, state)) {
       process.stderr.write(`warning: source ${source} is inside the state directory ${state}: backups leave it out; put the data elsewhere\n`);
     }
   }

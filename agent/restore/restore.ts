@@ -165,6 +165,11 @@ function isHole(data: Uint8Array): boolean {
 /** Small files (inline in the manifest) written at once: each is an open, write, chmod, utimes and rename on the thread pool. */
 const SMALL_FILES_AHEAD = 16;
 
+/** A fresh temp name of our own (compare and `--verify` pass over names holding `.2baksa-`). */
+function tempMark(): string {
+  return `.2baksa-${randomBytes(4).toString('hex')}.tmp`;
+}
+
 /** Longest name of one directory entry, in bytes (Linux NAME_MAX, and most file systems'). */
 const NAME_BYTES_MAX = 255;
 
@@ -174,7 +179,7 @@ const NAME_BYTES_MAX = 255;
  */
 export function tempBeside(path: string): string {
   const dir = dirname(path);
-  const mark = `.2baksa-${randomBytes(4).toString('hex')}.tmp`;
+  const mark = tempMark();
   const named = `.${path.slice(dir.length + 1)}${mark}`;
   return join(dir, Buffer.byteLength(named) <= NAME_BYTES_MAX ? named : mark);
 }
@@ -389,7 +394,7 @@ async function restoreInto<S extends RestorableSnapshot>(
         continue;
       }
       if (e.kind === 'fifo') {
-        const made = join(options.target, `.2baksa-fifo-${randomBytes(4).toString('hex')}.tmp`);
+        const made = join(options.target, tempMark());
         try {
           await makeFifo(made, e.mode);
           await placeFile(made, dest, e, e.mode & 0o777); // chown clears set-id bits: chmod again if it has any
