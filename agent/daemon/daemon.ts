@@ -27,7 +27,7 @@ import { TelemetryPublisher, type TelemetryEventName } from '../telemetry/index.
 import { BackupJob } from './jobs.ts';
 import { HeartbeatCounters } from './counters.ts';
 import { Housekeeping } from './housekeeping.ts';
-import { readStatus } from '../status/record.ts';
+import { readStatus, stoppedByOperator } from '../status/record.ts';
 import { startEdgeRuntime, type EdgeRuntime } from '../edge/runtime.ts';
 import { controlSocketPath, startControlServer } from '../edge/control.ts';
 import { daemonControlHandlers, forgetNow, repairNow } from './control.ts';
@@ -198,8 +198,8 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
             sendEvent('backup-ok', e.snapshotId.slice(0, 8), false);
             break;
           case 'backup-error': {
-            const full = e.code === 'DISK_FULL';
-            sendEvent(full ? 'store-full' : 'backup-error', `${e.code}: ${e.message}`, true);
+            const { name, significant } = backupErrorEvent(e.code);
+            sendEvent(name, `${e.code}: ${e.message}`, significant);
             break;
           }
           case 'read-error':
@@ -333,6 +333,16 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       logger.info('agent stopped');
     },
   };
+}
+
+/**
+ * How a failed backup is told to the monitor. A full store is its own event; a backup stopped by the
+ * daemon's own shutdown (only `stop()` cancels) is recorded but pages no one: SIGTERM is the
+ * operator's doing and a Deregister follows. Every other failure is significant.
+ */
+export function backupErrorEvent(code: string): { name: TelemetryEventName; significant: boolean } {
+  if (code === 'DISK_FULL') return { name: 'store-full', significant: true };
+  return { name: 'backup-error', significant: !stoppedByOperator(code) };
 }
 
 /** Runs until SIGTERM/SIGINT (or `stopSignal`), then shuts down cleanly. */

@@ -87,6 +87,14 @@ export function updateStatus(paths: StatePaths, change: (s: RunStatus) => void):
 
 const ERRORS_KEPT = 20;
 
+/**
+ * A run that failed only because it was told to stop (SIGTERM or Ctrl-C: BACKUP_CANCELLED). It is the
+ * last run, not ok, but no error for the monitor: the operator did it, and nothing of it was committed.
+ */
+export function stoppedByOperator(code: string): boolean {
+  return code === 'BACKUP_CANCELLED';
+}
+
 export async function recordRun(
   paths: StatePaths,
   run: { type: string; ok: boolean; snapshotId?: string; error?: string; counters?: BackupCounters; durationMs?: number; bytesRestored?: number },
@@ -102,7 +110,7 @@ export async function recordRun(
     }
     s.pending.bytesSynced += run.counters?.storedNew ?? 0;
     s.pending.bytesRestored += run.bytesRestored ?? 0;
-    if (run.error) s.pending.errors = [...s.pending.errors, { code: run.error, message: `${run.type} failed`, timeMs: now }].slice(-ERRORS_KEPT);
+    if (run.error && !stoppedByOperator(run.error)) s.pending.errors = [...s.pending.errors, { code: run.error, message: `${run.type} failed`, timeMs: now }].slice(-ERRORS_KEPT);
   });
 }
 

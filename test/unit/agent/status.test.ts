@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { statePaths } from '../../../agent/config/state-dir.ts';
 import { HeartbeatCounters } from '../../../agent/daemon/counters.ts';
+import { backupErrorEvent } from '../../../agent/daemon/daemon.ts';
 import { collectStatus, readStatus, recordRun, updateStatus } from '../../../agent/status/index.ts';
 import { freshState, tempDir } from './_helpers.ts';
 
@@ -47,6 +48,24 @@ test("the last sync's time and duration survive a daemon restart: the heartbeat 
     // A run that stored nothing new leaves the last sync as it was.
     await recordRun(paths, { type: 'snapshot', ok: true, counters: counters(0), durationMs: 5 });
     assert.is((await new HeartbeatCounters(paths).take()).counters.lastSyncDurationMs, 1234);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a backup stopped by SIGTERM is the last run, not ok, but no error for the monitor; a failure is', async () => {
+  const t = tempDir('baksa-status-');
+  try {
+    mkdirSync(join(t.path, 'state'), { recursive: true });
+    const paths = statePaths(join(t.path, 'state'));
+    await recordRun(paths, { type: 'lazy', ok: false, error: 'BACKUP_CANCELLED' });
+    assert.equal((await readStatus(paths)).lastRun, { type: 'lazy', ok: false, timeMs: (await readStatus(paths)).lastRun!.timeMs, error: 'BACKUP_CANCELLED' });
+    assert.equal((await new HeartbeatCounters(paths).take()).counters.errors, []);
+    assert.equal(backupErrorEvent('BACKUP_CANCELLED'), { name: 'backup-error', significant: false });
+    await recordRun(paths, { type: 'lazy', ok: false, error: 'SOURCE_MISSING' });
+    assert.equal((await new HeartbeatCounters(paths).take()).counters.errors.map((e) => e.message), ['SOURCE_MISSING: lazy failed']);
+    assert.equal(backupErrorEvent('SOURCE_MISSING'), { name: 'backup-error', significant: true });
+    assert.equal(backupErrorEvent('DISK_FULL'), { name: 'store-full', significant: true });
   } finally {
     t.cleanup();
   }
