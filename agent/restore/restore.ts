@@ -16,7 +16,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import type { SnapshotRecord } from '../catalog/index.ts';
@@ -30,6 +30,7 @@ import { AsyncQueue } from '../util/queue.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
 import { fsPath } from '../sources/names.ts';
 import { writeFully } from '../../shared/storage/fsutil.ts';
+import { faultsFromEnv } from '../backup/faults.ts';
 
 export interface RestoreOptions {
   target: string;
@@ -58,6 +59,8 @@ export interface RestorableSnapshot {
 }
 
 export interface RestoreSummary<S extends RestorableSnapshot = SnapshotRecord> extends RestoreProgress {
+  /** Temps an earlier restore, killed, left in the directories restored into (removed). */
+  tempsRemoved?: number;
   snapshot: S;
   durationMs: number;
 }
@@ -258,6 +261,7 @@ async function restoreInto<S extends RestorableSnapshot>(
   const queue = new AsyncQueue<Task>();
   const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, fifos: 0, bytes: 0 };
   const sparse = options.sparse !== false;
+  const killAt = faultsFromEnv().killAfterRestoredBytes;
   let matched = 0;
   const suggest = pathSuggester(options.path);
 
@@ -290,13 +294,22 @@ async function restoreInto<S extends RestorableSnapshot>(
   })();
 
   const dirs: ManifestEntry[] = [];
-  const madeDirs = new Set<string>();
-  const ensureDir = async (dir: string) => {
-    if (madeDirs.has(dir)) return;
-    await mkdir(fsPath(dir), { recursive: true }).catch((error: unknown) => {
-      throw inTheWay(error, dir, 'dir');
-    });
-    madeDirs.add(dir);
+  // Each directory once: made, or (when it was there already) rid of an earlier restore's temps.
+  const madeDirs = new Map<string, Promise<void>>();
+  let tempsRemoved = 0;
+  const ensureDir = (dir: string): Promise<void> => {
+    let made = madeDirs.get(dir);
+    if (made === undefined) {
+      made = (async () => {
+        const first = await mkdir(fsPath(dir), { recursive: true }).catch((error: unknown) => {
+          throw inTheWay(error, dir, 'dir');
+        });
+        if (first === undefined) tempsRemoved += await removeLeftoverTemps(dir, started);
+      })();
+      madeDirs.set(dir, made);
+      made.catch(() => madeDirs.delete(dir)); // tried again by the next entry below it
+    }
+    return made;
   };
   let lastReport = 0;
   const report = (currentPath?: string) => {
@@ -396,6 +409,7 @@ async function restoreInto<S extends RestorableSnapshot>(
       if (e.kind === 'fifo') {
         const made = join(options.target, tempMark());
         try {
+          await ensureDir(options.target);
           await makeFifo(made, e.mode);
           await placeFile(made, dest, e, e.mode & 0o777); // chown clears set-id bits: chmod again if it has any
         } catch (error) {
@@ -473,6 +487,7 @@ async function restoreInto<S extends RestorableSnapshot>(
           else await writeFully(fh, data, at);
           at += data.length;
           progress.bytes += data.length;
+          if (killAt !== undefined && progress.bytes >= killAt) process.kill(process.pid, 'SIGKILL');
           budget.release(t.length);
           report(e.path);
         }
@@ -519,5 +534,35 @@ async function restoreInto<S extends RestorableSnapshot>(
       },
     );
   }
-  return { ...progress, snapshot, durationMs: Date.now() - started };
+  return { ...progress, ...(tempsRemoved > 0 ? { tempsRemoved } : {}), snapshot, durationMs: Date.now() - started };
+}
+
+/** A temp name of restore's own (tempBeside, tempMark). */
+const OWN_TEMP = /^\.(?:.*\.)?2baksa-[0-9a-f]{8}\.tmp$/s;
+/** How much older than this restore a temp must be to be an earlier one's: file times lag the clock by a tick or so. */
+const LEFTOVER_AGE_MS = 2000;
+
+/**
+ * Removes from `dir` the temps of an earlier restore that was killed before it renamed them into place
+ * (restic and Borg write in place and leave a half-written file under its real name instead; here it
+ * is a dot file, but a half-restored log can be large). A temp is an earlier restore's if its name is
+ * restore's own and it was last changed before this restore began: a restore running beside this one
+ * into the same directory keeps changing its temps. Returns how many it removed.
+ */
+async function removeLeftoverTemps(dir: string, started: number): Promise<number> {
+  const at = Buffer.from(fsPath(dir));
+  let names: Buffer[];
+  try {
+    names = (await readdir(at, { encoding: 'buffer' })).filter((n) => OWN_TEMP.test(n.toString('latin1')));
+  } catch {
+    return 0; // not readable: the writes below tell what is wrong
+  }
+  let removed = 0;
+  for (const name of names) {
+    const path = Buffer.concat([at, Buffer.from('/'), name]);
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined || st.isDirectory() || st.ctimeMs >= started - LEFTOVER_AGE_MS) continue;
+    if (await rm(path, { force: true }).then(() => true, () => false)) removed++;
+  }
+  return removed;
 }

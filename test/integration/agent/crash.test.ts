@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, finished, repoRoot, startCli } from '../../helpers/cli.ts';
 import { assertSameTree, snapshotTree, tempDir } from '../../unit/agent/_helpers.ts';
@@ -68,6 +69,36 @@ test('SIGKILL at random moments: the next run resumes, nothing committed is lost
     assert.ok(kills >= 2, `at least two runs died mid-backup (${kills})`);
     const final = await cli(['check', '--state', state, '--read-data']);
     assert.is(final.code, 0, final.stdout);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('SIGKILL mid-restore: the next restore into the same target removes the temps the dead one left, and the tree is whole', async () => {
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'logs'), { recursive: true });
+    writeFileSync(join(src, 'logs', 'big.bin'), randomBytes(8 * 1024 * 1024));
+    writeFileSync(join(src, 'logs', 'b.csv'), 't,v\n1,2\n');
+    writeFileSync(join(src, 'top.txt'), 'top\n');
+    const state = join(t.path, 'state');
+    assert.is((await cli(['agent', 'init', '--state', state, '--name', 'gw.crash.test', '--profile', 'small-arm', '--source', src])).code, 0);
+    assert.is((await cli(['backup', '--state', state])).code, 0);
+    const target = join(t.path, 'r');
+    const killed = await cli(['restore', 'latest', '--state', state, '--target', target], { BAKSA_FAULTS: JSON.stringify({ killAfterRestoredBytes: 1024 * 1024 }) });
+    assert.is(killed.signal, 'SIGKILL');
+    const temps = () => (readdirSync(target, { recursive: true }) as string[]).filter((p) => p.includes('.2baksa-'));
+    const left = temps();
+    assert.ok(left.length >= 1, 'the killed restore left its half-written temp');
+    // Temps an earlier restore left are told from a running one's by their age (file times lag the clock).
+    await new Promise((r) => setTimeout(r, 2500));
+    const again = await cli(['restore', 'latest', '--state', state, '--target', target, '--json']);
+    assert.is(again.code, 0, again.stderr);
+    const summary = again.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message_type === 'summary')!;
+    assert.is(summary.temps_removed, left.length, JSON.stringify(left));
+    assert.equal(temps(), []);
+    assertSameTree(snapshotTree(join(target, src)), snapshotTree(src));
   } finally {
     t.cleanup();
   }
