@@ -66,6 +66,14 @@ export function registerGroups(program: Command): void {
       printGroup(await withTarget(o, (b) => b.setGroup(name, patch)), o);
     });
 
+  // The form `accounts setlimit` has (and bbstoreaccounts'), so a group's limits are set as an account's are.
+  outputOptions(targetOptions(groups.command('setlimit').argument('<name>', 'group name').argument('<soft>', 'soft limit over the members, e.g. 80G, or none').argument('<hard>', 'hard limit, e.g. 100G, or none')))
+    .description("set a group's soft and hard limits")
+    .action(async (name: string, soft: string, hard: string, o: CommonFlags) => {
+      const patch = { softBytes: sizeFlag('soft', soft) ?? null, hardBytes: sizeFlag('hard', hard) ?? null };
+      printGroup(await withTarget(o, (b) => b.setGroup(name, patch)), o);
+    });
+
   outputOptions(targetOptions(groups.command('delete').argument('<name>', 'group name')))
     .description('delete a group (its members stay)')
     .action(async (name: string, o: CommonFlags) => {

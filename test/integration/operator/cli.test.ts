@@ -156,7 +156,14 @@ test('Nagios checks: status line, perfdata and exit codes', async () => {
   const unknown = await unknownRun;
   assert.is(hb.code, 0, hb.stdout + hb.stderr);
   assert.match(hb.stdout, /^HEARTBEAT OK - 2 accounts, 0 late \| accounts=2 late=0;0;4 /);
-  await cli('groups', 'set', 'site-a', '--soft', '50K', ...db());
+  // A group's limits are set as an account's are (`setlimit NAME SOFT HARD`); a soft limit above the hard one is refused.
+  const inverted = await cli('groups', 'setlimit', 'site-a', '200K', '100K', ...db());
+  assert.is(inverted.code, 2, inverted.stdout + inverted.stderr);
+  assert.match(inverted.stderr, /LIMITS_INVALID/);
+  const limited = await cli('groups', 'setlimit', 'site-a', '50K', '100K', '--json', ...db());
+  assert.is(limited.code, 0, limited.stderr);
+  assert.equal(JSON.parse(limited.stdout), { ...JSON.parse(limited.stdout), softBytes: 50 * 1024, hardBytes: 100 * 1024 });
+  assert.is((await cli('groups', 'set', 'site-a', '--admin', 'ops-a2@example.org', ...db())).code, 0);
   const space = await cli('check-nagios', 'space', ...db());
   assert.is(space.code, 1, space.stdout);
   assert.match(space.stdout, /^SPACE WARNING - .*over soft limit: group site-a/);
