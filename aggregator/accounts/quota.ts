@@ -69,9 +69,9 @@ function quotaExceeded(scope: 'account' | 'group', name: string, limitBytes: num
     {
       hint:
         scope === 'group'
-          ? `raise the group limit (2baksa groups set ${name} --hard SIZE), remove data, or move the account out of the group`
+          ? `raise the group limit (2baksa groups setlimit ${name} SOFT HARD), remove data, or move the account out of the group`
           : `raise the account limit (2baksa accounts setlimit ${name} SOFT HARD) or remove data`,
-      exitCode: ExitCode.data,
+      exitCode: ExitCode.unavailable, // as a full disk: no more until space is freed or the limit raised
       details: { scope, name, [scope]: name, limit: 'hard', limitBytes, usedBytes, requestedBytes: bytes },
     },
   );

@@ -164,11 +164,11 @@ function humanStatus(status: Record<string, unknown>): Record<string, unknown> {
       `${scrub.shardsChecked ?? 0} shards checked, ${scrub.shardsHealed ?? 0} healed, ${scrub.failed ?? 0} failed`
     : 'none yet';
   if (Array.isArray(status.peersConnected)) out.peersConnected = status.peersConnected.length === 0 ? 'none' : status.peersConnected.join(', ');
+  if (Array.isArray(status.replicas)) out.replicas = status.replicas.join(', ');
   if (status.region === null) out.region = '(none: accounts that list regions are refused)';
   return out;
 }
 
-/** One call to a node's API with the certificate named on the command line. */
 /** "3600", "90m", "24h", "7d" → seconds; anything else is a usage error naming the flag. */
 function durationSeconds(flag: string, text: string): number {
   const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());

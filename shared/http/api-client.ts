@@ -26,6 +26,19 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The exit code a refusal with this HTTP status gives: a bad request is usage (2), a refused
+ * certificate config (3), a node or quota that cannot take it now unavailable (5, as a full disk: try
+ * again later or free space), the server's own failure 1, and what is missing or in conflict data (4).
+ */
+export function exitCodeOfStatus(status: number): ExitCode {
+  if (status === 400) return ExitCode.usage;
+  if (status === 401 || status === 403) return ExitCode.config;
+  if (status === 502 || status === 503 || status === 504 || status === 507) return ExitCode.unavailable;
+  if (status >= 500) return ExitCode.failure;
+  return ExitCode.data;
+}
+
 export class ApiClient {
   private readonly base: URL;
   private readonly agent: Agent;
@@ -114,7 +127,7 @@ export class ApiClient {
                 new BaksaError(code, e?.message ?? `${method} ${url.pathname}: HTTP ${status}`, {
                   ...(e?.hint ? { hint: e.hint } : {}),
                   ...(e?.details ? { details: e.details } : {}),
-                  exitCode: status === 400 ? ExitCode.usage : status === 403 || status === 401 ? ExitCode.config : ExitCode.data,
+                  exitCode: exitCodeOfStatus(status),
                 }),
               );
               return;

@@ -143,6 +143,7 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
       assert.is((await status.exited).code, 0, status.err());
       assert.match(status.out(), /^lastScrub +\d{4}-\d\d-\d\dT[^:]+:\d\d:\d\d\.\d+Z: \d+ objects, \d+ shards checked/m);
       assert.match(status.out(), /^peersConnected +(none|[\w.-]+(, [\w.-]+)*)$/m, 'a list, not JSON');
+      assert.match(status.out(), /^replicas +agg1[\w.-]+, agg2[\w.-]+, agg3[\w.-]+, agg4[\w.-]+$/m, 'a list, not JSON');
 
       await run(['accounts', 'setlimit', 'gw1.site-a.example', '100000', '150000', ...admin(0)]);
       try {

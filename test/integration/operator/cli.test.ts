@@ -126,6 +126,9 @@ test('a hard group quota refuses a backup; the space report sums match the store
   } catch (e) {
     assert.is((e as BaksaError).code, 'QUOTA_EXCEEDED');
     assert.match((e as BaksaError).message, /group "site-a" is at its hard limit of 100\.0 KiB/);
+    // A script tells it from a missing object: exit 5, as a full disk (try again once space is freed).
+    assert.is((e as BaksaError).exitCode, 5);
+    assert.match((e as BaksaError).hint ?? '', /groups setlimit site-a SOFT HARD/);
   }
   const total = sizes.reduce((x, y) => x + y, 0);
   // in-process runs capture stdout, so they run one after the other
