@@ -45,6 +45,7 @@ const STATUS: Record<string, number> = {
   QUOTA_EXCEEDED: 507,
   RESIDENCY_VIOLATION: 409,
   LEDGER_UNAVAILABLE: 503,
+  COMMIT_TIMEOUT: 503,
 };
 
 export function statusOf(code: string): number {

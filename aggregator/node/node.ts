@@ -55,6 +55,7 @@ import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-a
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { KEY_KINDS, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
+import { awaitCommit } from './commit-wait.ts';
 import { Housekeeper } from './housekeeper.ts';
 import { defaultSweepGraceMs, sweepShards } from './sweep.ts';
 
@@ -213,6 +214,8 @@ export class AggregatorNode {
       const registry = new Registry();
       const mqttUrl = config.mqtt.url;
       const liveNodes = () => [config.node, ...replicaTransport.connectedPeers()].sort();
+      // An API call answers COMMIT_TIMEOUT instead of waiting on a cluster without a quorum (commit-wait.ts).
+      const apiSubmit = (command: AccountCommand): Promise<ApplyResult> => awaitCommit(submit(command), { nodes: replicaNames, reachable: liveNodes });
       const monitor = await MonitorService.start({
         db,
         mqttUrl,
@@ -352,7 +355,7 @@ export class AggregatorNode {
         db,
         tls: loadTlsMaterial(config.pkiDir, config.node),
         sink,
-        submit,
+        submit: apiSubmit,
         registry,
         logger,
         defaultCluster: config.cluster,

@@ -9,7 +9,7 @@
 //   shows them ok; SIGTERM on one raises nothing; kill -9 on the other gives exactly one hook call
 //   across the four nodes (one owner per alert), naming the group administrator;
 // - kill -9 of a replica: commands still commit through the other three, and the node, brought back,
-//   catches up to the same digest.
+//   catches up to the same digest; with two down, a command is refused with COMMIT_TIMEOUT (exit 5).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -212,6 +212,14 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     assert.is(new Set(after.map((s) => s.accountsDigest)).size, 1, `digests differ after catch-up: ${JSON.stringify(after)}`);
     const group = await run<{ members: Array<{ name: string }> }>(['groups', 'info', 'site-a', ...admin(2)]);
     assert.equal(group.members.map((m) => m.name), ['gw1.site-a.example', 'gw2.site-a.example']);
+
+    // Two of four down: a command cannot commit, and the node says so (exit 5, naming the nodes down)
+    // instead of leaving the caller to time out on a node that runs.
+    for (const i of [2, 3]) nodes[i]!.child.kill('SIGKILL');
+    await Promise.all([nodes[2]!.exited, nodes[3]!.exited]);
+    const stuck = runCli(['accounts', 'create', '--name', 'gw3.site-a.example', ...admin(0)]);
+    assert.is((await stuck.exited).code, 5, stuck.output());
+    assert.match(stuck.err(), /not committed within \d+ s: this node reaches 2 of 4 nodes and a commit needs 3; down or cut off: agg3\S+, agg4\S+ \[COMMIT_TIMEOUT\]/);
 
     // SIGTERM stops a node cleanly.
     nodes[1]!.child.kill('SIGTERM');
