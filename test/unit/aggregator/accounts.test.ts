@@ -154,7 +154,8 @@ test('group statistics sum the members; a group hard limit refuses naming the gr
     const err = e as BaksaError;
     assert.is(err.code, 'QUOTA_EXCEEDED');
     assert.match(err.message, /group "site-a"/);
-    assert.match(err.hint ?? '', /2baksa groups set site-a --hard SIZE/, 'the hint names a command that exists');
+    assert.match(err.hint ?? '', /2baksa groups setlimit site-a SOFT HARD/, 'the hint names a command that exists');
+    assert.is(err.exitCode, 5, 'as a full disk');
     assert.is(err.details?.group, 'site-a');
     assert.is(err.details?.limitBytes, 1000);
     assert.is(err.details?.usedBytes, 550);
