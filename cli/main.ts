@@ -6,31 +6,50 @@
 import { Command, CommanderError } from 'commander';
 import { BaksaError, ExitCode } from '../shared/errors.ts';
 import { VERSION, registerVersion } from './commands/version.ts';
-import { registerPki } from './commands/pki.ts';
-import { registerLedger } from './commands/ledger.ts';
-import { registerAgent } from '../agent/commands/index.ts';
-import { registerOperatorCommands } from '../aggregator/commands/index.ts';
-import { registerDemo } from './demo.ts';
 
 type Register = (program: Command) => void;
 
-/** Every command group, in the order `--help` lists them. */
-const groups: Register[] = [
-  registerVersion,
-  registerPki,
-  registerLedger,
-  registerAgent,
-  registerOperatorCommands,
-  (program) => registerDemo(program, runInProcess),
+/**
+ * Every command group, in the order `--help` lists them, with the top-level commands each mounts. A
+ * command line names one of them, and only that group is loaded: the others' modules (the aggregator's
+ * for a gateway's `backup`, the pki's, the demo's) cost about 20 ms of a gateway command's start.
+ * `--help`, a bare `2baksa` or a word no group has mounts them all (commander's own help and its
+ * "did you mean" need them). test/unit/cli.test.ts checks the lists against what each group mounts.
+ */
+export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register> }> = [
+  { commands: ['version'], load: async () => registerVersion },
+  { commands: ['pki'], load: async () => (await import('./commands/pki.ts')).registerPki },
+  { commands: ['ledger'], load: async () => (await import('./commands/ledger.ts')).registerLedger },
+  {
+    commands: ['agent', 'backup', 'snapshots', 'restore', 'compare', 'check', 'forget', 'status', 'migrate', 'cluster', 'rebalance'],
+    load: async () => (await import('../agent/commands/index.ts')).registerAgent,
+  },
+  {
+    commands: ['aggregator', 'accounts', 'groups', 'sites', 'report', 'check-nagios'],
+    load: async () => (await import('../aggregator/commands/index.ts')).registerOperatorCommands,
+  },
+  {
+    commands: ['demo'],
+    load: async () => {
+      const { registerDemo } = await import('./demo.ts');
+      return (program) => registerDemo(program, runInProcess);
+    },
+  },
 ];
 
-export function buildProgram(): Command {
+/**
+ * The program with the groups `argv` needs (all of them without `argv`). Its first word after the
+ * options picks the group; a line that starts with an option (`--help`, `-V`) gets them all.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('2baksa')
     .description('fault-tolerant backup from the edge to the data center')
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of groups) register(program);
+  const word = argv?.[2];
+  const named = word === undefined || word.startsWith('-') ? undefined : COMMAND_GROUPS.find((g) => g.commands.includes(word));
+  for (const group of named ? [named] : COMMAND_GROUPS) (await group.load())(program);
   return program;
 }
 
@@ -79,7 +98,7 @@ function dropOutputToClosedPipes(): void {
 
 export async function main(argv: readonly string[]): Promise<void> {
   dropOutputToClosedPipes();
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {
