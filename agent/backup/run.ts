@@ -352,6 +352,10 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
           seen.add(item.path);
           const entry = baseEntry(item);
           if (item.kind === 'dir' || item.kind === 'fifo') return entry; // nothing to read: a FIFO's bytes belong to its writer
+          if (item.kind === 'chardev' || item.kind === 'blockdev') {
+            entry.rdev = Number(item.stat.rdev); // its number, never its contents (a disk's would be the disk)
+            return entry;
+          }
           if (item.kind === 'symlink') {
             try {
               entry.target = nameOfBytes(await readlink(fsPath(item.path), { encoding: 'buffer' }));

@@ -161,6 +161,7 @@ export function registerRestoreCommands(program: Command): void {
         dirs: summary.dirs,
         symlinks: summary.symlinks,
         ...(summary.fifos > 0 ? { fifos: summary.fifos } : {}),
+        ...(summary.devices > 0 ? { devices: summary.devices } : {}),
         ...(summary.tempsRemoved ? { temps_removed: summary.tempsRemoved } : {}),
         bytes: summary.bytes,
         duration_s: summary.durationMs / 1000,

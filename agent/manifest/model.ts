@@ -42,7 +42,7 @@ export interface ManifestHeader {
 
 export interface ManifestEntry {
   path: string;
-  kind: 'file' | 'dir' | 'symlink' | 'fifo';
+  kind: 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
   /** Permission bits (st_mode & 0o7777). */
   mode: number;
   uid: number;
@@ -57,6 +57,8 @@ export interface ManifestEntry {
   inline?: Uint8Array;
   /** Symlink target. */
   target?: string;
+  /** A device's number (st_rdev, Linux's encoding of major and minor). */
+  rdev?: number;
   /**
    * Hard links (files only). `links`: the file has other names (nlink > 1) and is the first of them in
    * this snapshot, so a later entry may name it; `linkOf`: an earlier entry of this snapshot that is the
@@ -70,7 +72,7 @@ export interface ManifestEntry {
 /** Compact line form: short keys, chunks as [id, length] pairs. */
 interface EntryLine {
   p: string;
-  k: 'f' | 'd' | 'l' | 'p';
+  k: 'f' | 'd' | 'l' | 'p' | 'c' | 'b';
   m: number;
   u: number;
   g: number;
@@ -80,14 +82,16 @@ interface EntryLine {
   /** Inline bytes, base64. */
   d?: string;
   l?: string;
+  /** Device number. */
+  r?: number;
   /** Has other names (the first of them here). */
   n?: 1;
   /** Same file as this earlier path. */
   h?: string;
 }
 
-const kinds = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p' } as const;
-const kindsBack = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo' } as const;
+const kinds = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b' } as const;
+const kindsBack = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'chardev', b: 'blockdev' } as const;
 
 export function encodeHeader(h: ManifestHeader): string {
   return `${JSON.stringify(h)}\n`;
@@ -98,6 +102,7 @@ export function encodeEntry(e: ManifestEntry): string {
   if (e.chunks) line.c = e.chunks.map((c) => [c.id, c.length]);
   if (e.inline) line.d = Buffer.from(e.inline.buffer, e.inline.byteOffset, e.inline.byteLength).toString('base64');
   if (e.target !== undefined) line.l = e.target;
+  if (e.rdev !== undefined) line.r = e.rdev;
   if (e.links) line.n = 1;
   if (e.linkOf !== undefined) line.h = e.linkOf;
   return `${JSON.stringify(line)}\n`;
@@ -136,6 +141,10 @@ export function decodeEntry(line: string): ManifestEntry {
     e.inline = bytes;
   }
   if (l.l !== undefined) e.target = l.l;
+  if (l.k === 'c' || l.k === 'b') {
+    if (typeof l.r !== 'number' || !Number.isSafeInteger(l.r) || l.r < 0) fail(`bad device number of ${l.p}`);
+    e.rdev = l.r;
+  } else if (l.r !== undefined) fail(`a device number on ${l.p}, which is no device`);
   if (l.n !== undefined || l.h !== undefined) {
     if (l.k !== 'f' || (l.n !== undefined && l.n !== 1) || (l.h !== undefined && (typeof l.h !== 'string' || l.h === l.p))) fail(`bad hard link of ${l.p}`);
     if (l.n === 1) e.links = true;

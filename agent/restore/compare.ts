@@ -27,7 +27,7 @@ export function isoNs(ns: bigint | string): string {
 
 export interface Difference {
   path: string;
-  what: 'missing' | 'extra' | 'kind' | 'size' | 'content' | 'mode' | 'mtime' | 'target' | 'unreadable';
+  what: 'missing' | 'extra' | 'kind' | 'size' | 'content' | 'mode' | 'mtime' | 'target' | 'device' | 'unreadable';
   detail?: string;
 }
 
@@ -53,7 +53,13 @@ export interface CompareResult {
 }
 
 function kindOf(st: BigIntStats): string {
-  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return 'other';
 }
 
 /** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `utimesTimeOf`). */
@@ -129,6 +135,9 @@ export async function compareTree(
       const target = await readlink(fsPath(path), { encoding: 'buffer' }).then(nameOfBytes, () => undefined);
       if (target !== e.target) differences.push({ path: e.path, what: 'target', detail: `${target} here, ${e.target} in the snapshot` });
       continue;
+    }
+    if (e.rdev !== undefined && Number(st.rdev) !== e.rdev) {
+      differences.push({ path: e.path, what: 'device', detail: `device ${Number(st.rdev)} here, ${e.rdev} in the snapshot` });
     }
     if ((Number(st.mode) & 0o7777) !== e.mode) {
       differences.push({ path: e.path, what: 'mode', detail: `${(Number(st.mode) & 0o7777).toString(8)} here, ${e.mode.toString(8)} in the snapshot` });

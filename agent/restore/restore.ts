@@ -48,6 +48,8 @@ export interface RestoreProgress {
   dirs: number;
   symlinks: number;
   fifos: number;
+  /** Device nodes made (as root: making one takes CAP_MKNOD). */
+  devices: number;
   bytes: number;
   currentPath?: string;
 }
@@ -126,18 +128,34 @@ async function placeFile(temp: string, dest: string, e: ManifestEntry, created =
   });
 }
 
+/** Linux's major and minor of a device number (glibc's gnu_dev_major and gnu_dev_minor). */
+function deviceNumbers(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  return {
+    major: Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn)),
+    minor: Number((r & 0xffn) | ((r >> 12n) & ~0xffn)),
+  };
+}
+
 /**
- * Makes a FIFO with exactly `mode` (no umask) through coreutils' mkfifo: Node has no mkfifo or mknod of
- * its own, and a FIFO in a snapshot is rare enough for one process each. `path` is a plain name (an
- * argument cannot carry a name's raw bytes); the caller renames it into place.
+ * Makes a FIFO or a device node with exactly `mode` (no umask) through coreutils' mkfifo or mknod: Node
+ * has neither of its own, and such entries are rare enough in a snapshot for one process each. `path`
+ * is a plain name (an argument cannot carry a name's raw bytes); the caller renames it into place.
  */
-function makeFifo(path: string, mode: number): Promise<void> {
+function makeNode(path: string, e: ManifestEntry): Promise<void> {
+  const mode = (e.mode & 0o777).toString(8);
+  const fifo = e.kind === 'fifo';
+  const { major, minor } = deviceNumbers(e.rdev ?? 0);
+  const [command, args] = fifo
+    ? ['mkfifo', ['-m', mode, '--', path]]
+    : ['mknod', ['-m', mode, '--', path, e.kind === 'chardev' ? 'c' : 'b', String(major), String(minor)]];
   return new Promise((resolve, reject) => {
-    execFile('mkfifo', ['-m', (mode & 0o777).toString(8), '--', path], (error, _out, stderr) => {
+    execFile(command, args, (error, _out, stderr) => {
       if (!error) return resolve();
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new BaksaError('RESTORE_FIFO_FAILED', `cannot make the FIFO ${path}: ${missing ? 'the mkfifo command is not installed' : String(stderr).trim() || error.message}`, {
-        hint: missing ? 'install coreutils (mkfifo), or restore with --path around it' : 'check the target directory (space, permissions), or restore with --path around it',
+      const what = fifo ? 'the FIFO' : `the ${e.kind === 'chardev' ? 'character' : 'block'} device ${major}:${minor}`;
+      reject(new BaksaError(fifo ? 'RESTORE_FIFO_FAILED' : 'RESTORE_DEVICE_FAILED', `cannot make ${what} ${path}: ${missing ? `the ${command} command is not installed` : String(stderr).trim() || error.message}`, {
+        hint: missing ? `install coreutils (${command}), or restore with --path around it` : 'check the target directory (space, permissions), or restore with --path around it',
         exitCode: ExitCode.failure,
       }));
     });
@@ -259,7 +277,10 @@ async function restoreInto<S extends RestorableSnapshot>(
   const selector = normalizeSelector(options.path);
   const budget = new ByteBudget(options.memoryBudgetBytes);
   const queue = new AsyncQueue<Task>();
-  const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, fifos: 0, bytes: 0 };
+  const progress: RestoreProgress = { files: 0, dirs: 0, symlinks: 0, fifos: 0, devices: 0, bytes: 0 };
+  // Device nodes not made: making one takes root (CAP_MKNOD). Once one is refused so, the rest are not tried.
+  const devicesNotMade: Array<{ path: string; message: string }> = [];
+  let deviceRefusal: string | undefined;
   const sparse = options.sparse !== false;
   const killAt = faultsFromEnv().killAfterRestoredBytes;
   let matched = 0;
@@ -406,18 +427,28 @@ async function restoreInto<S extends RestorableSnapshot>(
         progress.symlinks++;
         continue;
       }
-      if (e.kind === 'fifo') {
+      if (e.kind === 'fifo' || e.kind === 'chardev' || e.kind === 'blockdev') {
+        const device = e.kind !== 'fifo';
+        if (device && deviceRefusal !== undefined) {
+          devicesNotMade.push({ path: e.path, message: deviceRefusal });
+          continue;
+        }
         const made = join(options.target, tempMark());
         try {
           await ensureDir(options.target);
-          await makeFifo(made, e.mode);
+          await makeNode(made, e);
           await placeFile(made, dest, e, e.mode & 0o777); // chown clears set-id bits: chmod again if it has any
         } catch (error) {
           await rm(made, { force: true }).catch(() => undefined);
-          if (!conflicted(error, e)) throw error;
+          if (conflicted(error, e)) continue;
+          if (!device || (error as BaksaError).code !== 'RESTORE_DEVICE_FAILED') throw error;
+          const message = (error as BaksaError).message;
+          devicesNotMade.push({ path: e.path, message });
+          if (/not permitted|not installed/i.test(message)) deviceRefusal = message;
           continue;
         }
-        progress.fifos++;
+        if (device) progress.devices++;
+        else progress.fifos++;
         continue;
       }
       if (e.linkOf !== undefined) {
@@ -521,16 +552,29 @@ async function restoreInto<S extends RestorableSnapshot>(
     const t = utimesTimeOf(d.mtimeNs);
     await utimes(fsPath(dest), t, t);
   }
+  const restored = `restored ${progress.files} files, ${progress.dirs} directories and ${progress.symlinks} symlinks${progress.fifos + progress.devices > 0 ? ` (and ${progress.fifos} FIFOs and ${progress.devices} devices)` : ''}`;
+  const shownOf = (list: ReadonlyArray<{ path: string }>) => `${list.slice(0, 3).map((c) => c.path).join(', ')}${list.length > 3 ? ` and ${list.length - 3} more` : ''}`;
+  const noDevices = devicesNotMade.length > 0 ? `; ${devicesNotMade.length} device nodes were not made either (${devicesNotMade[0]!.message})` : '';
   if (conflicts.length > 0) {
-    const shown = conflicts.slice(0, 3).map((c) => c.path).join(', ');
-    const more = conflicts.length > 3 ? ` and ${conflicts.length - 3} more` : '';
     throw new BaksaError(
       'RESTORE_CONFLICT',
-      `restored ${progress.files} files, ${progress.dirs} directories and ${progress.symlinks} symlinks${progress.fifos > 0 ? ` (and ${progress.fifos} FIFOs)` : ''}; ${conflicts.length} ${conflicts.length === 1 ? 'entry was' : 'entries were'} not, as the target holds something else there: ${shown}${more}`,
+      `${restored}; ${conflicts.length} ${conflicts.length === 1 ? 'entry was' : 'entries were'} not, as the target holds something else there: ${shownOf(conflicts)}${noDevices}`,
       {
         hint: 'move those out of the way and restore again (what is restored already is rewritten in place), or restore into an empty --target',
         exitCode: ExitCode.failure,
-        details: { conflicts: conflicts.slice(0, 100), count: conflicts.length, files: progress.files, bytes: progress.bytes },
+        details: { conflicts: conflicts.slice(0, 100), count: conflicts.length, files: progress.files, bytes: progress.bytes, devicesNotMade: devicesNotMade.length },
+      },
+    );
+  }
+  if (devicesNotMade.length > 0) {
+    // Everything else is restored: exit 6, as a backup that saved its snapshot without some entries.
+    throw new BaksaError(
+      'RESTORE_INCOMPLETE',
+      `${restored}; ${devicesNotMade.length} device ${devicesNotMade.length === 1 ? 'node was' : 'nodes were'} not made: ${shownOf(devicesNotMade)} (${devicesNotMade[0]!.message})`,
+      {
+        hint: 'making a device node takes root: restore as root to make them (what is restored already is rewritten in place), or restore with --path around them',
+        exitCode: ExitCode.incomplete,
+        details: { devicesNotMade: devicesNotMade.slice(0, 100), count: devicesNotMade.length, files: progress.files, bytes: progress.bytes },
       },
     );
   }

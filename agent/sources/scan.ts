@@ -4,10 +4,11 @@
  * inodes). Symlinks are entries of their own (not followed), except a source that is one: a source
  * names what to back up, and `/var/log/sensors` linked to a data partition means the logs there, not
  * a 30-byte link (backing up the link alone made empty backups that looked fine). Its entries keep
- * the source's own path. A FIFO is an entry too (its name, mode, owner and times: restore makes it
- * again, as Borg and restic do); a socket is passed over without a word, as Borg does (it is a
+ * the source's own path. A FIFO or a device node is an entry too (its name, mode, owner and times, and
+ * a device's number: restore makes it again, as Borg and restic do; a gateway running containers holds
+ * thousands, as overlayfs marks a deleted file with a 0:0 character device); a socket is passed over without a word, as Borg does (it is a
  * listening process's endpoint, with nothing in it to keep, and reporting it made every backup of a
- * tree holding one "incomplete"). What cannot be backed up (devices, unreadable directories) comes
+ * tree holding one "incomplete"). What cannot be backed up (unreadable directories) comes
  * out as a `problem` so the backup can report a read-error and carry on. A name that is not UTF-8 is
  * kept with its bytes escaped (names.ts): give `fsPath` of an entry's path to the file system.
  *
@@ -27,7 +28,7 @@ import { dirname, resolve } from 'node:path';
 import { Excluder, globBase, globToRegExp, hasGlob } from './glob.ts';
 import { fsPath, nameOfBytes } from './names.ts';
 
-export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo';
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
 export interface ScanEntry {
   kind: EntryKind;
@@ -96,12 +97,9 @@ function kindOf(st: BigIntStats): EntryKind | undefined {
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
   return undefined;
-}
-
-function specialName(st: BigIntStats): string {
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a regular file';
 }
 
 function problemOf(path: string, error: unknown): ScanProblem {
@@ -133,7 +131,7 @@ async function* walk(path: string, excluder: Excluder, match: RegExp | undefined
   const kind = kindOf(st);
   const matched = match === undefined || match.test(path);
   if (kind === undefined) {
-    if (matched && !st.isSocket()) yield { kind: 'problem', path, reason: `${specialName(st)} cannot be backed up`, code: 'ESPECIAL' };
+    if (matched && !st.isSocket()) yield { kind: 'problem', path, reason: 'not a regular file, directory, symlink, FIFO or device: it cannot be backed up', code: 'ESPECIAL' };
     return;
   }
   if (matched) yield { kind, path, stat: st };

@@ -60,6 +60,9 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
       } else if (st.isFIFO() || st.isSocket()) {
         // Never opened: a FIFO would wait for a writer, a socket does not open.
         out.set(r, { kind: st.isFIFO() ? 'fifo' : 'socket', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        // Never opened either: a device's number is what it is.
+        out.set(r, { kind: `${st.isCharacterDevice() ? 'char' : 'block'} device ${st.rdev}`, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
       } else {
         out.set(r, { kind: 'file', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, content: readFileSync(p).toString('base64') });
       }

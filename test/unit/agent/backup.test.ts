@@ -20,6 +20,7 @@ import { openRepo } from '../../../agent/backup/open.ts';
 import { ChunkReader } from '../../../agent/chunks/index.ts';
 import { openManifest } from '../../../agent/manifest/index.ts';
 import type { AgentState } from '../../../agent/config/index.ts';
+import type { BaksaError } from '../../../shared/errors.ts';
 import { freshState, pseudoRandom, sensorLines, snapshotTree, tempDir, assertSameTree } from './_helpers.ts';
 
 function buildSource(src: string): void {
@@ -671,6 +672,51 @@ test('a FIFO is kept and made again with its mode and time; a socket is passed o
     assert.equal(readdirSync(join(target, src)).filter((n) => n.includes('2baksa')), [], 'no temp left behind');
   } finally {
     server.close();
+    t.cleanup();
+  }
+});
+
+test('device nodes are kept with their numbers and made again as root; without mknod the rest restores and exit is 6', async () => {
+  if (process.getuid?.() !== 0) return; // making a device node takes root (CI runs as root)
+  const t = tempDir();
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'layer', 'etc'), { recursive: true });
+    // An overlayfs whiteout (a deleted file in a container layer) is a 0:0 character device.
+    execFileSync('mknod', ['-m', '000', join(src, 'layer', 'etc', 'motd'), 'c', '0', '0']);
+    execFileSync('mknod', ['-m', '666', join(src, 'layer', 'null'), 'c', '1', '3']);
+    execFileSync('mknod', ['-m', '660', join(src, 'layer', 'disk'), 'b', '259', '300000']); // a minor past 8 bits
+    writeFileSync(join(src, 'layer', 'etc', 'hosts'), '127.0.0.1 localhost\n');
+    utimesSync(join(src, 'layer', 'null'), new Date('2026-03-01T00:00:00Z'), new Date('2026-03-01T00:00:00Z'));
+    const state = await freshState(t.path, [src]);
+    const first = await runBackup(state, { type: 'snapshot' });
+    assert.equal(first.problems, [], 'a device is no read error');
+    const target = join(t.path, 'r');
+    const restored = await runRestore(state, 'latest', { target });
+    assert.is(restored.devices, 3);
+    assert.is(lstatSync(join(target, src, 'layer', 'disk')).rdev, lstatSync(join(src, 'layer', 'disk')).rdev);
+    assertSameTree(snapshotTree(join(target, src)), snapshotTree(src));
+    assert.equal((await compare(state, target)).differences, []);
+    rmSync(join(target, src, 'layer', 'null'));
+    execFileSync('mknod', [join(target, src, 'layer', 'null'), 'c', '1', '5']);
+    chmodSync(join(target, src, 'layer', 'null'), 0o666);
+    assert.equal((await compare(state, target)).differences.map((d) => [d.path, d.what]), [[`${src}/layer/null`, 'device']]);
+    // Where mknod cannot run (not root, or not installed), everything else restores and the restore says which were not made.
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await runRestore(state, 'latest', { target: join(t.path, 'r2') });
+      assert.unreachable('devices not made go unsaid');
+    } catch (error) {
+      const e = error as BaksaError;
+      assert.is(e.code, 'RESTORE_INCOMPLETE', e.message);
+      assert.is(e.exitCode, 6);
+      assert.match(e.message, /3 device nodes were not made: .*the mknod command is not installed/);
+    } finally {
+      process.env.PATH = path;
+    }
+    assert.is(readFileSync(join(t.path, 'r2', src, 'layer', 'etc', 'hosts'), 'utf8'), '127.0.0.1 localhost\n');
+  } finally {
     t.cleanup();
   }
 });

@@ -102,6 +102,20 @@ test('hard link marks are on files only, name another path, and are refused othe
   for (const [why, line] of bad) assert.throws(() => decodeEntry(JSON.stringify(line)), /bad hard link/, why);
 });
 
+test('a device entry carries its number; a number anywhere else, or a device without one, is refused', () => {
+  const dev = { p: '/dev/null', k: 'c', m: 0o666, u: 0, g: 0, t: '1', s: 0, r: 259 };
+  const e = decodeEntry(JSON.stringify(dev));
+  assert.equal([e.kind, e.rdev], ['chardev', 259]);
+  assert.equal(decodeEntry(encodeEntry({ ...e, kind: 'blockdev' })), { ...e, kind: 'blockdev' });
+  const bad: Array<[string, object, RegExp]> = [
+    ['no number', { ...dev, r: undefined }, /bad device number/],
+    ['negative', { ...dev, r: -1 }, /bad device number/],
+    ['not a number', { ...dev, r: '259' }, /bad device number/],
+    ['on a file', { ...dev, k: 'f' }, /no device/],
+  ];
+  for (const [why, line, message] of bad) assert.throws(() => decodeEntry(JSON.stringify(line)), message, why);
+});
+
 test('the byte budget bounds bytes in flight and lets an oversized request through alone', async () => {
   const b = new ByteBudget(100);
   await b.acquire(60);
