@@ -50,7 +50,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--members <names>', 'edge cluster: the member gateways of this site, comma-separated (this one included)')
     .option('--join', 'edge cluster: join a running one as a storage member; --members lists its first members (not this one), and a member runs `cluster admit`')
     .option('--tls-dir <dir>', 'edge cluster: PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, for mqtts')
-    .option('--cloud-server <url>', 'aggregator node the daemon migrates to by itself (https://HOST:PORT)')
+    .option('--cloud-server <url>', 'aggregator node the daemon migrates to by itself (https://HOST:PORT; several, comma-separated, are tried in turn)')
     .option('--cloud-tls-dir <dir>', 'with --cloud-server: PKI directory with ca.crt and the agent certificate')
     .option('--cloud-cert-name <name>', "with --cloud-server: the agent certificate's name (the account)")
     .option('--json', 'print JSON')

@@ -49,13 +49,18 @@ export async function cloudTargetOf(opts: CloudFlags, command: string): Promise<
   const { loadTlsMaterial, validateHostName } = await import('../../shared/crypto/pki.ts');
   const example = `2baksa ${command} … --server https://HOST:PORT --tls-dir PKI --cert-name ACCOUNT`;
   if (!opts.server) throw usage('--server', `${command} needs the URL of an aggregator node`, `add --server https://HOST:PORT (${example})`);
-  let url: URL;
-  try {
-    url = new URL(opts.server);
-  } catch {
-    throw usage('--server', `"${opts.server}" is not a URL`, 'give https://HOST:PORT of an aggregator node');
+  const { serverList } = await import('../migrate/cloud-client.ts');
+  const urls = serverList(opts.server);
+  if (urls.length === 0) throw usage('--server', `"${opts.server}" names no node`, 'give https://HOST:PORT of an aggregator node, or several separated by commas');
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw usage('--server', `"${u}" is not a URL`, 'give https://HOST:PORT of an aggregator node, or several separated by commas');
+    }
+    if (url.protocol !== 'https:') throw usage('--server', `"${u}" is not an https URL`, 'the cloud API only speaks https with client certificates: give https://HOST:PORT');
   }
-  if (url.protocol !== 'https:') throw usage('--server', `"${opts.server}" is not an https URL`, 'the cloud API only speaks https with client certificates: give https://HOST:PORT');
   if (!opts.tlsDir) throw usage('--tls-dir', `${command} needs the directory of the CA certificate and this agent's certificate`, `add --tls-dir DIR (${example})`);
   const dir = await stat(opts.tlsDir).catch(() => undefined);
   if (!dir?.isDirectory()) throw usage('--tls-dir', `${opts.tlsDir} is not a directory`, 'give the directory holding ca.crt, NAME.crt and NAME.key');

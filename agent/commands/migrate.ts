@@ -221,7 +221,7 @@ export function registerMigrateCommand(program: Command): void {
     .command('migrate')
     .description('move snapshots into the cloud (the aggregator cluster); a re-run sends only what the cloud lacks')
     .option('--state <dir>', 'agent state directory')
-    .option('--server <url>', 'an aggregator node (https://HOST:PORT)')
+    .option('--server <urls>', 'an aggregator node (https://HOST:PORT), or several of the cluster, comma-separated: tried in turn')
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "the agent certificate's name in --tls-dir (the account name)")
     .option('--snapshot <id>', 'migrate only this snapshot (id, id prefix, or latest); default: every one not migrated yet')

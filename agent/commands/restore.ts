@@ -126,7 +126,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--no-sparse', 'write runs of zeros as zeros (by default a chunk of zeros becomes a hole, taking no disk)')
     .option('--json', 'print JSON')
     .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster, for migrated snapshots)', 'local')
-    .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
+    .option('--server <urls>', 'with --from cloud: an aggregator node (https://HOST:PORT), or several, comma-separated: tried in turn')
     .option('--tls-dir <dir>', 'with --from cloud: PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "with --from cloud: the agent certificate's name in --tls-dir (the account name)")
     .action(async (ref: string, opts: RestoreFlags) => {
@@ -179,7 +179,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--path <path>', 'compare only this file or directory of the snapshot')
     .option('--json', 'print JSON')
     .option('--from <where>', 'local (the shard store here) or cloud (the aggregator cluster)', 'local')
-    .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
+    .option('--server <urls>', 'with --from cloud: an aggregator node (https://HOST:PORT), or several, comma-separated: tried in turn')
     .option('--tls-dir <dir>', 'with --from cloud: PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "with --from cloud: the agent certificate's name in --tls-dir (the account name)")
     .action(async (ref: string, opts: RestoreFlags) => {

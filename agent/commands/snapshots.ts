@@ -35,7 +35,7 @@ export function registerSnapshotsCommand(program: Command): void {
     .option('--json', 'print JSON (each snapshot with its full id)')
     .option('--tsv', 'print tab-separated values')
     .option('--from <where>', 'local (the catalog here) or cloud (the snapshots migrated to the aggregator cluster)', 'local')
-    .option('--server <url>', 'with --from cloud: an aggregator node (https://HOST:PORT)')
+    .option('--server <urls>', 'with --from cloud: an aggregator node (https://HOST:PORT), or several, comma-separated: tried in turn')
     .option('--tls-dir <dir>', 'with --from cloud: PKI directory holding ca.crt and the agent certificate')
     .option('--cert-name <name>', "with --from cloud: the agent certificate's name in --tls-dir (the account name)")
     .action(async (opts: CloudFlags & { state?: string; json?: boolean; tsv?: boolean; from?: string }) => {

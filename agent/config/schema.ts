@@ -68,7 +68,8 @@ export const checkConfig = refine(
      */
     cloud: optional(
       object({
-        server: str(/^https:\/\/[^\s]+$/, 'an aggregator node URL (https://HOST:PORT)'),
+        // One node, or several of the cluster separated by commas: tried in turn (migrate/cloud-client.ts).
+        server: str(/^https:\/\/[^\s,]+(,https:\/\/[^\s,]+)*$/, 'an aggregator node URL (https://HOST:PORT), or several separated by commas'),
         tlsDir: str(/^\/.{0,4095}$/, 'an absolute directory (the PKI directory with ca.crt and this agent\'s certificate)'),
         certName: str(hostNamePattern, 'the agent certificate\'s name (the account)'),
         intervalS: optional(int(10, 7 * 86_400)),

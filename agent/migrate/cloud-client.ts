@@ -83,9 +83,61 @@ export interface ApiTransport {
 
 /** Where the cloud is and who the agent is there: `--server`, `--tls-dir`, `--cert-name`. */
 export interface CloudTarget {
+  /** One aggregator node's URL, or several separated by commas (tried in turn: FailoverTransport). */
   server: string;
   tlsDir: string;
   certName: string;
+}
+
+/** The node URLs of a `server` value: one, or several separated by commas. */
+export function serverList(server: string): string[] {
+  return server.split(',').map((u) => u.trim()).filter((u) => u !== '');
+}
+
+/**
+ * Several aggregator nodes of one cluster, tried in turn: a request its node does not answer (refused,
+ * reset, timed out: API_UNREACHABLE) goes to the next, and the node that answered is asked first from
+ * then on. Any other answer, a refusal included, is the cluster's and is not asked again elsewhere.
+ * Safe because every call of the migration API is idempotent: offers and reads, uploads keyed by
+ * their content (a second one is "already stored"), a snapshot record the cluster answers "recorded
+ * earlier" to with the receipt it gave. So a migration or a restore from the cloud goes on when the
+ * node it talks to dies (restic and Borg talk to one repository server; Tahoe-LAFS clients know every
+ * storage server).
+ */
+export class FailoverTransport implements ApiTransport {
+  private current = 0;
+
+  constructor(
+    private readonly nodes: readonly ApiTransport[],
+    private readonly urls: readonly string[],
+    readonly onSwitch?: (from: string, to: string, error: BaksaError) => void,
+  ) {}
+
+  async request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<{ status: number; body: T }> {
+    const failures: string[] = [];
+    const first = this.current;
+    for (let k = 0; k < this.nodes.length; k++) {
+      const i = (first + k) % this.nodes.length;
+      try {
+        const answer = await this.nodes[i]!.request<T>(method, path, body, options);
+        this.current = i;
+        return answer;
+      } catch (error) {
+        if (!(error instanceof BaksaError) || error.code !== 'API_UNREACHABLE') throw error;
+        failures.push(`${this.urls[i]}: ${error.message}`);
+        if (k + 1 < this.nodes.length) this.onSwitch?.(this.urls[i]!, this.urls[(i + 1) % this.nodes.length]!, error);
+      }
+    }
+    throw new BaksaError('API_UNREACHABLE', `none of the ${this.nodes.length} aggregator nodes answered ${method} ${path}: ${failures.join('; ')}`, {
+      hint: 'check --server (each URL a node of the cluster), that the nodes run and that this machine reaches them',
+      exitCode: ExitCode.unavailable,
+      details: { tried: [...this.urls] },
+    });
+  }
+
+  close(): void {
+    for (const n of this.nodes) n.close();
+  }
 }
 
 function badAnswer(what: string, detail: string): BaksaError {
@@ -176,11 +228,14 @@ export class CloudClient {
     this.base = `/v1/accounts/${encodeURIComponent(account)}`;
   }
 
-  /** Connects with mutual TLS: the certificate `certName` and the CA from `tlsDir`. */
-  static async connect(target: CloudTarget, account: string): Promise<CloudClient> {
+  /** Connects with mutual TLS: the certificate `certName` and the CA from `tlsDir`, to each node of `server`. */
+  static async connect(target: CloudTarget, account: string, onSwitch?: FailoverTransport['onSwitch']): Promise<CloudClient> {
     const { ApiClient } = await import('../../shared/http/api-client.ts');
     const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
-    return new CloudClient(new ApiClient(target.server, loadTlsMaterial(target.tlsDir, target.certName)), account);
+    const tls = loadTlsMaterial(target.tlsDir, target.certName);
+    const urls = serverList(target.server);
+    const nodes = urls.map((url) => new ApiClient(url, tls));
+    return new CloudClient(nodes.length === 1 ? nodes[0]! : new FailoverTransport(nodes, urls, onSwitch), account);
   }
 
   close(): void {

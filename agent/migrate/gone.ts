@@ -207,7 +207,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
   try {
     const source = new ShardSource(control, prover, gone);
     const { complete, incomplete } = await snapshotsOf(prover, source, logger);
-    client = await CloudClient.connect(options, account);
+    client = await CloudClient.connect(options, account, (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next'));
     const caPem = loadTlsMaterial(options.tlsDir, options.certName).ca;
     const totals = { chunksOffered: 0, chunksSent: 0, chunksProven: 0, bytesSent: 0 };
     const uploads = new Limiter(options.concurrency ?? 4);

@@ -7,9 +7,11 @@
 //   with the receipts deleted (a crash after the cloud recorded) it offers everything and sends nothing;
 // - the agent's shard store and catalog are deleted; `restore latest --from cloud --verify` through
 //   another node gives the tree back byte for byte, and `snapshots --from cloud` lists both;
+// - with several nodes in --server, kill -9 of the one a migration talks to: it goes on through the next;
 // - missing and bad flags are refused naming the flag, another account's certificate is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,9 +192,30 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
       daemon.child.kill('SIGTERM');
       await daemon.exited;
     }
+
+    // Several nodes in --server: kill -9 the node the migration talks to, mid-way; it goes on through the
+    // next one (every call of the migration API may be sent again), and a restore whose first node is
+    // the dead one reads through the next.
+    writeFileSync(join(src, 'blobs', 'late.bin'), randomBytes(3 * 1024 * 1024));
+    const b4 = jsonLines((await cli(['backup', '--state', state2, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
+    const both = ['--server', `${init.nodes[1]!.apiUrl},${init.nodes[2]!.apiUrl}`, '--tls-dir', pki, '--cert-name', ACCOUNT2];
+    const paced = runCli(['migrate', '--state', state2, ...both, '--ignore-window', '--bandwidth', '768K', '--json'], { BAKSA_LOG_LEVEL: 'warn' });
+    await until('the migration sent its first chunks', () => jsonLines(paced.out()).some((l) => l.message_type === 'status' && (l.chunks_sent as number) > 0) || paced.child.exitCode !== null, 60_000);
+    assert.is(paced.child.exitCode, null, `the migration was still running when node 2 was killed:\n${paced.output().slice(-2000)}`);
+    nodes[1]!.child.kill('SIGKILL');
+    await nodes[1]!.exited;
+    assert.is((await paced.exited).code, 0, paced.output().slice(-3000));
+    const m5 = jsonLines(paced.out()).at(-1)!;
+    assert.is(m5.snapshots_migrated, 1);
+    assert.match(paced.err(), /an aggregator node did not answer: going on with the next/);
+    const again = join(dir, 'restored-2');
+    const viaDead = await cli(['restore', String(b4.snapshot_id), '--from', 'cloud', '--state', state2, '--target', again, '--verify',
+      '--server', `${init.nodes[1]!.apiUrl},${init.nodes[3]!.apiUrl}`, '--tls-dir', pki, '--cert-name', ACCOUNT2]);
+    assert.is(viaDead.code, 0, viaDead.stdout + viaDead.stderr);
+    assertSameTree(snapshotTree(join(again, src, 'blobs')), snapshotTree(join(src, 'blobs')));
   } finally {
-    for (const n of nodes) if (n.child.exitCode === null) n.child.kill('SIGTERM');
-    await Promise.all(nodes.map((n) => (n.child.exitCode === null ? new Promise((r) => n.child.once('close', r)) : undefined)));
+    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => n.exited));
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -29,6 +29,7 @@ import {
   insideWindow,
   CloudChunkReader,
   CloudClient,
+  FailoverTransport,
   batches,
   collectChunkIds,
   findByRef,
@@ -38,6 +39,7 @@ import {
   pendingSnapshots,
   priorityClassesOf,
   receiptKey,
+  serverList,
   type ApiTransport,
   type ChunkOffer,
 } from '../../../agent/migrate/index.ts';
@@ -659,6 +661,47 @@ test('the migration window (local time, end minute included, wrapping past midni
   const t0 = performance.now();
   await Promise.all(Array.from({ length: 5 }, () => pacer.take(20_000)));
   assert.ok(performance.now() - t0 >= 380, `paced: ${performance.now() - t0} ms`);
+});
+
+test('several nodes: a request its node does not answer goes to the next, which is asked first from then on; a refusal is final', async () => {
+  const calls: string[] = [];
+  const down = new Set(['a']);
+  const node = (name: string): ApiTransport => ({
+    async request<T>(method: string, path: string): Promise<{ status: number; body: T }> {
+      calls.push(`${name} ${method} ${path}`);
+      if (down.has(name)) throw new BaksaError('API_UNREACHABLE', `${name}: connect ECONNREFUSED`);
+      if (path === '/refused') throw new BaksaError('QUOTA_EXCEEDED', 'at the hard limit');
+      return { status: 200, body: name as T };
+    },
+    close: () => calls.push(`${name} closed`),
+  });
+  const switches: string[] = [];
+  const t = new FailoverTransport([node('a'), node('b'), node('c')], ['https://a', 'https://b', 'https://c'], (from, to) => switches.push(`${from} -> ${to}`));
+  assert.is((await t.request('GET', '/x')).body, 'b');
+  assert.is((await t.request('GET', '/y')).body, 'b', 'the node that answered is asked first');
+  assert.equal(calls, ['a GET /x', 'b GET /x', 'b GET /y']);
+  assert.equal(switches, ['https://a -> https://b']);
+  calls.length = 0;
+  try {
+    await t.request('POST', '/refused');
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as BaksaError).code, 'QUOTA_EXCEEDED');
+  }
+  assert.equal(calls, ['b POST /refused'], "a refusal is the cluster's answer: not asked again elsewhere");
+  down.add('b').add('c');
+  try {
+    await t.request('GET', '/z');
+    assert.unreachable();
+  } catch (e) {
+    const err = e as BaksaError;
+    assert.is(err.code, 'API_UNREACHABLE');
+    assert.is(err.exitCode, 5);
+    assert.match(err.message, /none of the 3 aggregator nodes answered GET \/z: https:\/\/b: .*; https:\/\/c: .*; https:\/\/a: /);
+  }
+  t.close();
+  assert.ok(['a closed', 'b closed', 'c closed'].every((c) => calls.includes(c)));
+  assert.equal(serverList(' https://a:1, https://b:2,,'), ['https://a:1', 'https://b:2']);
 });
 
 test.run();
