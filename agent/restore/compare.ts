@@ -15,7 +15,7 @@ import { chunkIdHex, type ChunkSource } from '../chunks/index.ts';
 import type { ManifestEntry } from '../manifest/index.ts';
 import { normalizeSelector, pathSuggester, selected } from './select.ts';
 import { fsPath, nameOfBytes } from '../sources/names.ts';
-import { mountNotEntered } from '../sources/scan.ts';
+import { kindOf as entryKindOf, mountNotEntered } from '../sources/scan.ts';
 
 /** Nanoseconds since the epoch as an ISO time with all nine digits ("2026-11-24T09:39:22.799974257Z"). */
 export function isoNs(ns: bigint | string): string {
@@ -52,15 +52,7 @@ export interface CompareResult {
   differences: Difference[];
 }
 
-function kindOf(st: BigIntStats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'other';
-}
+const kindHere = (st: BigIntStats): string => entryKindOf(st) ?? 'other';
 
 /** Same mtime to the microsecond, to the millisecond before 1970 (what restore can set: see `utimesTimeOf`). */
 function sameMtime(a: bigint, bNs: string): boolean {
@@ -126,8 +118,8 @@ export async function compareTree(
       differences.push({ path: e.path, what: 'missing' });
       continue;
     }
-    if (kindOf(st) !== e.kind) {
-      differences.push({ path: e.path, what: 'kind', detail: `${kindOf(st)} here, ${e.kind} in the snapshot` });
+    if (kindHere(st) !== e.kind) {
+      differences.push({ path: e.path, what: 'kind', detail: `${kindHere(st)} here, ${e.kind} in the snapshot` });
       continue;
     }
     if (e.kind === 'dir') dirs.push(e.path);

@@ -92,7 +92,8 @@ async function entersMount(path: string, options: ScanOptions): Promise<boolean>
   return fs === undefined || !PSEUDO_FS.has(Number(fs.type));
 }
 
-function kindOf(st: BigIntStats): EntryKind | undefined {
+/** What a backup keeps `st` as (undefined: a socket or anything else it passes over). Compare uses it too. */
+export function kindOf(st: BigIntStats): EntryKind | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
