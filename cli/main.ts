@@ -14,7 +14,7 @@ type Register = (program: Command) => void;
  * command line names one of them, and only that group is loaded: the others' modules (the aggregator's
  * for a gateway's `backup`, the pki's, the demo's) cost about 20 ms of a gateway command's start.
  * `--help`, a bare `2baksa` or a word no group has mounts them all (commander's own help and its
- * "did you mean" need them). test/unit/cli.test.ts checks the lists against what each group mounts.
+ * "did you mean" need them). test/unit/cli/groups.test.ts checks the lists against what each group mounts.
  */
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register> }> = [
   { commands: ['version'], load: async () => registerVersion },
@@ -38,8 +38,8 @@ export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: 
 ];
 
 /**
- * The program with the groups `argv` needs (all of them without `argv`). Its first word after the
- * options picks the group; a line that starts with an option (`--help`, `-V`) gets them all.
+ * The program with the groups `argv` needs (all of them without `argv`). The line's first word picks
+ * the group; a line that starts with an option (`--help`, `-V`) gets them all.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('2baksa')
