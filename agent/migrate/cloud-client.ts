@@ -14,6 +14,7 @@ import { ByteParts } from '../../shared/http/body.ts';
 import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
 import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrameParts } from '../../shared/http/frames.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
+import type { Logger } from '../../shared/log.ts';
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
 export const CLOUD_BATCH_MAX = 2048;
@@ -102,33 +103,55 @@ export function serverList(server: string): string[] {
  * their content (a second one is "already stored"), a snapshot record the cluster answers "recorded
  * earlier" to with the receipt it gave. So a migration or a restore from the cloud goes on when the
  * node it talks to dies (restic and Borg talk to one repository server; Tahoe-LAFS clients know every
- * storage server).
+ * storage server). Nodes learnt later (`add`: the cluster's own list) are tried after the given ones.
  */
 export class FailoverTransport implements ApiTransport {
+  private readonly nodes: ApiTransport[] = [];
+  private readonly urls: string[] = [];
   private current = 0;
 
   constructor(
-    private readonly nodes: readonly ApiTransport[],
-    private readonly urls: readonly string[],
+    urls: readonly string[],
+    private readonly connect: (url: string) => ApiTransport,
     readonly onSwitch?: (from: string, to: string, error: BaksaError) => void,
-  ) {}
+  ) {
+    this.add(urls);
+  }
+
+  /** The nodes' URLs, in the order they are tried. */
+  get known(): readonly string[] {
+    return this.urls;
+  }
+
+  /** Adds the nodes not known yet; returns how many. */
+  add(urls: readonly string[]): number {
+    let added = 0;
+    for (const url of urls) {
+      if (this.urls.includes(url)) continue;
+      this.urls.push(url);
+      this.nodes.push(this.connect(url));
+      added++;
+    }
+    return added;
+  }
 
   async request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<{ status: number; body: T }> {
     const failures: string[] = [];
     const first = this.current;
-    for (let k = 0; k < this.nodes.length; k++) {
-      const i = (first + k) % this.nodes.length;
+    const n = this.nodes.length;
+    for (let k = 0; k < n; k++) {
+      const i = (first + k) % n;
       try {
         const answer = await this.nodes[i]!.request<T>(method, path, body, options);
         this.current = i;
         return answer;
       } catch (error) {
-        if (!(error instanceof BaksaError) || error.code !== 'API_UNREACHABLE') throw error;
+        if (!(error instanceof BaksaError) || error.code !== 'API_UNREACHABLE' || n === 1) throw error;
         failures.push(`${this.urls[i]}: ${error.message}`);
-        if (k + 1 < this.nodes.length) this.onSwitch?.(this.urls[i]!, this.urls[(i + 1) % this.nodes.length]!, error);
+        if (k + 1 < n) this.onSwitch?.(this.urls[i]!, this.urls[(i + 1) % n]!, error);
       }
     }
-    throw new BaksaError('API_UNREACHABLE', `none of the ${this.nodes.length} aggregator nodes answered ${method} ${path}: ${failures.join('; ')}`, {
+    throw new BaksaError('API_UNREACHABLE', `none of the ${n} aggregator nodes answered ${method} ${path}: ${failures.join('; ')}`, {
       hint: 'check --server (each URL a node of the cluster), that the nodes run and that this machine reaches them',
       exitCode: ExitCode.unavailable,
       details: { tried: [...this.urls] },
@@ -138,6 +161,49 @@ export class FailoverTransport implements ApiTransport {
   close(): void {
     for (const n of this.nodes) n.close();
   }
+}
+
+/** Largest node list taken from a cluster. */
+const CLUSTER_NODES_MAX = 256;
+
+/** The API URLs in a cluster's answer to GET /v1/cluster/nodes (anything else in it is left out). */
+export function clusterNodeUrls(body: unknown): string[] {
+  const nodes = isObject(body) && Array.isArray(body.nodes) ? body.nodes.slice(0, CLUSTER_NODES_MAX) : [];
+  return nodes.flatMap((n: unknown) => (isObject(n) && typeof n.apiUrl === 'string' && /^https:\/\/[^\s,]{1,300}$/.test(n.apiUrl) ? [n.apiUrl] : []));
+}
+
+/**
+ * Where a gateway keeps the nodes it learnt of the cluster it migrates to (STATE/cloud-nodes.json), so
+ * that a run whose configured node is down still finds the others. Kept per configured `server`: another
+ * one starts afresh.
+ */
+export interface KnownNodesFile {
+  path: string;
+}
+
+/** How a gateway connects to the cloud: nodes remembered in its state directory, failovers logged. */
+export function gatewayConnectOptions(stateRoot: string, logger: Logger): { onSwitch: FailoverTransport['onSwitch']; known: KnownNodesFile; logger: Logger } {
+  return {
+    onSwitch: (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next'),
+    known: { path: `${stateRoot}/cloud-nodes.json` },
+    logger,
+  };
+}
+
+async function rememberedNodes(file: KnownNodesFile | undefined, server: string): Promise<string[]> {
+  if (!file) return [];
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const kept = JSON.parse(await readFile(file.path, 'utf8')) as unknown;
+    return isObject(kept) && kept.server === server ? clusterNodeUrls(kept) : [];
+  } catch {
+    return []; // none yet, or unreadable: learnt again at this run
+  }
+}
+
+async function rememberNodes(file: KnownNodesFile, server: string, urls: readonly string[]): Promise<void> {
+  const { writeFileDurable } = await import('../../shared/crypto/durable-file.ts');
+  await writeFileDurable(file.path, `${JSON.stringify({ server, nodes: urls.map((apiUrl) => ({ apiUrl })) }, null, 2)}\n`);
 }
 
 function badAnswer(what: string, detail: string): BaksaError {
@@ -228,14 +294,32 @@ export class CloudClient {
     this.base = `/v1/accounts/${encodeURIComponent(account)}`;
   }
 
-  /** Connects with mutual TLS: the certificate `certName` and the CA from `tlsDir`, to each node of `server`. */
-  static async connect(target: CloudTarget, account: string, onSwitch?: FailoverTransport['onSwitch']): Promise<CloudClient> {
+  /**
+   * Connects with mutual TLS (the certificate `certName` and the CA from `tlsDir`) to the nodes of
+   * `server`, then those remembered in `known`, and asks the cluster for its node list: nodes it did
+   * not know are tried after those, and remembered. A cluster that gives no list (an older one) leaves
+   * the given nodes alone.
+   */
+  static async connect(target: CloudTarget, account: string, options: { onSwitch?: FailoverTransport['onSwitch']; known?: KnownNodesFile; logger?: Logger } = {}): Promise<CloudClient> {
     const { ApiClient } = await import('../../shared/http/api-client.ts');
     const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
     const tls = loadTlsMaterial(target.tlsDir, target.certName);
-    const urls = serverList(target.server);
-    const nodes = urls.map((url) => new ApiClient(url, tls));
-    return new CloudClient(nodes.length === 1 ? nodes[0]! : new FailoverTransport(nodes, urls, onSwitch), account);
+    const given = serverList(target.server);
+    const transport = new FailoverTransport(given, (url) => new ApiClient(url, tls), options.onSwitch);
+    const remembered = await rememberedNodes(options.known, target.server);
+    transport.add(remembered);
+    const client = new CloudClient(transport, account);
+    try {
+      const listed = clusterNodeUrls((await transport.request<unknown>('GET', '/v1/cluster/nodes')).body);
+      if (transport.add(listed) > 0) options.logger?.info({ nodes: transport.known }, "learnt the cluster's nodes");
+      // What the cluster lists now is remembered (a node it no longer lists is forgotten at the next run).
+      const learnt = listed.filter((url) => !given.includes(url));
+      if (options.known && learnt.join() !== remembered.join()) await rememberNodes(options.known, target.server, learnt);
+    } catch (error) {
+      // No list (a cluster from before it, a node down): the requests that follow tell what is wrong.
+      options.logger?.debug({ err: (error as Error).message }, "the cluster's node list was not read");
+    }
+    return client;
   }
 
   close(): void {

@@ -9,7 +9,8 @@ import type { KeyRing } from '../../shared/crypto/keys.ts';
 import { loadKeyRing, tenantOf, type AgentState } from '../config/index.ts';
 import { withOpeners } from '../chunks/open-pool.ts';
 import { restoreSnapshot, type RestoreOptions, type RestoreSummary } from '../restore/index.ts';
-import { CloudClient, type CloudSnapshot, type CloudTarget } from './cloud-client.ts';
+import { CloudClient, gatewayConnectOptions, type CloudSnapshot, type CloudTarget } from './cloud-client.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { CloudChunkReader } from './cloud-reader.ts';
 import { findByRef } from './plan.ts';
 
@@ -43,7 +44,7 @@ export interface CloudSource {
 export async function openCloudSource(state: AgentState, ref: string, target: CloudTarget): Promise<CloudSource> {
   const ring = await loadKeyRing(state.paths, state.config);
   const account = tenantOf(state.config);
-  const client = await CloudClient.connect(target, account);
+  const client = await CloudClient.connect(target, account, gatewayConnectOptions(state.paths.root, silentLogger));
   try {
     const snapshot = findByRef(await listCloudSnapshots(client), ref, `of account ${account} in the cloud`);
     return { client, ring, reader: new CloudChunkReader(client, ring), snapshot, close: () => client.close() };

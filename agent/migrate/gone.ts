@@ -30,6 +30,7 @@ import { Limiter } from '../util/limiter.ts';
 import {
   CLOUD_BATCH_MAX,
   CloudClient,
+  gatewayConnectOptions,
   UPLOAD_BATCH_BYTES_MAX,
   UPLOAD_BATCH_CHUNKS_MAX,
   batches,
@@ -207,7 +208,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
   try {
     const source = new ShardSource(control, prover, gone);
     const { complete, incomplete } = await snapshotsOf(prover, source, logger);
-    client = await CloudClient.connect(options, account, (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next'));
+    client = await CloudClient.connect(options, account, gatewayConnectOptions(state.paths.root, logger));
     const caPem = loadTlsMaterial(options.tlsDir, options.certName).ca;
     const totals = { chunksOffered: 0, chunksSent: 0, chunksProven: 0, bytesSent: 0 };
     const uploads = new Limiter(options.concurrency ?? 4);

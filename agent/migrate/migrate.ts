@@ -34,7 +34,7 @@ import { loadProfile, type PriorityClass, type Profile } from '../profile/index.
 import { openManifest } from '../manifest/index.ts';
 import { openRepo } from '../backup/open.ts';
 import { Limiter } from '../util/limiter.ts';
-import { CLOUD_BATCH_MAX, CloudClient, UPLOAD_BATCH_BYTES_MAX, UPLOAD_BATCH_CHUNKS_MAX, batches, checkReceiptSignatures, sizedGroups, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
+import { CLOUD_BATCH_MAX, CloudClient, gatewayConnectOptions, UPLOAD_BATCH_BYTES_MAX, UPLOAD_BATCH_CHUNKS_MAX, batches, checkReceiptSignatures, sizedGroups, type ChunkOffer, type CloudTarget, type SnapshotReceipt } from './cloud-client.ts';
 import { collectChunkIds, megabytesPerSecond, migrationOrder, pendingSnapshots, receiptKey } from './plan.ts';
 import type { EdgeProver } from './edge-proofs.ts';
 import { encodeEdgeProof } from '../../shared/ledger/edge-proof.ts';
@@ -480,7 +480,7 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     const reader = repo.reader;
     let run: Migration | undefined;
     if (todo.length > 0) {
-      client = options.client ?? (await CloudClient.connect(options, account, (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next')));
+      client = options.client ?? (await CloudClient.connect(options, account, gatewayConnectOptions(state.paths.root, logger)));
       const { recordReceiptThroughDaemon } = await import('../edge/cli.ts');
       const edge: EdgeSource | undefined = state.config.cluster
         ? { stateRoot: state.paths.root, site: state.config.site, account, recordReceipt: (id, r) => recordReceiptThroughDaemon(state, account, id, r) }

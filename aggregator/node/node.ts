@@ -351,6 +351,16 @@ export class AggregatorNode {
       } else {
         sink = new LocalCasSink(join(config.dataDir, 'objects'), { cluster: config.cluster, node: config.node });
       }
+      // The cluster's nodes as an agent reaches them: one given a single node goes on through another
+      // when that one dies (agent/migrate/cloud-client.ts), and remembers them.
+      extraRoutes.push({
+        method: 'GET', url: '/v1/cluster/nodes', tag: 'meta', roles: ['agent', 'operator', 'auditor', 'admin'],
+        summary: "the cluster's nodes and their API URLs",
+        handler: async () => ({
+          cluster: config.cluster,
+          nodes: config.replicas.filter((r) => r.apiPort !== undefined).map((r) => ({ name: r.name, apiUrl: `https://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.apiPort}` })),
+        }),
+      });
       const api = await createApiServer({
         db,
         tls: loadTlsMaterial(config.pkiDir, config.node),

@@ -7,7 +7,8 @@
 //   with the receipts deleted (a crash after the cloud recorded) it offers everything and sends nothing;
 // - the agent's shard store and catalog are deleted; `restore latest --from cloud --verify` through
 //   another node gives the tree back byte for byte, and `snapshots --from cloud` lists both;
-// - with several nodes in --server, kill -9 of the one a migration talks to: it goes on through the next;
+// - kill -9 of the node a migration talks to: it goes on through another it learnt from the cluster,
+//   and a restore given only the dead node reads through the nodes the gateway remembered;
 // - missing and bad flags are refused naming the flag, another account's certificate is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -193,13 +194,13 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
       await daemon.exited;
     }
 
-    // Several nodes in --server: kill -9 the node the migration talks to, mid-way; it goes on through the
-    // next one (every call of the migration API may be sent again), and a restore whose first node is
-    // the dead one reads through the next.
+    // kill -9 of the node a migration talks to, mid-way: it goes on through another, which it learnt
+    // from the cluster (every call of the migration API may be sent again), and remembers them all, so
+    // a restore given only the dead node reads through another.
     writeFileSync(join(src, 'blobs', 'late.bin'), randomBytes(3 * 1024 * 1024));
     const b4 = jsonLines((await cli(['backup', '--state', state2, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
-    const both = ['--server', `${init.nodes[1]!.apiUrl},${init.nodes[2]!.apiUrl}`, '--tls-dir', pki, '--cert-name', ACCOUNT2];
-    const paced = runCli(['migrate', '--state', state2, ...both, '--ignore-window', '--bandwidth', '768K', '--json'], { BAKSA_LOG_LEVEL: 'warn' });
+    const viaNode2 = ['--server', init.nodes[1]!.apiUrl, '--tls-dir', pki, '--cert-name', ACCOUNT2];
+    const paced = runCli(['migrate', '--state', state2, ...viaNode2, '--ignore-window', '--bandwidth', '768K', '--json'], { BAKSA_LOG_LEVEL: 'warn' });
     await until('the migration sent its first chunks', () => jsonLines(paced.out()).some((l) => l.message_type === 'status' && (l.chunks_sent as number) > 0) || paced.child.exitCode !== null, 60_000);
     assert.is(paced.child.exitCode, null, `the migration was still running when node 2 was killed:\n${paced.output().slice(-2000)}`);
     nodes[1]!.child.kill('SIGKILL');
@@ -209,8 +210,10 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     assert.is(m5.snapshots_migrated, 1);
     assert.match(paced.err(), /an aggregator node did not answer: going on with the next/);
     const again = join(dir, 'restored-2');
-    const viaDead = await cli(['restore', String(b4.snapshot_id), '--from', 'cloud', '--state', state2, '--target', again, '--verify',
-      '--server', `${init.nodes[1]!.apiUrl},${init.nodes[3]!.apiUrl}`, '--tls-dir', pki, '--cert-name', ACCOUNT2]);
+    const known = JSON.parse(readFileSync(join(state2, 'cloud-nodes.json'), 'utf8')) as { server: string; nodes: Array<{ apiUrl: string }> };
+    assert.is(known.server, init.nodes[1]!.apiUrl);
+    assert.equal(known.nodes.map((n) => n.apiUrl).sort(), [0, 2, 3].map((i) => init.nodes[i]!.apiUrl).sort(), 'the other nodes, learnt from the cluster');
+    const viaDead = await cli(['restore', String(b4.snapshot_id), '--from', 'cloud', '--state', state2, '--target', again, '--verify', ...viaNode2]);
     assert.is(viaDead.code, 0, viaDead.stdout + viaDead.stderr);
     assertSameTree(snapshotTree(join(again, src, 'blobs')), snapshotTree(join(src, 'blobs')));
   } finally {

@@ -30,6 +30,7 @@ import {
   CloudChunkReader,
   CloudClient,
   FailoverTransport,
+  clusterNodeUrls,
   batches,
   collectChunkIds,
   findByRef,
@@ -676,7 +677,9 @@ test('several nodes: a request its node does not answer goes to the next, which 
     close: () => calls.push(`${name} closed`),
   });
   const switches: string[] = [];
-  const t = new FailoverTransport([node('a'), node('b'), node('c')], ['https://a', 'https://b', 'https://c'], (from, to) => switches.push(`${from} -> ${to}`));
+  const t = new FailoverTransport(['https://a', 'https://b'], (url) => node(url.slice(8)), (from, to) => switches.push(`${from} -> ${to}`));
+  assert.is(t.add(['https://b', 'https://c']), 1, 'a node learnt later is added once, after the given ones');
+  assert.equal(t.known, ['https://a', 'https://b', 'https://c']);
   assert.is((await t.request('GET', '/x')).body, 'b');
   assert.is((await t.request('GET', '/y')).body, 'b', 'the node that answered is asked first');
   assert.equal(calls, ['a GET /x', 'b GET /x', 'b GET /y']);
@@ -702,6 +705,9 @@ test('several nodes: a request its node does not answer goes to the next, which 
   t.close();
   assert.ok(['a closed', 'b closed', 'c closed'].every((c) => calls.includes(c)));
   assert.equal(serverList(' https://a:1, https://b:2,,'), ['https://a:1', 'https://b:2']);
+  // The cluster's node list: its https URLs only, whatever else it holds.
+  assert.equal(clusterNodeUrls({ cluster: 'dc1', nodes: [{ name: 'a', apiUrl: 'https://a:1' }, { apiUrl: 'http://b:2' }, { apiUrl: 'https://c:3,https://d:4' }, 'x', { apiUrl: 7 }] }), ['https://a:1']);
+  assert.equal(clusterNodeUrls({ error: 'not found' }), []);
 });
 
 test.run();
