@@ -17,7 +17,9 @@
  *   mqtt.embedded                run that broker in this node (plain MQTT on a trusted network: the
  *                                telemetry is signed end to end, not encrypted)
  *   api.host, api.port           the REST API (mutual TLS 1.3); replicas[].apiPort is how other nodes
- *                                reach it for shards, replicas[].rack the failure domain of placement
+ *                                reach it for shards, replicas[].rack the failure domain of placement,
+ *                                replicas[].agentUrl how gateways reach it (default https://host:apiPort),
+ *                                as GET /v1/cluster/nodes tells them
  *   storage.*                    shard volumes, the cluster's erasure geometry (k + m over the nodes),
  *                                object segment size, scrub schedule and share
  *   monitor.*                    alert contacts and hook, silence factor
@@ -50,7 +52,18 @@ export const nodeConfigSchema = z.strictObject({
   pkiDir: path,
   keys: z.strictObject({ replica: path, submitter: path, monitor: path }),
   replicas: z
-    .array(z.strictObject({ name: hostName, host: z.string().min(1).max(255), port, publicKey: hexKey, apiPort: port.optional(), rack: label.optional() }))
+    .array(
+      z.strictObject({
+        name: hostName,
+        host: z.string().min(1).max(255),
+        port,
+        publicKey: hexKey,
+        apiPort: port.optional(),
+        // How gateways reach this node's API, when not as the other nodes do (host:apiPort): NAT, a load balancer.
+        agentUrl: z.string().regex(/^https:\/\/[^\s,]{1,300}$/, 'an https URL (https://HOST:PORT)').optional(),
+        rack: label.optional(),
+      }),
+    )
     .min(1)
     .max(64),
   submitters: z.array(z.strictObject({ name: hostName, publicKey: hexKey })).min(1).max(256),

@@ -358,7 +358,10 @@ export class AggregatorNode {
         summary: "the cluster's nodes and their API URLs",
         handler: async () => ({
           cluster: config.cluster,
-          nodes: config.replicas.filter((r) => r.apiPort !== undefined).map((r) => ({ name: r.name, apiUrl: `https://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.apiPort}` })),
+          nodes: config.replicas.flatMap((r) => {
+            const apiUrl = r.agentUrl ?? (r.apiPort !== undefined ? `https://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.apiPort}` : undefined);
+            return apiUrl === undefined ? [] : [{ name: r.name, apiUrl }];
+          }),
         }),
       });
       const api = await createApiServer({

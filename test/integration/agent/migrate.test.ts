@@ -44,6 +44,11 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
       pkiDir: string;
       certificates: { admin: string };
     };
+    // Node 2 tells gateways to reach node 4 by another name (replicas[].agentUrl: NAT, a balancer).
+    const config2 = JSON.parse(readFileSync(init.nodes[1]!.config, 'utf8')) as { replicas: Array<Record<string, unknown>> };
+    const node4Url = init.nodes[3]!.apiUrl.replace('127.0.0.1', 'localhost');
+    config2.replicas[3]!.agentUrl = node4Url;
+    writeFileSync(init.nodes[1]!.config, JSON.stringify(config2, null, 2));
     for (const n of init.nodes) nodes.push(startNode(n.config));
     for (const [i, n] of nodes.entries()) {
       await until(`node ${i + 1} ready`, () => n.out().includes('"event":"ready"') || n.child.exitCode !== null, 60_000);
@@ -212,7 +217,7 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     const again = join(dir, 'restored-2');
     const known = JSON.parse(readFileSync(join(state2, 'cloud-nodes.json'), 'utf8')) as { server: string; nodes: Array<{ apiUrl: string }> };
     assert.is(known.server, init.nodes[1]!.apiUrl);
-    assert.equal(known.nodes.map((n) => n.apiUrl).sort(), [0, 2, 3].map((i) => init.nodes[i]!.apiUrl).sort(), 'the other nodes, learnt from the cluster');
+    assert.equal(known.nodes.map((n) => n.apiUrl).sort(), [init.nodes[0]!.apiUrl, init.nodes[2]!.apiUrl, node4Url].sort(), 'the other nodes, learnt from the cluster');
     const viaDead = await cli(['restore', String(b4.snapshot_id), '--from', 'cloud', '--state', state2, '--target', again, '--verify', ...viaNode2]);
     assert.is(viaDead.code, 0, viaDead.stdout + viaDead.stderr);
     assertSameTree(snapshotTree(join(again, src, 'blobs')), snapshotTree(join(src, 'blobs')));

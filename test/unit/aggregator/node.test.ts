@@ -214,6 +214,7 @@ test('the node config: paths resolve against its directory; a bad field is named
   };
   bad((v) => (v.replicas[0]!.port = 70000), 'replicas.0.port');
   bad((v) => (v.replicas[0]!.publicKey = 'xyz'), 'replicas.0.publicKey');
+  bad((v) => Object.assign(v.replicas[0]!, { agentUrl: 'http://gw-facing.example:7500' }), 'replicas.0.agentUrl');
   bad((v) => (v.node = 'agg9.dc1.internal'), 'node');
   bad((v) => (v.submitter = 'nobody.dc1.internal'), 'submitter');
   bad((v) => (v.mqtt.url = 'http://x'), 'mqtt.url');
