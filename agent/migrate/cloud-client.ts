@@ -15,6 +15,9 @@ import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
 import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrameParts } from '../../shared/http/frames.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import type { Logger } from '../../shared/log.ts';
+import { FailoverTransport, serverList, type FailoverOptions } from '../../shared/http/failover.ts';
+
+export { FailoverTransport, serverList };
 
 /** Entries per `need` and `chunks/info` call: the cluster refuses more. */
 export const CLOUD_BATCH_MAX = 2048;
@@ -90,79 +93,6 @@ export interface CloudTarget {
   certName: string;
 }
 
-/** The node URLs of a `server` value: one, or several separated by commas. */
-export function serverList(server: string): string[] {
-  return server.split(',').map((u) => u.trim()).filter((u) => u !== '');
-}
-
-/**
- * Several aggregator nodes of one cluster, tried in turn: a request its node does not answer (refused,
- * reset, timed out: API_UNREACHABLE) goes to the next, and the node that answered is asked first from
- * then on. Any other answer, a refusal included, is the cluster's and is not asked again elsewhere.
- * Safe because every call of the migration API is idempotent: offers and reads, uploads keyed by
- * their content (a second one is "already stored"), a snapshot record the cluster answers "recorded
- * earlier" to with the receipt it gave. So a migration or a restore from the cloud goes on when the
- * node it talks to dies (restic and Borg talk to one repository server; Tahoe-LAFS clients know every
- * storage server). Nodes learnt later (`add`: the cluster's own list) are tried after the given ones.
- */
-export class FailoverTransport implements ApiTransport {
-  private readonly nodes: ApiTransport[] = [];
-  private readonly urls: string[] = [];
-  private current = 0;
-
-  constructor(
-    urls: readonly string[],
-    private readonly connect: (url: string) => ApiTransport,
-    readonly onSwitch?: (from: string, to: string, error: BaksaError) => void,
-  ) {
-    this.add(urls);
-  }
-
-  /** The nodes' URLs, in the order they are tried. */
-  get known(): readonly string[] {
-    return this.urls;
-  }
-
-  /** Adds the nodes not known yet; returns how many. */
-  add(urls: readonly string[]): number {
-    let added = 0;
-    for (const url of urls) {
-      if (this.urls.includes(url)) continue;
-      this.urls.push(url);
-      this.nodes.push(this.connect(url));
-      added++;
-    }
-    return added;
-  }
-
-  async request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<{ status: number; body: T }> {
-    const failures: string[] = [];
-    const first = this.current;
-    const n = this.nodes.length;
-    for (let k = 0; k < n; k++) {
-      const i = (first + k) % n;
-      try {
-        const answer = await this.nodes[i]!.request<T>(method, path, body, options);
-        this.current = i;
-        return answer;
-      } catch (error) {
-        if (!(error instanceof BaksaError) || error.code !== 'API_UNREACHABLE' || n === 1) throw error;
-        failures.push(`${this.urls[i]}: ${error.message}`);
-        if (k + 1 < n) this.onSwitch?.(this.urls[i]!, this.urls[(i + 1) % n]!, error);
-      }
-    }
-    throw new BaksaError('API_UNREACHABLE', `none of the ${n} aggregator nodes answered ${method} ${path}: ${failures.join('; ')}`, {
-      hint: 'check --server (each URL a node of the cluster), that the nodes run and that this machine reaches them',
-      exitCode: ExitCode.unavailable,
-      details: { tried: [...this.urls] },
-    });
-  }
-
-  close(): void {
-    for (const n of this.nodes) n.close();
-  }
-}
-
 /** Largest node list taken from a cluster. */
 const CLUSTER_NODES_MAX = 256;
 
@@ -182,7 +112,7 @@ export interface KnownNodesFile {
 }
 
 /** How a gateway connects to the cloud: nodes remembered in its state directory, failovers logged. */
-export function gatewayConnectOptions(stateRoot: string, logger: Logger): { onSwitch: FailoverTransport['onSwitch']; known: KnownNodesFile; logger: Logger } {
+export function gatewayConnectOptions(stateRoot: string, logger: Logger): { onSwitch: FailoverOptions['onSwitch']; known: KnownNodesFile; logger: Logger } {
   return {
     onSwitch: (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next'),
     known: { path: `${stateRoot}/cloud-nodes.json` },
@@ -300,12 +230,13 @@ export class CloudClient {
    * not know are tried after those, and remembered. A cluster that gives no list (an older one) leaves
    * the given nodes alone.
    */
-  static async connect(target: CloudTarget, account: string, options: { onSwitch?: FailoverTransport['onSwitch']; known?: KnownNodesFile; logger?: Logger } = {}): Promise<CloudClient> {
+  static async connect(target: CloudTarget, account: string, options: { onSwitch?: FailoverOptions['onSwitch']; known?: KnownNodesFile; logger?: Logger } = {}): Promise<CloudClient> {
     const { ApiClient } = await import('../../shared/http/api-client.ts');
     const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
     const tls = loadTlsMaterial(target.tlsDir, target.certName);
     const given = serverList(target.server);
-    const transport = new FailoverTransport(given, (url) => new ApiClient(url, tls), options.onSwitch);
+    // Every call of the migration API is idempotent: any request a node did not answer goes to the next.
+    const transport = new FailoverTransport(given, (url) => new ApiClient(url, tls), options.onSwitch ? { onSwitch: options.onSwitch } : {});
     const remembered = await rememberedNodes(options.known, target.server);
     transport.add(remembered);
     const client = new CloudClient(transport, account);

@@ -4,7 +4,7 @@
  * same shapes, so the commands print the same output either way.
  */
 import { existsSync } from 'node:fs';
-import { loadTlsMaterial } from '../../shared/crypto/pki.ts';
+import { loadTlsMaterial, type TlsMaterial } from '../../shared/crypto/pki.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { BaksaError, ExitCode, configError } from '../../shared/errors.ts';
 import { AccountOps, type AccountInfo, type AccountView, type CreateAccountInput, type GroupPatch } from '../accounts/ops.ts';
@@ -12,6 +12,7 @@ import type { GroupStats, UsageCheck } from '../accounts/queries.ts';
 import { openAccountDb } from '../accounts/schema.ts';
 import type { AccountConfig, Site, SiteValidator } from '../accounts/types.ts';
 import { ApiClient } from '../../shared/http/api-client.ts';
+import { FailoverTransport, neverReached, serverList, type NodeTransport } from '../../shared/http/failover.ts';
 import { heartbeatBoard, type BoardRow } from '../reports/heartbeats.ts';
 import { spaceReport, type SpaceDimension, type SpaceRows } from '../reports/space.ts';
 
@@ -78,7 +79,7 @@ export class LocalBackend implements AdminBackend {
 const seg = (s: string) => encodeURIComponent(s);
 
 export class RemoteBackend implements AdminBackend {
-  constructor(private readonly client: ApiClient) {}
+  constructor(private readonly client: NodeTransport) {}
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     return (await this.client.request<T>(method, path, body)).body;
@@ -124,6 +125,19 @@ export interface TargetFlags {
 }
 
 /**
+ * The API of the `--server` node, or of several (comma-separated) tried in turn: a read goes on to the
+ * next node when one does not answer, anything else only when it never reached the one it was sent to
+ * (refused, no route), so no change is ever sent twice (shared/http/failover.ts). `check-nagios cluster
+ * --server A,B` so reports through B while A is down.
+ */
+export function operatorTransport(server: string, tls: TlsMaterial, timeoutMs?: number): NodeTransport {
+  const urls = serverList(server);
+  const connect = (url: string) => new ApiClient(url, tls, timeoutMs !== undefined ? { timeoutMs } : {});
+  if (urls.length <= 1) return connect(urls[0] ?? server);
+  return new FailoverTransport(urls, connect, { mayResend: (method, error) => method === 'GET' || neverReached(error) });
+}
+
+/**
  * Opens the backend the flags name. `create`: a missing database file is created (first account or
  * group); otherwise it must exist, so a mistyped path is an error rather than an empty database.
  */
@@ -133,7 +147,7 @@ export async function openBackend(flags: TargetFlags, options: { create?: boolea
     if (!flags.tlsDir || !flags.certName) {
       throw configError('--server', 'needs --tls-dir DIR and --cert-name NAME (an admin certificate)', 'issue one with: 2baksa pki issue --dir DIR --name NAME --role admin');
     }
-    return new RemoteBackend(new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName)));
+    return new RemoteBackend(operatorTransport(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName)));
   }
   const path = flags.db ?? process.env.BAKSA_ACCOUNTS_DB;
   if (!path) throw configError('--db', 'no account database given', 'pass --db FILE (a node\'s accounts.db), or --server URL with --tls-dir and --cert-name');

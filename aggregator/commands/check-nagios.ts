@@ -81,7 +81,7 @@ export function registerCheckNagios(program: Command): void {
 
   check
     .command('cluster')
-    .option('--server <url>', 'the REST API of a node (https://HOST:PORT)')
+    .option('--server <urls>', 'the REST API of a node (https://HOST:PORT), or of several, comma-separated: the next answers while one is down')
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and your certificate')
     .option('--cert-name <name>', 'your certificate name in --tls-dir (admin, operator or auditor)')
     .description('the aggregator nodes one node reaches: CRITICAL below the PBFT quorum, WARNING with any node missing or a view change under way (--server)')

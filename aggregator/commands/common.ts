@@ -16,7 +16,7 @@ export interface CommonFlags extends TargetFlags {
 export function targetOptions(cmd: Command): Command {
   return cmd
     .option('--db <file>', "a node's account database (accounts.db); or set BAKSA_ACCOUNTS_DB")
-    .option('--server <url>', 'act through the REST API of a node (https://HOST:PORT)')
+    .option('--server <urls>', 'act through the REST API of a node (https://HOST:PORT), or of several, comma-separated, tried in turn')
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and your certificate (with --server)')
     .option('--cert-name <name>', 'your admin certificate name in --tls-dir (with --server)');
 }
@@ -76,9 +76,9 @@ export async function nodeRequest(flags: TargetFlags, method: string, path: stri
   if (!flags.server || !flags.tlsDir || !flags.certName) {
     throw configError('--server', 'needs --server URL, --tls-dir DIR and --cert-name NAME', 'use the values `aggregator init` printed');
   }
-  const { ApiClient } = await import('../../shared/http/api-client.ts');
+  const { operatorTransport } = await import('./backend.ts');
   const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
-  const client = new ApiClient(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), { timeoutMs });
+  const client = operatorTransport(flags.server, loadTlsMaterial(flags.tlsDir, flags.certName), timeoutMs);
   try {
     return (await client.request<Record<string, unknown>>(method, path, body)).body;
   } finally {

@@ -151,6 +151,19 @@ test('a hard group quota refuses a backup; the space report sums match the store
   assert.is(JSON.parse(check.stdout).consistent, true);
 });
 
+test('--server with several nodes: a node that refuses the connection is passed over, for a change too', async () => {
+  const both = ['--server', `https://127.0.0.1:1,${fx.url}`, '--tls-dir', fx.pki, '--cert-name', 'admin-1'];
+  const made = await cli('accounts', 'create', '--name', 'gw7.example', '--json', ...both);
+  assert.is(made.code, 0, made.stderr);
+  const list = await cli('accounts', 'list', '--json', ...both);
+  assert.is(list.code, 0, list.stderr);
+  assert.ok((JSON.parse(list.stdout) as Array<{ name: string }>).some((a) => a.name === 'gw7.example'));
+  const none = await cli('accounts', 'list', '--json', '--server', 'https://127.0.0.1:1,https://127.0.0.1:2', '--tls-dir', fx.pki, '--cert-name', 'admin-1');
+  assert.is(none.code, 5);
+  assert.match(none.stderr, /none of the 2 aggregator nodes answered GET/);
+  assert.is((await cli('accounts', 'delete', 'gw7.example', '--yes', ...server())).code, 0);
+});
+
 test('Nagios checks: status line, perfdata and exit codes', async () => {
   const unknownRun = spawnCli('check-nagios', 'heartbeat', '--db', join(fx.dir, 'missing.db'));
   const hb = await cli('check-nagios', 'heartbeat', ...db());

@@ -677,7 +677,7 @@ test('several nodes: a request its node does not answer goes to the next, which 
     close: () => calls.push(`${name} closed`),
   });
   const switches: string[] = [];
-  const t = new FailoverTransport(['https://a', 'https://b'], (url) => node(url.slice(8)), (from, to) => switches.push(`${from} -> ${to}`));
+  const t = new FailoverTransport(['https://a', 'https://b'], (url) => node(url.slice(8)), { onSwitch: (from, to) => switches.push(`${from} -> ${to}`) });
   assert.is(t.add(['https://b', 'https://c']), 1, 'a node learnt later is added once, after the given ones');
   assert.equal(t.known, ['https://a', 'https://b', 'https://c']);
   assert.is((await t.request('GET', '/x')).body, 'b');
