@@ -84,7 +84,7 @@ export function registerCheckNagios(program: Command): void {
     .option('--server <urls>', 'the REST API of a node (https://HOST:PORT), or of several, comma-separated: the next answers while one is down')
     .option('--tls-dir <dir>', 'PKI directory holding ca.crt and your certificate')
     .option('--cert-name <name>', 'your certificate name in --tls-dir (admin, operator or auditor)')
-    .description('the aggregator nodes one node reaches: CRITICAL below the PBFT quorum, WARNING with any node missing or a view change under way (--server)')
+    .description('the aggregator nodes one node reaches: CRITICAL below the PBFT quorum, WARNING with any node missing, a view change under way or its monitor hearing no heartbeats (--server)')
     .action(async (o: CommonFlags) =>
       emit('CLUSTER', async () => {
         const { clusterCheck } = await import('../reports/checks.ts');
@@ -100,6 +100,7 @@ export function registerCheckNagios(program: Command): void {
           viewChanging: s.viewChanging === true,
           accountCommands: num(s.accountCommands),
           accountCommandsApplied: num(s.accountCommandsApplied),
+          ...(typeof s.monitorListening === 'boolean' ? { monitorListening: s.monitorListening } : {}),
         });
       }),
     );

@@ -481,6 +481,11 @@ export class HeartbeatIngest {
     }
   }
 
+  /** The monitor (re)started hearing heartbeats at `now`: no silence before a full window from now (tracker.ts). */
+  listening(now: number): void {
+    this.tracker.step({ type: 'listening', now });
+  }
+
   /** Advances the tracker to `now`: silent accounts become alerts. */
   tick(now: number): IngestAction[] {
     const actions = this.fromTracker(this.tracker.step({ type: 'tick', now }));

@@ -77,6 +77,9 @@ export class MonitorService {
   private lastRefreshMs = 0;
   private lastParkedMs = 0;
   private stopped = false;
+  /** Not hearing heartbeats: before the first subscription, and while the broker connection is down. */
+  private deaf = true;
+  private heardBefore = false;
   private work = new Set<Promise<unknown>>();
   private readonly alertQueue: AlertRequest[] = [];
   private alertPump: Promise<void> | undefined;
@@ -138,6 +141,7 @@ export class MonitorService {
             )
             .then(() => {
               service.logger.info({ broker: options.mqttUrl }, 'monitor subscribed');
+              service.hearing();
               resolve();
             })
             .catch((err: Error) => service.logger.warn({ err: err.message }, 'monitor: subscribe failed'));
@@ -147,6 +151,7 @@ export class MonitorService {
         if (client.connected) subscribe();
       });
       client.on('error', (err) => service.logger.warn({ err: err.message, broker: options.mqttUrl }, 'monitor: broker connection error'));
+      client.on('close', () => service.notHearing());
       if (options.waitForBroker !== false) await subscribed;
       service.flushTimer = setInterval(() => service.flush(), options.flushIntervalMs ?? defaultMonitorServiceOptions.flushIntervalMs);
       service.refreshTimer = setInterval(() => service.track(service.refresh()), options.accountRefreshMs ?? defaultMonitorServiceOptions.accountRefreshMs);
@@ -256,13 +261,40 @@ export class MonitorService {
     const now = this.now();
     const next = this.ingest.tracker.nextDeadlineMs();
     const max = this.options.tickIntervalMsMax ?? defaultMonitorServiceOptions.tickIntervalMsMax;
-    const delay = next === undefined ? max : Math.max(0, Math.min(max, next - now));
+    const delay = next === undefined || this.deaf ? max : Math.max(0, Math.min(max, next - now));
     this.timerDueMs = now + delay;
     this.tickTimer = setTimeout(() => {
       this.timerDueMs = Infinity;
-      this.track(this.run(this.ingest.tick(this.now())));
+      if (!this.deaf) this.track(this.run(this.ingest.tick(this.now())));
       this.schedule();
     }, delay);
+  }
+
+  /**
+   * The broker connection is up and subscribed: heartbeats are heard from now on. Deadlines that passed,
+   * or pass within a window, while this node could not hear are held (tracker `listening`): a silence it
+   * did not witness is no silence, and heartbeats sent meanwhile are lost to it (a clean session).
+   */
+  private hearing(): void {
+    if (this.stopped) return;
+    const wasDeaf = this.deaf;
+    this.deaf = false;
+    this.ingest.listening(this.now());
+    if (wasDeaf && this.heardBefore) this.logger.info('monitor: hearing heartbeats again; silence is judged from now on');
+    this.heardBefore = true;
+    this.schedule();
+  }
+
+  /** The broker connection is gone: no silence is judged until it is back (`hearing`). */
+  private notHearing(): void {
+    if (this.deaf || this.stopped) return;
+    this.deaf = true;
+    this.logger.warn({ broker: this.options.mqttUrl }, 'monitor: broker connection lost; no gateway is judged silent until it is back');
+  }
+
+  /** Whether this monitor hears heartbeats now (its broker connection is up and subscribed). */
+  get listening(): boolean {
+    return !this.deaf;
   }
 
   private flush(): void {

@@ -10,6 +10,13 @@
  * shutdown (`deregister`) drops the deadline, so no alert follows. Accounts with monitoring off are
  * remembered but never alerted on. Time only enters as the `now` of each event; the shell supplies
  * it (and uses `nextDeadlineMs()` to set its one timer).
+ *
+ * Silence is only silence if the monitor was listening: `listening` says it (re)started hearing
+ * heartbeats at `now` (a node started after being down, or its broker connection came back). A deadline
+ * that falls before now + silenceFactor × interval is then held until that time, since a heartbeat
+ * sent while the monitor could not hear is lost to it: without the hold, a node restarted after an
+ * outage of two intervals alerted at once on every gateway it owned an alert of. The alert, if it
+ * comes, keeps the deadline as its time (so its id is the one the nodes that kept listening gave it).
  */
 import { unreachable } from '../../shared/errors.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
@@ -31,6 +38,8 @@ export interface TrackedAccount {
   lastSeenMs: number;
   /** When silence becomes an alert; undefined when nothing is pending (deregistered, unmonitored, alerted). */
   deadlineMs: number | undefined;
+  /** No alert before this: the monitor began listening late (`listening`); undefined when it did not. */
+  holdUntilMs: number | undefined;
   version: number;
 }
 
@@ -45,6 +54,8 @@ export type TrackerEvent =
    */
   | { type: 'configure'; key: string; intervalS: number; monitored: boolean; now?: number }
   | { type: 'forget'; key: string }
+  /** The monitor (re)started hearing heartbeats at `now`: deadlines before a full window from now are held. */
+  | { type: 'listening'; now: number }
   | { type: 'tick'; now: number };
 
 export type TrackerAction =
@@ -85,7 +96,9 @@ export class HeartbeatTracker {
             const grace = event.now + Math.round(this.options.silenceFactor * row.intervalS * 1000);
             deadline = Math.max(deadline, Math.min(before ?? grace, grace));
           }
+          const held = row.holdUntilMs;
           this.setDeadline(row, deadline);
+          if (held !== undefined) this.hold(row, held);
         }
         return [];
       }
@@ -97,6 +110,9 @@ export class HeartbeatTracker {
         }
         return [];
       }
+      case 'listening':
+        this.listening(event.now);
+        return [];
       case 'tick':
         return this.tick(event.now);
       default:
@@ -115,6 +131,7 @@ export class HeartbeatTracker {
         state: 'ok',
         lastSeenMs: event.now,
         deadlineMs: undefined,
+        holdUntilMs: undefined,
         version: 0,
       };
       this.table.set(event.key, row);
@@ -126,7 +143,11 @@ export class HeartbeatTracker {
     row.lastSeenMs = event.now;
     row.intervalS = event.intervalS;
     row.monitored = event.monitored;
+    // A hold outlives heartbeats: those an agent queued while the monitor could not hear arrive late,
+    // stamped when they were sent, and would otherwise set a deadline already past.
+    const held = row.holdUntilMs;
     this.setDeadline(row, this.deadlineOf(row));
+    if (held !== undefined) this.hold(row, held);
     return actions;
   }
 
@@ -138,6 +159,7 @@ export class HeartbeatTracker {
   private setDeadline(row: TrackedAccount, deadlineMs: number | undefined): void {
     row.version++;
     row.deadlineMs = deadlineMs;
+    row.holdUntilMs = undefined;
     if (deadlineMs !== undefined) this.heap.push({ deadlineMs, key: row.key, version: row.version });
     if (this.heap.size > 64 && this.heap.size > 2 * this.table.size) this.heap.compact((e) => this.isLive(e.key, e.version));
   }
@@ -147,6 +169,24 @@ export class HeartbeatTracker {
     return row !== undefined && row.version === version && row.deadlineMs !== undefined;
   }
 
+  private listening(now: number): void {
+    for (const row of this.table.values()) this.hold(row, now + Math.round(this.options.silenceFactor * row.intervalS * 1000));
+  }
+
+  /** No alert for `row` before `until` (when its deadline is earlier). */
+  private hold(row: TrackedAccount, until: number): void {
+    if (row.deadlineMs === undefined || until <= row.deadlineMs || (row.holdUntilMs !== undefined && until <= row.holdUntilMs)) return;
+    // Same version: the entry at the deadline stays live and is passed over while held (tick, nextDeadlineMs).
+    row.holdUntilMs = until;
+    this.heap.push({ deadlineMs: until, key: row.key, version: row.version });
+  }
+
+  /** A live entry before its row's hold: the entry at the hold stands for it. */
+  private heldPast(key: string, at: number): boolean {
+    const hold = this.table.get(key)?.holdUntilMs;
+    return hold !== undefined && at < hold;
+  }
+
   private tick(now: number): TrackerAction[] {
     const actions: TrackerAction[] = [];
     for (;;) {
@@ -154,11 +194,14 @@ export class HeartbeatTracker {
       if (!top || top.deadlineMs > now) break;
       this.heap.pop();
       if (!this.isLive(top.key, top.version)) continue;
+      if (this.heldPast(top.key, top.deadlineMs)) continue; // its entry at the hold comes later
       const row = this.table.get(top.key)!;
+      const deadlineMs = row.deadlineMs!;
       row.state = 'silent';
       row.deadlineMs = undefined;
+      row.holdUntilMs = undefined;
       row.version++;
-      actions.push({ type: 'alert', key: row.key, event: 'silent', deadlineMs: top.deadlineMs, lastSeenMs: row.lastSeenMs, intervalS: row.intervalS });
+      actions.push({ type: 'alert', key: row.key, event: 'silent', deadlineMs, lastSeenMs: row.lastSeenMs, intervalS: row.intervalS });
     }
     return actions;
   }
@@ -168,7 +211,7 @@ export class HeartbeatTracker {
     for (;;) {
       const top = this.heap.peek();
       if (!top) return undefined;
-      if (this.isLive(top.key, top.version)) return top.deadlineMs;
+      if (this.isLive(top.key, top.version) && !this.heldPast(top.key, top.deadlineMs)) return top.deadlineMs;
       this.heap.pop();
     }
   }

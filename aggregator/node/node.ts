@@ -89,6 +89,8 @@ export interface AggregatorNodeStatus {
   replicas: string[];
   apiUrl: string;
   mqttUrl: string;
+  /** Whether this node's monitor hears heartbeats (its broker connection is up): no silence is judged while not. */
+  monitorListening: boolean;
 }
 
 export class AggregatorNode {
@@ -435,6 +437,7 @@ export class AggregatorNode {
       replicas: this.config.replicas.map((r) => r.name),
       apiUrl: this.apiUrl,
       mqttUrl: this.mqttUrl,
+      monitorListening: this.monitor.listening,
     };
   }
 

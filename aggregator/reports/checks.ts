@@ -96,6 +96,8 @@ export interface ClusterCheckInput {
   viewChanging: boolean;
   accountCommands: number;
   accountCommandsApplied: number;
+  /** Whether the node's monitor hears heartbeats (undefined: a node from before it said). */
+  monitorListening?: boolean;
 }
 
 /**
@@ -119,6 +121,7 @@ export function clusterCheck(s: ClusterCheckInput): NagiosResult {
   if (up.size < quorum) return { service: 'CLUSTER', state: 'CRITICAL', text: `${seen}, commits need ${quorum}; down or cut off: ${names(missing)}`, perf };
   if (missing.length > 0) return { service: 'CLUSTER', state: 'WARNING', text: `${seen} (down or cut off: ${names(missing)}); commits go on with ${quorum}`, perf };
   if (s.viewChanging) return { service: 'CLUSTER', state: 'WARNING', text: `${seen}, a view change from view ${s.view} is under way`, perf };
+  if (s.monitorListening === false) return { service: 'CLUSTER', state: 'WARNING', text: `${seen}, but its monitor hears no heartbeats (its MQTT broker is out of reach): no gateway is judged silent until it does`, perf };
   return { service: 'CLUSTER', state: 'OK', text: `${seen}, view ${s.view}, ${s.accountCommandsApplied} account commands applied`, perf };
 }
 

@@ -22,7 +22,8 @@ import { freePort } from '../../cli/demo-data.ts';
 
 export { freePort };
 
-export async function startAedes(): Promise<TestBroker> {
+/** An aedes broker on `port` (default: a free one; a stopped broker's port to start it again there). */
+export async function startAedes(port = 0): Promise<TestBroker> {
   const broker = await Aedes.createBroker();
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((socket) => {
@@ -30,12 +31,12 @@ export async function startAedes(): Promise<TestBroker> {
     socket.on('close', () => sockets.delete(socket));
     broker.handle(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
     kind: 'aedes',
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
+    url: `mqtt://127.0.0.1:${bound}`,
+    port: bound,
     stop: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       for (const s of sockets) s.destroy();

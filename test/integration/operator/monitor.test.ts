@@ -1,6 +1,8 @@
 // Box Backup 3 end to end: real agent-like processes heartbeat over a real broker (aedes) into the real
 // monitor service. SIGTERM de-registers and raises nothing; kill -9 raises exactly one alert after
 // 2 × interval, through the notify hook (with the group administrator), the MQTT alert topic and the log.
+// A monitor whose broker is gone judges no silence until it hears again, and then gives every gateway a
+// full window: the one that went on is not alerted, the one that died is, once.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -124,6 +126,68 @@ test('SIGTERM deregisters silently; kill -9 gives exactly one alert to the admin
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await monitor?.stop();
     await watcher.endAsync();
+    await db.close();
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the monitor's broker gone for longer than the silence window: no alert for the gateway that went on, one for the one that died", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
+  let broker = await startAedes();
+  const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
+  const children: ChildProcess[] = [];
+  let monitor: MonitorService | undefined;
+  try {
+    const T = Date.now();
+    for (const name of ['gw1.example', 'gw2.example']) {
+      await applyOrThrow(db, { type: 'CreateAccount', atMs: T, name, number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 1 });
+    }
+    const alertsLogged: string[] = [];
+    monitor = await MonitorService.start({
+      db,
+      mqttUrl: broker.url,
+      mqttOptions: { reconnectPeriod: 200 },
+      cluster: 'c1',
+      nodeId: 'n1',
+      signer: generateSigningKey(),
+      adminContact: 'root@dc.example',
+      silenceFactor: 4, // silent after 4 s: room for the agents to reconnect after the broker is back
+      flushIntervalMs: 100,
+      tickIntervalMsMax: 200,
+      registry: new Registry(),
+      logger: silentLogger,
+      onAlert: (a) => alertsLogged.push(`${a.event} ${a.accountName}`),
+    });
+    const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
+    const a2 = spawnAgent(broker, 'gw2.example', 'gw2');
+    children.push(a1.child, a2.child);
+    await Promise.all([a1.ready, a2.ready]);
+    const beats = async (n: number) => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = ?', [n]))?.heartbeats ?? 0;
+    await until('two heartbeats from each agent', async () => (await beats(1)) >= 2 && (await beats(2)) >= 2);
+    assert.ok(monitor.listening);
+
+    // The broker goes away for 6 s (past the 4 s window); gw2 dies meanwhile, gw1 goes on.
+    const port = broker.port;
+    await broker.stop();
+    a2.child.kill('SIGKILL');
+    await until('the monitor to notice', () => !monitor!.listening, 5000);
+    await sleep(6000);
+    assert.equal(alertsLogged, [], 'no silence judged while the monitor could not hear');
+    broker = await startAedes(port);
+    await until('the monitor to hear again', () => monitor!.listening, 10_000);
+    const before = await beats(1);
+    await until('gw1 heartbeating again', async () => (await beats(1)) > before, 10_000);
+    await until('the alert for gw2', () => alertsLogged.length > 0, 10_000);
+    await sleep(1500);
+    await monitor.drain();
+    assert.equal(alertsLogged, ['silent gw2.example'], 'gw1 was never silent; gw2 is, once');
+    const stored = await db.all<{ account: number; at_ms: number }>("SELECT account, at_ms FROM alerts WHERE event = 'silent'");
+    const last = await db.get<{ last_heartbeat_ms: number }>('SELECT last_heartbeat_ms FROM hb_state WHERE account = 2');
+    assert.equal(stored, [{ account: 2, at_ms: last!.last_heartbeat_ms + 4000 }], "the alert keeps the deadline the gateway's last heartbeat gave");
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await monitor?.stop();
     await db.close();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -147,6 +147,10 @@ test('cluster check: CRITICAL below the PBFT quorum, WARNING with a node missing
   assert.equal([two.state, exitCodeOf(two)], ['CRITICAL', 2]);
   assert.match(two.text, /2 of 4 nodes reachable from agg1, commits need 3; down or cut off: agg3, agg4/);
   assert.is(clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'], viewChanging: true }).state, 'WARNING');
+  const deaf = clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'], monitorListening: false });
+  assert.equal([deaf.state, exitCodeOf(deaf)], ['WARNING', 1]);
+  assert.match(deaf.text, /its monitor hears no heartbeats/);
+  assert.is(clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'], monitorListening: true }).state, 'OK');
   assert.is(clusterCheck({ ...base, replicas: ['agg1'], peersConnected: [] }).state, 'OK', 'a one-node cluster');
 });
 

@@ -21,6 +21,29 @@ test('silence for 2 × interval raises exactly one alert; the next heartbeat cle
   assert.is(t.nextDeadlineMs(), 115_000);
 });
 
+test('a monitor that starts listening late holds deadlines a full window; the alert keeps its deadline', () => {
+  const t = new HeartbeatTracker();
+  for (const key of ['a', 'b', 'c']) t.step({ type: 'register', key, now: 0, intervalS: I, monitored: true });
+  // The node was down (or cut off from its broker) from 5 s to 60 s: it could not hear.
+  t.step({ type: 'listening', now: 60_000 });
+  assert.equal(t.step({ type: 'tick', now: 60_000 }), [], 'no alert for silence it could not hear');
+  assert.is(t.nextDeadlineMs(), 80_000);
+  t.step({ type: 'heartbeat', key: 'b', now: 70_000, intervalS: I, monitored: true }); // b was alive all along
+  // Heartbeats queued while the monitor could not hear arrive late, stamped when sent: the hold stands.
+  t.step({ type: 'heartbeat', key: 'b', now: 30_000, intervalS: I, monitored: true });
+  assert.equal(t.step({ type: 'tick', now: 60_001 }), [], 'a late heartbeat does not set a deadline already past');
+  t.step({ type: 'heartbeat', key: 'c', now: 61_000, intervalS: I, monitored: true }); // past the hold: its own deadline
+  // A changed interval keeps the hold.
+  t.step({ type: 'configure', key: 'a', intervalS: I, monitored: true, now: 70_000 });
+  assert.equal(t.step({ type: 'tick', now: 79_999 }), []);
+  assert.is(t.nextDeadlineMs(), 80_000);
+  const late = t.step({ type: 'tick', now: 80_000 });
+  assert.equal(late, [{ type: 'alert', key: 'a', event: 'silent', deadlineMs: 20_000, lastSeenMs: 0, intervalS: I }], 'the time (and so the id) the nodes that listened gave it');
+  assert.equal(t.step({ type: 'tick', now: 81_000 }).map((x) => [x.key, x.type === 'alert' ? x.deadlineMs : undefined]), [['c', 81_000]]);
+  assert.is(t.get('b')?.state, 'ok');
+  assert.is(t.nextDeadlineMs(), 90_000);
+});
+
 test('heartbeats push the deadline; an older heartbeat never moves it back', () => {
   const t = new HeartbeatTracker();
   t.step({ type: 'register', key: 'a', now: 0, intervalS: I, monitored: true });
