@@ -18,7 +18,8 @@ import { silentLogger } from '../../../shared/log.ts';
 import { decodeUntrusted, filters } from '../../../shared/protocol/index.ts';
 import { startAedes, type TestBroker } from '../../helpers/brokers.ts';
 import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.ts';
-import { MonitorService } from '../../../aggregator/monitoring/index.ts';
+import { MonitorService, type MonitorServiceOptions } from '../../../aggregator/monitoring/index.ts';
+import type { Database } from '../../../shared/db/index.ts';
 import { heartbeatBoard } from '../../../aggregator/reports/index.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -45,6 +46,35 @@ function spawnAgent(broker: TestBroker, account: string, nodeId: string): { chil
     child.on('exit', (code) => reject(new Error(`agent ${account} exited early with ${code}`)));
   });
   return { child, ready };
+}
+
+/** The monitor under test on `broker`, logging each alert it raises into `alertsLogged`. */
+function startMonitor(db: Database, broker: TestBroker, alertsLogged: string[], extra: Partial<MonitorServiceOptions> = {}): Promise<MonitorService> {
+  return MonitorService.start({
+    db,
+    mqttUrl: broker.url,
+    cluster: 'c1',
+    nodeId: 'n1',
+    signer: generateSigningKey(),
+    adminContact: 'root@dc.example',
+    flushIntervalMs: 100,
+    tickIntervalMsMax: 200,
+    registry: new Registry(),
+    logger: silentLogger,
+    onAlert: (a) => alertsLogged.push(`${a.event} ${a.accountName}`),
+    ...extra,
+  });
+}
+
+/** gw1 and gw2 as agent processes, each heartbeating twice; `beats(n)` counts account n's heartbeats. */
+async function startAgents(db: Database, broker: TestBroker, children: ChildProcess[]) {
+  const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
+  const a2 = spawnAgent(broker, 'gw2.example', 'gw2');
+  children.push(a1.child, a2.child);
+  await Promise.all([a1.ready, a2.ready]);
+  const beats = async (n: number) => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = ?', [n]))?.heartbeats ?? 0;
+  await until('two heartbeats from each agent', async () => (await beats(1)) >= 2 && (await beats(2)) >= 2);
+  return { a1, a2, beats };
 }
 
 test('SIGTERM deregisters silently; kill -9 gives exactly one alert to the admin and the group administrator', async () => {
@@ -75,28 +105,8 @@ test('SIGTERM deregisters silently; kill -9 gives exactly one alert to the admin
     await watcher.subscribeAsync(filters.alerts(), { qos: 1 });
 
     const alertsLogged: string[] = [];
-    monitor = await MonitorService.start({
-      db,
-      mqttUrl: broker.url,
-      cluster: 'c1',
-      nodeId: 'n1',
-      signer: generateSigningKey(),
-      adminContact: 'root@dc.example',
-      hookPath: hook,
-      hookTimeoutMs: 5000,
-      flushIntervalMs: 100,
-      tickIntervalMsMax: 200,
-      registry: new Registry(),
-      logger: silentLogger,
-      onAlert: (a) => alertsLogged.push(`${a.event} ${a.accountName}`),
-    });
-
-    const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
-    const a2 = spawnAgent(broker, 'gw2.example', 'gw2');
-    children.push(a1.child, a2.child);
-    await Promise.all([a1.ready, a2.ready]);
-    const beats = async (n: number) => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = ?', [n]))?.heartbeats ?? 0;
-    await until('two heartbeats from each agent', async () => (await beats(1)) >= 2 && (await beats(2)) >= 2);
+    monitor = await startMonitor(db, broker, alertsLogged, { hookPath: hook, hookTimeoutMs: 5000 });
+    const { a1, a2 } = await startAgents(db, broker, children);
 
     a1.child.kill('SIGTERM');
     await new Promise((r) => a1.child.once('exit', r));
@@ -144,27 +154,9 @@ test("the monitor's broker gone for longer than the silence window: no alert for
       await applyOrThrow(db, { type: 'CreateAccount', atMs: T, name, number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 1 });
     }
     const alertsLogged: string[] = [];
-    monitor = await MonitorService.start({
-      db,
-      mqttUrl: broker.url,
-      mqttOptions: { reconnectPeriod: 200 },
-      cluster: 'c1',
-      nodeId: 'n1',
-      signer: generateSigningKey(),
-      adminContact: 'root@dc.example',
-      silenceFactor: 4, // silent after 4 s: room for the agents to reconnect after the broker is back
-      flushIntervalMs: 100,
-      tickIntervalMsMax: 200,
-      registry: new Registry(),
-      logger: silentLogger,
-      onAlert: (a) => alertsLogged.push(`${a.event} ${a.accountName}`),
-    });
-    const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
-    const a2 = spawnAgent(broker, 'gw2.example', 'gw2');
-    children.push(a1.child, a2.child);
-    await Promise.all([a1.ready, a2.ready]);
-    const beats = async (n: number) => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = ?', [n]))?.heartbeats ?? 0;
-    await until('two heartbeats from each agent', async () => (await beats(1)) >= 2 && (await beats(2)) >= 2);
+    // Silent after 4 s: room for the agents to reconnect once the broker is back.
+    monitor = await startMonitor(db, broker, alertsLogged, { mqttOptions: { reconnectPeriod: 200 }, silenceFactor: 4 });
+    const { a2, beats } = await startAgents(db, broker, children);
     assert.ok(monitor.listening);
 
     // The broker goes away for 6 s (past the 4 s window); gw2 dies meanwhile, gw1 goes on.
