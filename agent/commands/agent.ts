@@ -169,10 +169,6 @@ export function registerAgentGroup(program: Command): void {
     });
 }
 
-/**
- * A source path that is not there is kept (a disk may be mounted later), but said now: each backup
- * would skip it and exit 6 (BACKUP_INCOMPLETE) until it exists. Globs may match nothing yet: not checked.
- */
 /** The state directory is never backed up (backup/run.ts `ownPaths`): said at init where a source would take it in. */
 async function noteStateInSources(sources: readonly string[], stateRoot: string): Promise<void> {
   const { normalizeSelector, selected } = await import('../restore/select.ts');
@@ -186,6 +182,10 @@ async function noteStateInSources(sources: readonly string[], stateRoot: string)
   }
 }
 
+/**
+ * A source path that is not there is kept (a disk may be mounted later), but said now: each backup
+ * would skip it and exit 6 (BACKUP_INCOMPLETE) until it exists. Globs may match nothing yet: not checked.
+ */
 async function warnMissingSources(sources: readonly string[]): Promise<void> {
   const { hasGlob } = await import('../sources/glob.ts');
   const { lstat } = await import('node:fs/promises');

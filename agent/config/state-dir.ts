@@ -9,6 +9,7 @@
  *   STATE/sensors/          default MQTT capture directory (rolling logs)
  *   STATE/backup.lock       pid of the process running a backup
  *   STATE/status.json       last run summary and counters (for `status` and the heartbeat)
+ *   STATE/cloud-nodes.json  the aggregator nodes learnt from the cloud (migrate/cloud-client.ts)
  */
 import { join, resolve } from 'node:path';
 
@@ -24,6 +25,7 @@ export interface StatePaths {
   lock: string;
   status: string;
   daemonPid: string;
+  cloudNodes: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -40,5 +42,6 @@ export function statePaths(stateDir: string): StatePaths {
     lock: join(root, 'backup.lock'),
     status: join(root, 'status.json'),
     daemonPid: join(root, 'daemon.pid'),
+    cloudNodes: join(root, 'cloud-nodes.json'),
   };
 }

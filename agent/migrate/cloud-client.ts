@@ -15,6 +15,7 @@ import type { ReceiptSignature } from '../../shared/crypto/receipt.ts';
 import { CHUNK_FRAME_HEAD_BYTES, CHUNK_ID_FRAME_HEAD_BYTES, decodeFrames, encodeChunkFrameHead, encodeFrameParts } from '../../shared/http/frames.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import type { Logger } from '../../shared/log.ts';
+import type { StatePaths } from '../config/state-dir.ts';
 import { FailoverTransport, serverList, type FailoverOptions } from '../../shared/http/failover.ts';
 
 export { FailoverTransport, serverList };
@@ -102,38 +103,40 @@ export function clusterNodeUrls(body: unknown): string[] {
   return nodes.flatMap((n: unknown) => (isObject(n) && typeof n.apiUrl === 'string' && /^https:\/\/[^\s,]{1,300}$/.test(n.apiUrl) ? [n.apiUrl] : []));
 }
 
-/**
- * Where a gateway keeps the nodes it learnt of the cluster it migrates to (STATE/cloud-nodes.json), so
- * that a run whose configured node is down still finds the others. Kept per configured `server`: another
- * one starts afresh.
- */
-export interface KnownNodesFile {
-  path: string;
-}
-
-/** How a gateway connects to the cloud: nodes remembered in its state directory, failovers logged. */
-export function gatewayConnectOptions(stateRoot: string, logger: Logger): { onSwitch: FailoverOptions['onSwitch']; known: KnownNodesFile; logger: Logger } {
+/** How a gateway connects to the cloud: the nodes it learnt kept in its state directory, failovers logged. */
+export function gatewayConnectOptions(paths: StatePaths, logger: Logger): ConnectOptions {
   return {
     onSwitch: (from, to, e) => logger.warn({ from, to, err: e.message }, 'an aggregator node did not answer: going on with the next'),
-    known: { path: `${stateRoot}/cloud-nodes.json` },
+    knownNodesPath: paths.cloudNodes,
     logger,
   };
 }
 
-async function rememberedNodes(file: KnownNodesFile | undefined, server: string): Promise<string[]> {
-  if (!file) return [];
+export interface ConnectOptions {
+  onSwitch?: FailoverOptions['onSwitch'];
+  /**
+   * Where the nodes learnt of the cluster are kept (STATE/cloud-nodes.json), so that a run whose
+   * configured node is down still finds the others; kept per configured `server` (another one starts
+   * afresh).
+   */
+  knownNodesPath?: string;
+  logger?: Logger;
+}
+
+async function rememberedNodes(path: string | undefined, server: string): Promise<string[]> {
+  if (path === undefined) return [];
   const { readFile } = await import('node:fs/promises');
   try {
-    const kept = JSON.parse(await readFile(file.path, 'utf8')) as unknown;
+    const kept = JSON.parse(await readFile(path, 'utf8')) as unknown;
     return isObject(kept) && kept.server === server ? clusterNodeUrls(kept) : [];
   } catch {
     return []; // none yet, or unreadable: learnt again at this run
   }
 }
 
-async function rememberNodes(file: KnownNodesFile, server: string, urls: readonly string[]): Promise<void> {
+async function rememberNodes(path: string, server: string, urls: readonly string[]): Promise<void> {
   const { writeFileDurable } = await import('../../shared/crypto/durable-file.ts');
-  await writeFileDurable(file.path, `${JSON.stringify({ server, nodes: urls.map((apiUrl) => ({ apiUrl })) }, null, 2)}\n`);
+  await writeFileDurable(path, `${JSON.stringify({ server, nodes: urls.map((apiUrl) => ({ apiUrl })) }, null, 2)}\n`);
 }
 
 function badAnswer(what: string, detail: string): BaksaError {
@@ -226,18 +229,18 @@ export class CloudClient {
 
   /**
    * Connects with mutual TLS (the certificate `certName` and the CA from `tlsDir`) to the nodes of
-   * `server`, then those remembered in `known`, and asks the cluster for its node list: nodes it did
+   * `server`, then those remembered at `knownNodesPath`, and asks the cluster for its node list: nodes it did
    * not know are tried after those, and remembered. A cluster that gives no list (an older one) leaves
    * the given nodes alone.
    */
-  static async connect(target: CloudTarget, account: string, options: { onSwitch?: FailoverOptions['onSwitch']; known?: KnownNodesFile; logger?: Logger } = {}): Promise<CloudClient> {
+  static async connect(target: CloudTarget, account: string, options: ConnectOptions = {}): Promise<CloudClient> {
     const { ApiClient } = await import('../../shared/http/api-client.ts');
     const { loadTlsMaterial } = await import('../../shared/crypto/pki.ts');
     const tls = loadTlsMaterial(target.tlsDir, target.certName);
     const given = serverList(target.server);
     // Every call of the migration API is idempotent: any request a node did not answer goes to the next.
     const transport = new FailoverTransport(given, (url) => new ApiClient(url, tls), options.onSwitch ? { onSwitch: options.onSwitch } : {});
-    const remembered = await rememberedNodes(options.known, target.server);
+    const remembered = await rememberedNodes(options.knownNodesPath, target.server);
     transport.add(remembered);
     const client = new CloudClient(transport, account);
     try {
@@ -245,7 +248,7 @@ export class CloudClient {
       if (transport.add(listed) > 0) options.logger?.info({ nodes: transport.known }, "learnt the cluster's nodes");
       // What the cluster lists now is remembered (a node it no longer lists is forgotten at the next run).
       const learnt = listed.filter((url) => !given.includes(url));
-      if (options.known && learnt.join() !== remembered.join()) await rememberNodes(options.known, target.server, learnt);
+      if (options.knownNodesPath !== undefined && learnt.join() !== remembered.join()) await rememberNodes(options.knownNodesPath, target.server, learnt);
     } catch (error) {
       // No list (a cluster from before it, a node down): the requests that follow tell what is wrong.
       options.logger?.debug({ err: (error as Error).message }, "the cluster's node list was not read");

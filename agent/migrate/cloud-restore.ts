@@ -44,7 +44,7 @@ export interface CloudSource {
 export async function openCloudSource(state: AgentState, ref: string, target: CloudTarget): Promise<CloudSource> {
   const ring = await loadKeyRing(state.paths, state.config);
   const account = tenantOf(state.config);
-  const client = await CloudClient.connect(target, account, gatewayConnectOptions(state.paths.root, silentLogger));
+  const client = await CloudClient.connect(target, account, gatewayConnectOptions(state.paths, silentLogger));
   try {
     const snapshot = findByRef(await listCloudSnapshots(client), ref, `of account ${account} in the cloud`);
     return { client, ring, reader: new CloudChunkReader(client, ring), snapshot, close: () => client.close() };

@@ -208,7 +208,7 @@ export async function migrateGone(stateDir: string, options: MigrateGoneOptions)
   try {
     const source = new ShardSource(control, prover, gone);
     const { complete, incomplete } = await snapshotsOf(prover, source, logger);
-    client = await CloudClient.connect(options, account, gatewayConnectOptions(state.paths.root, logger));
+    client = await CloudClient.connect(options, account, gatewayConnectOptions(state.paths, logger));
     const caPem = loadTlsMaterial(options.tlsDir, options.certName).ca;
     const totals = { chunksOffered: 0, chunksSent: 0, chunksProven: 0, bytesSent: 0 };
     const uploads = new Limiter(options.concurrency ?? 4);

@@ -480,7 +480,7 @@ export async function migrate(stateDir: string, options: MigrateOptions): Promis
     const reader = repo.reader;
     let run: Migration | undefined;
     if (todo.length > 0) {
-      client = options.client ?? (await CloudClient.connect(options, account, gatewayConnectOptions(state.paths.root, logger)));
+      client = options.client ?? (await CloudClient.connect(options, account, gatewayConnectOptions(state.paths, logger)));
       const { recordReceiptThroughDaemon } = await import('../edge/cli.ts');
       const edge: EdgeSource | undefined = state.config.cluster
         ? { stateRoot: state.paths.root, site: state.config.site, account, recordReceipt: (id, r) => recordReceiptThroughDaemon(state, account, id, r) }

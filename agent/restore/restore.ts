@@ -140,7 +140,9 @@ function deviceNumbers(rdev: number): { major: number; minor: number } {
 /**
  * Makes a FIFO or a device node with exactly `mode` (no umask) through coreutils' mkfifo or mknod: Node
  * has neither of its own, and such entries are rare enough in a snapshot for one process each. `path`
- * is a plain name (an argument cannot carry a name's raw bytes); the caller renames it into place.
+ * is a plain name (an argument cannot carry a name's raw bytes); the caller renames it into place. A
+ * failure says in `details.refused` whether every other one would fail alike (the command is missing,
+ * or making nodes is not permitted here: not root), told from the C locale's message.
  */
 function makeNode(path: string, e: ManifestEntry): Promise<void> {
   const mode = (e.mode & 0o777).toString(8);
@@ -150,13 +152,15 @@ function makeNode(path: string, e: ManifestEntry): Promise<void> {
     ? ['mkfifo', ['-m', mode, '--', path]]
     : ['mknod', ['-m', mode, '--', path, e.kind === 'chardev' ? 'c' : 'b', String(major), String(minor)]];
   return new Promise((resolve, reject) => {
-    execFile(command, args, (error, _out, stderr) => {
+    execFile(command, args, { env: { ...process.env, LC_ALL: 'C' } }, (error, _out, stderr) => {
       if (!error) return resolve();
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      const refused = missing || /Operation not permitted/.test(String(stderr));
       const what = fifo ? 'the FIFO' : `the ${e.kind === 'chardev' ? 'character' : 'block'} device ${major}:${minor}`;
       reject(new BaksaError(fifo ? 'RESTORE_FIFO_FAILED' : 'RESTORE_DEVICE_FAILED', `cannot make ${what} ${path}: ${missing ? `the ${command} command is not installed` : String(stderr).trim() || error.message}`, {
         hint: missing ? `install coreutils (${command}), or restore with --path around it` : 'check the target directory (space, permissions), or restore with --path around it',
         exitCode: ExitCode.failure,
+        details: { refused },
       }));
     });
   });
@@ -442,9 +446,9 @@ async function restoreInto<S extends RestorableSnapshot>(
           await rm(made, { force: true }).catch(() => undefined);
           if (conflicted(error, e)) continue;
           if (!device || (error as BaksaError).code !== 'RESTORE_DEVICE_FAILED') throw error;
-          const message = (error as BaksaError).message;
+          const { message, details } = error as BaksaError;
           devicesNotMade.push({ path: e.path, message });
-          if (/not permitted|not installed/i.test(message)) deviceRefusal = message;
+          if (details?.refused === true) deviceRefusal = message;
           continue;
         }
         if (device) progress.devices++;

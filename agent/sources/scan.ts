@@ -6,11 +6,12 @@
  * a 30-byte link (backing up the link alone made empty backups that looked fine). Its entries keep
  * the source's own path. A FIFO or a device node is an entry too (its name, mode, owner and times, and
  * a device's number: restore makes it again, as Borg and restic do; a gateway running containers holds
- * thousands, as overlayfs marks a deleted file with a 0:0 character device); a socket is passed over without a word, as Borg does (it is a
- * listening process's endpoint, with nothing in it to keep, and reporting it made every backup of a
- * tree holding one "incomplete"). What cannot be backed up (unreadable directories) comes
- * out as a `problem` so the backup can report a read-error and carry on. A name that is not UTF-8 is
- * kept with its bytes escaped (names.ts): give `fsPath` of an entry's path to the file system.
+ * thousands, as overlayfs marks a deleted file with a 0:0 character device); a socket is passed over
+ * without a word, as Borg does (it is a listening process's endpoint, with nothing in it to keep, and
+ * reporting it made every backup of a tree holding one "incomplete"). What cannot be backed up
+ * (unreadable directories) comes out as a `problem` so the backup can report a read-error and carry on.
+ * A name that is not UTF-8 is kept with its bytes escaped (names.ts): give `fsPath` of an entry's path
+ * to the file system.
  *
  * Mount points: below a source, a directory on another file system is entered only if that file system
  * holds data. Kernel pseudo file systems (proc, sysfs, cgroup, devpts, debugfs, …: `PSEUDO_FS`, told

@@ -9,6 +9,7 @@
  * fails ACCOUNT_EXISTS).
  */
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
+import { quorumSize } from '../../shared/ledger/quorum.ts';
 
 export interface CommitWaitOptions {
   /** Every node of the cluster. */
@@ -27,16 +28,11 @@ export interface CommitWaitOptions {
 export const COMMIT_WAIT_MS = 20_000;
 export const COMMIT_SHORT_WAIT_MS = 3_000;
 
-/** Commits need 2f + 1 of n = 3f + 1 nodes. */
-export function commitQuorum(n: number): number {
-  return n - Math.floor((n - 1) / 3);
-}
-
 /** `committed`, or COMMIT_TIMEOUT once the waits above run out (the command itself is not withdrawn). */
 export function awaitCommit<T>(committed: Promise<T>, o: CommitWaitOptions): Promise<T> {
   const waitMs = o.waitMs ?? COMMIT_WAIT_MS;
   const shortWaitMs = o.shortWaitMs ?? COMMIT_SHORT_WAIT_MS;
-  const quorum = commitQuorum(o.nodes.length);
+  const quorum = quorumSize(o.nodes.length);
   const now = o.now ?? Date.now;
   const started = now();
   return new Promise<T>((resolve, reject) => {

@@ -100,6 +100,11 @@ export const nodeConfigSchema = z.strictObject({
 
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 
+/** How the other nodes reach a replica's API (undefined without `apiPort`). */
+export function peerApiUrl(r: NodeConfig['replicas'][number]): string | undefined {
+  return r.apiPort === undefined ? undefined : `https://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.apiPort}`;
+}
+
 /** The config with every path made absolute and the node's own id. */
 export interface LoadedNodeConfig extends NodeConfig {
   file: string;

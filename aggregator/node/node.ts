@@ -53,7 +53,7 @@ import type { ReceiptFacts } from '../../shared/crypto/receipt.ts';
 import { MonitorService } from '../monitoring/service.ts';
 import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
-import { KEY_KINDS, type LoadedNodeConfig } from './config.ts';
+import { KEY_KINDS, peerApiUrl, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
 import { awaitCommit } from './commit-wait.ts';
 import { Housekeeper } from './housekeeper.ts';
@@ -251,7 +251,7 @@ export class AggregatorNode {
         const peers = new Map<string, ShardPeer>();
         const peerApis = new Map<string, ApiClient>();
         for (const r of config.replicas) {
-          if (r.name !== config.node) peerApis.set(r.name, new ApiClient(`https://${r.host}:${r.apiPort!}`, nodeTls, { timeoutMs: 10_000 }));
+          if (r.name !== config.node) peerApis.set(r.name, new ApiClient(peerApiUrl(r)!, nodeTls, { timeoutMs: 10_000 }));
           peers.set(r.name, r.name === config.node ? new LocalShardPeer(r.name, local, { logger }) : new HttpShardPeer(r.name, peerApis.get(r.name)!, { logger }));
         }
         const receipts = new ReceiptCertifier({ db, app, cluster: config.cluster, node: config.node, replicas: config.replicas.length, tls: nodeTls, peers: peerApis });
@@ -361,7 +361,7 @@ export class AggregatorNode {
         handler: async () => ({
           cluster: config.cluster,
           nodes: config.replicas.flatMap((r) => {
-            const apiUrl = r.agentUrl ?? (r.apiPort !== undefined ? `https://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.apiPort}` : undefined);
+            const apiUrl = r.agentUrl ?? peerApiUrl(r);
             return apiUrl === undefined ? [] : [{ name: r.name, apiUrl }];
           }),
         }),
