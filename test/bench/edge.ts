@@ -12,7 +12,8 @@
  *     ratio edge cluster / borg local (target ≥ 0.5).
  *
  * Data: gen-sensor-logs.py DIR MB --seed 1|2|3, one tree per gateway, BAKSA_BENCH_EDGE_MB each (default 256),
- * generated once and `sync`ed before anything is timed. Profile: x86-edge with backups only on demand (as
+ * generated once and `sync`ed before anything is timed, and again before each broker's backups start (so none
+ * pays for the writeback of what ran before it). Profile: x86-edge with backups only on demand (as
  * test/integration/edge/cluster.test.ts). Borg comes from Debian (apt-get install -y borgbackup, tried once
  * when missing) and mosquitto from test/helpers/brokers.ts; either one missing is skipped with a note.
  *
@@ -263,6 +264,9 @@ async function edgeRun(kind: string, dir: string, data: Array<{ dir: string; byt
     const g1 = gateways[0]!;
     // Traffic before the backups (joining, membership): subtracted, so only the backups' bytes count.
     const before = await traffic(g1);
+    // Whatever ran before (borg create, the other broker's run and its deletion) leaves dirty pages whose
+    // writeback would land on these backups: the broker measured first paid for it.
+    execFileSync('sync');
 
     const started = process.hrtime.bigint();
     const runs = await Promise.all(gateways.map((g) => baksa('backup', '--state', g.state, '--json')));
