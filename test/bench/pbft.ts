@@ -14,7 +14,8 @@
  *   every reply on its own would allow on this machine's cores; batch signatures sign them by the
  *   batch instead, so the peak may pass it) and the peak with the simulator's cheap signatures (what
  *   the shell, TLS and codec reach without Ed25519).
- * Env: PBFT_BENCH_SECONDS (10), PBFT_BENCH_CLIENTS (256), PBFT_BENCH_BATCH (64), PBFT_BENCH_TICK_MS (10).
+ * Env: PBFT_BENCH_SECONDS (10), PBFT_BENCH_CLIENTS (256), PBFT_BENCH_BATCH (64), PBFT_BENCH_TICK_MS (10),
+ * PBFT_BENCH_PROFILE_DIR (each replica process writes a V8 CPU profile there when it stops).
  */
 import { availableParallelism } from 'node:os';
 import { rmSync } from 'node:fs';
@@ -29,6 +30,9 @@ const seconds = Number(process.env.PBFT_BENCH_SECONDS ?? 10);
 const clients = Number(process.env.PBFT_BENCH_CLIENTS ?? 256);
 const batch = Number(process.env.PBFT_BENCH_BATCH ?? 64);
 const tickMs = Number(process.env.PBFT_BENCH_TICK_MS ?? 10);
+/** PBFT_BENCH_PROFILE_DIR: each replica process writes a V8 CPU profile there when it stops. */
+const profileDir = process.env.PBFT_BENCH_PROFILE_DIR;
+const profileArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 const viewTimeoutTicks = 50;
 const viewTimeoutMs = viewTimeoutTicks * tickMs;
 const OP_BYTES = 1024;
@@ -120,7 +124,7 @@ async function openLoop(client: ClientNode, ratePerS: number, ms: number, during
 
 async function withCluster<T>(pkiDir: string, crypto: CryptoKind, body: (cluster: ProcessCluster, client: ClientNode) => Promise<T>): Promise<T> {
   const cluster = await ProcessCluster.start(pkiDir, {
-    crypto, replica: replicaOptions, clientLinks: ['client-1', 'client-2'], nodeArgs: compiledNodeArgs,
+    crypto, replica: replicaOptions, clientLinks: ['client-1', 'client-2'], nodeArgs: [...compiledNodeArgs, ...profileArgs],
   });
   try {
     const client = await cluster.client(clientOptions);
