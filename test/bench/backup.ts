@@ -28,6 +28,8 @@ import { join } from 'node:path';
 import { duBytes, genSensorLogs, have, repoRoot, type BenchResult } from './_tools.ts';
 
 const root = repoRoot;
+/** Borg's cache and security records, kept in the bench's work directory (and copied with its repository). */
+const borgBaseDir = (work: string) => join(work, 'borg-home');
 
 interface Timed {
   seconds: number;
@@ -150,7 +152,7 @@ function smallFiles(
   ];
   if (!borg) return results;
   const repo = join(work, 'borg-small');
-  execFileSync('borg', ['init', '-e', 'repokey', repo], { env: { ...process.env, BORG_PASSPHRASE: 'bench' }, stdio: 'ignore' });
+  execFileSync('borg', ['init', '-e', 'repokey', repo], { env: { ...process.env, BORG_BASE_DIR: borgBaseDir(work), BORG_PASSPHRASE: 'bench' }, stdio: 'ignore' });
   execFileSync('sync');
   const created = borg(['create', `${repo}::first`, data]);
   mkdirSync(out);
@@ -186,8 +188,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
     execFileSync('python3', [genSensorLogs, data, String(totalMb)]);
     const dataBytes = duBytes(data);
     say(`data: ${(dataBytes / 1e6).toFixed(0)} MB`);
-    // Borg's cache and security records live with its repository, so a copy of both is a state to go back to.
-    const env = { BORG_BASE_DIR: join(work, 'borg-home'), BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', RESTIC_PASSWORD: 'bench', BAKSA_LOG_LEVEL: 'warn' };
+    const env = { BORG_BASE_DIR: borgBaseDir(work), BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', RESTIC_PASSWORD: 'bench', BAKSA_LOG_LEVEL: 'warn' };
     const borgRepo = join(work, 'borg');
     const resticRepo = join(work, 'restic');
     const installed = installedLauncher();
