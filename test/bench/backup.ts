@@ -16,7 +16,8 @@
  * agent and of Borg N times each, alternating, and keeps the fastest of each: one run of each swung their
  * ratio by up to 0.3 on this shared machine. An incremental is repeated from copies of both tools' state
  * as it was before it (the agent's state directory; Borg's repository and its BORG_BASE_DIR, which holds
- * its cache and the security records that would otherwise refuse a repository older than last seen). The compiled variant is built with tsc plus the prebuilt wasm kernels, as `npm run build` makes it.
+ * its cache and the security records that would otherwise refuse a repository older than last seen).
+ * The compiled variant is built with tsc plus the prebuilt wasm kernels, as `npm run build` makes it.
  *
  * Borg and restic come from Debian (apt-get install -y borgbackup restic, tried once when missing); a tool
  * that cannot be installed is skipped with a note. Run: node --import tsx test/bench/backup.ts [MB]
@@ -258,6 +259,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
     // Each repeat starts both tools from their state before the first incremental (copies made now).
     const saved = (path: string) => `${path}.before-incremental`;
     const borgState = [borgRepo, env.BORG_BASE_DIR];
+    const incrementalState = tools.borg ? [main.state, ...borgState] : [main.state];
     const keep = (paths: string[]) => {
       for (const path of paths) execFileSync('cp', ['-a', path, saved(path)]);
       execFileSync('sync');
@@ -269,7 +271,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
       }
       execFileSync('sync');
     };
-    if (repeat > 1) keep(tools.borg ? [main.state, ...borgState] : [main.state]);
+    if (repeat > 1) keep(incrementalState);
     let borg2: Timed | undefined;
     for (let r = 0; r < repeat; r++) {
       if (r > 0) reset([main.state]);
@@ -281,7 +283,7 @@ export async function run(totalMb = Number(process.env.BENCH_BACKUP_MB ?? 256), 
         borg2 = fastest(borg2, borg(['create', `${borgRepo}::second`, data]));
       }
     }
-    if (repeat > 1) for (const path of tools.borg ? [main.state, ...borgState] : [main.state]) rmSync(saved(path), { recursive: true, force: true });
+    if (repeat > 1) for (const path of incrementalState) rmSync(saved(path), { recursive: true, force: true });
     if (borg2) say(`borg incremental: ${borg2.seconds.toFixed(2)} s`);
     const restic2 = tools.restic ? restic(['backup', data]) : undefined;
     if (restic2) say(`restic incremental: ${restic2.seconds.toFixed(2)} s`);
