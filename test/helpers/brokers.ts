@@ -47,19 +47,26 @@ export async function startAedes(port = 0): Promise<TestBroker> {
 
 export const MOSQUITTO_BIN = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
 
+/**
+ * Whether something accepts TCP connections on the port. Unlike binding the port to see whether it is
+ * free, asking this never takes the port from a process that is about to listen on it.
+ */
+export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = netConnect(port, host);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   const started = Date.now();
   for (;;) {
     if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = netConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await accepts(port)) return;
     if (Date.now() - started > timeoutMs) throw new Error('mosquitto did not start listening');
     await new Promise((r) => setTimeout(r, 50));
   }

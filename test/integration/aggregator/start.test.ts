@@ -15,6 +15,7 @@ import { loadNodeConfig } from '../../../aggregator/node/config.ts';
 import { AggregatorNode } from '../../../aggregator/node/node.ts';
 import { freeBasePort, portFree } from '../../../cli/demo-data.ts';
 import { jsonLines, runCli, startCli } from '../../helpers/cli.ts';
+import { accepts } from '../../helpers/brokers.ts';
 
 const hold = (port: number, host = '127.0.0.1'): Promise<Server> =>
   new Promise((resolve, reject) => {
@@ -88,7 +89,8 @@ test('a taken port: the error names the field, and every port the node had opene
     // SIGTERM while the node is still starting (its broker is up, its API not yet): it finishes
     // starting, then stops cleanly, instead of dying by the signal halfway through.
     const early = runCli(['aggregator', 'run', '--config', init.nodes[0]!.config, '--json']);
-    while (await portFree(base + 200) && early.child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    // Asked by connecting: a probe that bound the port itself once took it from the starting broker.
+    while (!(await accepts(base + 200)) && early.child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
     early.child.kill('SIGTERM');
     const ended = await early.exited;
     assert.equal([ended.code, ended.signal], [0, null], early.output().slice(-3000));
