@@ -49,7 +49,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")
     .option('--members <names>', 'edge cluster: the member gateways of this site, comma-separated (this one included)')
     .option('--join', 'edge cluster: join a running one as a storage member; --members lists its first members (not this one), and a member runs `cluster admit`')
-    .option('--tls-dir <dir>', 'edge cluster: PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, for mqtts')
+    .option('--tls-dir <dir>', 'PKI directory (2baksa pki) with ca.crt and this gateway\'s certificate, shown to an mqtts broker (site broker, telemetry)')
     .option('--cloud-server <url>', 'aggregator node the daemon migrates to by itself (https://HOST:PORT; several, comma-separated, are tried in turn)')
     .option('--cloud-tls-dir <dir>', 'with --cloud-server: PKI directory with ca.crt and the agent certificate')
     .option('--cloud-cert-name <name>', "with --cloud-server: the agent certificate's name (the account)")

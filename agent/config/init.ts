@@ -33,7 +33,7 @@ export interface InitOptions {
   members?: string[];
   /** Edge cluster: join a running one as a storage member; `members` are its first members (without this one). */
   join?: boolean;
-  /** PKI directory with ca.crt and this gateway's certificate, for an mqtts site broker. */
+  /** PKI directory with ca.crt and this gateway's certificate, for an mqtts broker (site broker, telemetry). */
   tlsDir?: string;
   /** The aggregator cluster the daemon migrates to by itself. */
   cloud?: { server: string; tlsDir: string; certName: string };
@@ -83,10 +83,15 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
       // no Register there (DESIGN §4).
       ...(options.broker ? { broker: options.broker, ...(options.members?.length ? {} : { cluster: options.cluster ?? 'default' }) } : {}),
       ...(options.monitorKey !== undefined ? { monitorPublicKey: options.monitorKey.toLowerCase() } : {}),
+      // The gateway's certificate for an mqtts broker: a site broker over TLS takes no client without one.
+      ...(options.broker && options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}),
     },
   };
   if (options.account !== undefined) config.account = options.account;
   if (options.cloud) config.cloud = { ...options.cloud, tlsDir: resolve(options.cloud.tlsDir) };
+  if (options.tlsDir !== undefined && !options.broker) {
+    throw configError('tls-dir', 'a TLS directory is what the gateway shows an mqtts broker, and no broker is given', 'add --broker mqtts://HOST:PORT, or leave --tls-dir out');
+  }
   if (options.join && !(options.members?.length)) {
     throw configError('members', 'a gateway that joins a running edge cluster needs its first members', 'add --members A,B,C (the names the cluster was set up with, without this gateway)');
   }

@@ -51,6 +51,12 @@ export const checkConfig = refine(
       cluster: optional(str(/^[A-Za-z0-9_.-]{1,64}$/, 'a cluster name')),
       /** The monitor's Ed25519 public key (hex): MonitorConfig replies signed by it are applied. */
       monitorPublicKey: optional(str(/^[0-9a-f]{64}$/, '32 bytes of hex')),
+      /**
+       * PKI directory (`2baksa pki`) with ca.crt and this gateway's certificate (named by the gateway),
+       * presented to an mqtts broker. Absent, an edge member uses its cluster's tlsDir (the site broker
+       * asks every client for a certificate).
+       */
+      tlsDir: optional(str(/^\/.{0,4095}$/, 'an absolute directory (the PKI directory with ca.crt and this gateway\'s certificate)')),
     }),
     schedule: optional(
       object({

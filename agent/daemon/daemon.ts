@@ -12,9 +12,11 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { IClientOptions } from 'mqtt';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { writeFileDurable } from '../../shared/crypto/durable-file.ts';
 import { readKeyFile } from '../../shared/crypto/key-file.ts';
+import { loadTlsMaterial, tlsClientOptions } from '../../shared/crypto/pki.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
@@ -109,10 +111,14 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
     : undefined;
 
   const broker = config.telemetry.broker ?? config.mqtt?.broker;
+  // The gateway's certificate for an mqtts broker; configs written before telemetry had its own use the
+  // edge cluster's (the site broker asks every client for one).
+  const telemetryTlsDir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
   const telemetry =
     config.telemetry.enabled && broker
       ? new TelemetryPublisher({
           broker,
+          ...(telemetryTlsDir ? { connection: tlsClientOptions(loadTlsMaterial(telemetryTlsDir, config.name)) as IClientOptions } : {}),
           site: config.site,
           account,
           nodeId: config.name,

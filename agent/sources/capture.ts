@@ -21,6 +21,8 @@ export interface CaptureOptions extends RotationPolicy {
   dir: string;
   clientId: string;
   logger: Logger;
+  /** Wait between connection attempts (default 5 s). */
+  reconnectMs?: number;
 }
 
 /** A directory/file prefix for a topic filter: `sensors/+/temp` → `sensors_+_temp`. */
@@ -66,7 +68,13 @@ export class SensorCapture {
 
   start(): void {
     const o = this.options;
-    const client = mqtt.connect(o.broker, { clientId: o.clientId.slice(0, 200), reconnectPeriod: 5_000, clean: false });
+    const client = mqtt.connect(o.broker, {
+      clientId: o.clientId.slice(0, 200),
+      reconnectPeriod: o.reconnectMs ?? 5_000,
+      clean: false,
+      // mqtt.js gives up after a refused CONNECT (a broker not ready, an ACL loading): capture keeps trying.
+      reconnectOnConnackError: true,
+    });
     this.client = client;
     client.on('connect', () => {
       client.subscribe([...o.topics], { qos: 1 }, (error) => {

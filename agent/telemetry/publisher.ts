@@ -5,7 +5,7 @@
  * backup-start/finish/ok/error and read-error; `stop` publishes Deregister (an orderly shutdown raises no
  * silence alert) and disconnects. Every payload is a signed MessagePack envelope.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { SigningKeyPair } from '../../shared/crypto/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import { topics } from '../../shared/protocol/index.ts';
@@ -15,6 +15,8 @@ import { openMonitorConfig, sealAgentTelemetry, type AgentTelemetryBodies, type 
 
 export interface TelemetryOptions {
   broker: string;
+  /** Connection options for the broker: the gateway's certificate and CA for mqtts (`tlsClientOptions`). */
+  connection?: IClientOptions;
   site: string;
   account: string;
   /** Envelope sender id (the host name). */
@@ -60,9 +62,13 @@ export class TelemetryPublisher {
   start(): void {
     const o = this.options;
     const client = mqtt.connect(o.broker, {
+      ...o.connection,
       clientId: `${o.nodeId}:telemetry`.slice(0, 200), // "<node>:…" is how a site broker knows it is the node's
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       reconnectPeriod: 5_000,
+      // mqtt.js gives up after a refused CONNECT (a site broker refuses a gateway not yet admitted):
+      // the heartbeat tries again, as after any other failure.
+      reconnectOnConnackError: true,
       clean: true,
     });
     this.client = client;
@@ -151,13 +157,14 @@ export class TelemetryPublisher {
     const client = this.client;
     if (!client) return;
     // A broker that refuses a topic (a site broker serves no data-center topics) never acknowledges
-    // it: shutdown waits for the last publish and the Deregister a moment, not forever.
-    const bounded = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DEREGISTER_WAIT_MS).unref());
-    let acked = await Promise.race([this.sending.then(() => true, () => true), bounded()]);
+    // it, and a client between connections may never end gracefully: shutdown waits for the last
+    // publish, the Deregister and the goodbye a moment each, not forever. (The wait holds the process
+    // open: with nothing else to do, Node would exit at once with an await unsettled.)
+    let acked = await within(this.sending.then(() => true, () => true), DEREGISTER_WAIT_MS);
     if (acked && o.cluster && client.connected) {
-      acked = await Promise.race([this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' }), bounded()]);
+      acked = await within(this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' }), DEREGISTER_WAIT_MS);
     }
-    await client.endAsync(!acked).catch(() => undefined);
+    if (!(await within(client.endAsync(!acked).then(() => true, () => true), DEREGISTER_WAIT_MS))) client.end(true);
   }
 
   private async publish<K extends AgentTelemetryType>(topic: string, type: K, body: AgentTelemetryBodies[K]): Promise<boolean> {
@@ -180,5 +187,16 @@ export class TelemetryPublisher {
       });
     this.sending = sent;
     return sent;
+  }
+}
+
+/** `promise`'s value, or false once `ms` passed without one. */
+async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -124,6 +124,9 @@ export class MonitorService {
     const client = mqtt.connect(options.mqttUrl, {
       clientId: `2baksa-monitor-${options.nodeId}-${process.pid}`,
       reconnectPeriod: 1000,
+      // mqtt.js gives up on a broker that answers CONNECT with a refusal (not authorized, unavailable):
+      // the monitor tries again, as after any other failure.
+      reconnectOnConnackError: true,
       ...options.mqttOptions,
     });
     const service = new MonitorService(options, client);

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as netConnect } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
 
 export interface TestBroker {
   kind: 'aedes' | 'mosquitto';
@@ -23,8 +23,8 @@ import { freePort } from '../../cli/demo-data.ts';
 export { freePort };
 
 /** An aedes broker on `port` (default: a free one; a stopped broker's port to start it again there). */
-export async function startAedes(port = 0): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
+export async function startAedes(port = 0, options?: AedesOptions): Promise<TestBroker> {
+  const broker = await Aedes.createBroker(options);
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

@@ -41,6 +41,8 @@ export interface SetUpOptions {
   tls?: boolean;
   /** Generated log bytes per gateway (default 3 MiB). */
   dataBytes?: number;
+  /** The gateways' heartbeat interval (default 60 s; the profile allows 5 at the least). */
+  heartbeatIntervalS?: number;
 }
 
 /** A TCP relay that can be cut (every connection dropped, new ones refused) and healed. */
@@ -84,9 +86,9 @@ export async function startLink(targetPort: number): Promise<Link> {
 }
 
 /** x86-edge with backups only on demand (a cron that never fires soon), no store worker, its brotli 0. */
-export function writeProfile(path: string): string {
+export function writeProfile(path: string, heartbeatIntervalS = 60): string {
   const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
-  Object.assign(profile, { name: 'edge-test', schedule: { mode: 'snapshot', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 60 }, storeWorker: false, heartbeatIntervalS: 60 });
+  Object.assign(profile, { name: 'edge-test', schedule: { mode: 'snapshot', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 60 }, storeWorker: false, heartbeatIntervalS });
   writeFileSync(path, JSON.stringify(profile));
   return path;
 }
@@ -160,7 +162,7 @@ async function issueGatewayCertificates(root: string): Promise<{ pki: string; tl
 
 export async function setUp(withMosquitto: boolean, options: SetUpOptions = {}): Promise<Ctx> {
   const root = await mkdtemp(join(tmpdir(), '2baksa-edge-cluster-'));
-  const profile = writeProfile(join(root, 'profile.json'));
+  const profile = writeProfile(join(root, 'profile.json'), options.heartbeatIntervalS);
   const broker = withMosquitto ? await startMosquitto() : undefined;
   const scheme = options.tls ? 'mqtts' : 'mqtt';
   const brokerPort = broker?.port ?? (await freePort());

@@ -17,6 +17,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { join, relative } from 'node:path';
 import { appendLogs, generateGatewayData } from '../../../cli/demo-data.ts';
 import { loadTlsMaterial, tlsClientOptions, type TlsMaterial } from '../../../shared/crypto/pki.ts';
+import { openTelemetry } from '../../../shared/protocol/telemetry.ts';
 import { cli, jsonLines } from '../../helpers/cli.ts';
 import { sleep, until } from '../../helpers/wait.ts';
 import { grantOf, remainingLength } from '../broker/helpers.ts';
@@ -50,7 +51,8 @@ const test = Object.assign(
 );
 
 test.before(async (ctx) => {
-  Object.assign(ctx, await setUp(false, { tls: true, dataBytes: 384 * 1024 }));
+  // Heartbeats every 5 s: the test sees them arrive over mqtts.
+  Object.assign(ctx, await setUp(false, { tls: true, dataBytes: 384 * 1024, heartbeatIntervalS: 5 }));
   const pki = ctx.pki!;
   const rogue = join(ctx.root, 'rogue-pki');
   await Promise.all([
@@ -185,6 +187,11 @@ test('three gateways with certificates from 2baksa pki join over mqtts, back up 
   const listening = brokerLogs(ctx, 'site broker listening');
   assert.ok(listening.some((l) => l.tls === true && l.port === ctx.brokerPort), `gw-1 embeds the broker with TLS:\n${JSON.stringify(listening)}`);
   assert.ok(listening.some((l) => l.url === ctx.brokerUrl), `the broker says ${ctx.brokerUrl}`);
+  // Telemetry shows the broker the gateway's certificate too (it once connected without one, and never got in).
+  for (const g of ctx.gateways) {
+    await until(`${g.name}'s telemetry connects over mqtts`, () => jsonLines(g.daemon!.err()).some((l) => l.msg === 'telemetry connected'), 15_000);
+    assert.equal(jsonLines(g.daemon!.err()).filter((l) => l.msg === 'telemetry connection error'), [], `${g.name}'s telemetry had no connection error`);
+  }
 
   const runs = await Promise.all(ctx.gateways.map(backup));
   runs.forEach((r, i) => ok(r, `backup on ${NAMES[i]}`));
@@ -259,6 +266,17 @@ test('a member certificate stays within its own topics: other inboxes, other sit
     10_000,
     () => broker(ctx).daemon!.err().slice(-3000),
   );
+
+  // gw-3's daemon heartbeats over mqtts with its own certificate, signed by its node key.
+  const gw3 = ctx.gateways.find((g) => g.name === GW3)!;
+  const gw3Key = Buffer.from((JSON.parse(readFileSync(join(gw3.state, 'agent.json'), 'utf8')) as { nodePublicKey: string }).nodePublicKey, 'hex');
+  const heartbeatOf = (m: { topic: string; payload: string }) => {
+    if (m.topic !== `${R}/telemetry/${GW3}/heartbeat` || m.payload === 'marker') return undefined;
+    const opened = openTelemetry(Buffer.from(m.payload, 'latin1'), { keyOf: (from) => (from === GW3 ? gw3Key : undefined) });
+    return opened.type === 'Heartbeat' ? opened.body : undefined;
+  };
+  await until("gw-3's daemon heartbeat arrives", () => seen.some((m) => heartbeatOf(m) !== undefined), 15_000);
+  assert.is(seen.map(heartbeatOf).find((b) => b !== undefined)!.account, GW3);
 
   // A marker published after the forgeries arrives; none of the forgeries did.
   await watcher.publishAsync(`${R}/telemetry/${GW3}/heartbeat`, Buffer.from('marker'), { qos: 1 });
@@ -336,6 +354,8 @@ test('gw-9, refused while no member, connects once a validator admits it and joi
   ok(await cli(['cluster', 'admit', name, '--key', key, '--state', broker(ctx).state, '--json']), 'cluster admit gw-9');
   assert.is(await attempt(ctx.brokerUrl, clientOptions(ctx, name, `${name}:probe`)), 'connected', 'admitted: the broker takes its certificate now');
   await waitJoined(g9, 4, ctx.gateways);
+  // Its telemetry was refused too, and kept trying (mqtt.js alone gives up after a refused CONNECT).
+  await until("gw-9's telemetry connects once admitted", () => jsonLines(g9.daemon!.err()).some((l) => l.msg === 'telemetry connected'), 15_000);
   const r = ok(await backup(g9), 'backup on gw-9');
   await restoresIdentical(g9, snapshotOf(r), join(ctx.root, 'r-gw9'));
 });
@@ -354,7 +374,7 @@ test('after all that every daemon still runs, the cluster is whole, and one more
   for (const g of [...ctx.gateways].reverse()) {
     g.daemon!.child.kill('SIGTERM');
     const exit = await g.daemon!.exited;
-    assert.is(exit.code, 0, `${g.name} stops cleanly:\n${g.daemon!.output().slice(-2000)}`);
+    assert.is(exit.code, 0, `${g.name} stops cleanly (${JSON.stringify(exit)}):\n${g.daemon!.output().slice(-2000)}`);
   }
 });
 

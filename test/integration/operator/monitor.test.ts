@@ -186,4 +186,31 @@ test("the monitor's broker gone for longer than the silence window: no alert for
   }
 });
 
+test('a broker that refuses the monitor at first is tried again until it takes it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
+  let refused = 0;
+  const broker = await startAedes(0, {
+    authenticate(client, _user, _password, done) {
+      if (client.id.startsWith('2baksa-monitor-') && refused < 2) {
+        refused++;
+        done(Object.assign(new Error('not yet'), { returnCode: 3 as const }), false); // server unavailable
+      } else done(null, true);
+    },
+  });
+  const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
+  let monitor: MonitorService | undefined;
+  try {
+    const started = startMonitor(db, broker, [], { mqttOptions: { reconnectPeriod: 50 } }).then((m) => (monitor = m));
+    await until('the monitor to subscribe', () => monitor !== undefined, 10_000);
+    await started;
+    assert.is(refused, 2, 'refused twice, then taken');
+    assert.ok(monitor!.listening);
+  } finally {
+    await monitor?.stop();
+    await db.close();
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -91,6 +91,34 @@ test('a captured message is acknowledged only once written: one the agent had no
   }
 });
 
+test('a broker that refuses the first CONNECT is tried again: capture does not give up on it', async () => {
+  let refused = 0;
+  const broker = await startAedes(0, {
+    authenticate(client, _user, _password, done) {
+      if (client.id.endsWith(':capture') && refused < 2) {
+        refused++;
+        done(Object.assign(new Error('not yet'), { returnCode: 5 as const }), false); // not authorized
+      } else done(null, true);
+    },
+  });
+  const t = tempDir();
+  const capture = new SensorCapture({ broker: broker.url, topics: ['plant/+/temp'], dir: t.path, clientId: 'gw.example:capture', rotateBytes: 1 << 20, rotateS: 3600, logger: silentLogger, reconnectMs: 50 });
+  const sensor = mqtt.connect(broker.url);
+  try {
+    capture.start();
+    await wait('capture connected after two refusals', () => (capture as unknown as { client?: mqtt.MqttClient }).client?.connected === true);
+    assert.is(refused, 2);
+    await new Promise((r) => setTimeout(r, 100));
+    await sensor.publishAsync('plant/line1/temp', '21.5', { qos: 1 });
+    await wait('the message written', () => capture.messages === 1);
+  } finally {
+    await capture.stop();
+    sensor.end(true);
+    await broker.stop();
+    t.cleanup();
+  }
+});
+
 test('a write that fails fails alone: the log goes on with the next line, and sync makes lines durable', async () => {
   const t = tempDir();
   try {

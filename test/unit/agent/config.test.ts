@@ -1,9 +1,11 @@
 // The agent config: one typed schema; a wrong field is refused by name; overrides apply over the profile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkConfig, effectiveProfile, hostNamePattern, type AgentConfig } from '../../../agent/config/index.ts';
+import { join } from 'node:path';
+import { checkConfig, effectiveProfile, hostNamePattern, initAgent, type AgentConfig } from '../../../agent/config/index.ts';
 import { loadProfile } from '../../../agent/profile/index.ts';
 import { RUNTIME_MARK, runtimeEnv } from '../../../agent/daemon/runtime.ts';
+import { tempDir } from './_helpers.ts';
 
 const good: AgentConfig = {
   format: 1,
@@ -45,6 +47,20 @@ test('an edge cluster lists this gateway, unless it joins a running one, and the
   assert.is(field({ ...good, cluster: { ...cluster, members: ['gw2.plant.example', 'gw3.plant.example'], join: true } }), undefined);
   assert.is(field({ ...good, cluster: { ...cluster, join: true } }), 'cluster.members', 'a joining gateway is not one of the first members');
   assert.is(field({ ...good, cluster: { ...cluster, join: 'yes' } }), 'cluster.join');
+});
+
+test('init keeps the TLS directory for the telemetry broker too, and refuses one without a broker', async () => {
+  const t = tempDir();
+  try {
+    const tls = join(t.path, 'tls');
+    const lone = await initAgent({ stateDir: join(t.path, 'a'), name: 'gw1.plant.example', profile: 'small-arm', sources: [t.path], broker: 'mqtts://broker.plant.example:8883', tlsDir: tls });
+    assert.equal(lone.telemetry, { enabled: true, broker: 'mqtts://broker.plant.example:8883', cluster: 'default', tlsDir: tls });
+    const error = await initAgent({ stateDir: join(t.path, 'b'), name: 'gw1.plant.example', profile: 'small-arm', sources: [t.path], tlsDir: tls }).catch((e: unknown) => e);
+    assert.is((error as { details?: { field?: string } }).details?.field, 'tls-dir');
+    assert.is(field({ ...good, telemetry: { enabled: true, tlsDir: 'relative' } }), 'telemetry.tlsDir');
+  } finally {
+    t.cleanup();
+  }
 });
 
 test('RFC 1034 host names up to 255 characters', () => {
