@@ -60,6 +60,17 @@ export function tenantOf(config: AgentConfig): string {
   return config.account ?? config.name;
 }
 
+/**
+ * The certificate telemetry shows an mqtts broker. A cluster's endpoint knows an agent by its account's
+ * certificate, the one migration uses (`cloud`); a site broker knows a gateway by its own (`--tls-dir`,
+ * named by the gateway; configs written before telemetry had a tlsDir of its own use the edge cluster's).
+ */
+export function telemetryCertificate(config: AgentConfig): { dir: string; name: string } | undefined {
+  if (config.telemetry.cluster && config.cloud) return { dir: config.cloud.tlsDir, name: config.cloud.certName };
+  const dir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
+  return dir ? { dir, name: config.name } : undefined;
+}
+
 export async function loadKeyRing(paths: StatePaths, config: AgentConfig): Promise<KeyRing> {
   const root = await readRootKeyFile(paths.rootKey);
   return KeyRing.fromRoot(root, tenantOf(config), config.keyVersion);

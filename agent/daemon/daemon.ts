@@ -22,7 +22,7 @@ import { createLogger, type Logger } from '../../shared/log.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
 import { restartedByParent, SAME_SIGNAL_MS } from './runtime.ts';
 import { processAlive, processStartTicks } from '../backup/lock.ts';
-import { loadState, tenantOf, type AgentState } from '../config/index.ts';
+import { loadState, telemetryCertificate, tenantOf, type AgentState } from '../config/index.ts';
 import { join, resolve } from 'node:path';
 import { SensorCapture } from '../sources/capture.ts';
 import { TelemetryPublisher, type TelemetryEventName } from '../telemetry/index.ts';
@@ -111,14 +111,14 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
     : undefined;
 
   const broker = config.telemetry.broker ?? config.mqtt?.broker;
-  // The gateway's certificate for an mqtts broker; configs written before telemetry had its own use the
-  // edge cluster's (the site broker asks every client for one).
-  const telemetryTlsDir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
+  const telemetryCert = telemetryCertificate(config);
   const telemetry =
     config.telemetry.enabled && broker
       ? new TelemetryPublisher({
           broker,
-          ...(telemetryTlsDir ? { connection: tlsClientOptions(loadTlsMaterial(telemetryTlsDir, config.name)) as IClientOptions } : {}),
+          ...(telemetryCert
+            ? { connection: tlsClientOptions(loadTlsMaterial(telemetryCert.dir, telemetryCert.name)) as IClientOptions, clientName: telemetryCert.name }
+            : {}),
           site: config.site,
           account,
           nodeId: config.name,
@@ -366,3 +366,4 @@ export async function runDaemon(stateDir: string, options: DaemonOptions = {}): 
   await (options.stopSignal ?? signals!.requested);
   await daemon.stop();
 }
+

@@ -17,6 +17,8 @@ export interface TelemetryOptions {
   broker: string;
   /** Connection options for the broker: the gateway's certificate and CA for mqtts (`tlsClientOptions`). */
   connection?: IClientOptions;
+  /** The name of that certificate: the client id is `<name>:telemetry` (default `<nodeId>:telemetry`). */
+  clientName?: string;
   site: string;
   account: string;
   /** Envelope sender id (the host name). */
@@ -63,7 +65,8 @@ export class TelemetryPublisher {
     const o = this.options;
     const client = mqtt.connect(o.broker, {
       ...o.connection,
-      clientId: `${o.nodeId}:telemetry`.slice(0, 200), // "<node>:…" is how a site broker knows it is the node's
+      // "<identity>:…" is how a broker knows the client id is the certificate's own.
+      clientId: `${o.clientName ?? o.nodeId}:telemetry`.slice(0, 200),
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       reconnectPeriod: 5_000,
       // mqtt.js gives up after a refused CONNECT (a site broker refuses a gateway not yet admitted):

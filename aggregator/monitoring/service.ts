@@ -122,7 +122,8 @@ export class MonitorService {
   /** Connects, subscribes, restores the tracker from the database and starts the timers. */
   static async start(options: MonitorServiceOptions): Promise<MonitorService> {
     const client = mqtt.connect(options.mqttUrl, {
-      clientId: `2baksa-monitor-${options.nodeId}-${process.pid}`,
+      // `<node>:…`: an mqtts endpoint holds a certificate's clients to ids of their own (node/broker.ts).
+      clientId: `${options.nodeId}:monitor-${process.pid}`,
       reconnectPeriod: 1000,
       // mqtt.js gives up on a broker that answers CONNECT with a refusal (not authorized, unavailable):
       // the monitor tries again, as after any other failure.

@@ -13,9 +13,11 @@
  *   replicas[]                   every replica: name, host, port, Ed25519 public key (hex); the order is the id
  *   submitters[]                 the client links allowed to submit account commands: name, public key
  *   submitter                    this node's own client link (one of submitters)
- *   mqtt.url                     the broker agents heartbeat into (shared by the cluster's monitors)
- *   mqtt.embedded                run that broker in this node (plain MQTT on a trusted network: the
- *                                telemetry is signed end to end, not encrypted)
+ *   mqtt.url                     the broker agents heartbeat into (shared by the cluster's monitors;
+ *                                mqtts:// : the monitor shows it this node's certificate)
+ *   mqtt.embedded                run that broker in this node; with tls: true mqtts with mutual
+ *                                certificates and per-account topic rules (broker.ts), else plain MQTT
+ *                                for a trusted network (the telemetry is signed end to end, not encrypted)
  *   api.host, api.port           the REST API (mutual TLS 1.3); replicas[].apiPort is how other nodes
  *                                reach it for shards, replicas[].rack the failure domain of placement,
  *                                replicas[].agentUrl how gateways reach it (default https://host:apiPort),
@@ -70,7 +72,8 @@ export const nodeConfigSchema = z.strictObject({
   submitter: hostName,
   mqtt: z.strictObject({
     url: z.string().regex(/^(mqtts?|tcp|tls):\/\/\S+$/, 'must be an mqtt:// or mqtts:// URL'),
-    embedded: z.strictObject({ host: z.string().min(1).max(255), port }).nullable().default(null),
+    /** tls: mqtts with client certificates from the cluster CA (`aggregator init` writes true); false or absent: plain MQTT. */
+    embedded: z.strictObject({ host: z.string().min(1).max(255), port, tls: z.boolean().default(false) }).nullable().default(null),
   }),
   api: z.strictObject({ host: z.string().min(1).max(255), port }),
   storage: z

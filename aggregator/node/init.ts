@@ -9,7 +9,8 @@
  *   DIR/<node>/node.json     the node's config (aggregator/node/config.ts), replica.key, submitter.key
  *
  * Node i listens for replicas on basePort + i and for the API on basePort + 100 + i; node 0 runs the
- * cluster's MQTT broker on basePort + 200, which every node's monitor and every agent use. Racks are
+ * cluster's MQTT broker on basePort + 200 (mqtts with client certificates from the cluster CA), which
+ * every node's monitor and every agent use. Racks are
  * assigned round-robin over `racks`. Refuses to write into a directory that already has a cluster.
  */
 import { existsSync } from 'node:fs';
@@ -102,7 +103,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
   await issueCertificate(pkiDir, { name: people.operator, role: 'operator' });
 
   const mqttPort = o.basePort + 200;
-  const mqttUrl = `mqtt://${o.host}:${mqttPort}`;
+  const mqttUrl = `mqtts://${o.host}:${mqttPort}`;
   const rackOf = (i: number) => `rack${(i % o.racks) + 1}`;
   const replicas = names.map((name, i) => ({ name, host: o.host, port: o.basePort + i, apiPort: o.basePort + 100 + i, rack: rackOf(i), publicKey: hex(replicaKeys[i]!.publicKey) }));
   // The cloud geometry: m = 2 parity shards from 4 nodes on (a rack of two nodes may be lost), k = the rest.
@@ -127,7 +128,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
       replicas,
       submitters,
       submitter: submitterNames[i]!,
-      mqtt: { url: mqttUrl, embedded: i === 0 ? { host: o.host, port: mqttPort } : null },
+      mqtt: { url: mqttUrl, embedded: i === 0 ? { host: o.host, port: mqttPort, tls: true } : null },
       api: { host: o.host, port: o.basePort + 100 + i },
       storage: { volumes: ['data/volume1'], dataShards, parityShards, segmentBytes: 4 * 1024 * 1024, scrubCron: '*/10 * * * *', scrubShare: 0.1 },
       monitor: { adminContact: o.adminContact, hookPath: null, silenceFactor: 2, verifyWorkers: 1 },

@@ -21,11 +21,12 @@
  * Registrations pin an agent's key in each node's own database on first use (every node sees the same
  * Register), not through consensus: a key reset is an admin command on each node's API for now.
  */
+import type { IClientOptions } from 'mqtt';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
-import { loadTlsMaterial, roleOf, identityOf } from '../../shared/crypto/pki.ts';
+import { loadTlsMaterial, roleOf, identityOf, tlsClientOptions } from '../../shared/crypto/pki.ts';
 import { readKeyFile } from '../../shared/crypto/key-file.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import type { Database } from '../../shared/db/index.ts';
@@ -35,6 +36,7 @@ import { ClientNode, ReplicaNode, linkKeyResolver, type ReplicaNodeOptions } fro
 import { TlsTransport } from '../../shared/transport/index.ts';
 import { stateDigest } from '../accounts/digest.ts';
 import { openAccountDb } from '../accounts/schema.ts';
+import { findAccountByName } from '../accounts/queries.ts';
 import type { AccountCommand, ApplyResult } from '../accounts/types.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import { volumeList, type VolumeUsage } from '../reports/space.ts';
@@ -152,7 +154,21 @@ export class AggregatorNode {
       opened.push(() => materializer.stop());
 
       const embedded = config.mqtt.embedded;
-      const broker = embedded ? await listening('mqtt.embedded.port', embedded.host, embedded.port, () => startEmbeddedBroker(embedded.host, embedded.port, logger)) : undefined;
+      const broker = embedded
+        ? await listening('mqtt.embedded.port', embedded.host, embedded.port, () =>
+            startEmbeddedBroker({
+              host: embedded.host,
+              port: embedded.port,
+              logger,
+              cluster: config.cluster,
+              ...(embedded.tls ? { tls: loadTlsMaterial(config.pkiDir, config.node) } : {}),
+              accountOf: async (name) => {
+                const account = await findAccountByName(db, name);
+                return account && { name: account.name, number: account.number };
+              },
+            }),
+          )
+        : undefined;
       if (broker) opened.push(() => broker.stop());
 
       const replicaTransport = new TlsTransport({
@@ -221,6 +237,8 @@ export class AggregatorNode {
       const monitor = await MonitorService.start({
         db,
         mqttUrl,
+        // An mqtts endpoint (the cluster's own, or another) is shown this node's certificate.
+        ...(/^(mqtts|tls):/.test(mqttUrl) ? { mqttOptions: tlsClientOptions(loadTlsMaterial(config.pkiDir, config.node)) as IClientOptions } : {}),
         cluster: config.cluster,
         nodeId: config.node,
         signer: monitorKey,

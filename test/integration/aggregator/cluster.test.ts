@@ -160,14 +160,17 @@ test('4 aggregator processes: replicated accounts, a real agent heartbeating in,
     await run(['accounts', 'create', '--name', 'gw9.site-a.example', '--interval', String(INTERVAL_S), ...admin(1)]);
     const commandsBeforeAgent = 8;
 
-    // A real agent heartbeats into the cluster's broker; every node's monitor tracks it.
+    // A real agent heartbeats into the cluster's broker (mqtts); every node's monitor tracks it.
+    assert.match(init.mqttUrl, /^mqtts:\/\//);
     const src = join(dir, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'plc.csv'), `t,v\n${Array.from({ length: 200 }, (_, k) => `${k},${k * 7}`).join('\n')}\n`);
     const profilePath = writeLazyTestProfile(join(dir, 'profile.json'), 'cluster-test');
     const agentFor = async (name: string, i: number) => {
       const state = join(dir, `agent-state-${i}`);
-      await run(['agent', 'init', '--state', state, '--name', name, '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
+      // The cluster's endpoint is mqtts: the agent shows its account's certificate (CN = the account).
+      await run(['pki', 'issue', '--dir', init.pkiDir, '--name', name, '--role', 'agent', '--json']);
+      await run(['agent', 'init', '--state', state, '--name', name, '--profile', profilePath, '--source', src, '--broker', init.mqttUrl, '--tls-dir', init.pkiDir, '--cluster', 'dc1', '--site', 'site-a', '--monitor-key', init.monitorPublicKey]);
       const p = runCli(['agent', 'run', '--state', state], { BAKSA_LOG_LEVEL: 'info' });
       agents.push(p);
       return p;

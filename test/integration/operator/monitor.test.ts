@@ -191,7 +191,7 @@ test('a broker that refuses the monitor at first is tried again until it takes i
   let refused = 0;
   const broker = await startAedes(0, {
     authenticate(client, _user, _password, done) {
-      if (client.id.startsWith('2baksa-monitor-') && refused < 2) {
+      if (client.id.startsWith('n1:monitor-') && refused < 2) {
         refused++;
         done(Object.assign(new Error('not yet'), { returnCode: 3 as const }), false); // server unavailable
       } else done(null, true);

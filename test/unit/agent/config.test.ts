@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { checkConfig, effectiveProfile, hostNamePattern, initAgent, type AgentConfig } from '../../../agent/config/index.ts';
+import { checkConfig, effectiveProfile, hostNamePattern, initAgent, telemetryCertificate, type AgentConfig } from '../../../agent/config/index.ts';
 import { loadProfile } from '../../../agent/profile/index.ts';
 import { RUNTIME_MARK, runtimeEnv } from '../../../agent/daemon/runtime.ts';
 import { tempDir } from './_helpers.ts';
@@ -61,6 +61,16 @@ test('init keeps the TLS directory for the telemetry broker too, and refuses one
   } finally {
     t.cleanup();
   }
+});
+
+test("telemetry shows a cluster's endpoint the account's certificate, and a site broker the gateway's", () => {
+  const cloud = { server: 'https://agg1.dc1.example:7500', tlsDir: '/etc/2baksa/cloud', certName: 'acct.example' };
+  const dc = { enabled: true, broker: 'mqtts://agg1.dc1.example:7600', cluster: 'dc1', tlsDir: '/etc/2baksa/tls' };
+  assert.equal(telemetryCertificate({ ...good, telemetry: dc, cloud }), { dir: '/etc/2baksa/cloud', name: 'acct.example' });
+  assert.equal(telemetryCertificate({ ...good, telemetry: dc }), { dir: '/etc/2baksa/tls', name: good.name });
+  const cluster = { members: [good.name], broker: 'mqtts://gw1.plant.example:8883', tlsDir: '/etc/2baksa/site' };
+  assert.equal(telemetryCertificate({ ...good, telemetry: { enabled: true, broker: cluster.broker }, cluster, cloud }), { dir: '/etc/2baksa/site', name: good.name });
+  assert.is(telemetryCertificate({ ...good, telemetry: { enabled: true, broker: 'mqtt://broker:1883' } }), undefined);
 });
 
 test('RFC 1034 host names up to 255 characters', () => {
