@@ -98,9 +98,12 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   let lastBackupType: 'lazy' | 'snapshot' | undefined = lastRun?.type === 'lazy' || lastRun?.type === 'snapshot' ? lastRun.type : undefined;
   const counters = new HeartbeatCounters(paths);
 
+  // Sensor capture reads the broker `--broker` named; over mqtts it shows the gateway's certificate too.
+  const captureTlsDir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
   const capture = config.mqtt
     ? new SensorCapture({
         broker: config.mqtt.broker,
+        ...(captureTlsDir ? { connection: tlsClientOptions(loadTlsMaterial(captureTlsDir, config.name)) as IClientOptions } : {}),
         topics: config.mqtt.topics,
         dir: resolve(paths.root, config.mqtt.captureDir),
         rotateBytes: config.mqtt.rotateBytes,

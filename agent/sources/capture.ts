@@ -11,7 +11,7 @@
  * delivers the message again on the reconnect. Lines reach the disk (fdatasync) within SYNC_INTERVAL_MS,
  * and at every rotation.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/log.ts';
 import { RotatingLog, type RotationPolicy } from './rotating-log.ts';
 
@@ -23,6 +23,8 @@ export interface CaptureOptions extends RotationPolicy {
   logger: Logger;
   /** Wait between connection attempts (default 5 s). */
   reconnectMs?: number;
+  /** Connection options for the broker: the gateway's certificate and CA for mqtts (`tlsClientOptions`). */
+  connection?: IClientOptions;
 }
 
 /** A directory/file prefix for a topic filter: `sensors/+/temp` → `sensors_+_temp`. */
@@ -69,6 +71,7 @@ export class SensorCapture {
   start(): void {
     const o = this.options;
     const client = mqtt.connect(o.broker, {
+      ...o.connection,
       clientId: o.clientId.slice(0, 200),
       reconnectPeriod: o.reconnectMs ?? 5_000,
       clean: false,

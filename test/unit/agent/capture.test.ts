@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { RotatingLog, SensorCapture, captureLine, logFileName, shouldRotate, slugOf, topicMatches } from '../../../agent/sources/index.ts';
 import { startAedes } from '../../helpers/brokers.ts';
+import { Aedes } from 'aedes';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { authenticatedPeer, initCa, issueCertificate, loadTlsMaterial, tlsClientOptions, tlsServerOptions } from '../../../shared/crypto/pki.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { tempDir } from './_helpers.ts';
 
@@ -115,6 +119,42 @@ test('a broker that refuses the first CONNECT is tried again: capture does not g
     await capture.stop();
     sensor.end(true);
     await broker.stop();
+    t.cleanup();
+  }
+});
+
+test('over mqtts with client certificates, capture shows the broker the certificate it is given', async () => {
+  const t = tempDir();
+  const pki = join(t.path, 'pki');
+  await initCa(pki, { name: 'capture-test-ca' });
+  await issueCertificate(pki, { name: 'broker.test', role: 'replica', ipAddresses: ['127.0.0.1'] });
+  await issueCertificate(pki, { name: 'gw.example', role: 'agent' });
+  const aedes = await Aedes.createBroker();
+  const peers: string[] = [];
+  const server = createTlsServer(tlsServerOptions(loadTlsMaterial(pki, 'broker.test')), (socket) => {
+    peers.push(authenticatedPeer(socket)?.identity ?? 'none');
+    aedes.handle(socket);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const material = loadTlsMaterial(pki, 'gw.example');
+  const capture = new SensorCapture({
+    broker: url, topics: ['plant/+/temp'], dir: join(t.path, 'cap'), clientId: 'gw.example:capture', rotateBytes: 1 << 20, rotateS: 3600, logger: silentLogger,
+    connection: tlsClientOptions(material) as mqtt.IClientOptions,
+  });
+  const sensor = await mqtt.connectAsync(url, { ...(tlsClientOptions(material) as mqtt.IClientOptions), clientId: 'gw.example:sensor' });
+  try {
+    capture.start();
+    await wait('capture connected over mqtts', () => (capture as unknown as { client?: mqtt.MqttClient }).client?.connected === true);
+    await new Promise((r) => setTimeout(r, 100));
+    await sensor.publishAsync('plant/line1/temp', '21.5', { qos: 1 });
+    await wait('the message written', () => capture.messages === 1);
+    assert.ok(peers.includes('gw.example'), `the broker saw the gateway's certificate: ${peers.join(', ')}`);
+  } finally {
+    await capture.stop();
+    sensor.end(true);
+    await new Promise<void>((r) => aedes.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
     t.cleanup();
   }
 });
