@@ -143,7 +143,7 @@ function claim(claimsDir: string, base: number): boolean {
 }
 
 /**
- * A base port for a 4-node cluster on this machine (base + 0..3 replicas, + 100..103 API, + 200 MQTT):
+ * A base port for a 4-node cluster on this machine (base + 0..3 replicas, + 100..103 API, + 200..203 MQTT):
  * all of them free, and claimed so that no other 2baksa process picks the same range meanwhile. Bases
  * are 300 apart, so two claimed ranges never overlap, and below Linux's ephemeral range (32768 and
  * up), so no outgoing connection takes one as its source port before the nodes listen. Claims are
@@ -154,7 +154,7 @@ export async function freeBasePort(claimsDir = defaultClaimsDir()): Promise<numb
   for (let k = 0; k < BASES; k++) {
     const base = BASE_FIRST + ((first + k) % BASES) * BASE_STEP;
     if (!claim(claimsDir, base)) continue;
-    const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200].map((d) => base + d);
+    const ports = [0, 1, 2, 3, 100, 101, 102, 103, 200, 201, 202, 203].map((d) => base + d);
     if ((await Promise.all(ports.map((p) => portFree(p)))).every(Boolean)) return base;
     // A port of it is held by another program (or by a cluster claimed elsewhere): let it go.
     const file = join(claimsDir, String(base));

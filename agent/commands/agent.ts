@@ -43,7 +43,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--source <path...>', 'a directory, file or glob to back up (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--exclude <glob...>', 'leave out matching paths (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--one-file-system', 'enter no mount point below a source (kernel pseudo file systems such as /proc are never entered)')
-    .option('--broker <url>', 'MQTT broker for telemetry and sensor capture (mqtt://host:port)')
+    .option('--broker <url>', 'MQTT broker for telemetry and sensor capture (mqtt://host:port); for telemetry alone, a cluster\'s endpoints separated by commas, tried in turn')
     .option('--cluster <name>', 'data-center cluster whose monitor the agent registers with', 'default')
     .option('--mqtt-topic <topic...>', 'capture this MQTT topic filter into rolling logs (repeatable)', (v: string, p: string[]) => collect(v, p))
     .option('--monitor-key <hex>', "the monitor's Ed25519 public key: apply its heartbeat interval and on/off switch")

@@ -89,6 +89,9 @@ export async function initAgent(options: InitOptions): Promise<AgentConfig> {
   };
   if (options.account !== undefined) config.account = options.account;
   if (options.cloud) config.cloud = { ...options.cloud, tlsDir: resolve(options.cloud.tlsDir) };
+  if (options.broker?.includes(',') && ((options.members?.length ?? 0) > 0 || (options.mqttTopics?.length ?? 0) > 0)) {
+    throw configError('broker', 'several brokers are for telemetry to a cluster\'s endpoints; an edge cluster and sensor capture use one', 'give --broker one URL');
+  }
   if (options.tlsDir !== undefined && !options.broker) {
     throw configError('tls-dir', 'a TLS directory is what the gateway shows an mqtts broker, and no broker is given', 'add --broker mqtts://HOST:PORT, or leave --tls-dir out');
   }

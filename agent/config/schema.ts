@@ -10,7 +10,9 @@ export const CONFIG_FORMAT = 1;
 
 /** An RFC 1034 host name: dot-separated labels of letters, digits and dashes, up to 255 characters. */
 export const hostNamePattern = /^(?=.{1,255}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const brokerPattern = /^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/;
+const brokerPattern = /^(mqtts?|wss?|tcp|tls):\/\/[^\s,]+$/;
+/** Telemetry may name several brokers (a cluster's endpoints), tried in turn. */
+const brokerListPattern = /^(mqtts?|wss?|tcp|tls):\/\/[^\s,]+(,(mqtts?|wss?|tcp|tls):\/\/[^\s,]+)*$/;
 const topicPattern = /^[^\u0000]{1,1024}$/;
 
 export const checkConfig = refine(
@@ -45,8 +47,11 @@ export const checkConfig = refine(
     ),
     telemetry: object({
       enabled: bool(),
-      /** Broker for heartbeats and events; defaults to mqtt.broker. */
-      broker: optional(str(brokerPattern, 'a broker URL (mqtt://host:port)')),
+      /**
+       * Broker for heartbeats and events; defaults to mqtt.broker. Several separated by commas (a
+       * cluster's endpoints) are tried in turn (agent/telemetry/publisher.ts).
+       */
+      broker: optional(str(brokerListPattern, 'a broker URL (mqtt://host:port), or several separated by commas')),
       /** The data-center cluster whose monitor the agent registers with (dc/<cluster>/register). */
       cluster: optional(str(/^[A-Za-z0-9_.-]{1,64}$/, 'a cluster name')),
       /** The monitor's Ed25519 public key (hex): MonitorConfig replies signed by it are applied. */

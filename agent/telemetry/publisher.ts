@@ -14,6 +14,7 @@ import { buildHeartbeat, type HeartbeatInput } from './heartbeat.ts';
 import { openMonitorConfig, sealAgentTelemetry, type AgentTelemetryBodies, type AgentTelemetryType, type TelemetryEventName } from './messages.ts';
 
 export interface TelemetryOptions {
+  /** One broker URL, or several separated by commas (a cluster's endpoints): tried in turn. */
   broker: string;
   /** Connection options for the broker: the gateway's certificate and CA for mqtts (`tlsClientOptions`). */
   connection?: IClientOptions;
@@ -39,10 +40,19 @@ export interface TelemetryOptions {
 
 /** How long shutdown waits for the Deregister to be acknowledged. */
 const DEREGISTER_WAIT_MS = 2000;
+/** Wait before connecting again (mqtt.js's reconnect period, or a full turn of several brokers). */
+const RECONNECT_MS = 5_000;
+
+/** The brokers of `--broker`: one URL, or several separated by commas. */
+export function brokerUrls(broker: string): string[] {
+  return broker.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+}
 
 export class TelemetryPublisher {
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The next broker's connection, while between two of several. */
+  private rotation: NodeJS.Timeout | undefined;
   private stopped = false;
   private beating: Promise<void> | undefined;
   private lastConnectionMs: number | undefined;
@@ -62,13 +72,26 @@ export class TelemetryPublisher {
   }
 
   start(): void {
+    this.connect(0);
+    this.schedule();
+  }
+
+  /**
+   * Connects to broker `index` of the list. With one broker mqtt.js reconnects to it by itself; with
+   * several (a cluster's endpoints, `--broker URL1,URL2`), a closed connection moves on to the next
+   * (at once, and after RECONNECT_MS once every broker was tried): a heartbeat goes through whichever
+   * endpoint is up, and the cluster's monitors, subscribed to them all, hear it.
+   */
+  private connect(index: number): void {
     const o = this.options;
-    const client = mqtt.connect(o.broker, {
+    const urls = brokerUrls(o.broker);
+    const url = urls[index % urls.length]!;
+    const client = mqtt.connect(url, {
       ...o.connection,
       // "<identity>:…" is how a broker knows the client id is the certificate's own.
       clientId: `${o.clientName ?? o.nodeId}:telemetry`.slice(0, 200),
       connectTimeout: o.connectTimeoutMs ?? 10_000,
-      reconnectPeriod: 5_000,
+      reconnectPeriod: urls.length > 1 ? 0 : RECONNECT_MS,
       // mqtt.js gives up after a refused CONNECT (a site broker refuses a gateway not yet admitted):
       // the heartbeat tries again, as after any other failure.
       reconnectOnConnackError: true,
@@ -77,7 +100,7 @@ export class TelemetryPublisher {
     this.client = client;
     client.on('connect', () => {
       this.lastConnectionMs = this.now();
-      o.logger.info({ broker: o.broker }, 'telemetry connected');
+      o.logger.info({ broker: url }, 'telemetry connected');
       if (o.cluster) {
         void this.publish(topics.dc(o.cluster, 'register'), 'Register', {
           account: o.account,
@@ -90,8 +113,16 @@ export class TelemetryPublisher {
       }
     });
     client.on('message', (_topic, payload) => this.onConfig(payload));
-    client.on('error', (error) => o.logger.warn({ err: error.message }, 'telemetry connection error'));
-    this.schedule();
+    client.on('error', (error) => o.logger.warn({ err: error.message, broker: url }, 'telemetry connection error'));
+    if (urls.length > 1) {
+      client.once('close', () => {
+        if (this.stopped || this.client !== client) return;
+        client.end(true);
+        const next = index + 1;
+        this.rotation = setTimeout(() => this.connect(next), next % urls.length === 0 ? RECONNECT_MS : 0);
+        this.rotation.unref();
+      });
+    }
   }
 
   private onConfig(payload: Buffer): void {
@@ -155,7 +186,9 @@ export class TelemetryPublisher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.beating?.catch(() => undefined);
+    if (this.rotation) clearTimeout(this.rotation);
+    // A heartbeat published while the broker is away waits in mqtt.js for it to come back: not forever.
+    if (this.beating) await within(this.beating.then(() => true, () => true), DEREGISTER_WAIT_MS);
     const o = this.options;
     const client = this.client;
     if (!client) return;

@@ -60,7 +60,8 @@ export function registerAggregator(program: Command): void {
         { header: 'CONFIG', value: (n) => n.config },
       ], format);
       process.stdout.write(
-        `\nMQTT for agents: ${result.mqttUrl} (run by ${result.nodes[0]!.name}; an agent shows its account's certificate: 2baksa pki issue --dir ${result.pkiDir} --name ACCOUNT --role agent, then agent init … --tls-dir DIR)\n` +
+        `\nMQTT for agents (one endpoint on each node; give agents the list): --broker ${result.mqttUrl}\n` +
+          `  an agent shows its account's certificate: 2baksa pki issue --dir ${result.pkiDir} --name ACCOUNT --role agent, then agent init … --tls-dir DIR\n` +
           `monitor key for agents: --monitor-key ${result.monitorPublicKey}\n` +
           `admin commands: --server ${result.nodes[0]!.apiUrl} --tls-dir ${result.pkiDir} --cert-name ${result.certificates.admin}\n` +
           `start each node: 2baksa aggregator run --config ${result.nodes[0]!.config}\n`,

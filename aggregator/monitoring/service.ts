@@ -1,5 +1,5 @@
 /**
- * The monitor's thin shell: an mqtt.js client on the aggregator's broker feeds `HeartbeatIngest`, one
+ * The monitor's thin shell: an mqtt.js client on each of the cluster's MQTT endpoints feeds `HeartbeatIngest`, one
  * timer drives the tracker (set to the next deadline, at most `tickIntervalMsMax` away), another flushes
  * the batched heartbeat store, and the actions come out as MQTT publishes (MonitorConfig replies, alerts)
  * and `AlertDispatcher.raise` calls (hook, alert topic, log).
@@ -9,7 +9,13 @@
  * on the VerifyPool's worker threads while the main thread decodes the next batch, and they are admitted
  * in arrival order.
  *
- * Subscriptions: every site's heartbeats and events, and this cluster's register/deregister channels.
+ * Subscriptions: every site's heartbeats and events, and this cluster's register/deregister channels,
+ * on every endpoint (`mqttUrl`: one URL, or several separated by commas). An agent heartbeats through
+ * one endpoint at a time and moves to another when its own goes away, so each heartbeat arrives once.
+ * Silence is judged while at least one endpoint is heard; losing one of several is a moment of
+ * deafness (the tracker's `listening` hold): the gateways that used it get a full window to come back
+ * through another before any of them counts as silent. Configs and alerts go out on every endpoint
+ * that is up.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
@@ -25,6 +31,7 @@ import { AlertDispatcher, defaultNotifyOptions, type Alert, type AlertRequest } 
 
 export interface MonitorServiceOptions {
   db: Database;
+  /** The endpoint's URL, or several endpoints' separated by commas. */
   mqttUrl: string;
   mqttOptions?: IClientOptions;
   cluster: string;
@@ -65,7 +72,10 @@ export const defaultMonitorServiceOptions = {
 export class MonitorService {
   readonly ingest: HeartbeatIngest;
   readonly dispatcher: AlertDispatcher;
-  readonly client: MqttClient;
+  /** One client per endpoint, in the order of `mqttUrl`. */
+  readonly clients: readonly MqttClient[];
+  /** The endpoints subscribed to now. */
+  private readonly heard = new Set<MqttClient>();
   private readonly metrics: MonitorMetrics | undefined;
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -90,9 +100,9 @@ export class MonitorService {
 
   private constructor(
     private readonly options: MonitorServiceOptions,
-    client: MqttClient,
+    clients: MqttClient[],
   ) {
-    this.client = client;
+    this.clients = clients;
     this.logger = options.logger ?? createLogger('monitor');
     this.now = options.now ?? Date.now;
     this.metrics = options.registry ? monitorMetrics(options.registry) : undefined;
@@ -121,47 +131,60 @@ export class MonitorService {
 
   /** Connects, subscribes, restores the tracker from the database and starts the timers. */
   static async start(options: MonitorServiceOptions): Promise<MonitorService> {
-    const client = mqtt.connect(options.mqttUrl, {
-      // `<node>:…`: an mqtts endpoint holds a certificate's clients to ids of their own (node/broker.ts).
-      clientId: `${options.nodeId}:monitor-${process.pid}`,
-      reconnectPeriod: 1000,
-      // mqtt.js gives up on a broker that answers CONNECT with a refusal (not authorized, unavailable):
-      // the monitor tries again, as after any other failure.
-      reconnectOnConnackError: true,
-      ...options.mqttOptions,
-    });
-    const service = new MonitorService(options, client);
+    const urls = options.mqttUrl.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+    const clients = urls.map((url) =>
+      mqtt.connect(url, {
+        // `<node>:…`: an mqtts endpoint holds a certificate's clients to ids of their own (node/broker.ts).
+        clientId: `${options.nodeId}:monitor-${process.pid}`,
+        reconnectPeriod: 1000,
+        // mqtt.js gives up on a broker that answers CONNECT with a refusal (not authorized, unavailable):
+        // the monitor tries again, as after any other failure.
+        reconnectOnConnackError: true,
+        ...options.mqttOptions,
+      }),
+    );
+    const service = new MonitorService(options, clients);
     try {
       await service.ingest.start();
-      client.on('message', (topic, payload) => service.onMessage(topic, payload));
-      // Subscribed again on every connection (a clean session forgets them); the broker may come up
+      // Subscribed again on every connection (a clean session forgets them); an endpoint may come up
       // after us, or restart, so a refused connection is retried, never fatal.
       const subscribed = new Promise<void>((resolve) => {
-        const subscribe = () => {
-          client
-            .subscribeAsync(
-              [filters.heartbeats(), filters.events(), topics.dc(options.cluster, 'register'), topics.dc(options.cluster, 'deregister')],
-              { qos: 1 },
-            )
-            .then(() => {
-              service.logger.info({ broker: options.mqttUrl }, 'monitor subscribed');
-              service.hearing();
-              resolve();
-            })
-            .catch((err: Error) => service.logger.warn({ err: err.message }, 'monitor: subscribe failed'));
-        };
-        client.on('connect', subscribe);
-        // The connection may have come up while the ingest was starting.
-        if (client.connected) subscribe();
+        for (const [i, client] of clients.entries()) {
+          const url = urls[i]!;
+          client.on('message', (topic, payload) => service.onMessage(topic, payload));
+          const subscribe = () => {
+            client
+              .subscribeAsync(
+                [filters.heartbeats(), filters.events(), topics.dc(options.cluster, 'register'), topics.dc(options.cluster, 'deregister')],
+                { qos: 1 },
+              )
+              .then(() => {
+                service.logger.info({ broker: url }, 'monitor subscribed');
+                service.heardFrom(client);
+                resolve();
+              })
+              .catch((err: Error) => service.logger.warn({ err: err.message, broker: url }, 'monitor: subscribe failed'));
+          };
+          client.on('connect', subscribe);
+          // The connection may have come up while the ingest was starting.
+          if (client.connected) subscribe();
+          // A node that is down is tried every second: say so once a minute, or when the error changes.
+          let said = { message: '', atMs: 0 };
+          client.on('error', (err) => {
+            const now = Date.now();
+            if (err.message === said.message && now - said.atMs < 60_000) return;
+            said = { message: err.message, atMs: now };
+            service.logger.warn({ err: err.message, broker: url }, 'monitor: broker connection error');
+          });
+          client.on('close', () => service.lostFrom(client, url));
+        }
       });
-      client.on('error', (err) => service.logger.warn({ err: err.message, broker: options.mqttUrl }, 'monitor: broker connection error'));
-      client.on('close', () => service.notHearing());
       if (options.waitForBroker !== false) await subscribed;
       service.flushTimer = setInterval(() => service.flush(), options.flushIntervalMs ?? defaultMonitorServiceOptions.flushIntervalMs);
       service.refreshTimer = setInterval(() => service.track(service.refresh()), options.accountRefreshMs ?? defaultMonitorServiceOptions.accountRefreshMs);
       service.schedule();
     } catch (err) {
-      await client.endAsync(true).catch(() => undefined);
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await service.ownPool?.close();
       throw err;
     }
@@ -233,7 +256,7 @@ export class MonitorService {
       if (a.type === 'alert') continue;
       if (a.type === 'publish') {
         const payload = sealTelemetry('MonitorConfig', a.body, this.options.nodeId, this.now(), this.options.signer.privateKey);
-        await this.client.publishAsync(a.topic, Buffer.from(payload), { qos: 1 });
+        await this.publishEverywhere(a.topic, payload);
       } else if (a.type === 'admitParked') await this.admitParked();
       else await this.refresh();
     }
@@ -275,25 +298,37 @@ export class MonitorService {
   }
 
   /**
-   * The broker connection is up and subscribed: heartbeats are heard from now on. Deadlines that passed,
-   * or pass within a window, while this node could not hear are held (tracker `listening`): a silence it
-   * did not witness is no silence, and heartbeats sent meanwhile are lost to it (a clean session).
+   * An endpoint is subscribed. The first of them (after none): heartbeats are heard from now on, and
+   * deadlines that passed, or pass within a window, while this node could not hear are held (tracker
+   * `listening`): a silence it did not witness is no silence, and heartbeats sent meanwhile are lost to
+   * it (a clean session).
    */
-  private hearing(): void {
+  private heardFrom(client: MqttClient): void {
     if (this.stopped) return;
-    const wasDeaf = this.deaf;
+    this.heard.add(client);
+    if (!this.deaf) return;
     this.deaf = false;
     this.ingest.listening(this.now());
-    if (wasDeaf && this.heardBefore) this.logger.info('monitor: hearing heartbeats again; silence is judged from now on');
+    if (this.heardBefore) this.logger.info('monitor: hearing heartbeats again; silence is judged from now on');
     this.heardBefore = true;
     this.schedule();
   }
 
-  /** The broker connection is gone: no silence is judged until it is back (`hearing`). */
-  private notHearing(): void {
-    if (this.deaf || this.stopped) return;
-    this.deaf = true;
-    this.logger.warn({ broker: this.options.mqttUrl }, 'monitor: broker connection lost; no gateway is judged silent until it is back');
+  /**
+   * An endpoint's connection is gone. The last one: no silence is judged until one is back. One of
+   * several: the gateways that used it move to another, and may lose a heartbeat on the way, so every
+   * deadline gets a full window again (the tracker's `listening` hold), as after deafness.
+   */
+  private lostFrom(client: MqttClient, url: string): void {
+    if (!this.heard.delete(client) || this.stopped) return;
+    if (this.heard.size === 0) {
+      this.deaf = true;
+      this.logger.warn({ broker: url }, 'monitor: broker connection lost; no gateway is judged silent until it is back');
+      return;
+    }
+    this.ingest.listening(this.now());
+    this.logger.warn({ broker: url, heard: this.heard.size }, 'monitor: lost one endpoint; the gateways on it get a full window to come back through another');
+    this.schedule();
   }
 
   /** Whether this monitor hears heartbeats now (its broker connection is up and subscribed). */
@@ -323,7 +358,16 @@ export class MonitorService {
       detail: alert.detail.slice(0, 1024),
     };
     const payload = sealTelemetry('Alert', body, this.options.nodeId, this.now(), this.options.signer.privateKey);
-    await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
+    await this.publishEverywhere(topic, payload);
+  }
+
+  /**
+   * On every endpoint heard now, where the agents are; with none, on all of them (mqtt.js sends it when
+   * one is back).
+   */
+  private async publishEverywhere(topic: string, payload: Uint8Array): Promise<void> {
+    const targets = this.heard.size > 0 ? [...this.heard] : this.clients;
+    await Promise.all(targets.map((c) => c.publishAsync(topic, Buffer.from(payload), { qos: 1 })));
   }
 
   /** Waits for in-flight messages, writes pending state, waits for hooks. */
@@ -343,6 +387,6 @@ export class MonitorService {
     for (const t of [this.tickTimer, this.flushTimer, this.refreshTimer]) if (t) clearTimeout(t);
     await this.drain();
     await this.ownPool?.close();
-    await this.client.endAsync();
+    await Promise.all(this.clients.map((c) => c.endAsync()));
   }
 }

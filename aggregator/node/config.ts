@@ -13,8 +13,9 @@
  *   replicas[]                   every replica: name, host, port, Ed25519 public key (hex); the order is the id
  *   submitters[]                 the client links allowed to submit account commands: name, public key
  *   submitter                    this node's own client link (one of submitters)
- *   mqtt.url                     the broker agents heartbeat into (shared by the cluster's monitors;
- *                                mqtts:// : the monitor shows it this node's certificate)
+ *   mqtt.url                     the broker agents heartbeat into, or the cluster's endpoints separated
+ *                                by commas (the monitor listens on each; mqtts:// : it shows them this
+ *                                node's certificate)
  *   mqtt.embedded                run that broker in this node; with tls: true mqtts with mutual
  *                                certificates and per-account topic rules (broker.ts), else plain MQTT
  *                                for a trusted network (the telemetry is signed end to end, not encrypted)
@@ -71,7 +72,7 @@ export const nodeConfigSchema = z.strictObject({
   submitters: z.array(z.strictObject({ name: hostName, publicKey: hexKey })).min(1).max(256),
   submitter: hostName,
   mqtt: z.strictObject({
-    url: z.string().regex(/^(mqtts?|tcp|tls):\/\/\S+$/, 'must be an mqtt:// or mqtts:// URL'),
+    url: z.string().regex(/^(mqtts?|tcp|tls):\/\/[^\s,]+(,(mqtts?|tcp|tls):\/\/[^\s,]+)*$/, 'must be an mqtt:// or mqtts:// URL, or several separated by commas'),
     /** tls: mqtts with client certificates from the cluster CA (`aggregator init` writes true); false or absent: plain MQTT. */
     embedded: z.strictObject({ host: z.string().min(1).max(255), port, tls: z.boolean().default(false) }).nullable().default(null),
   }),

@@ -8,9 +8,9 @@
  *                            --monitor-key HEX`); every node signs MonitorConfig and alerts with it
  *   DIR/<node>/node.json     the node's config (aggregator/node/config.ts), replica.key, submitter.key
  *
- * Node i listens for replicas on basePort + i and for the API on basePort + 100 + i; node 0 runs the
- * cluster's MQTT broker on basePort + 200 (mqtts with client certificates from the cluster CA), which
- * every node's monitor and every agent use. Racks are
+ * Node i listens for replicas on basePort + i, for the API on basePort + 100 + i and for agents' MQTT
+ * on basePort + 200 + i (mqtts with client certificates from the cluster CA); every node's monitor
+ * listens on every node's endpoint, and agents are given the list. Racks are
  * assigned round-robin over `racks`. Refuses to write into a directory that already has a cluster.
  */
 import { existsSync } from 'node:fs';
@@ -65,7 +65,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
   const o: InitClusterOptions = { ...defaultInitClusterOptions, ...input };
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 64) throw configError('nodes', `${o.nodes} is not a node count from 1 to 64`, 'PBFT needs 3f+1 nodes: 4 tolerate one fault, 7 tolerate two');
   if (!Number.isInteger(o.racks) || o.racks < 1 || o.racks > 64) throw configError('racks', `${o.racks} is not a rack count from 1 to 64`);
-  if (!Number.isInteger(o.basePort) || o.basePort < 1024 || o.basePort + 200 > 65535) throw configError('base-port', `${o.basePort} leaves no room for the ports (base to base + 200)`);
+  if (!Number.isInteger(o.basePort) || o.basePort < 1024 || o.basePort + 200 + o.nodes > 65535) throw configError('base-port', `${o.basePort} leaves no room for the ports (base to base + 200 + nodes)`);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(o.cluster)) throw configError('cluster', `"${o.cluster}" is not a cluster name`, 'use 1 to 63 letters, digits, ".", "_" or "-"');
   if (o.region !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(o.region)) throw configError('region', `"${o.region}" is not a region name`, 'use 1 to 63 letters, digits, ".", "_" or "-" (for example eu-west)');
   validateHostName('domain', `agg1.${o.domain}`);
@@ -102,8 +102,10 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
   await issueCertificate(pkiDir, { name: people.auditor, role: 'auditor' });
   await issueCertificate(pkiDir, { name: people.operator, role: 'operator' });
 
-  const mqttPort = o.basePort + 200;
-  const mqttUrl = `mqtts://${o.host}:${mqttPort}`;
+  // Every node is an MQTT endpoint for agents; each monitor listens on all of them, and an agent given
+  // the list heartbeats through whichever is up (monitoring/service.ts, telemetry/publisher.ts).
+  const mqttPort = (i: number) => o.basePort + 200 + i;
+  const mqttUrl = Array.from({ length: o.nodes }, (_, i) => `mqtts://${o.host}:${mqttPort(i)}`).join(',');
   const rackOf = (i: number) => `rack${(i % o.racks) + 1}`;
   const replicas = names.map((name, i) => ({ name, host: o.host, port: o.basePort + i, apiPort: o.basePort + 100 + i, rack: rackOf(i), publicKey: hex(replicaKeys[i]!.publicKey) }));
   // The cloud geometry: m = 2 parity shards from 4 nodes on (a rack of two nodes may be lost), k = the rest.
@@ -128,7 +130,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
       replicas,
       submitters,
       submitter: submitterNames[i]!,
-      mqtt: { url: mqttUrl, embedded: i === 0 ? { host: o.host, port: mqttPort, tls: true } : null },
+      mqtt: { url: mqttUrl, embedded: { host: o.host, port: mqttPort(i), tls: true } },
       api: { host: o.host, port: o.basePort + 100 + i },
       storage: { volumes: ['data/volume1'], dataShards, parityShards, segmentBytes: 4 * 1024 * 1024, scrubCron: '*/10 * * * *', scrubShare: 0.1 },
       monitor: { adminContact: o.adminContact, hookPath: null, silenceFactor: 2, verifyWorkers: 1 },

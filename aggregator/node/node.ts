@@ -13,8 +13,9 @@
  *   becomes a consensus request, so every replica's database is identical (`accounts check`
  *   digests match); reads are local.
  *
- *   MonitorService (heartbeats, registrations, alerts) on the cluster's MQTT broker, `mqtt.url`, which
- *   this node may run itself (`mqtt.embedded`). Every node's monitor sees every heartbeat; an alert is
+ *   MonitorService (heartbeats, registrations, alerts) on the cluster's MQTT endpoints, `mqtt.url` (one
+ *   on each node as `aggregator init` writes it: `mqtt.embedded`, broker.ts); agents heartbeat through
+ *   any of them. Every node's monitor sees every heartbeat; an alert is
  *   sent by one owner among the live nodes (rendezvous on the alert id over this node and the replicas
  *   its links reach), so one event gives one alert, not one per replica.
  *
@@ -238,7 +239,7 @@ export class AggregatorNode {
         db,
         mqttUrl,
         // An mqtts endpoint (the cluster's own, or another) is shown this node's certificate.
-        ...(/^(mqtts|tls):/.test(mqttUrl) ? { mqttOptions: tlsClientOptions(loadTlsMaterial(config.pkiDir, config.node)) as IClientOptions } : {}),
+        ...(/(^|,)\s*(mqtts|tls):/.test(mqttUrl) ? { mqttOptions: tlsClientOptions(loadTlsMaterial(config.pkiDir, config.node)) as IClientOptions } : {}),
         cluster: config.cluster,
         nodeId: config.node,
         signer: monitorKey,

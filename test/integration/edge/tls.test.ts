@@ -190,7 +190,9 @@ test('three gateways with certificates from 2baksa pki join over mqtts, back up 
   // Telemetry shows the broker the gateway's certificate too (it once connected without one, and never got in).
   for (const g of ctx.gateways) {
     await until(`${g.name}'s telemetry connects over mqtts`, () => jsonLines(g.daemon!.err()).some((l) => l.msg === 'telemetry connected'), 15_000);
-    assert.equal(jsonLines(g.daemon!.err()).filter((l) => l.msg === 'telemetry connection error'), [], `${g.name}'s telemetry had no connection error`);
+    // A daemon may try before gw-1's broker listens (refused), never at TLS.
+    const tlsErrors = jsonLines(g.daemon!.err()).filter((l) => l.msg === 'telemetry connection error' && /certificate|handshake|alert|authoriz/i.test(String(l.err)));
+    assert.equal(tlsErrors, [], `${g.name}'s telemetry was never refused at TLS`);
   }
 
   const runs = await Promise.all(ctx.gateways.map(backup));

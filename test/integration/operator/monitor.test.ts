@@ -21,6 +21,7 @@ import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.
 import { MonitorService, type MonitorServiceOptions } from '../../../aggregator/monitoring/index.ts';
 import type { Database } from '../../../shared/db/index.ts';
 import { heartbeatBoard } from '../../../aggregator/reports/index.ts';
+import { TelemetryPublisher } from '../../../agent/telemetry/index.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const agentScript = fileURLToPath(new URL('./fake-agent.ts', import.meta.url));
@@ -182,6 +183,45 @@ test("the monitor's broker gone for longer than the silence window: no alert for
     await monitor?.stop();
     await db.close();
     await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a cluster's endpoints: one goes away, the agent's heartbeats come through the other, and nobody is silent", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
+  const a = await startAedes();
+  const b = await startAedes();
+  const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
+  const signer = generateSigningKey();
+  let monitor: MonitorService | undefined;
+  let agent: TelemetryPublisher | undefined;
+  try {
+    await applyOrThrow(db, { type: 'CreateAccount', atMs: Date.now(), name: 'gw1.example', number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 1 });
+    const alertsLogged: string[] = [];
+    monitor = await startMonitor(db, { ...a, url: `${a.url},${b.url}` }, alertsLogged, { mqttOptions: { reconnectPeriod: 200 }, silenceFactor: 4, signer });
+    await until('the monitor on both endpoints', () => monitor!.clients.every((c) => c.connected), 10_000);
+    agent = new TelemetryPublisher({
+      broker: `${a.url},${b.url}`, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.1.0-test', cluster: 'c1',
+      signing: generateSigningKey(), monitorPublicKey: signer.publicKey, heartbeatIntervalS: 1, diskPath: dir, logger: silentLogger,
+      source: async () => ({ input: { lastBackupType: 'lazy', startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
+    });
+    agent.start();
+    const beats = async () => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = 1'))?.heartbeats ?? 0;
+    await until('heartbeats through the first endpoint', async () => (await beats()) >= 2);
+
+    await a.stop(); // the endpoint the agent uses goes away
+    const before = await beats();
+    await until('heartbeats through the other endpoint', async () => (await beats()) > before + 1, 15_000);
+    assert.ok(monitor.listening, 'one endpoint left: the monitor still hears');
+    await sleep(5000); // past the 4 s silence window
+    await monitor.drain();
+    assert.equal(alertsLogged, [], 'the gateway was never silent');
+    assert.ok((await beats()) >= before + 4, 'it went on heartbeating');
+  } finally {
+    await agent?.stop();
+    await monitor?.stop();
+    await db.close();
+    await b.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

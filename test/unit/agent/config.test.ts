@@ -58,6 +58,14 @@ test('init keeps the TLS directory for the telemetry broker too, and refuses one
     const error = await initAgent({ stateDir: join(t.path, 'b'), name: 'gw1.plant.example', profile: 'small-arm', sources: [t.path], tlsDir: tls }).catch((e: unknown) => e);
     assert.is((error as { details?: { field?: string } }).details?.field, 'tls-dir');
     assert.is(field({ ...good, telemetry: { enabled: true, tlsDir: 'relative' } }), 'telemetry.tlsDir');
+    // Several brokers: a cluster's endpoints, for telemetry alone.
+    const list = 'mqtts://agg1.dc1.example:7600,mqtts://agg2.dc1.example:7601';
+    const dc = await initAgent({ stateDir: join(t.path, 'c'), name: 'gw1.plant.example', profile: 'small-arm', sources: [t.path], broker: list, tlsDir: tls, cluster: 'dc1' });
+    assert.is(dc.telemetry.broker, list);
+    const edge = await initAgent({ stateDir: join(t.path, 'd'), name: 'gw1.plant.example', profile: 'small-arm', sources: [t.path], broker: list, members: ['gw2.plant.example'] }).catch((e: unknown) => e);
+    assert.is((edge as { details?: { field?: string } }).details?.field, 'broker');
+    assert.is(field({ ...good, telemetry: { enabled: true, broker: `${list},` } }), 'telemetry.broker');
+    assert.is(field({ ...good, cluster: { members: [good.name], broker: list } }), 'cluster.broker');
   } finally {
     t.cleanup();
   }

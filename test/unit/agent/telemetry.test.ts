@@ -140,4 +140,28 @@ test('a monitor config is applied from each node and logged once until it change
   }
 });
 
+test('stopping with the broker gone: a heartbeat waiting for it does not hold the shutdown', async () => {
+  const broker = await startAedes();
+  const lines: string[] = [];
+  const logger = { info: (_f: object, msg?: string) => void lines.push(msg ?? ''), warn: () => {}, debug: () => {}, error: () => {} } as never;
+  const dir = tempDir();
+  const publisher = new TelemetryPublisher({
+    broker: broker.url, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.0.0',
+    signing: generateSigningKey(), heartbeatIntervalS: 0.2, diskPath: dir.path, logger,
+    source: async () => ({ input: { lastBackupType: undefined, startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
+  });
+  try {
+    publisher.start();
+    for (let i = 0; i < 200 && !lines.includes('telemetry connected'); i++) await new Promise((r) => setTimeout(r, 25));
+    await broker.stop();
+    await new Promise((r) => setTimeout(r, 600)); // heartbeats fire meanwhile and wait for a broker
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([publisher.stop().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000)))]);
+    clearTimeout(timer);
+    assert.ok(stopped, 'stop() came back while the broker was gone');
+  } finally {
+    dir.cleanup();
+  }
+});
+
 test.run();
