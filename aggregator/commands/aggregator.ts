@@ -57,6 +57,7 @@ export function registerAggregator(program: Command): void {
         { header: 'RACK', value: (n) => n.rack },
         { header: 'REPLICA PORT', value: (n) => n.replicaPort, align: 'right' },
         { header: 'API', value: (n) => n.apiUrl },
+        { header: 'MQTT', value: (n) => n.mqttUrl },
         { header: 'CONFIG', value: (n) => n.config },
       ], format);
       process.stdout.write(

@@ -54,7 +54,7 @@ export const defaultInitClusterOptions = {
 export interface InitClusterResult {
   dir: string;
   cluster: string;
-  nodes: Array<{ name: string; config: string; replicaPort: number; apiUrl: string; rack: string }>;
+  nodes: Array<{ name: string; config: string; replicaPort: number; apiUrl: string; mqttUrl: string; rack: string }>;
   mqttUrl: string;
   pkiDir: string;
   monitorPublicKey: string;
@@ -139,7 +139,7 @@ export async function initCluster(input: Partial<InitClusterOptions> & { dir: st
     };
     const file = join(nodeDir, 'node.json');
     await writeFileDurable(file, `${JSON.stringify(config, null, 2)}\n`);
-    nodes.push({ name, config: file, replicaPort: o.basePort + i, apiUrl: `https://${o.host}:${o.basePort + 100 + i}`, rack });
+    nodes.push({ name, config: file, replicaPort: o.basePort + i, apiUrl: `https://${o.host}:${o.basePort + 100 + i}`, mqttUrl: `mqtts://${o.host}:${mqttPort(i)}`, rack });
   }
   const result: InitClusterResult = { dir: o.dir, cluster: o.cluster, nodes, mqttUrl, pkiDir, monitorPublicKey: hex(monitor.publicKey), certificates: people };
   await writeFile(join(o.dir, 'cluster.json'), `${JSON.stringify(result, null, 2)}\n`);
