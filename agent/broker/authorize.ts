@@ -16,7 +16,8 @@
  *   auditor   subscribe  ledger, node states (and node/+/state); no publish, never node inboxes (data)
  *
  * A subscription with wildcards is allowed only when it is exactly one of the site filters above;
- * nobody may subscribe to another node's inbox.
+ * nobody may subscribe to another node's inbox. (A gateway whose account is not its node id publishes
+ * telemetry under that account: site-broker.ts takes it when the envelope names this node as sender.)
  */
 import { filters, parseTopic, type ParsedTopic } from '../../shared/protocol/topics.ts';
 import type { Role } from '../../shared/crypto/pki.ts';

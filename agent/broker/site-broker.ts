@@ -25,6 +25,8 @@ import { authorize, type Principal } from './authorize.ts';
 import { GuardedConnection, type GuardedSocket, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
 import { resolveSiteBrokerOptions, type SiteBrokerInput, type SiteBrokerOptions } from './options.ts';
 import { listenOn } from '../../shared/transport/listen.ts';
+import { decodeEnvelope, parseTopic } from '../../shared/protocol/index.ts';
+import { telemetryRegistry } from '../../shared/protocol/telemetry.ts';
 import { localPair } from './local-pair.ts';
 
 export interface SiteBrokerStats {
@@ -68,6 +70,27 @@ interface ConnectionState {
 function localClient(policy: AuthenticationPolicy, nodeId: string, clientId: string): ReturnType<typeof authenticateClient> {
   if (!clientIdAllowed(nodeId, clientId)) return { ok: false, code: ConnackCode.IDENTIFIER_REJECTED, reason: `client id ${JSON.stringify(clientId)} is not node ${nodeId}'s` };
   return { ok: true, principal: { id: nodeId, role: 'agent', site: policy.site, accounts: policy.accountsOf(nodeId) } };
+}
+
+/**
+ * Telemetry of a gateway whose account is not its node id (`agent init --account`: gateways of a site
+ * may share one account). The broker does not know the members' accounts, so it takes such a publish
+ * when the envelope inside names this node as its sender and the topic's account in its body (read,
+ * not verified: whoever reads it verifies the signature). Anything else stays refused.
+ */
+function ownTelemetryUnderAccount(principal: Principal, packet: Pick<PublishPacket, 'topic' | 'payload' | 'retain'>): boolean {
+  if (principal.role !== 'agent' || packet.retain) return false;
+  const topic = parseTopic(packet.topic);
+  if (!topic || (topic.kind !== 'heartbeat' && topic.kind !== 'event') || topic.site !== principal.site) return false;
+  try {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const { message } = decodeEnvelope(payload, { registry: telemetryRegistry });
+    const { type, from, body } = message as { type: string; from: string; body: { account?: unknown } };
+    const expected = topic.kind === 'heartbeat' ? 'Heartbeat' : 'TelemetryEvent';
+    return type === expected && from === principal.id && body.account === topic.account;
+  } catch {
+    return false;
+  }
 }
 
 function authError(code: ConnackCode, reason: string): AuthenticateError {
@@ -121,7 +144,7 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
       if (client === null) return callback(null); // a will of a client gone before a restart; checked at its CONNECT
       const principal = stateOf(client)?.principal;
       const decision = principal ? authorize(principal, packet.retain ? 'retain' : 'publish', packet.topic) : { allowed: false as const, reason: 'not authenticated' };
-      if (decision.allowed) return callback(null);
+      if (decision.allowed || (principal && ownTelemetryUnderAccount(principal, packet))) return callback(null);
       stats.publishDenied++;
       logger.warn({ client: principal?.id, topic: packet.topic, reason: decision.reason }, 'MQTT publish refused; closing the connection');
       callback(new Error(`publish to ${packet.topic} refused: ${decision.reason}`));

@@ -9,6 +9,9 @@ import type { Socket } from 'node:net';
 import * as mqttPacket from 'mqtt-packet';
 import { startSiteBroker, type SiteBroker } from '../../../agent/broker/index.ts';
 import { floodUntilClosed, grantOf, rawSocket, remainingLength, until } from './helpers.ts';
+import { generateSigningKey } from '../../../shared/crypto/sign.ts';
+import { sealTelemetry } from '../../../shared/protocol/telemetry.ts';
+import { buildHeartbeat } from '../../../agent/telemetry/index.ts';
 
 const SITE = 's1';
 const R = `2baksa/v1/${SITE}`;
@@ -31,6 +34,34 @@ guard('an unauthenticated CONNECT declaring 100 MB is cut off at its header, wit
   // the broker stopped reading at the header: it cannot hold more than a small part of what was sent
   assert.ok(written < declared / 4, `wrote ${written} bytes before the close`);
   assert.is(broker.stats().guardRefused['too-large'], 1);
+});
+
+guard("a gateway's telemetry under an account not its node id passes when its envelope says this node sent it; nothing else does", async ({ broker }) => {
+  const key = generateSigningKey();
+  const beat = (from: string, account: string) =>
+    Buffer.from(sealTelemetry('Heartbeat', buildHeartbeat({ account, host: from, agentVersion: '0', lastBackupType: undefined, startedMs: 0, nowMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }), from, Date.now(), key.privateKey));
+  const topic = `${R}/telemetry/plant.example/heartbeat`;
+  const own = await client(broker, 'gw-7:telemetry');
+  own.on('error', () => {});
+  const cutOff = new Promise<boolean>((r) => own.once('close', () => r(false)));
+  const taken = await Promise.race([own.publishAsync(topic, beat('gw-7', 'plant.example'), { qos: 1 }).then(() => true), cutOff]);
+  assert.ok(taken && own.connected, 'taken: acknowledged, and the connection stays open');
+  own.end(true);
+  const refused = async (payload: Buffer, to = topic) => {
+    const c = await client(broker, 'gw-7:forger');
+    c.on('error', () => {});
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<boolean>((r) => c.once('close', () => r(true)));
+    c.publish(to, payload, { qos: 1 });
+    const cut = await Promise.race([closed, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
+    clearTimeout(timer);
+    c.end(true);
+    return cut;
+  };
+  assert.ok(await refused(beat('gw-8', 'plant.example')), "another node's heartbeat is refused");
+  assert.ok(await refused(beat('gw-7', 'other.example')), 'a heartbeat naming another account than its topic is refused');
+  assert.ok(await refused(Buffer.from('not an envelope')), 'bytes that are no envelope are refused');
+  assert.ok(await refused(beat('gw-7', 'plant.example'), `2baksa/v1/other-site/telemetry/plant.example/heartbeat`), 'another site stays refused');
 });
 
 guard('garbage bytes are cut off', async ({ broker }) => {
