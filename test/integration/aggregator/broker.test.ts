@@ -13,7 +13,7 @@ import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { filters, topics } from '../../../shared/protocol/topics.ts';
 import { sealTelemetry } from '../../../shared/protocol/telemetry.ts';
-import { grantOf, until } from '../broker/helpers.ts';
+import { attempt, grantOf, publishCutOff, until } from '../broker/helpers.ts';
 
 const CLUSTER = 'dc1';
 const NODE = 'agg1.dc1.test';
@@ -65,37 +65,17 @@ async function connectAs(cert: string, clientId: string): Promise<mqtt.MqttClien
   return c;
 }
 
-/** 'connected', or the CONNACK code or error that kept the client out. */
-function attempt(opts: mqtt.IClientOptions): Promise<string | number> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(broker.url, opts);
-    const done = (r: string | number) => {
-      c.end(true);
-      resolve(r);
-    };
-    c.once('connect', () => done('connected'));
-    c.once('error', (e) => done((e as { code?: number | string }).code ?? e.message));
-    c.once('close', () => done('closed'));
-  });
-}
-
-/** Publishes and waits for the endpoint to close the connection (a refused publish). */
-async function refused(client: mqtt.MqttClient, topic: string, payload: Uint8Array): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const closed = new Promise<boolean>((r) => client.once('close', () => r(true)));
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5_000)));
-  client.publish(topic, Buffer.from(payload), { qos: 1 });
-  const cut = await Promise.race([closed, late]);
-  clearTimeout(timer);
-  assert.ok(cut, `the endpoint took a publish to ${topic} it should have refused`);
+/** Publishes what the endpoint must refuse, and fails unless it closes the connection for it. */
+async function cutOff(client: mqtt.MqttClient, topic: string, payload: Uint8Array): Promise<void> {
+  assert.ok(await publishCutOff(client, topic, payload), `the endpoint took a publish to ${topic} it should have refused`);
 }
 
 test('mqtts only: no certificate, one from another CA, or a client id of another identity is kept out', async () => {
   assert.is(broker.url.startsWith('mqtts://127.0.0.1:'), true, broker.url);
-  assert.is.not(await attempt(options(undefined, 'anonymous')), 'connected');
-  assert.is.not(await attempt(options('rogue', `${GW1}:telemetry`)), 'connected');
-  assert.is(await attempt(options(GW1, `${GW2}:telemetry`)), 2, 'identifier rejected');
-  assert.is(await attempt(options(GW1, `${GW1}:telemetry`)), 'connected');
+  assert.is.not(await attempt(broker.url, options(undefined, 'anonymous')), 'connected');
+  assert.is.not(await attempt(broker.url, options('rogue', `${GW1}:telemetry`)), 'connected');
+  assert.is(await attempt(broker.url, options(GW1, `${GW2}:telemetry`)), 2, 'identifier rejected');
+  assert.is(await attempt(broker.url, options(GW1, `${GW1}:telemetry`)), 'connected');
 });
 
 test("an agent publishes its own account's telemetry and Register; another account's is refused and never delivered", async () => {
@@ -112,13 +92,13 @@ test("an agent publishes its own account's telemetry and Register; another accou
   await gw1.publishAsync(topics.heartbeat('site-a', '0x00000001'), Buffer.from('beat-by-number'), { qos: 1 });
   await gw1.publishAsync(topics.heartbeat('site-b', GW1), Buffer.from('beat-by-name'), { qos: 1 });
   await gw1.publishAsync(topics.dc(CLUSTER, 'register'), Buffer.from(register('0x00000001')), { qos: 1 });
-  await refused(gw1, topics.heartbeat('site-a', GW2), Buffer.from('forged-beat'));
-  await refused(await connectAs(GW1, `${GW1}:forger`), topics.dc(CLUSTER, 'register'), register(GW2));
-  await refused(await connectAs(GW1, `${GW1}:forger-2`), topics.dc(CLUSTER, 'register'), Buffer.from('not an envelope'));
+  await cutOff(gw1, topics.heartbeat('site-a', GW2), Buffer.from('forged-beat'));
+  await cutOff(await connectAs(GW1, `${GW1}:forger`), topics.dc(CLUSTER, 'register'), register(GW2));
+  await cutOff(await connectAs(GW1, `${GW1}:forger-2`), topics.dc(CLUSTER, 'register'), Buffer.from('not an envelope'));
   // gw2 has no account yet: its name works, a number does not.
   const gw2 = await connectAs(GW2, `${GW2}:telemetry`);
   await gw2.publishAsync(topics.event('site-a', GW2), Buffer.from('event-by-name'), { qos: 1 });
-  await refused(gw2, topics.heartbeat('site-a', '0x00000002'), Buffer.from('forged-number'));
+  await cutOff(gw2, topics.heartbeat('site-a', '0x00000002'), Buffer.from('forged-number'));
 
   const marker = await connectAs(GW1, `${GW1}:marker`);
   await marker.publishAsync(topics.heartbeat('site-a', GW1), Buffer.from('marker'), { qos: 1 });

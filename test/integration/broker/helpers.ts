@@ -1,9 +1,11 @@
 /**
- * Small helpers for the site broker tests: waiting on a condition (a wait, never a timing assertion),
- * raw sockets, and MQTT remaining-length encoding for hand-made packets.
+ * Small helpers for the broker tests (site broker, the aggregator's endpoint): waiting on a condition (a
+ * wait, never a timing assertion), raw sockets, MQTT remaining-length encoding for hand-made packets,
+ * and what a broker answers a connection or a publish.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';
+import mqtt from 'mqtt';
 
 export async function until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
@@ -65,4 +67,30 @@ export async function grantOf(client: { subscribeAsync(topic: string, opts?: { q
     if (!granted || granted.length !== 1) throw error;
     return granted[0]!;
   }
+}
+
+/** 'connected', or the CONNACK code / error code / 'closed' when the broker would not have the client. */
+export function attempt(url: string, opts: mqtt.IClientOptions): Promise<string | number> {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(url, opts);
+    const done = (r: string | number) => {
+      c.end(true);
+      resolve(r);
+    };
+    c.once('connect', () => done('connected'));
+    c.once('error', (e) => done((e as { code?: number | string }).code ?? e.message));
+    c.once('close', () => done('closed'));
+  });
+}
+
+/** Publishes at QoS 1 and says whether the broker closed the connection for it (a refused publish) within `waitMs`. */
+export async function publishCutOff(client: mqtt.MqttClient, topic: string, payload: Uint8Array, waitMs = 5_000): Promise<boolean> {
+  client.on('error', () => {});
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<boolean>((r) => client.once('close', () => r(true)));
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), waitMs)));
+  client.publish(topic, Buffer.from(payload), { qos: 1 });
+  const cut = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  return cut;
 }

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import type { Socket } from 'node:net';
 import * as mqttPacket from 'mqtt-packet';
 import { startSiteBroker, type SiteBroker } from '../../../agent/broker/index.ts';
-import { floodUntilClosed, grantOf, rawSocket, remainingLength, until } from './helpers.ts';
+import { floodUntilClosed, grantOf, publishCutOff, rawSocket, remainingLength, until } from './helpers.ts';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { sealTelemetry } from '../../../shared/protocol/telemetry.ts';
 import { buildHeartbeat } from '../../../agent/telemetry/index.ts';
@@ -49,12 +49,7 @@ guard("a gateway's telemetry under an account not its node id passes when its en
   own.end(true);
   const refused = async (payload: Buffer, to = topic) => {
     const c = await client(broker, 'gw-7:forger');
-    c.on('error', () => {});
-    let timer: NodeJS.Timeout | undefined;
-    const closed = new Promise<boolean>((r) => c.once('close', () => r(true)));
-    c.publish(to, payload, { qos: 1 });
-    const cut = await Promise.race([closed, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
-    clearTimeout(timer);
+    const cut = await publishCutOff(c, to, payload);
     c.end(true);
     return cut;
   };

@@ -20,7 +20,7 @@ import { loadTlsMaterial, tlsClientOptions, type TlsMaterial } from '../../../sh
 import { openTelemetry } from '../../../shared/protocol/telemetry.ts';
 import { cli, jsonLines } from '../../helpers/cli.ts';
 import { sleep, until } from '../../helpers/wait.ts';
-import { grantOf, remainingLength } from '../broker/helpers.ts';
+import { attempt, grantOf, remainingLength } from '../broker/helpers.ts';
 import {
   NAMES, backup, clusterStatus, ok, restoresIdentical, setUp, snapshotOf, startDaemon, tearDown, waitJoined, writeProfile, type Ctx, type Gateway,
 } from './harness.ts';
@@ -83,20 +83,6 @@ function clientOptions(ctx: TlsCtx, cert: string | undefined, clientId: string):
 
 async function connectAs(ctx: TlsCtx, cert: string, clientId: string): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(ctx.brokerUrl, clientOptions(ctx, cert, clientId));
-}
-
-/** 'connected', or the CONNACK code / error code / 'closed' when the broker would not have the client. */
-function attempt(url: string, opts: mqtt.IClientOptions): Promise<string | number> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(url, opts);
-    const done = (r: string | number) => {
-      c.end(true);
-      resolve(r);
-    };
-    c.once('connect', () => done('connected'));
-    c.once('error', (e) => done((e as { code?: number | string }).code ?? e.message));
-    c.once('close', () => done('closed'));
-  });
 }
 
 /** Publishes to a topic the client may not use and waits for the broker to close the connection. */
