@@ -9,6 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { SigningKeyPair } from '../../shared/crypto/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import { topics } from '../../shared/protocol/index.ts';
+import { within } from '../../shared/within.ts';
 import { collectHostMetrics } from './metrics.ts';
 import { buildHeartbeat, type HeartbeatInput } from './heartbeat.ts';
 import { openMonitorConfig, sealAgentTelemetry, type AgentTelemetryBodies, type AgentTelemetryType, type TelemetryEventName } from './messages.ts';
@@ -188,7 +189,7 @@ export class TelemetryPublisher {
     if (this.timer) clearInterval(this.timer);
     if (this.rotation) clearTimeout(this.rotation);
     // A heartbeat published while the broker is away waits in mqtt.js for it to come back: not forever.
-    if (this.beating) await within(this.beating.then(() => true, () => true), DEREGISTER_WAIT_MS);
+    if (this.beating) await within(this.beating.then(() => true, () => true), DEREGISTER_WAIT_MS, false);
     const o = this.options;
     const client = this.client;
     if (!client) return;
@@ -196,11 +197,11 @@ export class TelemetryPublisher {
     // it, and a client between connections may never end gracefully: shutdown waits for the last
     // publish, the Deregister and the goodbye a moment each, not forever. (The wait holds the process
     // open: with nothing else to do, Node would exit at once with an await unsettled.)
-    let acked = await within(this.sending.then(() => true, () => true), DEREGISTER_WAIT_MS);
+    let acked = await within(this.sending.then(() => true, () => true), DEREGISTER_WAIT_MS, false);
     if (acked && o.cluster && client.connected) {
-      acked = await within(this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' }), DEREGISTER_WAIT_MS);
+      acked = await within(this.publish(topics.dc(o.cluster, 'deregister'), 'Deregister', { account: o.account, reason: 'shutdown' }), DEREGISTER_WAIT_MS, false);
     }
-    if (!(await within(client.endAsync(!acked).then(() => true, () => true), DEREGISTER_WAIT_MS))) client.end(true);
+    if (!(await within(client.endAsync(!acked).then(() => true, () => true), DEREGISTER_WAIT_MS, false))) client.end(true);
   }
 
   private async publish<K extends AgentTelemetryType>(topic: string, type: K, body: AgentTelemetryBodies[K]): Promise<boolean> {
@@ -226,13 +227,3 @@ export class TelemetryPublisher {
   }
 }
 
-/** `promise`'s value, or false once `ms` passed without one. */
-async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -23,6 +23,7 @@ import type { SigningKeyPair } from '../../shared/crypto/sign.ts';
 import { VerifyPool, defaultVerifyPoolSize, type BatchVerifier } from '../../shared/crypto/verify-pool.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import { within } from '../../shared/within.ts';
 import { filters, topics } from '../../shared/protocol/index.ts';
 import { HeartbeatIngest, type IncomingMessage, type IngestAction, type IngestOptions } from './ingest.ts';
 import { sealTelemetry } from './messages.ts';
@@ -61,6 +62,11 @@ export interface MonitorServiceOptions {
   /** Resolve `start` only once subscribed (default); false: start at once and connect in the background. */
   waitForBroker?: boolean;
 }
+
+/** How long a config or alert publish is waited for on one endpoint. */
+const PUBLISH_WAIT_MS = 10_000;
+/** How long stopping waits for an endpoint to take its last messages. */
+const END_WAIT_MS = 2_000;
 
 export const defaultMonitorServiceOptions = {
   flushIntervalMs: 250,
@@ -367,7 +373,9 @@ export class MonitorService {
    */
   private async publishEverywhere(topic: string, payload: Uint8Array): Promise<void> {
     const targets = this.heard.size > 0 ? [...this.heard] : this.clients;
-    await Promise.all(targets.map((c) => c.publishAsync(topic, Buffer.from(payload), { qos: 1 })));
+    // An endpoint that went away mid-publish acknowledges only once it is back (mqtt.js keeps the
+    // message and sends it then): the monitor's work, and its shutdown, do not wait for that.
+    await Promise.all(targets.map((c) => within(c.publishAsync(topic, Buffer.from(payload), { qos: 1 }).then(() => true), PUBLISH_WAIT_MS, false)));
   }
 
   /** Waits for in-flight messages, writes pending state, waits for hooks. */
@@ -387,6 +395,11 @@ export class MonitorService {
     for (const t of [this.tickTimer, this.flushTimer, this.refreshTimer]) if (t) clearTimeout(t);
     await this.drain();
     await this.ownPool?.close();
-    await Promise.all(this.clients.map((c) => c.endAsync()));
+    // A graceful end waits for every unacknowledged publish: not longer than a moment.
+    await Promise.all(
+      this.clients.map(async (c) => {
+        if (!(await within(c.endAsync().then(() => true, () => true), END_WAIT_MS, false))) c.end(true);
+      }),
+    );
   }
 }

@@ -226,6 +226,49 @@ test("a cluster's endpoints: one goes away, the agent's heartbeats come through 
   }
 });
 
+test('an endpoint that never acknowledges a config holds neither the monitor nor its shutdown', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
+  const a = await startAedes();
+  let held = 0;
+  const b = await startAedes(0, {
+    authorizePublish(client, packet, callback) {
+      if (client?.id.startsWith('n1:monitor-') && packet.topic.includes('/config/')) held++; // no callback: no PUBACK, ever
+      else callback(null);
+    },
+  });
+  const db = await openAccountDb(join(dir, 'accounts.db'), { durable: false });
+  const signer = generateSigningKey();
+  let monitor: MonitorService | undefined;
+  let agent: TelemetryPublisher | undefined;
+  const lines: string[] = [];
+  try {
+    await applyOrThrow(db, { type: 'CreateAccount', atMs: Date.now(), name: 'gw1.example', number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 60 });
+    monitor = await startMonitor(db, { ...a, url: `${a.url},${b.url}` }, [], { signer });
+    await until('the monitor on both endpoints', () => monitor!.clients.every((c) => c.connected), 10_000);
+    agent = new TelemetryPublisher({
+      broker: a.url, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.1.0-test', cluster: 'c1',
+      signing: generateSigningKey(), monitorPublicKey: signer.publicKey, heartbeatIntervalS: 60, diskPath: dir,
+      logger: { info: (_f: object, msg?: string) => void lines.push(msg ?? ''), warn: () => {}, debug: () => {}, error: () => {} } as never,
+      source: async () => ({ input: { lastBackupType: 'lazy', startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
+    });
+    agent.start();
+    await until('the config reaches the agent through the endpoint that answers', () => lines.includes('monitor config applied'), 10_000);
+    await until('the other endpoint holds its copy', () => held > 0, 10_000);
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([monitor.stop().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 30_000)))]);
+    clearTimeout(timer);
+    assert.ok(stopped, 'the monitor stopped with a publish never acknowledged');
+    monitor = undefined;
+  } finally {
+    await agent?.stop();
+    await monitor?.stop();
+    await db.close();
+    await a.stop();
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a broker that refuses the monitor at first is tried again until it takes it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baksa-monitor-'));
   let refused = 0;
