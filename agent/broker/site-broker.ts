@@ -25,8 +25,8 @@ import { authorize, type Principal } from './authorize.ts';
 import { GuardedConnection, type GuardedSocket, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
 import { resolveSiteBrokerOptions, type SiteBrokerInput, type SiteBrokerOptions } from './options.ts';
 import { listenOn } from '../../shared/transport/listen.ts';
-import { decodeEnvelope, parseTopic } from '../../shared/protocol/index.ts';
-import { telemetryRegistry } from '../../shared/protocol/telemetry.ts';
+import { parseTopic } from '../../shared/protocol/index.ts';
+import { peekTelemetry } from '../../shared/protocol/telemetry.ts';
 import { localPair } from './local-pair.ts';
 
 export interface SiteBrokerStats {
@@ -82,15 +82,9 @@ function ownTelemetryUnderAccount(principal: Principal, packet: Pick<PublishPack
   if (principal.role !== 'agent' || packet.retain) return false;
   const topic = parseTopic(packet.topic);
   if (!topic || (topic.kind !== 'heartbeat' && topic.kind !== 'event') || topic.site !== principal.site) return false;
-  try {
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const { message } = decodeEnvelope(payload, { registry: telemetryRegistry });
-    const { type, from, body } = message as { type: string; from: string; body: { account?: unknown } };
-    const expected = topic.kind === 'heartbeat' ? 'Heartbeat' : 'TelemetryEvent';
-    return type === expected && from === principal.id && body.account === topic.account;
-  } catch {
-    return false;
-  }
+  const message = peekTelemetry(typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload);
+  const expected = topic.kind === 'heartbeat' ? 'Heartbeat' : 'TelemetryEvent';
+  return message?.type === expected && message.from === principal.id && message.account === topic.account;
 }
 
 function authError(code: ConnackCode, reason: string): AuthenticateError {

@@ -67,6 +67,11 @@ export function tenantOf(config: AgentConfig): string {
  */
 export function telemetryCertificate(config: AgentConfig): { dir: string; name: string } | undefined {
   if (config.telemetry.cluster && config.cloud) return { dir: config.cloud.tlsDir, name: config.cloud.certName };
+  return gatewayCertificate(config);
+}
+
+/** The gateway's own certificate for an mqtts broker (`--tls-dir`, named by the gateway), as sensor capture shows it. */
+export function gatewayCertificate(config: AgentConfig): { dir: string; name: string } | undefined {
   const dir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
   return dir ? { dir, name: config.name } : undefined;
 }

@@ -22,7 +22,7 @@ import { createLogger, type Logger } from '../../shared/log.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
 import { restartedByParent, SAME_SIGNAL_MS } from './runtime.ts';
 import { processAlive, processStartTicks } from '../backup/lock.ts';
-import { loadState, telemetryCertificate, tenantOf, type AgentState } from '../config/index.ts';
+import { gatewayCertificate, loadState, telemetryCertificate, tenantOf, type AgentState } from '../config/index.ts';
 import { join, resolve } from 'node:path';
 import { SensorCapture } from '../sources/capture.ts';
 import { TelemetryPublisher, type TelemetryEventName } from '../telemetry/index.ts';
@@ -99,11 +99,11 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
   const counters = new HeartbeatCounters(paths);
 
   // Sensor capture reads the broker `--broker` named; over mqtts it shows the gateway's certificate too.
-  const captureTlsDir = config.telemetry.tlsDir ?? config.cluster?.tlsDir;
+  const captureCert = gatewayCertificate(config);
   const capture = config.mqtt
     ? new SensorCapture({
         broker: config.mqtt.broker,
-        ...(captureTlsDir ? { connection: tlsClientOptions(loadTlsMaterial(captureTlsDir, config.name)) as IClientOptions } : {}),
+        ...(captureCert ? { connection: tlsClientOptions(loadTlsMaterial(captureCert.dir, captureCert.name)) as IClientOptions } : {}),
         topics: config.mqtt.topics,
         dir: resolve(paths.root, config.mqtt.captureDir),
         rotateBytes: config.mqtt.rotateBytes,

@@ -19,8 +19,8 @@
  * knows the account (the broker resolves it when the client connects).
  */
 import type { Role } from '../../shared/crypto/pki.ts';
-import { decodeEnvelope, filters, parseTopic, type ParsedTopic } from '../../shared/protocol/index.ts';
-import { telemetryRegistry } from '../../shared/protocol/telemetry.ts';
+import { filters, parseTopic, type ParsedTopic } from '../../shared/protocol/index.ts';
+import { peekTelemetry } from '../../shared/protocol/telemetry.ts';
 import { parseAccountNumber } from '../accounts/names.ts';
 
 export interface DcPrincipal {
@@ -100,11 +100,6 @@ export function authorizeDc(p: DcPrincipal, action: DcAction, topic: string, clu
  * the signature); undefined for anything else or anything that does not decode.
  */
 export function claimedTelemetryAccount(payload: Uint8Array): string | undefined {
-  try {
-    const { message } = decodeEnvelope(payload, { registry: telemetryRegistry });
-    const { type, body } = message as { type: string; body: { account?: unknown } };
-    return (type === 'Register' || type === 'Deregister') && typeof body.account === 'string' ? body.account : undefined;
-  } catch {
-    return undefined;
-  }
+  const message = peekTelemetry(payload);
+  return message && (message.type === 'Register' || message.type === 'Deregister') ? message.account : undefined;
 }

@@ -19,6 +19,7 @@ import {
   array,
   bool,
   bytes,
+  decodeEnvelope,
   decodeUntrusted,
   object,
   oneOf,
@@ -163,6 +164,21 @@ export interface DecodeTelemetryOptions {
 export function openTelemetry(bytesIn: Uint8Array, options: DecodeTelemetryOptions): TelemetryMessage {
   const opened = verifyEnvelope(bytesIn, { keyOf: options.keyOf, registry: telemetryRegistry, ...(options.limits ? { limits: options.limits } : {}) });
   return opened.message as unknown as TelemetryMessage;
+}
+
+/**
+ * What a telemetry envelope says of itself, read without verifying it (a broker deciding what a client
+ * may publish; the message's readers verify the signature): its type, sender, and the account its body
+ * names. Undefined for anything that does not decode as a telemetry message.
+ */
+export function peekTelemetry(bytesIn: Uint8Array, limits?: DecodeLimits): { type: string; from: string; account: string | undefined } | undefined {
+  try {
+    const { message } = decodeEnvelope(bytesIn, { registry: telemetryRegistry, ...(limits ? { limits } : {}) });
+    const { type, from, body } = message as { type: string; from: string; body: { account?: unknown } };
+    return { type, from, account: typeof body.account === 'string' ? body.account : undefined };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -94,3 +94,17 @@ export async function publishCutOff(client: mqtt.MqttClient, topic: string, payl
   clearTimeout(timer);
   return cut;
 }
+
+/**
+ * Publishes `count` messages of 64 KiB on `topic`, each starting with its number (UInt32BE), never more
+ * than `ahead` of them past what the healthy reader has `received`: a busy machine that reads slowly
+ * never makes that reader look like a slow consumer, while a reader that stopped falls behind by all.
+ */
+export async function publishPaced(pub: mqtt.MqttClient, topic: string, count: number, ahead: number, received: () => number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const payload = Buffer.alloc(64 * 1024);
+    payload.writeUInt32BE(i, 0);
+    await pub.publishAsync(topic, payload);
+    if (i >= ahead) await until(() => received() > i - ahead, `the healthy subscriber at message ${i - ahead}`);
+  }
+}

@@ -67,6 +67,21 @@ function startMonitor(db: Database, broker: TestBroker, alertsLogged: string[], 
   });
 }
 
+/**
+ * The real agent's telemetry for account gw1.example of cluster c1, in this process, on `broker` (one URL
+ * or several); the messages it logs at info go to `logged`.
+ */
+function startTelemetry(broker: string, monitorKey: Uint8Array, heartbeatIntervalS: number, diskPath: string, logged: string[] = []): TelemetryPublisher {
+  const agent = new TelemetryPublisher({
+    broker, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.1.0-test', cluster: 'c1',
+    signing: generateSigningKey(), monitorPublicKey: monitorKey, heartbeatIntervalS, diskPath,
+    logger: { info: (_f: object, msg?: string) => void logged.push(msg ?? ''), warn: () => {}, debug: () => {}, error: () => {} } as never,
+    source: async () => ({ input: { lastBackupType: 'lazy', startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
+  });
+  agent.start();
+  return agent;
+}
+
 /** gw1 and gw2 as agent processes, each heartbeating twice; `beats(n)` counts account n's heartbeats. */
 async function startAgents(db: Database, broker: TestBroker, children: ChildProcess[]) {
   const a1 = spawnAgent(broker, 'gw1.example', 'gw1');
@@ -200,12 +215,7 @@ test("a cluster's endpoints: one goes away, the agent's heartbeats come through 
     const alertsLogged: string[] = [];
     monitor = await startMonitor(db, { ...a, url: `${a.url},${b.url}` }, alertsLogged, { mqttOptions: { reconnectPeriod: 200 }, silenceFactor: 4, signer });
     await until('the monitor on both endpoints', () => monitor!.clients.every((c) => c.connected), 10_000);
-    agent = new TelemetryPublisher({
-      broker: `${a.url},${b.url}`, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.1.0-test', cluster: 'c1',
-      signing: generateSigningKey(), monitorPublicKey: signer.publicKey, heartbeatIntervalS: 1, diskPath: dir, logger: silentLogger,
-      source: async () => ({ input: { lastBackupType: 'lazy', startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
-    });
-    agent.start();
+    agent = startTelemetry(`${a.url},${b.url}`, signer.publicKey, 1, dir);
     const beats = async () => (await db.get<{ heartbeats: number }>('SELECT heartbeats FROM hb_state WHERE account = 1'))?.heartbeats ?? 0;
     await until('heartbeats through the first endpoint', async () => (await beats()) >= 2);
 
@@ -245,13 +255,7 @@ test('an endpoint that never acknowledges a config holds neither the monitor nor
     await applyOrThrow(db, { type: 'CreateAccount', atMs: Date.now(), name: 'gw1.example', number: null, softBytes: null, hardBytes: null, heartbeatIntervalS: 60 });
     monitor = await startMonitor(db, { ...a, url: `${a.url},${b.url}` }, [], { signer });
     await until('the monitor on both endpoints', () => monitor!.clients.every((c) => c.connected), 10_000);
-    agent = new TelemetryPublisher({
-      broker: a.url, site: 'site-a', account: 'gw1.example', nodeId: 'gw1.example', agentVersion: '0.1.0-test', cluster: 'c1',
-      signing: generateSigningKey(), monitorPublicKey: signer.publicKey, heartbeatIntervalS: 60, diskPath: dir,
-      logger: { info: (_f: object, msg?: string) => void lines.push(msg ?? ''), warn: () => {}, debug: () => {}, error: () => {} } as never,
-      source: async () => ({ input: { lastBackupType: 'lazy', startedMs: Date.now(), bytesSynced: 0, bytesRestored: 0, errors: [] }, commit: async () => {} }),
-    });
-    agent.start();
+    agent = startTelemetry(a.url, signer.publicKey, 60, dir, lines);
     await until('the config reaches the agent through the endpoint that answers', () => lines.includes('monitor config applied'), 10_000);
     await until('the other endpoint holds its copy', () => held > 0, 10_000);
     let timer: NodeJS.Timeout | undefined;
