@@ -3,7 +3,7 @@
  * shards on one or more volume directories with crash-safe staging and commit; `MemoryShardStore` is
  * the in-memory twin for tests and simulation.
  */
-export type { ShardStore, StagedTransaction, VolumeSpace } from './store.ts';
+export type { GetIntoOptions, ShardStore, StagedTransaction, VolumeSpace } from './store.ts';
 export { SHARD_BYTES_MAX_DEFAULT } from './store.ts';
 export { FsShardStore, defaultFsShardStoreOptions, type FsShardStoreOptions } from './fs-store.ts';
 export { MemoryShardStore, defaultMemoryShardStoreOptions, type MemoryShardStoreOptions } from './memory-store.ts';

@@ -43,6 +43,11 @@ export interface VolumeSpace {
   totalBytes: number;
 }
 
+export interface GetIntoOptions {
+  /** Hash-check the shard (default true). */
+  verify?: boolean;
+}
+
 export interface ShardStore {
   /**
    * Stages `data` in transaction `txId` and returns its id; durable only after `syncStaged` or `commit`
@@ -65,8 +70,11 @@ export interface ShardStore {
    * Reads the committed shard `id` into `target`, which must be exactly the shard's size, and
    * hash-verifies it there (a reader that knows the size gathers shards into one buffer without copies).
    * A shard of another size is SHARD_CORRUPT; otherwise as `get`. `target` holds garbage after an error.
+   * With `verify: false` the bytes are not hashed (a file shorter than `target` is still SHARD_CORRUPT):
+   * only for a reader whose own check covers every byte it uses and that reads again verified when that
+   * check fails (a restore's chunk, authenticated by AES-GCM and its id; agent/chunks/reader.ts).
    */
-  getInto(id: string, target: Uint8Array): Promise<void>;
+  getInto(id: string, target: Uint8Array, options?: GetIntoOptions): Promise<void>;
   /**
    * A shard staged under `id` in any transaction not yet committed or aborted, hash-verified;
    * SHARD_MISSING when none holds it, SHARD_CORRUPT when every staged copy is damaged. For a member

@@ -111,6 +111,29 @@ test('writer dedups, commits at checkpoints, and the reader rebuilds lost data s
     assert.equal(Buffer.from(await reader.read(r2.id)), b);
   }));
 
+test('a healthy chunk is read without hashing its shards; a damaged one is read again shard by shard and rebuilt', () =>
+  withWriter({ algorithm: 'brotli', level: 1 }, async ({ writer, store, catalog }) => {
+    const a = Buffer.from(sensorLines(4000));
+    const { id } = await writer.add(a);
+    await writer.checkpoint();
+    const rec = (await catalog.getChunk(id))!;
+    const reads: string[] = [];
+    const getInto = store.getInto.bind(store);
+    store.getInto = (shardId, target, options) => {
+      reads.push(`${rec.shards.find((s) => s.shardId === shardId)!.idx}${options?.verify === false ? '' : ' hashed'}`);
+      return getInto(shardId, target, options);
+    };
+    const reader = new ChunkReader(store, catalog, ring);
+    assert.equal(Buffer.from(await reader.read(id)), a);
+    assert.equal(reads.sort(), ['0', '1'], 'the data shards, unhashed: the open authenticates them');
+    // One flipped bit inside the ciphertext of data shard 1: the open fails, the hashed read finds the shard.
+    reads.length = 0;
+    store.corrupt(rec.shards[1]!.shardId);
+    assert.equal(Buffer.from(await reader.read(id)), a);
+    assert.equal(reads.slice(0, 2).sort(), ['0', '1']);
+    assert.equal(reads.slice(2).sort(), ['0 hashed', '1 hashed', '2 hashed'], 'then every shard hashed, parity rebuilding shard 1');
+  }));
+
 test('adds made at once run one after another: a new chunk two files bring at the same time is stored once', () =>
   withWriter({ algorithm: 'brotli', level: 1 }, async ({ writer, catalog }) => {
     const a = pseudoRandom(100_000, 11);

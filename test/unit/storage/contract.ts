@@ -74,6 +74,18 @@ export function runShardStoreContract(name: string, factory: StoreFactory): void
     await store.getInto(empty, new Uint8Array(0));
   });
 
+  s('getInto without the hash check fills the buffer; a missing shard or a short one is still refused', async (ctx) => {
+    const store = storeOf(ctx);
+    const data = bytes(5000);
+    const id = await store.put(data);
+    const target = new Uint8Array(5000);
+    await store.getInto(id, target, { verify: false });
+    assert.equal(Buffer.from(target), Buffer.from(data));
+    await expectCode(store.getInto(id, new Uint8Array(5001), { verify: false }), 'SHARD_CORRUPT');
+    await expectCode(store.getInto(shardIdOf(bytes(10)), new Uint8Array(10), { verify: false }), 'SHARD_MISSING');
+    await expectCode(store.getInto('nope', new Uint8Array(10), { verify: false }), 'SHARD_ID_INVALID');
+  });
+
   s('stored bytes do not change when the caller changes its buffer', async (ctx) => {
     const store = storeOf(ctx);
     const data = bytes(100);
