@@ -17,9 +17,10 @@
  */
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
-import { authenticatedPeer, tlsServerOptions, type AuthenticatedPeer } from '../../shared/crypto/pki.ts';
+import { authenticatedPeer, tlsServerOptions, withCrl, type AuthenticatedPeer } from '../../shared/crypto/pki.ts';
+import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import { authenticateClient, clientIdAllowed, ConnackCode, type AuthenticationPolicy } from './authenticate.ts';
 import { authorize, type Principal } from './authorize.ts';
 import { GuardedConnection, type GuardedSocket, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
@@ -54,6 +55,8 @@ export interface SiteBroker {
    * a stream that is already closed.
    */
   connectLocal(nodeId: string): Duplex;
+  /** A new revocation list (RevocationWatch): new handshakes check it, revoked clients are disconnected. */
+  revocationsChanged: RevocationTarget;
   close(): Promise<void>;
 }
 
@@ -210,6 +213,12 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
     url: `${options.tls === false ? 'mqtt' : 'mqtts'}://${urlHost}:${port}`,
     options,
     stats: () => ({ ...stats, guardRefused: { ...stats.guardRefused } }),
+    revocationsChanged(crl, revoked) {
+      if (options.tls === false) return;
+      (server as TlsServer).setSecureContext(tlsServerOptions(withCrl(options.tls, crl)));
+      const ended = endRevoked([...sockets].filter((s): s is TLSSocket => 'getPeerCertificate' in s), revoked);
+      if (ended > 0) logger.warn({ ended }, 'disconnected MQTT clients whose certificate was revoked');
+    },
     connectLocal(nodeId) {
       const [client, brokerSide] = localPair();
       if (closing) {

@@ -15,6 +15,7 @@ import { BaksaError, ExitCode, listening } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { FsShardStore } from '../../shared/storage/index.ts';
 import { startSiteBroker, type SiteBroker } from '../broker/index.ts';
+import { RevocationWatch } from '../../shared/crypto/revocation-watch.ts';
 import type { AgentState } from '../config/index.ts';
 import { EdgeNode } from './node.ts';
 
@@ -67,6 +68,12 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
     if (!tls) logger.warn({ url: broker.url }, 'the site broker speaks plain MQTT: use it on trusted links only (give the cluster a --tls-dir for mqtts)');
     else logger.info({ url: broker.url }, 'site broker listening');
   }
+  // A gateway revoked by the CA (lost or stolen: `pki revoke`, its ca.crl copied into the TLS directory)
+  // is refused at its next handshake and cut off from the site broker within seconds.
+  const siteBroker = broker;
+  const revocations = cluster.tlsDir && siteBroker
+    ? new RevocationWatch({ dir: cluster.tlsDir, targets: [(crl, revoked) => siteBroker.revocationsChanged(crl, revoked)], logger })
+    : undefined;
   const reserve = state.config.storage?.reserveBytes;
   const store = await FsShardStore.open({ volumes: [state.paths.shards], ...(reserve !== undefined ? { volumeReserveBytes: reserve } : {}) });
   const mqtt: IClientOptions = tls ? (tlsClientOptions(tls) as IClientOptions) : {};
@@ -115,6 +122,7 @@ export async function startEdgeRuntime(state: AgentState, signer: SigningKeyPair
       return data;
     },
     async close() {
+      revocations?.close();
       stop.abort();
       const node = joined ?? (await ready.catch(() => undefined));
       await node?.close({ orderly: true });

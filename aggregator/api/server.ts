@@ -7,9 +7,11 @@
  */
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { ROLES, tlsServerOptions, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { ROLES, tlsServerOptions, withCrl, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -67,6 +69,8 @@ export interface ApiServer {
   routes: RouteSpec[];
   openapi: Record<string, unknown>;
   listen(port?: number, host?: string): Promise<string>;
+  /** A new revocation list (RevocationWatch): new handshakes check it, revoked clients' connections end. */
+  revocationsChanged: RevocationTarget;
   close(): Promise<void>;
 }
 
@@ -128,6 +132,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     bodyLimit: options.jsonBodyBytesMax ?? defaultApiServerOptions.jsonBodyBytesMax,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+  // Every connection by its TLS socket, so a revocation list can end a revoked client's (revocationsChanged).
+  const sockets = new Set<TLSSocket>();
+  (app.server as unknown as TlsServer).on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
   app.setErrorHandler(errorHandler(logger));
 
@@ -153,6 +163,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       await app.listen({ port, host });
       const addr = app.server.address() as AddressInfo;
       return `https://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    },
+    revocationsChanged(crl, revoked) {
+      (app.server as unknown as TlsServer).setSecureContext(tlsServerOptions(withCrl(options.tls, crl)));
+      endRevoked(sockets, revoked);
     },
     async close() {
       await app.close();

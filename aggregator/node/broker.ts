@@ -17,17 +17,20 @@
  * (as any network can) but never forge them; anyone on the network can read them, though.
  */
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { clientIdAllowed, ConnackCode, GuardedConnection, type GuardLimits } from '../../agent/broker/index.ts';
-import { authenticatedPeer, tlsServerOptions, type AuthenticatedPeer, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { authenticatedPeer, tlsServerOptions, withCrl, type AuthenticatedPeer, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import { listenOn } from '../../shared/transport/listen.ts';
 import { authorizeDc, claimedTelemetryAccount, isOwnAccount, type DcDecision, type DcPrincipal } from './broker-acl.ts';
 
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /** A new revocation list (RevocationWatch): new handshakes check it, revoked clients are disconnected. */
+  revocationsChanged: RevocationTarget;
   stop(): Promise<void>;
 }
 
@@ -184,6 +187,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   return {
     url,
     port: bound,
+    revocationsChanged(crl, revoked) {
+      if (!tls) return;
+      (server as TlsServer).setSecureContext(tlsServerOptions(withCrl(tls, crl)));
+      const ended = endRevoked([...sockets].filter((s): s is TLSSocket => 'getPeerCertificate' in s), revoked);
+      if (ended > 0) logger.warn({ ended }, 'disconnected MQTT clients whose certificate was revoked');
+    },
     async stop() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       for (const s of sockets) s.destroy();

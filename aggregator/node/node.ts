@@ -56,6 +56,7 @@ import type { ReceiptFacts } from '../../shared/crypto/receipt.ts';
 import { MonitorService } from '../monitoring/service.ts';
 import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import { RevocationWatch } from '../../shared/crypto/revocation-watch.ts';
 import { KEY_KINDS, peerApiUrl, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
 import { awaitCommit } from './commit-wait.ts';
@@ -69,6 +70,8 @@ export interface AggregatorNodeOptions {
   logger?: Logger;
   /** Called when the node must stop (a broken invariant, a database that fails); default: log and exit 70. */
   onFatal?: (error: Error) => void;
+  /** How often the CA's revocation list (pkiDir/ca.crl) is looked at (default 2 s). */
+  revocationPollMs?: number;
 }
 
 export interface AggregatorNodeStatus {
@@ -117,6 +120,8 @@ export class AggregatorNode {
   ) {}
 
   scrubTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
+  /** Hands every TLS server and link of this node a changed revocation list (`pki revoke`). */
+  revocations: RevocationWatch | undefined;
   pendingTimer: NodeJS.Timeout | undefined;
   housekeeper: Housekeeper | undefined;
 
@@ -410,6 +415,17 @@ export class AggregatorNode {
         node.scrubTask = cron.schedule(config.storage.scrubCron, () => void storage.scrubber.run().catch((err: Error) => logger.error({ err: err.message }, 'scrub failed')), { name: 'scrub', noOverlap: true });
       }
       nodeRef = node;
+      node.revocations = new RevocationWatch({
+        dir: config.pkiDir,
+        targets: [
+          (crl, revoked) => replicaTransport.revocationsChanged(crl, revoked),
+          (crl, revoked) => clientTransport.revocationsChanged(crl, revoked),
+          (crl, revoked) => api.revocationsChanged(crl, revoked),
+          ...(broker ? [(crl: string | undefined, revoked: ReadonlySet<string>) => broker.revocationsChanged(crl, revoked)] : []),
+        ],
+        logger,
+        ...(options.revocationPollMs !== undefined ? { intervalMs: options.revocationPollMs } : {}),
+      });
       node.pendingTimer = pendingTimer;
       node.housekeeper = new Housekeeper({ db, submit, sink, self: config.node, liveNodes, now: Date.now, logger });
       node.housekeeper.start(config.housekeepingIntervalS * 1000);
@@ -464,6 +480,7 @@ export class AggregatorNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('aggregator node stopping');
+      this.revocations?.close();
       if (this.pendingTimer) clearInterval(this.pendingTimer);
       await this.housekeeper?.stop();
       await this.scrubTask?.stop();

@@ -1,12 +1,13 @@
 /**
- * `2baksa pki init | issue | show`: the cluster CA and the certificates every TLS link uses (DESIGN §8).
- * A thin layer over shared/crypto/pki.ts: flags map onto its options, results print as a record.
+ * `2baksa pki init | issue | show | revoke | revoked`: the cluster CA, the certificates every TLS link
+ * uses (DESIGN §8) and the CA's revocation list. A thin layer over shared/crypto/pki.ts: flags map onto
+ * its options, results print as a record or a table.
  */
 import { Command } from 'commander';
 import { configError } from '../../shared/errors.ts';
-import { formatOf, printRecord } from '../../shared/output.ts';
+import { formatOf, printRecord, printRows } from '../../shared/output.ts';
 import { ROLES, validateRole } from '../../shared/crypto/pki-identity.ts';
-import type { CertificateInfo } from '../../shared/crypto/pki.ts';
+import type { CertificateInfo, RevocationReason } from '../../shared/crypto/pki.ts';
 
 // The certificate code (and its X.509 library) loads when a pki command runs.
 const loadPki = () => import('../../shared/crypto/pki.ts');
@@ -23,6 +24,11 @@ function collect(value: string, previous: string[] = []): string[] {
 interface InitFlags { dir: string; name?: string; days?: string; force?: boolean; json?: boolean }
 interface IssueFlags extends InitFlags { name: string; role: string; dns?: string[]; ip?: string[] }
 interface ShowFlags { dir: string; name: string; json?: boolean }
+interface RevokeFlags { dir: string; name?: string; serial?: string; reason?: string; json?: boolean }
+interface RevokedFlags { dir: string; json?: boolean }
+
+const REASONS: readonly RevocationReason[] = ['unspecified', 'key-compromise', 'affiliation-changed', 'superseded', 'cessation-of-operation'];
+const isReason = (text: string): text is RevocationReason => (REASONS as readonly string[]).includes(text);
 
 const list = (values: string[], json: boolean): unknown => (json ? values : values.join(', '));
 
@@ -97,7 +103,56 @@ export function registerPki(program: Command): void {
     .requiredOption('--name <name>', 'certificate name')
     .option('--json', 'print JSON')
     .action(async (opts: ShowFlags) => {
-      const { showCertificate } = await loadPki();
-      printRecord(infoRecord(showCertificate(opts.dir, opts.name), opts.json === true), formatOf(opts));
+      const { listRevocations, serialKey, showCertificate } = await loadPki();
+      const info = showCertificate(opts.dir, opts.name);
+      const record = infoRecord(info, opts.json === true);
+      if (!info.isCa) {
+        const revoked = (await listRevocations(opts.dir)).find((r) => r.serialNumber === serialKey(info.serialNumber));
+        record.revoked = revoked ? revoked.revokedAt : false;
+      }
+      printRecord(record, formatOf(opts));
+    });
+
+  pki
+    .command('revoke')
+    .description('revoke a certificate (a lost or stolen gateway, a person who left): DIR/ca.crl, which every TLS link then checks')
+    .requiredOption('--dir <dir>', 'PKI directory holding the CA')
+    .option('--name <name>', 'the certificate DIR/NAME.crt holds')
+    .option('--serial <hex>', 'or its serial number (pki show), when its file is gone')
+    .option('--reason <reason>', `one of ${REASONS.join(', ')}`, 'unspecified')
+    .option('--json', 'print JSON')
+    .action(async (opts: RevokeFlags) => {
+      const { revokeCertificate } = await loadPki();
+      const reason = opts.reason ?? 'unspecified';
+      if (!isReason(reason)) throw configError('reason', `"${reason}" is not a reason`, `use one of ${REASONS.join(', ')}`);
+      const result = await revokeCertificate(opts.dir, {
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.serial !== undefined ? { serial: opts.serial } : {}),
+        reason,
+      });
+      printRecord({
+        serialNumber: result.revoked.serialNumber,
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        revokedAt: result.revoked.revokedAt,
+        reason: result.revoked.reason,
+        alreadyRevoked: result.alreadyRevoked,
+        crl: result.crlPath,
+        revocations: result.revocations.length,
+        next: 'give every node and broker that keeps its own copy of the PKI directory this ca.crl; running servers read it within seconds',
+      }, formatOf(opts));
+    });
+
+  pki
+    .command('revoked')
+    .description('list the certificates the CA has revoked (DIR/ca.crl, its signature checked)')
+    .requiredOption('--dir <dir>', 'PKI directory holding the CA')
+    .option('--json', 'print JSON')
+    .action(async (opts: RevokedFlags) => {
+      const { listRevocations } = await loadPki();
+      printRows(await listRevocations(opts.dir), [
+        { header: 'SERIAL', value: (r) => r.serialNumber },
+        { header: 'REVOKED', value: (r) => r.revokedAt },
+        { header: 'REASON', value: (r) => r.reason },
+      ], formatOf(opts));
     });
 }

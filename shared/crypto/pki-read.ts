@@ -20,6 +20,8 @@ export const CA_BASENAME = 'ca';
 export interface PkiPaths {
   ca: string;
   caKey: string;
+  /** The CA's certificate revocation list (`pki revoke`); absent until a first revocation. */
+  crl: string;
   cert: string;
   key: string;
 }
@@ -28,6 +30,7 @@ export function pkiPaths(dir: string, name: string): PkiPaths {
   return {
     ca: join(dir, `${CA_BASENAME}.crt`),
     caKey: join(dir, `${CA_BASENAME}.key`),
+    crl: join(dir, `${CA_BASENAME}.crl`),
     cert: join(dir, `${name}.crt`),
     key: join(dir, `${name}.key`),
   };
@@ -58,23 +61,56 @@ export interface TlsMaterial {
   ca: string;
   cert: string;
   key: string;
+  /** The CA's revocation list (DIR/ca.crl), when there is one: a certificate it lists is refused at every handshake. */
+  crl?: string;
 }
 
-/** Reads the CA certificate and NAME's certificate and key as PEM strings for Node's tls options. */
+/** A serial number as revocation lists and Node's certificates are compared: lower-case hex, no leading zeros. */
+export function serialKey(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+/** DIR/ca.crl as PEM, or undefined when the CA has revoked nothing yet. */
+export function readCrl(dir: string): string | undefined {
+  try {
+    return readFileSync(pkiPaths(dir, CA_BASENAME).crl, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BaksaError('PKI_FILE_MISSING', `cannot read the revocation list ${pkiPaths(dir, CA_BASENAME).crl} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, {
+      hint: 'restore the file (2baksa pki revoke writes it) or fix its permissions', exitCode: ExitCode.config,
+    });
+  }
+}
+
+/**
+ * Reads the CA certificate, NAME's certificate and key, and the CA's revocation list if it has one,
+ * as PEM strings for Node's tls options.
+ */
 export function loadTlsMaterial(dir: string, name: string): TlsMaterial {
   validateHostName('name', name);
   const paths = pkiPaths(dir, name);
   const hint = `issue it first: 2baksa pki issue --dir ${dir} --name ${name} --role <role>`;
-  return {
+  const material: TlsMaterial = {
     ca: readPem(paths.ca, 'the CA certificate', `create the CA first: 2baksa pki init --dir ${dir}`),
     cert: readPem(paths.cert, 'the certificate', hint),
     key: readPem(paths.key, 'the private key', hint),
   };
+  const crl = readCrl(dir);
+  if (crl !== undefined) material.crl = crl;
+  return material;
 }
 
-/** Server side of mutual TLS 1.3: clients must present a certificate from our CA. */
+/** `material` with the revocation list `crl` in place of its own (none when undefined). */
+export function withCrl<M extends { crl?: string | Buffer }>(material: M, crl: string | undefined): M {
+  const { crl: _replaced, ...rest } = material;
+  return (crl === undefined ? rest : { ...rest, crl }) as M;
+}
+
+/** Server side of mutual TLS 1.3: clients must present a certificate from our CA that its list does not revoke. */
 export function tlsServerOptions(material: TlsMaterial): TlsOptions {
-  return { ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: true };
+  const options: TlsOptions = { ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: true };
+  if (material.crl !== undefined) options.crl = material.crl;
+  return options;
 }
 
 export interface TlsClientExtras {
@@ -82,11 +118,12 @@ export interface TlsClientExtras {
   servername?: string;
 }
 
-/** Client side of mutual TLS 1.3: presents our certificate and accepts only servers from our CA. */
+/** Client side of mutual TLS 1.3: presents our certificate and accepts only servers from our CA, not revoked. */
 export function tlsClientOptions(material: TlsMaterial, extras: TlsClientExtras = {}): ConnectionOptions {
   const options: ConnectionOptions = {
     ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: true,
   };
+  if (material.crl !== undefined) options.crl = material.crl;
   if (extras.servername !== undefined && isIP(extras.servername) === 0) options.servername = extras.servername;
   return options;
 }

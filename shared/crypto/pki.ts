@@ -2,8 +2,10 @@
  * The cluster PKI: one CA per deployment issues ECDSA P-256 certificates for agents, replicas and people,
  * and every link (MQTT, replica, REST) runs TLS 1.3 with mutual certificates built from them.
  *
- * Files in a PKI directory (created 0700): `ca.crt` + `ca.key` and `<name>.crt` + `<name>.key`. Keys are
- * PKCS#8 PEM, mode 0600; every file is written crash-safely (temp, fsync, rename or link, fsync dir).
+ * Files in a PKI directory (created 0700): `ca.crt` + `ca.key` and `<name>.crt` + `<name>.key`, and
+ * `ca.crl` once the CA has revoked a certificate (`revokeCertificate`; every TLS option built from the
+ * directory carries it). Keys are PKCS#8 PEM, mode 0600; every file is written crash-safely (temp,
+ * fsync, rename or link, fsync dir).
  * A leaf certificate has subject CN=<name>, OU=<role>; SANs DNS:<name>, DNS:localhost, IP:127.0.0.1,
  * IP:::1 plus any extra names, and URI:urn:2baksa:role:<role> (the role RBAC reads, see pki-identity.ts);
  * key usage digitalSignature; extended key usage serverAuth + clientAuth. A leaf never outlives its CA.
@@ -20,14 +22,14 @@ import type * as X509 from '@peculiar/x509';
 import { BaksaError, ExitCode, configError } from '../errors.ts';
 import { writeFileDurable } from './durable-file.ts';
 import { roleUri, validateHostName, validateRole, type Role } from './pki-identity.ts';
-import { CA_BASENAME, parseCertificate, pkiPaths, readPem } from './pki-read.ts';
+import { CA_BASENAME, parseCertificate, pkiPaths, readCrl, readPem, serialKey } from './pki-read.ts';
 
 export {
   ROLES, ROLE_URI_PREFIX, authenticatedPeer, hostNameProblem, identityOf, isRole, roleOf, validateHostName,
   validateRole, type AuthenticatedPeer, type CertificateLike, type Role,
 } from './pki-identity.ts';
 export {
-  certificateInfo, loadTlsMaterial, pkiPaths, showCertificate, tlsClientOptions, tlsServerOptions,
+  certificateInfo, loadTlsMaterial, pkiPaths, readCrl, serialKey, showCertificate, tlsClientOptions, tlsServerOptions, withCrl,
   type CertificateInfo, type PkiPaths, type TlsClientExtras, type TlsMaterial,
 } from './pki-read.ts';
 
@@ -286,4 +288,120 @@ export async function issueCertificate(dir: string, options: IssueOptions): Prom
   const result = written(name, paths.cert, paths.key, cert, keyPem);
   await writePair(paths.cert, paths.key, result.certPem, keyPem, options.force === true);
   return { ...result, role, caPath: pkiPaths(dir, CA_BASENAME).ca, dnsNames, ipAddresses };
+}
+
+/** Why a certificate was revoked (RFC 5280 reason codes, as `pki revoke --reason` spells them). */
+export const REVOCATION_REASONS = ['unspecified', 'key-compromise', 'affiliation-changed', 'superseded', 'cessation-of-operation'] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+const REASON_CODES: Record<RevocationReason, number> = {
+  unspecified: 0, 'key-compromise': 1, 'affiliation-changed': 3, superseded: 4, 'cessation-of-operation': 5,
+};
+
+export interface Revocation {
+  /** Lower-case hex without leading zeros (`serialKey`). */
+  serialNumber: string;
+  revokedAt: Date;
+  reason: RevocationReason | 'other';
+}
+
+export interface RevokeOptions {
+  /** The certificate DIR/<name>.crt holds; or */
+  name?: string;
+  /** its serial number in hex (`pki show`), when its file is gone. */
+  serial?: string;
+  reason?: RevocationReason;
+  now?: Date;
+}
+
+export interface RevokeResult {
+  crlPath: string;
+  revoked: Revocation;
+  /** The serial was on the list already: nothing was written. */
+  alreadyRevoked: boolean;
+  revocations: Revocation[];
+}
+
+/** A serial's hex as the bytes of a positive DER INTEGER: whole bytes, and a 00 before a high first bit. */
+function integerHex(serial: string): string {
+  const even = serial.length % 2 === 0 ? serial : `0${serial}`;
+  return Number.parseInt(even.slice(0, 2), 16) >= 0x80 ? `00${even}` : even;
+}
+
+function reasonOf(code: number | undefined): Revocation['reason'] {
+  const found = (Object.entries(REASON_CODES) as [RevocationReason, number][]).find(([, c]) => c === (code ?? 0));
+  return found ? found[0] : 'other';
+}
+
+/** The revocations DIR/ca.crl (or `pem`, read from it) lists, its signature checked against the CA; none when there is no list. */
+export async function listRevocations(dir: string, pem: string | undefined = readCrl(dir)): Promise<Revocation[]> {
+  if (pem === undefined) return [];
+  const ca = readPem(pkiPaths(dir, CA_BASENAME).ca, 'the CA certificate', `create the CA first: 2baksa pki init --dir ${dir}`);
+  return parseCrl(await loadX509(), pem, ca, pkiPaths(dir, CA_BASENAME).crl);
+}
+
+async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: string): Promise<Revocation[]> {
+  const invalid = (why: string) => new BaksaError('PKI_CRL_INVALID', `${path} ${why}`, {
+    hint: 'restore the file from a copy, or move it away and revoke the certificates again', exitCode: ExitCode.config, details: { path },
+  });
+  let crl: X509.X509Crl;
+  try {
+    crl = new x509.X509Crl(pem);
+  } catch {
+    throw invalid('is not a PEM revocation list');
+  }
+  if (!(await crl.verify({ publicKey: new x509.X509Certificate(caPem).publicKey }, provider))) throw invalid('is not signed by this CA');
+  return crl.entries.map((e) => ({ serialNumber: serialKey(e.serialNumber), revokedAt: e.revocationDate, reason: reasonOf(e.reason) }));
+}
+
+/**
+ * Adds a certificate to the CA's revocation list (DIR/ca.crl, signed by the CA and written
+ * crash-safely): every TLS link that loads the list refuses it from then on, and the servers that
+ * watch the file (`RevocationWatch`) close its open connections. One writer at a time, as for `issue`. Revoking a serial already listed
+ * changes nothing. The list is valid until the CA expires (its nextUpdate), so it never lapses into
+ * refusing everyone; its thisUpdate is set back by the clock skew the certificates allow.
+ */
+export async function revokeCertificate(dir: string, options: RevokeOptions): Promise<RevokeResult> {
+  if ((options.name === undefined) === (options.serial === undefined)) throw configError('name', 'give the certificate by --name or by --serial, one of them');
+  const reason = options.reason ?? 'unspecified';
+  if (!REVOCATION_REASONS.includes(reason)) throw configError('reason', `"${String(reason)}" is not a reason`, `use one of ${REVOCATION_REASONS.join(', ')}`);
+  const ca = await loadCa(dir);
+  const x509 = await loadX509();
+  let serial: string;
+  if (options.name !== undefined) {
+    const name = validateHostName('name', options.name);
+    if (name.toLowerCase() === CA_BASENAME) throw configError('name', 'the CA cannot revoke itself', 'create a new CA with pki init --force instead');
+    const path = pkiPaths(dir, name).cert;
+    const cert = parseCertificate(readPem(path, 'the certificate', `give its serial number instead (--serial, from pki show)`), path);
+    if (!cert.checkIssued(ca.cert) || !cert.verify(ca.cert.publicKey)) {
+      throw new BaksaError('PKI_CERT_FOREIGN', `${path} was not issued by the CA in ${dir}`, { hint: 'revoke it with the CA that issued it', exitCode: ExitCode.config });
+    }
+    serial = serialKey(cert.serialNumber);
+  } else {
+    if (!/^[0-9a-fA-F]{1,40}$/.test(options.serial!)) throw configError('serial', `"${options.serial!.slice(0, 80)}" is not a serial number`, 'give it in hex, as pki show prints it');
+    serial = serialKey(options.serial!);
+  }
+  const paths = pkiPaths(dir, CA_BASENAME);
+  const existingPem = readCrl(dir);
+  const revocations = existingPem === undefined ? [] : await parseCrl(x509, existingPem, ca.pem, paths.crl);
+  const listed = revocations.find((r) => r.serialNumber === serial);
+  if (listed) return { crlPath: paths.crl, revoked: listed, alreadyRevoked: true, revocations };
+  const now = options.now ?? new Date();
+  const revoked: Revocation = { serialNumber: serial, revokedAt: new Date(Math.floor(now.getTime() / 1000) * 1000), reason }; // the list keeps seconds
+  const all = [...revocations, revoked];
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: new x509.X509Certificate(ca.pem).subjectName,
+    thisUpdate: new Date(now.getTime() - defaultPkiOptions.clockSkewS * 1000),
+    nextUpdate: new Date(ca.cert.validTo),
+    entries: all.map((r) => ({
+      serialNumber: integerHex(r.serialNumber),
+      revocationDate: r.revokedAt,
+      ...(r.reason !== 'other' && r.reason !== 'unspecified' ? { reason: REASON_CODES[r.reason] } : {}),
+    })),
+    signingKey: ca.signingKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey, false, provider)],
+  }, provider);
+  // OpenSSL, and so Node's TLS, reads a CRL only under the "X509 CRL" label.
+  await writeFileDurable(paths.crl, x509.PemConverter.encode(crl.rawData, 'X509 CRL') + '\n', { mode: 0o644 });
+  return { crlPath: paths.crl, revoked, alreadyRevoked: false, revocations: all };
 }

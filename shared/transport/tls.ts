@@ -19,6 +19,8 @@ import { BoundedFrameQueue, emptyStats, type FrameHandler, type Transport, type 
 import { FrameDecoder, encodeFrameHeader } from './framing.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { listenOn } from './listen.ts';
+import { endRevoked } from '../crypto/revocation-watch.ts';
+import { withCrl } from '../crypto/pki-read.ts';
 
 export interface TlsPeer {
   id: string;
@@ -30,6 +32,13 @@ export interface TlsMaterial {
   ca: string | Buffer;
   cert: string | Buffer;
   key: string | Buffer;
+  /** The CA's revocation list: a certificate it lists is refused either way (`revocationsChanged` replaces it). */
+  crl?: string | Buffer;
+}
+
+/** What both ends of a link present and accept: mutual TLS 1.3 with the cluster CA (and its revocation list). */
+function secureContextOf(tls: TlsMaterial): { ca: string | Buffer; cert: string | Buffer; key: string | Buffer; crl?: string | Buffer; minVersion: 'TLSv1.3' } {
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, ...(tls.crl !== undefined ? { crl: tls.crl } : {}), minVersion: 'TLSv1.3' };
 }
 
 export interface TlsTransportOptions {
@@ -82,6 +91,8 @@ interface Link {
 export class TlsTransport implements Transport {
   readonly self: string;
   private readonly options: TlsTransportOptions;
+  /** The material links are made with now (`options.tls`, then each revocation list `revocationsChanged` gives). */
+  private tls: TlsMaterial;
   private readonly links = new Map<string, Link>();
   private readonly inbound = new Set<TLSSocket>();
   private readonly clients = new Map<string, TLSSocket>();
@@ -93,6 +104,7 @@ export class TlsTransport implements Transport {
 
   constructor(options: Partial<TlsTransportOptions> & Pick<TlsTransportOptions, 'self' | 'peers' | 'tls'>) {
     this.options = { ...defaultTlsTransportOptions, ...options };
+    this.tls = options.tls;
     this.self = options.self;
     for (const peer of this.options.peers) {
       if (peer.id === this.self) continue;
@@ -113,25 +125,28 @@ export class TlsTransport implements Transport {
   }
 
   async start(): Promise<void> {
-    const { tls } = this.options;
     if (!this.options.listen) {
       for (const link of this.links.values()) this.dial(link);
       return;
     }
-    const server = createServer({
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      minVersion: 'TLSv1.3',
-      requestCert: true,
-      rejectUnauthorized: true,
-    });
+    const server = createServer({ ...secureContextOf(this.tls), requestCert: true, rejectUnauthorized: true });
     server.on('secureConnection', (socket) => this.accept(socket));
     server.on('tlsClientError', (error) => this.options.logger.debug({ err: error.message }, 'tls client refused'));
     await listenOn(server, this.options.listenPort, this.options.listenHost);
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     for (const link of this.links.values()) this.dial(link);
+  }
+
+  /**
+   * A new revocation list (RevocationWatch): the handshakes to come, either way, check it, and the
+   * links open to or from a certificate it revokes are ended (a revoked peer's dial is then refused).
+   */
+  revocationsChanged(crl: string | undefined, revoked: ReadonlySet<string>): void {
+    this.tls = withCrl(this.tls, crl);
+    this.server?.setSecureContext(secureContextOf(this.tls));
+    const ended = endRevoked([...this.inbound, ...[...this.links.values()].flatMap((l) => (l.socket ? [l.socket] : []))], revoked);
+    if (ended > 0) this.options.logger.warn({ ended }, 'closed links of revoked certificates');
   }
 
   /** Points a peer at a new address (a restarted node on another port) and re-dials it. */
@@ -254,15 +269,11 @@ export class TlsTransport implements Transport {
 
   private dial(link: Link): void {
     if (this.closed) return;
-    const { tls } = this.options;
     const expected = link.peer.id;
     const socket = connect({
       host: link.peer.host,
       port: link.peer.port,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      minVersion: 'TLSv1.3',
+      ...secureContextOf(this.tls),
       rejectUnauthorized: true,
       checkServerIdentity: (_host, cert) =>
         this.options.identify(cert) === expected ? undefined : new Error(`server is not peer ${expected}`),

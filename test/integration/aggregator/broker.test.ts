@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../../aggregator/node/broker.ts';
-import { initCa, issueCertificate, loadTlsMaterial, tlsClientOptions, type TlsMaterial } from '../../../shared/crypto/pki.ts';
+import { initCa, issueCertificate, loadTlsMaterial, readCrl, revokeCertificate, tlsClientOptions, type TlsMaterial } from '../../../shared/crypto/pki.ts';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { filters, topics } from '../../../shared/protocol/topics.ts';
@@ -118,6 +118,23 @@ test('an agent reads only its own monitor config; an auditor reads alerts and no
   const auditor = await connectAs('auditor.dc1.test', 'auditor.dc1.test:watch');
   assert.is(await grantOf(auditor, filters.alerts()), 1);
   assert.is(await grantOf(auditor, filters.heartbeats()), 128);
+});
+
+test('an agent the CA revokes is disconnected from the endpoint and refused after; the others stay', async () => {
+  const pki = join(dir, 'pki');
+  const GW3 = 'gw3.site-a.example';
+  await issueCertificate(pki, { name: GW3, role: 'agent' });
+  certs.set(GW3, loadTlsMaterial(pki, GW3));
+  const stolen = await connectAs(GW3, `${GW3}:telemetry`);
+  const kept = await connectAs(GW2, `${GW2}:telemetry`);
+  let stolenClosed = false;
+  stolen.on('close', () => (stolenClosed = true));
+  const { revoked } = await revokeCertificate(pki, { name: GW3, reason: 'key-compromise' });
+  broker.revocationsChanged(readCrl(pki), new Set([revoked.serialNumber])); // what the node's RevocationWatch does
+  await until(() => stolenClosed, 'the revoked agent disconnected');
+  assert.is.not(await attempt(broker.url, options(GW3, `${GW3}:telemetry`)), 'connected');
+  assert.ok(kept.connected, 'the others stay connected');
+  assert.is(await attempt(broker.url, options(GW1, `${GW1}:telemetry`)), 'connected');
 });
 
 test.run();

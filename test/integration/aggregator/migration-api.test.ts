@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../shared/log.ts';
-import { issueCertificate, loadTlsMaterial } from '../../../shared/crypto/pki.ts';
+import { issueCertificate, loadTlsMaterial, revokeCertificate } from '../../../shared/crypto/pki.ts';
 import type { BaksaError } from '../../../shared/errors.ts';
 import { ApiClient } from '../../../shared/http/api-client.ts';
 import { initCluster } from '../../../aggregator/node/init.ts';
@@ -189,6 +189,12 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       }
       const sites = (await admin.request<{ sites: Array<{ name: string }> }>('GET', '/v1/sites')).body.sites;
       assert.equal(sites.map((s) => s.name), ['plant-7']);
+
+      // A gateway the CA revokes (`pki revoke` writes pki/ca.crl): each node's watch reads the file and
+      // refuses the certificate within seconds, its open connection included; the others are served.
+      await revokeCertificate(init.pkiDir, { name: 'gw2.example', reason: 'key-compromise' });
+      await until('node 3 to refuse the revoked gateway', async () => site.request('GET', `${gw2}/backups`).then(() => false, () => true), 15_000);
+      assert.is((await agent.request('GET', `${base}/backups`)).status, 200, 'the other gateway is served');
     } finally {
       agent.close();
       reader.close();

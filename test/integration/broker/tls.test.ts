@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { initCa, issueCertificate, loadTlsMaterial, tlsClientOptions, type Role, type TlsMaterial } from '../../../shared/crypto/pki.ts';
+import { initCa, issueCertificate, loadTlsMaterial, revokeCertificate, tlsClientOptions, type Role, type TlsMaterial } from '../../../shared/crypto/pki.ts';
+import { RevocationWatch } from '../../../shared/crypto/revocation-watch.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { startSiteBroker, type SiteBroker } from '../../../agent/broker/index.ts';
 import { grantOf, publishPaced, until } from './helpers.ts';
 
@@ -160,6 +162,28 @@ test('over TLS too, a subscriber that stops reading does not delay the others', 
   assert.is(ctx.broker.stats().guardRefused['slow-consumer'], 1);
   stalled.end(true);
   await Promise.all([healthy.endAsync(), pub.endAsync()]);
+});
+
+test('a gateway the CA revokes is disconnected at once and refused after (RevocationWatch)', async (ctx) => {
+  await issueCertificate(ours, { name: 'gw-4', role: 'agent' });
+  ctx.certs.set('gw-4', loadTlsMaterial(ours, 'gw-4'));
+  const stolen = await connect(ctx, 'gw-4');
+  const kept = await connect(ctx, 'gw-2');
+  let stolenClosed = false;
+  stolen.on('close', () => (stolenClosed = true));
+  const watch = new RevocationWatch({ dir: ours, targets: [ctx.broker.revocationsChanged], logger: silentLogger, intervalMs: 60_000 });
+  try {
+    await revokeCertificate(ours, { name: 'gw-4', reason: 'key-compromise' });
+    await watch.check(); // what the poll does when the file changes
+    await until(() => stolenClosed, 'the revoked gateway disconnected');
+    assert.not.equal(await attempt(ctx.broker.url, options(ctx.certs.get('gw-4'), 'gw-4')), 'connected', 'refused at its next handshake');
+    assert.is(await grantOf(kept, `${R}/node/gw-2/in`), 1, 'the other gateways stay');
+    assert.is(await attempt(ctx.broker.url, options(ctx.certs.get('gw-3'), 'gw-3')), 'connected');
+  } finally {
+    watch.close();
+    stolen.end(true);
+    await kept.endAsync();
+  }
 });
 
 test.run();

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request as httpsRequest } from 'node:https';
-import { ROLES, loadTlsMaterial, tlsClientOptions, type Role } from '../../../shared/crypto/pki.ts';
+import { ROLES, issueCertificate, loadTlsMaterial, readCrl, revokeCertificate, tlsClientOptions, type Role } from '../../../shared/crypto/pki.ts';
 import { BaksaError } from '../../../shared/errors.ts';
 import { applyOrThrow } from '../../../aggregator/accounts/index.ts';
 import type { RouteSpec } from '../../../aggregator/api/index.ts';
@@ -247,6 +247,21 @@ test('auditors read ledger blocks, verified inclusion proofs and a full verifica
   assert.is(verdict.body.blocks, tip.body.blocks);
   const missing = await status('auditor-1', 'GET', `/v1/ledger/blocks/${tip.body.blocks + 5}`);
   assert.is(missing.code, 'BLOCK_NOT_FOUND');
+});
+
+test('a certificate the CA revokes loses its open connection and is refused at the next handshake', async () => {
+  await issueCertificate(fx.pki, { name: 'admin-lost', role: 'admin' });
+  const lost = fx.client('admin-lost');
+  assert.is((await lost.request('GET', '/v1/accounts')).status, 200, 'a keep-alive connection is open');
+  const { revoked } = await revokeCertificate(fx.pki, { name: 'admin-lost', reason: 'key-compromise' });
+  fx.server.revocationsChanged(readCrl(fx.pki), new Set([revoked.serialNumber])); // what RevocationWatch does
+  const again = await status('admin-lost', 'GET', '/v1/accounts').catch((e: Error) => ({ status: -1, code: e.message }));
+  assert.is(again.status, -1, `refused, got ${JSON.stringify(again)}`);
+  await lost.request('GET', '/v1/accounts').then(
+    () => assert.unreachable('the revoked client still got an answer'),
+    () => undefined,
+  );
+  assert.is((await status('admin-1', 'GET', '/v1/accounts')).status, 200, 'the others keep working');
 });
 
 test.run();

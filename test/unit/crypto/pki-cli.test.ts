@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,38 @@ test('pki show prints subject, role, validity and fingerprint for people and scr
   assert.is(ca.json().role, 'ca');
 });
 
+test('pki revoke lists a certificate in the signed ca.crl; revoked and show tell it; a tampered list is refused', () => {
+  assert.is(cli('pki', 'issue', '--dir', dir, '--name', 'gw-lost.site-b', '--role', 'agent').code, 0);
+  const serial = String(cli('pki', 'show', '--dir', dir, '--name', 'gw-lost.site-b', '--json').json().serialNumber);
+  const none = cli('pki', 'revoked', '--dir', dir, '--json');
+  assert.is(none.code, 0, none.stderr);
+  assert.equal(JSON.parse(none.stdout), []);
+  const revoke = cli('pki', 'revoke', '--dir', dir, '--name', 'gw-lost.site-b', '--reason', 'key-compromise', '--json');
+  assert.is(revoke.code, 0, revoke.stderr);
+  const out = revoke.json();
+  assert.is(out.serialNumber, serial.toLowerCase().replace(/^0+/, ''));
+  assert.is(out.alreadyRevoked, false);
+  assert.is(out.crl, join(dir, 'ca.crl'));
+  assert.is(cli('pki', 'revoke', '--dir', dir, '--name', 'gw-lost.site-b', '--json').json().alreadyRevoked, true);
+  const listed = JSON.parse(cli('pki', 'revoked', '--dir', dir, '--json').stdout) as { serialNumber: string; reason: string }[];
+  assert.equal(listed.map((r) => [r.serialNumber, r.reason]), [[out.serialNumber, 'key-compromise']]);
+  assert.type(cli('pki', 'show', '--dir', dir, '--name', 'gw-lost.site-b', '--json').json().revoked, 'string');
+  assert.is(cli('pki', 'show', '--dir', dir, '--name', 'gw-3.site-b', '--json').json().revoked, false);
+  assert.match(readFileSync(join(dir, 'ca.crl'), 'utf8'), /^-----BEGIN X509 CRL-----/);
+  // A list another key signed is not this CA's: refused, never read as "nothing revoked".
+  const other = join(work, 'other-pki');
+  assert.is(cli('pki', 'init', '--dir', other).code, 0);
+  assert.is(cli('pki', 'issue', '--dir', other, '--name', 'x.example', '--role', 'agent').code, 0);
+  assert.is(cli('pki', 'revoke', '--dir', other, '--name', 'x.example').code, 0);
+  copyFileSync(join(other, 'ca.crl'), join(work, 'foreign.crl'));
+  copyFileSync(join(dir, 'ca.crl'), join(work, 'ours.crl'));
+  copyFileSync(join(work, 'foreign.crl'), join(dir, 'ca.crl'));
+  const tampered = cli('pki', 'revoked', '--dir', dir, '--json');
+  assert.is(tampered.code, 3);
+  assert.is((tampered.json().error as { code: string }).code, 'PKI_CRL_INVALID');
+  copyFileSync(join(work, 'ours.crl'), join(dir, 'ca.crl'));
+});
+
 test('bad input gets a clear error and the config exit code', () => {
   const role = cli('pki', 'issue', '--dir', dir, '--name', 'x1', '--role', 'root');
   assert.is(role.code, 3);
@@ -71,6 +103,15 @@ test('bad input gets a clear error and the config exit code', () => {
   const missing = cli('pki', 'issue', '--dir', join(work, 'nope'), '--name', 'x1', '--role', 'agent');
   assert.is(missing.code, 3);
   assert.match(missing.stderr, /pki init/);
+  const reason = cli('pki', 'revoke', '--dir', dir, '--name', 'gw-3.site-b', '--reason', 'lost');
+  assert.is(reason.code, 3);
+  assert.match(reason.stderr, /reason: "lost" is not a reason/);
+  const both = cli('pki', 'revoke', '--dir', dir, '--name', 'gw-3.site-b', '--serial', '12');
+  assert.is(both.code, 3);
+  assert.match(both.stderr, /--name or by --serial/);
+  assert.match(cli('pki', 'revoke', '--dir', dir, '--name', 'ca').stderr, /cannot revoke itself/);
+  assert.match(cli('pki', 'revoke', '--dir', dir, '--serial', 'xyz').stderr, /serial: "xyz" is not a serial number/);
+  assert.equal(JSON.parse(cli('pki', 'revoked', '--dir', dir, '--json').stdout).length, 1, 'nothing refused was revoked');
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

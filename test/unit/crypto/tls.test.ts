@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import {
-  authenticatedPeer, identityOf, initCa, issueCertificate, loadTlsMaterial, roleOf, tlsClientOptions, tlsServerOptions,
+  authenticatedPeer, identityOf, initCa, issueCertificate, loadTlsMaterial, revokeCertificate, roleOf, tlsClientOptions, tlsServerOptions,
   type Role, type TlsMaterial,
 } from '../../../shared/crypto/pki.ts';
 
@@ -143,6 +143,30 @@ test('a server with a certificate from another CA is refused by the client', asy
     assert.equal(other.log.data, []);
   } finally {
     await close(other.server);
+  }
+});
+
+test('a revoked client certificate is refused, the others still get through; a revoked server too', async () => {
+  const lost = await material(ours, 'gw-9.site-a', 'agent');
+  await issueCertificate(ours, { name: 'replica-9.dc.example', role: 'replica' });
+  await revokeCertificate(ours, { name: 'gw-9.site-a', reason: 'key-compromise' });
+  await revokeCertificate(ours, { name: 'replica-9.dc.example' });
+  const checking = await startServer(loadTlsMaterial(ours, 'replica-1.dc.example')); // loads ca.crl
+  const revokedServer = await startServer(loadTlsMaterial(ours, 'replica-9.dc.example'));
+  try {
+    assert.ok(loadTlsMaterial(ours, 'replica-1.dc.example').crl?.includes('BEGIN X509 CRL'));
+    const refused = await talk(checking.port, tlsClientOptions(lost), 'secret');
+    assert.is(refused.reply, '');
+    assert.equal(checking.log.data, [], 'the server never read the revoked client');
+    const ok = await talk(checking.port, tlsClientOptions(agent));
+    assert.is(ok.reply, 'echo:hello');
+    const toRevoked = await talk(revokedServer.port, tlsClientOptions(loadTlsMaterial(ours, 'gw-1.site-a')), 'secret');
+    assert.not.ok(toRevoked.secure);
+    assert.is(toRevoked.error, 'CERT_REVOKED');
+    assert.equal(revokedServer.log.data, []);
+  } finally {
+    await close(checking.server);
+    await close(revokedServer.server);
   }
 });
 

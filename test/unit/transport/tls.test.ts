@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
-import { identityOf, initCa, issueCertificate, loadTlsMaterial, roleOf } from '../../../shared/crypto/pki.ts';
+import { identityOf, initCa, issueCertificate, loadTlsMaterial, readCrl, revokeCertificate, roleOf } from '../../../shared/crypto/pki.ts';
 import { TlsTransport, encodeFrameHeader } from '../../../shared/transport/index.ts';
 import { transportContract, until } from './contract.ts';
 
@@ -145,6 +145,33 @@ test('a client certificate of a role the node does not accept is refused', async
     assert.equal(server.connectedClients(), []);
   } finally {
     await Promise.all([client.close(), server.close()]);
+  }
+});
+
+test('a revocation list ends the links of a revoked replica both ways and refuses its dials; the rest keep talking', async () => {
+  const revDir = mkdtempSync(join(tmpdir(), 'baksa-tls-revoke-'));
+  await initCa(revDir, { name: 'revoking-cluster' });
+  for (const name of ['r1', 'r2', 'r3']) await issueCertificate(revDir, { name, role: 'replica' });
+  const [r1, r2, r3] = await mesh(['r1', 'r2', 'r3'], revDir);
+  try {
+    const got: string[] = [];
+    r1!.onFrame((from, frame) => got.push(`${from}:${Buffer.from(frame)}`));
+    await until(() => r1!.connectedPeers().length === 2 && r3!.connectedPeers().length === 2, 'the full mesh');
+    const { revoked } = await revokeCertificate(revDir, { name: 'r3', reason: 'key-compromise' });
+    // What RevocationWatch gives its targets when ca.crl changes; r3 itself never learns it.
+    for (const t of [r1!, r2!]) t.revocationsChanged(readCrl(revDir), new Set([revoked.serialNumber]));
+    await until(() => !r1!.connectedPeers().includes('r3') && !r3!.connectedPeers().includes('r1'), 'the links to and from r3 ended');
+    await new Promise((r) => setTimeout(r, 300)); // r3 dials again meanwhile, and is refused
+    r3!.send('r1', new Uint8Array(Buffer.from('from a revoked node')));
+    r2!.send('r1', new Uint8Array(Buffer.from('still here')));
+    await until(() => got.includes('r2:still here'), 'the frame of the node that was not revoked');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.not.ok(got.some((g) => g.startsWith('r3:')), 'nothing of r3 got through');
+    assert.not.ok(r1!.connectedPeers().includes('r3'));
+    assert.ok(r1!.connectedPeers().includes('r2'));
+  } finally {
+    await Promise.all([r1!.close(), r2!.close(), r3!.close()]);
+    rmSync(revDir, { recursive: true, force: true });
   }
 });
 
