@@ -7,6 +7,7 @@
  *   2baksa check-nagios space --db accounts.db [-w 80] [-c 90]          volume fill %, accounts/groups over limits
  *   2baksa check-nagios ledger --dir LEDGER_DIR [--validators FILE]     offline chain verification
  *   2baksa check-nagios cluster --server URL --tls-dir DIR --cert-name N  nodes reachable against the quorum
+ *   2baksa check-nagios certs --dir PKI_DIR [-w 30:] [-c 7:]           days before a certificate expires
  *
  * Thresholds are Nagios ranges (`10`, `10:`, `~:10`, `10:20`, `@10:20`).
  */
@@ -102,6 +103,30 @@ export function registerCheckNagios(program: Command): void {
           accountCommandsApplied: num(s.accountCommandsApplied),
           ...(typeof s.monitorListening === 'boolean' ? { monitorListening: s.monitorListening } : {}),
         });
+      }),
+    );
+
+  check
+    .command('certs')
+    .description('days before the first certificate of a PKI directory expires (the CA included; revoked ones left out)')
+    .requiredOption('--dir <dir>', 'PKI directory (a node\'s, a gateway\'s or the CA\'s)')
+    .option('-w, --warning <range>', 'warning range for the days left', '30:')
+    .option('-c, --critical <range>', 'critical range for the days left', '7:')
+    .action(async (o: { dir: string } & ThresholdFlags) =>
+      emit('CERTS', async () => {
+        const { readdirSync } = await import('node:fs');
+        const { certificateInfo, listRevocations, serialKey } = await import('../../shared/crypto/pki.ts');
+        const { readPem } = await import('../../shared/crypto/pki-read.ts');
+        const { certificateCheck } = await import('../reports/checks.ts');
+        const t = await ranges(o);
+        const revoked = new Set((await listRevocations(o.dir)).map((r) => r.serialNumber));
+        const files = readdirSync(o.dir).filter((f) => f.endsWith('.crt')).sort();
+        const rows = files.map((f) => {
+          const path = `${o.dir}/${f}`;
+          const info = certificateInfo(readPem(path, 'the certificate', 'restore it or issue it again'), path);
+          return { name: f.slice(0, -'.crt'.length), notAfter: info.notAfter, revoked: !info.isCa && revoked.has(serialKey(info.serialNumber)) };
+        });
+        return certificateCheck(rows, Date.now(), t);
       }),
     );
 

@@ -1,7 +1,8 @@
 /**
  * The checks behind `2baksa check-nagios`: heartbeat (late and silent accounts), space (volume fill and
- * accounts or groups over their limits), ledger (an offline verification of a ledger directory) and
- * cluster (the aggregator nodes one node reaches, against the PBFT quorum).
+ * accounts or groups over their limits), ledger (an offline verification of a ledger directory),
+ * cluster (the aggregator nodes one node reaches, against the PBFT quorum) and certs (the days left
+ * before the certificates of a PKI directory expire).
  * Each returns a NagiosResult; the command prints `statusLine` and exits with `exitCodeOf`.
  */
 import type { BoardRow } from './heartbeats.ts';
@@ -130,3 +131,38 @@ export function unknownResult(service: string, why: string): NagiosResult {
 }
 
 export { NagiosState };
+
+/** One certificate of a PKI directory, as the certs check reads it. */
+export interface CertificateCheckRow {
+  name: string;
+  notAfter: Date;
+  revoked: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Days left before the first certificate of a PKI directory expires (the CA's included: every link
+ * stops with it), against the thresholds (ranges such as `30:`, alerting below 30). Revoked
+ * certificates are left out and counted: they are meant to stop working.
+ */
+export function certificateCheck(rows: readonly CertificateCheckRow[], nowMs: number, t: Thresholds): NagiosResult {
+  const live = rows.filter((r) => !r.revoked).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  const daysLeft = (r: CertificateCheckRow) => Math.floor((r.notAfter.getTime() - nowMs) / DAY_MS);
+  const expired = live.filter((r) => r.notAfter.getTime() <= nowMs);
+  const perf: PerfItem[] = [
+    { label: 'certificates', value: live.length },
+    { label: 'expired', value: expired.length },
+    { label: 'revoked', value: rows.length - live.length },
+  ];
+  const first = live[0];
+  if (!first) return { service: 'CERTS', state: 'UNKNOWN', text: 'no certificate that is not revoked was found', perf };
+  const days = daysLeft(first);
+  perf.unshift({ label: 'days_left', value: days, warning: t.warning, critical: t.critical });
+  const soon = live.filter((r) => stateOf(daysLeft(r), t.warning, t.critical) !== 'OK');
+  const text = expired.length > 0
+    ? `${live.length} certificates, expired: ${names(expired.map((r) => `${r.name} on ${r.notAfter.toISOString().slice(0, 10)}`))}`
+    : `${live.length} certificates, the first to expire is ${first.name} in ${days} days (${first.notAfter.toISOString().slice(0, 10)})` +
+      (soon.length > 1 ? `; within the threshold: ${names(soon.map((r) => r.name))}` : '');
+  return { service: 'CERTS', state: stateOf(days, t.warning, t.critical), text, perf };
+}

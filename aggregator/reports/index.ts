@@ -5,4 +5,4 @@
 export * from './space.ts';
 export { boardState, defaultBoardOptions, heartbeatBoard, type BoardInput, type BoardOptions, type BoardRow, type BoardState } from './heartbeats.ts';
 export { NagiosState, breaches, exitCodeOf, formatPerf, parseRange, stateOf, statusLine, worst, type NagiosRange, type NagiosResult, type NagiosStateName, type PerfItem } from './nagios.ts';
-export { clusterCheck, heartbeatCheck, ledgerCheck, spaceCheck, unknownResult, type ClusterCheckInput, type LedgerCheckInput, type SpaceCheckInput, type Thresholds } from './checks.ts';
+export { certificateCheck, clusterCheck, heartbeatCheck, ledgerCheck, spaceCheck, unknownResult, type ClusterCheckInput, type LedgerCheckInput, type SpaceCheckInput, type Thresholds } from './checks.ts';

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { applyOrThrow, openAccountDb } from '../../../aggregator/accounts/index.ts';
 import {
   boardState,
+  certificateCheck,
   clusterCheck,
   clusterSpace,
   formatPerf,
@@ -152,6 +153,26 @@ test('cluster check: CRITICAL below the PBFT quorum, WARNING with a node missing
   assert.match(deaf.text, /its monitor hears no heartbeats/);
   assert.is(clusterCheck({ ...base, peersConnected: ['agg2', 'agg3', 'agg4'], monitorListening: true }).state, 'OK');
   assert.is(clusterCheck({ ...base, replicas: ['agg1'], peersConnected: [] }).state, 'OK', 'a one-node cluster');
+});
+
+test('certs check: days before the first certificate expires against the ranges; revoked ones left out', () => {
+  const now = Date.parse('2026-11-25T00:00:00Z');
+  const day = 86_400_000;
+  const t = { warning: parseRange('30:')!, critical: parseRange('7:')! };
+  const rows = [
+    { name: 'ca', notAfter: new Date(now + 3000 * day), revoked: false },
+    { name: 'agg1', notAfter: new Date(now + 200 * day), revoked: false },
+    { name: 'gw-lost', notAfter: new Date(now + 1 * day), revoked: true },
+  ];
+  const ok = certificateCheck(rows, now, t);
+  assert.is(statusLine(ok), 'CERTS OK - 2 certificates, the first to expire is agg1 in 200 days (2027-06-13) | days_left=200;30:;7: certificates=2 expired=0 revoked=1');
+  const soon = certificateCheck([...rows, { name: 'gw-1', notAfter: new Date(now + 20 * day), revoked: false }], now, t);
+  assert.equal([soon.state, exitCodeOf(soon)], ['WARNING', 1]);
+  assert.match(soon.text, /first to expire is gw-1 in 20 days/);
+  const expired = certificateCheck([...rows, { name: 'agg2', notAfter: new Date(now - 2 * day), revoked: false }], now, t);
+  assert.equal([expired.state, exitCodeOf(expired)], ['CRITICAL', 2]);
+  assert.match(expired.text, /expired: agg2 on 2026-11-23/);
+  assert.is(certificateCheck([rows[2]!], now, t).state, 'UNKNOWN', 'nothing but revoked certificates');
 });
 
 test.run();

@@ -91,6 +91,13 @@ test('pki revoke lists a certificate in the signed ca.crl; revoked and show tell
   assert.is(tampered.code, 3);
   assert.is((tampered.json().error as { code: string }).code, 'PKI_CRL_INVALID');
   copyFileSync(join(work, 'ours.crl'), join(dir, 'ca.crl'));
+  // The Nagios check of the directory warns before expiry (this CA was made for 20 days) and leaves
+  // the revoked certificate out.
+  const certs = cli('check-nagios', 'certs', '--dir', dir);
+  assert.is(certs.code, 1, certs.stdout);
+  assert.match(certs.stdout, /^CERTS WARNING - 2 certificates, the first to expire is ca in 19 days .* \| days_left=19;30:;7: certificates=2 expired=0 revoked=1$/m);
+  assert.is(cli('check-nagios', 'certs', '--dir', dir, '-w', '10:', '-c', '5:').code, 0);
+  assert.is(cli('check-nagios', 'certs', '--dir', join(work, 'nope')).code, 3);
 });
 
 test('bad input gets a clear error and the config exit code', () => {
