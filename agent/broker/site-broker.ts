@@ -19,8 +19,8 @@ import { createServer as createNetServer, type AddressInfo, type Server, type So
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
-import { authenticatedPeer, tlsServerOptions, withCrl, type AuthenticatedPeer } from '../../shared/crypto/pki.ts';
-import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
+import { authenticatedPeer, tlsServerOptions, type AuthenticatedPeer } from '../../shared/crypto/pki.ts';
+import { revokeOnServer, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import { authenticateClient, clientIdAllowed, ConnackCode, type AuthenticationPolicy } from './authenticate.ts';
 import { authorize, type Principal } from './authorize.ts';
 import { GuardedConnection, type GuardedSocket, type GuardRefusal, type GuardRefusalReason } from './guarded-connection.ts';
@@ -215,8 +215,7 @@ export async function startSiteBroker(input: SiteBrokerInput): Promise<SiteBroke
     stats: () => ({ ...stats, guardRefused: { ...stats.guardRefused } }),
     revocationsChanged(crl, revoked) {
       if (options.tls === false) return;
-      (server as TlsServer).setSecureContext(tlsServerOptions(withCrl(options.tls, crl)));
-      const ended = endRevoked([...sockets].filter((s): s is TLSSocket => 'getPeerCertificate' in s), revoked);
+      const ended = revokeOnServer(server as TlsServer, options.tls, sockets, crl, revoked);
       if (ended > 0) logger.warn({ ended }, 'disconnected MQTT clients whose certificate was revoked');
     },
     connectLocal(nodeId) {

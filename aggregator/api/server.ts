@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { ROLES, tlsServerOptions, withCrl, type TlsMaterial } from '../../shared/crypto/pki.ts';
-import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
+import { ROLES, tlsServerOptions, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { revokeOnServer, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import type { Database } from '../../shared/db/index.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
@@ -165,8 +165,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       return `https://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
     },
     revocationsChanged(crl, revoked) {
-      (app.server as unknown as TlsServer).setSecureContext(tlsServerOptions(withCrl(options.tls, crl)));
-      endRevoked(sockets, revoked);
+      revokeOnServer(app.server as unknown as TlsServer, options.tls, sockets, crl, revoked);
     },
     async close() {
       await app.close();

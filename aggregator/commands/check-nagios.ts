@@ -115,6 +115,7 @@ export function registerCheckNagios(program: Command): void {
     .action(async (o: { dir: string } & ThresholdFlags) =>
       emit('CERTS', async () => {
         const { readdirSync } = await import('node:fs');
+        const { join } = await import('node:path');
         const { certificateInfo, listRevocations, serialKey } = await import('../../shared/crypto/pki.ts');
         const { readPem } = await import('../../shared/crypto/pki-read.ts');
         const { certificateCheck } = await import('../reports/checks.ts');
@@ -122,7 +123,7 @@ export function registerCheckNagios(program: Command): void {
         const revoked = new Set((await listRevocations(o.dir)).map((r) => r.serialNumber));
         const files = readdirSync(o.dir).filter((f) => f.endsWith('.crt')).sort();
         const rows = files.map((f) => {
-          const path = `${o.dir}/${f}`;
+          const path = join(o.dir, f);
           const info = certificateInfo(readPem(path, 'the certificate', 'restore it or issue it again'), path);
           return { name: f.slice(0, -'.crt'.length), notAfter: info.notAfter, revoked: !info.isCa && revoked.has(serialKey(info.serialNumber)) };
         });

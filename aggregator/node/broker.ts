@@ -21,8 +21,8 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { clientIdAllowed, ConnackCode, GuardedConnection, type GuardLimits } from '../../agent/broker/index.ts';
-import { authenticatedPeer, tlsServerOptions, withCrl, type AuthenticatedPeer, type TlsMaterial } from '../../shared/crypto/pki.ts';
-import { endRevoked, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
+import { authenticatedPeer, tlsServerOptions, type AuthenticatedPeer, type TlsMaterial } from '../../shared/crypto/pki.ts';
+import { revokeOnServer, type RevocationTarget } from '../../shared/crypto/revocation-watch.ts';
 import { listenOn } from '../../shared/transport/listen.ts';
 import { authorizeDc, claimedTelemetryAccount, isOwnAccount, type DcDecision, type DcPrincipal } from './broker-acl.ts';
 
@@ -189,8 +189,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     port: bound,
     revocationsChanged(crl, revoked) {
       if (!tls) return;
-      (server as TlsServer).setSecureContext(tlsServerOptions(withCrl(tls, crl)));
-      const ended = endRevoked([...sockets].filter((s): s is TLSSocket => 'getPeerCertificate' in s), revoked);
+      const ended = revokeOnServer(server as TlsServer, tls, sockets, crl, revoked);
       if (ended > 0) logger.warn({ ended }, 'disconnected MQTT clients whose certificate was revoked');
     },
     async stop() {

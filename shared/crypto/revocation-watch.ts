@@ -9,24 +9,35 @@
  * logged and left unused, so a broken file never refuses every peer.
  */
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
-import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.ts';
-import { pkiPaths, readCrl, serialKey } from './pki-read.ts';
+import { pkiPaths, readCrl, serialKey, tlsServerOptions, withCrl, type TlsMaterial } from './pki-read.ts';
 
 /** Told the new list (PEM, or undefined when the file is gone) and the serials it revokes (`serialKey`). */
 export type RevocationTarget = (crl: string | undefined, revoked: ReadonlySet<string>) => void;
 
-/** Destroys each socket whose peer certificate's serial is in `revoked`; returns how many. */
-export function endRevoked(sockets: Iterable<TLSSocket>, revoked: ReadonlySet<string>): number {
+/** Destroys each TLS socket whose peer certificate's serial is in `revoked` (plain sockets are passed over); returns how many. */
+export function endRevoked(sockets: Iterable<Socket>, revoked: ReadonlySet<string>): number {
   let ended = 0;
   for (const socket of sockets) {
-    const serial = socket.getPeerCertificate()?.serialNumber;
+    if (!('getPeerCertificate' in socket)) continue;
+    const serial = (socket as TLSSocket).getPeerCertificate()?.serialNumber;
     if (serial && revoked.has(serialKey(serial))) {
       socket.destroy();
       ended++;
     }
   }
   return ended;
+}
+
+/**
+ * The RevocationTarget work of a server built from `tlsServerOptions(material)`: the handshakes to come
+ * check `crl`, and the open connections among `sockets` of a certificate it revokes end. Returns how many.
+ */
+export function revokeOnServer(server: TlsServer, material: TlsMaterial, sockets: Iterable<Socket>, crl: string | undefined, revoked: ReadonlySet<string>): number {
+  server.setSecureContext(tlsServerOptions(withCrl(material, crl)));
+  return endRevoked(sockets, revoked);
 }
 
 export interface RevocationWatchOptions {
