@@ -39,6 +39,9 @@ export function exitCodeOfStatus(status: number): ExitCode {
   return ExitCode.data;
 }
 
+/** A new connection closed this soon after its handshake, unanswered, was closed for its certificate. */
+const CERT_REFUSAL_WINDOW_MS = 2_000;
+
 export class ApiClient {
   private readonly base: URL;
   private readonly agent: Agent;
@@ -138,15 +141,33 @@ export class ApiClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} within ${options.timeoutMs ?? this.timeoutMs} ms`)));
+      // A node refuses a client certificate (revoked, expired, of another CA) by closing the connection
+      // once the TLS 1.3 handshake is done, with no alert: seen from here, a reset of a new connection
+      // right after its handshake, before any answer.
+      let answered = false;
+      let handshakeMs: number | undefined;
+      req.on('response', () => (answered = true));
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return; // a kept-alive connection: its handshake was long ago
+        socket.once('secureConnect', () => (handshakeMs = Date.now()));
+      });
+      const refusedAfterHandshake = () => !answered && handshakeMs !== undefined && Date.now() - handshakeMs < CERT_REFUSAL_WINDOW_MS;
       req.on('error', (err) =>
         reject(
           err instanceof BaksaError
             ? err
-            : new BaksaError('API_UNREACHABLE', `${method} ${url.href}: ${err.message}`, {
-                exitCode: ExitCode.unavailable,
-                hint: 'check --server, that the node runs, and that your certificate is from the cluster CA',
-                cause: err,
-              }),
+            : (err as NodeJS.ErrnoException).code === 'ECONNRESET' && refusedAfterHandshake()
+              ? new BaksaError('API_UNREACHABLE', `${method} ${url.href}: the node closed the connection right after the TLS handshake, before answering: it most likely refuses this certificate`, {
+                  exitCode: ExitCode.unavailable,
+                  hint: 'your certificate is revoked (pki show tells), expired, or from another CA than the cluster\'s: ask the cluster\'s administrator for a new one',
+                  details: { certificateRefused: true },
+                  cause: err,
+                })
+              : new BaksaError('API_UNREACHABLE', `${method} ${url.href}: ${err.message}`, {
+                  exitCode: ExitCode.unavailable,
+                  hint: 'check --server, that the node runs, and that your certificate is from the cluster CA and not revoked',
+                  cause: err,
+                }),
         ),
       );
       if (raw) (body as Readable).pipe(req);
