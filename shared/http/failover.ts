@@ -73,6 +73,7 @@ export class FailoverTransport implements NodeTransport {
 
   async request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<{ status: number; body: T }> {
     const failures: string[] = [];
+    let refusedCertificate: BaksaError | undefined;
     const first = this.current;
     const n = this.nodes.length;
     for (let k = 0; k < n; k++) {
@@ -85,13 +86,15 @@ export class FailoverTransport implements NodeTransport {
         const resend = error instanceof BaksaError && error.code === 'API_UNREACHABLE' && n > 1 && (this.options.mayResend?.(method, error) ?? true);
         if (!resend) throw error;
         failures.push(`${this.urls[i]}: ${error.message}`);
+        if (error.details?.certificateRefused === true) refusedCertificate = error;
         if (k + 1 < n) this.options.onSwitch?.(this.urls[i]!, this.urls[(i + 1) % n]!, error);
       }
     }
     throw new BaksaError('API_UNREACHABLE', `none of the ${n} aggregator nodes answered ${method} ${path}: ${failures.join('; ')}`, {
-      hint: 'check --server (each URL a node of the cluster), that the nodes run and that this machine reaches them',
+      // A node that closed the connection for the certificate says more than the ones that were down.
+      hint: refusedCertificate?.hint ?? 'check --server (each URL a node of the cluster), that the nodes run and that this machine reaches them',
       exitCode: ExitCode.unavailable,
-      details: { tried: [...this.urls] },
+      details: { tried: [...this.urls], ...(refusedCertificate ? { certificateRefused: true } : {}) },
     });
   }
 

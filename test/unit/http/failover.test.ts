@@ -40,6 +40,22 @@ test('a change is sent to the next node only when it never reached the first', a
   assert.is((await read.t.request('GET', '/v1/node')).body, 'b', 'a read goes on whatever cut it off');
 });
 
+test('when every node refused the certificate, the error says so rather than that the nodes are down', async () => {
+  const refused = (url: string): NodeTransport => ({
+    async request<T>(): Promise<{ status: number; body: T }> {
+      throw new BaksaError('API_UNREACHABLE', `${url}: closed right after the TLS handshake`, { hint: 'your certificate is revoked', details: { certificateRefused: true } });
+    },
+    close: () => undefined,
+  });
+  const t = new FailoverTransport(['a', 'b'], refused);
+  const e = await t.request('GET', '/v1/node').then(() => undefined, (err: BaksaError) => err);
+  assert.is(e?.code, 'API_UNREACHABLE');
+  assert.is(e?.hint, 'your certificate is revoked');
+  assert.equal(e?.details, { tried: ['a', 'b'], certificateRefused: true });
+  const down = await cluster({ a: 'ECONNREFUSED', b: 'ECONNREFUSED' }).t.request('GET', '/v1/node').then(() => undefined, (err: BaksaError) => err);
+  assert.match(down?.hint ?? '', /that the nodes run/);
+});
+
 test('neverReached tells a connection that was not made from one cut off', () => {
   assert.ok(neverReached(unreachable('ECONNREFUSED')));
   assert.ok(neverReached(unreachable('ENOTFOUND')));
