@@ -3,7 +3,8 @@
  * telemetry (heartbeat + events), and triggers backups: on the profile's cron schedule (snapshot mode,
  * node-cron) or every scan interval for settled files (lazy mode, like Box Backup's). SIGTERM/SIGINT stop
  * it cleanly: the running backup is cancelled (rolled back), capture files closed, Deregister published.
- * With agent.json `cloud` it migrates to the aggregator cluster by itself, inside the profile's window.
+ * With agent.json `cloud` it migrates to the aggregator cluster by itself, inside the profile's window,
+ * and takes the cluster's certificate revocation list into its TLS directories on each turn.
  * In an edge cluster (agent.json `cluster`) it is also the gateway's member of the site (agent/edge):
  * it owns the shard store and the MQTT session, runs the backups, and serves the CLI on STATE/agent.sock;
  * it rebuilds its shards around members gone longer than `cluster.repairAfterS` and, with `cloud`,
@@ -272,6 +273,10 @@ export async function startDaemon(stateDir: string, logger: Logger = createLogge
       }
       try {
         await migrateGoneMembers(cloud, why);
+        // The CA's revocation list, for the site broker's watch and every TLS link of this gateway.
+        const { refreshRevocations } = await import('../migrate/revocations.ts');
+        const dirs = [cloud.tlsDir, config.cluster?.tlsDir, config.telemetry?.tlsDir].filter((d): d is string => d !== undefined);
+        await refreshRevocations(cloud, dirs, logger);
       } finally {
         migrating = undefined;
       }

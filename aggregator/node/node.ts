@@ -27,7 +27,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
-import { loadTlsMaterial, roleOf, identityOf, tlsClientOptions } from '../../shared/crypto/pki.ts';
+import { loadTlsMaterial, readCrl, roleOf, identityOf, tlsClientOptions } from '../../shared/crypto/pki.ts';
 import { readKeyFile } from '../../shared/crypto/key-file.ts';
 import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import type { Database } from '../../shared/db/index.ts';
@@ -57,6 +57,7 @@ import { MonitorService } from '../monitoring/service.ts';
 import { AccountsApp, decodeAccountsResult, encodeAccountOp } from './accounts-app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { RevocationWatch } from '../../shared/crypto/revocation-watch.ts';
+import { RevocationSync } from './revocation-sync.ts';
 import { KEY_KINDS, peerApiUrl, type LoadedNodeConfig } from './config.ts';
 import { AccountsMaterializer } from './materializer.ts';
 import { awaitCommit } from './commit-wait.ts';
@@ -122,6 +123,8 @@ export class AggregatorNode {
   scrubTask: { stop(): void | Promise<void>; destroy(): void | Promise<void> } | undefined;
   /** Hands every TLS server and link of this node a changed revocation list (`pki revoke`). */
   revocations: RevocationWatch | undefined;
+  /** Takes a newer revocation list from the other nodes into this node's PKI directory. */
+  revocationSync: RevocationSync | undefined;
   pendingTimer: NodeJS.Timeout | undefined;
   housekeeper: Housekeeper | undefined;
 
@@ -390,6 +393,13 @@ export class AggregatorNode {
           }),
         }),
       });
+      // The CA's revocation list as this node holds it: gateways install it in their TLS directories on
+      // each cloud turn (agent/migrate/revocations.ts), and the nodes take a newer one from each other.
+      extraRoutes.push({
+        method: 'GET', url: '/v1/pki/crl', tag: 'meta', roles: ['agent', 'operator', 'auditor', 'admin', 'replica'],
+        summary: "the CA's certificate revocation list (PEM); null when the CA has revoked nothing",
+        handler: async () => ({ crl: readCrl(config.pkiDir) ?? null }),
+      });
       const api = await createApiServer({
         db,
         tls: loadTlsMaterial(config.pkiDir, config.node),
@@ -423,6 +433,15 @@ export class AggregatorNode {
           (crl, revoked) => api.revocationsChanged(crl, revoked),
           ...(broker ? [(crl: string | undefined, revoked: ReadonlySet<string>) => broker.revocationsChanged(crl, revoked)] : []),
         ],
+        logger,
+        ...(options.revocationPollMs !== undefined ? { intervalMs: options.revocationPollMs } : {}),
+      });
+      node.revocationSync = new RevocationSync({
+        dir: config.pkiDir,
+        peers: config.replicas.filter((r) => r.name !== config.node).flatMap((r) => {
+          const url = peerApiUrl(r);
+          return url === undefined ? [] : [new ApiClient(url, loadTlsMaterial(config.pkiDir, config.node), { timeoutMs: 10_000 })];
+        }),
         logger,
         ...(options.revocationPollMs !== undefined ? { intervalMs: options.revocationPollMs } : {}),
       });
@@ -481,6 +500,7 @@ export class AggregatorNode {
     this.stopping ??= (async () => {
       this.logger.info('aggregator node stopping');
       this.revocations?.close();
+      this.revocationSync?.close();
       if (this.pendingTimer) clearInterval(this.pendingTimer);
       await this.housekeeper?.stop();
       await this.scrubTask?.stop();

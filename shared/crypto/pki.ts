@@ -335,11 +335,39 @@ function reasonOf(code: number | undefined): Revocation['reason'] {
 /** The revocations DIR/ca.crl (or `pem`, read from it) lists, its signature checked against the CA; none when there is no list. */
 export async function listRevocations(dir: string, pem: string | undefined = readCrl(dir)): Promise<Revocation[]> {
   if (pem === undefined) return [];
+  return (await crlOf(dir, pem)).revocations;
+}
+
+interface ParsedCrl {
+  thisUpdate: Date;
+  revocations: Revocation[];
+}
+
+/** `pem` read as the CA of `dir`'s revocation list (PKI_CRL_INVALID when it is not). */
+async function crlOf(dir: string, pem: string): Promise<ParsedCrl> {
   const ca = readPem(pkiPaths(dir, CA_BASENAME).ca, 'the CA certificate', `create the CA first: 2baksa pki init --dir ${dir}`);
   return parseCrl(await loadX509(), pem, ca, pkiPaths(dir, CA_BASENAME).crl);
 }
 
-async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: string): Promise<Revocation[]> {
+/**
+ * Puts `pem` in place as DIR/ca.crl when the CA in DIR signed it and it is newer than the list there
+ * (a later thisUpdate, or as late with more entries; every list `revokeCertificate` writes holds all
+ * the earlier ones): how a list written on one machine reaches the others (aggregator nodes from their
+ * peers, gateways from the cluster), where RevocationWatch applies it. PKI_CRL_INVALID when the CA in
+ * DIR did not sign it; a list there that does not verify is replaced.
+ */
+export async function installCrl(dir: string, pem: string): Promise<{ installed: boolean; revocations: number }> {
+  const offered = await crlOf(dir, pem);
+  const currentPem = readCrl(dir);
+  const current = currentPem === undefined ? undefined : await crlOf(dir, currentPem).catch(() => undefined);
+  const newer = !current
+    || offered.thisUpdate.getTime() > current.thisUpdate.getTime()
+    || (offered.thisUpdate.getTime() === current.thisUpdate.getTime() && offered.revocations.length > current.revocations.length);
+  if (newer) await writeFileDurable(pkiPaths(dir, CA_BASENAME).crl, pem, { mode: 0o644 });
+  return { installed: newer, revocations: (newer ? offered : current!).revocations.length };
+}
+
+async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: string): Promise<ParsedCrl> {
   const invalid = (why: string) => new BaksaError('PKI_CRL_INVALID', `${path} ${why}`, {
     hint: 'restore the file from a copy, or move it away and revoke the certificates again', exitCode: ExitCode.config, details: { path },
   });
@@ -350,7 +378,10 @@ async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: str
     throw invalid('is not a PEM revocation list');
   }
   if (!(await crl.verify({ publicKey: new x509.X509Certificate(caPem).publicKey }, provider))) throw invalid('is not signed by this CA');
-  return crl.entries.map((e) => ({ serialNumber: serialKey(e.serialNumber), revokedAt: e.revocationDate, reason: reasonOf(e.reason) }));
+  return {
+    thisUpdate: crl.thisUpdate,
+    revocations: crl.entries.map((e) => ({ serialNumber: serialKey(e.serialNumber), revokedAt: e.revocationDate, reason: reasonOf(e.reason) })),
+  };
 }
 
 /**
@@ -382,7 +413,7 @@ export async function revokeCertificate(dir: string, options: RevokeOptions): Pr
   }
   const paths = pkiPaths(dir, CA_BASENAME);
   const existingPem = readCrl(dir);
-  const revocations = existingPem === undefined ? [] : await parseCrl(x509, existingPem, ca.pem, paths.crl);
+  const revocations = existingPem === undefined ? [] : (await parseCrl(x509, existingPem, ca.pem, paths.crl)).revocations;
   const listed = revocations.find((r) => r.serialNumber === serial);
   if (listed) return { crlPath: paths.crl, revoked: listed, alreadyRevoked: true, revocations };
   const now = options.now ?? new Date();

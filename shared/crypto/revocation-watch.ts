@@ -6,11 +6,14 @@
  * replica mesh) then hands the new list to the handshakes to come (`setSecureContext`, the mesh's
  * dials) and ends the open connections whose peer certificate the list now revokes (`endRevoked`): a
  * stolen gateway is cut off within seconds, not at its next reconnect. A list that does not verify is
- * logged and left unused, so a broken file never refuses every peer.
+ * logged and left unused, so a broken file never refuses every peer. `fetchRevocationList` reads the
+ * list another machine serves (GET /v1/pki/crl), for the nodes' RevocationSync and the gateways'
+ * refreshRevocations, which install it with `installCrl`.
  */
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { NodeTransport } from '../http/failover.ts';
 import type { Logger } from '../log.ts';
 import { pkiPaths, readCrl, serialKey, tlsServerOptions, withCrl, type TlsMaterial } from './pki-read.ts';
 
@@ -38,6 +41,18 @@ export function endRevoked(sockets: Iterable<Socket>, revoked: ReadonlySet<strin
 export function revokeOnServer(server: TlsServer, material: TlsMaterial, sockets: Iterable<Socket>, crl: string | undefined, revoked: ReadonlySet<string>): number {
   server.setSecureContext(tlsServerOptions(withCrl(material, crl)));
   return endRevoked(sockets, revoked);
+}
+
+/** Largest list taken from another machine (about 40 bytes an entry: some 400,000 revocations). */
+const CRL_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * The revocation list a node serves (`GET /v1/pki/crl`, PEM), or undefined when its CA has revoked
+ * nothing or the answer is anything else. Not verified here: `installCrl` checks it against a CA.
+ */
+export async function fetchRevocationList(api: Pick<NodeTransport, 'request'>): Promise<string | undefined> {
+  const { body } = await api.request<{ crl?: unknown }>('GET', '/v1/pki/crl', undefined, { timeoutMs: 10_000 });
+  return typeof body?.crl === 'string' && body.crl.length <= CRL_BYTES_MAX ? body.crl : undefined;
 }
 
 export interface RevocationWatchOptions {

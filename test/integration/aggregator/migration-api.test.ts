@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../shared/log.ts';
@@ -195,6 +195,9 @@ test('offer/need, verified chunk uploads, snapshot records with a receipt, reads
       await revokeCertificate(init.pkiDir, { name: 'gw2.example', reason: 'key-compromise' });
       await until('node 3 to refuse the revoked gateway', async () => site.request('GET', `${gw2}/backups`).then(() => false, () => true), 15_000);
       assert.is((await agent.request('GET', `${base}/backups`)).status, 200, 'the other gateway is served');
+      // Every node serves the list, to gateways and to the other nodes (RevocationSync).
+      const served = (await agent.request<{ crl: string | null }>('GET', '/v1/pki/crl')).body.crl;
+      assert.is(served, readFileSync(join(init.pkiDir, 'ca.crl'), 'utf8'));
     } finally {
       agent.close();
       reader.close();

@@ -1,11 +1,15 @@
 // RevocationWatch (shared/crypto/revocation-watch.ts): a changed ca.crl reaches every target with the
-// serials it revokes, by the file poll too; a list the CA did not sign is never handed on.
+// serials it revokes, by the file poll too; a list the CA did not sign is never handed on. And how a
+// list spreads: installCrl, the nodes' RevocationSync, the gateway's refreshRevocations.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initCa, issueCertificate, revokeCertificate, showCertificate, serialKey } from '../../../shared/crypto/pki.ts';
+import { initCa, installCrl, issueCertificate, readCrl, revokeCertificate, showCertificate, serialKey } from '../../../shared/crypto/pki.ts';
+import type { NodeTransport } from '../../../shared/http/failover.ts';
+import { RevocationSync } from '../../../aggregator/node/revocation-sync.ts';
+import { refreshRevocations } from '../../../agent/migrate/revocations.ts';
 import { RevocationWatch } from '../../../shared/crypto/revocation-watch.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { until } from '../../helpers/wait.ts';
@@ -54,6 +58,47 @@ test('a new list reaches every target by the poll; a foreign list is refused; a 
   } finally {
     watch.close();
   }
+});
+
+test('installCrl takes only a newer list of its own CA; the sync and the gateway refresh spread it', async () => {
+  // Two copies of one PKI directory, as two nodes (or a node and a gateway) keep them.
+  const copyA = join(root, 'copy-a');
+  const copyB = join(root, 'copy-b');
+  for (const dir of [copyA, copyB]) {
+    cpSync(ours, dir, { recursive: true });
+    rmSync(join(dir, 'ca.crl'), { force: true });
+  }
+  await revokeCertificate(copyA, { name: 'gw-1.site' });
+  const first = readCrl(copyA)!;
+  await revokeCertificate(copyA, { name: 'gw-2.site' });
+  const second = readCrl(copyA)!;
+  assert.equal(await installCrl(copyB, first), { installed: true, revocations: 1 });
+  assert.equal(await installCrl(copyB, second), { installed: true, revocations: 2 });
+  assert.equal(await installCrl(copyB, first), { installed: false, revocations: 2 }, 'an older list never replaces a newer one');
+  await installCrl(copyB, readCrl(theirs)!).then(
+    () => assert.unreachable('a list of another CA was installed'),
+    (e: { code?: string }) => assert.is(e.code, 'PKI_CRL_INVALID'),
+  );
+  assert.is(readCrl(copyB), second);
+
+  // A node asks its peers; a gateway asks the cluster and installs in each directory of that CA only.
+  const served = (pem: string | undefined): NodeTransport => ({
+    request: async <T>() => ({ status: 200, body: { crl: pem ?? null } as T }),
+    close: () => undefined,
+  });
+  rmSync(join(copyB, 'ca.crl'));
+  const sync = new RevocationSync({ dir: copyB, peers: [served(undefined), served(second)], logger: silentLogger, intervalMs: 60_000 });
+  try {
+    await sync.sync();
+    assert.is(readCrl(copyB), second);
+  } finally {
+    sync.close();
+  }
+  rmSync(join(copyB, 'ca.crl'));
+  const target = { server: 'https://unused.example:1', tlsDir: copyB, certName: 'gw-2.site' };
+  const took = await refreshRevocations(target, [copyB, theirs, copyB], silentLogger, served(second));
+  assert.equal(took, [copyB], "installed where its CA signs it, once, and not in another CA's directory");
+  assert.is(readCrl(copyB), second);
 });
 
 test.run();
