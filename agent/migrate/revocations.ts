@@ -18,11 +18,14 @@ import { FailoverTransport, serverList, type ApiTransport, type CloudTarget } fr
  * a newer one. Never throws: the daemon tries again on its next turn.
  */
 export async function refreshRevocations(target: CloudTarget, dirs: readonly string[], logger: Logger, api?: ApiTransport): Promise<string[]> {
-  const own = api === undefined;
-  const transport = api ?? new FailoverTransport(serverList(target.server), (url) => new ApiClient(url, loadTlsMaterial(target.tlsDir, target.certName)));
+  let transport: ApiTransport | undefined;
   const installed: string[] = [];
   try {
-    const pem = await fetchRevocationList(transport);
+    if (api === undefined) {
+      const tls = loadTlsMaterial(target.tlsDir, target.certName);
+      transport = new FailoverTransport(serverList(target.server), (url) => new ApiClient(url, tls));
+    }
+    const pem = await fetchRevocationList(api ?? transport!);
     if (pem === undefined) return installed;
     for (const dir of new Set(dirs)) {
       try {
@@ -38,7 +41,7 @@ export async function refreshRevocations(target: CloudTarget, dirs: readonly str
   } catch (error) {
     logger.debug({ err: (error as Error).message }, "the cluster's revocation list was not read; tried again on the next turn");
   } finally {
-    if (own) transport.close();
+    transport?.close();
   }
   return installed;
 }

@@ -71,7 +71,7 @@ export interface AggregatorNodeOptions {
   logger?: Logger;
   /** Called when the node must stop (a broken invariant, a database that fails); default: log and exit 70. */
   onFatal?: (error: Error) => void;
-  /** How often the CA's revocation list (pkiDir/ca.crl) is looked at (default 2 s). */
+  /** How often the CA's revocation list is looked at: pkiDir/ca.crl (default 2 s) and the other nodes' (default 60 s). */
   revocationPollMs?: number;
 }
 
@@ -436,11 +436,12 @@ export class AggregatorNode {
         logger,
         ...(options.revocationPollMs !== undefined ? { intervalMs: options.revocationPollMs } : {}),
       });
+      const ownTls = loadTlsMaterial(config.pkiDir, config.node);
       node.revocationSync = new RevocationSync({
         dir: config.pkiDir,
         peers: config.replicas.filter((r) => r.name !== config.node).flatMap((r) => {
           const url = peerApiUrl(r);
-          return url === undefined ? [] : [new ApiClient(url, loadTlsMaterial(config.pkiDir, config.node), { timeoutMs: 10_000 })];
+          return url === undefined ? [] : [new ApiClient(url, ownTls, { timeoutMs: 10_000 })];
         }),
         logger,
         ...(options.revocationPollMs !== undefined ? { intervalMs: options.revocationPollMs } : {}),

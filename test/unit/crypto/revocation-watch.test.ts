@@ -98,6 +98,8 @@ test('installCrl takes only a newer list of its own CA; the sync and the gateway
   const target = { server: 'https://unused.example:1', tlsDir: copyB, certName: 'gw-2.site' };
   const took = await refreshRevocations(target, [copyB, theirs, copyB], silentLogger, served(second));
   assert.equal(took, [copyB], "installed where its CA signs it, once, and not in another CA's directory");
+  const noCert = { ...target, certName: 'nobody.example' };
+  assert.equal(await refreshRevocations(noCert, [copyB], silentLogger), [], 'a turn that cannot connect throws nothing');
   assert.is(readCrl(copyB), second);
 });
 
