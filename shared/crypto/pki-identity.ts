@@ -156,3 +156,11 @@ export function authenticatedPeer(socket: TLSSocket): AuthenticatedPeer | undefi
 }
 
 const peersOfSockets = new WeakMap<TLSSocket, AuthenticatedPeer | undefined>();
+
+/** Why a certificate was revoked (RFC 5280 reason codes, as `pki revoke --reason` spells them). */
+export const REVOCATION_REASONS = ['unspecified', 'key-compromise', 'affiliation-changed', 'superseded', 'cessation-of-operation'] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+export function isRevocationReason(text: string): text is RevocationReason {
+  return (REVOCATION_REASONS as readonly string[]).includes(text);
+}

@@ -21,12 +21,12 @@ import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { BaksaError, ExitCode, configError } from '../errors.ts';
 import { writeFileDurable } from './durable-file.ts';
-import { roleUri, validateHostName, validateRole, type Role } from './pki-identity.ts';
+import { REVOCATION_REASONS, isRevocationReason, roleUri, validateHostName, validateRole, type RevocationReason, type Role } from './pki-identity.ts';
 import { CA_BASENAME, parseCertificate, pkiPaths, readCrl, readPem, serialKey } from './pki-read.ts';
 
 export {
-  ROLES, ROLE_URI_PREFIX, authenticatedPeer, hostNameProblem, identityOf, isRole, roleOf, validateHostName,
-  validateRole, type AuthenticatedPeer, type CertificateLike, type Role,
+  REVOCATION_REASONS, ROLES, ROLE_URI_PREFIX, authenticatedPeer, hostNameProblem, identityOf, isRevocationReason, isRole, roleOf,
+  validateHostName, validateRole, type AuthenticatedPeer, type CertificateLike, type RevocationReason, type Role,
 } from './pki-identity.ts';
 export {
   certificateInfo, loadTlsMaterial, pkiPaths, readCrl, serialKey, showCertificate, tlsClientOptions, tlsServerOptions, withCrl,
@@ -290,9 +290,6 @@ export async function issueCertificate(dir: string, options: IssueOptions): Prom
   return { ...result, role, caPath: pkiPaths(dir, CA_BASENAME).ca, dnsNames, ipAddresses };
 }
 
-/** Why a certificate was revoked (RFC 5280 reason codes, as `pki revoke --reason` spells them). */
-export const REVOCATION_REASONS = ['unspecified', 'key-compromise', 'affiliation-changed', 'superseded', 'cessation-of-operation'] as const;
-export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 const REASON_CODES: Record<RevocationReason, number> = {
   unspecified: 0, 'key-compromise': 1, 'affiliation-changed': 3, superseded: 4, 'cessation-of-operation': 5,
 };
@@ -309,7 +306,8 @@ export interface RevokeOptions {
   name?: string;
   /** its serial number in hex (`pki show`), when its file is gone. */
   serial?: string;
-  reason?: RevocationReason;
+  /** One of REVOCATION_REASONS (default unspecified); anything else is refused, naming the field. */
+  reason?: string;
   now?: Date;
 }
 
@@ -394,7 +392,7 @@ async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: str
 export async function revokeCertificate(dir: string, options: RevokeOptions): Promise<RevokeResult> {
   if ((options.name === undefined) === (options.serial === undefined)) throw configError('name', 'give the certificate by --name or by --serial, one of them');
   const reason = options.reason ?? 'unspecified';
-  if (!REVOCATION_REASONS.includes(reason)) throw configError('reason', `"${String(reason)}" is not a reason`, `use one of ${REVOCATION_REASONS.join(', ')}`);
+  if (!isRevocationReason(reason)) throw configError('reason', `"${String(reason)}" is not a reason`, `use one of ${REVOCATION_REASONS.join(', ')}`);
   const ca = await loadCa(dir);
   const x509 = await loadX509();
   let serial: string;
