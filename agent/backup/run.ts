@@ -9,12 +9,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readlink } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { BaksaError, ExitCode } from '../../shared/errors.ts';
 import { prepareChunker } from '../../shared/chunking/index.ts';
 import type { Catalog, FileState, SnapshotRecord, SnapshotType } from '../catalog/index.ts';
 import { ChunkWriter, defaultChunkWriterOptions } from '../chunks/index.ts';
+import { sealersFor } from '../chunks/seal-pool.ts';
 import type { AgentState } from '../config/index.ts';
 import { ManifestWriter, MANIFEST_VERSION, type ManifestEntry } from '../manifest/index.ts';
 import { scanSources, type ScanEntry, type ScanItem } from '../sources/scan.ts';
@@ -113,15 +113,8 @@ const STAGE_BYTES = 4 * 1024 * 1024;
 /** Entries a run works on at once when they are small files (no chunks) or need no read. */
 const SMALL_AHEAD = 32;
 
-/** New bytes a run stores inline before it hands sealing and staging to the store worker. */
-const WORKER_AFTER_BYTES = 48 * 1024 * 1024;
-/**
- * Cores below which the store worker does not pay: on 2 cores the main thread (read, chunk, ids, seal,
- * erasure code) and the libuv pool (compression, file system calls) already keep both busy, and the
- * worker only adds its start-up (about 0.6 s and 30 MB under the TypeScript loader), a copy of every
- * chunk and a second heap (measured with test/bench/backup.ts: same CPU time, twice the peak RSS).
- */
-export const STORE_WORKER_CORES_MIN = 3;
+/** New bytes a run seals on its own thread before it starts its sealer threads. */
+const SEALERS_AFTER_BYTES = 32 * 1024 * 1024;
 
 function cancelled(): BaksaError {
   return new BaksaError('BACKUP_CANCELLED', 'the backup was stopped before it finished; nothing of it was committed', {
@@ -219,9 +212,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       compression: profile.compression,
       memoryBudgetBytes: profile.memoryBudgetBytes,
       checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
-      ...(!edge && profile.storeWorker && availableParallelism() >= STORE_WORKER_CORES_MIN
-        ? { worker: { volumes: [state.paths.shards], afterBytes: WORKER_AFTER_BYTES, ...(state.config.storage ? { reserveBytes: state.config.storage.reserveBytes } : {}) } }
-        : {}),
+      ...(!edge && sealersFor(profile) > 0 ? { sealers: { threads: sealersFor(profile), afterBytes: SEALERS_AFTER_BYTES } } : {}),
     };
     writer = edge
       ? await ChunkWriter.create(

@@ -7,6 +7,5 @@ export type { ChunkWriterOptions, ChunkWriterStats, AddedChunk, ChunkBackend } f
 export { ChunkReader, reedSolomon, chunkUnrecoverable } from './reader.ts';
 export { sealAndStage, shardsOf } from './seal-store.ts';
 export type { StoredChunk } from './seal-store.ts';
-export { RemoteStore } from './remote-store.ts';
-export type { WorkerInit } from './remote-store.ts';
+export { ChunkSealPool, sealersFor } from './seal-pool.ts';
 export type { ShardProblem, FetchedShards, ChunkSource, ShardFetch } from './reader.ts';

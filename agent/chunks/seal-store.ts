@@ -1,12 +1,13 @@
 /**
- * Seal-and-store: compress → encrypt → erasure-code → stage the shards. The same function runs inline
- * (small gateways: one thread, least memory) or inside the store worker (bigger ones: this work, the
- * shard hashing and the file system calls of the store leave the main thread, which keeps reading,
- * chunking and hashing: both cores busy).
+ * Seal-and-store: compress → encrypt → erasure-code → stage the shards. Sealing runs on this thread
+ * (small gateways: one thread, least memory) or on a sealer thread (bigger ones: compressing, sealing,
+ * encoding and hashing the shards leave the main thread, which keeps reading, chunking, hashing the
+ * chunk ids and staging: both cores busy). Staging always runs here, in the caller's store.
  */
 import type { DataKeys } from '../../shared/crypto/keys.ts';
 import { shardBytesFor, type ReedSolomon } from '../../shared/erasure/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
+import type { ChunkSealPool } from './seal-pool.ts';
 import { sealChunkShards, type CompressionOptions, type SealedParts } from './codec.ts';
 
 export interface StoredChunk {
@@ -35,9 +36,15 @@ export async function sealAndStage(
   txId: string,
   id: string,
   plain: Uint8Array,
+  sealers?: ChunkSealPool,
 ): Promise<StoredChunk> {
   const k = rs.dataShards;
   const m = rs.parityShards;
+  if (sealers?.ready) {
+    const sealed = await sealers.seal(id, plain, k, m);
+    const shardIds = await Promise.all(sealed.shards.map((s, i) => store.putStaged(txId, s, sealed.shardIds[i])));
+    return { shardIds, shardBytes: sealed.shardBytes, sealedLength: sealed.sealedLength };
+  }
   const { shards, shardBytes, sealedLength } = await sealChunkShards(keys, id, plain, compression, k, m);
   if (m > 0) rs.encode(shards);
   const shardIds = await Promise.all(shards.map((s) => store.putStaged(txId, s)));

@@ -4,8 +4,9 @@
  *
  * `add(plain)` computes the chunk id at once (the caller needs it for the file's chunk list) and returns
  * after the chunk is accepted; sealing and staging run in the background, up to the memory budget, so
- * reading, hashing, compressing (libuv pool) and disk writes overlap. That part runs inline or in the
- * store worker (`worker: true`, a second thread). A known id (in the catalog or in flight) is not stored again.
+ * reading, hashing, sealing and disk writes overlap. Sealing (compress, encrypt, erasure-code, hash the
+ * shards) runs on this thread or on sealer threads (`sealers`, seal-pool.ts); staging runs here. A known
+ * id (in the catalog or in flight) is not stored again.
  *
  * Durability. Shards are staged under a transaction id; `checkpoint()` waits for the in-flight work,
  * commits the transaction in the shard store, and only then records the chunks in the catalog. So a
@@ -18,8 +19,8 @@ import { ReedSolomon } from '../../shared/erasure/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import type { Catalog, ChunkRecord } from '../catalog/index.ts';
 import { ByteBudget } from '../util/budget.ts';
+import { ChunkSealPool } from './seal-pool.ts';
 import { chunkIdHex, type CompressionOptions } from './codec.ts';
-import { RemoteStore } from './remote-store.ts';
 import { sealAndStage, type StoredChunk } from './seal-store.ts';
 import { KnownChunkFilter } from './known-filter.ts';
 
@@ -39,10 +40,10 @@ export interface ChunkWriterOptions {
    */
   commitsInFlightMax?: number;
   /**
-   * Seal and stage in a worker thread, with its own store on these volumes, once a run has stored
-   * `afterBytes` new bytes inline (a small incremental run never pays the worker's start-up).
+   * Seal on this many worker threads (seal-pool.ts), started once a run has `afterBytes` new bytes to
+   * seal (a small incremental run never pays their start-up); until one has loaded, this thread seals.
    */
-  worker?: { volumes: string[]; reserveBytes?: number; afterBytes: number };
+  sealers?: { threads: number; afterBytes: number };
 }
 
 export const defaultChunkWriterOptions: Omit<ChunkWriterOptions, 'k' | 'm' | 'compression' | 'memoryBudgetBytes'> = {
@@ -71,7 +72,7 @@ export interface AddedChunk {
 }
 
 /**
- * Where sealing and staging happen: this thread, the store worker, or the edge cluster (agent/edge). A
+ * Where sealing and staging happen: this thread (with sealer threads or without), or the edge cluster (agent/edge). A
  * backend that places shards elsewhere answers `commit` with where each went: chunk id → the node of
  * each shard index; otherwise every shard is at `options.location`.
  */
@@ -82,21 +83,29 @@ export interface ChunkBackend {
   close(): Promise<void>;
 }
 
-function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, compression: CompressionOptions): ChunkBackend {
-  // Chunks compressed at once: about the thread pool's width, so encoders do not pile up in memory.
-  const slots = new ByteBudget(4);
+function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, options: ChunkWriterOptions): ChunkBackend {
+  // Chunks sealed at once: about the thread pool's width (brotli and gzip run there), so encoders do not
+  // pile up in memory; with sealers, enough to keep each busy while this thread stages the last.
+  const slots = new ByteBudget(Math.max(4, 2 * (options.sealers?.threads ?? 0)));
+  const { compression, sealers: threads } = options;
+  let sealers: ChunkSealPool | undefined;
+  let bytes = 0;
   return {
     async put(txId, id, plain) {
+      bytes += plain.length;
+      if (threads && threads.threads > 0 && !sealers && bytes >= threads.afterBytes) {
+        sealers = ChunkSealPool.start({ keys: ring.current, compression }, threads.threads);
+      }
       await slots.acquire(1);
       try {
-        return await sealAndStage(store, rs, ring.current, compression, txId, id, plain);
+        return await sealAndStage(store, rs, ring.current, compression, txId, id, plain, sealers);
       } finally {
         slots.release(1);
       }
     },
     commit: (txId) => store.commit(txId),
     abort: (txId) => store.abort(txId),
-    close: async () => undefined,
+    close: async () => sealers?.close(),
   };
 }
 
@@ -128,10 +137,8 @@ export class ChunkWriter {
     this.txId = this.nextTxId();
   }
 
-  private switched = false;
-
   static async create(store: ShardStore, catalog: Catalog, ring: KeyRing, options: ChunkWriterOptions, custom?: ChunkBackend): Promise<ChunkWriter> {
-    const backend = custom ?? inlineBackend(store, await ReedSolomon.create(options.k, options.m), ring, options.compression);
+    const backend = custom ?? inlineBackend(store, await ReedSolomon.create(options.k, options.m), ring, options);
     const known = new KnownChunkFilter(await catalog.chunkCount());
     await catalog.forEachChunkId((ids) => ids.forEach((id) => known.add(id)));
     return new ChunkWriter(backend, catalog, ring, options, known);
@@ -163,7 +170,6 @@ export class ChunkWriter {
     await this.budget.acquire(cost);
     this.throwIfFailed();
     if (this.batchBytes >= this.options.checkpointBytes) await this.checkpointBatch();
-    await this.maybeSwitchToWorker();
     this.batchBytes += plain.length;
     const txId = this.txId;
     const job = this.backend
@@ -246,23 +252,9 @@ export class ChunkWriter {
     for (const txId of txIds) await this.backend.abort(txId).catch(() => undefined);
   }
 
-  /** Ends the writer (stops the store worker). Call after checkpoint or abort. */
+  /** Ends the writer (stops its sealer threads). Call after checkpoint or abort. */
   close(): Promise<void> {
     return this.backend.close();
-  }
-
-  /**
-   * Moves sealing and staging to the store worker once enough new data went by. Done right after a
-   * checkpoint, when nothing is in flight: the worker's store open (which clears leftovers of interrupted
-   * writes) then cannot race an inline write.
-   */
-  private async maybeSwitchToWorker(): Promise<void> {
-    const w = this.options.worker;
-    if (!w || this.switched || this.stats.bytesNew + this.batchBytes < w.afterBytes) return;
-    this.switched = true;
-    await this.checkpoint();
-    const { afterBytes: _afterBytes, ...where } = w;
-    this.backend = new RemoteStore({ ...where, k: this.options.k, m: this.options.m, compression: this.options.compression, keys: this.ring.current });
   }
 
   private record(txId: string, id: string, length: number, stored: StoredChunk): void {

@@ -4,7 +4,7 @@
  */
 import { array, bool, int, object, oneOf, optional, refine, str, withDefault, type Infer } from './validate.ts';
 
-export const compressionAlgorithms = ['none', 'gzip', 'brotli'] as const;
+export const compressionAlgorithms = ['none', 'gzip', 'brotli', 'zstd'] as const;
 export type CompressionAlgorithm = (typeof compressionAlgorithms)[number];
 export const backupModes = ['lazy', 'snapshot'] as const;
 export type BackupMode = (typeof backupModes)[number];
@@ -51,7 +51,12 @@ export const checkProfile = refine(
     ),
     /** Max bytes of chunk data in flight in the backup/restore pipeline (read, compressed, encoded). */
     memoryBudgetBytes: int(1 * MiB, 64 * GiB),
-    compression: object({ algorithm: oneOf(compressionAlgorithms), level: int(0, 11) }),
+    /** Levels: gzip 0–9 (10 and 11 are taken as 9), brotli 0–11, zstd -7–19 (below 1: zstd's fast modes). */
+    compression: refine(object({ algorithm: oneOf(compressionAlgorithms), level: int(-7, 19) }), (c) =>
+      c.algorithm === 'zstd' || c.algorithm === 'none' || (c.level >= 0 && c.level <= 11)
+        ? undefined
+        : ['level', `must be 0 to 11 for ${c.algorithm} (zstd takes -7 to 19)`],
+    ),
     /** `cron` drives snapshot mode; lazy mode scans every `scanIntervalS` and needs none. */
     schedule: refine(
       object({
@@ -77,8 +82,9 @@ export const checkProfile = refine(
     retention,
     writeOnly: optional(bool()),
     /**
-     * Worker threads allowed (each costs a thread's memory): a backup seals, encodes and stores shards in
-     * one on 3+ cores, a restore opens chunks in one per core beyond the first.
+     * Worker threads allowed (each costs a thread's memory): a backup seals chunks (compress, encrypt,
+     * erasure-code, hash the shards) and a restore opens them, on one thread per core beyond the first
+     * (at most 3). The name is older than the sealers: it stays for the profiles already written.
      */
     storeWorker: optional(bool()),
     /**

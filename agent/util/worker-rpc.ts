@@ -2,7 +2,7 @@
  * Request/reply over a worker thread: each request carries a sequence number, the worker answers with
  * the same number and either a result or an error as {code, message, hint, exitCode}, which becomes a
  * BaksaError again here (an INTERNAL one an Error). A worker that dies fails every pending call and
- * every later one. Used by the store worker (backup) and the chunk openers (restore). A worker may
+ * every later one. Used by the chunk sealers (backup) and the chunk openers (restore). A worker may
  * announce that its modules are loaded by posting `{ seq: 0 }` (`announceReady`); `ready` says it did.
  */
 import { Worker, type MessagePort } from 'node:worker_threads';

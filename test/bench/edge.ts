@@ -88,7 +88,7 @@ function ensureBorg(): { borg: boolean; note: string } {
   return { borg: have('borg'), note };
 }
 
-/** x86-edge with backups only on demand (a cron that never fires soon), no store worker. */
+/** x86-edge with backups only on demand (a cron that never fires soon), no worker threads. */
 function writeProfile(path: string): string {
   const profile = JSON.parse(readFileSync(join(root, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
   Object.assign(profile, { name: 'edge-bench', schedule: { mode: 'snapshot', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 60 }, storeWorker: false, heartbeatIntervalS: 60 });

@@ -6,7 +6,7 @@ import { repoRoot } from './cli.ts';
 /**
  * Writes a profile for daemons under test: x86-edge in lazy mode scanning every 2 s, one shard and no
  * compression (tiny sources back up at once), a 5 s heartbeat until the monitor sets its own, and no
- * store worker (so the pid a test signals is the daemon). Returns the path.
+ * worker threads (so the pid a test signals is the daemon). Returns the path.
  */
 export function writeLazyTestProfile(path: string, name = 'lazy-test'): string {
   const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;

@@ -85,7 +85,7 @@ export async function startLink(targetPort: number): Promise<Link> {
   };
 }
 
-/** x86-edge with backups only on demand (a cron that never fires soon), no store worker, its brotli 0. */
+/** x86-edge with backups only on demand (a cron that never fires soon), no worker threads, its zstd 1. */
 export function writeProfile(path: string, heartbeatIntervalS = 60): string {
   const profile = JSON.parse(readFileSync(join(repoRoot, 'firmware-profiles/x86-edge.json'), 'utf8')) as Record<string, unknown>;
   Object.assign(profile, { name: 'edge-test', schedule: { mode: 'snapshot', cron: '0 0 1 1 *', settleS: 0, scanIntervalS: 60 }, storeWorker: false, heartbeatIntervalS });

@@ -16,7 +16,7 @@ const ring = KeyRing.fromRoot(generateRootKey(), 'gw1.test.example', 1);
 test('sealing straight into the shards gives an object that opens, from the data shards or rebuilt from parity', async () => {
   const rs = await ReedSolomon.create(4, 2);
   for (const plain of [Buffer.from(sensorLines(3000)), pseudoRandom(200_001), new Uint8Array(0), pseudoRandom(3)]) {
-    for (const algorithm of ['none', 'brotli'] as const) {
+    for (const algorithm of ['none', 'brotli', 'zstd'] as const) {
       const id = chunkIdHex(ring.current, plain);
       const { shards, shardBytes, sealedLength } = await sealChunkShards(ring.current, id, plain, { algorithm, level: 1 }, 4, 2);
       assert.is(shards.length, 6);
@@ -36,11 +36,12 @@ test('sealing straight into the shards gives an object that opens, from the data
 test('seal/open round-trips with every compression and records it in the header', async () => {
   const text = Buffer.from(sensorLines(2000));
   const random = pseudoRandom(50_000);
-  for (const algorithm of ['none', 'gzip', 'brotli'] as const) {
+  const codes = { none: 0, gzip: 1, brotli: 2, zstd: 3 };
+  for (const algorithm of ['none', 'gzip', 'brotli', 'zstd'] as const) {
     for (const plain of [text, random, new Uint8Array(0)]) {
       const id = chunkIdHex(ring.current, plain);
       const sealed = await sealChunk(ring.current, id, plain, { algorithm, level: 1 });
-      const expected = algorithm === 'none' || plain === random || plain.length === 0 ? 0 : algorithm === 'gzip' ? 1 : 2;
+      const expected = plain === random || plain.length === 0 ? 0 : codes[algorithm];
       assert.is(sealed[1], expected, `${algorithm} header`);
       assert.equal(Buffer.from(await openChunk(ring, id, sealed, plain.length)), Buffer.from(plain));
     }

@@ -36,7 +36,7 @@ test('a wrong field is refused with its name', () => {
   p1.erasure.k = 0;
   assert.is(refusedField(p1), 'erasure.k');
   const p2 = base();
-  p2.compression.algorithm = 'zstd';
+  p2.compression.algorithm = 'lz4';
   assert.is(refusedField(p2), 'compression.algorithm');
   const p3 = base();
   p3.chunking.minBytes = p3.chunking.avgBytes * 2;
@@ -56,6 +56,14 @@ test('a wrong field is refused with its name', () => {
   const p8 = base();
   p8.runtime.heapGrowingPercent = 5000;
   assert.is(refusedField(p8), 'runtime.heapGrowingPercent');
+  // Levels by algorithm: zstd -7 to 19, brotli and gzip 0 to 11.
+  const level = (algorithm: string, value: number) => ({ ...base(), compression: { algorithm, level: value } });
+  assert.is(parseProfile(level('zstd', 19)).compression.level, 19);
+  assert.is(parseProfile(level('zstd', -7)).compression.level, -7);
+  assert.is(parseProfile(level('brotli', 11)).compression.level, 11);
+  assert.is(refusedField(level('zstd', 20)), 'compression.level');
+  assert.is(refusedField(level('brotli', 12)), 'compression.level');
+  assert.is(refusedField(level('gzip', -1)), 'compression.level');
 });
 
 test('schedule.cron: snapshot mode needs it, lazy mode (which scans every scanIntervalS) does not', () => {

@@ -1,0 +1,96 @@
+// The chunk sealers (worker threads that compress, encrypt, erasure-code and hash each new chunk's
+// shards; profiles with worker threads on 2+ cores): what they seal reads back byte-identical, dedup
+// still holds, the checkpoint commits before the catalog names the shards, and their shard ids are
+// the store's own.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { KeyRing, generateRootKey } from '../../../shared/crypto/index.ts';
+import { FsShardStore, shardIdOf } from '../../../shared/storage/index.ts';
+import { Catalog } from '../../../agent/catalog/index.ts';
+import { ChunkReader, ChunkSealPool, ChunkWriter } from '../../../agent/chunks/index.ts';
+import { sealChunkShards } from '../../../agent/chunks/codec.ts';
+import { pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
+
+const ring = KeyRing.fromRoot(generateRootKey(), 'gw1.test.example', 1);
+
+async function loaded(pool: ChunkSealPool): Promise<void> {
+  for (let i = 0; i < 500 && !pool.ready; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(pool.ready, 'a sealer loaded');
+}
+
+test('a sealer seals, encodes and hashes as this thread would, and gives the plaintext buffer back for reuse', async () => {
+  const pool = ChunkSealPool.start({ keys: ring.current, compression: { algorithm: 'zstd', level: 1 } }, 1);
+  try {
+    await loaded(pool);
+    const plain = Buffer.from(sensorLines(3000));
+    const before = Buffer.from(plain);
+    const id = 'ab'.repeat(32);
+    const sealed = await pool.seal(id, plain, 3, 2);
+    assert.is(sealed.shards.length, 5);
+    assert.equal(sealed.shardIds, sealed.shards.map(shardIdOf), 'each id is the hash of its shard');
+    const here = await sealChunkShards(ring.current, id, plain, { algorithm: 'zstd', level: 1 }, 3, 2);
+    assert.is(sealed.sealedLength, here.sealedLength, 'the same compressed length as sealed on this thread');
+    assert.ok(sealed.shards.slice(3).some((s) => s.some((b) => b !== 0)), 'the parity is encoded');
+    assert.equal(plain, before, 'the caller keeps its plaintext (a copy went over)');
+    const again = await pool.seal(id, Buffer.from(sensorLines(10)), 3, 2);
+    assert.is(again.shards.length, 5, 'a second chunk goes through the reused buffer');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('chunks sealed by a sealer thread read back, and are committed by the checkpoint', async () => {
+  const t = tempDir();
+  const volume = join(t.path, 'shards');
+  const store = await FsShardStore.open({ volumes: [volume], volumeReserveBytes: 0 });
+  const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
+  let writer: ChunkWriter | undefined;
+  const seal = ChunkSealPool.prototype.seal;
+  let sealedThere = 0;
+  ChunkSealPool.prototype.seal = function (...args) {
+    sealedThere++;
+    return seal.apply(this, args);
+  };
+  try {
+    writer = await ChunkWriter.create(store, catalog, ring, {
+      k: 2,
+      m: 1,
+      compression: { algorithm: 'zstd', level: 1 },
+      memoryBudgetBytes: 1 << 20,
+      checkpointBytes: 1 << 30,
+      location: 'local',
+      sealers: { threads: 1, afterBytes: 0 },
+    });
+    // The first chunk starts the sealer and is sealed here while it loads; the rest wait for it.
+    const first = await writer.add(Buffer.from(sensorLines(50, 1, 's0')));
+    await new Promise((r) => setTimeout(r, 1000));
+    const chunks = [Buffer.from(sensorLines(4000)), pseudoRandom(200_000, 5), Buffer.from(sensorLines(100, 9000, 's2'))];
+    const added = [first];
+    for (const c of chunks) added.push(await writer.add(c));
+    assert.not.ok((await writer.add(Buffer.from(chunks[1]!))).isNew, 'dedup of a chunk in flight');
+    assert.ok(added.every((a) => a.isNew));
+    await writer.checkpoint();
+    assert.equal(await store.stagedTransactions(), [], 'the checkpoint committed the transaction');
+    const reader = new ChunkReader(store, catalog, ring);
+    for (let i = 1; i < added.length; i++) {
+      const record = (await catalog.getChunk(added[i]!.id))!;
+      assert.is(record.shards.length, 3);
+      for (const s of record.shards) {
+        assert.ok(await store.has(s.shardId), 'every shard the catalog names is committed');
+        assert.is(shardIdOf((await store.get(s.shardId))!), s.shardId, 'a shard is stored under its own hash');
+      }
+      assert.equal(Buffer.from(await reader.read(added[i]!.id)), chunks[i - 1]);
+    }
+    assert.is(writer.stats.chunksNew, 4);
+    assert.is(sealedThere, 3, 'the chunks after the first were sealed by the sealer');
+  } finally {
+    ChunkSealPool.prototype.seal = seal;
+    await writer?.close();
+    await catalog.close();
+    await store.close();
+    t.cleanup();
+  }
+});
+
+test.run();
