@@ -40,8 +40,8 @@ export async function sealAndStage(
 ): Promise<StoredChunk> {
   const k = rs.dataShards;
   const m = rs.parityShards;
-  if (sealers?.ready) {
-    const sealed = await sealers.seal(id, plain, k, m);
+  const sealed = await sealers?.seal(id, plain, k, m);
+  if (sealed) {
     const shardIds = await Promise.all(sealed.shards.map((s, i) => store.putStaged(txId, s, sealed.shardIds[i])));
     return { shardIds, shardBytes: sealed.shardBytes, sealedLength: sealed.sealedLength };
   }

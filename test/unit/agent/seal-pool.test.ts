@@ -8,15 +8,21 @@ import { join } from 'node:path';
 import { KeyRing, generateRootKey } from '../../../shared/crypto/index.ts';
 import { FsShardStore, shardIdOf } from '../../../shared/storage/index.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
-import { ChunkReader, ChunkSealPool, ChunkWriter } from '../../../agent/chunks/index.ts';
+import { ChunkReader, ChunkSealPool, ChunkWriter, chunkIdHex, sealAndStage } from '../../../agent/chunks/index.ts';
+import { ReedSolomon } from '../../../shared/erasure/index.ts';
 import { sealChunkShards } from '../../../agent/chunks/codec.ts';
 import { pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
 
 const ring = KeyRing.fromRoot(generateRootKey(), 'gw1.test.example', 1);
 
+/** Waits until a sealer takes chunks (before, `seal` answers undefined: the caller seals). */
 async function loaded(pool: ChunkSealPool): Promise<void> {
-  for (let i = 0; i < 500 && !pool.ready; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(pool.ready, 'a sealer loaded');
+  const probe = Buffer.from('probe');
+  for (let i = 0; i < 500; i++) {
+    if (await pool.seal('00'.repeat(32), probe, 1, 0)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.unreachable('no sealer loaded');
 }
 
 test('a sealer seals, encodes and hashes as this thread would, and gives the plaintext buffer back for reuse', async () => {
@@ -26,7 +32,7 @@ test('a sealer seals, encodes and hashes as this thread would, and gives the pla
     const plain = Buffer.from(sensorLines(3000));
     const before = Buffer.from(plain);
     const id = 'ab'.repeat(32);
-    const sealed = await pool.seal(id, plain, 3, 2);
+    const sealed = (await pool.seal(id, plain, 3, 2))!;
     assert.is(sealed.shards.length, 5);
     assert.equal(sealed.shardIds, sealed.shards.map(shardIdOf), 'each id is the hash of its shard');
     const here = await sealChunkShards(ring.current, id, plain, { algorithm: 'zstd', level: 1 }, 3, 2);
@@ -34,9 +40,34 @@ test('a sealer seals, encodes and hashes as this thread would, and gives the pla
     assert.ok(sealed.shards.slice(3).some((s) => s.some((b) => b !== 0)), 'the parity is encoded');
     assert.equal(plain, before, 'the caller keeps its plaintext (a copy went over)');
     const again = await pool.seal(id, Buffer.from(sensorLines(10)), 3, 2);
-    assert.is(again.shards.length, 5, 'a second chunk goes through the reused buffer');
+    assert.is(again?.shards.length, 5, 'a second chunk goes through the reused buffer');
   } finally {
     await pool.close();
+  }
+});
+
+test('a chunk in a sealer that is closed under it, and every chunk after, is sealed by the caller', async () => {
+  const t = tempDir();
+  const store = await FsShardStore.open({ volumes: [join(t.path, 'shards')], volumeReserveBytes: 0 });
+  const pool = ChunkSealPool.start({ keys: ring.current, compression: { algorithm: 'zstd', level: 1 } }, 1);
+  try {
+    await loaded(pool);
+    const rs = await ReedSolomon.create(2, 1);
+    const plain = Buffer.from(sensorLines(500_000)); // 15 MB: the sealer is still at it when closed
+    const id = chunkIdHex(ring.current, plain);
+    const inFlight = sealAndStage(store, rs, ring.current, { algorithm: 'zstd', level: 1 }, 'tx-1', id, plain, pool);
+    await pool.close();
+    const stored = await inFlight;
+    assert.is(stored.shardIds.length, 3, 'sealed here after the sealer went');
+    assert.is(await pool.seal(id, plain, 2, 1), undefined, 'a pool with no sealer left takes nothing');
+    const after = await sealAndStage(store, rs, ring.current, { algorithm: 'zstd', level: 1 }, 'tx-1', id, Buffer.from(sensorLines(5)), pool);
+    assert.is(after.shardIds.length, 3);
+    await store.commit('tx-1');
+    for (const s of stored.shardIds) assert.is(shardIdOf((await store.get(s))!), s);
+  } finally {
+    await pool.close();
+    await store.close();
+    t.cleanup();
   }
 });
 
@@ -48,9 +79,10 @@ test('chunks sealed by a sealer thread read back, and are committed by the check
   let writer: ChunkWriter | undefined;
   const seal = ChunkSealPool.prototype.seal;
   let sealedThere = 0;
-  ChunkSealPool.prototype.seal = function (...args) {
-    sealedThere++;
-    return seal.apply(this, args);
+  ChunkSealPool.prototype.seal = async function (...args) {
+    const sealed = await seal.apply(this, args);
+    if (sealed) sealedThere++;
+    return sealed;
   };
   try {
     writer = await ChunkWriter.create(store, catalog, ring, {
