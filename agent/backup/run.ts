@@ -113,7 +113,10 @@ const STAGE_BYTES = 4 * 1024 * 1024;
 /** Entries a run works on at once when they are small files (no chunks) or need no read. */
 const SMALL_AHEAD = 32;
 
-/** New bytes a run seals on its own thread before it starts its sealer threads. */
+/**
+ * New bytes a run seals on its own thread before it starts its sealer threads: an incremental run
+ * that stores little never pays their start-up. A first backup (an empty catalog) starts them at once.
+ */
 const SEALERS_AFTER_BYTES = 32 * 1024 * 1024;
 
 function cancelled(): BaksaError {
@@ -212,7 +215,9 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       compression: profile.compression,
       memoryBudgetBytes: profile.memoryBudgetBytes,
       checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
-      ...(!edge && sealersFor(profile) > 0 ? { sealers: { threads: sealersFor(profile), afterBytes: SEALERS_AFTER_BYTES } } : {}),
+      ...(!edge && sealersFor(profile) > 0
+        ? { sealers: { threads: sealersFor(profile), afterBytes: (await repo.catalog.chunkCount()) === 0 ? 0 : SEALERS_AFTER_BYTES } }
+        : {}),
     };
     writer = edge
       ? await ChunkWriter.create(

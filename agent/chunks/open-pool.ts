@@ -3,8 +3,8 @@
  * `check --read-data`): the main thread reads shards (or downloads) and writes files while the workers
  * authenticate, decompress and id-check the chunks in flight (`openChunk`, the same code and checks as
  * on the main thread). Sealed objects go over and plaintext comes back by transfer, not copy. On 2
- * cores one opener takes a restore of 280 MB of logs from 1.45–1.61 s to 1.26–1.34 s (six alternating
- * runs each); a second one on 2 cores was slower (the cores are full).
+ * cores one opener took a restore of 280 MB of brotli-compressed logs from 1.45–1.61 s to 1.26–1.34 s
+ * (six alternating runs each); a second one was slower then (the cores were full). See `openersFor`.
  */
 import { availableParallelism } from 'node:os';
 import type { DataKeys, KeyRing } from '../../shared/crypto/keys.ts';
@@ -84,12 +84,17 @@ export class ChunkOpenPool {
 }
 
 /**
- * Openers for a restore with `profile` on this machine: one per core beyond the first (at most 3), on a
- * profile that allows worker threads (`storeWorker`; small-arm does not, for its memory); none on one core.
+ * Openers for a restore with `profile` on this machine: one per core (at most 3), on a profile that
+ * allows worker threads (`storeWorker`; small-arm does not, for its memory); none on one core. With
+ * zstd an opener (AES-GCM, zstd, the id's HMAC: about 2 ms per 2 MiB chunk) was busy the whole restore
+ * while the main thread (shard reads, file writes) idled half of it: on 2 cores a second opener took a
+ * restore of 280 MB from 0.65–0.72 s to 0.58–0.65 s (five alternating runs each). With brotli, one
+ * opener per core beyond the first was the faster choice.
  */
 export function openersFor(profile: Profile): number {
   if (profile.storeWorker !== true) return 0;
-  return Math.min(3, availableParallelism() - 1);
+  const cores = availableParallelism();
+  return cores < 2 ? 0 : Math.min(3, cores);
 }
 
 /**
