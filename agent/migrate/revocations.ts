@@ -3,8 +3,8 @@
  * broker refuses a revoked gateway only once its own `ca.crl` lists it (RevocationWatch), and a site's
  * gateways are many: copying the file to each by hand is what gets forgotten. So the daemon asks the
  * cluster (`GET /v1/pki/crl`) on each of its cloud turns and installs the answer in every TLS
- * directory it uses (`installCrl`: only a list the directory's own CA signed, and only when newer than
- * the one there). A directory of another CA, or a cluster that has revoked nothing, is left as it is.
+ * directory it uses (`installCrl`: only a list the directory's own CA signed, and only when it holds
+ * every entry of the one there and more). A directory of another CA, or a cluster that has revoked nothing, is left as it is.
  */
 import { installCrl } from '../../shared/crypto/pki.ts';
 import { fetchRevocationList } from '../../shared/crypto/revocation-watch.ts';
@@ -34,6 +34,7 @@ export async function refreshRevocations(target: CloudTarget, dirs: readonly str
           installed.push(dir);
           logger.info({ dir, revocations: r.revocations }, "installed the cluster's revocation list");
         }
+        if (r.diverged) logger.warn({ dir, revocations: r.revocations }, "the cluster's revocation list lacks entries of this directory's: kept this one (revoke them again on the cluster)");
       } catch (error) {
         logger.debug({ dir, err: (error as Error).message }, "the cluster's revocation list is not this directory's CA's");
       }

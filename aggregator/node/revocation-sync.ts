@@ -2,8 +2,9 @@
  * The CA's revocation list from node to node. `pki revoke` writes `ca.crl` into one PKI directory; a
  * cluster whose nodes each keep their own directory would refuse a revoked certificate only on the
  * nodes someone copied the file to. Each node therefore asks the others (`GET /v1/pki/crl`, with its
- * replica certificate) every `intervalMs` and installs a newer list its own CA signed (`installCrl`);
- * its RevocationWatch then applies it. A list put on any one node so reaches every node within about
+ * replica certificate) every `intervalMs` and installs a longer list its own CA signed (`installCrl`:
+ * one holding every entry of its own and more; where two lists diverge, a node with the CA key signs
+ * their union, which then spreads); its RevocationWatch then applies it. A list put on any one node so reaches every node within about
  * two intervals, and gateways take it from the cluster in turn (agent/migrate/revocations.ts).
  */
 import { installCrl } from '../../shared/crypto/pki.ts';
@@ -44,7 +45,9 @@ export class RevocationSync {
           if (pem === undefined) continue;
           try {
             const r = await installCrl(this.options.dir, pem);
-            if (r.installed) this.options.logger.info({ revocations: r.revocations }, "installed a newer revocation list from another node");
+            if (r.merged) this.options.logger.info({ revocations: r.revocations }, "merged another node's revocation list with this node's (each held entries the other lacked)");
+            else if (r.installed) this.options.logger.info({ revocations: r.revocations }, "installed a longer revocation list from another node");
+            if (r.diverged) this.options.logger.warn({ revocations: r.revocations }, "another node's revocation list lacks entries of this node's, and this node has no CA key to merge them: kept its own");
           } catch (error) {
             this.options.logger.warn({ err: (error as Error).message }, "another node's revocation list is not this CA's: left out");
           }

@@ -347,22 +347,50 @@ async function crlOf(dir: string, pem: string): Promise<ParsedCrl> {
   return parseCrl(await loadX509(), pem, ca, pkiPaths(dir, CA_BASENAME).crl);
 }
 
+export interface InstalledCrl {
+  /** DIR/ca.crl changed (to the offered list, or to the merge of both). */
+  installed: boolean;
+  /** Entries of the list DIR holds now. */
+  revocations: number;
+  /** The two lists each held entries the other lacked, and DIR's CA key signed their union. */
+  merged?: boolean;
+  /** The offered list lacks entries DIR holds, and DIR has no CA key to merge them: DIR kept its own. */
+  diverged?: boolean;
+}
+
 /**
- * Puts `pem` in place as DIR/ca.crl when the CA in DIR signed it and it is newer than the list there
- * (a later thisUpdate, or as late with more entries; every list `revokeCertificate` writes holds all
- * the earlier ones): how a list written on one machine reaches the others (aggregator nodes from their
- * peers, gateways from the cluster), where RevocationWatch applies it. PKI_CRL_INVALID when the CA in
- * DIR did not sign it; a list there that does not verify is replaced.
+ * Puts `pem` in place as DIR/ca.crl when the CA in DIR signed it and it holds every entry of the list
+ * there and more (revocation only ever adds): how a list written on one machine reaches the others
+ * (aggregator nodes from their peers, gateways from the cluster), where RevocationWatch applies it.
+ * PKI_CRL_INVALID when the CA in DIR did not sign it; a list there that does not verify is replaced.
+ *
+ * It used to take the newer list (by thisUpdate): two operators revoking on two nodes, each with a copy
+ * of the CA, wrote two lists of one entry each, and the later replaced the earlier everywhere, so a
+ * revoked certificate worked again. Where the lists diverge, a directory holding the CA key signs their
+ * union (a superset of both, so it spreads back); one without keeps its own list and says so.
  */
-export async function installCrl(dir: string, pem: string): Promise<{ installed: boolean; revocations: number }> {
+export async function installCrl(dir: string, pem: string, now = new Date()): Promise<InstalledCrl> {
   const offered = await crlOf(dir, pem);
   const currentPem = readCrl(dir);
   const current = currentPem === undefined ? undefined : await crlOf(dir, currentPem).catch(() => undefined);
-  const newer = !current
-    || offered.thisUpdate.getTime() > current.thisUpdate.getTime()
-    || (offered.thisUpdate.getTime() === current.thisUpdate.getTime() && offered.revocations.length > current.revocations.length);
-  if (newer) await writeFileDurable(pkiPaths(dir, CA_BASENAME).crl, pem, { mode: 0o644 });
-  return { installed: newer, revocations: (newer ? offered : current!).revocations.length };
+  if (!current) {
+    await writeFileDurable(pkiPaths(dir, CA_BASENAME).crl, pem, { mode: 0o644 });
+    return { installed: true, revocations: offered.revocations.length };
+  }
+  const has = (list: readonly Revocation[]) => new Set(list.map((r) => r.serialNumber));
+  const offeredSerials = has(offered.revocations);
+  const currentSerials = has(current.revocations);
+  const extra = offered.revocations.filter((r) => !currentSerials.has(r.serialNumber));
+  const missing = current.revocations.filter((r) => !offeredSerials.has(r.serialNumber));
+  if (extra.length === 0) return { installed: false, revocations: current.revocations.length };
+  if (missing.length === 0) {
+    await writeFileDurable(pkiPaths(dir, CA_BASENAME).crl, pem, { mode: 0o644 });
+    return { installed: true, revocations: offered.revocations.length };
+  }
+  if (!existsSync(pkiPaths(dir, CA_BASENAME).caKey)) return { installed: false, revocations: current.revocations.length, diverged: true };
+  const union = [...current.revocations, ...extra];
+  await writeCrl(dir, await loadCa(dir), union, now);
+  return { installed: true, revocations: union.length, merged: true };
 }
 
 async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: string): Promise<ParsedCrl> {
@@ -417,11 +445,22 @@ export async function revokeCertificate(dir: string, options: RevokeOptions): Pr
   const now = options.now ?? new Date();
   const revoked: Revocation = { serialNumber: serial, revokedAt: new Date(Math.floor(now.getTime() / 1000) * 1000), reason }; // the list keeps seconds
   const all = [...revocations, revoked];
+  await writeCrl(dir, ca, all, now);
+  return { crlPath: paths.crl, revoked, alreadyRevoked: false, revocations: all };
+}
+
+/**
+ * Signs `entries` as DIR's revocation list and writes it crash-safely. Valid until the CA expires (its
+ * nextUpdate), so it never lapses into refusing everyone; its thisUpdate set back by the clock skew the
+ * certificates allow.
+ */
+async function writeCrl(dir: string, ca: LoadedCa, entries: readonly Revocation[], now: Date): Promise<void> {
+  const x509 = await loadX509();
   const crl = await x509.X509CrlGenerator.create({
     issuer: new x509.X509Certificate(ca.pem).subjectName,
     thisUpdate: new Date(now.getTime() - defaultPkiOptions.clockSkewS * 1000),
     nextUpdate: new Date(ca.cert.validTo),
-    entries: all.map((r) => ({
+    entries: entries.map((r) => ({
       serialNumber: integerHex(r.serialNumber),
       revocationDate: r.revokedAt,
       ...(r.reason !== 'other' && r.reason !== 'unspecified' ? { reason: REASON_CODES[r.reason] } : {}),
@@ -431,6 +470,5 @@ export async function revokeCertificate(dir: string, options: RevokeOptions): Pr
     extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey, false, provider)],
   }, provider);
   // OpenSSL, and so Node's TLS, reads a CRL only under the "X509 CRL" label.
-  await writeFileDurable(paths.crl, x509.PemConverter.encode(crl.rawData, 'X509 CRL') + '\n', { mode: 0o644 });
-  return { crlPath: paths.crl, revoked, alreadyRevoked: false, revocations: all };
+  await writeFileDurable(pkiPaths(dir, CA_BASENAME).crl, x509.PemConverter.encode(crl.rawData, 'X509 CRL') + '\n', { mode: 0o644 });
 }

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initCa, installCrl, issueCertificate, readCrl, revokeCertificate, showCertificate, serialKey } from '../../../shared/crypto/pki.ts';
+import { initCa, installCrl, issueCertificate, listRevocations, readCrl, revokeCertificate, showCertificate, serialKey } from '../../../shared/crypto/pki.ts';
 import type { NodeTransport } from '../../../shared/http/failover.ts';
 import { RevocationSync } from '../../../aggregator/node/revocation-sync.ts';
 import { refreshRevocations } from '../../../agent/migrate/revocations.ts';
@@ -101,6 +101,32 @@ test('installCrl takes only a newer list of its own CA; the sync and the gateway
   const noCert = { ...target, certName: 'nobody.example' };
   assert.equal(await refreshRevocations(noCert, [copyB], silentLogger), [], 'a turn that cannot connect throws nothing');
   assert.is(readCrl(copyB), second);
+});
+
+test('lists revoked apart on two copies of the CA merge where the CA key is, and are never replaced by a shorter one', async () => {
+  const copyA = join(root, 'merge-a');
+  const copyB = join(root, 'merge-b');
+  const gateway = join(root, 'merge-gw');
+  for (const dir of [copyA, copyB, gateway]) {
+    cpSync(ours, dir, { recursive: true });
+    rmSync(join(dir, 'ca.crl'), { force: true });
+  }
+  rmSync(join(gateway, 'ca.key')); // a gateway holds the CA's certificate only
+  const one = serialKey(showCertificate(ours, 'gw-1.site').serialNumber);
+  const two = serialKey(showCertificate(ours, 'gw-2.site').serialNumber);
+  await revokeCertificate(copyA, { name: 'gw-1.site' });
+  await revokeCertificate(copyB, { name: 'gw-2.site', now: new Date(Date.now() + 60_000) }); // the later list
+  const listA = readCrl(copyA)!;
+  const listB = readCrl(copyB)!;
+  await installCrl(gateway, listA);
+  assert.equal(await installCrl(gateway, listB), { installed: false, revocations: 1, diverged: true }, 'a later list that lacks an entry is not taken');
+  assert.equal((await listRevocations(gateway)).map((r) => r.serialNumber), [one]);
+  assert.equal(await installCrl(copyA, listB), { installed: true, revocations: 2, merged: true });
+  const merged = readCrl(copyA)!;
+  assert.equal((await listRevocations(copyA)).map((r) => r.serialNumber).sort(), [one, two].sort(), 'the union, signed by the CA');
+  assert.equal(await installCrl(copyB, merged), { installed: true, revocations: 2 }, 'the union spreads back');
+  assert.equal(await installCrl(gateway, merged), { installed: true, revocations: 2 });
+  assert.equal(await installCrl(copyB, listB), { installed: false, revocations: 2 }, 'nothing new: kept');
 });
 
 test.run();
