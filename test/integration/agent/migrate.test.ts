@@ -13,11 +13,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendLogs, freeBasePort, generateGatewayData } from '../../../cli/demo-data.ts';
 import { Catalog } from '../../../agent/catalog/index.ts';
+import { listRevocations, serialKey, showCertificate } from '../../../shared/crypto/pki.ts';
 import { assertSameTree, snapshotTree } from '../../unit/agent/_helpers.ts';
 import { cli, jsonLines, repoRoot, runCli, type RunningCli } from '../../helpers/cli.ts';
 import { until } from '../../helpers/wait.ts';
@@ -175,8 +176,17 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
     const ACCOUNT2 = 'gw2.migrate.example';
     await ok(['accounts', 'create', '--name', ACCOUNT2, ...admin, '--json']);
     const state2 = join(dir, 'state2');
+    // This gateway keeps its own TLS directory, as a gateway in the field does: the CA's certificate, no
+    // CA key, no revocation list. A certificate the cluster revokes meanwhile reaches it by the daemon's turn.
+    const gwTls = join(dir, 'gw2-tls');
+    cpSync(pki, gwTls, { recursive: true });
+    rmSync(join(gwTls, 'ca.key'));
+    rmSync(join(gwTls, 'ca.crl'), { force: true });
+    await ok(['pki', 'issue', '--dir', pki, '--name', 'lost.migrate.example', '--role', 'agent', '--json']);
+    await ok(['pki', 'revoke', '--dir', pki, '--name', 'lost.migrate.example', '--reason', 'key-compromise', '--json']);
+    const lost = serialKey(showCertificate(pki, 'lost.migrate.example').serialNumber);
     await ok(['agent', 'init', '--state', state2, '--name', ACCOUNT2, '--profile', join(dir, 'always.json'), '--source', join(src, 'blobs'),
-      '--cloud-server', init.nodes[2]!.apiUrl, '--cloud-tls-dir', pki, '--cloud-cert-name', ACCOUNT2, '--json']);
+      '--cloud-server', init.nodes[2]!.apiUrl, '--cloud-tls-dir', gwTls, '--cloud-cert-name', ACCOUNT2, '--json']);
     const b3 = jsonLines((await cli(['backup', '--state', state2, '--json'])).stdout).find((l) => l.message_type === 'summary')!;
     const daemon = runCli(['agent', 'run', '--state', state2], { BAKSA_LOG_LEVEL: 'info' });
     try {
@@ -194,6 +204,9 @@ test('migrate to a 4-node cluster, re-run sends nothing, restore from the cloud 
       );
       // The cloud lists the snapshot once it is recorded there; the daemon logs after it has kept the receipt.
       await until('the daemon logged the migration', async () => /migrated to the cloud/.test(daemon.output()), 30_000, () => daemon.output().slice(-3000), 200);
+      await until('the daemon installed the cluster\'s revocation list', () => existsSync(join(gwTls, 'ca.crl')), 30_000, () => daemon.output().slice(-3000), 200);
+      assert.equal((await listRevocations(gwTls)).map((r) => r.serialNumber), [lost], 'the gateway holds the list the cluster revoked by');
+      assert.match(daemon.output(), "installed the cluster's revocation list");
     } finally {
       daemon.child.kill('SIGTERM');
       await daemon.exited;
