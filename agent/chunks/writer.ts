@@ -281,10 +281,13 @@ export class ChunkWriter {
     this.stats.shardBytesNew += stored.shardBytes * (k + m);
   }
 
-  /** Memory a chunk holds at its peak: plaintext, compressed body and n shards. */
+  /**
+   * Memory a chunk holds at its peak: plaintext, compressed body and n shards, and with sealer
+   * threads the sealer's copy of the plaintext too.
+   */
   private costOf(length: number): number {
     const { k, m } = this.options;
-    return length + Math.ceil((length * (k + m)) / k);
+    return (this.options.sealers ? 2 * length : length) + Math.ceil((length * (k + m)) / k);
   }
 
   private nextTxId(): string {

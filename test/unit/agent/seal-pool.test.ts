@@ -95,7 +95,10 @@ test('chunks sealed by a sealer thread read back, and are committed by the check
       sealers: { threads: 1, afterBytes: 0 },
     });
     // The first chunk starts the sealer and is sealed here while it loads; the rest wait for it.
-    const first = await writer.add(Buffer.from(sensorLines(50, 1, 's0')));
+    const firstPlain = Buffer.from(sensorLines(50, 1, 's0'));
+    const first = await writer.add(firstPlain);
+    // In flight until its shards are staged, it holds its plaintext, the sealer's copy and its shards.
+    assert.is(writer.budget.inFlightBytes, 2 * firstPlain.length + Math.ceil((firstPlain.length * 3) / 2), "the budget counts the sealer's copy");
     await new Promise((r) => setTimeout(r, 1000));
     const chunks = [Buffer.from(sensorLines(4000)), pseudoRandom(200_000, 5), Buffer.from(sensorLines(100, 9000, 's2'))];
     const added = [first];
