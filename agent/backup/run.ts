@@ -208,6 +208,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
     if (!edge) await rollBackStaged(repo.store);
     await prepareChunker();
     const profile = edge ? edgeProfile(state.profile, edge.node.members.length) : state.profile;
+    const sealers = sealersFor(profile) > 0 ? { threads: sealersFor(profile), afterBytes: (await repo.catalog.chunkCount()) === 0 ? 0 : SEALERS_AFTER_BYTES } : undefined;
     const writerOptions = {
       ...defaultChunkWriterOptions,
       k: profile.erasure.k,
@@ -215,9 +216,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
       compression: profile.compression,
       memoryBudgetBytes: profile.memoryBudgetBytes,
       checkpointBytes: options.checkpointBytes ?? checkpointBytesFor(profile.memoryBudgetBytes),
-      ...(!edge && sealersFor(profile) > 0
-        ? { sealers: { threads: sealersFor(profile), afterBytes: (await repo.catalog.chunkCount()) === 0 ? 0 : SEALERS_AFTER_BYTES } }
-        : {}),
+      ...(sealers ? { sealers } : {}),
     };
     writer = edge
       ? await ChunkWriter.create(
@@ -233,6 +232,7 @@ export async function runBackup(state: AgentState, options: BackupOptions): Prom
             compression: profile.compression,
             account: tenantOf(state.config),
             snapshotId,
+            ...(sealers ? { sealers } : {}),
           }),
         )
       : await ChunkWriter.create(repo.store, repo.catalog, repo.ring, writerOptions);

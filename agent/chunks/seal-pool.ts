@@ -108,6 +108,36 @@ export class ChunkSealPool {
   }
 }
 
+/** How many sealers a run gets, and after how many new bytes it starts them. */
+export interface SealerThreads {
+  threads: number;
+  afterBytes: number;
+}
+
+/** A pool that starts itself once `afterBytes` of plaintext have been offered to it. */
+export interface LazySealPool {
+  /** As `ChunkSealPool.seal`: undefined while no sealer takes the chunk (the caller seals). */
+  seal(id: string, plain: Uint8Array, k: number, m: number): Promise<SealedChunk | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * Sealers started once a run has `afterBytes` new bytes to seal (a small incremental run never pays
+ * their start-up); none when `threads` is undefined or 0.
+ */
+export function lazySealPool(init: SealerInit, threads: SealerThreads | undefined): LazySealPool {
+  let pool: ChunkSealPool | undefined;
+  let bytes = 0;
+  return {
+    seal(id, plain, k, m) {
+      bytes += plain.length;
+      if (!pool && threads && threads.threads > 0 && bytes >= threads.afterBytes) pool = ChunkSealPool.start(init, threads.threads);
+      return pool ? pool.seal(id, plain, k, m) : Promise.resolve(undefined);
+    },
+    close: async () => pool?.close(),
+  };
+}
+
 /** Sealers for a backup with `profile` on this machine: one per core beyond the first (at most 3). */
 export function sealersFor(profile: Profile): number {
   if (profile.storeWorker !== true) return 0;

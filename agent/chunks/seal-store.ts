@@ -7,7 +7,7 @@
 import type { DataKeys } from '../../shared/crypto/keys.ts';
 import { shardBytesFor, type ReedSolomon } from '../../shared/erasure/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
-import type { ChunkSealPool } from './seal-pool.ts';
+import type { LazySealPool } from './seal-pool.ts';
 import { sealChunkShards, type CompressionOptions, type SealedParts } from './codec.ts';
 
 export interface StoredChunk {
@@ -36,7 +36,7 @@ export async function sealAndStage(
   txId: string,
   id: string,
   plain: Uint8Array,
-  sealers?: ChunkSealPool,
+  sealers?: LazySealPool,
 ): Promise<StoredChunk> {
   const k = rs.dataShards;
   const m = rs.parityShards;

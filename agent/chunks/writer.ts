@@ -19,7 +19,7 @@ import { ReedSolomon } from '../../shared/erasure/index.ts';
 import type { ShardStore } from '../../shared/storage/index.ts';
 import type { Catalog, ChunkRecord } from '../catalog/index.ts';
 import { ByteBudget } from '../util/budget.ts';
-import { ChunkSealPool } from './seal-pool.ts';
+import { lazySealPool, type SealerThreads } from './seal-pool.ts';
 import { chunkIdHex, type CompressionOptions } from './codec.ts';
 import { sealAndStage, type StoredChunk } from './seal-store.ts';
 import { KnownChunkFilter } from './known-filter.ts';
@@ -43,7 +43,7 @@ export interface ChunkWriterOptions {
    * Seal on this many worker threads (seal-pool.ts), started once a run has `afterBytes` new bytes to
    * seal (a small incremental run never pays their start-up); until one has loaded, this thread seals.
    */
-  sealers?: { threads: number; afterBytes: number };
+  sealers?: SealerThreads;
 }
 
 export const defaultChunkWriterOptions: Omit<ChunkWriterOptions, 'k' | 'm' | 'compression' | 'memoryBudgetBytes'> = {
@@ -87,15 +87,10 @@ function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, option
   // Chunks sealed at once: about the thread pool's width (brotli and gzip run there), so encoders do not
   // pile up in memory; with sealers, enough to keep each busy while this thread stages the last.
   const slots = new ByteBudget(Math.max(4, 2 * (options.sealers?.threads ?? 0)));
-  const { compression, sealers: threads } = options;
-  let sealers: ChunkSealPool | undefined;
-  let bytes = 0;
+  const { compression } = options;
+  const sealers = lazySealPool({ keys: ring.current, compression }, options.sealers);
   return {
     async put(txId, id, plain) {
-      bytes += plain.length;
-      if (threads && threads.threads > 0 && !sealers && bytes >= threads.afterBytes) {
-        sealers = ChunkSealPool.start({ keys: ring.current, compression }, threads.threads);
-      }
       await slots.acquire(1);
       try {
         return await sealAndStage(store, rs, ring.current, compression, txId, id, plain, sealers);
@@ -105,7 +100,7 @@ function inlineBackend(store: ShardStore, rs: ReedSolomon, ring: KeyRing, option
     },
     commit: (txId) => store.commit(txId),
     abort: (txId) => store.abort(txId),
-    close: async () => sealers?.close(),
+    close: () => sealers.close(),
   };
 }
 

@@ -19,6 +19,7 @@ import { edgeGeometry } from '../../shared/placement/index.ts';
 import type { ShardPut } from '../../shared/protocol/messages.ts';
 import type { ChunkBackend } from '../chunks/writer.ts';
 import { sealChunkShards, type CompressionOptions } from '../chunks/codec.ts';
+import { lazySealPool, type SealerThreads } from '../chunks/seal-pool.ts';
 import type { EdgeNode } from './node.ts';
 
 /**
@@ -50,6 +51,8 @@ export interface EdgeBackendConfig {
   compression: CompressionOptions;
   account: string;
   snapshotId: string;
+  /** Seal on worker threads (seal-pool.ts), as a lone gateway's backup does. */
+  sealers?: SealerThreads;
 }
 
 const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
@@ -103,16 +106,28 @@ export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
     return rs;
   };
   const geometryNow = () => edgeGeometryNow(config.node, config.k, config.m);
+  const sealers = lazySealPool({ keys: config.ring.current, compression: config.compression }, config.sealers);
   return {
     async put(txId, id, plain) {
       let tx = pending.get(txId);
       if (!tx) pending.set(txId, (tx = { ...geometryNow(), shards: [], shardBytes: new Map() }));
       const { k, m } = tx;
-      const rs = await codec(k, m);
-      const { shards, shardBytes, sealedLength } = await sealChunkShards(config.ring.current, id, plain, config.compression, k, m);
-      if (m > 0) rs.encode(shards);
+      const sealed = await sealers.seal(id, plain, k, m);
+      let shards: Uint8Array[];
+      let hashes: Uint8Array[];
+      let shardBytes: number;
+      let sealedLength: number;
+      if (sealed) {
+        ({ shards, shardBytes, sealedLength } = sealed);
+        hashes = sealed.shardIds.map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+      } else {
+        const rs = await codec(k, m);
+        ({ shards, shardBytes, sealedLength } = await sealChunkShards(config.ring.current, id, plain, config.compression, k, m));
+        if (m > 0) rs.encode(shards);
+        hashes = shards.map(sha256);
+      }
       const chunk = new Uint8Array(Buffer.from(id, 'hex'));
-      const puts = shards.map((data, index) => ({ chunk, index, hash: sha256(data), data }));
+      const puts = shards.map((data, index) => ({ chunk, index, hash: hashes[index]!, data }));
       tx.shards.push(...puts);
       tx.shardBytes.set(id, shardBytes);
       return { shardIds: puts.map((p) => Buffer.from(p.hash).toString('hex')), shardBytes, sealedLength, k, m };
@@ -145,6 +160,7 @@ export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
     },
     async close() {
       pending.clear();
+      await sealers.close();
     },
   };
 }
