@@ -174,7 +174,15 @@ function compressNow(plain: Uint8Array, opts: CompressionOptions): { code: numbe
 async function decompress(code: number, body: Uint8Array, maxBytes: number, idHex: string): Promise<Uint8Array> {
   if (code === ZSTD) return zstdDecompress(body, maxBytes, idHex);
   const unpack = code === 0 ? undefined : code === 1 ? gunzip : code === 2 ? unbrotli : null;
-  if (unpack === null) throw chunkCorrupt(`unknown compression code ${code}`, idHex);
+  if (unpack === null) {
+    // The header byte is authenticated (it is in the AAD): a code this agent does not know was written
+    // by a newer one, not damaged. Repairing would not help; upgrading does.
+    throw new BaksaError('CHUNK_FORMAT_UNKNOWN', `chunk ${idHex} is compressed with method ${code}, which this version of 2baksa does not know: a newer version wrote it`, {
+      hint: 'upgrade 2baksa on this machine to the version that wrote it, or a later one',
+      exitCode: ExitCode.data,
+      details: { id: idHex, compression: code },
+    });
+  }
   if (unpack === undefined) {
     if (body.length > maxBytes) throw chunkCorrupt(`it holds ${body.length} bytes, more than the ${maxBytes} recorded`, idHex);
     return body;

@@ -48,9 +48,9 @@ test('random data is stored as it is; data that barely compresses still round-tr
 
 const zstd = createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
 
-/** A sealed object whose body is `body` as it is, under compression code 3 (zstd). */
-function sealedZstdBody(id: string, body: Uint8Array): Uint8Array {
-  const header = Uint8Array.of(CHUNK_FORMAT, 3);
+/** A sealed object whose body is `body` as it is, under compression code `code` (3: zstd). */
+function sealedZstdBody(id: string, body: Uint8Array, code = 3): Uint8Array {
+  const header = Uint8Array.of(CHUNK_FORMAT, code);
   return Buffer.concat([header, sealVersioned(ring.current, body, Buffer.concat([Buffer.from(id, 'hex'), header]))]);
 }
 
@@ -105,6 +105,19 @@ test('a zstd frame is refused before decompression when it claims more than the 
   const other = Buffer.from(plain);
   other[10] = other[10]! ^ 1;
   assert.match(await corrupt(sealedZstdBody(id, zstd.compress(other)), id, plain.length), /does not match its id/);
+});
+
+test('a compression method this version does not know is named as a newer writer, not as damage', async () => {
+  const plain = Buffer.from(sensorLines(100));
+  const id = chunkIdHex(ring.current, plain);
+  await openChunk(ring, id, sealedZstdBody(id, plain, 9), plain.length).then(
+    () => assert.unreachable('opened'),
+    (e: { code?: string; message: string; hint?: string }) => {
+      assert.is(e.code, 'CHUNK_FORMAT_UNKNOWN');
+      assert.match(e.message, 'method 9');
+      assert.match(e.hint ?? '', 'upgrade');
+    },
+  );
 });
 
 test.run();
