@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, readdirSync, lstatSync, readFileSync, readlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initAgent, loadState, type AgentState } from '../../../agent/config/index.ts';
+import { ChunkSealPool } from '../../../agent/chunks/seal-pool.ts';
 
 export function tempDir(prefix = 'baksa-agent-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -88,4 +89,19 @@ export function assertSameTree(actual: Map<string, TreeEntry>, expected: Map<str
   }
   for (const path of actual.keys()) if (!expected.has(path)) differences.push(`${path}: not in the source`);
   assert.equal(differences, [], `the trees differ:\n${differences.slice(0, 20).join('\n')}`);
+}
+
+/**
+ * Counts the chunks sealer threads seal from now on (`ChunkSealPool.seal` answering with shards, not
+ * with undefined); `restore` puts the method back.
+ */
+export function countSealerSeals(): { count: () => number; restore: () => void } {
+  const seal = ChunkSealPool.prototype.seal;
+  let sealed = 0;
+  ChunkSealPool.prototype.seal = async function (...args) {
+    const out = await seal.apply(this, args);
+    if (out) sealed++;
+    return out;
+  };
+  return { count: () => sealed, restore: () => void (ChunkSealPool.prototype.seal = seal) };
 }

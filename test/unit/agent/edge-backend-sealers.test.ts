@@ -8,9 +8,8 @@ import { KeyRing, generateRootKey } from '../../../shared/crypto/index.ts';
 import { joinShards } from '../../../shared/erasure/index.ts';
 import type { ShardPut } from '../../../shared/protocol/messages.ts';
 import { edgeBackend } from '../../../agent/edge/backend.ts';
-import { ChunkSealPool } from '../../../agent/chunks/seal-pool.ts';
 import { chunkIdHex, openChunk } from '../../../agent/chunks/codec.ts';
-import { sensorLines } from './_helpers.ts';
+import { countSealerSeals, sensorLines } from './_helpers.ts';
 
 const ring = KeyRing.fromRoot(generateRootKey(), 'gw1.site.example', 1);
 const members = ['gw-1', 'gw-2', 'gw-3'];
@@ -29,13 +28,7 @@ function fakeNode(committed: ShardPut[]) {
 for (const threads of [0, 1]) {
   test(`edge shards sealed ${threads ? 'on a sealer thread' : 'on the backup thread'} open back to their chunk, under their own hashes`, async () => {
     const committed: ShardPut[] = [];
-    const seal = ChunkSealPool.prototype.seal;
-    let sealedThere = 0;
-    ChunkSealPool.prototype.seal = async function (...args) {
-      const sealed = await seal.apply(this, args);
-      if (sealed) sealedThere++;
-      return sealed;
-    };
+    const sealedThere = countSealerSeals();
     const backend = edgeBackend({
       node: fakeNode(committed),
       k: 2,
@@ -54,7 +47,7 @@ for (const threads of [0, 1]) {
       const stored = [];
       for (let i = 0; i < plains.length; i++) stored.push(await backend.put('tx-1', ids[i]!, plains[i]!));
       const placed = await backend.commit('tx-1');
-      assert.is(sealedThere, threads ? 3 : 0, threads ? 'the sealer sealed every chunk after it loaded' : 'no sealer');
+      assert.is(sealedThere.count(), threads ? 3 : 0, threads ? 'the sealer sealed every chunk after it loaded' : 'no sealer');
       for (let i = 0; i < plains.length; i++) {
         const puts = committed.filter((s) => Buffer.from(s.chunk).toString('hex') === ids[i]).sort((a, b) => a.index - b.index);
         assert.is(puts.length, 3);
@@ -65,7 +58,7 @@ for (const threads of [0, 1]) {
         assert.equal(Buffer.from(await openChunk(ring, ids[i]!, object, plains[i]!.length)), plains[i]);
       }
     } finally {
-      ChunkSealPool.prototype.seal = seal;
+      sealedThere.restore();
       await backend.close();
     }
   });

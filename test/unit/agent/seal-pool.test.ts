@@ -11,7 +11,7 @@ import { Catalog } from '../../../agent/catalog/index.ts';
 import { ChunkReader, ChunkSealPool, ChunkWriter, chunkIdHex, sealAndStage } from '../../../agent/chunks/index.ts';
 import { ReedSolomon } from '../../../shared/erasure/index.ts';
 import { sealChunkShards } from '../../../agent/chunks/codec.ts';
-import { pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
+import { countSealerSeals, pseudoRandom, sensorLines, tempDir } from './_helpers.ts';
 
 const ring = KeyRing.fromRoot(generateRootKey(), 'gw1.test.example', 1);
 
@@ -77,13 +77,7 @@ test('chunks sealed by a sealer thread read back, and are committed by the check
   const store = await FsShardStore.open({ volumes: [volume], volumeReserveBytes: 0 });
   const catalog = await Catalog.open(join(t.path, 'catalog.db'), { durable: false });
   let writer: ChunkWriter | undefined;
-  const seal = ChunkSealPool.prototype.seal;
-  let sealedThere = 0;
-  ChunkSealPool.prototype.seal = async function (...args) {
-    const sealed = await seal.apply(this, args);
-    if (sealed) sealedThere++;
-    return sealed;
-  };
+  const sealedThere = countSealerSeals();
   try {
     writer = await ChunkWriter.create(store, catalog, ring, {
       k: 2,
@@ -118,9 +112,9 @@ test('chunks sealed by a sealer thread read back, and are committed by the check
       assert.equal(Buffer.from(await reader.read(added[i]!.id)), chunks[i - 1]);
     }
     assert.is(writer.stats.chunksNew, 4);
-    assert.is(sealedThere, 3, 'the chunks after the first were sealed by the sealer');
+    assert.is(sealedThere.count(), 3, 'the chunks after the first were sealed by the sealer');
   } finally {
-    ChunkSealPool.prototype.seal = seal;
+    sealedThere.restore();
     await writer?.close();
     await catalog.close();
     await store.close();
