@@ -23,7 +23,7 @@ import { fsPath, nameOfBytes } from '../sources/names.ts';
 import { emptyCounters, type BackupCounters, type BackupListener } from './events.ts';
 import { faultsFromEnv, type Faults } from './faults.ts';
 import { backupFile, defaultFileReadOptions, inodeOf, unchanged } from './file-reader.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock } from '../../shared/process-lock.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
 import { quorumSize } from '../../shared/ledger/quorum.ts';
 import type { FsShardStore } from '../../shared/storage/index.ts';

@@ -111,7 +111,7 @@ export function registerAgentGroup(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { state?: string; json?: boolean }) => {
       const { keyRotationDueMs, readConfig, rotateKey, statePaths } = await import('../config/index.ts');
-      const { acquireLock } = await import('../backup/lock.ts');
+      const { acquireLock } = await import('../../shared/process-lock.ts');
       const stateDir = stateDirOf(opts);
       await readConfig(stateDir); // a directory that is not an agent's is refused before anything is written
       // Under the backup lock: a backup checks the schedule and writes the version under it too.

@@ -14,7 +14,7 @@ export function registerCheckCommand(program: Command): void {
     .action(async (opts: { state?: string; readData?: boolean; repair?: boolean; json?: boolean }) => {
       const { loadState } = await import('../config/index.ts');
       const { openRepo } = await import('../backup/open.ts');
-      const { acquireLock } = await import('../backup/lock.ts');
+      const { acquireLock } = await import('../../shared/process-lock.ts');
       const { runCheck, checkExitCode } = await import('../check/index.ts');
       const state = await loadState(stateDirOf(opts));
       const cluster = state.config.cluster !== undefined;

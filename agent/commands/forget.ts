@@ -51,7 +51,7 @@ export function registerForgetCommand(program: Command): void {
     .action(async (opts: ForgetFlags) => {
       const { loadState } = await import('../config/index.ts');
       const { openRepo } = await import('../backup/open.ts');
-      const { acquireLock } = await import('../backup/lock.ts');
+      const { acquireLock } = await import('../../shared/process-lock.ts');
       const { forgetSnapshots, migrationGate, prune } = await import('../retention/index.ts');
       const state = await loadState(stateDirOf(opts));
       const flags = [opts.keepLast, opts.keepHourly, opts.keepDaily, opts.keepWeekly, opts.keepMonthly, opts.keepYearly];

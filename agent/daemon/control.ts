@@ -28,7 +28,7 @@ import { withOpeners } from '../chunks/open-pool.ts';
 import { rebalance, repairAroundGone, type RepairProgress, type RepairReport } from '../edge/repair.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { EdgeNode } from '../edge/node.ts';
-import { acquireLock } from '../backup/lock.ts';
+import { acquireLock } from '../../shared/process-lock.ts';
 import { commitRelayoutRelease, commitRelease } from '../edge/release.ts';
 import { forgetInCluster, migrationGate, type ClusterForgetResult, type ForgetOptions, type RetentionPolicy } from '../retention/index.ts';
 

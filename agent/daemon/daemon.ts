@@ -22,7 +22,7 @@ import { signingKeyFromSeed } from '../../shared/crypto/sign.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { listenForStop } from '../../shared/stop-signal.ts';
 import { restartedByParent, SAME_SIGNAL_MS } from './runtime.ts';
-import { processAlive, processStartTicks } from '../backup/lock.ts';
+import { processAlive, processStartTicks } from '../../shared/process-lock.ts';
 import { gatewayCertificate, loadState, telemetryCertificate, tenantOf, type AgentState } from '../config/index.ts';
 import { join, resolve } from 'node:path';
 import { SensorCapture } from '../sources/capture.ts';

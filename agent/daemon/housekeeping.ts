@@ -6,7 +6,7 @@
  * daemon's forgetNow).
  */
 import type { Logger } from '../../shared/log.ts';
-import { acquireLock } from '../backup/lock.ts';
+import { acquireLock } from '../../shared/process-lock.ts';
 import { openRepo } from '../backup/open.ts';
 import type { AgentState } from '../config/index.ts';
 import { forgetSnapshots, isEmptyPolicy, migrationGate, prune, type ClusterForgetResult, type RetentionPolicy } from '../retention/index.ts';

@@ -3,7 +3,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Catalog } from '../catalog/index.ts';
 import { keyRotationDueMs, loadState } from '../config/index.ts';
-import { processAlive, readLock } from '../backup/lock.ts';
+import { processAlive, readLock } from '../../shared/process-lock.ts';
 import { readStatus, type RunStatus } from './record.ts';
 
 export interface AgentStatus {

@@ -21,6 +21,7 @@ import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { BaksaError, ExitCode, configError } from '../errors.ts';
 import { writeFileDurable } from './durable-file.ts';
+import { withLockWaiting } from '../process-lock.ts';
 import { REVOCATION_REASONS, isRevocationReason, roleUri, validateHostName, validateRole, type RevocationReason, type Role } from './pki-identity.ts';
 import { CA_BASENAME, parseCertificate, pkiPaths, readCrl, readPem, serialKey } from './pki-read.ts';
 
@@ -369,7 +370,19 @@ export interface InstalledCrl {
  * revoked certificate worked again. Where the lists diverge, a directory holding the CA key signs their
  * union (a superset of both, so it spreads back); one without keeps its own list and says so.
  */
-export async function installCrl(dir: string, pem: string, now = new Date()): Promise<InstalledCrl> {
+export function installCrl(dir: string, pem: string, now = new Date()): Promise<InstalledCrl> {
+  return withCrlLock(dir, 'revocation list install', () => installCrlLocked(dir, pem, now));
+}
+
+/**
+ * One writer of DIR/ca.crl at a time, in this process and across processes (DIR/ca.crl.lock): each
+ * writer reads the list, adds to it and writes it back, and two at once lost one's entries.
+ */
+function withCrlLock<T>(dir: string, purpose: string, body: () => Promise<T>): Promise<T> {
+  return withLockWaiting(`${pkiPaths(dir, CA_BASENAME).crl}.lock`, purpose, `the revocation list of ${dir}`, body);
+}
+
+async function installCrlLocked(dir: string, pem: string, now: Date): Promise<InstalledCrl> {
   const offered = await crlOf(dir, pem);
   const currentPem = readCrl(dir);
   const current = currentPem === undefined ? undefined : await crlOf(dir, currentPem).catch(() => undefined);
@@ -413,14 +426,19 @@ async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: str
 /**
  * Adds a certificate to the CA's revocation list (DIR/ca.crl, signed by the CA and written
  * crash-safely): every TLS link that loads the list refuses it from then on, and the servers that
- * watch the file (`RevocationWatch`) close its open connections. One writer at a time, as for `issue`. Revoking a serial already listed
- * changes nothing. The list is valid until the CA expires (its nextUpdate), so it never lapses into
- * refusing everyone; its thisUpdate is set back by the clock skew the certificates allow.
+ * watch the file (`RevocationWatch`) close its open connections. Revocations at once, from this
+ * process or others, wait for each other (DIR/ca.crl.lock), so none is lost. Revoking a serial already
+ * listed changes nothing. The list is valid until the CA expires (its nextUpdate), so it never lapses
+ * into refusing everyone; its thisUpdate is set back by the clock skew the certificates allow.
  */
 export async function revokeCertificate(dir: string, options: RevokeOptions): Promise<RevokeResult> {
   if ((options.name === undefined) === (options.serial === undefined)) throw configError('name', 'give the certificate by --name or by --serial, one of them');
   const reason = options.reason ?? 'unspecified';
   if (!isRevocationReason(reason)) throw configError('reason', `"${String(reason)}" is not a reason`, `use one of ${REVOCATION_REASONS.join(', ')}`);
+  return withCrlLock(dir, 'pki revoke', () => revokeLocked(dir, options, reason));
+}
+
+async function revokeLocked(dir: string, options: RevokeOptions, reason: RevocationReason): Promise<RevokeResult> {
   const ca = await loadCa(dir);
   const x509 = await loadX509();
   let serial: string;

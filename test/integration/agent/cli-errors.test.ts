@@ -104,7 +104,7 @@ test('one backup at a time: a live lock refuses, a dead one is taken over', asyn
     writeFileSync(join(src, 'a.txt'), 'x');
     const state = join(t.path, 'state');
     await cli(['agent', 'init', '--state', state, '--name', 'gw4', '--profile', 'small-arm', '--source', src]);
-    const { processStartTicks } = await import('../../../agent/backup/lock.ts');
+    const { processStartTicks } = await import('../../../shared/process-lock.ts');
     const { hostname } = await import('node:os');
     // Held by this (live) test process.
     writeFileSync(join(state, 'backup.lock'), JSON.stringify({ pid: process.pid, startTicks: processStartTicks(process.pid), host: hostname(), purpose: 'test', sinceMs: 0 }));

@@ -3,8 +3,10 @@
 // list spreads: installCrl, the nodes' RevocationSync, the gateway's refreshRevocations.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
+import { processStartTicks } from '../../../shared/process-lock.ts';
 import { join } from 'node:path';
 import { initCa, installCrl, issueCertificate, listRevocations, readCrl, revokeCertificate, showCertificate, serialKey } from '../../../shared/crypto/pki.ts';
 import type { NodeTransport } from '../../../shared/http/failover.ts';
@@ -127,6 +129,29 @@ test('lists revoked apart on two copies of the CA merge where the CA key is, and
   assert.equal(await installCrl(copyB, merged), { installed: true, revocations: 2 }, 'the union spreads back');
   assert.equal(await installCrl(gateway, merged), { installed: true, revocations: 2 });
   assert.equal(await installCrl(copyB, listB), { installed: false, revocations: 2 }, 'nothing new: kept');
+});
+
+test('revocations at once all land: writers of one list wait for each other, in this process and across processes', async () => {
+  const dir = join(root, 'at-once');
+  cpSync(ours, dir, { recursive: true });
+  rmSync(join(dir, 'ca.crl'), { force: true });
+  const names = ['a', 'b', 'c', 'd', 'e'].map((n) => `gw-${n}.site`);
+  for (const name of names) await issueCertificate(dir, { name, role: 'agent' });
+  // Each revocation reads the list, signs a longer one and writes it: without the lock, most were lost.
+  await Promise.all(names.map((name) => revokeCertificate(dir, { name })));
+  const listed = (await listRevocations(dir)).map((r) => r.serialNumber).sort();
+  assert.equal(listed, names.map((name) => serialKey(showCertificate(dir, name).serialNumber)).sort());
+  // Another live process holds the lock (our parent stands in for it): a revocation waits, then lands.
+  const lock = join(dir, 'ca.crl.lock');
+  writeFileSync(lock, JSON.stringify({ pid: process.ppid, startTicks: processStartTicks(process.ppid), host: hostname(), purpose: 'pki revoke', sinceMs: Date.now() }));
+  await issueCertificate(dir, { name: 'gw-f.site', role: 'agent' });
+  let done = false;
+  const waiting = revokeCertificate(dir, { name: 'gw-f.site' }).then(() => (done = true));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.not.ok(done, 'it waits while the other process holds the lock');
+  rmSync(lock);
+  await waiting;
+  assert.is((await listRevocations(dir)).length, names.length + 1);
 });
 
 test.run();

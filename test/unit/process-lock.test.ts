@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, processAlive, processStartTicks } from '../../../agent/backup/lock.ts';
-import { tempDir } from './_helpers.ts';
+import { acquireLock, processAlive, processStartTicks } from '../../shared/process-lock.ts';
+import { tempDir } from './agent/_helpers.ts';
 
 test('a second taker is refused while the first holds the lock', async () => {
   const t = tempDir();
