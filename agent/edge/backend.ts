@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyRing } from '../../shared/crypto/keys.ts';
-import { ReedSolomon } from '../../shared/erasure/index.ts';
+import { reedSolomonFor } from '../../shared/erasure/index.ts';
 import { edgeGeometry } from '../../shared/placement/index.ts';
 import type { ShardPut } from '../../shared/protocol/messages.ts';
 import type { ChunkBackend } from '../chunks/writer.ts';
@@ -99,12 +99,6 @@ export function edgeGeometryNow(node: Pick<EdgeNode, 'liveMembers'>, k: number, 
  */
 export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
   const pending = new Map<string, { k: number; m: number; shards: ShardPut[]; shardBytes: Map<string, number> }>();
-  const codecs = new Map<string, ReedSolomon>();
-  const codec = async (k: number, m: number) => {
-    let rs = codecs.get(`${k}+${m}`);
-    if (!rs) codecs.set(`${k}+${m}`, (rs = await ReedSolomon.create(k, m)));
-    return rs;
-  };
   const geometryNow = () => edgeGeometryNow(config.node, config.k, config.m);
   const sealers = lazySealPool({ keys: config.ring.current, compression: config.compression }, config.sealers);
   return {
@@ -121,7 +115,7 @@ export function edgeBackend(config: EdgeBackendConfig): ChunkBackend {
         ({ shards, shardBytes, sealedLength } = sealed);
         hashes = sealed.shardIds.map((h) => new Uint8Array(Buffer.from(h, 'hex')));
       } else {
-        const rs = await codec(k, m);
+        const rs = await reedSolomonFor(k, m);
         ({ shards, shardBytes, sealedLength } = await sealChunkShards(config.ring.current, id, plain, config.compression, k, m));
         if (m > 0) rs.encode(shards);
         hashes = shards.map(sha256);

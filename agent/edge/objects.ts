@@ -4,7 +4,7 @@
  * (agent/migrate/gone.ts, through the daemon) and by the members applying release notices (release.ts).
  */
 import { createHash } from 'node:crypto';
-import { ReedSolomon, joinShards, type MaybeShard } from '../../shared/erasure/index.ts';
+import { joinShards, reedSolomonFor, type MaybeShard } from '../../shared/erasure/index.ts';
 import type { BlockRecord } from '../../shared/protocol/messages.ts';
 
 /** One committed shard from `node`; it may throw (a member down, a shard missing). */
@@ -13,7 +13,6 @@ export type ReadShard = (node: string, shardId: string) => Promise<Uint8Array>;
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export class ObjectReader {
-  private readonly codecs = new Map<string, Promise<ReedSolomon>>();
 
   constructor(private readonly readShard: ReadShard) {}
 
@@ -44,9 +43,7 @@ export class ObjectReader {
     if (have < k) throw new Error(`${have} of the ${k} shards needed are readable (transaction of ${record.snapshotId})`);
     let data = shards;
     if (shards.slice(0, k).some((s) => s === null)) {
-      let rs = this.codecs.get(`${k}+${m}`);
-      if (!rs) this.codecs.set(`${k}+${m}`, (rs = ReedSolomon.create(k, m)));
-      data = (await rs).reconstruct(shards, { dataOnly: true });
+      data = (await reedSolomonFor(k, m)).reconstruct(shards, { dataOnly: true });
     }
     const size = data.find((s) => s !== null)!.length;
     return joinShards(data as Uint8Array[], k, length ?? size * k);

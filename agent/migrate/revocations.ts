@@ -14,8 +14,8 @@ import type { Logger } from '../../shared/log.ts';
 import { FailoverTransport, serverList, type ApiTransport, type CloudTarget } from './cloud-client.ts';
 
 /**
- * Installs the cluster's list in each of `dirs` whose CA signed it; returns the directories that took
- * a newer one. Never throws: the daemon tries again on its next turn.
+ * Installs the cluster's list in each of `dirs` whose CA signed it; returns the directories whose list
+ * it added to. Never throws: the daemon tries again on its next turn.
  */
 export async function refreshRevocations(target: CloudTarget, dirs: readonly string[], logger: Logger, api?: ApiTransport): Promise<string[]> {
   let transport: ApiTransport | undefined;

@@ -35,7 +35,7 @@ export class RevocationSync {
     this.timer.unref();
   }
 
-  /** Asks every peer once and installs the newest valid list they hold (the timer's own turn). */
+  /** Asks every peer once and installs each list that adds to this node's (the timer's own turn). */
   sync(): Promise<void> {
     this.running ??= (async () => {
       try {

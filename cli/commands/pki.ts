@@ -27,7 +27,6 @@ interface ShowFlags { dir: string; name: string; json?: boolean }
 interface RevokeFlags { dir: string; name?: string; serial?: string; reason?: string; json?: boolean }
 interface RevokedFlags { dir: string; json?: boolean }
 
-
 const list = (values: string[], json: boolean): unknown => (json ? values : values.join(', '));
 
 function infoRecord(info: CertificateInfo, json: boolean): Record<string, unknown> {
@@ -134,7 +133,7 @@ export function registerPki(program: Command): void {
         alreadyRevoked: result.alreadyRevoked,
         crl: result.crlPath,
         revocations: result.revocations.length,
-        next: 'give every node and broker that keeps its own copy of the PKI directory this ca.crl; running servers read it within seconds',
+        next: 'running servers read it within seconds; the cluster\'s nodes take it from each other and gateways with `cloud` from the cluster; copy ca.crl into the --tls-dir of a gateway without `cloud`',
       }, formatOf(opts));
     });
 

@@ -338,7 +338,6 @@ export async function listRevocations(dir: string, pem: string | undefined = rea
 }
 
 interface ParsedCrl {
-  thisUpdate: Date;
   revocations: Revocation[];
 }
 
@@ -418,7 +417,6 @@ async function parseCrl(x509: typeof X509, pem: string, caPem: string, path: str
   }
   if (!(await crl.verify({ publicKey: new x509.X509Certificate(caPem).publicKey }, provider))) throw invalid('is not signed by this CA');
   return {
-    thisUpdate: crl.thisUpdate,
     revocations: crl.entries.map((e) => ({ serialNumber: serialKey(e.serialNumber), revokedAt: e.revocationDate, reason: reasonOf(e.reason) })),
   };
 }
@@ -440,7 +438,6 @@ export async function revokeCertificate(dir: string, options: RevokeOptions): Pr
 
 async function revokeLocked(dir: string, options: RevokeOptions, reason: RevocationReason): Promise<RevokeResult> {
   const ca = await loadCa(dir);
-  const x509 = await loadX509();
   let serial: string;
   if (options.name !== undefined) {
     const name = validateHostName('name', options.name);
@@ -456,8 +453,7 @@ async function revokeLocked(dir: string, options: RevokeOptions, reason: Revocat
     serial = serialKey(options.serial!);
   }
   const paths = pkiPaths(dir, CA_BASENAME);
-  const existingPem = readCrl(dir);
-  const revocations = existingPem === undefined ? [] : (await parseCrl(x509, existingPem, ca.pem, paths.crl)).revocations;
+  const revocations = await listRevocations(dir);
   const listed = revocations.find((r) => r.serialNumber === serial);
   if (listed) return { crlPath: paths.crl, revoked: listed, alreadyRevoked: true, revocations };
   const now = options.now ?? new Date();

@@ -10,6 +10,7 @@
 export {
   ReedSolomon,
   defaultReedSolomonOptions,
+  reedSolomonFor,
   totalShardsMax,
   type KernelChoice,
   type MaybeShard,

@@ -233,3 +233,21 @@ function overlaps(a: Uint8Array, b: Uint8Array): boolean {
 function view(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
+
+const sharedCodecs = new Map<string, Promise<ReedSolomon>>();
+
+/**
+ * The ReedSolomon for k + m with the default options, made once per geometry per thread (`create`)
+ * and shared by everything that asks for it: encoding keeps no state, and decoding's matrix cache is
+ * bounded.
+ */
+export function reedSolomonFor(dataShards: number, parityShards: number): Promise<ReedSolomon> {
+  const key = `${dataShards}+${parityShards}`;
+  let rs = sharedCodecs.get(key);
+  if (!rs) {
+    rs = ReedSolomon.create(dataShards, parityShards);
+    sharedCodecs.set(key, rs);
+    rs.catch(() => sharedCodecs.delete(key)); // a bad geometry is refused each time it is asked for
+  }
+  return rs;
+}
