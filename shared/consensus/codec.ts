@@ -9,7 +9,7 @@
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { DIGEST_BYTES } from './crypto.ts';
-import type { Message, MessageType } from './messages.ts';
+import type { Message, MessageType, Reply } from './messages.ts';
 import { elideRepeatedBatches, restoreRepeatedBatches } from './batch-references.ts';
 import type { PersistRecord } from './persistence.ts';
 
@@ -280,6 +280,31 @@ export function encodeMessage(m: Message): Uint8Array {
 
 export function decodeMessage(bytes: Uint8Array, options: Partial<CodecOptions> = NO_OPTIONS): DecodeResult<Message> {
   return decodeWith(bytes, options, (v, o) => messageFromWire(v, o));
+}
+
+/**
+ * Several replies in one frame, `[13, [reply, ...]]` (each reply the message `encodeMessage` writes):
+ * what one replica sends the clients of one link from one batch of its actions, instead of a frame per
+ * reply (shared/replica-node). At most `batchRequestsMax` replies in a frame.
+ */
+const REPLIES_TAG = 13;
+const repliesKind = array(msg('reply'), 'batchRequestsMax');
+
+export function encodeReplies(replies: readonly Reply[]): Uint8Array {
+  return encode([REPLIES_TAG, replies.map(messageToWire)]);
+}
+
+/** The replies of a frame `encodeReplies` wrote, or of one reply; any other message is MESSAGE_SCHEMA. */
+export function decodeReplies(bytes: Uint8Array, options: Partial<CodecOptions> = NO_OPTIONS): DecodeResult<Reply[]> {
+  return decodeWith(bytes, options, (v, o) => {
+    if (Array.isArray(v) && v[0] === REPLIES_TAG) {
+      if (v.length !== 2) throw new SchemaError('replies: expected [13, replies]');
+      return fromWire(repliesKind, v[1], o, 'replies') as Reply[];
+    }
+    const m = messageFromWire(v, o);
+    if (m.type !== 'reply') throw new SchemaError(`message<${m.type}>: expected a reply`);
+    return [m];
+  });
 }
 
 export function encodePersistRecord(record: PersistRecord): Uint8Array {

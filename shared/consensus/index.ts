@@ -56,9 +56,11 @@ export {
 } from './persistence.ts';
 export {
   decodeMessage,
+  decodeReplies,
   decodePersistRecord,
   defaultCodecOptions,
   encodeMessage,
+  encodeReplies,
   encodePersistRecord,
   type CodecError,
   type CodecErrorCode,

@@ -21,7 +21,7 @@
 import { BaksaError } from '../errors.ts';
 import {
   createClient,
-  decodeMessage,
+  decodeReplies,
   encodeMessage,
   ed25519Signer,
   ed25519Verifier,
@@ -58,7 +58,7 @@ export interface ClientNodeStats {
   queued: number;
   /** Request broadcasts after a timeout (each also makes backups suspect the primary). */
   retransmissions: number;
-  /** Frames that did not decode, or were not a reply to one of our logical clients. */
+  /** Frames that did not decode or were not replies, and replies to clients that are not ours. */
   framesIgnored: number;
 }
 
@@ -183,23 +183,30 @@ export class ClientNode {
     });
   }
 
+  /** A frame of one reply, or of several (a replica sends a batch's replies to this link together). */
   private receive(from: string, frame: Uint8Array): void {
     if (this.closed) return;
     const replica = this.replicaIds.get(from);
-    const decoded = replica === undefined ? undefined : decodeMessage(frame, this.options.codec);
-    const i = decoded?.ok && decoded.value.type === 'reply' ? this.indexOf.get(decoded.value.client) : undefined;
-    if (i === undefined || !decoded?.ok || decoded.value.type !== 'reply') {
+    const decoded = replica === undefined ? undefined : decodeReplies(frame, this.options.codec);
+    if (!decoded?.ok) {
       this.counters.framesIgnored += 1;
       return;
     }
-    this.channelReplica = replica;
-    let actions: ClientAction[];
-    try {
-      actions = this.clients[i]!.step(decoded.value);
-    } finally {
-      this.channelReplica = undefined;
+    for (const reply of decoded.value) {
+      const i = this.indexOf.get(reply.client);
+      if (i === undefined) {
+        this.counters.framesIgnored += 1;
+        continue;
+      }
+      this.channelReplica = replica;
+      let actions: ClientAction[];
+      try {
+        actions = this.clients[i]!.step(reply);
+      } finally {
+        this.channelReplica = undefined;
+      }
+      this.perform(i, actions);
     }
-    this.perform(i, actions);
   }
 
   private tick(): void {

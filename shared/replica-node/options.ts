@@ -11,6 +11,11 @@ export interface ReplicaNodeOptions {
   tickMs: number;
   /** Make every batch of records durable before its sends: an O_DSYNC write, else write + fdatasync (off only for tests and benchmarks). */
   persistFsync: boolean;
+  /**
+   * A batch's durable write is made from the replica's own thread while the recent ones averaged at
+   * most this (ms), through the thread pool otherwise (persist-log.ts); 0 always uses the pool.
+   */
+  persistSyncWriteMsMax: number;
   /** Frames received but not yet stepped; more are dropped and counted (peers retransmit). */
   inboundQueueFramesMax: number;
   inboundQueueBytesMax: number;
@@ -33,6 +38,7 @@ export interface ReplicaNodeOptions {
 export const defaultReplicaNodeOptions: ReplicaNodeOptions = {
   tickMs: 10,
   persistFsync: true,
+  persistSyncWriteMsMax: 2,
   inboundQueueFramesMax: 100_000,
   inboundQueueBytesMax: 256 * 1024 * 1024,
   stepBatchFramesMax: 256,
@@ -99,6 +105,9 @@ export function replicaNodeOptions(options: Partial<ReplicaNodeOptions> = {}): R
     'compactBytesMin', 'recordBytesMax',
   ]);
   if (!(o.compactGrowthFactor >= 1)) throw configError('replicaNode.compactGrowthFactor', 'must be at least 1');
+  if (!(typeof o.persistSyncWriteMsMax === 'number' && o.persistSyncWriteMsMax >= 0 && Number.isFinite(o.persistSyncWriteMsMax))) {
+    throw configError('replicaNode.persistSyncWriteMsMax', `must be a number of milliseconds, 0 or more (0: always write through the thread pool), got ${String(o.persistSyncWriteMsMax)}`);
+  }
   return o;
 }
 

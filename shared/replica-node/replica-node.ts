@@ -27,6 +27,7 @@ import {
   createReplica,
   decodeMessage,
   encodeMessage,
+  encodeReplies,
   type Action,
   type Application,
   type CodecOptions,
@@ -35,6 +36,7 @@ import {
   type ReplicaId,
   type ReplicaKeys,
   type ReplicaStatus,
+  type Reply,
   type Signer,
   type Verifier,
 } from '../consensus/index.ts';
@@ -143,6 +145,7 @@ export class ReplicaNode {
     });
     const log = await PersistLog.open(config.dataDir, {
       fsync: options.persistFsync,
+      syncWriteMsMax: options.persistSyncWriteMsMax,
       recordBytesMax: options.recordBytesMax,
       compactBytesMin: options.compactBytesMin,
       compactGrowthFactor: options.compactGrowthFactor,
@@ -295,6 +298,8 @@ export class ReplicaNode {
     }
     let stable = false;
     const transport = this.config.transport;
+    /** The batch's replies by client link, sent together after its other messages (sendReplies). */
+    let replies: Map<string, Reply[]> | undefined;
     for (const a of actions) {
       switch (a.type) {
         case 'persist':
@@ -313,9 +318,14 @@ export class ReplicaNode {
           for (const name of this.peerNames) transport.send(name, bytes);
           break;
         }
-        case 'reply':
-          transport.send(clientLinkOf(a.client), encodeMessage(a.message));
+        case 'reply': {
+          const link = clientLinkOf(a.client);
+          replies ??= new Map();
+          const toLink = replies.get(link);
+          if (toLink) toLink.push(a.message);
+          else replies.set(link, [a.message]);
           break;
+        }
         case 'execute':
           this.counters.executedRequests += a.requests.length;
           this.config.observe?.(a);
@@ -338,6 +348,7 @@ export class ReplicaNode {
         }
       }
     }
+    if (replies) for (const [link, toLink] of replies) sendReplies(transport, link, toLink);
     if (stable) await this.log.compactIfDue();
   }
 
@@ -350,6 +361,28 @@ export class ReplicaNode {
     void this.log.close().catch(() => undefined);
     const onFatal = this.config.onFatal ?? ((e: Error) => setImmediate(() => { throw e; }));
     onFatal(error);
+  }
+}
+
+/** Replies in one frame: at most this many, and about this many bytes of results (the codec's default limits allow far more). */
+const REPLIES_PER_FRAME = 256;
+const REPLY_FRAME_BYTES = 1024 * 1024;
+
+/**
+ * The replies of one batch to the clients of one link, several to a frame (encodeReplies): a client
+ * node takes them with one read, one decode and one frame instead of one each. Replies go out in the
+ * order the replica made them; a lone reply goes as itself.
+ */
+function sendReplies(transport: Transport, link: string, replies: readonly Reply[]): void {
+  for (let from = 0; from < replies.length;) {
+    let to = from;
+    let bytes = 0;
+    while (to < replies.length && to - from < REPLIES_PER_FRAME && (to === from || bytes < REPLY_FRAME_BYTES)) {
+      bytes += replies[to]!.result.length + replies[to]!.sig.length;
+      to += 1;
+    }
+    transport.send(link, to - from === 1 ? encodeMessage(replies[from]!) : encodeReplies(replies.slice(from, to)));
+    from = to;
   }
 }
 

@@ -86,6 +86,8 @@ interface Link {
   queue: BoundedFrameQueue;
   backoffMs: number;
   timer: NodeJS.Timeout | undefined;
+  /** A flush is queued for the end of this turn (every frame sent until then goes in one write). */
+  flushQueued: boolean;
 }
 
 export class TlsTransport implements Transport {
@@ -115,6 +117,7 @@ export class TlsTransport implements Transport {
         queue: new BoundedFrameQueue(this.options.sendQueueFramesMax, this.options.sendQueueBytesMax),
         backoffMs: this.options.reconnectDelayMsMin,
         timer: undefined,
+        flushQueued: false,
       });
     }
   }
@@ -168,7 +171,13 @@ export class TlsTransport implements Transport {
     const droppedBefore = link.queue.dropped;
     link.queue.push(frame);
     this.counters.framesDropped += link.queue.dropped - droppedBefore;
-    this.flush(link);
+    if (!link.flushQueued) {
+      link.flushQueued = true;
+      process.nextTick(() => {
+        link.flushQueued = false;
+        this.flush(link);
+      });
+    }
     return link.queue.dropped === droppedBefore;
   }
 

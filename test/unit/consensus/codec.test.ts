@@ -7,6 +7,8 @@ import { encode } from '@msgpack/msgpack';
 import {
   batchDigest,
   decodeMessage,
+  decodeReplies,
+  encodeReplies,
   NULL_DIGEST,
   decodePersistRecord,
   encodeMessage,
@@ -15,6 +17,7 @@ import {
   type NewView,
   type PersistRecord,
   type PrePrepare,
+  type Reply,
   type Request,
   type ViewChange,
 } from '../../../shared/consensus/index.ts';
@@ -57,6 +60,9 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('committed' as const), checkpointProof: fc.array(checkpoint, { maxLength: 2 }), certs: fc.array(commitCert, { maxLength: 2 }), replica: small, sig }),
   fc.record({ type: fc.constant('reply' as const), view: uint, client: fc.string({ maxLength: 20 }), requestId: uint, result: bytes, replica: small, sig }),
 );
+const reply: fc.Arbitrary<Reply> = fc.record({
+  type: fc.constant('reply' as const), view: uint, client: fc.string({ maxLength: 20 }), requestId: uint, result: bytes, replica: small, sig,
+});
 
 test('a new-view writes each repeated batch once, and decodes to the message it was', () => {
   const requests = (seq: number, sigByte = 1): Request[] => Array.from({ length: 16 }, (_, i) => ({
@@ -139,6 +145,42 @@ test('garbage never throws: random bytes and mutated messages give a typed error
       decodeMessage(b.subarray(0, flips[0]![0] % b.length));
     }),
     { numRuns: 1000 },
+  );
+});
+
+test('a frame of replies decodes to its replies in order; a lone reply to itself; any other message is refused', () => {
+  fc.assert(
+    fc.property(fc.array(reply, { maxLength: 8 }), (replies) => {
+      const decoded = decodeReplies(encodeReplies(replies));
+      assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
+      if (decoded.ok) assert.equal(decoded.value, structuredClone(replies));
+    }),
+    { numRuns: 200 },
+  );
+  const one: Reply = { type: 'reply', view: 1, client: 'a/1', requestId: 7, result: new Uint8Array([1]), replica: 2, sig: new Uint8Array(0) };
+  const lone = decodeReplies(encodeMessage(one));
+  assert.equal(lone.ok ? lone.value : lone.error.message, [one]);
+  const prepare = encodeMessage({ type: 'prepare', view: 1, seq: 2, digest: new Uint8Array(32), replica: 3, sig: new Uint8Array(8) });
+  assert.is((r => r.ok ? '' : r.error.message)(decodeReplies(prepare)), 'message<prepare>: expected a reply');
+  // A request inside a frame of replies, a bad reply in one, too many, a wrong shape: each refused, none thrown.
+  const request = { type: 'request' as const, client: 'c', requestId: 1, op: new Uint8Array(1), sig: new Uint8Array(8) };
+  const withRequest = encode([13, [[12, 1, 'a/1', 7, new Uint8Array(1), 2, new Uint8Array(0)], [1, 'c', 1, new Uint8Array(1), new Uint8Array(8)]]]);
+  assert.is((r => r.ok ? '' : r.error.message)(decodeReplies(withRequest)), 'replies[1]: expected a reply message');
+  assert.ok(decodeReplies(encodeMessage(request)).ok === false);
+  const badReply = encode([13, [[12, 1, 'a/1', -7, new Uint8Array(1), 2, new Uint8Array(0)]]]);
+  assert.is((r => r.ok ? '' : r.error.message)(decodeReplies(badReply)), 'replies[0]<reply>.requestId: expected a non-negative integer');
+  const many = encodeReplies(Array.from({ length: 5 }, () => one));
+  assert.is((r => r.ok ? '' : r.error.code)(decodeReplies(many, { batchRequestsMax: 4 })), 'MESSAGE_SCHEMA');
+  assert.ok(decodeReplies(many, { batchRequestsMax: 5 }).ok);
+  for (const shape of [[13], [13, [], 'extra'], [13, 'x'], [13, [[]]]]) {
+    assert.is((r => r.ok ? '' : r.error.code)(decodeReplies(encode(shape))), 'MESSAGE_SCHEMA', JSON.stringify(shape));
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (junk) => {
+      const r = decodeReplies(junk);
+      assert.ok(!r.ok || Array.isArray(r.value));
+    }),
+    { numRuns: 300 },
   );
 });
 

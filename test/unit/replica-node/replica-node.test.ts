@@ -6,10 +6,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeMessage, encodeMessage, signedBytes, type Request, type Verifier } from '../../../shared/consensus/index.ts';
+import { decodeMessage, decodeReplies, encodeMessage, encodeReplies, signedBytes, type Reply, type Request, type Verifier } from '../../../shared/consensus/index.ts';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { MemoryNetwork } from '../../../shared/transport/index.ts';
-import { ClientNode, ReplicaNode, clientLinkOf, linkKeyResolver, logicalClientId } from '../../../shared/replica-node/index.ts';
+import { ClientNode, ReplicaNode, clientLinkOf, linkKeyResolver, logicalClientId, replicaNodeOptions } from '../../../shared/replica-node/index.ts';
 import { ChainApp, checkResults } from '../../integration/consensus/chain-app.ts';
 import { FakeKeyring } from '../../sim/fake-crypto.ts';
 
@@ -139,13 +139,17 @@ test('replySignatures false: replies go unsigned; a client taking them by link g
     options: { ...fast, replica: { ...fast.replica, replySignatures: false } },
   })));
   const sigs: number[] = [];
+  let replyFrames = 0;
   const client = (link: string, replyAuth: 'channel' | 'signature') => {
     const inner = net.join(link);
     // The client's own transport, with every frame it receives seen here first.
     const transport = Object.create(inner) as typeof inner;
     transport.onFrame = (handler) => inner.onFrame((from, frame) => {
-      const m = decodeMessage(frame);
-      if (m.ok && m.value.type === 'reply') sigs.push(m.value.sig.length);
+      const m = decodeReplies(frame);
+      if (m.ok) {
+        replyFrames += 1;
+        for (const reply of m.value) sigs.push(reply.sig.length);
+      }
       handler(from, frame);
     });
     const c = new ClientNode({
@@ -166,6 +170,7 @@ test('replySignatures false: replies go unsigned; a client taking them by link g
     await new Promise((r) => setTimeout(r, 100));
     assert.not.ok(settled, 'an unsigned reply passed a signature check');
     assert.ok(sigs.length >= 80 && sigs.every((n) => n === 0), 'replies carry no signature');
+    assert.ok(replyFrames < sigs.length, `a batch's replies to one link share frames (${replyFrames} frames for ${sigs.length} replies)`);
     bySignature.close();
     await checked;
   } finally {
@@ -265,6 +270,46 @@ test('client node: logical client ids, in-flight bound, queue bound, close rejec
   assert.is(clientLinkOf('agent-9/2'), 'agent-9');
   assert.is(clientLinkOf('agent-9'), 'agent-9');
   await transport.close();
+});
+
+test('client node: a frame of several replies gives each its result; replies to clients not its own are counted and dropped', async () => {
+  const net = new MemoryNetwork();
+  const crypto = fakeCrypto(4);
+  const replicas = names.map((name) => net.join(name));
+  const requests: Request[] = [];
+  replicas[0]!.onFrame((_, frame) => {
+    const m = decodeMessage(frame);
+    if (m.ok && m.value.type === 'request') requests.push(m.value);
+  });
+  const client = new ClientNode({
+    id: 'agent-6', n: 4, replicaNames: names, transport: net.join('agent-6'), signer: crypto.keys.clientSigner('agent-6'),
+    verifier: crypto.verifier, options: { logicalClients: 2, replyAuth: 'channel' },
+  });
+  client.start();
+  const results: number[][] = [];
+  for (const i of [1, 2]) void client.submit(op(i)).then((r) => results.push([...r]));
+  await until(() => requests.length === 2, 'both requests at the primary');
+  const reply = (r: { client: string; requestId: number }, replica: number, result: number): Reply => ({
+    type: 'reply', view: 0, client: r.client, requestId: r.requestId, result: new Uint8Array([result]), replica, sig: new Uint8Array(0),
+  });
+  const foreign = { client: 'agent-5/0', requestId: 1 };
+  for (const replica of [1, 2]) {
+    replicas[replica]!.send('agent-6', encodeReplies([reply(requests[0]!, replica, 10), reply(foreign, replica, 0), reply(requests[1]!, replica, 20)]));
+  }
+  await until(() => results.length === 2, 'both results');
+  assert.equal(results.sort((a, b) => a[0]! - b[0]!), [[10], [20]]);
+  assert.is(client.stats.framesIgnored, 2);
+  client.close();
+  for (const r of replicas) await r.close();
+});
+
+test('replica node options: a bad value is refused with its field', () => {
+  assert.is(replicaNodeOptions({}).persistSyncWriteMsMax, 2);
+  assert.is(replicaNodeOptions({ persistSyncWriteMsMax: 0 }).persistSyncWriteMsMax, 0);
+  for (const bad of [-1, Number.NaN, Infinity, '2' as unknown as number]) {
+    assert.throws(() => replicaNodeOptions({ persistSyncWriteMsMax: bad }), /replicaNode\.persistSyncWriteMsMax: must be a number of milliseconds/);
+  }
+  assert.throws(() => replicaNodeOptions({ compactGrowthFactor: 0.5 }), /replicaNode\.compactGrowthFactor/);
 });
 
 test('client node, channel reply auth: a reply counts unsigned only on the link of the replica it names', async () => {
