@@ -179,14 +179,16 @@ export function verifyBatchSignature(
     }
     if ((at ^ 1) >= width) continue; // no right sibling: the node moves up unchanged
     if (next + NODE_BYTES > signature.length) return false;
-    const sibling = signature.slice(next, next + NODE_BYTES);
+    const siblingAt = next;
     next += NODE_BYTES;
     if (met) {
       // Above a known node every sibling is known too; a different one would fold to another root.
       const knownSibling = tree!.nodes.get(nodeAt(level, at ^ 1));
-      if (!knownSibling || !bytesEqual(knownSibling, sibling)) return false;
+      if (!knownSibling || !equalAt(knownSibling, signature, siblingAt)) return false;
       continue;
     }
+    // A copy: the tree keeps it, and must not keep the message the signature came in.
+    const sibling = signature.slice(siblingAt, siblingAt + NODE_BYTES);
     learned.push([nodeAt(level, at), node], [nodeAt(level, at ^ 1), sibling]);
     node = at & 1 ? innerHash(sibling, node) : innerHash(node, sibling);
   }
@@ -200,6 +202,13 @@ export function verifyBatchSignature(
   const nodes = new Map<number, Uint8Array>(learned);
   nodes.set(nodeAt(level, 0), node);
   verified.add(treeKey, { root: node, nodes });
+  return true;
+}
+
+/** True when `node` equals the NODE_BYTES of `bytes` at `offset` (no copy: most paths compare, few learn). */
+function equalAt(node: Uint8Array, bytes: Uint8Array, offset: number): boolean {
+  if (node.length !== NODE_BYTES) return false;
+  for (let i = 0; i < NODE_BYTES; i++) if (node[i] !== bytes[offset + i]) return false;
   return true;
 }
 

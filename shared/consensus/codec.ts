@@ -129,25 +129,39 @@ const RECORD_SCHEMAS: Record<PersistRecord['kind'], Fields> = {
 
 class SchemaError extends Error {}
 
+// Arrays are built by index, not with map and spread: these run for every field of every message sent.
 function toWire(kind: Kind, value: unknown): unknown {
   switch (kind.k) {
     case 'uint': case 'bool': case 'digest': case 'bytes': case 'str':
       return value;
     case 'msg':
       return messageToWire(value as Message);
-    case 'array':
-      return (value as unknown[]).map((v) => toWire(kind.of, v));
+    case 'array': {
+      const items = value as unknown[];
+      const out = new Array<unknown>(items.length);
+      for (let i = 0; i < items.length; i++) out[i] = toWire(kind.of, items[i]);
+      return out;
+    }
     case 'struct':
-      return kind.fields.map(([name, k]) => toWire(k, (value as Record<string, unknown>)[name]));
+      return fieldsToWire(kind.fields, value as Record<string, unknown>, 0);
     case 'opt':
       return value === undefined ? null : toWire(kind.of, value);
   }
 }
 
+/** `fields` of `value` in order, after `skip` empty slots. */
+function fieldsToWire(fields: Fields, value: Record<string, unknown>, skip: number): unknown[] {
+  const out = new Array<unknown>(fields.length + skip);
+  for (let i = 0; i < fields.length; i++) out[i + skip] = toWire(fields[i]![1], value[fields[i]![0]]);
+  return out;
+}
+
 function messageToWire(message: Message): unknown[] {
   const m = message.type === 'new-view' ? elideRepeatedBatches(message) : message;
   const schema = SCHEMAS[m.type];
-  return [schema.tag, ...schema.fields.map(([name, k]) => toWire(k, (m as unknown as Record<string, unknown>)[name]))];
+  const out = fieldsToWire(schema.fields, m as unknown as Record<string, unknown>, 1);
+  out[0] = schema.tag;
+  return out;
 }
 
 /** Reads one value of `kind` at `path` (plus `.name` for a field), or throws a SchemaError naming it. */
@@ -291,7 +305,9 @@ const REPLIES_TAG = 13;
 const repliesKind = array(msg('reply'), 'batchRequestsMax');
 
 export function encodeReplies(replies: readonly Reply[]): Uint8Array {
-  return encode([REPLIES_TAG, replies.map(messageToWire)]);
+  const wire = new Array<unknown>(replies.length);
+  for (let i = 0; i < replies.length; i++) wire[i] = messageToWire(replies[i]!);
+  return encode([REPLIES_TAG, wire]);
 }
 
 /** The replies of a frame `encodeReplies` wrote, or of one reply; any other message is MESSAGE_SCHEMA. */
@@ -309,7 +325,9 @@ export function decodeReplies(bytes: Uint8Array, options: Partial<CodecOptions> 
 
 export function encodePersistRecord(record: PersistRecord): Uint8Array {
   const fields = RECORD_SCHEMAS[record.kind];
-  return encode([record.kind, ...fields.map(([name, k]) => toWire(k, (record as unknown as Record<string, unknown>)[name]))]);
+  const out = fieldsToWire(fields, record as unknown as Record<string, unknown>, 1);
+  out[0] = record.kind;
+  return encode(out);
 }
 
 export function decodePersistRecord(bytes: Uint8Array, options: Partial<CodecOptions> = NO_OPTIONS): DecodeResult<PersistRecord> {

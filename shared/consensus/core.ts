@@ -7,7 +7,7 @@
  */
 import { VoteSet } from './quorum.ts';
 import { hex, signAll, type Signer, type Verifier } from './crypto.ts';
-import { requestKey, requestSignedBytes, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
+import { requestKey, requestSignedBytes, requestWork, signedBytes, type Checkpoint, type Commit, type Message, type NewView, type PrePrepare,
   type Prepare, type PreparedCert, type CommitCert, type Request, type Unsigned, type ViewChange,
   type ReplicaMessage, type Reply } from './messages.ts';
 import { GENESIS_CHECKPOINT, type PersistRecord, type SnapshotRecord, type StableCheckpoint } from './persistence.ts';
@@ -89,7 +89,6 @@ export class Core {
   newView: NewView | undefined;
   /** State transfer: index into the proof's signers of the replica asked next. */
   fetchAttempt = 0;
-  readonly verifiedRequests = new WeakSet<Request>();
   readonly timeouts: ReplicaTimeouts;
 
   constructor(
@@ -202,10 +201,12 @@ export class Core {
   }
 
   verifyRequest(r: Request): boolean {
-    if (this.verifiedRequests.has(r)) return true;
+    // The verdict is kept on the request (a primary checks it on arrival and in its batch): messages.ts.
+    const work = requestWork(r);
+    if (work.verifiedBy === this.verifier) return true;
     if (r.op.length > this.options.opBytesMax) return false;
     if (!this.verifier.verifyClient(r.client, requestSignedBytes(r), r.sig)) return false;
-    this.verifiedRequests.add(r);
+    work.verifiedBy = this.verifier;
     return true;
   }
 

@@ -313,20 +313,41 @@ function writeSigned(w: Writer, m: Unsigned<Message> | Message): void {
   }
 }
 
-const requestDigests = new WeakMap<Request, Uint8Array>();
-/** A request's signed bytes from its digest until its signature check takes them (requestSignedBytes). */
-const digestedBytes = new WeakMap<Request, Uint8Array>();
+/**
+ * What is worked out once per request object, kept on it: its digest, its signed bytes from the digest
+ * until its signature check takes them (requestSignedBytes), and the verifier that accepted it
+ * (core.ts). Kept on the object, not in weak tables: every replica digests and checks every request,
+ * and WeakMaps of a hundred thousand entries cost the collector more than the hashing. The record is a
+ * non-enumerable property, so a request built by spreading another (`{ ...r, op }`, as a forger does)
+ * starts without it; and what it holds is a function of fields that never change, so an object shared
+ * between replicas (the simulator) may share it.
+ */
+export interface RequestWork {
+  digest?: Uint8Array;
+  signedBytes?: Uint8Array;
+  verifiedBy?: unknown;
+}
+
+const WORK = Symbol('request work');
+
+export function requestWork(r: Request): RequestWork {
+  let w = (r as Request & { [WORK]?: RequestWork })[WORK];
+  if (!w) {
+    w = {};
+    Object.defineProperty(r, WORK, { value: w });
+  }
+  return w;
+}
 
 /** Identifies a request (client, requestId, op); cached per object. */
 export function requestDigest(r: Request): Uint8Array {
-  let d = requestDigests.get(r);
-  if (!d) {
+  const w = requestWork(r);
+  if (!w.digest) {
     const bytes = signedBytes(r);
-    d = sha256(bytes);
-    requestDigests.set(r, d);
-    digestedBytes.set(r, bytes);
+    w.digest = sha256(bytes);
+    w.signedBytes = bytes;
   }
-  return d;
+  return w.digest;
 }
 
 /**
@@ -336,13 +357,14 @@ export function requestDigest(r: Request): Uint8Array {
  * it (the digest is made here). Either way one 1 KiB copy per request and replica fewer.
  */
 export function requestSignedBytes(r: Request): Uint8Array {
-  const bytes = digestedBytes.get(r);
+  const w = requestWork(r);
+  const bytes = w.signedBytes;
   if (bytes) {
-    digestedBytes.delete(r);
+    w.signedBytes = undefined;
     return bytes;
   }
   const built = signedBytes(r);
-  if (!requestDigests.has(r)) requestDigests.set(r, sha256(built));
+  w.digest ??= sha256(built);
   return built;
 }
 

@@ -5,7 +5,7 @@
  * exactly-once (positions are distinct and dense) and order (recomputing the chain from its own
  * results must give the replicas' chain).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { Application } from '../../../shared/consensus/index.ts';
 
 const CHAIN_BYTES = 32;
@@ -18,8 +18,10 @@ export class ChainApp implements Application {
     this.count += 1;
     this.chain = nextChain(this.chain, op);
     const result = new Uint8Array(16);
-    new DataView(result.buffer).setBigUint64(0, BigInt(this.count));
-    result.set(createHash('sha256').update(op).digest().subarray(0, 8), 8);
+    const view = new DataView(result.buffer); // the count as 8 bytes big-endian
+    view.setUint32(0, Math.floor(this.count / 2 ** 32));
+    view.setUint32(4, this.count >>> 0);
+    result.set(hash('sha256', op, 'buffer').subarray(0, 8), 8);
     return result;
   }
 
@@ -42,7 +44,7 @@ export class ChainApp implements Application {
 }
 
 export function nextChain(chain: Uint8Array, op: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(chain).update(op).digest());
+  return createHash('sha256').update(chain).update(op).digest();
 }
 
 /** The chain after executing `ops` in order from the initial state, as hex. */
