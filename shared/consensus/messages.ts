@@ -228,8 +228,14 @@ class Writer {
     return this;
   }
 
+  /** A string as its UTF-8 bytes, length-prefixed: encoded in place (a client id in every request and reply). */
   str(s: string): this {
-    return this.bytes(utf8.encode(s));
+    this.room(8 + 3 * s.length);
+    const lengthAt = this.at;
+    const { written } = utf8.encodeInto(s, this.buf.subarray(lengthAt + 8));
+    this.uint(written);
+    this.at += written;
+    return this;
   }
 
   /** A nested signed message: its signed bytes (length-prefixed, written in place) and its signature. */

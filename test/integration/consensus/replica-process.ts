@@ -55,6 +55,8 @@ export interface ReplicaProcessStatus {
   framesDropped: number;
   framesRefused: number;
   persistBytes: number;
+  /** Durable writes of the persist log (group commits). */
+  persistWrites: number;
   compactions: number;
 }
 
@@ -123,7 +125,7 @@ async function writeStatus(): Promise<void> {
     stableSeq: s.stableSeq, lastExecuted: s.lastExecuted, appCount: app.count, appDigest: app.digest(),
     executedRequests: s.executedRequests, stateTransfers: s.stateTransfers, viewsInstalled: s.viewsInstalled,
     viewChangesStarted: s.viewChangesStarted, restoredRecords: s.restoredRecords, framesGarbage: s.framesGarbage, framesDropped: s.framesDropped,
-    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, compactions: s.persist.compactions,
+    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, persistWrites: s.persist.batches, compactions: s.persist.compactions,
   };
   const tmp = `${config.statusFile}.tmp`;
   try {
