@@ -123,6 +123,9 @@ export function onPrepare(c: Core, p: Prepare): void {
   if (!c.inWindow(p.seq)) return c.reject('prepare-window');
   const e = c.entry(p.seq);
   if (e.prepares.hasVoted(p.replica)) return; // duplicates are free: no signature check
+  // Prepared in this view already: the certificate is made and a late prepare changes nothing, so it
+  // costs no signature check (a primary hears from every backup and needs all but one).
+  if (e.sentCommit) return;
   if (!c.verify(p)) return c.reject('prepare-signature');
   if (e.prepares.add(digestKey(p.digest), p.replica, p)) checkPrepared(c, e);
 }

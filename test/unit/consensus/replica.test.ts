@@ -117,6 +117,28 @@ test('a backup persists an accepted pre-prepare before its prepare goes out', ()
   assert.ok(persistAt >= 0 && prepareAt > persistAt);
 });
 
+test('a prepare that comes after the replica prepared costs no signature check', () => {
+  const inner = keyring.verifier();
+  let replicaChecks = 0;
+  const verifier = { ...inner, verifyReplica: (id: number, data: Uint8Array, sig: Uint8Array) => (replicaChecks++, inner.verifyReplica(id, data, sig)) };
+  const primary = createReplica({ n: 4, id: 0, signer: keyring.replicaSigner(0), verifier, app: new SimApp(), options: { batchRequestsMax: 1 } });
+  const proposed = primary.step(request('a', 1), 0).find((a) => a.type === 'broadcast' && a.message.type === 'pre-prepare');
+  assert.ok(proposed && proposed.type === 'broadcast' && proposed.message.type === 'pre-prepare');
+  const pp = proposed.message;
+  const prepare = (replica: number) => {
+    const unsigned = { type: 'prepare' as const, view: 0, seq: pp.seq, digest: pp.digest, replica };
+    return { ...unsigned, sig: keyring.replicaSigner(replica).sign(signedBytes(unsigned)) };
+  };
+  primary.step(prepare(1), 0);
+  const prepared = primary.step(prepare(2), 0);
+  assert.ok(prepared.some((a) => a.type === 'broadcast' && a.message.type === 'commit'), 'prepared: its commit goes out');
+  assert.is(replicaChecks, 2);
+  primary.step({ ...prepare(3), sig: new Uint8Array(64) }, 0); // late, and badly signed: neither checked nor counted
+  assert.is(replicaChecks, 2);
+  assert.is(primary.status.rejected['prepare-signature'], undefined);
+  primary.invariants();
+});
+
 test('a backup refuses a pre-prepare whose batch holds a request its client did not sign', () => {
   // The backup digests the batch before it checks the requests' signatures, from the same bytes
   // (requestSignedBytes): a request whose op was swapped under its signature must still fail.
