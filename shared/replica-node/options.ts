@@ -12,8 +12,8 @@ export interface ReplicaNodeOptions {
   /** Make every batch of records durable before its sends: an O_DSYNC write, else write + fdatasync (off only for tests and benchmarks). */
   persistFsync: boolean;
   /**
-   * A batch's durable write is made from the replica's own thread while the recent ones averaged at
-   * most this (ms), through the thread pool otherwise (persist-log.ts); 0 always uses the pool.
+   * A batch's durable write is made from the replica's own thread while the fastest of the recent
+   * ones took at most this (ms), through the thread pool otherwise (persist-log.ts); 0 always uses the pool.
    */
   persistSyncWriteMsMax: number;
   /** Frames received but not yet stepped; more are dropped and counted (peers retransmit). */

@@ -57,6 +57,8 @@ export interface ReplicaProcessStatus {
   persistBytes: number;
   /** Durable writes of the persist log (group commits). */
   persistWrites: number;
+  /** Of those, the ones made from the replica's thread (the rest through the thread pool). */
+  persistThreadWrites: number;
   compactions: number;
 }
 
@@ -125,7 +127,7 @@ async function writeStatus(): Promise<void> {
     stableSeq: s.stableSeq, lastExecuted: s.lastExecuted, appCount: app.count, appDigest: app.digest(),
     executedRequests: s.executedRequests, stateTransfers: s.stateTransfers, viewsInstalled: s.viewsInstalled,
     viewChangesStarted: s.viewChangesStarted, restoredRecords: s.restoredRecords, framesGarbage: s.framesGarbage, framesDropped: s.framesDropped,
-    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, persistWrites: s.persist.batches, compactions: s.persist.compactions,
+    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, persistWrites: s.persist.batches, persistThreadWrites: s.persist.threadWrites, compactions: s.persist.compactions,
   };
   const tmp = `${config.statusFile}.tmp`;
   try {
