@@ -272,9 +272,10 @@ test('client node: logical client ids, in-flight bound, queue bound, close rejec
   await transport.close();
 });
 
-test('client node: a frame of several replies gives each its result; replies to clients not its own are counted and dropped', async () => {
+/** A started client node `id` and the four replicas' bare transports, with the requests the primary's receives. */
+function clientBesideReplicas(id: string, seed: number, options: { logicalClients: number; replyAuth: 'channel' | 'signature' }) {
   const net = new MemoryNetwork();
-  const crypto = fakeCrypto(4);
+  const crypto = fakeCrypto(seed);
   const replicas = names.map((name) => net.join(name));
   const requests: Request[] = [];
   replicas[0]!.onFrame((_, frame) => {
@@ -282,10 +283,14 @@ test('client node: a frame of several replies gives each its result; replies to 
     if (m.ok && m.value.type === 'request') requests.push(m.value);
   });
   const client = new ClientNode({
-    id: 'agent-6', n: 4, replicaNames: names, transport: net.join('agent-6'), signer: crypto.keys.clientSigner('agent-6'),
-    verifier: crypto.verifier, options: { logicalClients: 2, replyAuth: 'channel' },
+    id, n: 4, replicaNames: names, transport: net.join(id), signer: crypto.keys.clientSigner(id), verifier: crypto.verifier, options,
   });
   client.start();
+  return { replicas, requests, client };
+}
+
+test('client node: a frame of several replies gives each its result; replies to clients not its own are counted and dropped', async () => {
+  const { replicas, requests, client } = clientBesideReplicas('agent-6', 4, { logicalClients: 2, replyAuth: 'channel' });
   const results: number[][] = [];
   for (const i of [1, 2]) void client.submit(op(i)).then((r) => results.push([...r]));
   await until(() => requests.length === 2, 'both requests at the primary');
@@ -314,19 +319,7 @@ test('replica node options: a bad value is refused with its field', () => {
 
 test('client node, channel reply auth: a reply counts unsigned only on the link of the replica it names', async () => {
   for (const replyAuth of ['channel', 'signature'] as const) {
-    const net = new MemoryNetwork();
-    const crypto = fakeCrypto(5);
-    const replicas = names.map((name) => net.join(name));
-    const requests: Request[] = [];
-    replicas[0]!.onFrame((_, frame) => {
-      const m = decodeMessage(frame);
-      if (m.ok && m.value.type === 'request') requests.push(m.value);
-    });
-    const client = new ClientNode({
-      id: 'agent-7', n: 4, replicaNames: names, transport: net.join('agent-7'), signer: crypto.keys.clientSigner('agent-7'),
-      verifier: crypto.verifier, options: { logicalClients: 1, replyAuth },
-    });
-    client.start();
+    const { replicas, requests, client } = clientBesideReplicas('agent-7', 5, { logicalClients: 1, replyAuth });
     let settled = false;
     const result = client.submit(op(1)).then((r) => ((settled = true), r));
     await until(() => requests.length === 1, 'the request at the primary');
