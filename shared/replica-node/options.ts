@@ -29,7 +29,7 @@ export interface ReplicaNodeOptions {
   compactGrowthFactor: number;
   /** Largest persist record accepted when reading the log (a snapshot or a new-view can be large). */
   recordBytesMax: number;
-  /** Run `replica.invariants()` after every batch (cheap: it walks the log window). */
+  /** Run `replica.invariants()` after a batch, at most once a tick (it walks the log window and the pending requests); a broken one stops the node. */
   checkInvariants: boolean;
   replica: Partial<ReplicaOptions>;
   codec: Partial<CodecOptions>;

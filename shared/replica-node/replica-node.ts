@@ -250,13 +250,16 @@ export class ReplicaNode {
   private stepBatch(): Action[] {
     const actions: Action[] = [];
     const now = Date.now();
+    const ticked = this.ticksOwed > 0;
     for (; this.ticksOwed > 0; this.ticksOwed--) append(actions, this.replica.tick(now));
     for (let i = 0; i < this.options.stepBatchFramesMax; i++) {
       const item = this.inbound.shift();
       if (!item) break;
       this.stepFrame(item[0], item[1], now, actions);
     }
-    if (this.options.checkInvariants) this.replica.invariants();
+    // In a batch with a tick, so at most once a tick: the check walks the log window and every pending
+    // request (60 µs with 256 clients), which after every batch cost a loaded primary 5 % of its CPU.
+    if (this.options.checkInvariants && ticked) this.replica.invariants();
     return actions;
   }
 

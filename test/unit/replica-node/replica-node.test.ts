@@ -236,6 +236,32 @@ test('a replica stopped and restarted from its persist log catches up (state tra
   }
 });
 
+test('a node checks its core\'s invariants in batches with a tick only, not after every batch', async () => {
+  const cluster = await fakeCluster(7);
+  try {
+    const core = (cluster.nodes[0] as unknown as { replica: { tick(now: number): unknown; invariants(): void } }).replica;
+    const tick = core.tick.bind(core);
+    const invariants = core.invariants.bind(core);
+    let checks = 0;
+    let checksWithoutTick = 0;
+    let tickedSinceCheck = false;
+    core.tick = (now) => ((tickedSinceCheck = true), tick(now));
+    core.invariants = () => {
+      checks += 1;
+      if (!tickedSinceCheck) checksWithoutTick += 1;
+      tickedSinceCheck = false;
+      invariants();
+    };
+    const client = fakeClient(cluster, 'agent-1', 8);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => client.submit(op(i))));
+    client.close();
+    assert.ok(checks > 0, 'checked');
+    assert.is(checksWithoutTick, 0, 'a batch of frames alone is not checked');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('client node: logical client ids, in-flight bound, queue bound, close rejects what is pending', async () => {
   const net = new MemoryNetwork();
   const crypto = fakeCrypto(4);
