@@ -8,7 +8,8 @@
  *   ticks owed by the timer   -> replica.tick(Date.now());
  *   then the actions of up to `stepBatchFramesMax` frames are performed together (group commit):
  *   every persist record of the batch is written with one write and one fsync, and only then do the
- *   batch's sends, broadcasts and replies go out, in order. Persisting a later record before an
+ *   batch's sends and broadcasts go out, in order, then its replies, those to one client link
+ *   together in as few frames as the codec's limits allow (encodeReplies). Persisting a later record before an
  *   earlier send is always safe (a crash then looks like lost messages); sending before a persist is
  *   never done. The next batch is stepped while this one is being fsynced (two in flight), its
  *   records written after this one's and its sends after this one's. After a stable checkpoint the
@@ -26,6 +27,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import {
   createReplica,
   decodeMessage,
+  defaultCodecOptions,
   encodeMessage,
   encodeReplies,
   type Action,
@@ -101,6 +103,8 @@ export class ReplicaNode {
   private readonly inbound = new InboundQueue();
   private readonly idsByName: Map<string, number>;
   private readonly peerNames: string[];
+  /** Replies to one link in one frame at most (what the clients' codec, configured alike, accepts). */
+  private readonly repliesPerFrame: number;
   private ticksOwed = 0;
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
@@ -125,6 +129,7 @@ export class ReplicaNode {
     this.codec = options.codec;
     this.idsByName = replicaIdsByName(config.replicaNames);
     this.peerNames = config.replicaNames.filter((_, id) => id !== config.id);
+    this.repliesPerFrame = Math.min(REPLIES_PER_FRAME, this.codec.batchRequestsMax ?? defaultCodecOptions.batchRequestsMax);
   }
 
   /**
@@ -351,7 +356,7 @@ export class ReplicaNode {
         }
       }
     }
-    if (replies) for (const [link, toLink] of replies) sendReplies(transport, link, toLink);
+    if (replies) for (const [link, toLink] of replies) sendReplies(transport, link, toLink, this.repliesPerFrame);
     if (stable) await this.log.compactIfDue();
   }
 
@@ -367,7 +372,7 @@ export class ReplicaNode {
   }
 }
 
-/** Replies in one frame: at most this many, and about this many bytes of results (the codec's default limits allow far more). */
+/** Replies in one frame: at most this many (or the codec's batchRequestsMax, if lower), and about this many bytes of results. */
 const REPLIES_PER_FRAME = 256;
 const REPLY_FRAME_BYTES = 1024 * 1024;
 
@@ -376,11 +381,11 @@ const REPLY_FRAME_BYTES = 1024 * 1024;
  * node takes them with one read, one decode and one frame instead of one each. Replies go out in the
  * order the replica made them; a lone reply goes as itself.
  */
-function sendReplies(transport: Transport, link: string, replies: readonly Reply[]): void {
+function sendReplies(transport: Transport, link: string, replies: readonly Reply[], perFrame: number): void {
   for (let from = 0; from < replies.length;) {
     let to = from;
     let bytes = 0;
-    while (to < replies.length && to - from < REPLIES_PER_FRAME && (to === from || bytes < REPLY_FRAME_BYTES)) {
+    while (to < replies.length && to - from < perFrame && (to === from || bytes < REPLY_FRAME_BYTES)) {
       bytes += replies[to]!.result.length + replies[to]!.sig.length;
       to += 1;
     }

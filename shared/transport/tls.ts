@@ -175,7 +175,7 @@ export class TlsTransport implements Transport {
       link.flushQueued = true;
       process.nextTick(() => {
         link.flushQueued = false;
-        this.flush(link);
+        if (!this.closed) this.flush(link);
       });
     }
     return link.queue.dropped === droppedBefore;

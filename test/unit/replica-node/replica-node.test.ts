@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { decodeMessage, decodeReplies, encodeMessage, encodeReplies, signedBytes, type Reply, type Request, type Verifier } from '../../../shared/consensus/index.ts';
 import { generateSigningKey } from '../../../shared/crypto/sign.ts';
 import { MemoryNetwork } from '../../../shared/transport/index.ts';
-import { ClientNode, ReplicaNode, clientLinkOf, linkKeyResolver, logicalClientId, replicaNodeOptions } from '../../../shared/replica-node/index.ts';
+import { ClientNode, ReplicaNode, clientLinkOf, linkKeyResolver, logicalClientId, replicaNodeOptions, type ReplicaNodeOptions } from '../../../shared/replica-node/index.ts';
 import { ChainApp, checkResults } from '../../integration/consensus/chain-app.ts';
 import { FakeKeyring } from '../../sim/fake-crypto.ts';
 
@@ -47,7 +47,7 @@ interface Cluster {
   close(): Promise<void>;
 }
 
-async function fakeCluster(seed: number): Promise<Cluster & { crypto: ReturnType<typeof fakeCrypto> }> {
+async function fakeCluster(seed: number, options: Partial<ReplicaNodeOptions> = fast): Promise<Cluster & { crypto: ReturnType<typeof fakeCrypto> }> {
   const net = new MemoryNetwork();
   const crypto = fakeCrypto(seed);
   const cluster = {
@@ -61,7 +61,7 @@ async function fakeCluster(seed: number): Promise<Cluster & { crypto: ReturnType
       cluster.apps[id] = app;
       cluster.nodes[id] = await ReplicaNode.start({
         n: 4, id, replicaNames: names, transport: net.join(names[id]!), app, dataDir: cluster.dirs[id]!,
-        signer: crypto.keys.replicaSigner(id), verifier: crypto.verifier, options: fast,
+        signer: crypto.keys.replicaSigner(id), verifier: crypto.verifier, options,
       });
     },
     async stop(id: number) {
@@ -236,6 +236,34 @@ test('a replica stopped and restarted from its persist log catches up (state tra
   }
 });
 
+test('a frame of replies holds no more than the codec\'s batchRequestsMax', async () => {
+  const cluster = await fakeCluster(8, { ...fast, replica: { ...fast.replica, batchRequestsMax: 2 }, codec: { batchRequestsMax: 2 } });
+  const sizes: number[] = [];
+  const inner = cluster.net.join('agent-1');
+  const transport = Object.create(inner) as typeof inner;
+  transport.onFrame = (handler) => inner.onFrame((from, frame) => {
+    const m = decodeReplies(frame);
+    if (m.ok) sizes.push(m.value.length);
+    handler(from, frame);
+  });
+  const client = new ClientNode({
+    id: 'agent-1', n: 4, replicaNames: names, transport, signer: cluster.crypto.keys.clientSigner('agent-1'),
+    verifier: cluster.crypto.verifier, options: { logicalClients: 8, tickMs: 5, requestTimeoutTicks: 40, codec: { batchRequestsMax: 2 } },
+  });
+  client.start();
+  try {
+    let done = 0;
+    for (let i = 0; i < 24; i++) void client.submit(op(i)).then(() => (done += 1), () => undefined);
+    await until(() => done === 24, 'every result');
+    assert.ok(sizes.every((n) => n <= 2), `replies per frame: ${sizes.join(' ')}`);
+    assert.ok(sizes.includes(2), 'replies share frames');
+    assert.is(client.stats.framesIgnored, 0);
+  } finally {
+    client.close();
+    await cluster.close();
+  }
+});
+
 test('a node checks its core\'s invariants in batches with a tick only, not after every batch', async () => {
   const cluster = await fakeCluster(7);
   try {
@@ -318,7 +346,7 @@ function clientBesideReplicas(id: string, seed: number, options: { logicalClient
 test('client node: a frame of several replies gives each its result; replies to clients not its own are counted and dropped', async () => {
   const { replicas, requests, client } = clientBesideReplicas('agent-6', 4, { logicalClients: 2, replyAuth: 'channel' });
   const results: number[][] = [];
-  for (const i of [1, 2]) void client.submit(op(i)).then((r) => results.push([...r]));
+  for (const i of [1, 2]) void client.submit(op(i)).then((r) => results.push([...r]), () => undefined);
   await until(() => requests.length === 2, 'both requests at the primary');
   const reply = (r: { client: string; requestId: number }, replica: number, result: number): Reply => ({
     type: 'reply', view: 0, client: r.client, requestId: r.requestId, result: new Uint8Array([result]), replica, sig: new Uint8Array(0),
