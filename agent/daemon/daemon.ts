@@ -373,5 +373,6 @@ export async function runDaemon(stateDir: string, options: DaemonOptions = {}): 
   }
   await (options.stopSignal ?? signals!.requested);
   await daemon.stop();
+  signals?.stopped();
 }
 

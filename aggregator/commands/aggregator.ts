@@ -90,6 +90,7 @@ export function registerAggregator(program: Command): void {
       else process.stdout.write(`aggregator node ${config.node} running: API ${node.apiUrl}, MQTT ${node.mqttUrl}\n`);
       await stop.requested;
       await node.stop();
+      stop.stopped();
       if (formatOf(flags) === 'json') printJsonLine({ event: 'stopped', node: config.node });
     });
 
