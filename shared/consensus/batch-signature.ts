@@ -184,7 +184,7 @@ export function verifyBatchSignature(
     if (met) {
       // Above a known node every sibling is known too; a different one would fold to another root.
       const knownSibling = tree!.nodes.get(nodeAt(level, at ^ 1));
-      if (!knownSibling || !equalAt(knownSibling, signature, siblingAt)) return false;
+      if (!knownSibling || !bytesEqual(knownSibling, signature.subarray(siblingAt, siblingAt + NODE_BYTES))) return false;
       continue;
     }
     // A copy: the tree keeps it, and must not keep the message the signature came in.
@@ -202,13 +202,6 @@ export function verifyBatchSignature(
   const nodes = new Map<number, Uint8Array>(learned);
   nodes.set(nodeAt(level, 0), node);
   verified.add(treeKey, { root: node, nodes });
-  return true;
-}
-
-/** True when `node` equals the NODE_BYTES of `bytes` at `offset` (no copy: most paths compare, few learn). */
-function equalAt(node: Uint8Array, bytes: Uint8Array, offset: number): boolean {
-  if (node.length !== NODE_BYTES) return false;
-  for (let i = 0; i < NODE_BYTES; i++) if (node[i] !== bytes[offset + i]) return false;
   return true;
 }
 

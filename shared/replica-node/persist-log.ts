@@ -245,10 +245,17 @@ export class PersistLog {
     });
   }
 
+  /** Whether the next batch is written from this thread: the disk measured fast, too few measures yet, or a probe due. */
+  private fromThread(): boolean {
+    if (this.options.syncWriteMsMax <= 0) return false;
+    if (this.syncWritesMs.length < SYNC_SAMPLES || this.pooledWrites >= SYNC_PROBE_EVERY) return true;
+    return Math.min(...this.syncWritesMs) <= this.options.syncWriteMsMax;
+  }
+
   /** One batch's bytes at the end of the file, durably: from this thread while the disk is fast, else through the pool. */
   private async writeDurably(data: Uint8Array): Promise<void> {
     const o = this.options;
-    if (o.syncWriteMsMax > 0 && (this.pooledWrites >= SYNC_PROBE_EVERY || Math.min(...this.syncWritesMs) <= o.syncWriteMsMax || this.syncWritesMs.length < SYNC_SAMPLES)) {
+    if (this.fromThread()) {
       const started = performance.now();
       for (let done = 0; done < data.length;) done += writeSync(this.fh.fd, data, done, data.length - done, this.size + done);
       if (o.fsync && DSYNC === undefined) fdatasyncSync(this.fh.fd);
