@@ -13,6 +13,7 @@ export {
   PersistLog,
   PERSIST_LOG_FILE,
   PERSIST_LOG_MAGIC,
+  encodePersistBatch,
   defaultPersistLogOptions,
   foldedRecords,
   type PersistLogOpenReport,

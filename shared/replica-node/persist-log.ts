@@ -2,16 +2,30 @@
  * The durable persist log of one replica: the core's `persist` records (consensus/persistence.ts),
  * append-only, in one file under the replica's data directory.
  *
- *   file  = MAGIC frame*                     MAGIC = "2BKSPBF" 0x01 (8 bytes; last byte = format version)
- *   frame = length:u32be crc:u32be payload   (shared/ledger/frame.ts), payload = encodePersistRecord(record),
- *           where a batch already in the file is written as a reference (persist-codec.ts)
+ *   file    = MAGIC batch* zero*            MAGIC = "2BKSPBF" 0x02 (8 bytes; last byte = format version)
+ *   batch   = "PBFB" length:u32be crc:u32be records      crc = CRC-32 (as zlib) of the records
+ *   records = (length:u32be payload)*       payload = encodePersistRecord(record), where a request
+ *                                           batch already in the file is a reference (persist-codec.ts)
  *
- * - `append(records)` writes every frame of one batch with one positional write, then one fdatasync
- *   (group commit). A crash can keep a prefix of a batch; that is safe because the shell sends nothing
- *   of a batch before the whole batch is durable.
- *   Where the platform has O_DSYNC the file is opened with it, and the write itself returns once
- *   durable, as write + fdatasync would: one trip to the thread pool per batch instead of two, which
- *   adds up on a loaded machine since every phase of a request persists once before its message.
+ * - `append(records)` writes one batch (group commit) with one positional write, durably. Where the
+ *   platform has O_DSYNC the file is opened with it, and the write itself returns once durable, as
+ *   write + fdatasync would. A batch counts whole or not at all: its checksum covers every record.
+ * - **Zero-filled space ahead of the end** (`preallocateBytes`, 4 MiB): a durable write that appends
+ *   changes the file's size, and on ext4 every such write commits the journal; one over space the file
+ *   already holds does not. On the disk measured, with four replicas writing at once, that halved each
+ *   write (163-221 against 346-417 µs), and every phase of a request waits for one (PostgreSQL fills
+ *   its WAL segments with zeros for the same reason). The space is filled off the replica's thread,
+ *   1 MiB at a time, once less than a quarter of it is left; a batch that does not fit appends.
+ * - Torn or damaged: an append torn by a crash used to leave the old size, so a bad frame with data
+ *   after it could only be damage. Over preallocated space a torn write of several pages can keep any
+ *   of them, so on open a bad batch is a torn last write when no complete batch (its header and
+ *   checksum whole) follows it in the file, and damage when one does: the log then refuses to open
+ *   (PERSIST_LOG_CORRUPT) rather than forget votes the replica already sent. Zeros after the last
+ *   batch are the end. A batch inside a client's request is no batch of the log's, but a torn write
+ *   that kept one whole and lost the header of its own could be taken for damage: the replica then
+ *   refuses to open, as for any damage, and nothing is forgotten.
+ * - A version 1 log (one frame per record, no preallocation) is read as before and rewritten at once
+ *   as version 2 (the compaction below).
  * - A fast disk is written from the calling thread, a slow one through the thread pool. A batch's
  *   durable write then blocks the event loop for its own time (about 0.2 ms on the disks measured),
  *   which costs less than handing it to a pool thread and waking the loop again: two thread wake-ups
@@ -22,10 +36,10 @@
  *   disk has become fast. The fastest, not the mean: on a busy machine a write's wall time also holds
  *   the wait for a core after it, which says nothing of the disk (an average of 3 ms and more at the
  *   PBFT bench's peak, on a disk that flushes in 0.2).
- * - `open()` reads every frame and folds the records with `applyPersistRecord` into `state`, which
- *   `Replica.restore` takes. A torn tail (a crash mid-append) is cut off; a bad frame followed by more
- *   data, or a frame whose checksum holds but whose record does not decode, is corruption: the log
- *   refuses to open (PERSIST_LOG_CORRUPT) rather than forget votes the replica already sent.
+ * - `open()` reads every batch and folds its records with `applyPersistRecord` into `state`, which
+ *   `Replica.restore` takes. A torn last write is cut off with the space after it (zeros are written
+ *   there again); a bad batch with a whole one after it, or a batch whose checksum holds but whose
+ *   records do not fill it or do not decode, is corruption (above).
  * - `compact()` rewrites the file as the folded state (stable checkpoint, snapshots, entries, view):
  *   temp file, fsync, rename, fsync of the directory. `compactIfDue()` does it after a stable record
  *   once the file passed `compactBytesMin` and `compactGrowthFactor` times its last compacted size, so
@@ -38,11 +52,18 @@ import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BaksaError, ExitCode } from '../errors.ts';
 import { fsyncDir } from '../crypto/durable-file.ts';
-import { encodeFrame, readFrames } from '../ledger/frame.ts';
+import { crc32, readFrames } from '../ledger/frame.ts';
 import { applyPersistRecord, emptyPersistedState, type CodecOptions, type PersistedState, type PersistRecord } from '../consensus/index.ts';
 import { PersistRecordCodec } from './persist-codec.ts';
 
-export const PERSIST_LOG_MAGIC: Uint8Array = new Uint8Array([0x32, 0x42, 0x4b, 0x53, 0x50, 0x42, 0x46, 0x01]); // "2BKSPBF" v1
+export const PERSIST_LOG_MAGIC: Uint8Array = new Uint8Array([0x32, 0x42, 0x4b, 0x53, 0x50, 0x42, 0x46, 0x02]); // "2BKSPBF" v2
+/** The first format: MAGIC frame*, one ledger frame (frame.ts) per record, the file's size its end. */
+const PERSIST_LOG_MAGIC_V1: Uint8Array = new Uint8Array([0x32, 0x42, 0x4b, 0x53, 0x50, 0x42, 0x46, 0x01]);
+const BATCH_MAGIC: Uint8Array = new Uint8Array([0x50, 0x42, 0x46, 0x42]); // "PBFB"
+const BATCH_HEADER_BYTES = 12;
+const RECORD_HEADER_BYTES = 4;
+/** Zeros are written ahead of the end this many bytes at a time. */
+const ZERO_WRITE_BYTES = 1024 * 1024;
 export const PERSIST_LOG_FILE = 'pbft.log';
 const COMPACT_TEMP_FILE = `${PERSIST_LOG_FILE}.compact.tmp`;
 /** While the log goes through the thread pool, every this-many-th batch is written from the thread to measure the disk again. */
@@ -62,6 +83,8 @@ export interface PersistLogOptions {
   fsync: boolean;
   /** Write from the calling thread while the fastest of the recent durable writes took at most this (ms); 0 always uses the thread pool. */
   syncWriteMsMax: number;
+  /** Zero-filled space kept ahead of the log's end (bytes; 0: every batch appends). */
+  preallocateBytes: number;
   recordBytesMax: number;
   compactBytesMin: number;
   compactGrowthFactor: number;
@@ -71,6 +94,7 @@ export interface PersistLogOptions {
 export const defaultPersistLogOptions: PersistLogOptions = {
   fsync: true,
   syncWriteMsMax: 2,
+  preallocateBytes: 4 * 1024 * 1024,
   recordBytesMax: 256 * 1024 * 1024,
   compactBytesMin: 8 * 1024 * 1024,
   compactGrowthFactor: 2,
@@ -83,6 +107,8 @@ export interface PersistLogOpenReport {
   /** Bytes of a torn last write that were cut off (0 after a clean shutdown). */
   readonly tornBytes: number;
   readonly bytes: number;
+  /** The format the file was in: 1 is rewritten as 2 on open. */
+  readonly version: 1 | 2;
 }
 
 export interface PersistLogStats {
@@ -92,6 +118,9 @@ export interface PersistLogStats {
   /** Batches written from the calling thread, and through the thread pool (a slow disk). */
   threadWrites: number;
   poolWrites: number;
+  /** Batches written over zero-filled space, and past the file's end. */
+  preallocatedWrites: number;
+  appendingWrites: number;
   compactions: number;
 }
 
@@ -105,10 +134,106 @@ export function foldedRecords(state: PersistedState): PersistRecord[] {
   return records;
 }
 
-function concatFrames(codec: PersistRecordCodec, records: readonly PersistRecord[], withMagic: boolean): Buffer {
-  const frames = records.map((r) => encodeFrame(codec.encode(r)));
-  if (withMagic) frames.unshift(PERSIST_LOG_MAGIC);
-  return Buffer.concat(frames);
+/** One batch of the log: its header and its records' payloads, each after its length. */
+export function encodePersistBatch(payloads: readonly Uint8Array[]): Buffer {
+  let length = 0;
+  for (const p of payloads) length += RECORD_HEADER_BYTES + p.length;
+  const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + length);
+  out.set(BATCH_MAGIC, 0);
+  out.writeUInt32BE(length, 4);
+  let at = BATCH_HEADER_BYTES;
+  for (const p of payloads) {
+    out.writeUInt32BE(p.length, at);
+    out.set(p, at + RECORD_HEADER_BYTES);
+    at += RECORD_HEADER_BYTES + p.length;
+  }
+  out.writeUInt32BE(crc32(out.subarray(BATCH_HEADER_BYTES)), 8);
+  return out;
+}
+
+/** A batch's record payloads, or undefined when their lengths do not fill it exactly or pass `max`. */
+function recordsOf(body: Uint8Array, max: number): Uint8Array[] | undefined {
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  const payloads: Uint8Array[] = [];
+  for (let at = 0; at < body.length;) {
+    if (at + RECORD_HEADER_BYTES > body.length) return undefined;
+    const length = view.getUint32(at);
+    at += RECORD_HEADER_BYTES;
+    if (length > max || at + length > body.length) return undefined;
+    payloads.push(body.subarray(at, at + length));
+    at += length;
+  }
+  return payloads;
+}
+
+/** The batch whose header is at `at` in `bytes`, when all of it is there and its checksum holds. */
+function wholeBatchAt(bytes: Uint8Array, at: number): Uint8Array | undefined {
+  if (at + BATCH_HEADER_BYTES > bytes.length) return undefined;
+  for (let i = 0; i < BATCH_MAGIC.length; i++) if (bytes[at + i] !== BATCH_MAGIC[i]) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, BATCH_HEADER_BYTES);
+  const length = view.getUint32(4);
+  const end = at + BATCH_HEADER_BYTES + length;
+  if (end > bytes.length) return undefined;
+  const body = bytes.subarray(at + BATCH_HEADER_BYTES, end);
+  return crc32(body) === view.getUint32(8) ? body : undefined;
+}
+
+type BatchEvent =
+  | { kind: 'batch'; offset: number; payloads: Uint8Array[] }
+  /** The log ends here: the file's end, or zeros up to it. */
+  | { kind: 'end'; offset: number }
+  /** A torn last write at `offset`: `bytes` up to the last byte that is not zero. */
+  | { kind: 'torn'; offset: number; bytes: number }
+  | { kind: 'corrupt'; offset: number; why: string };
+
+async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length;) {
+    const { bytesRead } = await fh.read(out, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + done}`);
+    done += bytesRead;
+  }
+  return out;
+}
+
+/** Reads the batches of a version 2 log from `start` to the file's `size` (see the header). */
+async function* readBatches(fh: FileHandle, start: number, size: number, recordBytesMax: number): AsyncGenerator<BatchEvent> {
+  let offset = start;
+  while (offset < size) {
+    let body: Uint8Array | undefined;
+    if (size - offset >= BATCH_HEADER_BYTES) {
+      const header = await readExactly(fh, offset, BATCH_HEADER_BYTES);
+      const length = header.readUInt32BE(4);
+      if (header.subarray(0, 4).equals(BATCH_MAGIC) && length <= size - offset - BATCH_HEADER_BYTES) {
+        const batch = Buffer.concat([header, await readExactly(fh, offset + BATCH_HEADER_BYTES, length)]);
+        body = wholeBatchAt(batch, 0);
+      }
+    }
+    if (!body) {
+      yield await badBatch(fh, offset, size);
+      return;
+    }
+    const payloads = recordsOf(body, recordBytesMax);
+    if (!payloads) {
+      yield { kind: 'corrupt', offset, why: 'the records of a batch whose checksum holds do not fill it' };
+      return;
+    }
+    yield { kind: 'batch', offset, payloads };
+    offset += BATCH_HEADER_BYTES + body.length;
+  }
+  yield { kind: 'end', offset };
+}
+
+/** What a bad batch at `offset` is: the end (zeros after it), a torn last write, or damage (a whole batch after it). */
+async function badBatch(fh: FileHandle, offset: number, size: number): Promise<BatchEvent> {
+  const rest = await readExactly(fh, offset, size - offset);
+  let end = rest.length;
+  while (end > 0 && rest[end - 1] === 0) end--;
+  if (end === 0) return { kind: 'end', offset };
+  for (let at = rest.indexOf(BATCH_MAGIC, 1); at !== -1 && at < end; at = rest.indexOf(BATCH_MAGIC, at + 1)) {
+    if (wholeBatchAt(rest, at)) return { kind: 'corrupt', offset, why: `a bad batch with a whole batch after it, at byte ${offset + at}` };
+  }
+  return { kind: 'torn', offset, bytes: end };
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
@@ -143,6 +268,9 @@ export class PersistLog {
   /** The last SYNC_SAMPLES durable writes made from the thread (ms), and the batches written through the pool since one was. */
   private readonly syncWritesMs: number[] = [];
   private pooledWrites = 0;
+  /** Where the zero-filled space ahead of `size` ends, and the filling of more of it, while that runs. */
+  private allocatedEnd: number;
+  private preallocating: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -151,6 +279,7 @@ export class PersistLog {
     readonly path: string,
     private fh: FileHandle,
     private size: number,
+    fileBytes: number,
     state: PersistedState,
     opened: PersistLogOpenReport,
     private readonly options: PersistLogOptions,
@@ -159,7 +288,10 @@ export class PersistLog {
     this.state = state;
     this.opened = opened;
     this.compactedBytes = size;
-    this.counters = { bytes: size, records: 0, batches: 0, threadWrites: 0, poolWrites: 0, compactions: 0 };
+    this.allocatedEnd = fileBytes;
+    this.counters = {
+      bytes: size, records: 0, batches: 0, threadWrites: 0, poolWrites: 0, preallocatedWrites: 0, appendingWrites: 0, compactions: 0,
+    };
   }
 
   /** Opens (or creates) the log in `dir` and folds what it holds. */
@@ -178,19 +310,24 @@ export class PersistLog {
       await fh.sync();
       await fsyncDir(dir);
     }
+    let log: PersistLog;
     try {
-      return await PersistLog.load(dir, path, fh, o);
+      log = await PersistLog.load(dir, path, fh, o);
     } catch (error) {
       await fh.close();
       throw error;
     }
+    if (log.opened.version === 1) await log.compact();
+    log.preallocateIfLow();
+    return log;
   }
 
   private static async load(dir: string, path: string, fh: FileHandle, o: PersistLogOptions): Promise<PersistLog> {
     let size = (await fh.stat()).size;
     const head = new Uint8Array(Math.min(size, PERSIST_LOG_MAGIC.length));
     if (head.length > 0) await fh.read(head, 0, head.length, 0);
-    const magicMatches = head.every((b, i) => b === PERSIST_LOG_MAGIC[i]);
+    const version = head.length === PERSIST_LOG_MAGIC.length && head.every((b, i) => b === PERSIST_LOG_MAGIC_V1[i]) ? 1 : 2;
+    const magicMatches = head.every((b, i) => b === (version === 1 ? PERSIST_LOG_MAGIC_V1 : PERSIST_LOG_MAGIC)[i]);
     if (!magicMatches) {
       throw new BaksaError('PERSIST_LOG_FOREIGN', `${path} is not a 2baksa persist log`, {
         hint: 'point the replica at its own data directory', exitCode: ExitCode.data, details: { path },
@@ -208,21 +345,43 @@ export class PersistLog {
     const state = emptyPersistedState();
     const recordCodec = new PersistRecordCodec(codecOptions(o));
     let records = 0;
-    for await (const event of readFrames(fh, PERSIST_LOG_MAGIC.length, size, o.recordBytesMax)) {
-      if (event.kind === 'corrupt') throw corrupt(path, event.why, event.offset);
-      if (event.kind === 'torn') {
-        tornBytes += event.bytes;
-        await fh.truncate(event.offset);
-        await fh.sync();
-        size = event.offset;
-        break;
-      }
-      const decoded = recordCodec.decode(event.payload);
-      if (!decoded.ok) throw corrupt(path, `record does not decode (${decoded.error.message})`, event.offset);
+    const apply = (payload: Uint8Array, offset: number) => {
+      const decoded = recordCodec.decode(payload);
+      if (!decoded.ok) throw corrupt(path, `record does not decode (${decoded.error.message})`, offset);
       applyPersistRecord(state, decoded.value);
       records += 1;
+    };
+    const cut = async (offset: number) => {
+      await fh.truncate(offset);
+      await fh.sync();
+      size = offset;
+    };
+    if (version === 1) {
+      for await (const event of readFrames(fh, PERSIST_LOG_MAGIC.length, size, o.recordBytesMax)) {
+        if (event.kind === 'corrupt') throw corrupt(path, event.why, event.offset);
+        if (event.kind === 'torn') {
+          tornBytes += event.bytes;
+          await cut(event.offset);
+          break;
+        }
+        apply(event.payload, event.offset);
+      }
+      return new PersistLog(dir, path, fh, size, size, state, { records, tornBytes, bytes: size, version }, o, recordCodec);
     }
-    return new PersistLog(dir, path, fh, size, state, { records, tornBytes, bytes: size }, o, recordCodec);
+    const fileBytes = size;
+    for await (const event of readBatches(fh, PERSIST_LOG_MAGIC.length, size, o.recordBytesMax)) {
+      if (event.kind === 'corrupt') throw corrupt(path, event.why, event.offset);
+      if (event.kind === 'batch') {
+        for (const payload of event.payloads) apply(payload, event.offset);
+      } else if (event.kind === 'torn') {
+        // The torn write's bytes go with the space after them: zeros are written there again.
+        tornBytes += event.bytes;
+        await cut(event.offset);
+      } else {
+        size = event.offset;
+      }
+    }
+    return new PersistLog(dir, path, fh, size, tornBytes > 0 ? size : fileBytes, state, { records, tornBytes, bytes: size, version }, o, recordCodec);
   }
 
   get stats(): PersistLogStats {
@@ -233,15 +392,44 @@ export class PersistLog {
   append(records: readonly PersistRecord[]): Promise<void> {
     return this.serialized(async () => {
       if (records.length === 0) return;
-      const data = concatFrames(this.recordCodec, records, false);
+      const data = encodePersistBatch(records.map((r) => this.recordCodec.encode(r)));
+      // Zeros may still be going to the space this batch needs: never write over them at the same time.
+      if (this.size + data.length > this.allocatedEnd) await this.preallocating;
+      const preallocated = this.size + data.length <= this.allocatedEnd;
       await this.writeDurably(data);
       this.size += data.length;
+      this.allocatedEnd = Math.max(this.allocatedEnd, this.size);
       this.counters.records += records.length;
       this.counters.batches += 1;
+      if (preallocated) this.counters.preallocatedWrites += 1;
+      else this.counters.appendingWrites += 1;
       for (const r of records) {
         applyPersistRecord(this.state, r);
         if (r.kind === 'stable') this.stableSinceCompaction = true;
       }
+      this.preallocateIfLow();
+    });
+  }
+
+  /**
+   * Once less than a quarter of the zero-filled space is left, fills `preallocateBytes` more past it,
+   * through the thread pool and beside the appends (they write below `allocatedEnd`, the zeros above).
+   * A failure (a full disk) only leaves the batches to append.
+   */
+  private preallocateIfLow(): void {
+    const want = this.options.preallocateBytes;
+    if (want <= 0 || this.preallocating || this.closed || this.allocatedEnd - this.size >= want / 4) return;
+    const fh = this.fh;
+    const from = this.allocatedEnd;
+    const zeros = Buffer.alloc(Math.min(ZERO_WRITE_BYTES, want));
+    this.preallocating = (async () => {
+      for (let done = 0; done < want; done += zeros.length) {
+        await writeAll(fh, zeros.subarray(0, Math.min(zeros.length, want - done)), from + done);
+        if (this.options.fsync && DSYNC === undefined) await fh.datasync();
+        if (this.fh === fh && this.allocatedEnd === from + done) this.allocatedEnd = from + done + Math.min(zeros.length, want - done);
+      }
+    })().catch(() => undefined).finally(() => {
+      this.preallocating = undefined;
     });
   }
 
@@ -289,6 +477,7 @@ export class PersistLog {
   async close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = this.serialized(async () => {
+      await this.preallocating;
       await this.fh.close();
       this.closed = true;
     });
@@ -296,8 +485,9 @@ export class PersistLog {
   }
 
   private async rewrite(): Promise<void> {
+    await this.preallocating;
     const recordCodec = new PersistRecordCodec(codecOptions(this.options));
-    const data = concatFrames(recordCodec, foldedRecords(this.state), true);
+    const data = Buffer.concat([PERSIST_LOG_MAGIC, encodePersistBatch(foldedRecords(this.state).map((r) => recordCodec.encode(r)))]);
     const tmp = join(this.dir, COMPACT_TEMP_FILE);
     const out = await open(tmp, 'w', 0o600);
     try {
@@ -312,9 +502,11 @@ export class PersistLog {
     this.fh = await open(this.path, logFlags(this.options.fsync, false));
     this.recordCodec = recordCodec;
     this.size = data.length;
+    this.allocatedEnd = data.length;
     this.compactedBytes = data.length;
     this.stableSinceCompaction = false;
     this.counters.compactions += 1;
+    this.preallocateIfLow();
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {

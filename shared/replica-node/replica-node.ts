@@ -151,6 +151,7 @@ export class ReplicaNode {
     const log = await PersistLog.open(config.dataDir, {
       fsync: options.persistFsync,
       syncWriteMsMax: options.persistSyncWriteMsMax,
+      preallocateBytes: options.persistPreallocateBytes,
       recordBytesMax: options.recordBytesMax,
       compactBytesMin: options.compactBytesMin,
       compactGrowthFactor: options.compactGrowthFactor,

@@ -59,6 +59,8 @@ export interface ReplicaProcessStatus {
   persistWrites: number;
   /** Of those, the ones made from the replica's thread (the rest through the thread pool). */
   persistThreadWrites: number;
+  /** Of those, the ones over zero-filled space (the rest appended). */
+  persistPreallocatedWrites: number;
   compactions: number;
 }
 
@@ -127,7 +129,7 @@ async function writeStatus(): Promise<void> {
     stableSeq: s.stableSeq, lastExecuted: s.lastExecuted, appCount: app.count, appDigest: app.digest(),
     executedRequests: s.executedRequests, stateTransfers: s.stateTransfers, viewsInstalled: s.viewsInstalled,
     viewChangesStarted: s.viewChangesStarted, restoredRecords: s.restoredRecords, framesGarbage: s.framesGarbage, framesDropped: s.framesDropped,
-    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, persistWrites: s.persist.batches, persistThreadWrites: s.persist.threadWrites, compactions: s.persist.compactions,
+    framesRefused: s.framesRefused, persistBytes: s.persist.bytes, persistWrites: s.persist.batches, persistThreadWrites: s.persist.threadWrites, persistPreallocatedWrites: s.persist.preallocatedWrites, compactions: s.persist.compactions,
   };
   const tmp = `${config.statusFile}.tmp`;
   try {

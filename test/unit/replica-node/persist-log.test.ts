@@ -1,9 +1,10 @@
-// PersistLog: group-committed records fold back on open, a torn tail is cut off, corruption refuses
-// to open, and compaction keeps the folded state (consensus/persistence.ts records).
+// PersistLog: group-committed records fold back on open, a torn last write is cut off (in any of its
+// pages), damage refuses to open, batches go over zero-filled space, a version 1 log is rewritten,
+// and compaction keeps the folded state (consensus/persistence.ts records).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -17,7 +18,7 @@ import {
   type Request,
 } from '../../../shared/consensus/index.ts';
 import { encodeFrame } from '../../../shared/ledger/frame.ts';
-import { PERSIST_LOG_FILE, PersistLog, foldedRecords } from '../../../shared/replica-node/index.ts';
+import { PERSIST_LOG_FILE, PERSIST_LOG_MAGIC, PersistLog, encodePersistBatch, foldedRecords } from '../../../shared/replica-node/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'baksa-persist-log-'));
 let dirs = 0;
@@ -45,6 +46,15 @@ const view = (v: number, changing: boolean): PersistRecord => ({ kind: 'view', v
 function image(state: PersistedState): string {
   return foldedRecords(state).map((r) => Buffer.from(encodePersistRecord(r)).toString('hex')).join('|');
 }
+
+/** Writes `data` into the log file at `offset`, over what is there (a crash's leftovers, made by hand). */
+function writeAt(path: string, data: Uint8Array, offset: number): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, data, 0, data.length, offset);
+  closeSync(fd);
+}
+
+const batchOf = (records: readonly PersistRecord[]) => encodePersistBatch(records.map((r) => encodePersistRecord(r)));
 
 function fold(records: readonly PersistRecord[]): PersistedState {
   const state = emptyPersistedState();
@@ -93,34 +103,44 @@ test('a fast disk is written from the thread; a slow one (its fastest of 8 write
   await again.close();
 });
 
-test('a torn last write is cut off on open, and appends continue after it', async () => {
-  const dir = freshDir();
-  const log = await PersistLog.open(dir, { fsync: false });
-  await log.append([entry(0, 1), entry(0, 2)]);
-  await log.close();
-  const path = join(dir, PERSIST_LOG_FILE);
-  const good = statSync(path).size;
-  const frame = encodeFrame(encodePersistRecord(entry(0, 3)));
-  appendFileSync(path, frame.subarray(0, frame.length - 5));
-  const reopened = await PersistLog.open(dir, { fsync: false });
-  assert.is(reopened.opened.records, 2);
-  assert.is(reopened.opened.tornBytes, frame.length - 5);
-  assert.is(statSync(path).size, good);
-  await reopened.append([entry(0, 4)]);
-  await reopened.close();
-  const last = await PersistLog.open(dir);
-  assert.equal([...last.state.entries.keys()], [1, 2, 4]);
-  await last.close();
+test('a torn last write is cut off on open, whichever of its pages it kept, and appends continue after it', async () => {
+  const torn = [
+    { name: 'a prefix', keep: (b: Uint8Array) => b.subarray(0, b.length - 5) },
+    { name: 'its last pages only', keep: (b: Uint8Array) => { const c = Uint8Array.from(b); c.fill(0, 0, 4096); return c; } },
+    { name: 'all but a middle page', keep: (b: Uint8Array) => { const c = Uint8Array.from(b); c.fill(0, 4096, 8192); return c; } },
+  ];
+  for (const { name, keep } of torn) {
+    const dir = freshDir();
+    const log = await PersistLog.open(dir, { fsync: false });
+    await log.append([entry(0, 1), entry(0, 2)]);
+    const good = log.stats.bytes;
+    await log.close();
+    const path = join(dir, PERSIST_LOG_FILE);
+    assert.ok(statSync(path).size > good, `${name}: no zero-filled space after the log`);
+    const batch = batchOf([{ kind: 'entry', entry: { seq: 3, prePrepare: prePrepare(0, 3, 12_000), preparedCert: undefined, commitCert: undefined } }]);
+    writeAt(path, keep(batch), good);
+    const reopened = await PersistLog.open(dir, { fsync: false });
+    assert.is(reopened.opened.records, 2, name);
+    assert.ok(reopened.opened.tornBytes > 0 && reopened.opened.tornBytes <= batch.length, `${name}: torn ${reopened.opened.tornBytes}`);
+    assert.is(reopened.stats.bytes, good, name);
+    await reopened.append([entry(0, 4)]);
+    await reopened.close();
+    const last = await PersistLog.open(dir);
+    assert.equal([...last.state.entries.keys()], [1, 2, 4], name);
+    assert.is(last.opened.tornBytes, 0, name);
+    await last.close();
+  }
 });
 
-test('a damaged frame with data after it is corruption: the log refuses to open', async () => {
+test('a damaged batch with a whole batch after it is corruption: the log refuses to open', async () => {
   const dir = freshDir();
   const log = await PersistLog.open(dir, { fsync: false });
   await log.append([entry(0, 1), entry(0, 2)]);
+  await log.append([entry(0, 3)]);
   await log.close();
   const path = join(dir, PERSIST_LOG_FILE);
   const data = readFileSync(path);
-  data[8 + 8 + 3] = data[8 + 8 + 3]! ^ 0xff; // inside the first frame's payload
+  data[8 + 12 + 4 + 3] = data[8 + 12 + 4 + 3]! ^ 0xff; // inside the first batch's first record
   writeFileSync(path, data);
   try {
     await PersistLog.open(dir);
@@ -128,6 +148,45 @@ test('a damaged frame with data after it is corruption: the log refuses to open'
   } catch (error) {
     assert.is((error as { code?: string }).code, 'PERSIST_LOG_CORRUPT');
   }
+});
+
+test('batches go over zero-filled space, and past its end when one does not fit', async () => {
+  const dir = freshDir();
+  const log = await PersistLog.open(dir, { fsync: false, preallocateBytes: 64 * 1024 });
+  const records = Array.from({ length: 200 }, (_, i) => entry(0, i + 1));
+  for (const r of records) await log.append([r]);
+  assert.equal([log.stats.preallocatedWrites, log.stats.appendingWrites], [200, 0]);
+  const big: PersistRecord = { kind: 'entry', entry: { seq: 201, prePrepare: prePrepare(0, 201, 200_000), preparedCert: undefined, commitCert: undefined } };
+  await log.append([big]);
+  assert.equal([log.stats.preallocatedWrites, log.stats.appendingWrites], [200, 1]);
+  const bytes = log.stats.bytes;
+  await log.close();
+  const path = join(dir, PERSIST_LOG_FILE);
+  const data = readFileSync(path);
+  assert.ok(data.length > bytes, 'no zeros were written after the big batch');
+  assert.ok(data.subarray(bytes).every((b) => b === 0), 'the space after the log is not all zeros');
+  const again = await PersistLog.open(dir);
+  assert.equal([again.opened.version, again.opened.tornBytes, again.opened.records], [2, 0, 201]);
+  assert.equal(image(again.state), image(fold([...records, big])));
+  await again.close();
+});
+
+test('a version 1 log (a frame per record) opens to the same state and is rewritten as version 2', async () => {
+  const dir = freshDir();
+  await (await PersistLog.open(dir)).close();
+  const records = [view(0, false), entry(0, 1), snapshot(16), entry(0, 2)];
+  const v1 = Uint8Array.from(PERSIST_LOG_MAGIC);
+  v1[7] = 1;
+  writeFileSync(join(dir, PERSIST_LOG_FILE), Buffer.concat([v1, ...records.map((r) => encodeFrame(encodePersistRecord(r)))]));
+  const log = await PersistLog.open(dir);
+  assert.equal([log.opened.version, log.opened.records, log.stats.compactions], [1, 4, 1]);
+  assert.equal(image(log.state), image(fold(records)));
+  await log.close();
+  assert.equal([...readFileSync(join(dir, PERSIST_LOG_FILE)).subarray(0, 8)], [...PERSIST_LOG_MAGIC]);
+  const again = await PersistLog.open(dir);
+  assert.equal(again.opened.version, 2);
+  assert.equal(image(again.state), image(fold(records)));
+  await again.close();
 });
 
 test('a file that is not a persist log is refused', async () => {
@@ -195,9 +254,8 @@ test('a batch reference with no batch before it is corruption', async () => {
   const dir = freshDir();
   await (await PersistLog.open(dir)).close();
   const dangling = { ...prePrepare(0, 5), batch: [] };
-  const frame = encodeFrame(encodePersistRecord({ kind: 'entry', entry: { seq: 5, prePrepare: dangling, preparedCert: undefined, commitCert: undefined } }));
-  appendFileSync(join(dir, PERSIST_LOG_FILE), frame);
-  appendFileSync(join(dir, PERSIST_LOG_FILE), encodeFrame(encodePersistRecord(view(1, false))));
+  writeFileSync(join(dir, PERSIST_LOG_FILE), Buffer.concat([PERSIST_LOG_MAGIC,
+    batchOf([{ kind: 'entry', entry: { seq: 5, prePrepare: dangling, preparedCert: undefined, commitCert: undefined } }, view(1, false)])]));
   try {
     await PersistLog.open(dir);
     assert.unreachable('opened a log with a dangling batch reference');

@@ -365,6 +365,11 @@ test('client node: a frame of several replies gives each its result; replies to 
 test('replica node options: a bad value is refused with its field', () => {
   assert.is(replicaNodeOptions({}).persistSyncWriteMsMax, 2);
   assert.is(replicaNodeOptions({ persistSyncWriteMsMax: 0 }).persistSyncWriteMsMax, 0);
+  assert.is(replicaNodeOptions({}).persistPreallocateBytes, 4 * 1024 * 1024);
+  assert.is(replicaNodeOptions({ persistPreallocateBytes: 0 }).persistPreallocateBytes, 0);
+  for (const bad of [-1, 1.5, Number.NaN, '4M' as unknown as number]) {
+    assert.throws(() => replicaNodeOptions({ persistPreallocateBytes: bad }), /replicaNode\.persistPreallocateBytes: must be a whole number of bytes/);
+  }
   for (const bad of [-1, Number.NaN, Infinity, '2' as unknown as number]) {
     assert.throws(() => replicaNodeOptions({ persistSyncWriteMsMax: bad }), /replicaNode\.persistSyncWriteMsMax: must be a number of milliseconds/);
   }
