@@ -54,8 +54,9 @@ export type FrameEvent =
   /** A bad frame at `offset` with more data after it. */
   | { kind: 'corrupt'; offset: number; why: string };
 
-async function readExactly(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+/** `length` bytes of the file from `position`; a file that ends first is an error. */
+export async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const out = Buffer.alloc(length); // never from the shared pool: callers view `out.buffer` from offset 0
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(out, done, length - done, position + done);

@@ -52,7 +52,7 @@ import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BaksaError, ExitCode } from '../errors.ts';
 import { fsyncDir } from '../crypto/durable-file.ts';
-import { crc32, readFrames } from '../ledger/frame.ts';
+import { crc32, readExactly, readFrames } from '../ledger/frame.ts';
 import { applyPersistRecord, emptyPersistedState, type CodecOptions, type PersistedState, type PersistRecord } from '../consensus/index.ts';
 import { PersistRecordCodec } from './persist-codec.ts';
 
@@ -186,28 +186,14 @@ type BatchEvent =
   | { kind: 'torn'; offset: number; bytes: number }
   | { kind: 'corrupt'; offset: number; why: string };
 
-async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(length);
-  for (let done = 0; done < length;) {
-    const { bytesRead } = await fh.read(out, done, length - done, position + done);
-    if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + done}`);
-    done += bytesRead;
-  }
-  return out;
-}
-
 /** Reads the batches of a version 2 log from `start` to the file's `size` (see the header). */
 async function* readBatches(fh: FileHandle, start: number, size: number, recordBytesMax: number): AsyncGenerator<BatchEvent> {
   let offset = start;
   while (offset < size) {
     let body: Uint8Array | undefined;
     if (size - offset >= BATCH_HEADER_BYTES) {
-      const header = await readExactly(fh, offset, BATCH_HEADER_BYTES);
-      const length = header.readUInt32BE(4);
-      if (header.subarray(0, 4).equals(BATCH_MAGIC) && length <= size - offset - BATCH_HEADER_BYTES) {
-        const batch = Buffer.concat([header, await readExactly(fh, offset + BATCH_HEADER_BYTES, length)]);
-        body = wholeBatchAt(batch, 0);
-      }
+      const length = (await readExactly(fh, offset, BATCH_HEADER_BYTES)).readUInt32BE(4);
+      if (length <= size - offset - BATCH_HEADER_BYTES) body = wholeBatchAt(await readExactly(fh, offset, BATCH_HEADER_BYTES + length), 0);
     }
     if (!body) {
       yield await badBatch(fh, offset, size);
